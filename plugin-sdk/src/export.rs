@@ -1,0 +1,82 @@
+//! The glue behind [`crate::export!`]: one transform instance per plugin
+//! instance, kept in a thread-local (a component instance is single-threaded).
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use crate::convert::{schema_from_wit, schema_to_wit};
+use crate::wit::weir::plugin::types as wit;
+use crate::{Batch, Error, Output, Transform};
+
+thread_local! {
+    static INSTANCE: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
+}
+
+fn config<T: Transform>(json: &str) -> Result<T::Config, String> {
+    let json = if json.trim().is_empty() { "{}" } else { json };
+    serde_json::from_str(json).map_err(|e| format!("invalid config: {e}"))
+}
+
+fn with_instance<T: Transform, R>(
+    f: impl FnOnce(&mut T) -> Result<R, Error>,
+) -> Result<R, String> {
+    INSTANCE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let instance = slot
+            .as_mut()
+            .and_then(|b| b.downcast_mut::<T>())
+            .ok_or_else(|| "the host called the plugin before init".to_string())?;
+        f(instance).map_err(|e| e.to_string())
+    })
+}
+
+#[doc(hidden)]
+pub fn init<T: Transform>(json: &str) -> Result<(), String> {
+    let instance = T::new(config::<T>(json)?).map_err(|e| e.to_string())?;
+    INSTANCE.with(|cell| *cell.borrow_mut() = Some(Box::new(instance)));
+    Ok(())
+}
+
+#[doc(hidden)]
+pub fn describe<T: Transform>(
+    input: Vec<wit::Field>,
+    json: &str,
+) -> Result<Option<Vec<wit::Field>>, String> {
+    let config = config::<T>(json)?;
+    let schema = schema_from_wit(&input);
+    match T::describe(&schema, &config).map_err(|e| e.to_string())? {
+        Some(out) => schema_to_wit(&out).map(Some).map_err(|e| e.to_string()),
+        None => Ok(None),
+    }
+}
+
+#[doc(hidden)]
+pub fn process<T: Transform>(input: &wit::Batch) -> Result<Vec<wit::Output>, String> {
+    let batch = Batch::new(input);
+    with_instance::<T, _>(|t| {
+        t.process(&batch)?
+            .into_iter()
+            .map(Output::into_wit)
+            .collect()
+    })
+}
+
+#[doc(hidden)]
+pub fn finish<T: Transform>() -> Result<Vec<wit::Output>, String> {
+    with_instance::<T, _>(|t| {
+        t.finish()?
+            .into_iter()
+            .map(Output::batch_into_wit)
+            .collect()
+    })
+}
+
+#[doc(hidden)]
+pub fn snapshot<T: Transform>() -> Result<Option<Vec<u8>>, String> {
+    with_instance::<T, _>(|t| t.snapshot())
+}
+
+#[doc(hidden)]
+pub fn restore<T: Transform>(state: &[u8]) -> Result<(), String> {
+    with_instance::<T, _>(|t| t.restore(state))
+}

@@ -1,0 +1,192 @@
+//! Write [weir](https://github.com/weir-rs/weir) transform plugins in Rust.
+//!
+//! A plugin is a type that implements [`Transform`], exported with
+//! [`export!`]. weir hands it each input [`Batch`]; the plugin reads only the
+//! columns it needs, as arrow-rs arrays, and answers with [`Output`]s: "keep
+//! these rows", "add or replace these columns", "drop these", or whole new
+//! record batches. The host assembles derived outputs from the input's
+//! untouched columns, so a filter that reads one column of a wide batch pays
+//! for one column.
+//!
+//! ```no_run
+//! use weir_plugin_sdk::prelude::*;
+//!
+//! /// Keeps the rows whose `column` is greater than `min`.
+//! struct AtLeast { column: String, min: f64 }
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Config { column: String, min: f64 }
+//!
+//! impl Transform for AtLeast {
+//!     type Config = Config;
+//!
+//!     fn new(config: Config) -> Result<Self> {
+//!         Ok(AtLeast { column: config.column, min: config.min })
+//!     }
+//!
+//!     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+//!         let values = input.column::<Float64Array>(&self.column)?;
+//!         let keep: BooleanArray = values.iter().map(|v| Some(v.is_some_and(|v| v >= self.min))).collect();
+//!         Ok(vec![Output::keep(&keep)])
+//!     }
+//! }
+//!
+//! weir_plugin_sdk::export!(AtLeast);
+//! ```
+//!
+//! Build it with `weir plugin build DIR`, which produces a WebAssembly
+//! component implementing the `weir:plugin/transform` interface.
+#![deny(missing_docs)]
+
+// The generated bindings name this crate by its public path, as plugins see it.
+extern crate self as weir_plugin_sdk;
+
+mod batch;
+mod convert;
+mod error;
+mod export;
+pub mod log;
+mod output;
+
+pub use arrow_array;
+pub use arrow_buffer;
+pub use arrow_schema;
+pub use batch::Batch;
+pub use error::{Error, Result};
+pub use output::Output;
+pub use serde;
+pub use serde_json;
+
+/// The generated bindings of `wit/plugin.wit`. Plugin authors never need
+/// these; they are public only for the [`export!`] macro.
+#[doc(hidden)]
+pub mod wit {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__export_plugin",
+        default_bindings_module: "weir_plugin_sdk::wit",
+        runtime_path: "weir_plugin_sdk::__private::wit_bindgen::rt",
+        generate_all,
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::export::*;
+    pub use wit_bindgen;
+}
+
+/// Everything a plugin usually needs, in one import.
+pub mod prelude {
+    pub use crate::{Batch, Error, Output, Result, Transform};
+    pub use arrow_array::cast::AsArray;
+    pub use arrow_array::{
+        Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
+        Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    };
+    pub use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+    pub use serde::Deserialize;
+}
+
+use arrow_array::RecordBatch;
+use arrow_schema::Schema;
+use serde::de::DeserializeOwned;
+
+/// A transform: what a plugin implements.
+///
+/// weir creates one value per pipeline node with [`Transform::new`], calls
+/// [`Transform::process`] for every input batch in order, and
+/// [`Transform::finish`] once at end of input.
+pub trait Transform: Sized + 'static {
+    /// The node's `config` table from the manifest. Use
+    /// `#[serde(deny_unknown_fields)]` so a typo is an error at start-up.
+    type Config: DeserializeOwned;
+
+    /// Builds the transform from its config. An error rejects the node
+    /// before any data moves.
+    fn new(config: Self::Config) -> Result<Self>;
+
+    /// The output schema for an input schema, without data, so `weir check`
+    /// can verify the whole pipeline. Return an error when the input can't
+    /// work (a configured column is missing or has the wrong type). The
+    /// default, `Ok(None)`, means "unknown until data flows".
+    fn describe(input: &Schema, config: &Self::Config) -> Result<Option<Schema>> {
+        let _ = (input, config);
+        Ok(None)
+    }
+
+    /// Transforms one batch into zero, one or many outputs.
+    fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>>;
+
+    /// End of input: returns whatever the transform held back.
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
+
+    /// State to hand to a successor version on hot reload, or `None` for a
+    /// stateless transform.
+    fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    /// Takes over the state from [`Transform::snapshot`] of a predecessor.
+    /// The default refuses, so the successor starts fresh.
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let _ = state;
+        Err(Error::msg("this transform does not restore state"))
+    }
+}
+
+/// Exports a [`Transform`] implementation as the plugin's entry point.
+///
+/// Use it exactly once per plugin crate, at the crate root.
+#[macro_export]
+macro_rules! export {
+    ($transform:ty) => {
+        #[doc(hidden)]
+        struct __WeirPluginExport;
+
+        impl $crate::wit::exports::weir::plugin::transform::Guest for __WeirPluginExport {
+            fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::init::<$transform>(&config)
+            }
+            fn describe(
+                input: $crate::wit::weir::plugin::types::Schema,
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                ::std::option::Option<$crate::wit::weir::plugin::types::Schema>,
+                ::std::string::String,
+            > {
+                $crate::__private::describe::<$transform>(input, &config)
+            }
+            fn process(
+                input: &$crate::wit::weir::plugin::types::Batch,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<$crate::wit::weir::plugin::types::Output>,
+                ::std::string::String,
+            > {
+                $crate::__private::process::<$transform>(input)
+            }
+            fn finish() -> ::std::result::Result<
+                ::std::vec::Vec<$crate::wit::weir::plugin::types::Output>,
+                ::std::string::String,
+            > {
+                $crate::__private::finish::<$transform>()
+            }
+            fn snapshot() -> ::std::result::Result<
+                ::std::option::Option<::std::vec::Vec<u8>>,
+                ::std::string::String,
+            > {
+                $crate::__private::snapshot::<$transform>()
+            }
+            fn restore(state: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
+                $crate::__private::restore::<$transform>(&state)
+            }
+        }
+
+        $crate::wit::__export_plugin!(__WeirPluginExport);
+    };
+}

@@ -1,0 +1,136 @@
+use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
+
+use crate::convert::{batch_to_wit, column_to_wit};
+use crate::wit::weir::plugin::types as wit;
+use crate::{Error, Result};
+
+/// One output batch of a transform.
+///
+/// Most transforms describe their output relative to the input —
+/// [`Output::pass`], [`Output::keep`], [`Output::with_column`],
+/// [`Output::drop_column`] — so only what changed crosses back to the host.
+/// A transform that builds new rows returns [`Output::batch`].
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// The input, with rows selected and columns added, replaced or dropped.
+    Derived {
+        /// Rows to keep; `None` keeps all.
+        keep: Option<Keep>,
+        /// Columns to add (new name) or replace (existing name), each as
+        /// long as the input.
+        columns: Vec<(String, ArrayRef)>,
+        /// Names of input columns to remove.
+        drop: Vec<String>,
+    },
+    /// A whole new batch.
+    Batch(RecordBatch),
+}
+
+/// Which rows of the input to keep.
+#[derive(Debug, Clone)]
+pub enum Keep {
+    /// Keep rows where the mask is true (null counts as false).
+    Mask(BooleanArray),
+    /// Keep these row indexes (strictly increasing).
+    Indices(Vec<u32>),
+}
+
+impl Output {
+    /// The input unchanged.
+    pub fn pass() -> Self {
+        Output::Derived {
+            keep: None,
+            columns: Vec::new(),
+            drop: Vec::new(),
+        }
+    }
+
+    /// The input rows where `mask` is true; null counts as false.
+    pub fn keep(mask: &BooleanArray) -> Self {
+        Output::pass().select(Keep::Mask(mask.clone()))
+    }
+
+    /// The input rows at `indices` (strictly increasing).
+    pub fn keep_indices(indices: Vec<u32>) -> Self {
+        Output::pass().select(Keep::Indices(indices))
+    }
+
+    /// A whole new batch.
+    pub fn batch(batch: RecordBatch) -> Self {
+        Output::Batch(batch)
+    }
+
+    fn select(self, selection: Keep) -> Self {
+        match self {
+            Output::Derived { columns, drop, .. } => Output::Derived {
+                keep: Some(selection),
+                columns,
+                drop,
+            },
+            batch => batch,
+        }
+    }
+
+    /// Adds a column called `name`, or replaces the input column of that
+    /// name in place. `array` has one value per input row.
+    pub fn with_column(mut self, name: impl Into<String>, array: ArrayRef) -> Self {
+        if let Output::Derived { columns, .. } = &mut self {
+            columns.push((name.into(), array));
+        }
+        self
+    }
+
+    /// Removes the input column called `name`.
+    pub fn drop_column(mut self, name: impl Into<String>) -> Self {
+        if let Output::Derived { drop, .. } = &mut self {
+            drop.push(name.into());
+        }
+        self
+    }
+
+    pub(crate) fn into_wit(self) -> Result<wit::Output> {
+        match self {
+            Output::Derived {
+                keep,
+                columns,
+                drop,
+            } => {
+                let selection = keep.map(|k| match k {
+                    Keep::Indices(i) => wit::Selection::Indices(i),
+                    Keep::Mask(mask) => wit::Selection::Mask(mask_bits(&mask)),
+                });
+                let columns = columns
+                    .into_iter()
+                    .map(|(name, array)| {
+                        Ok(wit::NamedColumn {
+                            name,
+                            column: column_to_wit(array.as_ref())?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(wit::Output::Derived(wit::Derived {
+                    selection,
+                    columns,
+                    drop,
+                }))
+            }
+            Output::Batch(batch) => Ok(wit::Output::Batch(batch_to_wit(&batch)?)),
+        }
+    }
+
+    pub(crate) fn batch_into_wit(batch: RecordBatch) -> Result<wit::Output> {
+        if batch.num_columns() == 0 {
+            return Err(Error::msg("an output batch needs at least one column"));
+        }
+        Ok(wit::Output::Batch(batch_to_wit(&batch)?))
+    }
+}
+
+/// The mask's true-and-valid bits, as an offset-0 bitmap.
+fn mask_bits(mask: &BooleanArray) -> Vec<u8> {
+    let values = mask.values();
+    match mask.nulls().filter(|n| n.null_count() > 0) {
+        Some(nulls) => (values & nulls.inner()).sliced().as_slice().to_vec(),
+        None => values.sliced().as_slice().to_vec(),
+    }
+}

@@ -1,0 +1,1 @@
+use weir_plugin_sdk as _;

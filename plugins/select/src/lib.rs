@@ -1,0 +1,71 @@
+//! `select`: keep only the listed columns, in the listed order.
+//!
+//! ```toml
+//! [transforms.pick]
+//! plugin = "plugins/select.wasm"
+//! inputs = ["orders"]
+//! config = { columns = ["id", "amount"] }
+//! ```
+
+use std::sync::Arc;
+
+use weir_plugin_sdk::prelude::*;
+
+/// The `config` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Output columns, in order. Each must exist in the input.
+    columns: Vec<String>,
+}
+
+struct Select {
+    columns: Vec<String>,
+}
+
+fn project(input: &Schema, columns: &[String]) -> Result<Vec<usize>> {
+    columns
+        .iter()
+        .map(|c| {
+            input
+                .index_of(c)
+                .map_err(|_| Error::msg(format!("select: no column {c:?} in the input")))
+        })
+        .collect()
+}
+
+impl Transform for Select {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self> {
+        if config.columns.is_empty() {
+            return Err(Error::msg("select: `columns` must name at least one column"));
+        }
+        Ok(Select { columns: config.columns })
+    }
+
+    fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
+        Ok(Some(input.project(&project(input, &config.columns)?)?))
+    }
+
+    fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+        let schema = input.schema();
+        let keep = project(&schema, &self.columns)?;
+        let in_order = keep.windows(2).all(|w| w[0] < w[1]);
+        if in_order {
+            // Only drops: nothing crosses the boundary but names.
+            let drop = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !keep.contains(i))
+                .fold(Output::pass(), |out, (_, f)| out.drop_column(f.name()));
+            return Ok(vec![drop]);
+        }
+        let columns: Vec<ArrayRef> = keep.iter().map(|&i| input.array_at(i)).collect::<Result<_>>()?;
+        let batch = RecordBatch::try_new(Arc::new(schema.project(&keep)?), columns)?;
+        Ok(vec![Output::batch(batch)])
+    }
+}
+
+weir_plugin_sdk::export!(Select);
