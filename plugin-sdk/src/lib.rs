@@ -84,8 +84,9 @@ pub mod prelude {
     pub use crate::{Batch, Error, Output, Result, Transform};
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::{
-        Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array,
-        Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+        Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
+        Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
+        TimestampMicrosecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
     };
     pub use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
     pub use serde::Deserialize;

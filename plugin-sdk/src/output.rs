@@ -21,6 +21,10 @@ pub enum Output {
         columns: Vec<(String, ArrayRef)>,
         /// Names of input columns to remove.
         drop: Vec<String>,
+        /// Columns to rename: (old name, new name).
+        rename: Vec<(String, String)>,
+        /// The final columns, in order (after the other changes).
+        project: Option<Vec<String>>,
     },
     /// A whole new batch.
     Batch(RecordBatch),
@@ -42,6 +46,8 @@ impl Output {
             keep: None,
             columns: Vec::new(),
             drop: Vec::new(),
+            rename: Vec::new(),
+            project: None,
         }
     }
 
@@ -60,15 +66,11 @@ impl Output {
         Output::Batch(batch)
     }
 
-    fn select(self, selection: Keep) -> Self {
-        match self {
-            Output::Derived { columns, drop, .. } => Output::Derived {
-                keep: Some(selection),
-                columns,
-                drop,
-            },
-            batch => batch,
+    fn select(mut self, selection: Keep) -> Self {
+        if let Output::Derived { keep, .. } = &mut self {
+            *keep = Some(selection);
         }
+        self
     }
 
     /// Adds a column called `name`, or replaces the input column of that
@@ -76,6 +78,23 @@ impl Output {
     pub fn with_column(mut self, name: impl Into<String>, array: ArrayRef) -> Self {
         if let Output::Derived { columns, .. } = &mut self {
             columns.push((name.into(), array));
+        }
+        self
+    }
+
+    /// Renames the input column `from` to `to`, keeping its data and place.
+    pub fn rename_column(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        if let Output::Derived { rename, .. } = &mut self {
+            rename.push((from.into(), to.into()));
+        }
+        self
+    }
+
+    /// Keeps exactly these columns, in this order (applied after drops,
+    /// renames and added columns). No data crosses the boundary.
+    pub fn project(mut self, names: Vec<String>) -> Self {
+        if let Output::Derived { project, .. } = &mut self {
+            *project = Some(names);
         }
         self
     }
@@ -94,6 +113,8 @@ impl Output {
                 keep,
                 columns,
                 drop,
+                rename,
+                project,
             } => {
                 let selection = keep.map(|k| match k {
                     Keep::Indices(i) => wit::Selection::Indices(i),
@@ -112,6 +133,8 @@ impl Output {
                     selection,
                     columns,
                     drop,
+                    rename,
+                    project,
                 }))
             }
             Output::Batch(batch) => Ok(wit::Output::Batch(batch_to_wit(&batch)?)),

@@ -7,8 +7,6 @@
 //! config = { columns = ["id", "amount"] }
 //! ```
 
-use std::sync::Arc;
-
 use weir_plugin_sdk::prelude::*;
 
 /// The `config` table.
@@ -49,22 +47,9 @@ impl Transform for Select {
     }
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
-        let schema = input.schema();
-        let keep = project(&schema, &self.columns)?;
-        let in_order = keep.windows(2).all(|w| w[0] < w[1]);
-        if in_order {
-            // Only drops: nothing crosses the boundary but names.
-            let drop = schema
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| !keep.contains(i))
-                .fold(Output::pass(), |out, (_, f)| out.drop_column(f.name()));
-            return Ok(vec![drop]);
-        }
-        let columns: Vec<ArrayRef> = keep.iter().map(|&i| input.array_at(i)).collect::<Result<_>>()?;
-        let batch = RecordBatch::try_new(Arc::new(schema.project(&keep)?), columns)?;
-        Ok(vec![Output::batch(batch)])
+        project(&input.schema(), &self.columns)?;
+        // Only names cross the boundary: the host reorders the input's columns.
+        Ok(vec![Output::pass().project(self.columns.clone())])
     }
 }
 

@@ -1,0 +1,163 @@
+//! The `weir` command line.
+
+mod scaffold;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::exec::{self, Control};
+use crate::graph::Graph;
+use crate::manifest::Manifest;
+use crate::plugin::{build, inspect, EngineConfig, PluginHost};
+
+/// weir: run sandboxed WebAssembly transforms over Arrow batches.
+#[derive(Parser)]
+#[command(name = "weir", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a pipeline to completion and prints a summary.
+    Run {
+        /// The pipeline manifest.
+        manifest: PathBuf,
+        /// Don't print the summary.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Validates a manifest and every plugin, propagating schemas through
+    /// the whole graph, without moving data.
+    Check {
+        /// The pipeline manifest.
+        manifest: PathBuf,
+    },
+    /// Plugin authoring: scaffold, build, inspect.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Scaffolds a Rust plugin crate that builds as is.
+    New {
+        /// Crate name (also the directory created).
+        name: String,
+        /// Parent directory (default: current).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// Path to weir's plugin-sdk (default: the one this weir was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Builds a plugin crate (or a workspace of them) into components.
+    Build {
+        /// The crate or workspace directory.
+        dir: PathBuf,
+        /// Where to write `<name>.wasm` (default: `<dir>/target/weir`).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Cargo target directory for the guest build (default: `<dir>/target`).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
+    },
+    /// Shows what a component imports and exports, and whether weir runs it.
+    Inspect {
+        /// The `.wasm` file.
+        file: PathBuf,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Entry point of the `weir` binary.
+pub fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
+    Ok(Graph::new(Manifest::load(manifest)?)?)
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { manifest, quiet } => {
+            let graph = load_graph(&manifest)?;
+            let host = PluginHost::new(&EngineConfig::default())?;
+            let prepared = graph.prepare(&host)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let control = Arc::new(Control::default());
+            let summary = runtime.block_on(async {
+                let stopper = control.clone();
+                tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        tracing::warn!("interrupted: stopping sources, flushing sinks");
+                        stopper.request_stop();
+                    }
+                });
+                exec::run(&graph, prepared, control).await
+            })?;
+            if !quiet {
+                println!("{summary}");
+            }
+        }
+        Command::Check { manifest } => {
+            let graph = load_graph(&manifest)?;
+            let host = PluginHost::new(&EngineConfig::default())?;
+            let prepared = graph.prepare(&host)?;
+            println!("{}: ok", manifest.display());
+            for (name, kind) in &graph.order {
+                let schema = match prepared.schemas.get(name) {
+                    Some(Some(s)) => s
+                        .fields()
+                        .iter()
+                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    _ => "(known once data flows)".into(),
+                };
+                println!("  {:<10} {name:<16} [{schema}]", kind.section());
+            }
+        }
+        Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
+            let path = scaffold::new_plugin(&name, &dir, sdk.as_deref())?;
+            println!("created {}; build it with `weir plugin build {}`", path.display(), path.display());
+        }
+        Command::Plugin(PluginCommand::Build { dir, out, target_dir }) => {
+            let out = out.unwrap_or_else(|| dir.join("target").join("weir"));
+            for built in build::build(&dir, &out, target_dir.as_deref())? {
+                println!("{} ({} KiB)", built.path.display(), built.bytes / 1024);
+            }
+        }
+        Command::Plugin(PluginCommand::Inspect { file }) => {
+            let host = PluginHost::new(&EngineConfig::default())?;
+            print!("{}", inspect::inspect(&host, &file)?);
+        }
+    }
+    Ok(())
+}

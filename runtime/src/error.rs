@@ -1,0 +1,101 @@
+//! The runtime's error type, one variant per phase of a pipeline's life.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong, by phase.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The manifest can't be read, parsed or validated. The message names
+    /// the file, line and key, and says how to fix it.
+    #[error("{0}")]
+    Manifest(String),
+
+    /// Schemas don't line up across the graph (found by `weir check`).
+    #[error("schema check failed at {node:?}: {message}")]
+    Schema {
+        /// The node whose input or output doesn't fit.
+        node: String,
+        /// What doesn't fit.
+        message: String,
+    },
+
+    /// A plugin file can't be loaded, compiled, or linked against the WIT.
+    #[error("plugin {path}: {message}")]
+    PluginLoad {
+        /// The `.wasm` file.
+        path: PathBuf,
+        /// Why it was rejected.
+        message: String,
+    },
+
+    /// A plugin failed (error result, trap, or a malformed output batch).
+    #[error("node {node:?}: plugin failed on batch {batch}: {message}")]
+    Plugin {
+        /// The transform node.
+        node: String,
+        /// Zero-based index of the input batch (or `finish`).
+        batch: String,
+        /// The plugin's error or the trap.
+        message: String,
+    },
+
+    /// A source failed to read its input.
+    #[error("source {node:?}: {message}")]
+    Source {
+        /// The source node.
+        node: String,
+        /// What went wrong, naming the file.
+        message: String,
+    },
+
+    /// A sink failed to write its output.
+    #[error("sink {node:?}: {message}")]
+    Sink {
+        /// The sink node.
+        node: String,
+        /// What went wrong, naming the file.
+        message: String,
+    },
+
+    /// Building a plugin from source failed.
+    #[error("plugin build: {0}")]
+    Build(String),
+
+    /// Plain I/O outside any node.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A source error for `node`.
+    pub fn source(node: &str, message: impl std::fmt::Display) -> Self {
+        Error::Source {
+            node: node.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// A sink error for `node`.
+    pub fn sink(node: &str, message: impl std::fmt::Display) -> Self {
+        Error::Sink {
+            node: node.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

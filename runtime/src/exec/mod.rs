@@ -1,0 +1,261 @@
+//! The executor: one blocking task per node, bounded channels between
+//! nodes (backpressure), fan-out by cloning `RecordBatch` handles (cheap:
+//! columns are reference-counted), fan-in by sharing one input channel.
+//!
+//! On the first error every node stops: sources stop reading, transforms
+//! skip `finish`, sinks abort (removing their temporary files), and the
+//! run returns that first error.
+
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc::{channel, Receiver, Sender};
+use tracing::{debug_span, info_span};
+
+use crate::graph::{Graph, NodeKind, Prepared, PreparedTransform};
+use crate::sink::Sink;
+use crate::source::Source;
+use crate::{Error, Result};
+pub use stats::{NodeStats, NodeSummary, RunSummary};
+
+/// Shared run state: the first error, and a stop request (Ctrl-C or an
+/// error) that sources check between batches.
+#[derive(Default)]
+pub struct Control {
+    failed: AtomicBool,
+    stop: AtomicBool,
+    error: Mutex<Option<Error>>,
+}
+
+impl Control {
+    /// Asks sources to stop after their current batch; downstream nodes
+    /// drain and finish normally (a graceful stop).
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn fail(&self, e: Error) {
+        if let Ok(mut slot) = self.error.lock() {
+            if slot.is_none() {
+                tracing::error!(error = %e, "pipeline failed");
+                *slot = Some(e);
+            }
+        }
+        self.failed.store(true, Ordering::SeqCst);
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+}
+
+/// Sends `batch` to every consumer; `false` once none is listening.
+fn send(outputs: &[Sender<RecordBatch>], batch: &RecordBatch) -> bool {
+    let mut delivered = false;
+    for tx in outputs {
+        delivered |= tx.blocking_send(batch.clone()).is_ok();
+    }
+    delivered
+}
+
+fn run_source(
+    source: &mut dyn Source,
+    outputs: &[Sender<RecordBatch>],
+    stats: &NodeStats,
+    control: &Control,
+) -> Result<()> {
+    while !control.stopping() {
+        let started = Instant::now();
+        let Some(batch) = source.next_batch()? else {
+            break;
+        };
+        stats.produced(&batch, started.elapsed());
+        if !send(outputs, &batch) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn run_transform(
+    node: &mut PreparedTransform,
+    input: &mut Receiver<RecordBatch>,
+    outputs: &[Sender<RecordBatch>],
+    stats: &NodeStats,
+    control: &Control,
+) -> Result<()> {
+    let mut index: u64 = 0;
+    while let Some(batch) = input.blocking_recv() {
+        if control.failed() {
+            return Ok(());
+        }
+        let span = debug_span!("batch", index, rows = batch.num_rows());
+        let _entered = span.enter();
+        let started = Instant::now();
+        let out = node.instance.process(&batch, index)?;
+        stats.consumed(&batch);
+        stats.busy(started.elapsed());
+        for b in &out {
+            stats.emitted(b);
+            if !send(outputs, b) {
+                return Ok(());
+            }
+        }
+        index += 1;
+    }
+    if control.failed() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let out = node.instance.finish()?;
+    stats.busy(started.elapsed());
+    for b in &out {
+        stats.emitted(b);
+        send(outputs, b);
+    }
+    Ok(())
+}
+
+fn run_sink(
+    sink: &mut dyn Sink,
+    input: &mut Receiver<RecordBatch>,
+    stats: &NodeStats,
+    control: &Control,
+) -> Result<()> {
+    while let Some(batch) = input.blocking_recv() {
+        if control.failed() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        sink.write(&batch)?;
+        stats.consumed(&batch);
+        stats.busy(started.elapsed());
+    }
+    Ok(())
+}
+
+/// Runs a prepared pipeline to completion (or first error).
+pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Result<RunSummary> {
+    let capacity = graph.manifest.pipeline.channel_capacity;
+    let Prepared {
+        mut sources,
+        mut transforms,
+        mut sinks,
+        ..
+    } = prepared;
+
+    // One input channel per consuming node; upstreams hold sender clones.
+    let mut receivers: HashMap<String, Receiver<RecordBatch>> = HashMap::new();
+    let mut senders: HashMap<String, Sender<RecordBatch>> = HashMap::new();
+    for (name, kind) in &graph.order {
+        if *kind != NodeKind::Source {
+            let (tx, rx) = channel(capacity);
+            senders.insert(name.clone(), tx);
+            receivers.insert(name.clone(), rx);
+        }
+    }
+    let outputs_of = |name: &str| -> Vec<Sender<RecordBatch>> {
+        graph
+            .consumers
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| senders.get(c).cloned())
+            .collect()
+    };
+
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (name, kind) in &graph.order {
+        let stats = Arc::new(NodeStats::default());
+        let control = control.clone();
+        let span = info_span!("node", name = %name, kind = kind.section());
+        let outputs = outputs_of(name);
+        // Each task records its own error before returning, i.e. before its
+        // senders drop, so a sink that sees its input close can tell a
+        // failure upstream from the end of input.
+        let task: Box<dyn FnOnce() + Send> = match kind {
+            NodeKind::Source => {
+                let Some(mut source) = sources.remove(name) else { continue };
+                let stats = stats.clone();
+                let control = control.clone();
+                Box::new(move || {
+                    if let Err(e) = run_source(source.as_mut(), &outputs, &stats, &control) {
+                        control.fail(e);
+                    }
+                })
+            }
+            NodeKind::Transform => {
+                let (Some(mut node), Some(mut input)) = (transforms.remove(name), receivers.remove(name)) else {
+                    continue;
+                };
+                let stats = stats.clone();
+                let control = control.clone();
+                Box::new(move || {
+                    if let Err(e) = run_transform(&mut node, &mut input, &outputs, &stats, &control) {
+                        control.fail(e);
+                    }
+                })
+            }
+            NodeKind::Sink => {
+                let (Some(mut sink), Some(mut input)) = (sinks.remove(name), receivers.remove(name)) else {
+                    continue;
+                };
+                let stats = stats.clone();
+                let control = control.clone();
+                Box::new(move || {
+                    let result = run_sink(sink.as_mut(), &mut input, &stats, &control);
+                    // Drain so upstream never blocks on a sink that stopped.
+                    input.close();
+                    let result = match result {
+                        Ok(()) if !control.failed() => sink.commit(),
+                        other => {
+                            sink.abort();
+                            other
+                        }
+                    };
+                    if let Err(e) = result {
+                        control.fail(e);
+                    }
+                })
+            }
+        };
+        let handle = tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            task();
+        });
+        tasks.push((name.clone(), *kind, stats, handle));
+    }
+    // Senders held here would keep channels open forever.
+    drop(senders);
+
+    let mut nodes = Vec::new();
+    for (name, kind, stats, handle) in tasks {
+        if let Err(e) = handle.await {
+            control.fail(Error::Plugin {
+                node: name.clone(),
+                batch: "?".into(),
+                message: format!("node task panicked: {e}"),
+            });
+        }
+        nodes.push(stats.summary(&name, kind));
+    }
+    let error = control.error.lock().ok().and_then(|mut e| e.take());
+    match error {
+        Some(e) => Err(e),
+        None => Ok(RunSummary {
+            elapsed: started.elapsed(),
+            nodes,
+        }),
+    }
+}

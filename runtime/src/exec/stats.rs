@@ -1,0 +1,132 @@
+//! Per-node counters and the run summary.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::graph::NodeKind;
+
+/// Counters a node updates as it works.
+#[derive(Debug, Default)]
+pub struct NodeStats {
+    rows_in: AtomicU64,
+    rows_out: AtomicU64,
+    batches_in: AtomicU64,
+    batches_out: AtomicU64,
+    busy_ns: AtomicU64,
+}
+
+impl NodeStats {
+    pub(crate) fn consumed(&self, batch: &RecordBatch) {
+        self.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.batches_in.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn emitted(&self, batch: &RecordBatch) {
+        self.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.batches_out.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn produced(&self, batch: &RecordBatch, took: Duration) {
+        self.emitted(batch);
+        self.busy(took);
+    }
+
+    pub(crate) fn busy(&self, took: Duration) {
+        self.busy_ns.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn summary(&self, name: &str, kind: NodeKind) -> NodeSummary {
+        NodeSummary {
+            name: name.to_string(),
+            kind,
+            rows_in: self.rows_in.load(Ordering::Relaxed),
+            rows_out: self.rows_out.load(Ordering::Relaxed),
+            batches_in: self.batches_in.load(Ordering::Relaxed),
+            batches_out: self.batches_out.load(Ordering::Relaxed),
+            busy: Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// What one node did in a run.
+#[derive(Debug, Clone)]
+pub struct NodeSummary {
+    /// Node name.
+    pub name: String,
+    /// Source, transform or sink.
+    pub kind: NodeKind,
+    /// Rows received.
+    pub rows_in: u64,
+    /// Rows emitted.
+    pub rows_out: u64,
+    /// Batches received.
+    pub batches_in: u64,
+    /// Batches emitted.
+    pub batches_out: u64,
+    /// Time spent in the node's own work (reading, plugin calls, writing).
+    pub busy: Duration,
+}
+
+/// What a whole run did.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    /// Wall-clock time from the first batch to the last commit.
+    pub elapsed: Duration,
+    /// Every node, in pipeline order.
+    pub nodes: Vec<NodeSummary>,
+}
+
+impl RunSummary {
+    /// The summary of the node called `name`.
+    pub fn node(&self, name: &str) -> Option<&NodeSummary> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<16} {:<10} {:>12} {:>12} {:>10} {:>14}",
+            "node", "kind", "rows in", "rows out", "busy", "rows/s"
+        )?;
+        for n in &self.nodes {
+            let rows = if n.kind == NodeKind::Source { n.rows_out } else { n.rows_in };
+            let secs = n.busy.as_secs_f64();
+            let rate = if secs > 0.0 { format!("{:.0}", rows as f64 / secs) } else { "-".into() };
+            let kind = match n.kind {
+                NodeKind::Source => "source",
+                NodeKind::Transform => "transform",
+                NodeKind::Sink => "sink",
+            };
+            let rows_in = if n.kind == NodeKind::Source { "-".to_string() } else { n.rows_in.to_string() };
+            let rows_out = if n.kind == NodeKind::Sink { "-".to_string() } else { n.rows_out.to_string() };
+            writeln!(
+                f,
+                "{:<16} {:<10} {:>12} {:>12} {:>9.1}ms {:>14}",
+                n.name,
+                kind,
+                rows_in,
+                rows_out,
+                secs * 1000.0,
+                rate
+            )?;
+        }
+        let total = self
+            .nodes
+            .iter()
+            .filter(|n| n.kind == NodeKind::Source)
+            .map(|n| n.rows_out)
+            .sum::<u64>();
+        let secs = self.elapsed.as_secs_f64();
+        write!(
+            f,
+            "{total} rows in {:.3}s ({:.0} rows/s)",
+            secs,
+            if secs > 0.0 { total as f64 / secs } else { 0.0 }
+        )
+    }
+}

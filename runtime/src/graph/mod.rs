@@ -1,0 +1,351 @@
+//! The validated DAG, and everything done to it before data moves:
+//! structure checks ([`Graph::new`]), then opening sources, loading and
+//! describing plugins, and propagating schemas node by node
+//! ([`Graph::prepare`]) — which is all `weir check` does.
+
+mod schema;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::manifest::{Manifest, TransformConfig};
+use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
+use crate::sink::{Sink, SinkContext};
+use crate::source::{Source, SourceContext};
+use crate::{Error, Result};
+pub use schema::merge_inputs;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Produces batches.
+    Source,
+    /// A WASM plugin.
+    Transform,
+    /// Consumes batches.
+    Sink,
+}
+
+impl NodeKind {
+    /// The manifest section of this kind.
+    pub fn section(self) -> &'static str {
+        match self {
+            NodeKind::Source => "sources",
+            NodeKind::Transform => "transforms",
+            NodeKind::Sink => "sinks",
+        }
+    }
+}
+
+/// A manifest whose structure is valid: unique names, existing inputs,
+/// no cycles, plugin files present.
+#[derive(Debug, Clone)]
+pub struct Graph {
+    /// The manifest.
+    pub manifest: Manifest,
+    /// Every node, sources first, then in dependency order.
+    pub order: Vec<(String, NodeKind)>,
+    /// For each node, the nodes reading its output, in name order.
+    pub consumers: HashMap<String, Vec<String>>,
+}
+
+impl Graph {
+    /// Validates the structure of `manifest`.
+    pub fn new(manifest: Manifest) -> Result<Graph> {
+        let m = &manifest;
+        let loc = &m.located;
+        let mut kinds: HashMap<&str, NodeKind> = HashMap::new();
+        let all = m
+            .sources
+            .keys()
+            .map(|n| (n, NodeKind::Source))
+            .chain(m.transforms.keys().map(|n| (n, NodeKind::Transform)))
+            .chain(m.sinks.keys().map(|n| (n, NodeKind::Sink)));
+        for (name, kind) in all {
+            if let Some(other) = kinds.insert(name, kind) {
+                return Err(loc.error(
+                    kind.section(),
+                    Some(name),
+                    None,
+                    format!(
+                        "the name {name:?} is also used in [{}]; node names must be unique",
+                        other.section()
+                    ),
+                ));
+            }
+        }
+        if m.sources.is_empty() {
+            return Err(Error::Manifest(format!(
+                "{}: no [sources.*] table: a pipeline needs at least one source",
+                m.path.display()
+            )));
+        }
+        if m.sinks.is_empty() {
+            return Err(Error::Manifest(format!(
+                "{}: no [sinks.*] table: a pipeline needs at least one sink",
+                m.path.display()
+            )));
+        }
+
+        // Inputs: exist, produce output, listed once.
+        let inputs_of = m
+            .transforms
+            .iter()
+            .map(|(n, t)| (n, NodeKind::Transform, &t.inputs))
+            .chain(m.sinks.iter().map(|(n, s)| (n, NodeKind::Sink, &s.inputs)));
+        let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, kind, inputs) in inputs_of {
+            let at = |message: String| loc.error(kind.section(), Some(name), Some("inputs"), message);
+            if inputs.is_empty() {
+                return Err(at("`inputs` is empty: name at least one source or transform".into()));
+            }
+            let mut seen = HashSet::new();
+            for input in inputs {
+                match kinds.get(input.as_str()) {
+                    None => {
+                        let mut known: Vec<&str> = m
+                            .sources
+                            .keys()
+                            .chain(m.transforms.keys())
+                            .map(String::as_str)
+                            .collect();
+                        known.sort_unstable();
+                        return Err(at(format!(
+                            "input {input:?} is not a source or transform (known: {})",
+                            known.join(", ")
+                        )));
+                    }
+                    Some(NodeKind::Sink) => {
+                        return Err(at(format!(
+                            "input {input:?} is a sink; sinks produce no output"
+                        )))
+                    }
+                    Some(_) => {}
+                }
+                if !seen.insert(input) {
+                    return Err(at(format!("input {input:?} is listed twice")));
+                }
+                consumers.entry(input.clone()).or_default().push(name.clone());
+            }
+        }
+        for list in consumers.values_mut() {
+            list.sort();
+        }
+
+        // Plugin files exist.
+        for (name, t) in &m.transforms {
+            let path = m.resolve(&t.plugin);
+            if !path.is_file() {
+                return Err(loc.error(
+                    "transforms",
+                    Some(name),
+                    Some("plugin"),
+                    format!(
+                        "plugin file {} not found; build it with `weir plugin build` or fix the path \
+                         (relative to the manifest's directory)",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+
+        // Topological order of transforms (Kahn); what remains is a cycle.
+        let mut indegree: BTreeMap<&str, usize> = m
+            .transforms
+            .iter()
+            .map(|(n, t)| {
+                let upstream = t
+                    .inputs
+                    .iter()
+                    .filter(|i| m.transforms.contains_key(*i))
+                    .count();
+                (n.as_str(), upstream)
+            })
+            .collect();
+        let mut ready: VecDeque<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
+        let mut order: Vec<(String, NodeKind)> = m
+            .sources
+            .keys()
+            .map(|n| (n.clone(), NodeKind::Source))
+            .collect();
+        while let Some(node) = ready.pop_front() {
+            order.push((node.to_string(), NodeKind::Transform));
+            indegree.remove(node);
+            for next in consumers.get(node).into_iter().flatten() {
+                if let Some(d) = indegree.get_mut(next.as_str()) {
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push_back(next);
+                    }
+                }
+            }
+        }
+        if let Some((first, _)) = indegree.iter().next() {
+            let mut cycle: Vec<&str> = indegree.keys().copied().collect();
+            cycle.sort_unstable();
+            return Err(loc.error(
+                "transforms",
+                Some(first),
+                Some("inputs"),
+                format!(
+                    "the transforms {} form a cycle; a pipeline must be a DAG",
+                    cycle.join(", ")
+                ),
+            ));
+        }
+        order.extend(m.sinks.keys().map(|n| (n.clone(), NodeKind::Sink)));
+
+        for (name, kind) in &order {
+            if *kind != NodeKind::Sink && !consumers.contains_key(name) {
+                tracing::warn!(node = %name, "nothing reads this node's output");
+            }
+        }
+
+        Ok(Graph {
+            manifest,
+            order,
+            consumers,
+        })
+    }
+
+    /// The inputs of a transform or sink.
+    pub fn inputs(&self, node: &str) -> &[String] {
+        if let Some(t) = self.manifest.transforms.get(node) {
+            &t.inputs
+        } else if let Some(s) = self.manifest.sinks.get(node) {
+            &s.inputs
+        } else {
+            &[]
+        }
+    }
+
+    /// Opens every source, loads, instantiates and describes every plugin,
+    /// propagates schemas, and opens every sink — everything short of
+    /// moving data. Any error names the node and, where it can, the line.
+    pub fn prepare(&self, host: &PluginHost) -> Result<Prepared> {
+        let m = &self.manifest;
+        let mut schemas: BTreeMap<String, Option<SchemaRef>> = BTreeMap::new();
+        let mut sources = BTreeMap::new();
+        let mut transforms = BTreeMap::new();
+        let mut sinks = BTreeMap::new();
+        for (name, kind) in &self.order {
+            match kind {
+                NodeKind::Source => {
+                    let source = m.sources[name].build(SourceContext {
+                        name,
+                        base_dir: &m.base_dir,
+                        batch_size: m.pipeline.batch_size,
+                    })?;
+                    schemas.insert(name.clone(), Some(source.schema()));
+                    sources.insert(name.clone(), source);
+                }
+                NodeKind::Transform => {
+                    let config = &m.transforms[name];
+                    let input = merge_inputs(self, name, &schemas)?;
+                    let prepared = self.prepare_transform(host, name, config, input.as_ref())?;
+                    schemas.insert(name.clone(), prepared.output.clone());
+                    transforms.insert(name.clone(), prepared);
+                }
+                NodeKind::Sink => {
+                    let input = merge_inputs(self, name, &schemas)?;
+                    let sink = m.sinks[name].config.build(SinkContext {
+                        name,
+                        base_dir: &m.base_dir,
+                        schema: input.as_ref(),
+                    })?;
+                    schemas.insert(name.clone(), input);
+                    sinks.insert(name.clone(), sink);
+                }
+            }
+        }
+        Ok(Prepared {
+            sources,
+            transforms,
+            sinks,
+            schemas,
+        })
+    }
+
+    fn prepare_transform(
+        &self,
+        host: &PluginHost,
+        name: &str,
+        config: &TransformConfig,
+        input: Option<&SchemaRef>,
+    ) -> Result<PreparedTransform> {
+        let loc = &self.manifest.located;
+        let path = self.manifest.resolve(&config.plugin);
+        let plugin = host.load(&path).map_err(|e| {
+            loc.error("transforms", Some(name), Some("plugin"), e.to_string())
+        })?;
+        let config_json = serde_json::to_string(&config.config).map_err(|e| {
+            loc.error("transforms", Some(name), Some("config"), e.to_string())
+        })?;
+        let mut instance = host.instantiate(&plugin, name, &config.limits)?;
+        let output = match input {
+            Some(schema) => instance.describe(schema, &config_json).map_err(|e| Error::Schema {
+                node: name.to_string(),
+                message: format!(
+                    "{} (at {})",
+                    plain(&e),
+                    location(loc.path(), loc.line_of("transforms", Some(name), Some("config")))
+                ),
+            })?,
+            None => None,
+        };
+        instance.init(&config_json).map_err(|e| {
+            loc.error("transforms", Some(name), Some("config"), plain(&e))
+        })?;
+        Ok(PreparedTransform {
+            plugin,
+            instance,
+            config_json,
+            output,
+        })
+    }
+}
+
+fn plain(e: &Error) -> String {
+    match e {
+        Error::Plugin { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn location(path: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
+/// A transform ready to run: its plugin, an initialized instance, and the
+/// output schema it declared (if any).
+pub struct PreparedTransform {
+    /// The compiled plugin.
+    pub plugin: Arc<LoadedPlugin>,
+    /// The node's instance, `init` done.
+    pub instance: PluginInstance,
+    /// The node's config as handed to `init`.
+    pub config_json: String,
+    /// The declared output schema.
+    pub output: Option<SchemaRef>,
+}
+
+/// Everything opened and checked, ready for [`crate::exec::run`].
+pub struct Prepared {
+    /// Open sources, by name.
+    pub sources: BTreeMap<String, Box<dyn Source>>,
+    /// Ready transforms, by name.
+    pub transforms: BTreeMap<String, PreparedTransform>,
+    /// Open sinks, by name.
+    pub sinks: BTreeMap<String, Box<dyn Sink>>,
+    /// Each node's output schema (a sink's: its input), where known.
+    pub schemas: BTreeMap<String, Option<SchemaRef>>,
+}

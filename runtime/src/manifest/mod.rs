@@ -1,0 +1,252 @@
+//! `pipeline.toml`: the typed manifest.
+//!
+//! ```toml
+//! [pipeline]
+//! batch_size = 8192          # rows per source batch (default 8192)
+//!
+//! [sources.orders]
+//! type = "csv"               # csv | ndjson | parquet | ipc | stdin | generate
+//! path = "data/orders-*.csv" # a glob; relative to this file
+//!
+//! [transforms.clean]
+//! plugin = "plugins/dedupe.wasm"   # relative to this file
+//! inputs = ["orders"]
+//! config = { key = ["id"] }        # handed to the plugin's init as JSON
+//!
+//! [sinks.out]
+//! type = "parquet"           # parquet | csv | ndjson | ipc | stdout
+//! inputs = ["clean"]
+//! path = "out/orders.parquet"
+//! ```
+//!
+//! Parsing happens in two steps so that every error can be located: the
+//! document is parsed into tables, then each node's table is deserialized
+//! into its kind's typed config. Errors carry the file, line and key.
+
+mod locate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::sink::SinkConfig;
+use crate::source::SourceConfig;
+use crate::{Error, Result};
+pub use locate::Located;
+
+/// Defaults, in one place.
+pub mod defaults {
+    /// Rows per batch a source emits.
+    pub const BATCH_SIZE: usize = 8192;
+    /// Batches buffered between two nodes before the upstream waits.
+    pub const CHANNEL_CAPACITY: usize = 4;
+    /// Linear memory a plugin instance may grow to.
+    pub const MEMORY_MB: u64 = 512;
+    /// Wall-clock budget of one plugin call.
+    pub const TIMEOUT_MS: u64 = 10_000;
+}
+
+/// The `[pipeline]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineConfig {
+    /// `batch_size`: rows per batch a source emits.
+    pub batch_size: usize,
+    /// `channel_capacity`: batches buffered on each edge (backpressure).
+    pub channel_capacity: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            batch_size: defaults::BATCH_SIZE,
+            channel_capacity: defaults::CHANNEL_CAPACITY,
+        }
+    }
+}
+
+/// Per-node sandbox limits, the `limits` table of a transform.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// `memory_mb`: the most linear memory the plugin may grow to.
+    pub memory_mb: u64,
+    /// `timeout_ms`: wall-clock budget of one call (`process`, `finish`, …).
+    pub timeout_ms: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_mb: defaults::MEMORY_MB,
+            timeout_ms: defaults::TIMEOUT_MS,
+        }
+    }
+}
+
+/// A `[transforms.NAME]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransformConfig {
+    /// `plugin`: the component file, relative to the manifest.
+    pub plugin: PathBuf,
+    /// `inputs`: names of the sources or transforms feeding this node.
+    pub inputs: Vec<String>,
+    /// `config`: handed to the plugin's `init` as JSON.
+    #[serde(default)]
+    pub config: toml::Table,
+    /// `limits`: sandbox limits (see [`Limits`]).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// A `[sinks.NAME]` table: its inputs plus the kind's own keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkNode {
+    /// `inputs`: the nodes whose batches this sink writes.
+    pub inputs: Vec<String>,
+    /// The kind-specific config.
+    pub config: SinkConfig,
+}
+
+/// A parsed, located manifest. Node-level checks (inputs exist, no cycles)
+/// happen in [`crate::graph`].
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it came from (for error messages).
+    pub path: PathBuf,
+    /// The directory relative paths are resolved against.
+    pub base_dir: PathBuf,
+    /// `[pipeline]`.
+    pub pipeline: PipelineConfig,
+    /// `[sources.*]`, by name.
+    pub sources: BTreeMap<String, SourceConfig>,
+    /// `[transforms.*]`, by name.
+    pub transforms: BTreeMap<String, TransformConfig>,
+    /// `[sinks.*]`, by name.
+    pub sinks: BTreeMap<String, SinkNode>,
+    /// Where each key is, for errors found after parsing.
+    pub located: Located,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    #[serde(default)]
+    pipeline: PipelineConfig,
+    #[serde(default)]
+    sources: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    transforms: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    sinks: BTreeMap<String, toml::Table>,
+}
+
+impl Manifest {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Manifest> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Manifest(format!("{}: can't read the manifest: {e}", path.display()))
+        })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Parses manifest `text`, which came from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
+        let located = Located::new(path, text);
+        let raw: RawManifest = toml::from_str(text).map_err(|e| located.toml_error(&e))?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        if raw.pipeline.batch_size == 0 {
+            return Err(located.error(
+                "pipeline",
+                None,
+                Some("batch_size"),
+                "must be at least 1",
+            ));
+        }
+        if raw.pipeline.channel_capacity == 0 {
+            return Err(located.error(
+                "pipeline",
+                None,
+                Some("channel_capacity"),
+                "must be at least 1",
+            ));
+        }
+
+        let mut sources = BTreeMap::new();
+        for (name, table) in raw.sources {
+            let config = located.node_config::<SourceConfig>("sources", &name, table)?;
+            sources.insert(name, config);
+        }
+        let mut transforms = BTreeMap::new();
+        for (name, table) in raw.transforms {
+            let config: TransformConfig =
+                located.node_config("transforms", &name, table)?;
+            transforms.insert(name, config);
+        }
+        let mut sinks = BTreeMap::new();
+        for (name, mut table) in raw.sinks {
+            let inputs = match table.remove("inputs") {
+                Some(v) => Vec::<String>::deserialize(v).map_err(|e| {
+                    located.error("sinks", Some(&name), Some("inputs"), e.to_string())
+                })?,
+                None => {
+                    return Err(located.error(
+                        "sinks",
+                        Some(&name),
+                        None,
+                        "missing key `inputs`: list the nodes this sink writes, e.g. inputs = [\"clean\"]",
+                    ))
+                }
+            };
+            let config = located.node_config::<SinkConfig>("sinks", &name, table)?;
+            sinks.insert(name, SinkNode { inputs, config });
+        }
+
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            base_dir,
+            pipeline: raw.pipeline,
+            sources,
+            transforms,
+            sinks,
+            located,
+        })
+    }
+
+    /// Resolves a path from the manifest against its directory.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        resolve(&self.base_dir, path)
+    }
+}
+
+/// Resolves `path` against `base` unless it is absolute.
+pub fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+impl Located {
+    /// Deserializes one node's table into its typed config, turning a serde
+    /// error into one that names the line and key.
+    fn node_config<T: DeserializeOwned>(
+        &self,
+        section: &str,
+        name: &str,
+        table: toml::Table,
+    ) -> Result<T> {
+        T::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let message = e.message().to_string();
+            let key = locate::key_in_message(&message);
+            self.error(section, Some(name), key.as_deref(), message)
+        })
+    }
+}

@@ -1,0 +1,132 @@
+//! `weir plugin build DIR`: builds a Rust plugin crate (or a workspace of
+//! them) into components, componentizing core modules in-process.
+
+use std::path::{Path, PathBuf};
+
+use super::toolchain::{self, Toolchain};
+use crate::{Error, Result};
+
+/// A component written by [`build`].
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The crate's package name.
+    pub name: String,
+    /// The component file.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: usize,
+}
+
+/// Package names of the cdylib crates at `dir` (a crate or a workspace).
+fn packages(dir: &Path) -> Result<Vec<String>> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).map_err(|e| {
+        Error::Build(format!("{}: {e} (expected a Rust plugin crate)", manifest.display()))
+    })?;
+    let doc: toml::Table = toml::from_str(&text)
+        .map_err(|e| Error::Build(format!("{}: {}", manifest.display(), e.message())))?;
+    let mut names = Vec::new();
+    if let Some(name) = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+    {
+        names.push(name.to_string());
+    }
+    let members = doc
+        .get("workspace")
+        .and_then(|w| w.get("members"))
+        .and_then(|m| m.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for member in members.iter().filter_map(|m| m.as_str()) {
+        for path in glob::glob(&dir.join(member).to_string_lossy())
+            .map_err(|e| Error::Build(e.to_string()))?
+            .flatten()
+        {
+            names.extend(packages(&path)?);
+        }
+    }
+    Ok(names)
+}
+
+/// Turns a core wasm module into a component (adding the WASI preview 1
+/// adapter when the module imports `wasi_snapshot_preview1`); components
+/// pass through unchanged.
+pub fn componentize(bytes: Vec<u8>) -> Result<Vec<u8>> {
+    if wasmparser::Parser::is_component(&bytes) {
+        return Ok(bytes);
+    }
+    if !wasmparser::Parser::is_core_wasm(&bytes) {
+        return Err(Error::Build("not a WebAssembly module or component".into()));
+    }
+    let imports_wasi_p1 = wasmparser::Parser::new(0)
+        .parse_all(&bytes)
+        .filter_map(|p| match p {
+            Ok(wasmparser::Payload::ImportSection(s)) => Some(s),
+            _ => None,
+        })
+        .flat_map(|s| s.into_imports())
+        .any(|i| i.is_ok_and(|i| i.module == "wasi_snapshot_preview1"));
+    let fail = |e: anyhow::Error| Error::Build(format!("componentizing: {e:#}"));
+    let mut encoder = wit_component::ComponentEncoder::default()
+        .module(&bytes)
+        .map_err(fail)?
+        .validate(true);
+    if imports_wasi_p1 {
+        encoder = encoder
+            .adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+            )
+            .map_err(fail)?;
+    }
+    encoder.encode().map_err(fail)
+}
+
+/// Builds the crate or workspace at `dir` and writes one component per
+/// plugin crate to `out_dir/<package>.wasm`.
+pub fn build(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Vec<Built>> {
+    let names = packages(dir)?;
+    if names.is_empty() {
+        return Err(Error::Build(format!("{}: no package found", dir.display())));
+    }
+    let toolchain = toolchain::detect().map_err(Error::Build)?;
+    let target_dir = target_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("target"));
+    tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
+    let status = toolchain
+        .cargo_build(dir, &target_dir)
+        .status()
+        .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
+    if !status.success() {
+        return Err(Error::Build(format!("cargo build failed for {} ({status})", dir.display())));
+    }
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let release = Toolchain::output_dir(&target_dir);
+    let mut built = Vec::new();
+    for name in names {
+        let artifact = release.join(format!("{}.wasm", name.replace('-', "_")));
+        if !artifact.exists() {
+            // Not a cdylib (e.g. a shared library crate in the workspace).
+            continue;
+        }
+        let bytes = std::fs::read(&artifact).map_err(|e| Error::io(&artifact, e))?;
+        let component = componentize(bytes)?;
+        let path = out_dir.join(format!("{name}.wasm"));
+        std::fs::write(&path, &component).map_err(|e| Error::io(&path, e))?;
+        built.push(Built {
+            name,
+            path,
+            bytes: component.len(),
+        });
+    }
+    if built.is_empty() {
+        return Err(Error::Build(format!(
+            "{}: no .wasm produced; is the crate type `cdylib`?",
+            dir.display()
+        )));
+    }
+    Ok(built)
+}

@@ -1,0 +1,142 @@
+//! Loading plugins: read, hash, compile (once per content hash), and check
+//! against the WIT world before any data moves.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+use super::engine::{new_engine, EngineConfig, EpochTicker};
+use super::instance::PluginInstance;
+use super::state::HostState;
+use crate::bindings::{Plugin, PluginPre};
+use crate::manifest::Limits;
+use crate::{Error, Result};
+
+/// A compiled, linked plugin, ready to instantiate any number of times.
+pub struct LoadedPlugin {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// BLAKE3 of the file: the version's identity in logs and caches.
+    pub hash: blake3::Hash,
+    pre: PluginPre<HostState>,
+}
+
+impl LoadedPlugin {
+    /// A short version id for logs (first 12 hex digits of the hash).
+    pub fn version(&self) -> String {
+        self.hash.to_hex()[..12].to_string()
+    }
+}
+
+/// The engine, linker and compiled-component cache shared by every node.
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>,
+    _ticker: EpochTicker,
+}
+
+fn wasm_error(e: wasmtime::Error) -> String {
+    format!("{e:?}")
+}
+
+impl PluginHost {
+    /// Creates the engine and links the host interfaces: `weir:plugin/log`,
+    /// the `batch` resource, and WASI preview 2 (every capability denied
+    /// by the per-store context).
+    pub fn new(config: &EngineConfig) -> Result<PluginHost> {
+        let engine = new_engine(config)?;
+        let mut linker = Linker::new(&engine);
+        let fail = |e: wasmtime::Error| Error::Build(format!("can't link host interfaces: {e}"));
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+        Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
+        let ticker = EpochTicker::start(&engine);
+        Ok(PluginHost {
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            _ticker: ticker,
+        })
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads the component at `path`, compiling it unless a component with
+    /// the same bytes was loaded before.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>> {
+        let reject = |message: String| Error::PluginLoad {
+            path: path.to_path_buf(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| {
+            reject(match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "no such file; build it with `weir plugin build` or fix `plugin`".to_string()
+                }
+                _ => e.to_string(),
+            })
+        })?;
+        let hash = blake3::hash(&bytes);
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
+            return Ok(hit);
+        }
+        let loaded = Arc::new(self.compile(path, &bytes, hash).map_err(reject)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(hash, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn compile(&self, path: &Path, bytes: &[u8], hash: blake3::Hash) -> Result<LoadedPlugin, String> {
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err("a core wasm module, not a component; `weir plugin build` componentizes it".into());
+        }
+        if !wasmparser::Parser::is_component(bytes) {
+            return Err("not a WebAssembly component".into());
+        }
+        let started = Instant::now();
+        let component = Component::new(&self.engine, bytes).map_err(wasm_error)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            format!(
+                "imports something the host does not provide (weir grants weir:plugin/log and \
+                 deny-by-default WASI 0.2): {}",
+                wasm_error(e)
+            )
+        })?;
+        let pre = PluginPre::new(pre).map_err(|e| {
+            format!(
+                "does not implement the weir:plugin@0.1.0 `plugin` world (see wit/plugin.wit): {}",
+                wasm_error(e)
+            )
+        })?;
+        tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
+            compile_ms = started.elapsed().as_millis() as u64, "compiled");
+        Ok(LoadedPlugin {
+            path: path.to_path_buf(),
+            hash,
+            pre,
+        })
+    }
+
+    /// A fresh, sandboxed instance of `plugin` for `node` (not yet `init`ed).
+    pub fn instantiate(&self, plugin: &Arc<LoadedPlugin>, node: &str, limits: &Limits) -> Result<PluginInstance> {
+        let node: Arc<str> = Arc::from(node);
+        let mut store = Store::new(&self.engine, HostState::new(node.clone(), limits));
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(limits.timeout_ms)));
+        let bindings = plugin.pre.instantiate(&mut store).map_err(|e| Error::Plugin {
+            node: node.to_string(),
+            batch: "instantiate".into(),
+            message: wasm_error(e),
+        })?;
+        Ok(PluginInstance::new(node, store, bindings, plugin.clone(), limits))
+    }
+}

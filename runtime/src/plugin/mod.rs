@@ -1,0 +1,28 @@
+//! The plugin host: wasmtime engine policy, compiled components, sandboxed
+//! instances, and the Arrow ↔ WIT boundary.
+//!
+//! - [`engine`]: one engine builder (component model, epoch interruption
+//!   with a ticker thread, pooling allocator with fallback).
+//! - [`host`]: loads and compiles components (cached by content hash),
+//!   checks them against the WIT, instantiates them per node.
+//! - [`instance`]: one long-lived, sandboxed instance of a transform node.
+//! - [`state`]: what a store holds — limits, the deny-by-default WASI
+//!   context, the host side of `batch` and `log`.
+//! - [`convert`] / [`output`]: typed columns across the boundary, and the
+//!   validation and assembly of everything a plugin returns.
+//! - [`build`]: `weir plugin build` (guest toolchain, componentizing).
+
+pub mod build;
+pub mod convert;
+pub mod engine;
+pub mod host;
+pub mod inspect;
+pub mod instance;
+pub mod output;
+pub mod state;
+pub mod toolchain;
+
+pub use engine::EngineConfig;
+pub use host::{LoadedPlugin, PluginHost};
+pub use instance::PluginInstance;
+pub use state::BatchRep;

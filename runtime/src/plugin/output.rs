@@ -1,0 +1,210 @@
+//! Turning what a plugin returns into record batches: validated in full,
+//! assembled zero-copy from the input's untouched columns where possible.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatchOptions, UInt32Array};
+use arrow::buffer::{BooleanBuffer, Buffer};
+use arrow::compute::{filter_record_batch, take_record_batch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::ipc::reader::StreamReader;
+use arrow::record_batch::RecordBatch;
+
+use super::convert::column_from_wit;
+use crate::bindings::types as wit;
+
+/// Assembles one plugin output. `input` is `None` for `finish`, where
+/// derived outputs are not allowed.
+pub fn assemble(input: Option<&RecordBatch>, output: wit::Output) -> Result<Vec<RecordBatch>, String> {
+    match output {
+        wit::Output::Derived(d) => {
+            let input = input.ok_or("`finish` must return whole batches, not a derived output")?;
+            derived(input, d).map(|b| vec![b])
+        }
+        wit::Output::Batch(b) => new_batch(b).map(|b| vec![b]),
+        wit::Output::Ipc(bytes) => ipc(bytes),
+    }
+}
+
+fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> {
+    let rows = input.num_rows();
+    let schema = input.schema();
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<ArrayRef> = input.columns().to_vec();
+
+    for name in &d.drop {
+        let i = fields
+            .iter()
+            .position(|f| f.name() == name)
+            .ok_or_else(|| format!("asked to drop column {name:?}, which the input doesn't have"))?;
+        fields.remove(i);
+        columns.remove(i);
+    }
+    for (from, to) in &d.rename {
+        let i = fields
+            .iter()
+            .position(|f| f.name() == from)
+            .ok_or_else(|| format!("asked to rename column {from:?}, which the input doesn't have"))?;
+        fields[i] = Arc::new(fields[i].as_ref().clone().with_name(to));
+    }
+    for named in d.columns {
+        let array = column_from_wit(named.column, rows)
+            .map_err(|e| format!("column {:?}: {e}", named.name))?;
+        // Nullable: whether a plugin's column has nulls varies batch to batch,
+        // and the schema must not.
+        let field = Arc::new(Field::new(&named.name, array.data_type().clone(), true));
+        match fields.iter().position(|f| f.name() == &named.name) {
+            Some(i) => {
+                fields[i] = field;
+                columns[i] = array;
+            }
+            None => {
+                fields.push(field);
+                columns.push(array);
+            }
+        }
+    }
+    if let Some(project) = &d.project {
+        let mut picked_fields = Vec::with_capacity(project.len());
+        let mut picked = Vec::with_capacity(project.len());
+        for name in project {
+            let i = fields
+                .iter()
+                .position(|f| f.name() == name)
+                .ok_or_else(|| format!("asked to project column {name:?}, which doesn't exist"))?;
+            picked_fields.push(fields[i].clone());
+            picked.push(columns[i].clone());
+        }
+        fields = picked_fields;
+        columns = picked;
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(dup) = fields.iter().find(|f| !seen.insert(f.name())) {
+        return Err(format!("column {:?} appears twice in the output", dup.name()));
+    }
+    let batch = RecordBatch::try_new_with_options(
+        Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|e| e.to_string())?;
+
+    match d.selection {
+        None => Ok(batch),
+        Some(wit::Selection::Indices(indices)) => {
+            if let Some(w) = indices.windows(2).find(|w| w[0] >= w[1]) {
+                return Err(format!(
+                    "selection indexes must strictly increase; found {} then {}",
+                    w[0], w[1]
+                ));
+            }
+            if let Some(&bad) = indices.iter().find(|&&i| i as usize >= rows) {
+                return Err(format!("selection index {bad} out of range: the batch has {rows} rows"));
+            }
+            if indices.len() == rows {
+                return Ok(batch);
+            }
+            take_record_batch(&batch, &UInt32Array::from(indices)).map_err(|e| e.to_string())
+        }
+        Some(wit::Selection::Mask(bits)) => {
+            if bits.len() < rows.div_ceil(8) {
+                return Err(format!(
+                    "selection mask has {} bytes, {rows} rows need {}",
+                    bits.len(),
+                    rows.div_ceil(8)
+                ));
+            }
+            let mask = BooleanArray::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, rows), None);
+            if mask.true_count() == rows {
+                return Ok(batch);
+            }
+            filter_record_batch(&batch, &mask).map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn new_batch(b: wit::NewBatch) -> Result<RecordBatch, String> {
+    let rows = b.num_rows as usize;
+    let mut fields = Vec::with_capacity(b.columns.len());
+    let mut columns = Vec::with_capacity(b.columns.len());
+    for named in b.columns {
+        if fields.iter().any(|f: &Field| f.name() == &named.name) {
+            return Err(format!("column {:?} appears twice", named.name));
+        }
+        let array = column_from_wit(named.column, rows)
+            .map_err(|e| format!("column {:?}: {e}", named.name))?;
+        fields.push(Field::new(&named.name, array.data_type().clone(), true));
+        columns.push(array);
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(rows)),
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    let reader = StreamReader::try_new(Cursor::new(bytes), None)
+        .map_err(|e| format!("invalid Arrow IPC output: {e}"))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| format!("invalid Arrow IPC output: {e}"))?;
+        for column in batch.columns() {
+            column
+                .to_data()
+                .validate_full()
+                .map_err(|e| format!("invalid Arrow IPC output: {e}"))?;
+        }
+        out.push(batch);
+    }
+    Ok(out)
+}
+
+/// Checks `batch` against the schema the plugin declared in `describe`:
+/// same names and types in order, and no nulls in a non-nullable column.
+pub fn conforms(batch: &RecordBatch, declared: &SchemaRef) -> Result<(), String> {
+    let got = batch.schema();
+    let names = |s: &Schema| {
+        s.fields()
+            .iter()
+            .map(|f| format!("{}: {}", f.name(), f.data_type()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let same = got.fields().len() == declared.fields().len()
+        && got
+            .fields()
+            .iter()
+            .zip(declared.fields())
+            .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+    if !same {
+        return Err(format!(
+            "output schema [{}] differs from the schema the plugin declared [{}]",
+            names(&got),
+            names(declared)
+        ));
+    }
+    for (field, column) in declared.fields().iter().zip(batch.columns()) {
+        if !field.is_nullable() && column.null_count() > 0 {
+            return Err(format!(
+                "column {:?} was declared non-nullable but has {} nulls",
+                field.name(),
+                column.null_count()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Re-stamps a conforming batch with the declared schema, so nullability
+/// and metadata downstream are exactly what `weir check` saw.
+pub fn with_schema(batch: RecordBatch, declared: &SchemaRef) -> Result<RecordBatch, String> {
+    RecordBatch::try_new_with_options(
+        declared.clone(),
+        batch.columns().to_vec(),
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
+    .map_err(|e| e.to_string())
+}

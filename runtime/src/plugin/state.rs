@@ -1,0 +1,154 @@
+//! What each store holds: the node's limits, a deny-by-default WASI
+//! context, and the host side of the `batch` resource and `log` import.
+
+use std::sync::Arc;
+
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::convert::{column_to_wit, schema_to_wit};
+use crate::bindings::{log, types};
+use crate::manifest::Limits;
+
+/// The host's representation of a `batch` resource lent to a plugin.
+pub struct BatchRep {
+    batch: RecordBatch,
+    watermark: Option<i64>,
+}
+
+impl BatchRep {
+    /// Wraps a batch (and its watermark) to lend it to a plugin.
+    pub fn new(batch: RecordBatch, watermark: Option<i64>) -> Self {
+        BatchRep { batch, watermark }
+    }
+}
+
+/// Per-store state of one plugin instance.
+pub struct HostState {
+    node: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+}
+
+impl HostState {
+    /// A fresh state for `node`: no preopens, no environment, no arguments,
+    /// no network, no stdin; output streams discarded.
+    pub fn new(node: Arc<str>, limits: &Limits) -> Self {
+        let memory = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        HostState {
+            node,
+            wasi: WasiCtxBuilder::new().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(memory)
+                .table_elements(1 << 20)
+                .instances(64)
+                .tables(64)
+                .memories(8)
+                .trap_on_grow_failure(true)
+                .build(),
+        }
+    }
+
+    /// Lends `batch` to the guest for one call.
+    pub fn lend(&mut self, batch: BatchRep) -> wasmtime::Result<Resource<BatchRep>> {
+        Ok(self.table.push(batch)?)
+    }
+
+    /// Takes a lent batch back after the call.
+    pub fn reclaim(&mut self, batch: Resource<BatchRep>) -> wasmtime::Result<()> {
+        self.table.delete(batch)?;
+        Ok(())
+    }
+
+    fn batch(&self, handle: &Resource<BatchRep>) -> wasmtime::Result<&BatchRep> {
+        Ok(self.table.get(handle)?)
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl types::Host for HostState {}
+
+impl types::HostBatch for HostState {
+    fn schema(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<types::Schema> {
+        let rep = self.batch(&handle)?;
+        // Inputs were checked against the WIT types before the call.
+        schema_to_wit(&rep.batch.schema()).map_err(wasmtime::Error::msg)
+    }
+
+    fn num_rows(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<u32> {
+        Ok(u32::try_from(self.batch(&handle)?.batch.num_rows()).unwrap_or(u32::MAX))
+    }
+
+    fn column(
+        &mut self,
+        handle: Resource<BatchRep>,
+        index: u32,
+    ) -> wasmtime::Result<Result<types::Column, String>> {
+        let rep = self.batch(&handle)?;
+        Ok(match rep.batch.columns().get(index as usize) {
+            Some(array) => column_to_wit(array.as_ref()),
+            None => Err(format!(
+                "column index {index} out of range: the batch has {} columns",
+                rep.batch.num_columns()
+            )),
+        })
+    }
+
+    fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {
+        let rep = self.batch(&handle)?;
+        let mut out = Vec::new();
+        let mut writer = StreamWriter::try_new(&mut out, &rep.batch.schema())?;
+        writer.write(&rep.batch)?;
+        writer.finish()?;
+        drop(writer);
+        Ok(out)
+    }
+
+    fn watermark(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Option<i64>> {
+        Ok(self.batch(&handle)?.watermark)
+    }
+
+    fn drop(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<()> {
+        // The host owns batches; a guest can only drop its borrow, and
+        // borrows are never handed out as owned handles.
+        let _ = handle;
+        Ok(())
+    }
+}
+
+impl log::Host for HostState {
+    fn log(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        let node = &*self.node;
+        let fields = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        match level {
+            log::Level::Trace => tracing::trace!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Info => tracing::info!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Error => tracing::error!(target: "weir::plugin", node, %fields, "{message}"),
+        }
+        Ok(())
+    }
+}

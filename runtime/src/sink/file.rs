@@ -1,0 +1,165 @@
+//! The machinery every file sink shares: a lazily created format writer
+//! over a temporary file that is renamed into place on commit.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use super::{Sink, SinkContext};
+use crate::manifest::resolve;
+use crate::{Error, Result};
+
+/// The buffered temporary file a format writes into.
+pub(crate) type Out = BufWriter<File>;
+
+/// One file format: how to start, append to, and close a file.
+pub(crate) trait Format: Send + Sized + 'static {
+    /// Format-specific settings.
+    type Options: Clone + Send + 'static;
+    /// Starts a file for batches of `schema`.
+    fn create(out: Out, schema: &SchemaRef, options: &Self::Options) -> Result<Self, String>;
+    /// Appends a batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), String>;
+    /// Writes any footer and hands the file back.
+    fn close(self) -> Result<Out, String>;
+}
+
+/// A file sink in format `F`, written atomically.
+pub(crate) struct FileSink<F: Format> {
+    node: String,
+    target: PathBuf,
+    temp: PathBuf,
+    options: F::Options,
+    declared: Option<SchemaRef>,
+    writer: Option<(F, SchemaRef)>,
+}
+
+impl<F: Format> FileSink<F> {
+    pub(crate) fn open(
+        ctx: SinkContext<'_>,
+        path: &Path,
+        options: F::Options,
+    ) -> Result<Box<dyn Sink>> {
+        let target = resolve(ctx.base_dir, path);
+        let file_name = target
+            .file_name()
+            .ok_or_else(|| Error::sink(ctx.name, format!("`path` {} names no file", path.display())))?
+            .to_string_lossy()
+            .into_owned();
+        let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
+        let temp = dir.join(format!(".{file_name}.weir-{}.tmp", std::process::id()));
+        Ok(Box::new(FileSink::<F> {
+            node: ctx.name.to_string(),
+            target,
+            temp,
+            options,
+            declared: ctx.schema.cloned(),
+            writer: None,
+        }))
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::sink(&self.node, format!("{}: {e}", self.target.display()))
+    }
+
+    fn start(&mut self, schema: &SchemaRef) -> Result<()> {
+        if let Some(dir) = self.temp.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| self.fail(format!("can't create directory {}: {e}", dir.display())))?;
+        }
+        let file = File::create(&self.temp).map_err(|e| self.fail(e))?;
+        let format = F::create(BufWriter::new(file), schema, &self.options).map_err(|e| self.fail(e))?;
+        self.writer = Some((format, schema.clone()));
+        Ok(())
+    }
+}
+
+impl<F: Format> Sink for FileSink<F> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.writer.is_none() {
+            let schema = self.declared.clone().unwrap_or_else(|| batch.schema());
+            self.start(&schema)?;
+        }
+        let node = self.node.clone();
+        let target = self.target.clone();
+        let Some((format, schema)) = self.writer.as_mut() else {
+            return Err(Error::sink(&node, "writer not started"));
+        };
+        let same_shape = batch.schema().fields().len() == schema.fields().len()
+            && batch
+                .schema()
+                .fields()
+                .iter()
+                .zip(schema.fields())
+                .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
+        if !same_shape {
+            return Err(Error::sink(
+                &node,
+                format!(
+                    "{}: a batch's schema differs from the first batch's ({} vs {schema})",
+                    target.display(),
+                    batch.schema()
+                ),
+            ));
+        }
+        // Same names and types; restamp so nullability and metadata match
+        // what the file declares.
+        let batch = &RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
+            .map_err(|e| Error::sink(&node, format!("{}: {e}", target.display())))?;
+        format
+            .write(batch)
+            .map_err(|e| Error::sink(&node, format!("{}: {e}", target.display())))
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.writer.is_none() {
+            match self.declared.clone() {
+                Some(schema) => self.start(&schema)?,
+                None => {
+                    tracing::warn!(node = %self.node, path = %self.target.display(),
+                        "no batch arrived and the schema is unknown: no file written");
+                    return Ok(());
+                }
+            }
+        }
+        let Some((format, _)) = self.writer.take() else {
+            return Ok(());
+        };
+        let temp = self.temp.clone();
+        let target = self.target.clone();
+        let finish = move || -> Result<(), String> {
+            let out = format.close()?;
+            let file = out.into_inner().map_err(|e| e.error().to_string())?;
+            file.sync_all().map_err(|e| e.to_string())?;
+            drop(file);
+            std::fs::rename(&temp, &target).map_err(|e| e.to_string())
+        };
+        if let Err(e) = finish() {
+            let _ = std::fs::remove_file(&self.temp);
+            return Err(self.fail(e));
+        }
+        tracing::info!(node = %self.node, path = %self.target.display(), "committed");
+        Ok(())
+    }
+
+    fn abort(self: Box<Self>) {
+        // Drop removes the temporary file.
+    }
+}
+
+impl<F: Format> Drop for FileSink<F> {
+    fn drop(&mut self) {
+        if self.writer.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// Flushes a buffered writer, for formats without a footer.
+pub(crate) fn flushed(mut out: Out) -> Result<Out, String> {
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(out)
+}

@@ -1,0 +1,79 @@
+//! Sinks: where batches go. One module per kind, registered in
+//! [`SinkConfig`] — adding a kind is one file plus one line there.
+//!
+//! File sinks write to a temporary file beside the target and rename it
+//! into place only when the run succeeds, so a failed run never leaves a
+//! file that looks complete.
+
+mod csv;
+mod file;
+mod ipc;
+mod ndjson;
+mod parquet;
+mod stdout;
+
+use std::path::Path;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::Deserialize;
+
+use crate::Result;
+
+pub use self::csv::CsvSinkConfig;
+pub use self::ipc::IpcSinkConfig;
+pub use self::ndjson::NdjsonSinkConfig;
+pub use self::parquet::{Compression, ParquetSinkConfig};
+pub use self::stdout::StdoutSinkConfig;
+
+/// A `[sinks.NAME]` table without `inputs`; `type` picks the kind.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    /// `type = "parquet"`.
+    Parquet(ParquetSinkConfig),
+    /// `type = "csv"`.
+    Csv(CsvSinkConfig),
+    /// `type = "ndjson"`.
+    Ndjson(NdjsonSinkConfig),
+    /// `type = "ipc"`: an Arrow IPC file.
+    Ipc(IpcSinkConfig),
+    /// `type = "stdout"`: a table (or CSV/NDJSON) on standard output.
+    Stdout(StdoutSinkConfig),
+}
+
+/// What a sink is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct SinkContext<'a> {
+    /// The node's name.
+    pub name: &'a str,
+    /// Relative paths resolve against this (the manifest's directory).
+    pub base_dir: &'a Path,
+    /// The input schema when `weir check` could determine it; used to write
+    /// a valid empty file when no batch arrives.
+    pub schema: Option<&'a SchemaRef>,
+}
+
+/// A destination for record batches. `write` is called in order for every
+/// batch; then exactly one of `commit` (the run succeeded) or `abort`.
+pub trait Sink: Send {
+    /// Writes one batch.
+    fn write(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Flushes and makes the output visible.
+    fn commit(self: Box<Self>) -> Result<()>;
+    /// Discards everything written.
+    fn abort(self: Box<Self>);
+}
+
+impl SinkConfig {
+    /// Opens the sink.
+    pub fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
+        match self {
+            SinkConfig::Parquet(c) => c.build(ctx),
+            SinkConfig::Csv(c) => c.build(ctx),
+            SinkConfig::Ndjson(c) => c.build(ctx),
+            SinkConfig::Ipc(c) => c.build(ctx),
+            SinkConfig::Stdout(c) => c.build(ctx),
+        }
+    }
+}

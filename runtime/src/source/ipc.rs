@@ -1,0 +1,61 @@
+//! `type = "ipc"`: Arrow IPC files (`.arrow`) or streams.
+
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::{FileReader, StreamReader};
+use serde::Deserialize;
+
+use super::files::{self, BatchIter, FileSource, MultiFile};
+use super::{Source, SourceContext};
+use crate::{Error, Result};
+
+/// A `type = "ipc"` source. The file and stream formats are told apart by
+/// the file's magic bytes.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IpcConfig {
+    /// `path`: a file or glob, relative to the manifest.
+    pub path: PathBuf,
+}
+
+const FILE_MAGIC: &[u8; 6] = b"ARROW1";
+
+fn open_ipc(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
+    let fail = |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
+    let mut file = files::open(node, path)?;
+    let mut magic = [0u8; 6];
+    let is_file = file.read_exact(&mut magic).is_ok() && &magic == FILE_MAGIC;
+    file.seek(SeekFrom::Start(0)).map_err(|e| fail(&e))?;
+    if is_file {
+        let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+        Ok((reader.schema(), Box::new(reader)))
+    } else {
+        let reader = StreamReader::try_new(BufReader::new(file), None).map_err(|e| fail(&e))?;
+        Ok((reader.schema(), Box::new(reader)))
+    }
+}
+
+impl IpcConfig {
+    pub(crate) fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
+        let files = files::expand(ctx.name, ctx.base_dir, &self.path)?;
+        let (schema, _) = open_ipc(ctx.name, &files[0])?;
+        let node = ctx.name.to_string();
+        let expected = schema.clone();
+        let open = move |path: &Path| -> Result<BatchIter> {
+            let (schema, batches) = open_ipc(&node, path)?;
+            if schema.fields() != expected.fields() {
+                return Err(Error::source(
+                    &node,
+                    format!("{}: schema differs from the first file's", path.display()),
+                ));
+            }
+            Ok(batches)
+        };
+        Ok(Box::new(FileSource {
+            schema,
+            files: MultiFile::new(ctx.name, files, open),
+        }))
+    }
+}

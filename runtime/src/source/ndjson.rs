@@ -1,0 +1,73 @@
+//! `type = "ndjson"`: newline-delimited JSON objects.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::json::reader::infer_json_schema_from_seekable;
+use arrow::json::ReaderBuilder;
+use serde::Deserialize;
+
+use super::files::{self, BatchIter, FileSource, MultiFile};
+use super::schema::{declared, ColumnDecl};
+use super::{Source, SourceContext};
+use crate::{Error, Result};
+
+/// A `type = "ndjson"` source.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NdjsonConfig {
+    /// `path`: a file or glob, relative to the manifest.
+    pub path: PathBuf,
+    /// `schema`: declared columns; inferred from the first file when absent.
+    pub schema: Option<Vec<ColumnDecl>>,
+    /// `infer_rows`: lines sampled to infer the schema (default 1000).
+    #[serde(default = "super::csv::infer_rows")]
+    pub infer_rows: usize,
+    /// `batch_size`: rows per batch, overriding `[pipeline]`.
+    pub batch_size: Option<usize>,
+}
+
+impl NdjsonConfig {
+    pub(crate) fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
+        let files = files::expand(ctx.name, ctx.base_dir, &self.path)?;
+        let schema = match &self.schema {
+            Some(columns) => declared(columns),
+            None => {
+                let file = files::open(ctx.name, &files[0])?;
+                let (schema, _) =
+                    infer_json_schema_from_seekable(BufReader::new(file), Some(self.infer_rows))
+                        .map_err(|e| {
+                            Error::source(
+                                ctx.name,
+                                format!("{}: can't infer a schema: {e}", files[0].display()),
+                            )
+                        })?;
+                Arc::new(schema)
+            }
+        };
+        let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
+        Ok(Box::new(FileSource {
+            schema: schema.clone(),
+            files: MultiFile::new(ctx.name, files, opener(ctx.name, schema, batch_size)),
+        }))
+    }
+}
+
+/// Opens NDJSON files with `schema`; shared with the stdin source.
+pub(crate) fn opener(
+    node: &str,
+    schema: SchemaRef,
+    batch_size: usize,
+) -> impl FnMut(&Path) -> Result<BatchIter> + Send {
+    let node = node.to_string();
+    move |path: &Path| {
+        let file = files::open(&node, path)?;
+        let reader = ReaderBuilder::new(schema.clone())
+            .with_batch_size(batch_size)
+            .build(BufReader::new(file))
+            .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+        Ok(Box::new(reader) as BatchIter)
+    }
+}

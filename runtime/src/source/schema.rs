@@ -1,0 +1,80 @@
+//! Declared schemas: `schema = [{ name = "id", type = "int64" }, …]`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use serde::Deserialize;
+
+/// One declared column.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDecl {
+    /// `name`: the column name, as in the file.
+    pub name: String,
+    /// `type`: see [`TypeName`].
+    #[serde(rename = "type")]
+    pub data_type: TypeName,
+    /// `nullable`: whether empty values are allowed (default true).
+    #[serde(default = "yes")]
+    pub nullable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A column type by name: `bool`, `int8`…`int64`, `uint8`…`uint64`,
+/// `float32`, `float64`, `utf8` (or `string`), `binary`, `date32` (or
+/// `date`), `timestamp` (microseconds, no zone), `timestamp_ms`,
+/// `timestamp_s`, `timestamp_ns`, or any Arrow type spelled as arrow-rs
+/// prints it (`Timestamp(Microsecond, Some("UTC"))`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeName(pub DataType);
+
+impl<'de> Deserialize<'de> for TypeName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_type(&s).map(TypeName).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses a type name (see [`TypeName`]).
+pub fn parse_type(s: &str) -> Result<DataType, String> {
+    Ok(match s.trim().to_ascii_lowercase().as_str() {
+        "bool" | "boolean" => DataType::Boolean,
+        "int8" => DataType::Int8,
+        "int16" => DataType::Int16,
+        "int32" => DataType::Int32,
+        "int64" | "int" => DataType::Int64,
+        "uint8" => DataType::UInt8,
+        "uint16" => DataType::UInt16,
+        "uint32" => DataType::UInt32,
+        "uint64" => DataType::UInt64,
+        "float32" => DataType::Float32,
+        "float64" | "float" | "double" => DataType::Float64,
+        "utf8" | "string" | "str" => DataType::Utf8,
+        "binary" => DataType::Binary,
+        "date32" | "date" => DataType::Date32,
+        "timestamp" | "timestamp_us" => DataType::Timestamp(TimeUnit::Microsecond, None),
+        "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, None),
+        "timestamp_s" => DataType::Timestamp(TimeUnit::Second, None),
+        "timestamp_ns" => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        _ => DataType::from_str(s).map_err(|_| {
+            format!(
+                "unknown type {s:?}; use bool, int8..int64, uint8..uint64, float32, float64, \
+                 utf8, binary, date32, timestamp, timestamp_ms, timestamp_s or timestamp_ns"
+            )
+        })?,
+    })
+}
+
+/// The schema declared by `columns`.
+pub fn declared(columns: &[ColumnDecl]) -> SchemaRef {
+    Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(&c.name, c.data_type.0.clone(), c.nullable))
+            .collect::<Vec<_>>(),
+    ))
+}
