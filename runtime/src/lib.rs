@@ -37,5 +37,9 @@ pub fn run_file(manifest: &Path, host: &plugin::PluginHost) -> Result<exec::RunS
         .enable_all()
         .build()
         .map_err(|e| Error::io(manifest, e))?;
-    runtime.block_on(exec::run(&graph, prepared, Arc::new(exec::Control::default())))
+    runtime.block_on(exec::run(
+        &graph,
+        prepared,
+        Arc::new(exec::Control::default()),
+    ))
 }

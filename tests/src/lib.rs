@@ -1,1 +1,114 @@
+//! Shared helpers for weir's integration tests: paths of the plugins built
+//! from source by `build.rs`, one shared plugin host, scratch directories,
+//! and readers for every output format.
 
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use arrow::array::{RecordBatch, RecordBatchReader};
+use arrow::compute::concat_batches;
+use arrow::datatypes::SchemaRef;
+use weir::plugin::{EngineConfig, PluginHost};
+
+/// Component files of every plugin, built from source.
+pub mod plugins {
+    include!(concat!(env!("OUT_DIR"), "/plugins.rs"));
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// One engine for the whole test binary: compiled components are cached
+/// by content hash, so each plugin compiles once.
+pub fn host() -> &'static PluginHost {
+    static HOST: OnceLock<PluginHost> = OnceLock::new();
+    HOST.get_or_init(|| PluginHost::new(&EngineConfig::default()).expect("plugin host"))
+}
+
+/// A temporary directory holding a manifest and its files.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// A fresh, empty directory.
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// `name` inside the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes `contents` to `name`; returns its path.
+    pub fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+
+    /// Writes `pipeline.toml` and runs it to completion.
+    pub fn run(&self, manifest: &str) -> weir::Result<weir::exec::RunSummary> {
+        let path = self.write("pipeline.toml", manifest);
+        weir::run_file(&path, host())
+    }
+
+    /// Writes `pipeline.toml` and only prepares it (what `weir check` does).
+    pub fn check(&self, manifest: &str) -> weir::Result<weir::graph::Prepared> {
+        let path = self.write("pipeline.toml", manifest);
+        let graph = weir::graph::Graph::new(weir::manifest::Manifest::load(&path)?)?;
+        graph.prepare(host())
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+fn one(schema: SchemaRef, batches: Vec<RecordBatch>) -> anyhow::Result<RecordBatch> {
+    Ok(concat_batches(&schema, &batches)?)
+}
+
+/// Everything in a Parquet file, as one batch.
+pub fn read_parquet(path: &Path) -> anyhow::Result<RecordBatch> {
+    let file = File::open(path).with_context(|| path.display().to_string())?;
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    let schema = reader.schema();
+    one(schema, reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Everything in an Arrow IPC file, as one batch.
+pub fn read_ipc(path: &Path) -> anyhow::Result<RecordBatch> {
+    let file = File::open(path).with_context(|| path.display().to_string())?;
+    let reader = arrow::ipc::reader::FileReader::try_new(file, None)?;
+    let schema = reader.schema();
+    one(schema, reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Builds a one-batch schema-checked record batch from columns.
+pub fn batch(columns: Vec<(&str, arrow::array::ArrayRef)>) -> RecordBatch {
+    RecordBatch::try_from_iter(columns).expect("batch")
+}
+
+/// Shared ownership helper for arrays in test tables.
+pub fn arc<A: arrow::array::Array + 'static>(a: A) -> arrow::array::ArrayRef {
+    Arc::new(a)
+}
+
+/// The manifest-friendly spelling of a path (forward slashes, quoted).
+pub fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}

@@ -75,8 +75,9 @@ enum PluginCommand {
 }
 
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
+    });
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -146,9 +147,17 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
             let path = scaffold::new_plugin(&name, &dir, sdk.as_deref())?;
-            println!("created {}; build it with `weir plugin build {}`", path.display(), path.display());
+            println!(
+                "created {}; build it with `weir plugin build {}`",
+                path.display(),
+                path.display()
+            );
         }
-        Command::Plugin(PluginCommand::Build { dir, out, target_dir }) => {
+        Command::Plugin(PluginCommand::Build {
+            dir,
+            out,
+            target_dir,
+        }) => {
             let out = out.unwrap_or_else(|| dir.join("target").join("weir"));
             for built in build::build(&dir, &out, target_dir.as_deref())? {
                 println!("{} ({} KiB)", built.path.display(), built.bytes / 1024);

@@ -70,7 +70,9 @@ weir_plugin_sdk::export!(Plugin);
 /// Creates `dir/name` with a Cargo.toml and src/lib.rs; returns its path.
 pub fn new_plugin(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
     if !valid {
         bail!("plugin name {name:?}: use letters, digits, '-' and '_', starting with a letter");
@@ -83,9 +85,12 @@ pub fn new_plugin(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(SDK_DIR),
     };
-    let sdk = sdk
-        .canonicalize()
-        .with_context(|| format!("weir's plugin-sdk not found at {}; pass --sdk PATH", sdk.display()))?;
+    let sdk = sdk.canonicalize().with_context(|| {
+        format!(
+            "weir's plugin-sdk not found at {}; pass --sdk PATH",
+            sdk.display()
+        )
+    })?;
     let cargo_toml = format!(
         r#"[package]
 name = "{name}"
@@ -97,6 +102,7 @@ crate-type = ["cdylib"]
 
 [dependencies]
 weir-plugin-sdk = {{ path = {sdk:?} }}
+serde = {{ version = "1", features = ["derive"] }}
 
 [profile.release]
 opt-level = 3
@@ -109,7 +115,8 @@ panic = "abort"
 "#,
         sdk = sdk.display().to_string()
     );
-    std::fs::create_dir_all(root.join("src")).with_context(|| format!("creating {}", root.display()))?;
+    std::fs::create_dir_all(root.join("src"))
+        .with_context(|| format!("creating {}", root.display()))?;
     std::fs::write(root.join("Cargo.toml"), cargo_toml)?;
     std::fs::write(root.join("src/lib.rs"), LIB_RS)?;
     std::fs::write(root.join(".gitignore"), "/target\n")?;

@@ -186,7 +186,9 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         // failure upstream from the end of input.
         let task: Box<dyn FnOnce() + Send> = match kind {
             NodeKind::Source => {
-                let Some(mut source) = sources.remove(name) else { continue };
+                let Some(mut source) = sources.remove(name) else {
+                    continue;
+                };
                 let stats = stats.clone();
                 let control = control.clone();
                 Box::new(move || {
@@ -196,19 +198,24 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
                 })
             }
             NodeKind::Transform => {
-                let (Some(mut node), Some(mut input)) = (transforms.remove(name), receivers.remove(name)) else {
+                let (Some(mut node), Some(mut input)) =
+                    (transforms.remove(name), receivers.remove(name))
+                else {
                     continue;
                 };
                 let stats = stats.clone();
                 let control = control.clone();
                 Box::new(move || {
-                    if let Err(e) = run_transform(&mut node, &mut input, &outputs, &stats, &control) {
+                    if let Err(e) = run_transform(&mut node, &mut input, &outputs, &stats, &control)
+                    {
                         control.fail(e);
                     }
                 })
             }
             NodeKind::Sink => {
-                let (Some(mut sink), Some(mut input)) = (sinks.remove(name), receivers.remove(name)) else {
+                let (Some(mut sink), Some(mut input)) =
+                    (sinks.remove(name), receivers.remove(name))
+                else {
                     continue;
                 };
                 let stats = stats.clone();

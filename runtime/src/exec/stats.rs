@@ -20,12 +20,14 @@ pub struct NodeStats {
 
 impl NodeStats {
     pub(crate) fn consumed(&self, batch: &RecordBatch) {
-        self.rows_in.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.rows_in
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.batches_in.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn emitted(&self, batch: &RecordBatch) {
-        self.rows_out.fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
+        self.rows_out
+            .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.batches_out.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -35,7 +37,8 @@ impl NodeStats {
     }
 
     pub(crate) fn busy(&self, took: Duration) {
-        self.busy_ns.fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
+        self.busy_ns
+            .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
     }
 
     pub(crate) fn summary(&self, name: &str, kind: NodeKind) -> NodeSummary {
@@ -94,16 +97,32 @@ impl fmt::Display for RunSummary {
             "node", "kind", "rows in", "rows out", "busy", "rows/s"
         )?;
         for n in &self.nodes {
-            let rows = if n.kind == NodeKind::Source { n.rows_out } else { n.rows_in };
+            let rows = if n.kind == NodeKind::Source {
+                n.rows_out
+            } else {
+                n.rows_in
+            };
             let secs = n.busy.as_secs_f64();
-            let rate = if secs > 0.0 { format!("{:.0}", rows as f64 / secs) } else { "-".into() };
+            let rate = if secs > 0.0 {
+                format!("{:.0}", rows as f64 / secs)
+            } else {
+                "-".into()
+            };
             let kind = match n.kind {
                 NodeKind::Source => "source",
                 NodeKind::Transform => "transform",
                 NodeKind::Sink => "sink",
             };
-            let rows_in = if n.kind == NodeKind::Source { "-".to_string() } else { n.rows_in.to_string() };
-            let rows_out = if n.kind == NodeKind::Sink { "-".to_string() } else { n.rows_out.to_string() };
+            let rows_in = if n.kind == NodeKind::Source {
+                "-".to_string()
+            } else {
+                n.rows_in.to_string()
+            };
+            let rows_out = if n.kind == NodeKind::Sink {
+                "-".to_string()
+            } else {
+                n.rows_out.to_string()
+            };
             writeln!(
                 f,
                 "{:<16} {:<10} {:>12} {:>12} {:>9.1}ms {:>14}",

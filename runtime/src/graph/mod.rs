@@ -97,9 +97,12 @@ impl Graph {
             .chain(m.sinks.iter().map(|(n, s)| (n, NodeKind::Sink, &s.inputs)));
         let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
         for (name, kind, inputs) in inputs_of {
-            let at = |message: String| loc.error(kind.section(), Some(name), Some("inputs"), message);
+            let at =
+                |message: String| loc.error(kind.section(), Some(name), Some("inputs"), message);
             if inputs.is_empty() {
-                return Err(at("`inputs` is empty: name at least one source or transform".into()));
+                return Err(at(
+                    "`inputs` is empty: name at least one source or transform".into(),
+                ));
             }
             let mut seen = HashSet::new();
             for input in inputs {
@@ -127,7 +130,10 @@ impl Graph {
                 if !seen.insert(input) {
                     return Err(at(format!("input {input:?} is listed twice")));
                 }
-                consumers.entry(input.clone()).or_default().push(name.clone());
+                consumers
+                    .entry(input.clone())
+                    .or_default()
+                    .push(name.clone());
             }
         }
         for list in consumers.values_mut() {
@@ -281,27 +287,31 @@ impl Graph {
     ) -> Result<PreparedTransform> {
         let loc = &self.manifest.located;
         let path = self.manifest.resolve(&config.plugin);
-        let plugin = host.load(&path).map_err(|e| {
-            loc.error("transforms", Some(name), Some("plugin"), e.to_string())
-        })?;
-        let config_json = serde_json::to_string(&config.config).map_err(|e| {
-            loc.error("transforms", Some(name), Some("config"), e.to_string())
-        })?;
+        let plugin = host
+            .load(&path)
+            .map_err(|e| loc.error("transforms", Some(name), Some("plugin"), e.to_string()))?;
+        let config_json = serde_json::to_string(&config.config)
+            .map_err(|e| loc.error("transforms", Some(name), Some("config"), e.to_string()))?;
         let mut instance = host.instantiate(&plugin, name, &config.limits)?;
         let output = match input {
-            Some(schema) => instance.describe(schema, &config_json).map_err(|e| Error::Schema {
-                node: name.to_string(),
-                message: format!(
-                    "{} (at {})",
-                    plain(&e),
-                    location(loc.path(), loc.line_of("transforms", Some(name), Some("config")))
-                ),
-            })?,
+            Some(schema) => instance
+                .describe(schema, &config_json)
+                .map_err(|e| Error::Schema {
+                    node: name.to_string(),
+                    message: format!(
+                        "{} (at {})",
+                        plain(&e),
+                        location(
+                            loc.path(),
+                            loc.line_of("transforms", Some(name), Some("config"))
+                        )
+                    ),
+                })?,
             None => None,
         };
-        instance.init(&config_json).map_err(|e| {
-            loc.error("transforms", Some(name), Some("config"), plain(&e))
-        })?;
+        instance
+            .init(&config_json)
+            .map_err(|e| loc.error("transforms", Some(name), Some("config"), plain(&e)))?;
         Ok(PreparedTransform {
             plugin,
             instance,

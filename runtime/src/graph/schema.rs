@@ -48,7 +48,11 @@ pub fn merge_inputs(
                         .manifest
                         .located
                         .line_of(
-                            if graph.manifest.sinks.contains_key(node) { "sinks" } else { "transforms" },
+                            if graph.manifest.sinks.contains_key(node) {
+                                "sinks"
+                            } else {
+                                "transforms"
+                            },
                             Some(node),
                             Some("inputs"),
                         )

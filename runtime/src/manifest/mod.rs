@@ -162,12 +162,7 @@ impl Manifest {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         if raw.pipeline.batch_size == 0 {
-            return Err(located.error(
-                "pipeline",
-                None,
-                Some("batch_size"),
-                "must be at least 1",
-            ));
+            return Err(located.error("pipeline", None, Some("batch_size"), "must be at least 1"));
         }
         if raw.pipeline.channel_capacity == 0 {
             return Err(located.error(
@@ -185,8 +180,7 @@ impl Manifest {
         }
         let mut transforms = BTreeMap::new();
         for (name, table) in raw.transforms {
-            let config: TransformConfig =
-                located.node_config("transforms", &name, table)?;
+            let config: TransformConfig = located.node_config("transforms", &name, table)?;
             transforms.insert(name, config);
         }
         let mut sinks = BTreeMap::new();

@@ -21,7 +21,10 @@ pub struct Built {
 fn packages(dir: &Path) -> Result<Vec<String>> {
     let manifest = dir.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).map_err(|e| {
-        Error::Build(format!("{}: {e} (expected a Rust plugin crate)", manifest.display()))
+        Error::Build(format!(
+            "{}: {e} (expected a Rust plugin crate)",
+            manifest.display()
+        ))
     })?;
     let doc: toml::Table = toml::from_str(&text)
         .map_err(|e| Error::Build(format!("{}: {}", manifest.display(), e.message())))?;
@@ -92,16 +95,23 @@ pub fn build(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Ve
         return Err(Error::Build(format!("{}: no package found", dir.display())));
     }
     let toolchain = toolchain::detect().map_err(Error::Build)?;
-    let target_dir = target_dir
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.join("target"));
+    // cargo runs inside `dir`: a relative target dir must not move with it.
+    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
+    let target_dir = absolute(
+        &target_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.join("target")),
+    )?;
     tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
     let status = toolchain
         .cargo_build(dir, &target_dir)
         .status()
         .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
     if !status.success() {
-        return Err(Error::Build(format!("cargo build failed for {} ({status})", dir.display())));
+        return Err(Error::Build(format!(
+            "cargo build failed for {} ({status})",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let release = Toolchain::output_dir(&target_dir);

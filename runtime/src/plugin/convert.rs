@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    make_array, Array, ArrayRef, AsArray, BinaryArray, BooleanArray, OffsetSizeTrait, PrimitiveArray,
-    StringArray,
+    make_array, Array, ArrayRef, AsArray, BinaryArray, BooleanArray, OffsetSizeTrait,
+    PrimitiveArray, StringArray,
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::*;
@@ -105,7 +105,10 @@ fn scalars<T: ArrowPrimitiveType>(array: &dyn Array) -> Vec<T::Native> {
     array.as_primitive::<T>().values().to_vec()
 }
 
-fn var_data<O: OffsetSizeTrait>(offsets: &OffsetBuffer<O>, values: &[u8]) -> Result<wit::VarData, String> {
+fn var_data<O: OffsetSizeTrait>(
+    offsets: &OffsetBuffer<O>,
+    values: &[u8],
+) -> Result<wit::VarData, String> {
     let slice: &[O] = offsets.as_ref();
     let first = slice.first().map_or(0, |o| o.as_usize());
     let last = slice.last().map_or(0, |o| o.as_usize());
@@ -130,7 +133,9 @@ pub fn column_to_wit(array: &dyn Array) -> Result<wit::Column, String> {
         DataType::Int32 => wit::Values::S32(scalars::<Int32Type>(array)),
         DataType::Date32 => wit::Values::S32(scalars::<Date32Type>(array)),
         DataType::Int64 => wit::Values::S64(scalars::<Int64Type>(array)),
-        DataType::Timestamp(TimeUnit::Second, _) => wit::Values::S64(scalars::<TimestampSecondType>(array)),
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            wit::Values::S64(scalars::<TimestampSecondType>(array))
+        }
         DataType::Timestamp(TimeUnit::Millisecond, _) => {
             wit::Values::S64(scalars::<TimestampMillisecondType>(array))
         }
@@ -213,14 +218,21 @@ pub fn column_from_wit(column: wit::Column, rows: usize) -> Result<ArrayRef, Str
                     rows.div_ceil(8)
                 ));
             }
-            Some(NullBuffer::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, rows)))
+            Some(NullBuffer::new(BooleanBuffer::new(
+                Buffer::from_vec(bits),
+                0,
+                rows,
+            )))
         }
         None => None,
     };
     let array: ArrayRef = match (column.values, &data_type) {
         (wit::Values::Bool(v), DataType::Boolean) => {
             if v.len() != rows {
-                return Err(format!("column has {} values, the batch has {rows} rows", v.len()));
+                return Err(format!(
+                    "column has {} values, the batch has {rows} rows",
+                    v.len()
+                ));
             }
             Arc::new(BooleanArray::new(BooleanBuffer::from(v), nulls))
         }

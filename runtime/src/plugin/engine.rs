@@ -64,7 +64,9 @@ pub fn new_engine(cfg: &EngineConfig) -> Result<Engine> {
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
         match Engine::new(&c) {
             Ok(engine) => return Ok(engine),
-            Err(e) => tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation"),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation")
+            }
         }
     }
     Engine::new(&base_config(cfg)).map_err(fail)

@@ -94,9 +94,16 @@ impl PluginHost {
         Ok(loaded)
     }
 
-    fn compile(&self, path: &Path, bytes: &[u8], hash: blake3::Hash) -> Result<LoadedPlugin, String> {
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        hash: blake3::Hash,
+    ) -> Result<LoadedPlugin, String> {
         if wasmparser::Parser::is_core_wasm(bytes) {
-            return Err("a core wasm module, not a component; `weir plugin build` componentizes it".into());
+            return Err(
+                "a core wasm module, not a component; `weir plugin build` componentizes it".into(),
+            );
         }
         if !wasmparser::Parser::is_component(bytes) {
             return Err("not a WebAssembly component".into());
@@ -126,17 +133,33 @@ impl PluginHost {
     }
 
     /// A fresh, sandboxed instance of `plugin` for `node` (not yet `init`ed).
-    pub fn instantiate(&self, plugin: &Arc<LoadedPlugin>, node: &str, limits: &Limits) -> Result<PluginInstance> {
+    pub fn instantiate(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        node: &str,
+        limits: &Limits,
+    ) -> Result<PluginInstance> {
         let node: Arc<str> = Arc::from(node);
         let mut store = Store::new(&self.engine, HostState::new(node.clone(), limits));
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(limits.timeout_ms)));
-        let bindings = plugin.pre.instantiate(&mut store).map_err(|e| Error::Plugin {
-            node: node.to_string(),
-            batch: "instantiate".into(),
-            message: wasm_error(e),
-        })?;
-        Ok(PluginInstance::new(node, store, bindings, plugin.clone(), limits))
+        store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(
+            limits.timeout_ms,
+        )));
+        let bindings = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Plugin {
+                node: node.to_string(),
+                batch: "instantiate".into(),
+                message: wasm_error(e),
+            })?;
+        Ok(PluginInstance::new(
+            node,
+            store,
+            bindings,
+            plugin.clone(),
+            limits,
+        ))
     }
 }

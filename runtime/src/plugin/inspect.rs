@@ -42,7 +42,10 @@ pub fn inspect(host: &PluginHost, path: &Path) -> Result<String> {
     let _ = writeln!(out, "  size:    {} bytes", bytes.len());
     let _ = writeln!(out, "  version: {}", &blake3::hash(&bytes).to_hex()[..12]);
     if wasmparser::Parser::is_core_wasm(&bytes) {
-        let _ = writeln!(out, "  a core module, not a component: `weir plugin build` componentizes it");
+        let _ = writeln!(
+            out,
+            "  a core module, not a component: `weir plugin build` componentizes it"
+        );
         return Ok(out);
     }
     let engine = host.engine();

@@ -76,7 +76,9 @@ impl PluginInstance {
         let transform = self.bindings.weir_plugin_transform();
         match transform.call_init(&mut self.store, config) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(self.fail("init", format!("init rejected the config: {message}"))),
+            Ok(Err(message)) => {
+                Err(self.fail("init", format!("init rejected the config: {message}")))
+            }
             Err(e) => Err(self.trap("init", e)),
         }
     }
@@ -148,7 +150,9 @@ impl PluginInstance {
                 let batch = match &self.declared {
                     Some(declared) => conforms(&batch, declared)
                         .and_then(|()| with_schema(batch, declared))
-                        .map_err(|e| self.fail(label, format!("returned a malformed batch: {e}")))?,
+                        .map_err(|e| {
+                            self.fail(label, format!("returned a malformed batch: {e}"))
+                        })?,
                     None => batch,
                 };
                 batches.push(batch);

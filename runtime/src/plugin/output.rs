@@ -16,7 +16,10 @@ use crate::bindings::types as wit;
 
 /// Assembles one plugin output. `input` is `None` for `finish`, where
 /// derived outputs are not allowed.
-pub fn assemble(input: Option<&RecordBatch>, output: wit::Output) -> Result<Vec<RecordBatch>, String> {
+pub fn assemble(
+    input: Option<&RecordBatch>,
+    output: wit::Output,
+) -> Result<Vec<RecordBatch>, String> {
     match output {
         wit::Output::Derived(d) => {
             let input = input.ok_or("`finish` must return whole batches, not a derived output")?;
@@ -37,7 +40,9 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
         let i = fields
             .iter()
             .position(|f| f.name() == name)
-            .ok_or_else(|| format!("asked to drop column {name:?}, which the input doesn't have"))?;
+            .ok_or_else(|| {
+                format!("asked to drop column {name:?}, which the input doesn't have")
+            })?;
         fields.remove(i);
         columns.remove(i);
     }
@@ -45,7 +50,9 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
         let i = fields
             .iter()
             .position(|f| f.name() == from)
-            .ok_or_else(|| format!("asked to rename column {from:?}, which the input doesn't have"))?;
+            .ok_or_else(|| {
+                format!("asked to rename column {from:?}, which the input doesn't have")
+            })?;
         fields[i] = Arc::new(fields[i].as_ref().clone().with_name(to));
     }
     for named in d.columns {
@@ -81,7 +88,10 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
     }
     let mut seen = std::collections::HashSet::new();
     if let Some(dup) = fields.iter().find(|f| !seen.insert(f.name())) {
-        return Err(format!("column {:?} appears twice in the output", dup.name()));
+        return Err(format!(
+            "column {:?} appears twice in the output",
+            dup.name()
+        ));
     }
     let batch = RecordBatch::try_new_with_options(
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
@@ -100,7 +110,9 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
                 ));
             }
             if let Some(&bad) = indices.iter().find(|&&i| i as usize >= rows) {
-                return Err(format!("selection index {bad} out of range: the batch has {rows} rows"));
+                return Err(format!(
+                    "selection index {bad} out of range: the batch has {rows} rows"
+                ));
             }
             if indices.len() == rows {
                 return Ok(batch);

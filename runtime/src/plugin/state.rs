@@ -38,7 +38,8 @@ impl HostState {
     /// A fresh state for `node`: no preopens, no environment, no arguments,
     /// no network, no stdin; output streams discarded.
     pub fn new(node: Arc<str>, limits: &Limits) -> Self {
-        let memory = usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+        let memory =
+            usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         HostState {
             node,
             wasi: WasiCtxBuilder::new().build(),
@@ -143,11 +144,17 @@ impl log::Host for HostState {
             .collect::<Vec<_>>()
             .join(" ");
         match level {
-            log::Level::Trace => tracing::trace!(target: "weir::plugin", node, %fields, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Trace => {
+                tracing::trace!(target: "weir::plugin", node, %fields, "{message}")
+            }
+            log::Level::Debug => {
+                tracing::debug!(target: "weir::plugin", node, %fields, "{message}")
+            }
             log::Level::Info => tracing::info!(target: "weir::plugin", node, %fields, "{message}"),
             log::Level::Warn => tracing::warn!(target: "weir::plugin", node, %fields, "{message}"),
-            log::Level::Error => tracing::error!(target: "weir::plugin", node, %fields, "{message}"),
+            log::Level::Error => {
+                tracing::error!(target: "weir::plugin", node, %fields, "{message}")
+            }
         }
         Ok(())
     }

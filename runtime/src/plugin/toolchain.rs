@@ -47,13 +47,18 @@ fn host_rustc() -> PathBuf {
     }
 }
 
-/// Finds a usable toolchain, or says how to get one.
+/// Finds a usable toolchain, or says how to get one. `WEIR_GUEST_TOOLCHAIN`
+/// = `rustup` or `debian` forces one (to test both paths on one machine).
 pub fn detect() -> Result<Toolchain, String> {
+    let forced = std::env::var("WEIR_GUEST_TOOLCHAIN").ok();
+    let rustup_allowed = forced.as_deref() != Some("debian");
+    let debian_allowed = forced.as_deref() != Some("rustup");
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
-    if installed.is_some_and(|t| t.lines().any(|l| l.trim() == TARGET)) {
+    if rustup_allowed && installed.is_some_and(|t| t.lines().any(|l| l.trim() == TARGET)) {
         return Ok(Toolchain::Rustup);
     }
-    let debian = Path::new("/usr/bin/cargo").exists()
+    let debian = debian_allowed
+        && Path::new("/usr/bin/cargo").exists()
         && Path::new("/usr/bin/rustc").exists()
         && Path::new("/usr/lib/rustlib/src/rust/library").exists();
     if debian {

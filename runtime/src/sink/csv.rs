@@ -47,7 +47,11 @@ pub(crate) struct CsvFormat(Writer<Out>);
 impl Format for CsvFormat {
     type Options = (u8, bool);
 
-    fn create(out: Out, _schema: &SchemaRef, &(delimiter, header): &(u8, bool)) -> Result<Self, String> {
+    fn create(
+        out: Out,
+        _schema: &SchemaRef,
+        &(delimiter, header): &(u8, bool),
+    ) -> Result<Self, String> {
         Ok(CsvFormat(
             WriterBuilder::new()
                 .with_delimiter(delimiter)

@@ -46,7 +46,9 @@ impl<F: Format> FileSink<F> {
         let target = resolve(ctx.base_dir, path);
         let file_name = target
             .file_name()
-            .ok_or_else(|| Error::sink(ctx.name, format!("`path` {} names no file", path.display())))?
+            .ok_or_else(|| {
+                Error::sink(ctx.name, format!("`path` {} names no file", path.display()))
+            })?
             .to_string_lossy()
             .into_owned();
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -71,7 +73,8 @@ impl<F: Format> FileSink<F> {
                 .map_err(|e| self.fail(format!("can't create directory {}: {e}", dir.display())))?;
         }
         let file = File::create(&self.temp).map_err(|e| self.fail(e))?;
-        let format = F::create(BufWriter::new(file), schema, &self.options).map_err(|e| self.fail(e))?;
+        let format =
+            F::create(BufWriter::new(file), schema, &self.options).map_err(|e| self.fail(e))?;
         self.writer = Some((format, schema.clone()));
         Ok(())
     }

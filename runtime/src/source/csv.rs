@@ -89,8 +89,11 @@ impl CsvConfig {
 
 fn infer(node: &str, path: &Path, format: &Format, rows: usize) -> Result<SchemaRef> {
     let mut file = files::open(node, path)?;
-    let (schema, _) = format
-        .infer_schema(&mut file, Some(rows))
-        .map_err(|e| Error::source(node, format!("{}: can't infer a schema: {e}", path.display())))?;
+    let (schema, _) = format.infer_schema(&mut file, Some(rows)).map_err(|e| {
+        Error::source(
+            node,
+            format!("{}: can't infer a schema: {e}", path.display()),
+        )
+    })?;
     Ok(std::sync::Arc::new(schema))
 }

@@ -69,7 +69,10 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                     Some(Ok(batch)) if batch.num_rows() == 0 => continue,
                     Some(Ok(batch)) => return Ok(Some(batch)),
                     Some(Err(e)) => {
-                        return Err(Error::source(&self.node, format!("{}: {e}", path.display())))
+                        return Err(Error::source(
+                            &self.node,
+                            format!("{}: {e}", path.display()),
+                        ))
                     }
                     None => self.current = None,
                 }

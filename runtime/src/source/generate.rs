@@ -118,15 +118,19 @@ impl Source for Generate {
         let seed = self.config.seed;
         let seq = Int64Array::from_iter_values(range.clone().map(|i| i as i64));
         let ts = TimestampMicrosecondArray::from_iter_values(
-            range.clone().map(|i| self.config.start_us + i as i64 * 1000),
+            range
+                .clone()
+                .map(|i| self.config.start_us + i as i64 * 1000),
         )
         .with_timezone("UTC");
         let key = StringArray::from_iter_values(
-            range.clone().map(|i| format!("k{}", mix(i ^ seed.rotate_left(17)) % self.config.keys)),
+            range
+                .clone()
+                .map(|i| format!("k{}", mix(i ^ seed.rotate_left(17)) % self.config.keys)),
         );
-        let value = Float64Array::from_iter_values(
-            range.map(|i| (mix(i.wrapping_add(seed)) >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0),
-        );
+        let value = Float64Array::from_iter_values(range.map(|i| {
+            (mix(i.wrapping_add(seed)) >> 11) as f64 / (1u64 << 53) as f64 * 200.0 - 100.0
+        }));
         let batch = RecordBatch::try_new(
             self.schema.clone(),
             vec![Arc::new(seq), Arc::new(ts), Arc::new(key), Arc::new(value)],

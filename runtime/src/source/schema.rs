@@ -35,7 +35,9 @@ pub struct TypeName(pub DataType);
 impl<'de> Deserialize<'de> for TypeName {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_type(&s).map(TypeName).map_err(serde::de::Error::custom)
+        parse_type(&s)
+            .map(TypeName)
+            .map_err(serde::de::Error::custom)
     }
 }
 

@@ -96,11 +96,18 @@ impl StdinConfig {
                 let format = arrow::csv::reader::Format::default()
                     .with_header(self.header)
                     .with_delimiter(delimiter);
-                Arc::new(format.infer_schema(Cursor::new(&sample), None).map_err(fail)?.0)
+                Arc::new(
+                    format
+                        .infer_schema(Cursor::new(&sample), None)
+                        .map_err(fail)?
+                        .0,
+                )
             }
-            (None, StdinFormat::Ndjson) => {
-                Arc::new(infer_json_schema(Cursor::new(&sample), None).map_err(fail)?.0)
-            }
+            (None, StdinFormat::Ndjson) => Arc::new(
+                infer_json_schema(Cursor::new(&sample), None)
+                    .map_err(fail)?
+                    .0,
+            ),
         };
         let reader = BufReader::new(Cursor::new(sample).chain(input));
         let batches: BatchIter = match self.format {

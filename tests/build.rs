@@ -1,0 +1,64 @@
+//! Builds every plugin from source (wasmtime's test-programs pattern): the
+//! shipped ones in `plugins/` and the test-only ones in `tests/plugins/`,
+//! then writes a path constant per plugin into `$OUT_DIR/plugins.rs`.
+
+use std::path::{Path, PathBuf};
+
+#[path = "../runtime/src/plugin/toolchain.rs"]
+#[allow(dead_code)]
+mod toolchain;
+
+fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+    let toolchain = toolchain::detect().unwrap_or_else(|e| panic!("{e}"));
+    let output = toolchain
+        .cargo_build(workspace, target_dir)
+        .output()
+        .unwrap_or_else(|e| panic!("running cargo for {}: {e}", workspace.display()));
+    if !output.status.success() {
+        panic!(
+            "building plugins in {} failed:\n{}",
+            workspace.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(workspace.join("Cargo.toml")).expect("workspace manifest");
+    let members = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("members"))
+        .expect("a members line");
+    members
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(|name| {
+            let file = toolchain::Toolchain::output_dir(target_dir)
+                .join(format!("{}.wasm", name.replace('-', "_")));
+            assert!(file.exists(), "{} was not built", file.display());
+            (name.to_string(), file)
+        })
+        .collect()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root.canonicalize().expect("repository root");
+    for dir in ["plugins", "tests/plugins", "plugin-sdk", "wit"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!("cargo:rerun-if-env-changed=WEIR_GUEST_TOOLCHAIN");
+    // One guest target dir for everything: std (when built from source)
+    // and the SDK compile once.
+    let target_dir = root.join("target/guest");
+    let mut consts = String::new();
+    for workspace in ["plugins", "tests/plugins"] {
+        for (name, path) in build(&root.join(workspace), &target_dir) {
+            consts.push_str(&format!(
+                "/// `{name}`, built from `{workspace}/{name}`.\npub const {}: &str = {:?};\n",
+                name.to_uppercase().replace('-', "_"),
+                path.display().to_string()
+            ));
+        }
+    }
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    std::fs::write(out.join("plugins.rs"), consts).expect("writing plugins.rs");
+}

@@ -1,0 +1,125 @@
+//! A plugin written against the raw WIT bindings. `config` is the mode as a
+//! JSON string, e.g. `config = { mode = "short-column" }`:
+//!
+//! - `ipc-echo`: returns the input as an Arrow IPC stream (`to-ipc`).
+//! - `short-column`: adds a column one row shorter than the batch.
+//! - `bad-offsets`: a new batch whose string offsets decrease.
+//! - `offsets-past-end`: a new batch whose offsets point past the data.
+//! - `bad-utf8`: a new batch whose string bytes are not UTF-8.
+//! - `bad-selection`: selects a row index past the end.
+//! - `unsorted-selection`: selection indexes out of order.
+//! - `wrong-type`: declares int64 but sends float64 values.
+//! - `short-validity`: a validity bitmap too short for the rows.
+
+use weir_plugin_sdk::wit::exports::weir::plugin::transform::Guest;
+use weir_plugin_sdk::wit::weir::plugin::types::*;
+
+struct Raw;
+
+static MODE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn mode() -> String {
+    MODE.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+fn int_column(values: Vec<i64>) -> Column {
+    Column {
+        data_type: DataType::Int64,
+        values: Values::S64(values),
+        validity: None,
+    }
+}
+
+fn string_batch(offsets: Vec<i32>, data: Vec<u8>) -> Output {
+    Output::Batch(NewBatch {
+        num_rows: (offsets.len() - 1) as u32,
+        columns: vec![NamedColumn {
+            name: "s".into(),
+            column: Column {
+                data_type: DataType::Utf8,
+                values: Values::Var(VarData { offsets, data }),
+                validity: None,
+            },
+        }],
+    })
+}
+
+fn derived(selection: Option<Selection>, columns: Vec<NamedColumn>) -> Output {
+    Output::Derived(Derived {
+        selection,
+        columns,
+        drop: vec![],
+        rename: vec![],
+        project: None,
+    })
+}
+
+impl Guest for Raw {
+    fn init(config: String) -> Result<(), String> {
+        let v: weir_plugin_sdk::serde_json::Value =
+            weir_plugin_sdk::serde_json::from_str(&config).map_err(|e| e.to_string())?;
+        let m = v["mode"].as_str().ok_or("config needs a string `mode`")?.to_string();
+        *MODE.lock().map_err(|e| e.to_string())? = m;
+        Ok(())
+    }
+
+    fn describe(_input: Schema, _config: String) -> Result<Option<Schema>, String> {
+        Ok(None)
+    }
+
+    fn process(input: &Batch) -> Result<Vec<Output>, String> {
+        let rows = input.num_rows();
+        Ok(vec![match mode().as_str() {
+            "ipc-echo" => Output::Ipc(input.to_ipc()),
+            "short-column" => derived(
+                None,
+                vec![NamedColumn {
+                    name: "extra".into(),
+                    column: int_column(vec![0; rows.saturating_sub(1) as usize]),
+                }],
+            ),
+            "bad-offsets" => string_batch(vec![0, 3, 1], b"abc".to_vec()),
+            "offsets-past-end" => string_batch(vec![0, 2, 40], b"abc".to_vec()),
+            "bad-utf8" => string_batch(vec![0, 2], vec![0xff, 0xfe]),
+            "bad-selection" => derived(Some(Selection::Indices(vec![0, rows + 5])), vec![]),
+            "unsorted-selection" => derived(Some(Selection::Indices(vec![1, 0])), vec![]),
+            "wrong-type" => derived(
+                None,
+                vec![NamedColumn {
+                    name: "extra".into(),
+                    column: Column {
+                        data_type: DataType::Int64,
+                        values: Values::F64(vec![0.5; rows as usize]),
+                        validity: None,
+                    },
+                }],
+            ),
+            "short-validity" => derived(
+                None,
+                vec![NamedColumn {
+                    name: "extra".into(),
+                    column: Column {
+                        data_type: DataType::Int64,
+                        values: Values::S64(vec![1; rows as usize]),
+                        validity: Some(vec![0xff]),
+                    },
+                }],
+            ),
+            other => return Err(format!("unknown mode {other:?}")),
+        }])
+    }
+
+    fn finish() -> Result<Vec<Output>, String> {
+        Ok(vec![])
+    }
+
+    fn snapshot() -> Result<Option<Vec<u8>>, String> {
+        Ok(None)
+    }
+
+    fn restore(_state: Vec<u8>) -> Result<(), String> {
+        Err("stateless".into())
+    }
+}
+
+weir_plugin_sdk::wit::__export_plugin!(Raw);

@@ -1,0 +1,202 @@
+//! The `weir` command line, run as a user would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use weir_tests::{plugins, repo, toml_path, Scratch};
+
+fn weir() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-under-test"));
+    cmd.env("RUST_LOG", "warn");
+    cmd
+}
+
+#[test]
+fn run_reads_csv_from_stdin_and_prints_ndjson_to_stdout() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [sources.in]
+            type = "stdin"
+            format = "csv"
+
+            [transforms.valid]
+            plugin = {}
+            inputs = ["in"]
+            config = {{ predicate = "amount > 1" }}
+
+            [sinks.out]
+            type = "stdout"
+            format = "ndjson"
+            inputs = ["valid"]
+            "#,
+            toml_path(plugins::FILTER.as_ref())
+        ),
+    );
+    let mut child = weir()
+        .args(["run", "--quiet"])
+        .arg(&manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"id,amount\n1,0.5\n2,1.5\n3,2.5\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"id\":2,\"amount\":1.5}\n{\"id\":3,\"amount\":2.5}\n"
+    );
+}
+
+#[test]
+fn run_prints_a_summary_with_rows_per_node() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        "[sources.gen]\ntype = \"generate\"\nrows = 1234\n\n[sinks.out]\ntype = \"ndjson\"\ninputs = [\"gen\"]\npath = \"out.ndjson\"\n",
+    );
+    let out = weir().arg("run").arg(&manifest).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("gen") && stdout.contains("1234"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("rows/s"), "{stdout}");
+    let written = std::fs::read_to_string(scratch.path("out.ndjson")).unwrap();
+    assert_eq!(written.lines().count(), 1234);
+}
+
+#[test]
+fn failing_run_exits_nonzero_with_the_error_on_stderr() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        "[sources.in]\ntype = \"csv\"\npath = \"nothing-*.csv\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\n",
+    );
+    let out = weir().arg("run").arg(&manifest).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("no file matches"), "{stderr}");
+}
+
+#[test]
+fn check_reports_each_node_schema_without_writing_output() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "Order ID,Amount\n1,2.5\n");
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[transforms.names]\nplugin = {}\ninputs = [\"in\"]\n\n[sinks.out]\ntype = \"parquet\"\ninputs = [\"names\"]\npath = \"out/o.parquet\"\n",
+            toml_path(plugins::RENAME.as_ref())
+        ),
+    );
+    let out = weir().arg("check").arg(&manifest).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("order_id: Int64, amount: Float64"),
+        "{stdout}"
+    );
+    assert!(
+        !scratch.path("out").exists(),
+        "check must not create output"
+    );
+}
+
+#[test]
+fn plugin_inspect_lists_exports_and_gives_a_verdict() {
+    let out = weir()
+        .args(["plugin", "inspect", plugins::DEDUPE])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("weir:plugin/transform@0.1.0"), "{stdout}");
+    assert!(stdout.contains("func process"), "{stdout}");
+    assert!(stdout.contains("runs on weir"), "{stdout}");
+}
+
+#[test]
+fn plugin_new_scaffolds_a_crate_that_builds_and_runs_as_is() {
+    let scratch = Scratch::new();
+    let new = weir()
+        .args(["plugin", "new", "my-plugin", "--dir"])
+        .arg(scratch.path(""))
+        .output()
+        .unwrap();
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
+    // Share the guest target dir so the SDK's dependencies build once.
+    let build = weir()
+        .args(["plugin", "build"])
+        .arg(scratch.path("my-plugin"))
+        .arg("--out")
+        .arg(scratch.path("built"))
+        .arg("--target-dir")
+        .arg(repo().join("target/guest"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let component = scratch.path("built/my-plugin.wasm");
+    assert!(component.exists());
+
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            "[sources.gen]\ntype = \"generate\"\nrows = 1000\n\n[transforms.mine]\nplugin = {}\ninputs = [\"gen\"]\nconfig = {{ column = \"value\", min = 50.0 }}\n\n[sinks.out]\ntype = \"csv\"\ninputs = [\"mine\"]\npath = \"out.csv\"\n",
+            toml_path(&component)
+        ),
+    );
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let csv = std::fs::read_to_string(scratch.path("out.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("seq,ts,key,value,value_doubled"));
+    let rows: Vec<&str> = lines.collect();
+    assert!(!rows.is_empty() && rows.len() < 500, "{} rows", rows.len());
+    for row in rows {
+        let cols: Vec<f64> = row.split(',').skip(3).map(|v| v.parse().unwrap()).collect();
+        assert!(cols[0] > 50.0 && cols[1] == cols[0] * 2.0, "{row}");
+    }
+}

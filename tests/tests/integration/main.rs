@@ -1,0 +1,9 @@
+//! weir's integration tests: real plugins built from source, run through
+//! real pipelines on real files. One binary, one shared engine.
+
+mod cli;
+mod dag;
+mod formats;
+mod malformed;
+mod manifest_errors;
+mod quickstart;

@@ -1,0 +1,88 @@
+//! Every batch a plugin returns is untrusted: a malformed one is that
+//! plugin's error, crashes nothing, and leaves no output file behind.
+
+use weir::Error;
+use weir_tests::{plugins, toml_path, Scratch};
+
+fn run_mode(mode: &str) -> (Scratch, Error) {
+    let scratch = Scratch::new();
+    let err = scratch
+        .run(&format!(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rows = 100
+
+            [transforms.bad]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "{mode}" }}
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["bad"]
+            path = "out/out.parquet"
+            "#,
+            toml_path(plugins::RAW.as_ref())
+        ))
+        .err()
+        .unwrap_or_else(|| panic!("mode {mode} must fail the run"));
+    (scratch, err)
+}
+
+fn assert_reported(mode: &str, cause: &str) {
+    let (scratch, err) = run_mode(mode);
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::Plugin { node, batch, .. } if node == "bad" && batch == "0"),
+        "{mode}: {text}"
+    );
+    assert!(text.contains("malformed"), "{mode}: {text}");
+    assert!(text.contains(cause), "{mode}: expected {cause:?} in {text}");
+    // The sink aborted: no file, not even a temporary one.
+    let out = scratch.path("out");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .map(|d| d.flatten().collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{mode}: left {left:?}");
+}
+
+#[test]
+fn column_shorter_than_the_batch_is_rejected() {
+    assert_reported("short-column", "99 values, the batch has 100 rows");
+}
+
+#[test]
+fn decreasing_string_offsets_are_rejected() {
+    assert_reported("bad-offsets", "never decrease");
+}
+
+#[test]
+fn string_offsets_past_the_data_are_rejected() {
+    assert_reported("offsets-past-end", "exceeds length of values");
+}
+
+#[test]
+fn invalid_utf8_is_rejected() {
+    assert_reported("bad-utf8", "UTF-8");
+}
+
+#[test]
+fn selection_index_out_of_range_is_rejected() {
+    assert_reported("bad-selection", "out of range");
+}
+
+#[test]
+fn unsorted_selection_is_rejected() {
+    assert_reported("unsorted-selection", "strictly increase");
+}
+
+#[test]
+fn values_of_the_wrong_type_are_rejected() {
+    assert_reported("wrong-type", "declared type Int64");
+}
+
+#[test]
+fn validity_bitmap_too_short_is_rejected() {
+    assert_reported("short-validity", "validity bitmap");
+}
