@@ -141,3 +141,49 @@ impl Located {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "[pipeline]\nbatch_size = 10\n\n[sources.orders]\ntype = \"csv\"\npath = \"a.csv\"\n\n[sinks]\nout = { type = \"stdout\", inputs = [\"orders\"] }\n";
+
+    fn located() -> Located {
+        Located::new(Path::new("p.toml"), TEXT)
+    }
+
+    #[test]
+    fn finds_a_key_inside_a_node_table() {
+        assert_eq!(
+            located().line_of("sources", Some("orders"), Some("path")),
+            Some(6)
+        );
+    }
+
+    #[test]
+    fn falls_back_to_the_header_when_the_key_is_absent() {
+        assert_eq!(
+            located().line_of("sources", Some("orders"), Some("schema")),
+            Some(4)
+        );
+    }
+
+    #[test]
+    fn finds_an_inline_node_table() {
+        assert_eq!(located().line_of("sinks", Some("out"), None), Some(9));
+    }
+
+    #[test]
+    fn reads_the_key_out_of_serde_messages() {
+        assert_eq!(
+            key_in_message("unknown field `delimitr`, expected one of `path`"),
+            Some("delimitr".into())
+        );
+        assert_eq!(key_in_message("missing field `path`"), Some("path".into()));
+        assert_eq!(
+            key_in_message("unknown variant `xlsx`, expected `csv`"),
+            Some("type".into())
+        );
+        assert_eq!(key_in_message("invalid type: integer"), None);
+    }
+}

@@ -220,3 +220,89 @@ pub fn with_schema(batch: RecordBatch, declared: &SchemaRef) -> Result<RecordBat
     )
     .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    fn input() -> RecordBatch {
+        RecordBatch::try_from_iter([
+            ("a", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+            (
+                "b",
+                Arc::new(StringArray::from(vec!["x", "y", "z"])) as ArrayRef,
+            ),
+        ])
+        .unwrap()
+    }
+
+    fn derived(d: wit::Derived) -> Result<RecordBatch, String> {
+        assemble(Some(&input()), wit::Output::Derived(d)).map(|mut v| v.remove(0))
+    }
+
+    fn empty() -> wit::Derived {
+        wit::Derived {
+            selection: None,
+            columns: vec![],
+            drop: vec![],
+            rename: vec![],
+            project: None,
+        }
+    }
+
+    #[test]
+    fn untouched_columns_are_shared_not_copied() {
+        let input = input();
+        let out = assemble(Some(&input), wit::Output::Derived(empty()))
+            .unwrap()
+            .remove(0);
+        assert!(Arc::ptr_eq(input.column(0), out.column(0)));
+    }
+
+    #[test]
+    fn rename_then_project_reorders_without_data() {
+        let out = derived(wit::Derived {
+            rename: vec![("a".into(), "id".into())],
+            project: Some(vec!["b".into(), "id".into()]),
+            ..empty()
+        })
+        .unwrap();
+        let names: Vec<_> = out
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(names, ["b", "id"]);
+    }
+
+    #[test]
+    fn mask_selection_keeps_set_bits_in_order() {
+        let out = derived(wit::Derived {
+            selection: Some(wit::Selection::Mask(vec![0b101])),
+            ..empty()
+        })
+        .unwrap();
+        assert_eq!(
+            out.column(0).as_ref(),
+            &Int64Array::from(vec![1, 3]) as &dyn Array
+        );
+    }
+
+    #[test]
+    fn duplicate_output_names_are_rejected() {
+        let err = derived(wit::Derived {
+            rename: vec![("a".into(), "b".into())],
+            ..empty()
+        })
+        .unwrap_err();
+        assert!(err.contains("appears twice"), "{err}");
+    }
+
+    #[test]
+    fn finish_may_not_return_a_derived_output() {
+        let err = assemble(None, wit::Output::Derived(empty())).unwrap_err();
+        assert!(err.contains("finish"), "{err}");
+    }
+}

@@ -80,3 +80,34 @@ pub fn declared(columns: &[ColumnDecl]) -> SchemaRef {
             .collect::<Vec<_>>(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn friendly_names_and_arrow_spellings_both_parse() {
+        assert_eq!(parse_type("int64"), Ok(DataType::Int64));
+        assert_eq!(parse_type("String"), Ok(DataType::Utf8));
+        assert_eq!(
+            parse_type("timestamp_ms"),
+            Ok(DataType::Timestamp(TimeUnit::Millisecond, None))
+        );
+        assert_eq!(
+            parse_type("Timestamp(Microsecond, Some(\"UTC\"))"),
+            Ok(DataType::Timestamp(
+                TimeUnit::Microsecond,
+                Some("UTC".into())
+            ))
+        );
+    }
+
+    #[test]
+    fn unknown_type_lists_the_accepted_names() {
+        let err = parse_type("money").unwrap_err();
+        assert!(
+            err.contains("float64") && err.contains("timestamp"),
+            "{err}"
+        );
+    }
+}
