@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 mod toolchain;
 
 fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
-    let toolchain = toolchain::detect().unwrap_or_else(|e| panic!("{e}"));
+    let toolchain = toolchain::detect(toolchain::TARGET).unwrap_or_else(|e| panic!("{e}"));
     let output = toolchain
-        .cargo_build(workspace, target_dir)
+        .cargo_build(workspace, target_dir, toolchain::TARGET)
         .output()
         .unwrap_or_else(|e| panic!("running cargo for {}: {e}", workspace.display()));
     if !output.status.success() {
@@ -31,7 +31,7 @@ fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
         .skip(1)
         .step_by(2)
         .map(|name| {
-            let file = toolchain::Toolchain::output_dir(target_dir)
+            let file = toolchain::Toolchain::output_dir(target_dir, toolchain::TARGET)
                 .join(format!("{}.wasm", name.replace('-', "_")));
             assert!(file.exists(), "{} was not built", file.display());
             (name.to_string(), file)

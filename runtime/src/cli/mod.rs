@@ -66,6 +66,11 @@ enum PluginCommand {
         /// Cargo target directory for the guest build (default: `<dir>/target`).
         #[arg(long)]
         target_dir: Option<PathBuf>,
+        /// Guest target: `wasm32-wasip2` (default, already a component), or
+        /// `wasm32-wasip1` / `wasm32-unknown-unknown` (core modules, which
+        /// weir componentizes in-process).
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Shows what a component imports and exports, and whether weir runs it.
     Inspect {
@@ -157,9 +162,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             dir,
             out,
             target_dir,
+            target,
         }) => {
             let out = out.unwrap_or_else(|| dir.join("target").join("weir"));
-            for built in build::build(&dir, &out, target_dir.as_deref())? {
+            for built in build::build(&dir, &out, target_dir.as_deref(), target.as_deref())? {
                 println!("{} ({} KiB)", built.path.display(), built.bytes / 1024);
             }
         }

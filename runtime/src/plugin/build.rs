@@ -87,14 +87,21 @@ pub fn componentize(bytes: Vec<u8>) -> Result<Vec<u8>> {
     encoder.encode().map_err(fail)
 }
 
-/// Builds the crate or workspace at `dir` and writes one component per
-/// plugin crate to `out_dir/<package>.wasm`.
-pub fn build(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Vec<Built>> {
+/// Builds the crate or workspace at `dir` for `target` (default
+/// `wasm32-wasip2`) and writes one component per plugin crate to
+/// `out_dir/<package>.wasm`, componentizing core modules.
+pub fn build(
+    dir: &Path,
+    out_dir: &Path,
+    target_dir: Option<&Path>,
+    target: Option<&str>,
+) -> Result<Vec<Built>> {
+    let target = target.unwrap_or(toolchain::TARGET);
     let names = packages(dir)?;
     if names.is_empty() {
         return Err(Error::Build(format!("{}: no package found", dir.display())));
     }
-    let toolchain = toolchain::detect().map_err(Error::Build)?;
+    let toolchain = toolchain::detect(target).map_err(Error::Build)?;
     // cargo runs inside `dir`: a relative target dir must not move with it.
     let absolute = |p: &Path| std::path::absolute(p).map_err(|e| Error::io(p, e));
     let target_dir = absolute(
@@ -104,7 +111,7 @@ pub fn build(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Ve
     )?;
     tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
     let status = toolchain
-        .cargo_build(dir, &target_dir)
+        .cargo_build(dir, &target_dir, target)
         .status()
         .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
     if !status.success() {
@@ -114,7 +121,7 @@ pub fn build(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Ve
         )));
     }
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let release = Toolchain::output_dir(&target_dir);
+    let release = Toolchain::output_dir(&target_dir, target);
     let mut built = Vec::new();
     for name in names {
         let artifact = release.join(format!("{}.wasm", name.replace('-', "_")));

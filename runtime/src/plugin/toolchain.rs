@@ -49,12 +49,12 @@ fn host_rustc() -> PathBuf {
 
 /// Finds a usable toolchain, or says how to get one. `WEIR_GUEST_TOOLCHAIN`
 /// = `rustup` or `debian` forces one (to test both paths on one machine).
-pub fn detect() -> Result<Toolchain, String> {
+pub fn detect(target: &str) -> Result<Toolchain, String> {
     let forced = std::env::var("WEIR_GUEST_TOOLCHAIN").ok();
     let rustup_allowed = forced.as_deref() != Some("debian");
     let debian_allowed = forced.as_deref() != Some("rustup");
     let installed = output(Command::new("rustup").args(["target", "list", "--installed"]));
-    if rustup_allowed && installed.is_some_and(|t| t.lines().any(|l| l.trim() == TARGET)) {
+    if rustup_allowed && installed.is_some_and(|t| t.lines().any(|l| l.trim() == target)) {
         return Ok(Toolchain::Rustup);
     }
     let debian = debian_allowed
@@ -70,15 +70,17 @@ pub fn detect() -> Result<Toolchain, String> {
         }
     }
     Err(format!(
-        "no Rust toolchain for {TARGET}: run `scripts/setup` (it runs `rustup target add {TARGET}`, \
+        "no Rust toolchain for {target}: run `scripts/setup` (it runs `rustup target add {target}`, \
          or installs Debian's rustc-web, cargo-web, rust-web-src and wasi-libc where rustup can't download)"
     ))
 }
 
 impl Toolchain {
-    /// A `cargo build --release --target wasm32-wasip2` command for the
-    /// crate or workspace at `dir`, writing into `target_dir`.
-    pub fn cargo_build(&self, dir: &Path, target_dir: &Path) -> Command {
+    /// A `cargo build --release --target TARGET` command for the crate or
+    /// workspace at `dir`, writing into `target_dir`. `target` is
+    /// [`TARGET`] unless a core-module target is wanted
+    /// (`wasm32-wasip1`, `wasm32-unknown-unknown`).
+    pub fn cargo_build(&self, dir: &Path, target_dir: &Path, target: &str) -> Command {
         let mut cmd = Command::new(match self {
             Toolchain::Rustup => "cargo",
             Toolchain::DebianBuildStd { .. } => "/usr/bin/cargo",
@@ -96,7 +98,7 @@ impl Toolchain {
         ] {
             cmd.env_remove(var);
         }
-        cmd.args(["build", "--release", "--target", TARGET])
+        cmd.args(["build", "--release", "--target", target])
             .env("CARGO_TARGET_DIR", target_dir)
             .current_dir(dir);
         if let Toolchain::DebianBuildStd { lld_dir } = self {
@@ -115,7 +117,7 @@ impl Toolchain {
     }
 
     /// Where `cargo_build` leaves the `.wasm` files.
-    pub fn output_dir(target_dir: &Path) -> PathBuf {
-        target_dir.join(TARGET).join("release")
+    pub fn output_dir(target_dir: &Path, target: &str) -> PathBuf {
+        target_dir.join(target).join("release")
     }
 }

@@ -200,3 +200,89 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_runs_as_is() {
         assert!(cols[0] > 50.0 && cols[1] == cols[0] * 2.0, "{row}");
     }
 }
+
+#[test]
+fn plugin_build_componentizes_wasip1_and_unknown_unknown_core_modules() {
+    for target in ["wasm32-wasip1", "wasm32-unknown-unknown"] {
+        let scratch = Scratch::new();
+        let build = weir()
+            .args(["plugin", "build"])
+            .arg(repo().join("tests/plugins/passthrough"))
+            .args(["--target", target, "--out"])
+            .arg(scratch.path("built"))
+            .arg("--target-dir")
+            .arg(repo().join("target/guest"))
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let component = std::fs::read(scratch.path("built/passthrough.wasm")).unwrap();
+        assert!(
+            wasmparser::Parser::is_component(&component),
+            "{target}: not a component"
+        );
+
+        let manifest = scratch.write(
+            "pipeline.toml",
+            format!(
+                "[sources.gen]\ntype = \"generate\"\nrows = 300\n\n[transforms.t]\nplugin = {}\ninputs = [\"gen\"]\nconfig = {{ copy = true, tag = \"{target}\" }}\n\n[sinks.out]\ntype = \"csv\"\ninputs = [\"t\"]\npath = \"out.csv\"\n",
+                toml_path(&scratch.path("built/passthrough.wasm"))
+            ),
+        );
+        let run = weir()
+            .args(["run", "--quiet"])
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{target}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let csv = std::fs::read_to_string(scratch.path("out.csv")).unwrap();
+        assert_eq!(csv.lines().count(), 301, "{target}");
+        assert!(csv.lines().nth(1).unwrap().ends_with(target), "{target}");
+    }
+}
+
+#[test]
+fn stdin_ndjson_prints_as_a_table_on_stdout() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        "[sources.in]\ntype = \"stdin\"\nformat = \"ndjson\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\nmax_rows = 2\n",
+    );
+    let mut child = weir()
+        .args(["run", "--quiet"])
+        .arg(&manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"city\":\"Oslo\",\"n\":1}\n{\"city\":\"Lima\",\"n\":2}\n{\"city\":\"Pune\",\"n\":3}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("| city | n |"), "{stdout}");
+    assert!(
+        stdout.contains("| Oslo | 1 |") && stdout.contains("| Lima | 2 |"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Pune") && stdout.contains("1 more rows"),
+        "{stdout}"
+    );
+}

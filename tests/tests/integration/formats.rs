@@ -417,3 +417,30 @@ fn generate_source_is_deterministic_for_a_seed() {
     let distinct: std::collections::HashSet<_> = keys.iter().collect();
     assert!(distinct.len() <= 7 && distinct.len() > 1);
 }
+
+#[test]
+fn generate_source_paces_rows_to_its_rate() {
+    let scratch = Scratch::new();
+    let started = std::time::Instant::now();
+    let summary = scratch
+        .run(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rows = 60
+            rate = 200.0
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["gen"]
+            path = "out.arrow"
+            "#,
+        )
+        .unwrap();
+    // 60 rows at 200 rows/s can't finish in much under 300 ms, and a paced
+    // stream is cut into small batches (at most 100 ms of rows each).
+    assert!(started.elapsed() >= std::time::Duration::from_millis(250));
+    let gen = summary.node("gen").unwrap();
+    assert_eq!(gen.rows_out, 60);
+    assert!(gen.batches_out >= 3, "{} batches", gen.batches_out);
+}

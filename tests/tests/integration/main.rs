@@ -6,4 +6,5 @@ mod dag;
 mod formats;
 mod malformed;
 mod manifest_errors;
+mod plugins;
 mod quickstart;

@@ -1,0 +1,168 @@
+//! The shipped plugins, each on its own, through real pipelines.
+
+use arrow::array::{Array, AsArray, StringArray};
+use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
+use weir_tests::{plugins, read_ipc, toml_path, Scratch};
+
+/// Runs `input.csv` through one plugin with `config` into `out.arrow`.
+fn through(plugin: &str, config: &str, csv: &str) -> weir::Result<arrow::array::RecordBatch> {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", csv);
+    scratch.run(&format!(
+        r#"
+        [sources.in]
+        type = "csv"
+        path = "in.csv"
+
+        [transforms.t]
+        plugin = {}
+        inputs = ["in"]
+        config = {config}
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["t"]
+        path = "out.arrow"
+        "#,
+        toml_path(plugin.as_ref())
+    ))?;
+    Ok(read_ipc(&scratch.path("out.arrow")).expect("output"))
+}
+
+fn names(batch: &arrow::array::RecordBatch) -> Vec<String> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+#[test]
+fn select_projects_and_reorders_columns() {
+    let out = through(
+        plugins::SELECT,
+        r#"{ columns = ["c", "a"] }"#,
+        "a,b,c\n1,2,3\n4,5,6\n",
+    )
+    .unwrap();
+    assert_eq!(names(&out), ["c", "a"]);
+    assert_eq!(out.column(0).as_primitive::<Int64Type>().values(), &[3, 6]);
+}
+
+#[test]
+fn rename_applies_the_explicit_map_before_the_case_rule() {
+    let out = through(
+        plugins::RENAME,
+        r#"{ case = "snake", map = { "Cust. Name" = "customer" } }"#,
+        "Order ID,Cust. Name,  Total (USD) \n1,x,2\n",
+    )
+    .unwrap();
+    assert_eq!(names(&out), ["order_id", "customer", "total_usd"]);
+}
+
+#[test]
+fn rename_refuses_two_columns_with_one_new_name() {
+    let err = through(plugins::RENAME, "{}", "Order ID,order_id\n1,2\n")
+        .err()
+        .expect("collision");
+    assert!(
+        err.to_string().contains("both be called \"order_id\""),
+        "{err}"
+    );
+}
+
+#[test]
+fn parse_time_tries_each_format_and_nulls_what_none_parses() {
+    let out = through(
+        plugins::PARSE_TIME,
+        r#"{ columns = ["t"], formats = ["%d/%m/%Y %H:%M", "%Y-%m-%dT%H:%M:%S%:z"] }"#,
+        "t\n05/01/2024 10:30\n2024-01-05T10:30:00+02:00\nsoon\n",
+    )
+    .unwrap();
+    let t = out.column(0);
+    assert_eq!(
+        t.data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    let t = t.as_primitive::<TimestampMicrosecondType>();
+    assert_eq!(t.value(0), 1_704_450_600_000_000);
+    assert_eq!(
+        t.value(1),
+        1_704_443_400_000_000,
+        "the offset converts to UTC"
+    );
+    assert!(t.is_null(2));
+    assert_eq!(t.len(), 3);
+}
+
+#[test]
+fn parse_time_on_error_fail_names_the_bad_value() {
+    let err = through(
+        plugins::PARSE_TIME,
+        r#"{ columns = ["t"], on_error = "fail" }"#,
+        "t\n2024-01-05\nsoon\n",
+    )
+    .err()
+    .expect("must fail");
+    assert!(err.to_string().contains("can't parse \"soon\""), "{err}");
+}
+
+#[test]
+fn filter_compares_strings_numbers_and_nulls_with_sql_semantics() {
+    let csv = "id,status,amount\n1,paid,10\n2,refunded,20\n3,,30\n4,paid,\n5,it's,5.5\n";
+    let ids = |predicate: &str| -> Vec<i64> {
+        let out = through(
+            plugins::FILTER,
+            &format!("{{ predicate = {predicate:?} }}"),
+            csv,
+        )
+        .unwrap();
+        out.column(0).as_primitive::<Int64Type>().values().to_vec()
+    };
+    assert_eq!(
+        ids("status != 'refunded'"),
+        [1, 4, 5],
+        "null status is not != 'refunded'"
+    );
+    assert_eq!(ids("status is null or amount >= 30"), [3]);
+    assert_eq!(ids("amount > 5.25 and amount < 20"), [1, 5]);
+    assert_eq!(
+        ids("not (amount > 6)"),
+        [5],
+        "a null amount stays dropped under not"
+    );
+    assert_eq!(ids("status = 'it''s'"), [5]);
+    assert_eq!(ids("10 <= amount"), [1, 2, 3]);
+}
+
+#[test]
+fn filter_rejects_a_predicate_it_cannot_parse_before_data_moves() {
+    let err = through(
+        plugins::FILTER,
+        r#"{ predicate = "amount >" }"#,
+        "amount\n1\n",
+    )
+    .err()
+    .expect("bad");
+    assert!(err.to_string().contains("bad predicate"), "{err}");
+}
+
+#[test]
+fn dedupe_on_a_string_and_int_key_pair_keeps_first_occurrences() {
+    let out = through(
+        plugins::DEDUPE,
+        r#"{ key = ["name", "n"] }"#,
+        "name,n,v\na,1,first\na,2,x\na,1,dup\n,1,nullkey\n,1,nulldup\n",
+    )
+    .unwrap();
+    let v = out
+        .column(2)
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap();
+    assert_eq!(
+        v.iter().flatten().collect::<Vec<_>>(),
+        ["first", "x", "nullkey"]
+    );
+}
