@@ -63,9 +63,7 @@ fn rename_applies_the_explicit_map_before_the_case_rule() {
 
 #[test]
 fn rename_refuses_two_columns_with_one_new_name() {
-    let err = through(plugins::RENAME, "{}", "Order ID,order_id\n1,2\n")
-        .err()
-        .expect("collision");
+    let err = through(plugins::RENAME, "{}", "Order ID,order_id\n1,2\n").expect_err("collision");
     assert!(
         err.to_string().contains("both be called \"order_id\""),
         "{err}"
@@ -103,8 +101,7 @@ fn parse_time_on_error_fail_names_the_bad_value() {
         r#"{ columns = ["t"], on_error = "fail" }"#,
         "t\n2024-01-05\nsoon\n",
     )
-    .err()
-    .expect("must fail");
+    .expect_err("must fail");
     assert!(err.to_string().contains("can't parse \"soon\""), "{err}");
 }
 
@@ -143,8 +140,7 @@ fn filter_rejects_a_predicate_it_cannot_parse_before_data_moves() {
         r#"{ predicate = "amount >" }"#,
         "amount\n1\n",
     )
-    .err()
-    .expect("bad");
+    .expect_err("bad");
     assert!(err.to_string().contains("bad predicate"), "{err}");
 }
 
