@@ -11,6 +11,27 @@ fn weir() -> Command {
     cmd
 }
 
+/// `weir run --quiet MANIFEST` with `input` on stdin; asserts success and
+/// returns stdout.
+fn run_with_stdin(manifest: &std::path::Path, input: &[u8]) -> String {
+    let mut child = weir()
+        .args(["run", "--quiet"])
+        .arg(manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn run_reads_csv_from_stdin_and_prints_ndjson_to_stdout() {
     let scratch = Scratch::new();
@@ -35,28 +56,9 @@ fn run_reads_csv_from_stdin_and_prints_ndjson_to_stdout() {
             toml_path(plugins::FILTER.as_ref())
         ),
     );
-    let mut child = weir()
-        .args(["run", "--quiet"])
-        .arg(&manifest)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"id,amount\n1,0.5\n2,1.5\n3,2.5\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = run_with_stdin(&manifest, b"id,amount\n1,0.5\n2,1.5\n3,2.5\n");
     assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
+        stdout,
         "{\"id\":2,\"amount\":1.5}\n{\"id\":3,\"amount\":2.5}\n"
     );
 }
@@ -255,27 +257,10 @@ fn stdin_ndjson_prints_as_a_table_on_stdout() {
         "pipeline.toml",
         "[sources.in]\ntype = \"stdin\"\nformat = \"ndjson\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\nmax_rows = 2\n",
     );
-    let mut child = weir()
-        .args(["run", "--quiet"])
-        .arg(&manifest)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"{\"city\":\"Oslo\",\"n\":1}\n{\"city\":\"Lima\",\"n\":2}\n{\"city\":\"Pune\",\"n\":3}\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_with_stdin(
+        &manifest,
+        b"{\"city\":\"Oslo\",\"n\":1}\n{\"city\":\"Lima\",\"n\":2}\n{\"city\":\"Pune\",\"n\":3}\n",
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("| city | n |"), "{stdout}");
     assert!(
         stdout.contains("| Oslo | 1 |") && stdout.contains("| Lima | 2 |"),
