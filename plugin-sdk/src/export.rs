@@ -30,8 +30,20 @@ fn with_instance<T: Transform, R>(
     })
 }
 
+/// Routes a panic's message to the host before the instance traps, so the
+/// report names the cause rather than "unreachable".
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            crate::log::log(crate::log::Level::Error, &info.to_string(), &[("panic", "true")]);
+        }));
+    });
+}
+
 #[doc(hidden)]
 pub fn init<T: Transform>(json: &str) -> Result<(), String> {
+    install_panic_hook();
     let instance = T::new(config::<T>(json)?).map_err(|e| e.to_string())?;
     INSTANCE.with(|cell| *cell.borrow_mut() = Some(Box::new(instance)));
     Ok(())

@@ -28,13 +28,15 @@ pub enum Error {
         message: String,
     },
 
-    /// A plugin failed (error result, trap, or a malformed output batch).
+    /// A plugin failed (error result, trap, limit, or a malformed output).
     #[error("node {node:?}: plugin failed on batch {batch}: {message}")]
     Plugin {
         /// The transform node.
         node: String,
-        /// Zero-based index of the input batch (or `finish`).
+        /// Zero-based index of the input batch (or `init`, `finish`, …).
         batch: String,
+        /// How it failed.
+        kind: FailureKind,
         /// The plugin's error or the trap.
         message: String,
     },
@@ -69,6 +71,24 @@ pub enum Error {
         /// The cause.
         source: std::io::Error,
     },
+}
+
+/// How a plugin call failed; decides whether the instance survives and
+/// whether bisecting the batch can isolate bad rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The plugin returned an error; the instance is intact.
+    Error,
+    /// The plugin trapped (panic, unreachable, stack overflow); the
+    /// instance is discarded.
+    Trap,
+    /// The call exceeded a limit (time or memory); the instance is
+    /// discarded. A property of the batch as a whole, not of a row.
+    Limit,
+    /// The plugin returned a malformed batch; the instance is intact.
+    Malformed,
+    /// The node could not be set up (instantiate, init).
+    Setup,
 }
 
 /// `Result` with [`Error`].

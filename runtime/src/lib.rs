@@ -22,7 +22,7 @@ pub mod plugin;
 pub mod sink;
 pub mod source;
 
-pub use error::{Error, Result};
+pub use error::{Error, FailureKind, Result};
 pub mod cli;
 
 use std::path::Path;

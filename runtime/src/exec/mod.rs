@@ -6,6 +6,7 @@
 //! skip `finish`, sinks abort (removing their temporary files), and the
 //! run returns that first error.
 
+mod policy;
 mod stats;
 
 use std::collections::HashMap;
@@ -21,7 +22,10 @@ use crate::graph::{Graph, NodeKind, Prepared, PreparedTransform};
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::{Error, Result};
+pub use policy::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
 pub use stats::{NodeStats, NodeSummary, RunSummary};
+
+use crate::manifest::{OnError, TransformConfig};
 
 /// Shared run state: the first error, and a stop request (Ctrl-C or an
 /// error) that sources check between batches.
@@ -87,14 +91,24 @@ fn run_source(
     Ok(())
 }
 
+/// Where a transform's batches go: its consumers, and the consumers of
+/// its dead-letter output.
+struct TransformOutputs {
+    main: Vec<Sender<RecordBatch>>,
+    dead_letter: Vec<Sender<RecordBatch>>,
+}
+
 fn run_transform(
+    name: &str,
+    config: &TransformConfig,
     node: &mut PreparedTransform,
     input: &mut Receiver<RecordBatch>,
-    outputs: &[Sender<RecordBatch>],
+    outputs: &TransformOutputs,
     stats: &NodeStats,
     control: &Control,
 ) -> Result<()> {
     let mut index: u64 = 0;
+    let mut consecutive_failures = 0;
     while let Some(batch) = input.blocking_recv() {
         if control.failed() {
             return Ok(());
@@ -102,12 +116,45 @@ fn run_transform(
         let span = debug_span!("batch", index, rows = batch.num_rows());
         let _entered = span.enter();
         let started = Instant::now();
-        let out = node.instance.process(&batch, index)?;
+        let isolate = config.on_error == OnError::DeadLetter;
+        let outcome = match config.on_error {
+            OnError::Fail => policy::Outcome {
+                outputs: node.instance.process(&batch, index)?,
+                ..Default::default()
+            },
+            _ => policy::process(node, &batch, index, isolate)?,
+        };
         stats.consumed(&batch);
         stats.busy(started.elapsed());
-        for b in &out {
+        if let Some(failure) = &outcome.failure {
+            consecutive_failures += 1;
+            stats.failed(&outcome.dead);
+            tracing::warn!(error = %failure, policy = ?config.on_error,
+                dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
+            if consecutive_failures > config.max_failures {
+                return Err(Error::Plugin {
+                    node: name.to_string(),
+                    batch: index.to_string(),
+                    kind: crate::FailureKind::Limit,
+                    message: format!(
+                        "stopped after {consecutive_failures} consecutive failed batches \
+                         (max_failures = {}); last: {failure}",
+                        config.max_failures
+                    ),
+                });
+            }
+        } else {
+            consecutive_failures = 0;
+        }
+        for (rows, error) in &outcome.dead {
+            send(
+                &outputs.dead_letter,
+                &policy::dead_letter_batch(name, rows, error)?,
+            );
+        }
+        for b in &outcome.outputs {
             stats.emitted(b);
-            if !send(outputs, b) {
+            if !send(&outputs.main, b) && outputs.dead_letter.is_empty() {
                 return Ok(());
             }
         }
@@ -121,7 +168,7 @@ fn run_transform(
     stats.busy(started.elapsed());
     for b in &out {
         stats.emitted(b);
-        send(outputs, b);
+        send(&outputs.main, b);
     }
     Ok(())
 }
@@ -205,9 +252,16 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
                 };
                 let stats = stats.clone();
                 let control = control.clone();
+                let config = graph.manifest.transforms[name].clone();
+                let outputs = TransformOutputs {
+                    main: outputs,
+                    dead_letter: outputs_of(&format!("{name}{}", crate::manifest::DEAD_LETTER)),
+                };
+                let name = name.clone();
                 Box::new(move || {
-                    if let Err(e) = run_transform(&mut node, &mut input, &outputs, &stats, &control)
-                    {
+                    if let Err(e) = run_transform(
+                        &name, &config, &mut node, &mut input, &outputs, &stats, &control,
+                    ) {
                         control.fail(e);
                     }
                 })
@@ -252,6 +306,7 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
             control.fail(Error::Plugin {
                 node: name.clone(),
                 batch: "?".into(),
+                kind: crate::FailureKind::Trap,
                 message: format!("node task panicked: {e}"),
             });
         }

@@ -16,6 +16,8 @@ pub struct NodeStats {
     batches_in: AtomicU64,
     batches_out: AtomicU64,
     busy_ns: AtomicU64,
+    failed_batches: AtomicU64,
+    dead_rows: AtomicU64,
 }
 
 impl NodeStats {
@@ -36,6 +38,12 @@ impl NodeStats {
         self.busy(took);
     }
 
+    pub(crate) fn failed(&self, dead: &[(RecordBatch, String)]) {
+        self.failed_batches.fetch_add(1, Ordering::Relaxed);
+        let rows: usize = dead.iter().map(|(b, _)| b.num_rows()).sum();
+        self.dead_rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn busy(&self, took: Duration) {
         self.busy_ns
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -50,6 +58,8 @@ impl NodeStats {
             batches_in: self.batches_in.load(Ordering::Relaxed),
             batches_out: self.batches_out.load(Ordering::Relaxed),
             busy: Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
+            failed_batches: self.failed_batches.load(Ordering::Relaxed),
+            dead_rows: self.dead_rows.load(Ordering::Relaxed),
         }
     }
 }
@@ -71,6 +81,10 @@ pub struct NodeSummary {
     pub batches_out: u64,
     /// Time spent in the node's own work (reading, plugin calls, writing).
     pub busy: Duration,
+    /// Batches that failed (skipped or dead-lettered).
+    pub failed_batches: u64,
+    /// Rows sent to the dead-letter output.
+    pub dead_rows: u64,
 }
 
 /// What a whole run did.
@@ -123,7 +137,7 @@ impl fmt::Display for RunSummary {
             } else {
                 n.rows_out.to_string()
             };
-            writeln!(
+            write!(
                 f,
                 "{:<16} {:<10} {:>12} {:>12} {:>9.1}ms {:>14}",
                 n.name,
@@ -133,6 +147,14 @@ impl fmt::Display for RunSummary {
                 secs * 1000.0,
                 rate
             )?;
+            if n.failed_batches > 0 {
+                write!(
+                    f,
+                    "  failed batches: {}, dead-lettered rows: {}",
+                    n.failed_batches, n.dead_rows
+                )?;
+            }
+            writeln!(f)?;
         }
         let total = self
             .nodes

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::manifest::{Manifest, TransformConfig};
+use crate::manifest::{producer, Manifest, OnError, TransformConfig};
 use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
 use crate::sink::{Sink, SinkContext};
 use crate::source::{Source, SourceContext};
@@ -106,7 +106,8 @@ impl Graph {
             }
             let mut seen = HashSet::new();
             for input in inputs {
-                match kinds.get(input.as_str()) {
+                let (from, dead_letter) = producer(input);
+                match kinds.get(from) {
                     None => {
                         let mut known: Vec<&str> = m
                             .sources
@@ -123,6 +124,19 @@ impl Graph {
                     Some(NodeKind::Sink) => {
                         return Err(at(format!(
                             "input {input:?} is a sink; sinks produce no output"
+                        )))
+                    }
+                    Some(NodeKind::Source) if dead_letter => {
+                        return Err(at(format!(
+                            "input {input:?}: only transforms have a dead-letter output"
+                        )))
+                    }
+                    Some(NodeKind::Transform)
+                        if dead_letter && m.transforms[from].on_error != OnError::DeadLetter =>
+                    {
+                        return Err(at(format!(
+                            "input {input:?}: transform {from:?} has no dead-letter output; \
+                             set on_error = \"dead_letter\" on it"
                         )))
                     }
                     Some(_) => {}
@@ -165,7 +179,7 @@ impl Graph {
                 let upstream = t
                     .inputs
                     .iter()
-                    .filter(|i| m.transforms.contains_key(*i))
+                    .filter(|i| m.transforms.contains_key(producer(i).0))
                     .count();
                 (n.as_str(), upstream)
             })
@@ -183,7 +197,9 @@ impl Graph {
         while let Some(node) = ready.pop_front() {
             order.push((node.to_string(), NodeKind::Transform));
             indegree.remove(node);
-            for next in consumers.get(node).into_iter().flatten() {
+            let dead = format!("{node}{}", crate::manifest::DEAD_LETTER);
+            let readers = consumers.get(node).into_iter().chain(consumers.get(&dead));
+            for next in readers.flatten() {
                 if let Some(d) = indegree.get_mut(next.as_str()) {
                     *d -= 1;
                     if *d == 0 {
@@ -210,6 +226,17 @@ impl Graph {
         for (name, kind) in &order {
             if *kind != NodeKind::Sink && !consumers.contains_key(name) {
                 tracing::warn!(node = %name, "nothing reads this node's output");
+            }
+        }
+        for (name, t) in &m.transforms {
+            let dead = format!("{name}{}", crate::manifest::DEAD_LETTER);
+            if t.on_error == OnError::DeadLetter && !consumers.contains_key(&dead) {
+                return Err(loc.error(
+                    "transforms",
+                    Some(name),
+                    Some("on_error"),
+                    format!("on_error = \"dead_letter\" but no sink reads {dead:?}; add one with inputs = [{dead:?}]"),
+                ));
             }
         }
 
@@ -256,6 +283,12 @@ impl Graph {
                     let input = merge_inputs(self, name, &schemas)?;
                     let prepared = self.prepare_transform(host, name, config, input.as_ref())?;
                     schemas.insert(name.clone(), prepared.output.clone());
+                    if config.on_error == OnError::DeadLetter {
+                        schemas.insert(
+                            format!("{name}{}", crate::manifest::DEAD_LETTER),
+                            input.as_ref().map(crate::exec::dead_letter_schema),
+                        );
+                    }
                     transforms.insert(name.clone(), prepared);
                 }
                 NodeKind::Sink => {
@@ -292,7 +325,7 @@ impl Graph {
             .map_err(|e| loc.error("transforms", Some(name), Some("plugin"), e.to_string()))?;
         let config_json = serde_json::to_string(&config.config)
             .map_err(|e| loc.error("transforms", Some(name), Some("config"), e.to_string()))?;
-        let mut instance = host.instantiate(&plugin, name, &config.limits)?;
+        let mut instance = host.instantiate(&plugin, name, config, &self.manifest.base_dir)?;
         let output = match input {
             Some(schema) => instance
                 .describe(schema, &config_json)

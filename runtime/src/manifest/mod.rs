@@ -45,7 +45,38 @@ pub mod defaults {
     /// Linear memory a plugin instance may grow to.
     pub const MEMORY_MB: u64 = 512;
     /// Wall-clock budget of one plugin call.
-    pub const TIMEOUT_MS: u64 = 10_000;
+    pub const TIMEOUT_MS: u64 = 2_000;
+    /// Consecutive failed batches after which a node stops, under the
+    /// `skip` and `dead_letter` policies.
+    pub const MAX_FAILURES: u32 = 10;
+}
+
+/// What a transform node does when a batch fails (the plugin returns an
+/// error, traps, exceeds a limit, or returns a malformed batch).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Stop the pipeline: sinks discard their output, the run fails.
+    #[default]
+    Fail,
+    /// Drop the batch, count it, carry on.
+    Skip,
+    /// Send the failing rows (isolated by bisection) with the error to the
+    /// sinks reading `NODE.dead_letter`; the other rows carry on.
+    DeadLetter,
+}
+
+/// Capabilities granted to a plugin, the `grants` table of a transform.
+/// Everything not listed is denied.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Grants {
+    /// `env`: names of host environment variables the plugin may read.
+    pub env: Vec<String>,
+    /// `dirs`: host directories preopened read-only, at the same path.
+    pub dirs: Vec<PathBuf>,
+    /// `stdio`: forward the plugin's stdout and stderr lines to the log.
+    pub stdio: bool,
 }
 
 /// The `[pipeline]` table.
@@ -100,6 +131,32 @@ pub struct TransformConfig {
     /// `limits`: sandbox limits (see [`Limits`]).
     #[serde(default)]
     pub limits: Limits,
+    /// `on_error`: `"fail"` (default), `"skip"` or `"dead_letter"`.
+    #[serde(default)]
+    pub on_error: OnError,
+    /// `max_failures`: consecutive failed batches before the node stops
+    /// (default 10; `skip` and `dead_letter` only).
+    #[serde(default = "max_failures")]
+    pub max_failures: u32,
+    /// `grants`: capabilities beyond the deny-by-default sandbox.
+    #[serde(default)]
+    pub grants: Grants,
+}
+
+fn max_failures() -> u32 {
+    defaults::MAX_FAILURES
+}
+
+/// The suffix naming a transform's dead-letter output in `inputs`.
+pub const DEAD_LETTER: &str = ".dead_letter";
+
+/// The node that produces `input` (`"clean.dead_letter"` → `"clean"`), and
+/// whether it is that node's dead-letter output.
+pub fn producer(input: &str) -> (&str, bool) {
+    match input.strip_suffix(DEAD_LETTER) {
+        Some(node) => (node, true),
+        None => (input, false),
+    }
 }
 
 /// A `[sinks.NAME]` table: its inputs plus the kind's own keys.

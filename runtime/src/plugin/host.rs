@@ -13,8 +13,21 @@ use super::engine::{new_engine, EngineConfig, EpochTicker};
 use super::instance::PluginInstance;
 use super::state::HostState;
 use crate::bindings::{Plugin, PluginPre};
-use crate::manifest::Limits;
+use crate::manifest::{Grants, Limits, TransformConfig};
 use crate::{Error, Result};
+
+/// Interfaces a plugin may import. WASI filesystem and environment are
+/// linked but empty unless the node's `grants` open them; sockets and
+/// everything else are refused when the component is loaded, naming the
+/// interface, so `weir check` catches them before data moves.
+const GRANTABLE: &[&str] = &[
+    "weir:plugin/",
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+];
 
 /// A compiled, linked plugin, ready to instantiate any number of times.
 pub struct LoadedPlugin {
@@ -22,7 +35,7 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// BLAKE3 of the file: the version's identity in logs and caches.
     pub hash: blake3::Hash,
-    pre: PluginPre<HostState>,
+    pub(crate) pre: PluginPre<HostState>,
 }
 
 impl LoadedPlugin {
@@ -110,6 +123,19 @@ impl PluginHost {
         }
         let started = Instant::now();
         let component = Component::new(&self.engine, bytes).map_err(wasm_error)?;
+        let denied: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .filter(|name| !GRANTABLE.iter().any(|prefix| name.starts_with(prefix)))
+            .collect();
+        if !denied.is_empty() {
+            return Err(format!(
+                "imports {}, which weir never grants to plugins (allowed: weir:plugin, and WASI \
+                 io, cli, clocks, random and filesystem — whose access the node's `grants` control)",
+                denied.join(", ")
+            ));
+        }
         let pre = self.linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "imports something the host does not provide (weir grants weir:plugin/log and \
@@ -132,34 +158,46 @@ impl PluginHost {
         })
     }
 
-    /// A fresh, sandboxed instance of `plugin` for `node` (not yet `init`ed).
+    /// A fresh, sandboxed instance of `plugin` for `node` (not yet
+    /// `init`ed), with the node's limits and grants; relative granted
+    /// directories resolve against `base_dir`.
     pub fn instantiate(
         &self,
         plugin: &Arc<LoadedPlugin>,
         node: &str,
-        limits: &Limits,
+        config: &TransformConfig,
+        base_dir: &Path,
     ) -> Result<PluginInstance> {
-        let node: Arc<str> = Arc::from(node);
-        let mut store = Store::new(&self.engine, HostState::new(node.clone(), limits));
+        let mut grants = config.grants.clone();
+        for dir in &mut grants.dirs {
+            *dir = crate::manifest::resolve(base_dir, dir);
+        }
+        let sandbox = Arc::new(Sandbox {
+            node: Arc::from(node),
+            limits: config.limits.clone(),
+            grants,
+        });
+        PluginInstance::start(&self.engine, plugin.clone(), sandbox)
+    }
+}
+
+/// What every instance of one node is made with.
+pub(crate) struct Sandbox {
+    pub(crate) node: Arc<str>,
+    pub(crate) limits: Limits,
+    pub(crate) grants: Grants,
+}
+
+impl Sandbox {
+    /// A new store for this node, limits applied.
+    pub(crate) fn store(&self, engine: &Engine) -> Result<Store<HostState>> {
+        let state = HostState::new(self.node.clone(), &self.limits, &self.grants)?;
+        let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(
-            limits.timeout_ms,
+            self.limits.timeout_ms,
         )));
-        let bindings = plugin
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| Error::Plugin {
-                node: node.to_string(),
-                batch: "instantiate".into(),
-                message: wasm_error(e),
-            })?;
-        Ok(PluginInstance::new(
-            node,
-            store,
-            bindings,
-            plugin.clone(),
-            limits,
-        ))
+        Ok(store)
     }
 }

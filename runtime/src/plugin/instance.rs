@@ -5,44 +5,58 @@ use std::time::Duration;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use wasmtime::Store;
+use wasmtime::{Engine, Store};
 
 use super::convert::{schema_from_wit, schema_to_wit};
-use super::engine::ticks;
-use super::host::LoadedPlugin;
+use super::engine::{ticks, EPOCH_TICK};
+use super::host::{LoadedPlugin, Sandbox};
 use super::output::{assemble, conforms, with_schema};
 use super::state::{BatchRep, HostState};
 use crate::bindings::Plugin;
-use crate::manifest::Limits;
-use crate::{Error, Result};
+use crate::{Error, FailureKind, Result};
 
 /// A plugin instance bound to one node. Calls run synchronously on the
-/// caller's thread, each with the node's wall-clock budget.
+/// caller's thread, each with the node's wall-clock budget. After a trap
+/// the instance is unusable; [`PluginInstance::recover`] replaces it.
 pub struct PluginInstance {
-    node: Arc<str>,
+    engine: Engine,
+    sandbox: Arc<Sandbox>,
+    plugin: Arc<LoadedPlugin>,
     store: Store<HostState>,
     bindings: Plugin,
-    plugin: Arc<LoadedPlugin>,
     budget: u64,
     declared: Option<SchemaRef>,
+    config: Option<String>,
+    trapped: bool,
 }
 
 impl PluginInstance {
-    pub(crate) fn new(
-        node: Arc<str>,
-        store: Store<HostState>,
-        bindings: Plugin,
+    pub(crate) fn start(
+        engine: &Engine,
         plugin: Arc<LoadedPlugin>,
-        limits: &Limits,
-    ) -> Self {
-        PluginInstance {
-            node,
+        sandbox: Arc<Sandbox>,
+    ) -> Result<Self> {
+        let mut store = sandbox.store(engine)?;
+        let bindings = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Plugin {
+                node: sandbox.node.to_string(),
+                batch: "instantiate".into(),
+                kind: FailureKind::Setup,
+                message: format!("{e:?}"),
+            })?;
+        Ok(PluginInstance {
+            engine: engine.clone(),
+            budget: ticks(Duration::from_millis(sandbox.limits.timeout_ms)),
+            sandbox,
+            plugin,
             store,
             bindings,
-            plugin,
-            budget: ticks(Duration::from_millis(limits.timeout_ms)),
             declared: None,
-        }
+            config: None,
+            trapped: false,
+        })
     }
 
     /// The component this instance runs.
@@ -50,24 +64,73 @@ impl PluginInstance {
         &self.plugin
     }
 
-    fn fail(&self, batch: impl Into<String>, message: impl Into<String>) -> Error {
+    /// Whether the last call trapped (the instance must be replaced).
+    pub fn trapped(&self) -> bool {
+        self.trapped
+    }
+
+    /// Replaces a trapped instance with a fresh one and re-runs `init` with
+    /// the same config. A no-op when the instance is healthy.
+    pub fn recover(&mut self) -> Result<()> {
+        if !self.trapped {
+            return Ok(());
+        }
+        let mut fresh =
+            PluginInstance::start(&self.engine, self.plugin.clone(), self.sandbox.clone())?;
+        fresh.declared = self.declared.clone();
+        if let Some(config) = self.config.clone() {
+            fresh.init(&config)?;
+        }
+        tracing::info!(node = %self.sandbox.node, version = %self.plugin.version(), "replaced the instance after a trap");
+        *self = fresh;
+        Ok(())
+    }
+
+    fn fail(
+        &self,
+        batch: impl Into<String>,
+        kind: FailureKind,
+        message: impl Into<String>,
+    ) -> Error {
         Error::Plugin {
-            node: self.node.to_string(),
+            node: self.sandbox.node.to_string(),
             batch: batch.into(),
+            kind,
             message: message.into(),
         }
     }
 
-    fn trap(&self, batch: &str, e: wasmtime::Error) -> Error {
-        let message = match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => format!(
-                "exceeded its time budget (limits.timeout_ms = {} ms)",
-                self.budget * super::engine::EPOCH_TICK.as_millis() as u64
+    fn trap(&mut self, batch: &str, e: wasmtime::Error) -> Error {
+        self.trapped = true;
+        if let Some(panic) = self.store.data_mut().last_panic.take() {
+            return self.fail(batch, FailureKind::Trap, format!("panicked: {panic}"));
+        }
+        let limits = &self.sandbox.limits;
+        let text = format!("{e:?}");
+        let (kind, message) = match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => (
+                FailureKind::Limit,
+                format!(
+                    "exceeded its time budget (limits.timeout_ms = {} ms, measured in {} ms ticks)",
+                    limits.timeout_ms,
+                    EPOCH_TICK.as_millis()
+                ),
             ),
-            Some(trap) => format!("trapped: {trap}"),
-            None => format!("trapped: {e:?}"),
+            _ if text.contains("memory") && (text.contains("grow") || text.contains("limit")) => (
+                FailureKind::Limit,
+                format!(
+                    "exceeded its memory limit (limits.memory_mb = {})",
+                    limits.memory_mb
+                ),
+            ),
+            Some(wasmtime::Trap::StackOverflow) => (
+                FailureKind::Trap,
+                "trapped: wasm stack exhausted (unbounded recursion?)".to_string(),
+            ),
+            Some(trap) => (FailureKind::Trap, format!("trapped: {trap}")),
+            None => (FailureKind::Trap, format!("trapped: {text}")),
         };
-        self.fail(batch, message)
+        self.fail(batch, kind, message)
     }
 
     /// Calls `init` with the node's config (JSON).
@@ -75,10 +138,15 @@ impl PluginInstance {
         self.store.set_epoch_deadline(self.budget);
         let transform = self.bindings.weir_plugin_transform();
         match transform.call_init(&mut self.store, config) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => {
-                Err(self.fail("init", format!("init rejected the config: {message}")))
+            Ok(Ok(())) => {
+                self.config = Some(config.to_string());
+                Ok(())
             }
+            Ok(Err(message)) => Err(self.fail(
+                "init",
+                FailureKind::Setup,
+                format!("init rejected the config: {message}"),
+            )),
             Err(e) => Err(self.trap("init", e)),
         }
     }
@@ -86,39 +154,45 @@ impl PluginInstance {
     /// Calls `describe`: the output schema for `input`, if the plugin knows
     /// it without data. Remembers it to check every output batch against.
     pub fn describe(&mut self, input: &Schema, config: &str) -> Result<Option<SchemaRef>> {
-        let fields = schema_to_wit(input).map_err(|e| self.fail("describe", e))?;
+        let fields =
+            schema_to_wit(input).map_err(|e| self.fail("describe", FailureKind::Setup, e))?;
         self.store.set_epoch_deadline(self.budget);
         let transform = self.bindings.weir_plugin_transform();
         let out = match transform.call_describe(&mut self.store, &fields, config) {
             Ok(Ok(schema)) => schema.map(|s| Arc::new(schema_from_wit(&s))),
-            Ok(Err(message)) => return Err(self.fail("describe", message)),
+            Ok(Err(message)) => return Err(self.fail("describe", FailureKind::Setup, message)),
             Err(e) => return Err(self.trap("describe", e)),
         };
         self.declared = out.clone();
         Ok(out)
     }
 
-    /// Sets the schema outputs must conform to (from an earlier `describe`).
-    pub fn expect_schema(&mut self, schema: Option<SchemaRef>) {
-        self.declared = schema;
-    }
-
     /// Runs one batch through the plugin; `index` names it in errors.
     pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<RecordBatch>> {
         let label = index.to_string();
+        if self.trapped {
+            return Err(self.fail(
+                label,
+                FailureKind::Trap,
+                "the instance trapped earlier and was not recovered",
+            ));
+        }
         self.store.set_epoch_deadline(self.budget);
-        let handle = self
+        let handle = match self
             .store
             .data_mut()
             .lend(BatchRep::new(batch.clone(), None))
-            .map_err(|e| self.trap(&label, e))?;
+        {
+            Ok(h) => h,
+            Err(e) => return Err(self.trap(&label, e)),
+        };
         let borrowed = wasmtime::component::Resource::<BatchRep>::new_borrow(handle.rep());
         let transform = self.bindings.weir_plugin_transform();
         let result = transform.call_process(&mut self.store, borrowed);
         let _ = self.store.data_mut().reclaim(handle);
         let outputs = match result {
             Ok(Ok(outputs)) => outputs,
-            Ok(Err(message)) => return Err(self.fail(label, message)),
+            Ok(Err(message)) => return Err(self.fail(label, FailureKind::Error, message)),
             Err(e) => return Err(self.trap(&label, e)),
         };
         self.collect(Some(batch), outputs, &label)
@@ -130,7 +204,7 @@ impl PluginInstance {
         let transform = self.bindings.weir_plugin_transform();
         let outputs = match transform.call_finish(&mut self.store) {
             Ok(Ok(outputs)) => outputs,
-            Ok(Err(message)) => return Err(self.fail("finish", message)),
+            Ok(Err(message)) => return Err(self.fail("finish", FailureKind::Error, message)),
             Err(e) => return Err(self.trap("finish", e)),
         };
         self.collect(None, outputs, "finish")
@@ -142,17 +216,20 @@ impl PluginInstance {
         outputs: Vec<crate::bindings::types::Output>,
         label: &str,
     ) -> Result<Vec<RecordBatch>> {
+        let malformed = |e: String| {
+            self.fail(
+                label,
+                FailureKind::Malformed,
+                format!("returned a malformed batch: {e}"),
+            )
+        };
         let mut batches = Vec::with_capacity(outputs.len());
         for output in outputs {
-            for batch in assemble(input, output)
-                .map_err(|e| self.fail(label, format!("returned a malformed batch: {e}")))?
-            {
+            for batch in assemble(input, output).map_err(malformed)? {
                 let batch = match &self.declared {
                     Some(declared) => conforms(&batch, declared)
                         .and_then(|()| with_schema(batch, declared))
-                        .map_err(|e| {
-                            self.fail(label, format!("returned a malformed batch: {e}"))
-                        })?,
+                        .map_err(malformed)?,
                     None => batch,
                 };
                 batches.push(batch);

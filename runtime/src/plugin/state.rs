@@ -11,7 +11,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::convert::{column_to_wit, schema_to_wit};
 use crate::bindings::{log, types};
-use crate::manifest::Limits;
+use crate::manifest::{Grants, Limits};
+use crate::{Error, Result};
 
 /// The host's representation of a `batch` resource lent to a plugin.
 pub struct BatchRep {
@@ -29,20 +30,42 @@ impl BatchRep {
 /// Per-store state of one plugin instance.
 pub struct HostState {
     node: Arc<str>,
+    /// The message of the guest's last panic (the SDK logs it just before
+    /// trapping), to name the cause in the trap report.
+    pub(crate) last_panic: Option<String>,
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
 }
 
 impl HostState {
-    /// A fresh state for `node`: no preopens, no environment, no arguments,
-    /// no network, no stdin; output streams discarded.
-    pub fn new(node: Arc<str>, limits: &Limits) -> Self {
+    /// A fresh state for `node`. Deny by default: no preopens, no
+    /// environment, no arguments, no network, no stdin, output discarded;
+    /// `grants` opens named environment variables and read-only
+    /// directories. Clocks and randomness are always available.
+    pub fn new(node: Arc<str>, limits: &Limits, grants: &Grants) -> Result<Self> {
         let memory =
             usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
-        HostState {
+        let mut wasi = WasiCtxBuilder::new();
+        for name in &grants.env {
+            if let Ok(value) = std::env::var(name) {
+                wasi.env(name, value);
+            }
+        }
+        for dir in &grants.dirs {
+            let guest = dir.to_string_lossy().into_owned();
+            wasi.preopened_dir(dir, &guest, wasmtime_wasi::FsPerms::ReadOnly)
+                .map_err(|e| Error::Plugin {
+                    node: node.to_string(),
+                    batch: "instantiate".into(),
+                    kind: crate::FailureKind::Setup,
+                    message: format!("can't grant directory {}: {e}", dir.display()),
+                })?;
+        }
+        Ok(HostState {
             node,
-            wasi: WasiCtxBuilder::new().build(),
+            last_panic: None,
+            wasi: wasi.build(),
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory)
@@ -52,7 +75,7 @@ impl HostState {
                 .memories(8)
                 .trap_on_grow_failure(true)
                 .build(),
-        }
+        })
     }
 
     /// Lends `batch` to the guest for one call.
@@ -137,6 +160,9 @@ impl log::Host for HostState {
         message: String,
         fields: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
+        if fields.iter().any(|(k, v)| k == "panic" && v == "true") {
+            self.last_panic = Some(message.chars().take(1000).collect());
+        }
         let node = &*self.node;
         let fields = fields
             .iter()

@@ -8,3 +8,4 @@ mod malformed;
 mod manifest_errors;
 mod plugins;
 mod quickstart;
+mod sandbox;

@@ -1,0 +1,138 @@
+//! What a transform node does when a batch fails: `on_error` = fail, skip
+//! or dead_letter, with poison-row isolation by bisection.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+use crate::graph::PreparedTransform;
+use crate::{Error, FailureKind, Result};
+
+/// Columns a dead-letter batch adds to the failing input rows.
+pub const ERROR_COLUMN: &str = "_error";
+/// The node that failed.
+pub const NODE_COLUMN: &str = "_node";
+/// When it failed.
+pub const TIME_COLUMN: &str = "_failed_at";
+
+/// The schema of `NODE.dead_letter` for a node whose input is `input`.
+pub fn dead_letter_schema(input: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
+    fields.push(Arc::new(Field::new(ERROR_COLUMN, DataType::Utf8, false)));
+    fields.push(Arc::new(Field::new(NODE_COLUMN, DataType::Utf8, false)));
+    fields.push(Arc::new(Field::new(
+        TIME_COLUMN,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        false,
+    )));
+    Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
+}
+
+/// `rows` with the error, node and time appended.
+pub fn dead_letter_batch(node: &str, rows: &RecordBatch, error: &str) -> Result<RecordBatch> {
+    let n = rows.num_rows();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default();
+    let mut columns: Vec<ArrayRef> = rows.columns().to_vec();
+    columns.push(Arc::new(StringArray::from(vec![error; n])));
+    columns.push(Arc::new(StringArray::from(vec![node; n])));
+    columns.push(Arc::new(
+        TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC"),
+    ));
+    RecordBatch::try_new(dead_letter_schema(&rows.schema()), columns)
+        .map_err(|e| Error::sink(node, format!("building a dead-letter batch: {e}")))
+}
+
+/// The outcome of processing one batch under a failure policy.
+#[derive(Default)]
+pub struct Outcome {
+    /// Outputs for downstream, in input order.
+    pub outputs: Vec<RecordBatch>,
+    /// Rows that failed, with their error (dead_letter only).
+    pub dead: Vec<(RecordBatch, String)>,
+    /// The first failure, if any.
+    pub failure: Option<Error>,
+}
+
+fn message(e: &Error) -> String {
+    match e {
+        Error::Plugin { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn isolable(e: &Error) -> bool {
+    // A limit (time, memory) belongs to the batch as a whole: halving it
+    // would only repeat the expensive failure. Errors, traps and malformed
+    // outputs may come from single rows.
+    !matches!(
+        e,
+        Error::Plugin {
+            kind: FailureKind::Limit,
+            ..
+        }
+    )
+}
+
+/// Runs `batch`; on failure, recovers the instance and, when `isolate`,
+/// bisects to find the failing rows: every other row is processed and
+/// kept, in order.
+pub fn process(
+    node: &mut PreparedTransform,
+    batch: &RecordBatch,
+    index: u64,
+    isolate: bool,
+) -> Result<Outcome> {
+    let mut outcome = Outcome::default();
+    match node.instance.process(batch, index) {
+        Ok(outputs) => outcome.outputs = outputs,
+        Err(e) => {
+            node.instance.recover()?;
+            if isolate && isolable(&e) && batch.num_rows() > 1 {
+                let mid = batch.num_rows() / 2;
+                bisect(node, &batch.slice(0, mid), index, &mut outcome)?;
+                bisect(
+                    node,
+                    &batch.slice(mid, batch.num_rows() - mid),
+                    index,
+                    &mut outcome,
+                )?;
+            } else {
+                outcome.dead.push((batch.clone(), message(&e)));
+            }
+            outcome.failure = Some(e);
+        }
+    }
+    Ok(outcome)
+}
+
+fn bisect(
+    node: &mut PreparedTransform,
+    batch: &RecordBatch,
+    index: u64,
+    outcome: &mut Outcome,
+) -> Result<()> {
+    match node.instance.process(batch, index) {
+        Ok(outputs) => outcome.outputs.extend(outputs),
+        Err(e) => {
+            node.instance.recover()?;
+            if batch.num_rows() <= 1 || !isolable(&e) {
+                outcome.dead.push((batch.clone(), message(&e)));
+            } else {
+                let mid = batch.num_rows() / 2;
+                bisect(node, &batch.slice(0, mid), index, outcome)?;
+                bisect(
+                    node,
+                    &batch.slice(mid, batch.num_rows() - mid),
+                    index,
+                    outcome,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}

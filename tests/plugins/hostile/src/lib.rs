@@ -1,0 +1,93 @@
+//! A plugin that misbehaves as its config says, on every batch (or, for
+//! `trap-rows`, on batches holding one of the listed `seq` values):
+//!
+//! `loop`, `grow` (memory until refused), `recurse`, `alloc-4g`, `panic`,
+//! `open-file`, `env`, `slow` (`ms` of busy work), `trap-rows`
+//! (`seqs = [..]`), `pass`.
+
+use std::collections::HashSet;
+use std::hint::black_box;
+
+use weir_plugin_sdk::arrow_array::cast::AsArray;
+use weir_plugin_sdk::arrow_array::types::Int64Type;
+use weir_plugin_sdk::prelude::*;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    mode: String,
+    #[serde(default)]
+    seqs: Vec<i64>,
+    #[serde(default)]
+    ms: u64,
+    #[serde(default)]
+    var: String,
+}
+
+struct Hostile {
+    config: Config,
+    seqs: HashSet<i64>,
+}
+
+fn recurse(n: u64) -> u64 {
+    // black_box keeps the optimiser from turning this into a loop.
+    black_box(recurse(black_box(n + 1)) + 1)
+}
+
+impl Transform for Hostile {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self> {
+        let seqs = config.seqs.iter().copied().collect();
+        Ok(Hostile { config, seqs })
+    }
+
+    fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+        match self.config.mode.as_str() {
+            "pass" => {}
+            "loop" => loop {
+                black_box(());
+            },
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            "recurse" => {
+                black_box(recurse(0));
+            }
+            "alloc-4g" => {
+                let v: Vec<u8> = Vec::with_capacity(black_box(4usize << 30).wrapping_sub(1));
+                black_box(v);
+            }
+            "panic" => panic!("hostile plugin panicked on purpose"),
+            "open-file" => {
+                let text = std::fs::read_to_string("/etc/passwd").map_err(|e| Error::msg(format!("open /etc/passwd: {e}")))?;
+                return Err(Error::msg(format!("read a host file! {}", text.len())));
+            }
+            "env" => {
+                let name = if self.config.var.is_empty() { "HOME" } else { &self.config.var };
+                let value = std::env::var(name).map_err(|e| Error::msg(format!("env {name}: {e}")))?;
+                return Err(Error::msg(format!("read the host env! {value}")));
+            }
+            "slow" => {
+                let until = std::time::Instant::now() + std::time::Duration::from_millis(self.config.ms);
+                while std::time::Instant::now() < until {
+                    black_box(());
+                }
+            }
+            "trap-rows" => {
+                let seq = input.array("seq")?;
+                if seq.as_primitive::<Int64Type>().values().iter().any(|s| self.seqs.contains(s)) {
+                    panic!("poison row in batch");
+                }
+            }
+            other => return Err(Error::msg(format!("unknown mode {other:?}"))),
+        }
+        Ok(vec![Output::pass()])
+    }
+}
+
+weir_plugin_sdk::export!(Hostile);
