@@ -73,14 +73,33 @@ fn send(outputs: &[Sender<RecordBatch>], batch: &RecordBatch) -> bool {
 }
 
 fn run_source(
+    name: &str,
     source: &mut dyn Source,
     outputs: &[Sender<RecordBatch>],
+    dead_letter: &[Sender<RecordBatch>],
     stats: &NodeStats,
     control: &Control,
 ) -> Result<()> {
+    let mut report_bad = |source: &mut dyn Source| -> Result<()> {
+        let bad = source.bad_records();
+        if !bad.is_empty() {
+            stats.rejected(bad.len());
+            for record in &bad {
+                tracing::warn!(file = %record.file, location = %record.location,
+                    error = %record.error, "bad record");
+            }
+            send(
+                dead_letter,
+                &crate::source::bad::source_dead_letter_batch(name, &bad)?,
+            );
+        }
+        Ok(())
+    };
     while !control.stopping() {
         let started = Instant::now();
-        let Some(batch) = source.next_batch()? else {
+        let next = source.next_batch()?;
+        report_bad(source)?;
+        let Some(batch) = next else {
             break;
         };
         stats.produced(&batch, started.elapsed());
@@ -238,8 +257,17 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
                 };
                 let stats = stats.clone();
                 let control = control.clone();
+                let dead_letter = outputs_of(&format!("{name}{}", crate::manifest::DEAD_LETTER));
+                let name = name.clone();
                 Box::new(move || {
-                    if let Err(e) = run_source(source.as_mut(), &outputs, &stats, &control) {
+                    if let Err(e) = run_source(
+                        &name,
+                        source.as_mut(),
+                        &outputs,
+                        &dead_letter,
+                        &stats,
+                        &control,
+                    ) {
                         control.fail(e);
                     }
                 })

@@ -44,6 +44,10 @@ impl NodeStats {
         self.dead_rows.fetch_add(rows as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn rejected(&self, records: usize) {
+        self.dead_rows.fetch_add(records as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn busy(&self, took: Duration) {
         self.busy_ns
             .fetch_add(took.as_nanos() as u64, Ordering::Relaxed);
@@ -83,7 +87,8 @@ pub struct NodeSummary {
     pub busy: Duration,
     /// Batches that failed (skipped or dead-lettered).
     pub failed_batches: u64,
-    /// Rows sent to the dead-letter output.
+    /// Rows sent to the dead-letter output (for a source: bad records,
+    /// skipped or dead-lettered).
     pub dead_rows: u64,
 }
 
@@ -147,6 +152,9 @@ impl fmt::Display for RunSummary {
                 secs * 1000.0,
                 rate
             )?;
+            if n.kind == NodeKind::Source && n.dead_rows > 0 {
+                write!(f, "  bad records: {}", n.dead_rows)?;
+            }
             if n.failed_batches > 0 {
                 write!(
                     f,

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::manifest::{producer, Manifest, OnError, TransformConfig};
+use crate::manifest::{producer, Manifest, OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
 use crate::sink::{Sink, SinkContext};
+use crate::source::bad::OnBadRecord;
 use crate::source::{Source, SourceContext};
 use crate::{Error, Result};
 pub use schema::merge_inputs;
@@ -126,9 +127,13 @@ impl Graph {
                             "input {input:?} is a sink; sinks produce no output"
                         )))
                     }
-                    Some(NodeKind::Source) if dead_letter => {
+                    Some(NodeKind::Source)
+                        if dead_letter
+                            && m.sources[from].on_bad_record() != OnBadRecord::DeadLetter =>
+                    {
                         return Err(at(format!(
-                            "input {input:?}: only transforms have a dead-letter output"
+                            "input {input:?}: source {from:?} has no dead-letter output; \
+                             set on_bad_record = \"dead_letter\" on it"
                         )))
                     }
                     Some(NodeKind::Transform)
@@ -228,14 +233,25 @@ impl Graph {
                 tracing::warn!(node = %name, "nothing reads this node's output");
             }
         }
-        for (name, t) in &m.transforms {
-            let dead = format!("{name}{}", crate::manifest::DEAD_LETTER);
-            if t.on_error == OnError::DeadLetter && !consumers.contains_key(&dead) {
+        let dead_letters = m
+            .transforms
+            .iter()
+            .filter(|(_, t)| t.on_error == OnError::DeadLetter)
+            .map(|(n, _)| (n, "transforms", "on_error"))
+            .chain(
+                m.sources
+                    .iter()
+                    .filter(|(_, s)| s.on_bad_record() == OnBadRecord::DeadLetter)
+                    .map(|(n, _)| (n, "sources", "on_bad_record")),
+            );
+        for (name, section, key) in dead_letters {
+            let dead = format!("{name}{DEAD_LETTER}");
+            if !consumers.contains_key(&dead) {
                 return Err(loc.error(
-                    "transforms",
+                    section,
                     Some(name),
-                    Some("on_error"),
-                    format!("on_error = \"dead_letter\" but no sink reads {dead:?}; add one with inputs = [{dead:?}]"),
+                    Some(key),
+                    format!("{key} = \"dead_letter\" but no sink reads {dead:?}; add one with inputs = [{dead:?}]"),
                 ));
             }
         }
@@ -276,6 +292,10 @@ impl Graph {
                         batch_size: m.pipeline.batch_size,
                     })?;
                     schemas.insert(name.clone(), Some(source.schema()));
+                    schemas.insert(
+                        format!("{name}{DEAD_LETTER}"),
+                        Some(crate::source::bad::source_dead_letter_schema()),
+                    );
                     sources.insert(name.clone(), source);
                 }
                 NodeKind::Transform => {
@@ -285,7 +305,7 @@ impl Graph {
                     schemas.insert(name.clone(), prepared.output.clone());
                     if config.on_error == OnError::DeadLetter {
                         schemas.insert(
-                            format!("{name}{}", crate::manifest::DEAD_LETTER),
+                            format!("{name}{DEAD_LETTER}"),
                             input.as_ref().map(crate::exec::dead_letter_schema),
                         );
                     }

@@ -7,7 +7,9 @@ use arrow::csv::ReaderBuilder;
 use arrow::datatypes::SchemaRef;
 use serde::Deserialize;
 
+use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
+use super::robust::RobustCsv;
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -32,6 +34,9 @@ pub struct CsvConfig {
     pub infer_rows: usize,
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     pub batch_size: Option<usize>,
+    /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
+    #[serde(default)]
+    pub on_bad_record: OnBadRecord,
 }
 
 fn comma() -> char {
@@ -70,21 +75,76 @@ impl CsvConfig {
         let node = ctx.name.to_string();
         let reader_schema = schema.clone();
         let header = self.header;
+        let policy = self.on_bad_record;
+        let bad = BadRecords::default();
+        let collector = bad.clone();
         let open = move |path: &Path| -> Result<BatchIter> {
             let file = files::open(&node, path)?;
+            if policy != OnBadRecord::Fail {
+                return Ok(Box::new(RobustCsv::new(
+                    path,
+                    file,
+                    reader_schema.clone(),
+                    delimiter,
+                    header,
+                    batch_size,
+                    collector.clone(),
+                )));
+            }
             let reader = ReaderBuilder::new(reader_schema.clone())
                 .with_header(header)
                 .with_delimiter(delimiter)
                 .with_batch_size(batch_size)
                 .build(file)
                 .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
-            Ok(Box::new(reader))
+            let (path, schema) = (path.to_path_buf(), reader_schema.clone());
+            // Full speed until an error; then find the first bad record to
+            // report it by its physical line and text.
+            Ok(Box::new(reader.map(move |item| {
+                item.map_err(|e| locate_bad_record(&path, &schema, delimiter, header).unwrap_or(e))
+            })))
         };
         Ok(Box::new(FileSource {
             schema,
-            files: MultiFile::new(ctx.name, files, open),
+            files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
     }
+}
+
+fn locate_bad_record(
+    path: &Path,
+    schema: &SchemaRef,
+    delimiter: u8,
+    header: bool,
+) -> Option<arrow::error::ArrowError> {
+    let file = std::fs::File::open(path).ok()?;
+    let bad = BadRecords::default();
+    let mut robust = RobustCsv::new(
+        path,
+        file,
+        schema.clone(),
+        delimiter,
+        header,
+        1024,
+        bad.clone(),
+    );
+    loop {
+        match robust.next()? {
+            Ok(_) => {
+                if let Some(first) = super::bad::drain(&bad).into_iter().next() {
+                    return Some(describe(first));
+                }
+            }
+            Err(e) => return Some(e),
+        }
+    }
+}
+
+fn describe(record: super::bad::BadRecord) -> arrow::error::ArrowError {
+    arrow::error::ArrowError::CsvError(format!(
+        "{}: {} (record: {:?})",
+        record.location, record.error, record.text
+    ))
 }
 
 fn infer(node: &str, path: &Path, format: &Format, rows: usize) -> Result<SchemaRef> {

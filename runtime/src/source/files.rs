@@ -6,6 +6,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
+use super::bad::{self, BadRecord, BadRecords, OnBadRecord};
 use super::Source;
 use crate::manifest::resolve;
 use crate::{Error, Result};
@@ -50,6 +51,8 @@ pub(crate) struct MultiFile<F> {
     files: std::vec::IntoIter<PathBuf>,
     current: Option<(PathBuf, BatchIter)>,
     open: F,
+    policy: OnBadRecord,
+    pub(crate) bad: BadRecords,
 }
 
 impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
@@ -59,7 +62,33 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
             files: files.into_iter(),
             current: None,
             open,
+            policy: OnBadRecord::Fail,
+            bad: BadRecords::default(),
         }
+    }
+
+    /// Under `skip` / `dead_letter`, a file that can't be opened or read
+    /// any further is reported as a bad record and the next file is read.
+    pub(crate) fn with_policy(mut self, policy: OnBadRecord, bad: BadRecords) -> Self {
+        self.policy = policy;
+        self.bad = bad;
+        self
+    }
+
+    fn tolerate(
+        &self,
+        path: &std::path::Path,
+        location: &str,
+        e: impl std::fmt::Display,
+    ) -> Result<()> {
+        if self.policy == OnBadRecord::Fail {
+            return Err(Error::source(
+                &self.node,
+                format!("{}: {e}", path.display()),
+            ));
+        }
+        bad::push(&self.bad, BadRecord::new(path, location, "", e));
+        Ok(())
     }
 
     pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
@@ -80,8 +109,19 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
             match self.files.next() {
                 Some(path) => {
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
-                    let batches = (self.open)(&path)?;
-                    self.current = Some((path, batches));
+                    match (self.open)(&path) {
+                        Ok(batches) => self.current = Some((path, batches)),
+                        Err(e) => {
+                            let message = match e {
+                                Error::Source { message, .. } => message,
+                                other => other.to_string(),
+                            };
+                            if self.policy == OnBadRecord::Fail {
+                                return Err(Error::source(&self.node, message));
+                            }
+                            bad::push(&self.bad, BadRecord::new(&path, "file", "", message));
+                        }
+                    }
                 }
                 None => return Ok(None),
             }
@@ -102,5 +142,9 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> Source for FileSource<F> {
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         self.files.next_batch()
+    }
+
+    fn bad_records(&mut self) -> Vec<BadRecord> {
+        bad::drain(&self.files.bad)
     }
 }

@@ -1,12 +1,14 @@
 //! Sources: where batches come from. One module per kind, registered in
 //! [`SourceConfig`] — adding a kind is one file plus one line there.
 
+pub mod bad;
 mod csv;
 mod files;
 mod generate;
 mod ipc;
 mod ndjson;
 mod parquet;
+mod robust;
 mod schema;
 mod stdin;
 
@@ -65,9 +67,27 @@ pub trait Source: Send {
 
     /// The next batch, or `None` at end of input.
     fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+
+    /// Records rejected since the last call (only under
+    /// `on_bad_record = "skip" | "dead_letter"`).
+    fn bad_records(&mut self) -> Vec<bad::BadRecord> {
+        Vec::new()
+    }
 }
 
 impl SourceConfig {
+    /// The source's `on_bad_record` policy.
+    pub fn on_bad_record(&self) -> bad::OnBadRecord {
+        match self {
+            SourceConfig::Csv(c) => c.on_bad_record,
+            SourceConfig::Ndjson(c) => c.on_bad_record,
+            SourceConfig::Parquet(c) => c.on_bad_record,
+            SourceConfig::Ipc(_) | SourceConfig::Stdin(_) | SourceConfig::Generate(_) => {
+                bad::OnBadRecord::Fail
+            }
+        }
+    }
+
     /// Opens the source: resolves files, reads or infers the schema.
     pub fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
         match self {

@@ -9,7 +9,9 @@ use arrow::json::reader::infer_json_schema_from_seekable;
 use arrow::json::ReaderBuilder;
 use serde::Deserialize;
 
+use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
+use super::robust::RobustNdjson;
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -27,6 +29,9 @@ pub struct NdjsonConfig {
     pub infer_rows: usize,
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     pub batch_size: Option<usize>,
+    /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
+    #[serde(default)]
+    pub on_bad_record: OnBadRecord,
 }
 
 impl NdjsonConfig {
@@ -48,9 +53,30 @@ impl NdjsonConfig {
             }
         };
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
+        let policy = self.on_bad_record;
+        let bad = BadRecords::default();
+        if policy == OnBadRecord::Fail {
+            return Ok(Box::new(FileSource {
+                schema: schema.clone(),
+                files: MultiFile::new(ctx.name, files, opener(ctx.name, schema, batch_size)),
+            }));
+        }
+        let node = ctx.name.to_string();
+        let collector = bad.clone();
+        let reader_schema = schema.clone();
+        let open = move |path: &Path| -> Result<BatchIter> {
+            let file = files::open(&node, path)?;
+            Ok(Box::new(RobustNdjson::new(
+                path,
+                file,
+                reader_schema.clone(),
+                batch_size,
+                collector.clone(),
+            )) as BatchIter)
+        };
         Ok(Box::new(FileSource {
-            schema: schema.clone(),
-            files: MultiFile::new(ctx.name, files, opener(ctx.name, schema, batch_size)),
+            schema,
+            files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
     }
 }

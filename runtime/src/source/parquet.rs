@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Deserialize;
 
+use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
+use super::robust::RobustParquet;
 use super::{Source, SourceContext};
 use crate::{Error, Result};
 
@@ -18,6 +20,10 @@ pub struct ParquetConfig {
     pub path: PathBuf,
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     pub batch_size: Option<usize>,
+    /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`;
+    /// the unit is a row group (or a whole unreadable file).
+    #[serde(default)]
+    pub on_bad_record: OnBadRecord,
 }
 
 impl ParquetConfig {
@@ -31,6 +37,9 @@ impl ParquetConfig {
         };
         let schema = builder(ctx.name, &files[0])?.schema().clone();
         let expected = schema.clone();
+        let policy = self.on_bad_record;
+        let bad = BadRecords::default();
+        let collector = bad.clone();
         let open = move |path: &Path| -> Result<BatchIter> {
             let b = builder(&node, path)?;
             if b.schema().fields() != expected.fields() {
@@ -44,6 +53,15 @@ impl ParquetConfig {
                     ),
                 ));
             }
+            if policy != OnBadRecord::Fail {
+                let groups = b.metadata().num_row_groups();
+                return Ok(Box::new(RobustParquet::new(
+                    path,
+                    groups,
+                    batch_size,
+                    collector.clone(),
+                )));
+            }
             let reader = b
                 .with_batch_size(batch_size)
                 .build()
@@ -52,7 +70,7 @@ impl ParquetConfig {
         };
         Ok(Box::new(FileSource {
             schema,
-            files: MultiFile::new(ctx.name, files, open),
+            files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
     }
 }

@@ -1,6 +1,7 @@
 //! weir's integration tests: real plugins built from source, run through
 //! real pipelines on real files. One binary, one shared engine.
 
+mod bad_input;
 mod cli;
 mod dag;
 mod formats;
