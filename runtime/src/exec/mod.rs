@@ -80,7 +80,7 @@ fn run_source(
     stats: &NodeStats,
     control: &Control,
 ) -> Result<()> {
-    let mut report_bad = |source: &mut dyn Source| -> Result<()> {
+    let report_bad = |source: &mut dyn Source| -> Result<()> {
         let bad = source.bad_records();
         if !bad.is_empty() {
             stats.rejected(bad.len());

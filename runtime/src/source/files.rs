@@ -98,10 +98,11 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                     Some(Ok(batch)) if batch.num_rows() == 0 => continue,
                     Some(Ok(batch)) => return Ok(Some(batch)),
                     Some(Err(e)) => {
-                        return Err(Error::source(
-                            &self.node,
-                            format!("{}: {e}", path.display()),
-                        ))
+                        // The rest of this file is unreadable; under skip
+                        // and dead_letter the next file is read.
+                        let path = path.clone();
+                        self.current = None;
+                        self.tolerate(&path, "while reading", e)?;
                     }
                     None => self.current = None,
                 }
@@ -111,16 +112,10 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
                     match (self.open)(&path) {
                         Ok(batches) => self.current = Some((path, batches)),
-                        Err(e) => {
-                            let message = match e {
-                                Error::Source { message, .. } => message,
-                                other => other.to_string(),
-                            };
-                            if self.policy == OnBadRecord::Fail {
-                                return Err(Error::source(&self.node, message));
-                            }
+                        Err(Error::Source { message, .. }) if self.policy != OnBadRecord::Fail => {
                             bad::push(&self.bad, BadRecord::new(&path, "file", "", message));
                         }
+                        Err(e) => return Err(e),
                     }
                 }
                 None => return Ok(None),
