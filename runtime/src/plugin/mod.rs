@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod instance;
 pub mod output;
 pub mod state;
+pub mod stdio;
 pub mod toolchain;
 
 pub use engine::EngineConfig;

@@ -52,6 +52,10 @@ impl HostState {
                 wasi.env(name, value);
             }
         }
+        if grants.stdio {
+            wasi.stdout(super::stdio::LogStream::new(node.clone(), "stdout"));
+            wasi.stderr(super::stdio::LogStream::new(node.clone(), "stderr"));
+        }
         for dir in &grants.dirs {
             let guest = dir.to_string_lossy().into_owned();
             wasi.preopened_dir(dir, &guest, wasmtime_wasi::FsPerms::ReadOnly)

@@ -271,3 +271,35 @@ fn stdin_ndjson_prints_as_a_table_on_stdout() {
         "{stdout}"
     );
 }
+
+#[test]
+fn plugin_output_reaches_the_log_only_when_stdio_is_granted() {
+    for granted in [false, true] {
+        let scratch = Scratch::new();
+        let manifest = scratch.write(
+            "pipeline.toml",
+            format!(
+                "[sources.gen]\ntype = \"generate\"\nrows = 3\n\n[transforms.chatty]\nplugin = {}\ninputs = [\"gen\"]\nconfig = {{ mode = \"print\" }}\ngrants = {{ stdio = {granted} }}\n\n[sinks.out]\ntype = \"ndjson\"\ninputs = [\"chatty\"]\npath = \"out.ndjson\"\n",
+                toml_path(plugins::HOSTILE.as_ref())
+            ),
+        );
+        let out = weir()
+            .args(["run", "--quiet"])
+            .arg(&manifest)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let log = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(log.contains("hello on stdout, 3 rows"), granted, "{log}");
+        assert_eq!(log.contains("hello on stderr"), granted, "{log}");
+        assert!(
+            String::from_utf8(out.stdout).unwrap().is_empty(),
+            "plugin output never reaches weir's stdout"
+        );
+    }
+}

@@ -45,6 +45,10 @@ impl Transform for Hostile {
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
         match self.config.mode.as_str() {
             "pass" => {}
+            "print" => {
+                println!("hello on stdout, {} rows", input.num_rows());
+                eprintln!("hello on stderr");
+            }
             "loop" => loop {
                 black_box(());
             },
