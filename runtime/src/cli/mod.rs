@@ -111,7 +111,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run { manifest, quiet } => {
             let graph = load_graph(&manifest)?;
-            let host = PluginHost::new(&EngineConfig::default())?;
+            let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
             let prepared = graph.prepare(&host)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
@@ -134,7 +134,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Check { manifest } => {
             let graph = load_graph(&manifest)?;
-            let host = PluginHost::new(&EngineConfig::default())?;
+            let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
             let prepared = graph.prepare(&host)?;
             println!("{}: ok", manifest.display());
             for (name, kind) in &graph.order {

@@ -42,6 +42,8 @@ pub mod defaults {
     pub const BATCH_SIZE: usize = 8192;
     /// Batches buffered between two nodes before the upstream waits.
     pub const CHANNEL_CAPACITY: usize = 4;
+    /// Wasm stack a plugin call may use, in KiB.
+    pub const MAX_STACK_KB: usize = 1024;
     /// Linear memory a plugin instance may grow to.
     pub const MEMORY_MB: u64 = 512;
     /// Wall-clock budget of one plugin call.
@@ -87,6 +89,9 @@ pub struct PipelineConfig {
     pub batch_size: usize,
     /// `channel_capacity`: batches buffered on each edge (backpressure).
     pub channel_capacity: usize,
+    /// `max_stack_kb`: the most wasm stack any plugin call may use (one
+    /// setting for the whole engine; overflow traps that call).
+    pub max_stack_kb: usize,
 }
 
 impl Default for PipelineConfig {
@@ -94,6 +99,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             batch_size: defaults::BATCH_SIZE,
             channel_capacity: defaults::CHANNEL_CAPACITY,
+            max_stack_kb: defaults::MAX_STACK_KB,
         }
     }
 }

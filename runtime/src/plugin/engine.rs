@@ -26,7 +26,17 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             pooling: true,
-            max_wasm_stack: 1 << 20,
+            max_wasm_stack: crate::manifest::defaults::MAX_STACK_KB << 10,
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The engine a manifest's `[pipeline]` asks for.
+    pub fn for_pipeline(pipeline: &crate::manifest::PipelineConfig) -> Self {
+        EngineConfig {
+            max_wasm_stack: pipeline.max_stack_kb.max(64) << 10,
+            ..EngineConfig::default()
         }
     }
 }

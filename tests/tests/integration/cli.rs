@@ -303,3 +303,32 @@ fn plugin_output_reaches_the_log_only_when_stdio_is_granted() {
         );
     }
 }
+
+#[test]
+fn recursion_within_max_stack_kb_runs_and_beyond_it_traps() {
+    let run = |stack_kb: usize| {
+        let scratch = Scratch::new();
+        let manifest = scratch.write(
+            "pipeline.toml",
+            format!(
+                "[pipeline]\nmax_stack_kb = {stack_kb}\n\n[sources.gen]\ntype = \"generate\"\nrows = 10\n\n[transforms.deep]\nplugin = {}\ninputs = [\"gen\"]\nconfig = {{ mode = \"deep\", depth = 2000 }}\n\n[sinks.out]\ntype = \"ndjson\"\ninputs = [\"deep\"]\npath = \"out.ndjson\"\n",
+                toml_path(plugins::HOSTILE.as_ref())
+            ),
+        );
+        weir()
+            .args(["run", "--quiet"])
+            .arg(&manifest)
+            .output()
+            .unwrap()
+    };
+    let roomy = run(1024);
+    assert!(
+        roomy.status.success(),
+        "{}",
+        String::from_utf8_lossy(&roomy.stderr)
+    );
+    let tight = run(64);
+    assert!(!tight.status.success());
+    let stderr = String::from_utf8_lossy(&tight.stderr);
+    assert!(stderr.contains("stack exhausted"), "{stderr}");
+}

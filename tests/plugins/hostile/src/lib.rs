@@ -22,11 +22,22 @@ struct Config {
     ms: u64,
     #[serde(default)]
     var: String,
+    #[serde(default)]
+    depth: u64,
 }
 
 struct Hostile {
     config: Config,
     seqs: HashSet<i64>,
+}
+
+fn deep(n: u64) -> u64 {
+    let frame = black_box([n; 16]);
+    if n == 0 {
+        0
+    } else {
+        black_box(deep(n - 1) + frame[3])
+    }
 }
 
 fn recurse(n: u64) -> u64 {
@@ -58,6 +69,9 @@ impl Transform for Hostile {
                     hoard.push(vec![1u8; 16 << 20]);
                     black_box(&hoard);
                 }
+            }
+            "deep" => {
+                black_box(deep(black_box(self.config.depth)));
             }
             "recurse" => {
                 black_box(recurse(0));
