@@ -83,7 +83,7 @@ impl CsvConfig {
             if policy != OnBadRecord::Fail {
                 return Ok(Box::new(RobustCsv::new(
                     path,
-                    file,
+                    Box::new(file),
                     reader_schema.clone(),
                     delimiter,
                     header,
@@ -121,7 +121,7 @@ fn locate_bad_record(
     let bad = BadRecords::default();
     let mut robust = RobustCsv::new(
         path,
-        file,
+        Box::new(file),
         schema.clone(),
         delimiter,
         header,

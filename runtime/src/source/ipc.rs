@@ -7,6 +7,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::{FileReader, StreamReader};
 use serde::Deserialize;
 
+use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -18,6 +19,10 @@ use crate::{Error, Result};
 pub struct IpcConfig {
     /// `path`: a file or glob, relative to the manifest.
     pub path: PathBuf,
+    /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`;
+    /// the unit is a file (an IPC file can't be read past corruption).
+    #[serde(default)]
+    pub on_bad_record: OnBadRecord,
 }
 
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";
@@ -55,7 +60,8 @@ impl IpcConfig {
         };
         Ok(Box::new(FileSource {
             schema,
-            files: MultiFile::new(ctx.name, files, open),
+            files: MultiFile::new(ctx.name, files, open)
+                .with_policy(self.on_bad_record, BadRecords::default()),
         }))
     }
 }

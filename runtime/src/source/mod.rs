@@ -82,9 +82,9 @@ impl SourceConfig {
             SourceConfig::Csv(c) => c.on_bad_record,
             SourceConfig::Ndjson(c) => c.on_bad_record,
             SourceConfig::Parquet(c) => c.on_bad_record,
-            SourceConfig::Ipc(_) | SourceConfig::Stdin(_) | SourceConfig::Generate(_) => {
-                bad::OnBadRecord::Fail
-            }
+            SourceConfig::Ipc(c) => c.on_bad_record,
+            SourceConfig::Stdin(c) => c.on_bad_record,
+            SourceConfig::Generate(_) => bad::OnBadRecord::Fail,
         }
     }
 

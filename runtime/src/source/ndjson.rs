@@ -68,7 +68,7 @@ impl NdjsonConfig {
             let file = files::open(&node, path)?;
             Ok(Box::new(RobustNdjson::new(
                 path,
-                file,
+                Box::new(file),
                 reader_schema.clone(),
                 batch_size,
                 collector.clone(),

@@ -2,8 +2,7 @@
 //! batch decodes at full speed; only a batch holding a bad record is
 //! re-decoded record by record, so good records around it survive in order.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use arrow::compute::concat_batches;
@@ -45,7 +44,7 @@ fn salvage<R>(
 /// CSV, record by record on failure.
 pub(crate) struct RobustCsv {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Box<dyn Read + Send>>,
     schema: SchemaRef,
     delimiter: u8,
     batch_size: usize,
@@ -56,7 +55,7 @@ pub(crate) struct RobustCsv {
 impl RobustCsv {
     pub(crate) fn new(
         path: &Path,
-        file: File,
+        input: Box<dyn Read + Send>,
         schema: SchemaRef,
         delimiter: u8,
         header: bool,
@@ -67,7 +66,7 @@ impl RobustCsv {
             .delimiter(delimiter)
             .has_headers(header)
             .flexible(true)
-            .from_reader(file);
+            .from_reader(input);
         RobustCsv {
             path: path.to_path_buf(),
             reader,
@@ -173,7 +172,7 @@ impl Iterator for RobustCsv {
 /// NDJSON, line by line on failure.
 pub(crate) struct RobustNdjson {
     path: PathBuf,
-    reader: BufReader<File>,
+    reader: BufReader<Box<dyn Read + Send>>,
     schema: SchemaRef,
     batch_size: usize,
     bad: BadRecords,
@@ -184,14 +183,14 @@ pub(crate) struct RobustNdjson {
 impl RobustNdjson {
     pub(crate) fn new(
         path: &Path,
-        file: File,
+        input: Box<dyn Read + Send>,
         schema: SchemaRef,
         batch_size: usize,
         bad: BadRecords,
     ) -> Self {
         RobustNdjson {
             path: path.to_path_buf(),
-            reader: BufReader::new(file),
+            reader: BufReader::new(input),
             schema,
             batch_size,
             bad,
@@ -288,7 +287,7 @@ impl RobustParquet {
     }
 
     fn open(&self, group: usize) -> Result<ParquetRecordBatchReader, String> {
-        let file = File::open(&self.path).map_err(|e| e.to_string())?;
+        let file = std::fs::File::open(&self.path).map_err(|e| e.to_string())?;
         ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| {
                 b.with_row_groups(vec![group])

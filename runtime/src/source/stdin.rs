@@ -10,7 +10,9 @@ use arrow::json::ReaderBuilder as JsonReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
+use super::bad::{self, BadRecord, BadRecords, OnBadRecord};
 use super::files::BatchIter;
+use super::robust::{RobustCsv, RobustNdjson};
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -43,6 +45,9 @@ pub struct StdinConfig {
     /// `infer_rows`: lines sampled to infer the schema (default 1000).
     #[serde(default = "super::csv::infer_rows")]
     pub infer_rows: usize,
+    /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
+    #[serde(default)]
+    pub on_bad_record: OnBadRecord,
 }
 
 fn comma() -> char {
@@ -56,6 +61,7 @@ struct StdinSource {
     schema: SchemaRef,
     batches: BatchIter,
     node: String,
+    bad: BadRecords,
 }
 
 impl StdinConfig {
@@ -109,6 +115,35 @@ impl StdinConfig {
                     .0,
             ),
         };
+        let bad = BadRecords::default();
+        let label = std::path::Path::new("stdin");
+        if self.on_bad_record != OnBadRecord::Fail {
+            let input: Box<dyn Read + Send> = Box::new(Cursor::new(sample).chain(input));
+            let batches: BatchIter = match self.format {
+                StdinFormat::Csv => Box::new(RobustCsv::new(
+                    label,
+                    input,
+                    schema.clone(),
+                    delimiter,
+                    self.header,
+                    ctx.batch_size,
+                    bad.clone(),
+                )),
+                StdinFormat::Ndjson => Box::new(RobustNdjson::new(
+                    label,
+                    input,
+                    schema.clone(),
+                    ctx.batch_size,
+                    bad.clone(),
+                )),
+            };
+            return Ok(Box::new(StdinSource {
+                schema,
+                batches,
+                node: node.to_string(),
+                bad,
+            }));
+        }
         let reader = BufReader::new(Cursor::new(sample).chain(input));
         let batches: BatchIter = match self.format {
             StdinFormat::Csv => Box::new(
@@ -130,6 +165,7 @@ impl StdinConfig {
             schema,
             batches,
             node: node.to_string(),
+            bad,
         }))
     }
 }
@@ -145,5 +181,9 @@ impl Source for StdinSource {
             Some(Err(e)) => Err(Error::source(&self.node, format!("stdin: {e}"))),
             None => Ok(None),
         }
+    }
+
+    fn bad_records(&mut self) -> Vec<BadRecord> {
+        bad::drain(&self.bad)
     }
 }

@@ -221,17 +221,22 @@ fn corrupt_parquet_row_group_is_skipped_and_the_others_read() {
         .expect_err("must fail");
     assert!(err.to_string().contains("in.parquet"), "{err}");
 
-    let scratch2 = Scratch::new();
-    std::fs::write(scratch2.path("in.parquet"), &bytes).unwrap();
-    scratch2
-        .run(&pipeline(
-            "type = \"parquet\"\npath = \"in.parquet\"",
-            "dead_letter",
-        ))
-        .unwrap();
     let expected: Vec<i64> = (0..100).chain(200..300).collect();
-    assert_eq!(ids(&scratch2), expected);
-    assert_eq!(dead(&scratch2)[0].1, "row group 1");
+    for policy in ["skip", "dead_letter"] {
+        let scratch = Scratch::new();
+        std::fs::write(scratch.path("in.parquet"), &bytes).unwrap();
+        let summary = scratch
+            .run(&pipeline(
+                "type = \"parquet\"\npath = \"in.parquet\"",
+                policy,
+            ))
+            .unwrap();
+        assert_eq!(ids(&scratch), expected, "{policy}");
+        assert_eq!(summary.node("in").unwrap().dead_rows, 1, "{policy}");
+        if policy == "dead_letter" {
+            assert_eq!(dead(&scratch)[0].1, "row group 1");
+        }
+    }
 }
 
 #[test]
@@ -260,4 +265,67 @@ fn file_deleted_before_it_is_read_under_each_policy() {
         result.unwrap();
         assert_eq!(ids(&scratch), [1, 2, 4], "{policy}");
     }
+}
+
+#[test]
+fn truncated_arrow_ipc_file_is_skipped_whole_under_skip() {
+    let scratch = Scratch::new();
+    let batch =
+        RecordBatch::try_from_iter([("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as _)])
+            .unwrap();
+    for name in ["a.arrow", "b.arrow"] {
+        let mut w = arrow::ipc::writer::FileWriter::try_new(
+            std::fs::File::create(scratch.path(name)).unwrap(),
+            &batch.schema(),
+        )
+        .unwrap();
+        w.write(&batch).unwrap();
+        w.finish().unwrap();
+    }
+    let bytes = std::fs::read(scratch.path("b.arrow")).unwrap();
+    std::fs::write(scratch.path("b.arrow"), &bytes[..bytes.len() - 20]).unwrap();
+    let source = "type = \"ipc\"\npath = \"?.arrow\"";
+    let err = scratch
+        .run(&pipeline(source, "fail"))
+        .expect_err("must fail")
+        .to_string();
+    assert!(err.contains("b.arrow"), "{err}");
+    let summary = scratch.run(&pipeline(source, "skip")).unwrap();
+    assert_eq!(ids(&scratch), [1, 2, 3]);
+    assert_eq!(summary.node("in").unwrap().dead_rows, 1);
+}
+
+#[test]
+fn stdin_csv_bad_records_go_to_the_dead_letter_sink() {
+    use std::io::Write;
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        "[sources.in]\ntype = \"stdin\"\nformat = \"csv\"\nschema = [{ name = \"id\", type = \"int64\" }]\non_bad_record = \"dead_letter\"\n\n[sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n\n[sinks.dlq]\ntype = \"ipc\"\ninputs = [\"in.dead_letter\"]\npath = \"dead.arrow\"\n",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
+        .args(["run", "--quiet"])
+        .arg(&manifest)
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"id\n1\nx\n3\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(ids(&scratch), [1, 3]);
+    let dead = dead(&scratch);
+    assert_eq!(
+        (dead[0].0.as_str(), dead[0].1.as_str(), dead[0].2.as_str()),
+        ("stdin", "line 3", "x")
+    );
 }

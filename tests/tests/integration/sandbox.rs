@@ -362,3 +362,63 @@ fn dead_letter_needs_a_sink_reading_it() {
     assert!(text.contains("no sink reads \"bad.dead_letter\""), "{text}");
     assert!(text.contains("pipeline.toml:"), "{text}");
 }
+
+#[test]
+fn every_hostile_behaviour_under_skip_costs_only_its_own_batch() {
+    let modes = [
+        r#"{ mode = "loop" }"#,
+        r#"{ mode = "grow" }"#,
+        r#"{ mode = "recurse" }"#,
+        r#"{ mode = "alloc-4g" }"#,
+        r#"{ mode = "panic" }"#,
+        r#"{ mode = "open-file" }"#,
+        r#"{ mode = "env" }"#,
+        r#"{ mode = "slow", ms = 3000 }"#,
+    ];
+    for config in modes {
+        let scratch = Scratch::new();
+        let started = Instant::now();
+        let summary = scratch
+            .run(&format!(
+                r#"
+                [pipeline]
+                batch_size = 100
+
+                [sources.gen]
+                type = "generate"
+                rows = 100
+
+                [transforms.bad]
+                plugin = {}
+                inputs = ["gen"]
+                config = {config}
+                on_error = "skip"
+                limits = {{ memory_mb = 128 }}
+
+                [sinks.bad_out]
+                type = "ipc"
+                inputs = ["bad"]
+                path = "bad.arrow"
+
+                [sinks.direct]
+                type = "ipc"
+                inputs = ["gen"]
+                path = "direct.arrow"
+                "#,
+                toml_path(plugins::HOSTILE.as_ref())
+            ))
+            .unwrap_or_else(|e| panic!("{config}: the run must survive: {e}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{config}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(summary.node("bad").unwrap().failed_batches, 1, "{config}");
+        assert_eq!(summary.node("bad").unwrap().rows_out, 0, "{config}");
+        assert_eq!(
+            read_ipc(&scratch.path("direct.arrow")).unwrap().num_rows(),
+            100,
+            "{config}"
+        );
+    }
+}
