@@ -12,6 +12,8 @@
 //! - [`plugin`]: the wasmtime engine, component cache, sandboxed instances,
 //!   and the Arrow ↔ WIT boundary.
 //! - [`exec`]: runs the graph, one task per node, bounded channels between.
+//! - [`reload`]: hot reload — watches plugin files, builds successors off
+//!   the data path, swaps them in at a batch boundary.
 
 pub mod bindings;
 pub mod error;
@@ -19,6 +21,7 @@ pub mod exec;
 pub mod graph;
 pub mod manifest;
 pub mod plugin;
+pub mod reload;
 pub mod sink;
 pub mod source;
 

@@ -31,6 +31,10 @@ enum Command {
         /// Don't print the summary.
         #[arg(long, short)]
         quiet: bool,
+        /// Hot reload: watch every plugin file and swap a changed plugin in
+        /// at the next batch boundary (a broken version is rejected).
+        #[arg(long, short)]
+        watch: bool,
     },
     /// Validates a manifest and every plugin, propagating schemas through
     /// the whole graph, without moving data.
@@ -109,10 +113,23 @@ fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
 
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run { manifest, quiet } => {
+        Command::Run {
+            manifest,
+            quiet,
+            watch,
+        } => {
             let graph = load_graph(&manifest)?;
             let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
             let prepared = graph.prepare(&host)?;
+            let _controller = if watch {
+                Some(crate::reload::Controller::start(
+                    &graph,
+                    &prepared,
+                    host.clone(),
+                )?)
+            } else {
+                None
+            };
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()

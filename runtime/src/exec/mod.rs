@@ -136,12 +136,18 @@ fn run_transform(
         let _entered = span.enter();
         let started = Instant::now();
         let isolate = config.on_error == OnError::DeadLetter;
-        let outcome = match config.on_error {
-            OnError::Fail => policy::Outcome {
+        let swapped =
+            crate::reload::take_over(name, &mut node.instance, &node.successor, &batch, index);
+        let outcome = match (swapped, config.on_error) {
+            (Some(outputs), _) => policy::Outcome {
+                outputs: outputs?,
+                ..Default::default()
+            },
+            (None, OnError::Fail) => policy::Outcome {
                 outputs: node.instance.process(&batch, index)?,
                 ..Default::default()
             },
-            _ => policy::process(node, &batch, index, isolate)?,
+            (None, _) => policy::process(node, &batch, index, isolate)?,
         };
         stats.consumed(&batch);
         stats.busy(started.elapsed());

@@ -369,7 +369,9 @@ impl Graph {
             plugin,
             instance,
             config_json,
+            input: input.cloned(),
             output,
+            successor: crate::reload::Successor::default(),
         })
     }
 }
@@ -397,8 +399,12 @@ pub struct PreparedTransform {
     pub instance: PluginInstance,
     /// The node's config as handed to `init`.
     pub config_json: String,
+    /// The input schema, where known before data.
+    pub input: Option<SchemaRef>,
     /// The declared output schema.
     pub output: Option<SchemaRef>,
+    /// Where a hot reload leaves the next version, taken at a batch boundary.
+    pub successor: crate::reload::Successor,
 }
 
 /// Everything opened and checked, ready for [`crate::exec::run`].

@@ -46,11 +46,14 @@ impl LoadedPlugin {
 }
 
 /// The engine, linker and compiled-component cache shared by every node.
+/// Cloning is cheap and shares all of it (the reload controller holds a
+/// clone).
+#[derive(Clone)]
 pub struct PluginHost {
     engine: Engine,
     linker: Linker<HostState>,
-    cache: Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>,
-    _ticker: EpochTicker,
+    cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
+    _ticker: Arc<EpochTicker>,
 }
 
 fn wasm_error(e: wasmtime::Error) -> String {
@@ -71,8 +74,8 @@ impl PluginHost {
         Ok(PluginHost {
             engine,
             linker,
-            cache: Mutex::new(HashMap::new()),
-            _ticker: ticker,
+            cache: Arc::default(),
+            _ticker: Arc::new(ticker),
         })
     }
 

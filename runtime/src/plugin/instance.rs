@@ -198,6 +198,33 @@ impl PluginInstance {
         self.collect(Some(batch), outputs, &label)
     }
 
+    /// The plugin's state for a successor (`None`: stateless).
+    pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        self.store.set_epoch_deadline(self.budget);
+        let transform = self.bindings.weir_plugin_transform();
+        match transform.call_snapshot(&mut self.store) {
+            Ok(Ok(state)) => Ok(state),
+            Ok(Err(message)) => Err(self.fail("snapshot", FailureKind::Error, message)),
+            Err(e) => Err(self.trap("snapshot", e)),
+        }
+    }
+
+    /// Takes over a predecessor's state (after `init`).
+    pub fn restore(&mut self, state: &[u8]) -> Result<()> {
+        self.store.set_epoch_deadline(self.budget);
+        let transform = self.bindings.weir_plugin_transform();
+        match transform.call_restore(&mut self.store, state) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(self.fail("restore", FailureKind::Error, message)),
+            Err(e) => Err(self.trap("restore", e)),
+        }
+    }
+
+    /// The output schema declared by `describe`, if any.
+    pub fn declared(&self) -> Option<&SchemaRef> {
+        self.declared.as_ref()
+    }
+
     /// End of input: whatever the plugin held back.
     pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
         self.store.set_epoch_deadline(self.budget);

@@ -9,4 +9,5 @@ mod malformed;
 mod manifest_errors;
 mod plugins;
 mod quickstart;
+mod reload;
 mod sandbox;

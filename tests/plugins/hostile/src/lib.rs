@@ -15,6 +15,9 @@ use weir_plugin_sdk::prelude::*;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
+    /// Defaults to `panic`: with an empty config the plugin traps on its
+    /// first batch (a broken new version in hot-reload tests).
+    #[serde(default = "panic_mode")]
     mode: String,
     #[serde(default)]
     seqs: Vec<i64>,
@@ -24,6 +27,10 @@ struct Config {
     var: String,
     #[serde(default)]
     depth: u64,
+}
+
+fn panic_mode() -> String {
+    "panic".into()
 }
 
 struct Hostile {
