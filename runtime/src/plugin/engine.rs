@@ -20,6 +20,24 @@ pub struct EngineConfig {
     pub pooling: bool,
     /// Largest wasm stack a call may use, in bytes.
     pub max_wasm_stack: usize,
+    /// Where compiled components are kept between runs (`None`: compile
+    /// every run). Default: `$WEIR_CACHE_DIR`, else `$XDG_CACHE_HOME/weir`,
+    /// else `~/.cache/weir`; `WEIR_CACHE_DIR=off` disables it.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+/// The default compiled-component cache directory (see
+/// [`EngineConfig::cache_dir`]).
+pub fn default_cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    match std::env::var_os("WEIR_CACHE_DIR") {
+        Some(dir) if dir == "off" => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("weir")),
+    }
 }
 
 impl Default for EngineConfig {
@@ -27,6 +45,7 @@ impl Default for EngineConfig {
         EngineConfig {
             pooling: true,
             max_wasm_stack: crate::manifest::defaults::MAX_STACK_KB << 10,
+            cache_dir: default_cache_dir(),
         }
     }
 }

@@ -53,7 +53,74 @@ pub struct PluginHost {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
+    disk: Option<DiskCache>,
     _ticker: Arc<EpochTicker>,
+}
+
+/// Compiled components on disk, keyed by the component's bytes and the
+/// engine's compatibility hash (wasmtime version, target, settings): a
+/// restart, or swapping back to an earlier version, doesn't recompile.
+#[derive(Clone)]
+struct DiskCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl DiskCache {
+    fn new(engine: &Engine, dir: PathBuf) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        DiskCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path(&self, hash: &blake3::Hash) -> PathBuf {
+        self.dir.join(format!(
+            "{}-{}.cwasm",
+            &hash.to_hex()[..32],
+            self.engine_key
+        ))
+    }
+
+    fn load(&self, engine: &Engine, hash: &blake3::Hash) -> Option<Component> {
+        let path = self.path(hash);
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: `deserialize_file` trusts the file to be wasmtime's own
+        // output. Only this cache writes here (atomically, under a name
+        // keyed by the source's hash and the engine's compatibility hash);
+        // wasmtime still checks the header, and anything it rejects is
+        // recompiled. The cache directory must not be writable by others.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cache entry");
+                None
+            }
+        }
+    }
+
+    fn store(&self, hash: &blake3::Hash, component: &Component) {
+        let write = || -> std::io::Result<()> {
+            let bytes = component
+                .serialize()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            std::fs::create_dir_all(&self.dir)?;
+            let path = self.path(hash);
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "can't write the compiled-component cache");
+        }
+    }
 }
 
 fn wasm_error(e: wasmtime::Error) -> String {
@@ -71,10 +138,15 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
         let ticker = EpochTicker::start(&engine);
+        let disk = config
+            .cache_dir
+            .clone()
+            .map(|dir| DiskCache::new(&engine, dir));
         Ok(PluginHost {
             engine,
             linker,
             cache: Arc::default(),
+            disk,
             _ticker: Arc::new(ticker),
         })
     }
@@ -125,7 +197,18 @@ impl PluginHost {
             return Err("not a WebAssembly component".into());
         }
         let started = Instant::now();
-        let component = Component::new(&self.engine, bytes).map_err(wasm_error)?;
+        let cached = self.disk.as_ref().and_then(|d| d.load(&self.engine, &hash));
+        let from_disk = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes).map_err(wasm_error)?;
+                if let Some(disk) = &self.disk {
+                    disk.store(&hash, &component);
+                }
+                component
+            }
+        };
         let denied: Vec<String> = component
             .component_type()
             .imports(&self.engine)
@@ -153,7 +236,7 @@ impl PluginHost {
             )
         })?;
         tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
-            compile_ms = started.elapsed().as_millis() as u64, "compiled");
+            ms = started.elapsed().as_millis() as u64, from_disk, "loaded");
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             hash,

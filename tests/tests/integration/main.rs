@@ -2,6 +2,7 @@
 //! real pipelines on real files. One binary, one shared engine.
 
 mod bad_input;
+mod cache;
 mod cli;
 mod dag;
 mod formats;
