@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
-use super::robust::RobustCsv;
+use super::robust::salvaging_csv;
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -81,7 +81,7 @@ impl CsvConfig {
         let open = move |path: &Path| -> Result<BatchIter> {
             let file = files::open(&node, path)?;
             if policy != OnBadRecord::Fail {
-                return Ok(Box::new(RobustCsv::new(
+                return Ok(Box::new(salvaging_csv(
                     path,
                     Box::new(file),
                     reader_schema.clone(),
@@ -119,7 +119,7 @@ fn locate_bad_record(
 ) -> Option<arrow::error::ArrowError> {
     let file = std::fs::File::open(path).ok()?;
     let bad = BadRecords::default();
-    let mut robust = RobustCsv::new(
+    let mut robust = salvaging_csv(
         path,
         Box::new(file),
         schema.clone(),

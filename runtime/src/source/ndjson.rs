@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::bad::{BadRecords, OnBadRecord};
 use super::files::{self, BatchIter, FileSource, MultiFile};
-use super::robust::RobustNdjson;
+use super::robust::salvaging_ndjson;
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -66,7 +66,7 @@ impl NdjsonConfig {
         let reader_schema = schema.clone();
         let open = move |path: &Path| -> Result<BatchIter> {
             let file = files::open(&node, path)?;
-            Ok(Box::new(RobustNdjson::new(
+            Ok(Box::new(salvaging_ndjson(
                 path,
                 Box::new(file),
                 reader_schema.clone(),

@@ -13,68 +13,135 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 
 use super::bad::{push, BadRecord, BadRecords};
 
-type Item = Option<Result<RecordBatch, ArrowError>>;
-
-/// Decodes every good record of a chunk: all at once when possible, else
-/// one by one, reporting the bad ones.
-fn salvage<R>(
-    chunk: &[R],
-    decode: impl Fn(&[R]) -> Result<Option<RecordBatch>, ArrowError>,
-    report: impl Fn(&R, ArrowError) -> BadRecord,
-    schema: &SchemaRef,
-    bad: &BadRecords,
-) -> Item {
-    if let Ok(batch) = decode(chunk) {
-        return batch.map(Ok);
-    }
-    let mut good = Vec::new();
-    for record in chunk {
-        match decode(std::slice::from_ref(record)) {
-            Ok(Some(b)) => good.push(b),
-            Ok(None) => {}
-            Err(e) => push(bad, report(record, e)),
-        }
-    }
-    if good.is_empty() {
-        return Some(Ok(RecordBatch::new_empty(schema.clone())));
-    }
-    Some(concat_batches(schema, &good))
+/// A reader of raw records (CSV rows, NDJSON lines) that can decode any
+/// slice of them into a batch.
+pub(crate) trait Records: Send {
+    /// One raw record.
+    type Record: Send;
+    /// The next record and its 1-based line; `Ok(None)` at end of input.
+    fn read(&mut self) -> Result<Option<(Self::Record, u64)>, ArrowError>;
+    /// Decodes `records` into one batch.
+    fn decode(&self, records: &[(Self::Record, u64)]) -> Result<Option<RecordBatch>, ArrowError>;
+    /// The record as text, for a report.
+    fn text(&self, record: &Self::Record) -> String;
 }
 
-/// CSV, record by record on failure.
-pub(crate) struct RobustCsv {
+/// Batches of `batch_size` records: decoded all at once when they are all
+/// good, else one by one, reporting the bad ones and keeping the rest in
+/// order.
+pub(crate) struct Salvaging<R> {
+    records: R,
     path: PathBuf,
-    reader: csv::Reader<Box<dyn Read + Send>>,
     schema: SchemaRef,
-    delimiter: u8,
     batch_size: usize,
     bad: BadRecords,
     done: bool,
 }
 
-impl RobustCsv {
-    pub(crate) fn new(
-        path: &Path,
-        input: Box<dyn Read + Send>,
-        schema: SchemaRef,
-        delimiter: u8,
-        header: bool,
-        batch_size: usize,
-        bad: BadRecords,
-    ) -> Self {
-        let reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(header)
-            .flexible(true)
-            .from_reader(input);
-        RobustCsv {
-            path: path.to_path_buf(),
+impl<R: Records> Salvaging<R> {
+    fn chunk(&mut self) -> Result<Vec<(R::Record, u64)>, ArrowError> {
+        let mut chunk = Vec::with_capacity(self.batch_size);
+        while chunk.len() < self.batch_size {
+            match self.records.read()? {
+                Some(record) => chunk.push(record),
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        Ok(chunk)
+    }
+
+    fn salvage(&self, chunk: &[(R::Record, u64)]) -> Result<RecordBatch, ArrowError> {
+        if let Ok(batch) = self.records.decode(chunk) {
+            return Ok(batch.unwrap_or_else(|| RecordBatch::new_empty(self.schema.clone())));
+        }
+        let mut good = Vec::new();
+        for record in chunk {
+            match self.records.decode(std::slice::from_ref(record)) {
+                Ok(Some(b)) => good.push(b),
+                Ok(None) => {}
+                Err(e) => {
+                    let text = self.records.text(&record.0);
+                    push(
+                        &self.bad,
+                        BadRecord::new(&self.path, format!("line {}", record.1), &text, e),
+                    );
+                }
+            }
+        }
+        concat_batches(&self.schema, &good)
+    }
+}
+
+impl<R: Records> Iterator for Salvaging<R> {
+    type Item = Result<RecordBatch, ArrowError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let chunk = match self.chunk() {
+                Ok(chunk) => chunk,
+                Err(e) => return Some(Err(e)),
+            };
+            match self.salvage(&chunk) {
+                Ok(b) if b.num_rows() == 0 => continue,
+                other => return Some(other),
+            }
+        }
+        None
+    }
+}
+
+/// CSV rows, split with the `csv` crate (quotes, embedded newlines), decoded
+/// with arrow's CSV decoder.
+pub(crate) struct CsvRecords {
+    reader: csv::Reader<Box<dyn Read + Send>>,
+    schema: SchemaRef,
+    delimiter: u8,
+}
+
+/// Record-level CSV reading under `skip` / `dead_letter`.
+pub(crate) fn salvaging_csv(
+    path: &Path,
+    input: Box<dyn Read + Send>,
+    schema: SchemaRef,
+    delimiter: u8,
+    header: bool,
+    batch_size: usize,
+    bad: BadRecords,
+) -> Salvaging<CsvRecords> {
+    let reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(header)
+        .flexible(true)
+        .from_reader(input);
+    Salvaging {
+        records: CsvRecords {
             reader,
-            schema,
+            schema: schema.clone(),
             delimiter,
-            batch_size,
-            bad,
-            done: false,
+        },
+        path: path.to_path_buf(),
+        schema,
+        batch_size,
+        bad,
+        done: false,
+    }
+}
+
+impl Records for CsvRecords {
+    type Record = csv::ByteRecord;
+
+    fn read(&mut self) -> Result<Option<(csv::ByteRecord, u64)>, ArrowError> {
+        let mut record = csv::ByteRecord::new();
+        match self.reader.read_byte_record(&mut record) {
+            Ok(true) => {
+                let line = record.position().map_or(0, |p| p.line());
+                Ok(Some((record, line)))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(ArrowError::CsvError(e.to_string())),
         }
     }
 
@@ -115,87 +182,63 @@ impl RobustCsv {
         }
         decoder.flush()
     }
-}
 
-impl Iterator for RobustCsv {
-    type Item = Result<RecordBatch, ArrowError>;
-
-    fn next(&mut self) -> Item {
-        while !self.done {
-            let mut chunk = Vec::with_capacity(self.batch_size);
-            while chunk.len() < self.batch_size {
-                let mut record = csv::ByteRecord::new();
-                match self.reader.read_byte_record(&mut record) {
-                    Ok(true) => {
-                        let line = record.position().map_or(0, |p| p.line());
-                        chunk.push((record, line));
-                    }
-                    Ok(false) => {
-                        self.done = true;
-                        break;
-                    }
-                    Err(e) => {
-                        return Some(Err(ArrowError::CsvError(format!(
-                            "{}: {e}",
-                            self.path.display()
-                        ))))
-                    }
-                }
-            }
-            if chunk.is_empty() {
-                break;
-            }
-            let delimiter = self.delimiter as char;
-            let item = salvage(
-                &chunk,
-                |records| self.decode(records),
-                |(r, line), e| {
-                    let text = r
-                        .iter()
-                        .map(String::from_utf8_lossy)
-                        .collect::<Vec<_>>()
-                        .join(&delimiter.to_string());
-                    BadRecord::new(&self.path, format!("line {line}"), &text, e)
-                },
-                &self.schema,
-                &self.bad,
-            );
-            match item {
-                Some(Ok(b)) if b.num_rows() == 0 => continue,
-                other => return other,
-            }
-        }
-        None
+    fn text(&self, record: &csv::ByteRecord) -> String {
+        let delimiter = (self.delimiter as char).to_string();
+        record
+            .iter()
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(&delimiter)
     }
 }
 
-/// NDJSON, line by line on failure.
-pub(crate) struct RobustNdjson {
-    path: PathBuf,
+/// NDJSON lines, decoded with arrow's JSON decoder.
+pub(crate) struct NdjsonRecords {
     reader: BufReader<Box<dyn Read + Send>>,
+    schema: SchemaRef,
+    line: u64,
+}
+
+/// Record-level NDJSON reading under `skip` / `dead_letter`.
+pub(crate) fn salvaging_ndjson(
+    path: &Path,
+    input: Box<dyn Read + Send>,
     schema: SchemaRef,
     batch_size: usize,
     bad: BadRecords,
-    line: u64,
-    done: bool,
+) -> Salvaging<NdjsonRecords> {
+    Salvaging {
+        records: NdjsonRecords {
+            reader: BufReader::new(input),
+            schema: schema.clone(),
+            line: 0,
+        },
+        path: path.to_path_buf(),
+        schema,
+        batch_size,
+        bad,
+        done: false,
+    }
 }
 
-impl RobustNdjson {
-    pub(crate) fn new(
-        path: &Path,
-        input: Box<dyn Read + Send>,
-        schema: SchemaRef,
-        batch_size: usize,
-        bad: BadRecords,
-    ) -> Self {
-        RobustNdjson {
-            path: path.to_path_buf(),
-            reader: BufReader::new(input),
-            schema,
-            batch_size,
-            bad,
-            line: 0,
-            done: false,
+impl Records for NdjsonRecords {
+    type Record = Vec<u8>;
+
+    fn read(&mut self) -> Result<Option<(Vec<u8>, u64)>, ArrowError> {
+        loop {
+            let mut line = Vec::new();
+            let n = self
+                .reader
+                .read_until(b'\n', &mut line)
+                .map_err(|e| ArrowError::JsonError(e.to_string()))?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.line += 1;
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Some((line, self.line)));
+            }
         }
     }
 
@@ -209,59 +252,9 @@ impl RobustNdjson {
         }
         decoder.flush()
     }
-}
 
-impl Iterator for RobustNdjson {
-    type Item = Result<RecordBatch, ArrowError>;
-
-    fn next(&mut self) -> Item {
-        while !self.done {
-            let mut chunk = Vec::with_capacity(self.batch_size);
-            while chunk.len() < self.batch_size {
-                let mut line = Vec::new();
-                match self.reader.read_until(b'\n', &mut line) {
-                    Ok(0) => {
-                        self.done = true;
-                        break;
-                    }
-                    Ok(_) => {
-                        self.line += 1;
-                        if line.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        chunk.push((line, self.line));
-                    }
-                    Err(e) => {
-                        return Some(Err(ArrowError::JsonError(format!(
-                            "{}: {e}",
-                            self.path.display()
-                        ))))
-                    }
-                }
-            }
-            if chunk.is_empty() {
-                break;
-            }
-            let item = salvage(
-                &chunk,
-                |lines| self.decode(lines),
-                |(text, line), e| {
-                    BadRecord::new(
-                        &self.path,
-                        format!("line {line}"),
-                        &String::from_utf8_lossy(text),
-                        e,
-                    )
-                },
-                &self.schema,
-                &self.bad,
-            );
-            match item {
-                Some(Ok(b)) if b.num_rows() == 0 => continue,
-                other => return other,
-            }
-        }
-        None
+    fn text(&self, line: &Vec<u8>) -> String {
+        String::from_utf8_lossy(line).into_owned()
     }
 }
 
@@ -301,7 +294,7 @@ impl RobustParquet {
 impl Iterator for RobustParquet {
     type Item = Result<RecordBatch, ArrowError>;
 
-    fn next(&mut self) -> Item {
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
             if let Some((group, reader)) = &mut self.current {
                 match reader.next() {

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::bad::{self, BadRecord, BadRecords, OnBadRecord};
 use super::files::BatchIter;
-use super::robust::{RobustCsv, RobustNdjson};
+use super::robust::{salvaging_csv, salvaging_ndjson};
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
 use crate::{Error, Result};
@@ -120,7 +120,7 @@ impl StdinConfig {
         if self.on_bad_record != OnBadRecord::Fail {
             let input: Box<dyn Read + Send> = Box::new(Cursor::new(sample).chain(input));
             let batches: BatchIter = match self.format {
-                StdinFormat::Csv => Box::new(RobustCsv::new(
+                StdinFormat::Csv => Box::new(salvaging_csv(
                     label,
                     input,
                     schema.clone(),
@@ -129,7 +129,7 @@ impl StdinConfig {
                     ctx.batch_size,
                     bad.clone(),
                 )),
-                StdinFormat::Ndjson => Box::new(RobustNdjson::new(
+                StdinFormat::Ndjson => Box::new(salvaging_ndjson(
                     label,
                     input,
                     schema.clone(),
