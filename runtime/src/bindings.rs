@@ -11,5 +11,5 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use exports::weir::plugin::transform;
-pub use weir::plugin::{log, types};
+pub use self::exports::weir::plugin::transform;
+pub use self::weir::plugin::{log, types};
