@@ -92,3 +92,22 @@ pub fn snapshot<T: Transform>() -> Result<Option<Vec<u8>>, String> {
 pub fn restore<T: Transform>(state: &[u8]) -> Result<(), String> {
     with_instance::<T, _>(|t| t.restore(state))
 }
+
+#[doc(hidden)]
+pub fn snapshot_field<T: Transform, S: serde::Serialize>(
+    field: impl FnOnce(&T) -> &S,
+) -> Result<Option<Vec<u8>>, String> {
+    with_instance::<T, _>(|t| Ok(Some(serde_json::to_vec(field(t))?)))
+}
+
+#[doc(hidden)]
+pub fn restore_field<T: Transform, S: serde::de::DeserializeOwned>(
+    state: &[u8],
+    set: impl FnOnce(&mut T, S),
+) -> Result<(), String> {
+    let value: S = serde_json::from_slice(state).map_err(|e| format!("can't restore state: {e}"))?;
+    with_instance::<T, _>(|t| {
+        set(t, value);
+        Ok(())
+    })
+}

@@ -144,9 +144,34 @@ pub trait Transform: Sized + 'static {
 /// Exports a [`Transform`] implementation as the plugin's entry point.
 ///
 /// Use it exactly once per plugin crate, at the crate root.
+///
+/// `export!(MyPlugin, state = field)` also makes `field` (any
+/// `Serialize + Deserialize` type) the state handed to a successor version
+/// on hot reload: weir serializes it from the old version and restores it
+/// into the new one after `new`, so nothing is lost across a swap. It
+/// replaces the trait's `snapshot` / `restore`.
 #[macro_export]
 macro_rules! export {
     ($transform:ty) => {
+        $crate::__export_with!(
+            $transform,
+            || $crate::__private::snapshot::<$transform>(),
+            |state: &[u8]| $crate::__private::restore::<$transform>(state)
+        );
+    };
+    ($transform:ty, state = $field:ident) => {
+        $crate::__export_with!(
+            $transform,
+            || $crate::__private::snapshot_field::<$transform, _>(|t| &t.$field),
+            |state: &[u8]| $crate::__private::restore_field::<$transform, _>(state, |t, v| t.$field = v)
+        );
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __export_with {
+    ($transform:ty, $snapshot:expr, $restore:expr) => {
         #[doc(hidden)]
         struct __WeirPluginExport;
 
@@ -181,10 +206,10 @@ macro_rules! export {
                 ::std::option::Option<::std::vec::Vec<u8>>,
                 ::std::string::String,
             > {
-                $crate::__private::snapshot::<$transform>()
+                ($snapshot)()
             }
             fn restore(state: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
-                $crate::__private::restore::<$transform>(&state)
+                ($restore)(&state)
             }
         }
 

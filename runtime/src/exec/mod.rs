@@ -140,7 +140,7 @@ fn run_transform(
             crate::reload::take_over(name, &mut node.instance, &node.successor, &batch, index);
         let outcome = match (swapped, config.on_error) {
             (Some(outputs), _) => policy::Outcome {
-                outputs: outputs?,
+                outputs,
                 ..Default::default()
             },
             (None, OnError::Fail) => policy::Outcome {

@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 
 use crate::plugin::{LoadedPlugin, PluginInstance};
-use crate::Result;
 pub use watch::Controller;
 
 /// A ready next version of a node's plugin.
@@ -50,14 +49,15 @@ impl Successor {
 
 /// Processes `batch` on the successor waiting in the node's slot, if any,
 /// making it the node's instance when that works. Returns `None` when no
-/// successor waits (process on the current instance as usual).
+/// successor waits or it was rejected: process on the current instance as
+/// usual.
 pub fn take_over(
     node: &str,
     current: &mut PluginInstance,
     successor: &Successor,
     batch: &RecordBatch,
     index: u64,
-) -> Option<Result<Vec<RecordBatch>>> {
+) -> Option<Vec<RecordBatch>> {
     let Ready {
         plugin,
         mut instance,
@@ -84,7 +84,7 @@ pub fn take_over(
         Ok(out) => {
             tracing::info!(node, version, from_batch = index, plugin = %plugin.path.display(), "swapped in the new version");
             *current = instance;
-            Some(Ok(out))
+            Some(out)
         }
         Err(e) => {
             tracing::error!(node, version, batch = index, error = %e,

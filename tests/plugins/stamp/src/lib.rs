@@ -1,11 +1,10 @@
 //! Stamps every row with the crate's name (`stamp-a` or `stamp-b`: two
 //! versions of one plugin, for hot-reload tests) and counts rows across
-//! batches in state that survives a swap (`snapshot`/`restore`).
+//! batches in state that survives a swap (`export!(.., state = rows)`).
 
 use std::sync::Arc;
 
 use weir_plugin_sdk::prelude::*;
-use weir_plugin_sdk::serde_json;
 
 const VERSION: &str = env!("CARGO_PKG_NAME");
 
@@ -36,15 +35,7 @@ impl Transform for Stamp {
             .with_column("version", Arc::new(version))
             .with_column("rows_before", Arc::new(before))])
     }
-
-    fn snapshot(&self) -> Result<Option<Vec<u8>>> {
-        Ok(Some(serde_json::to_vec(&self.rows)?))
-    }
-
-    fn restore(&mut self, state: &[u8]) -> Result<()> {
-        self.rows = serde_json::from_slice(state)?;
-        Ok(())
-    }
 }
 
-weir_plugin_sdk::export!(Stamp);
+// `rows` is handed from each version to the next on hot reload.
+weir_plugin_sdk::export!(Stamp, state = rows);
