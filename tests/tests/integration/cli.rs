@@ -11,6 +11,22 @@ fn weir() -> Command {
     cmd
 }
 
+/// `weir run --quiet MANIFEST`, asserting it succeeds (`what` labels the
+/// failure).
+fn run_ok(manifest: &std::path::Path, what: &str) -> std::process::Output {
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(manifest)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    run
+}
+
 /// `weir run --quiet MANIFEST` with `input` on stdin; asserts success and
 /// returns stdout.
 fn run_with_stdin(manifest: &std::path::Path, input: &[u8]) -> String {
@@ -182,16 +198,7 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_runs_as_is() {
             toml_path(&component)
         ),
     );
-    let run = weir()
-        .args(["run", "--quiet"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_ok(&manifest, "scaffold");
     let csv = std::fs::read_to_string(scratch.path("out.csv")).unwrap();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("seq,ts,key,value,value_doubled"));
@@ -234,16 +241,7 @@ fn plugin_build_componentizes_wasip1_and_unknown_unknown_core_modules() {
                 toml_path(&scratch.path("built/passthrough.wasm"))
             ),
         );
-        let run = weir()
-            .args(["run", "--quiet"])
-            .arg(&manifest)
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{target}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+        run_ok(&manifest, target);
         let csv = std::fs::read_to_string(scratch.path("out.csv")).unwrap();
         assert_eq!(csv.lines().count(), 301, "{target}");
         assert!(csv.lines().nth(1).unwrap().ends_with(target), "{target}");
