@@ -11,6 +11,27 @@ fn weir() -> Command {
     cmd
 }
 
+/// `weir plugin build DIR --out OUT [extra]` into the shared guest target
+/// dir (the SDK's dependencies build once), asserting it succeeds.
+fn plugin_build(dir: &std::path::Path, out: &std::path::Path, extra: &[&str]) {
+    let build = weir()
+        .args(["plugin", "build"])
+        .arg(dir)
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg("--target-dir")
+        .arg(repo().join("target/guest"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{} {extra:?}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&build.stderr)
+    );
+}
+
 /// `weir run --quiet MANIFEST`, asserting it succeeds (`what` labels the
 /// failure).
 fn run_ok(manifest: &std::path::Path, what: &str) -> std::process::Output {
@@ -173,21 +194,7 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_runs_as_is() {
         "{}",
         String::from_utf8_lossy(&new.stderr)
     );
-    // Share the guest target dir so the SDK's dependencies build once.
-    let build = weir()
-        .args(["plugin", "build"])
-        .arg(scratch.path("my-plugin"))
-        .arg("--out")
-        .arg(scratch.path("built"))
-        .arg("--target-dir")
-        .arg(repo().join("target/guest"))
-        .output()
-        .unwrap();
-    assert!(
-        build.status.success(),
-        "{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
+    plugin_build(&scratch.path("my-plugin"), &scratch.path("built"), &[]);
     let component = scratch.path("built/my-plugin.wasm");
     assert!(component.exists());
 
@@ -214,19 +221,10 @@ fn plugin_new_scaffolds_a_crate_that_builds_and_runs_as_is() {
 fn plugin_build_componentizes_wasip1_and_unknown_unknown_core_modules() {
     for target in ["wasm32-wasip1", "wasm32-unknown-unknown"] {
         let scratch = Scratch::new();
-        let build = weir()
-            .args(["plugin", "build"])
-            .arg(repo().join("tests/plugins/passthrough"))
-            .args(["--target", target, "--out"])
-            .arg(scratch.path("built"))
-            .arg("--target-dir")
-            .arg(repo().join("target/guest"))
-            .output()
-            .unwrap();
-        assert!(
-            build.status.success(),
-            "{target}: {}",
-            String::from_utf8_lossy(&build.stderr)
+        plugin_build(
+            &repo().join("tests/plugins/passthrough"),
+            &scratch.path("built"),
+            &["--target", target],
         );
         let component = std::fs::read(scratch.path("built/passthrough.wasm")).unwrap();
         assert!(
