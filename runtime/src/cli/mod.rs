@@ -2,7 +2,7 @@
 
 mod scaffold;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use crate::exec::{self, Control};
 use crate::graph::Graph;
 use crate::manifest::Manifest;
 use crate::plugin::{build, inspect, EngineConfig, PluginHost};
+use crate::reload::{Controller, Options};
 
 /// weir: run sandboxed WebAssembly transforms over Arrow batches.
 #[derive(Parser)]
@@ -31,10 +32,31 @@ enum Command {
         /// Don't print the summary.
         #[arg(long, short)]
         quiet: bool,
-        /// Hot reload: watch every plugin file and swap a changed plugin in
-        /// at the next batch boundary (a broken version is rejected).
+        /// Hot reload: watch the manifest and every plugin file; swap a
+        /// changed plugin in at the next batch boundary (a broken version
+        /// is rejected) and apply manifest edits live.
         #[arg(long, short)]
         watch: bool,
+        /// With --watch: run each new plugin version in shadow on this many
+        /// batches, report the difference, and promote it only if it never
+        /// failed.
+        #[arg(long, value_name = "N", requires = "watch")]
+        canary: Option<u32>,
+    },
+    /// The development loop: `run --watch`, plus rebuilding the plugins the
+    /// manifest marks as local crates (`build = "path/to/crate"`) whenever
+    /// their sources change, and replaying the last input batches through
+    /// each rebuilt version to show what the edit changed.
+    Dev {
+        /// The pipeline manifest.
+        manifest: PathBuf,
+        /// Run each new version in shadow on this many batches first.
+        #[arg(long, value_name = "N")]
+        canary: Option<u32>,
+        /// Cargo target directory for plugin rebuilds (default: each
+        /// crate's own `target/`).
+        #[arg(long)]
+        target_dir: Option<PathBuf>,
     },
     /// Validates a manifest and every plugin, propagating schemas through
     /// the whole graph, without moving data.
@@ -111,43 +133,100 @@ fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
     Ok(Graph::new(Manifest::load(manifest)?)?)
 }
 
+/// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
+/// `watch`, under a reload controller.
+fn run(manifest: &Path, watch: Option<Options>) -> anyhow::Result<exec::RunSummary> {
+    let graph = load_graph(manifest)?;
+    let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
+    let mut prepared = graph.prepare(&host)?;
+    let control = Arc::new(Control::default());
+    let _controller = match watch {
+        Some(options) => Some(Controller::start(
+            &graph,
+            &mut prepared,
+            host.clone(),
+            control.clone(),
+            options,
+        )?),
+        None => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let summary = runtime.block_on(async {
+        let stopper = control.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping sources, flushing sinks");
+                stopper.request_stop();
+            }
+        });
+        exec::run(&graph, prepared, control).await
+    })?;
+    Ok(summary)
+}
+
+/// Builds every plugin the manifest marks as a local crate, so `weir dev`
+/// starts on the version its sources say.
+fn build_local_plugins(manifest: &Path, target_dir: Option<&Path>) -> anyhow::Result<()> {
+    let m = Manifest::load(manifest)?;
+    for (name, t) in &m.transforms {
+        let Some(dir) = &t.build else { continue };
+        let dir = m.resolve(dir);
+        let out = m.resolve(&t.plugin);
+        let out_dir = out.parent().unwrap_or(Path::new("."));
+        let built = build::build(&dir, out_dir, target_dir, None)
+            .with_context(|| format!("building plugin {name} from {}", dir.display()))?;
+        if !built.iter().any(|b| b.path == out) {
+            anyhow::bail!(
+                "transform {name}: building {} gives {}, not the `plugin` file {}",
+                dir.display(),
+                built
+                    .iter()
+                    .map(|b| b.path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                out.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run {
             manifest,
             quiet,
             watch,
+            canary,
         } => {
-            let graph = load_graph(&manifest)?;
-            let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
-            let prepared = graph.prepare(&host)?;
-            let _controller = if watch {
-                Some(crate::reload::Controller::start(
-                    &graph,
-                    &prepared,
-                    host.clone(),
-                )?)
-            } else {
-                None
-            };
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .context("starting the async runtime")?;
-            let control = Arc::new(Control::default());
-            let summary = runtime.block_on(async {
-                let stopper = control.clone();
-                tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        tracing::warn!("interrupted: stopping sources, flushing sinks");
-                        stopper.request_stop();
-                    }
-                });
-                exec::run(&graph, prepared, control).await
-            })?;
+            let options = watch.then(|| Options {
+                canary: canary.unwrap_or(0),
+                ..Options::default()
+            });
+            let summary = run(&manifest, options)?;
             if !quiet {
                 println!("{summary}");
             }
+        }
+        Command::Dev {
+            manifest,
+            canary,
+            target_dir,
+        } => {
+            build_local_plugins(&manifest, target_dir.as_deref())?;
+            let summary = run(
+                &manifest,
+                Some(Options {
+                    canary: canary.unwrap_or(0),
+                    dev: true,
+                    target_dir,
+                    report: Arc::new(|text: &str| eprintln!("{text}")),
+                }),
+            )?;
+            println!("{summary}");
         }
         Command::Check { manifest } => {
             let graph = load_graph(&manifest)?;

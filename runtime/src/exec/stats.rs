@@ -18,9 +18,17 @@ pub struct NodeStats {
     busy_ns: AtomicU64,
     failed_batches: AtomicU64,
     dead_rows: AtomicU64,
+    swaps: AtomicU64,
+    longest_switch_ns: AtomicU64,
 }
 
 impl NodeStats {
+    pub(crate) fn swapped(&self, took: Duration) {
+        self.swaps.fetch_add(1, Ordering::Relaxed);
+        self.longest_switch_ns
+            .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
     pub(crate) fn consumed(&self, batch: &RecordBatch) {
         self.rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
@@ -64,6 +72,8 @@ impl NodeStats {
             busy: Duration::from_nanos(self.busy_ns.load(Ordering::Relaxed)),
             failed_batches: self.failed_batches.load(Ordering::Relaxed),
             dead_rows: self.dead_rows.load(Ordering::Relaxed),
+            swaps: self.swaps.load(Ordering::Relaxed),
+            longest_switch: Duration::from_nanos(self.longest_switch_ns.load(Ordering::Relaxed)),
         }
     }
 }
@@ -90,6 +100,10 @@ pub struct NodeSummary {
     /// Rows sent to the dead-letter output (for a source: bad records,
     /// skipped or dead-lettered).
     pub dead_rows: u64,
+    /// Hot swaps to a new plugin version.
+    pub swaps: u64,
+    /// The longest switch at a batch boundary (state hand-over included).
+    pub longest_switch: Duration,
 }
 
 /// What a whole run did.
@@ -160,6 +174,14 @@ impl fmt::Display for RunSummary {
                     f,
                     "  failed batches: {}, dead-lettered rows: {}",
                     n.failed_batches, n.dead_rows
+                )?;
+            }
+            if n.swaps > 0 {
+                write!(
+                    f,
+                    "  swaps: {} (longest switch {:.2}ms)",
+                    n.swaps,
+                    n.longest_switch.as_secs_f64() * 1e3
                 )?;
             }
             writeln!(f)?;

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
 
 use crate::manifest::{producer, Manifest, OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
@@ -16,7 +17,7 @@ use crate::sink::{Sink, SinkContext};
 use crate::source::bad::OnBadRecord;
 use crate::source::{Source, SourceContext};
 use crate::{Error, Result};
-pub use schema::merge_inputs;
+pub use schema::{merge_inputs, same_shape, same_shape_opt};
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +332,7 @@ impl Graph {
         })
     }
 
-    fn prepare_transform(
+    pub(crate) fn prepare_transform(
         &self,
         host: &PluginHost,
         name: &str,
@@ -372,6 +373,9 @@ impl Graph {
             input: input.cloned(),
             output,
             successor: crate::reload::Successor::default(),
+            next_batch: 0,
+            recent: crate::reload::Recent::default(),
+            canary: None,
         })
     }
 }
@@ -405,6 +409,19 @@ pub struct PreparedTransform {
     pub output: Option<SchemaRef>,
     /// Where a hot reload leaves the next version, taken at a batch boundary.
     pub successor: crate::reload::Successor,
+    /// The index of the next batch (carried across reloads).
+    pub next_batch: u64,
+    /// The last input batches, kept for `weir dev` to replay.
+    pub recent: crate::reload::Recent,
+    /// A new version running in shadow before promotion (`--canary`).
+    pub canary: Option<crate::reload::Canary>,
+}
+
+impl PreparedTransform {
+    /// Records `batch` for replay (a no-op unless `weir dev` asked).
+    pub(crate) fn observe(&self, batch: &RecordBatch) {
+        self.recent.push(batch);
+    }
 }
 
 /// Everything opened and checked, ready for [`crate::exec::run`].

@@ -15,6 +15,21 @@ fn shape(schema: &SchemaRef) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Whether two schemas have the same column names and types, in order
+/// (metadata and nullability aside): what a running node can tolerate.
+pub fn same_shape(a: &SchemaRef, b: &SchemaRef) -> bool {
+    shape(a) == shape(b)
+}
+
+/// Like [`same_shape`] for schemas that may be unknown before data.
+pub fn same_shape_opt(a: Option<&SchemaRef>, b: Option<&SchemaRef>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same_shape(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
 /// The schema flowing into `node`: its inputs' common schema, `None` when
 /// some input's schema is unknown before data. Inputs that disagree on
 /// column names or types are an error naming both and the first clash.

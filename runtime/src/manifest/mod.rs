@@ -147,6 +147,10 @@ pub struct TransformConfig {
     /// `grants`: capabilities beyond the deny-by-default sandbox.
     #[serde(default)]
     pub grants: Grants,
+    /// `build`: the local crate the plugin is built from (relative to the
+    /// manifest); `weir dev` rebuilds it when its sources change.
+    #[serde(default)]
+    pub build: Option<PathBuf>,
 }
 
 fn max_failures() -> u32 {

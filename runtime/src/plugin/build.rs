@@ -87,6 +87,27 @@ pub fn componentize(bytes: Vec<u8>) -> Result<Vec<u8>> {
     encoder.encode().map_err(fail)
 }
 
+/// The compiler's diagnostics in cargo's stderr, without its progress
+/// lines ("Compiling …").
+fn compiler_errors(stderr: &str) -> String {
+    let diagnostics: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !(t.starts_with("Compiling")
+                || t.starts_with("Finished")
+                || t.starts_with("Updating")
+                || t.starts_with("Locking")
+                || t.starts_with("Blocking"))
+        })
+        .collect();
+    if diagnostics.is_empty() {
+        String::new()
+    } else {
+        format!(":\n{}", diagnostics.join("\n"))
+    }
+}
+
 /// Builds the crate or workspace at `dir` for `target` (default
 /// `wasm32-wasip2`) and writes one component per plugin crate to
 /// `out_dir/<package>.wasm`, componentizing core modules.
@@ -95,6 +116,22 @@ pub fn build(
     out_dir: &Path,
     target_dir: Option<&Path>,
     target: Option<&str>,
+) -> Result<Vec<Built>> {
+    build_with(dir, out_dir, target_dir, target, false)
+}
+
+/// [`build`], with cargo's output captured: a failure's message carries
+/// the compiler's errors (for `weir dev`, which reports them itself).
+pub fn build_quietly(dir: &Path, out_dir: &Path, target_dir: Option<&Path>) -> Result<Vec<Built>> {
+    build_with(dir, out_dir, target_dir, None, true)
+}
+
+fn build_with(
+    dir: &Path,
+    out_dir: &Path,
+    target_dir: Option<&Path>,
+    target: Option<&str>,
+    capture: bool,
 ) -> Result<Vec<Built>> {
     let target = target.unwrap_or(toolchain::TARGET);
     let names = packages(dir)?;
@@ -110,13 +147,24 @@ pub fn build(
             .unwrap_or_else(|| dir.join("target")),
     )?;
     tracing::info!(dir = %dir.display(), ?toolchain, "building plugin");
-    let status = toolchain
-        .cargo_build(dir, &target_dir, target)
-        .status()
-        .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
+    let mut cargo = toolchain.cargo_build(dir, &target_dir, target);
+    let (status, errors) = if capture {
+        let out = cargo
+            .output()
+            .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
+        (
+            out.status,
+            compiler_errors(&String::from_utf8_lossy(&out.stderr)),
+        )
+    } else {
+        let status = cargo
+            .status()
+            .map_err(|e| Error::Build(format!("can't run cargo: {e}")))?;
+        (status, String::new())
+    };
     if !status.success() {
         return Err(Error::Build(format!(
-            "cargo build failed for {} ({status})",
+            "cargo build failed for {} ({status}){errors}",
             dir.display()
         )));
     }
@@ -132,7 +180,10 @@ pub fn build(
         let bytes = std::fs::read(&artifact).map_err(|e| Error::io(&artifact, e))?;
         let component = componentize(bytes)?;
         let path = out_dir.join(format!("{name}.wasm"));
-        std::fs::write(&path, &component).map_err(|e| Error::io(&path, e))?;
+        // Write beside, then rename: a watcher never reads half a file.
+        let temp = out_dir.join(format!(".{name}.wasm.tmp"));
+        std::fs::write(&temp, &component).map_err(|e| Error::io(&temp, e))?;
+        std::fs::rename(&temp, &path).map_err(|e| Error::io(&path, e))?;
         built.push(Built {
             name,
             path,

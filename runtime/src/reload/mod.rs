@@ -1,25 +1,42 @@
-//! Hot reload: `weir run --watch` swaps a plugin's new version in while the
-//! pipeline runs, without losing, repeating or reordering a row.
+//! Hot reload: plugins and the manifest swap live without losing,
+//! repeating or reordering a row.
 //!
-//! The [`Controller`] watches every plugin file the manifest names. On a
-//! change it compiles the new component, instantiates it with the node's
-//! limits, runs `init` with the node's config and checks `describe` still
-//! gives the same output schema — all off the data path, while the node
-//! keeps processing on the old version. The ready successor is left in the
-//! node's [`Successor`] slot. The node takes it at its next batch boundary
-//! ([`take_over`]): the old version's `snapshot` is handed to the new one's
-//! `restore`, and the new version processes that batch. If it fails on its
-//! first batch the batch is re-run on the old version and the new one is
-//! dropped. A broken version never replaces a working one.
+//! The [`Controller`] watches every plugin file the manifest names, the
+//! manifest itself, and in `weir dev` the source crates of local plugins.
+//!
+//! - **A plugin file changes**: the controller compiles the new component,
+//!   instantiates it with the node's limits, runs `init` with the node's
+//!   config and checks `describe` still gives the same output schema — all
+//!   off the data path, while the node keeps processing on the old version.
+//!   The ready successor waits in the node's [`Successor`] slot; the node
+//!   takes it at its next batch boundary ([`take_over`]): the old version's
+//!   `snapshot` is handed to the new one's `restore`, and the new version
+//!   processes that batch. If it fails on that first batch, the batch is
+//!   re-run on the old version and the new one is dropped. With
+//!   `--canary N` the new version first runs in shadow on N batches beside
+//!   the old one ([`shadow`]) and is promoted only if it never failed.
+//! - **The manifest changes**: the new graph is diffed against the running
+//!   one ([`plan`]); only changed nodes are rebuilt, off the data path; the
+//!   executor pauses at batch boundaries, applies the plan and resumes
+//!   (see [`crate::exec`]). Sources keep their position.
 
+mod dev;
+mod diff;
+mod plan;
 mod watch;
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
+use crate::exec::NodeStats;
+use crate::graph::PreparedTransform;
 use crate::plugin::{LoadedPlugin, PluginInstance};
-pub use watch::Controller;
+pub use diff::Diff;
+pub use plan::{plan, Plan};
+pub use watch::{Controller, Options, Reporter};
 
 /// A ready next version of a node's plugin.
 pub struct Ready {
@@ -27,6 +44,10 @@ pub struct Ready {
     pub plugin: Arc<LoadedPlugin>,
     /// Its instance, `init` done.
     pub instance: PluginInstance,
+    /// Batches to run it in shadow before promotion (0: swap at once).
+    pub canary: u32,
+    /// Where the canary's report goes.
+    pub report: Reporter,
 }
 
 /// The slot a node's successor waits in; the newest ready version wins.
@@ -47,30 +68,58 @@ impl Successor {
     }
 }
 
-/// Processes `batch` on the successor waiting in the node's slot, if any,
-/// making it the node's instance when that works. Returns `None` when no
-/// successor waits or it was rejected: process on the current instance as
-/// usual.
-pub fn take_over(
-    node: &str,
-    current: &mut PluginInstance,
-    successor: &Successor,
-    batch: &RecordBatch,
-    index: u64,
-) -> Option<Vec<RecordBatch>> {
-    let Ready {
-        plugin,
-        mut instance,
-    } = successor.take()?;
-    let version = plugin.version();
-    match current.snapshot() {
+/// The last few input batches of a node, kept (only in `weir dev`) so a
+/// rebuilt version can be tried on them at once.
+#[derive(Clone, Default)]
+pub struct Recent(Option<Arc<Mutex<VecDeque<RecordBatch>>>>);
+
+impl Recent {
+    /// How many batches `weir dev` keeps per node.
+    pub const KEEP: usize = 4;
+
+    /// Starts keeping batches.
+    pub fn enable(&mut self) {
+        self.0.get_or_insert_with(Default::default);
+    }
+
+    pub(crate) fn push(&self, batch: &RecordBatch) {
+        if let Some(Ok(mut recent)) = self.0.as_ref().map(|r| r.lock()) {
+            if recent.len() == Self::KEEP {
+                recent.pop_front();
+            }
+            recent.push_back(batch.clone());
+        }
+    }
+
+    /// The kept batches, oldest first.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        match self.0.as_ref().map(|r| r.lock()) {
+            Some(Ok(recent)) => recent.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A new version running in shadow beside the old one (`--canary N`).
+pub struct Canary {
+    ready: Ready,
+    remaining: u32,
+    diff: Diff,
+}
+
+/// Hands the state of `old` to `new` (`snapshot` → `restore`). A new
+/// version that can't restore starts fresh, with a warning; `false` when
+/// it trapped doing so and can't be recovered (reject it).
+pub fn hand_over(node: &str, old: &mut PluginInstance, new: &mut PluginInstance) -> bool {
+    let version = new.plugin().version();
+    match old.snapshot() {
         Ok(Some(state)) => {
-            if let Err(e) = instance.restore(&state) {
+            if let Err(e) = new.restore(&state) {
                 tracing::warn!(node, version, error = %e, "the new version can't restore the old state; it starts fresh");
-                if instance.trapped() {
-                    if let Err(e) = instance.recover() {
+                if new.trapped() {
+                    if let Err(e) = new.recover() {
                         tracing::error!(node, version, error = %e, "rejected the new version");
-                        return None;
+                        return false;
                     }
                 }
             }
@@ -80,10 +129,49 @@ pub fn take_over(
             tracing::warn!(node, error = %e, "the old version can't snapshot its state; the new one starts fresh")
         }
     }
-    match instance.process(batch, index) {
+    true
+}
+
+/// Processes `batch` on the successor waiting in the node's slot, if any,
+/// making it the node's instance when that works. Returns `None` when no
+/// successor waits, it was rejected, or it starts a canary: process on
+/// the current instance as usual.
+pub fn take_over(
+    node: &str,
+    transform: &mut PreparedTransform,
+    batch: &RecordBatch,
+    index: u64,
+    stats: &NodeStats,
+) -> Option<Vec<RecordBatch>> {
+    let mut ready = transform.successor.take()?;
+    let version = ready.plugin.version();
+    let switch = Instant::now();
+    if !hand_over(node, &mut transform.instance, &mut ready.instance) {
+        return None;
+    }
+    if ready.canary > 0 {
+        tracing::info!(
+            node,
+            version,
+            from_batch = index,
+            batches = ready.canary,
+            "running the new version in shadow before promotion"
+        );
+        transform.canary = Some(Canary {
+            remaining: ready.canary,
+            ready,
+            diff: Diff::default(),
+        });
+        return None;
+    }
+    let switched = switch.elapsed();
+    match ready.instance.process(batch, index) {
         Ok(out) => {
-            tracing::info!(node, version, from_batch = index, plugin = %plugin.path.display(), "swapped in the new version");
-            *current = instance;
+            tracing::info!(node, version, from_batch = index, switch_us = switched.as_micros() as u64,
+                plugin = %ready.plugin.path.display(), "swapped in the new version");
+            transform.instance = ready.instance;
+            transform.canary = None;
+            stats.swapped(switched);
             Some(out)
         }
         Err(e) => {
@@ -91,5 +179,46 @@ pub fn take_over(
                 "rejected the new version: it failed on its first batch, which runs on the old version instead");
             None
         }
+    }
+}
+
+/// Runs the node's canary (if any) on `batch`, which the running version
+/// just turned into `outputs`; after its last batch, reports the
+/// difference and promotes it — unless it failed on any batch.
+pub fn shadow(
+    node: &str,
+    transform: &mut PreparedTransform,
+    batch: &RecordBatch,
+    index: u64,
+    outputs: &[RecordBatch],
+) {
+    let Some(canary) = transform.canary.as_mut() else {
+        return;
+    };
+    let version = canary.ready.plugin.version();
+    match canary.ready.instance.process(batch, index) {
+        Ok(out) => canary.diff.add(batch.num_rows(), outputs, &out),
+        Err(e) => {
+            (canary.ready.report)(&format!(
+                "canary of {node} ({version}) rejected: it failed on batch {index}: {e}\n{}",
+                canary.diff
+            ));
+            tracing::error!(node, version, batch = index, error = %e, "canary rejected; the running version stays");
+            transform.canary = None;
+            return;
+        }
+    }
+    canary.remaining -= 1;
+    if canary.remaining > 0 {
+        return;
+    }
+    if let Some(canary) = transform.canary.take() {
+        (canary.ready.report)(&format!(
+            "canary of {node} ({version}) promoted from batch {}:\n{}",
+            index + 1,
+            canary.diff
+        ));
+        tracing::info!(node, version, from_batch = index + 1, "canary promoted");
+        transform.instance = canary.ready.instance;
     }
 }

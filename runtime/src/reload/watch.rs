@@ -1,63 +1,113 @@
-//! The reload controller: watches plugin files, builds successors.
+//! The reload controller: watches plugin files, the manifest and (in
+//! `weir dev`) the source crates of local plugins; builds successors and
+//! reload plans off the data path.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use notify::{RecursiveMode, Watcher as _};
 
-use super::{Ready, Successor};
-use crate::graph::{Graph, Prepared};
-use crate::manifest::TransformConfig;
-use crate::plugin::PluginHost;
+use super::plan::{plan, Schemas};
+use super::{dev, Diff, Ready, Recent, Successor};
+use crate::exec::Control;
+use crate::graph::{same_shape, Graph, Prepared, PreparedTransform};
+use crate::manifest::{Manifest, TransformConfig};
+use crate::plugin::{LoadedPlugin, PluginHost};
 use crate::{Error, Result};
 
 /// Events closer together than this are one change (editors and `cp`
 /// write a file in several steps).
 const DEBOUNCE: Duration = Duration::from_millis(50);
 
+/// Where reports meant for the person at the terminal go (canary results,
+/// `weir dev` replays and build errors).
+pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How the controller behaves beyond swapping changed plugins.
+#[derive(Clone)]
+pub struct Options {
+    /// Run each new version in shadow on this many batches before
+    /// promoting it (0: swap at the next batch).
+    pub canary: u32,
+    /// `weir dev`: rebuild local plugin crates on save, and replay the
+    /// last few input batches through every rebuilt version.
+    pub dev: bool,
+    /// The cargo target directory for `weir dev` rebuilds (default: each
+    /// crate's own).
+    pub target_dir: Option<PathBuf>,
+    /// Where reports go.
+    pub report: Reporter,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            canary: 0,
+            dev: false,
+            target_dir: None,
+            report: Arc::new(|text: &str| tracing::info!("{text}")),
+        }
+    }
+}
+
 /// What the controller knows of one transform node.
 struct Node {
     name: String,
     path: PathBuf,
+    /// The local crate the plugin is built from (`build` in the manifest).
+    crate_dir: Option<PathBuf>,
     config: TransformConfig,
     config_json: String,
     input: Option<SchemaRef>,
     output: Option<SchemaRef>,
     successor: Successor,
+    recent: Recent,
     /// The version the node runs (or was last offered).
-    current: blake3::Hash,
+    current: Arc<LoadedPlugin>,
     /// The last version rejected, so one bad file is reported once.
     rejected: Option<blake3::Hash>,
 }
 
-/// Watches the plugin files of a running pipeline and prepares successors.
-/// Dropping it stops watching.
-pub struct Controller {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-    _watcher: notify::RecommendedWatcher,
-}
-
-fn same_shape(a: &SchemaRef, b: &SchemaRef) -> bool {
-    a.fields().len() == b.fields().len()
-        && a.fields()
-            .iter()
-            .zip(b.fields())
-            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+fn canonical(path: PathBuf) -> PathBuf {
+    path.canonicalize().unwrap_or(path)
 }
 
 impl Node {
+    fn new(graph: &Graph, name: &str, t: &PreparedTransform) -> Node {
+        let config = graph.manifest.transforms[name].clone();
+        Node {
+            name: name.to_string(),
+            path: canonical(graph.manifest.resolve(&config.plugin)),
+            crate_dir: config
+                .build
+                .as_ref()
+                .map(|dir| canonical(graph.manifest.resolve(dir))),
+            config,
+            config_json: t.config_json.clone(),
+            input: t.input.clone(),
+            output: t.output.clone(),
+            successor: t.successor.clone(),
+            recent: t.recent.clone(),
+            current: t.plugin.clone(),
+            rejected: None,
+        }
+    }
+
     /// Builds and checks the version now in the file; `Ok(None)` when the
     /// content is unchanged.
-    fn successor(&self, host: &PluginHost, base_dir: &Path) -> Result<Option<Ready>> {
+    fn successor(
+        &self,
+        host: &PluginHost,
+        base_dir: &Path,
+        options: &Options,
+    ) -> Result<Option<Ready>> {
         let plugin = host.load(&self.path)?;
-        if plugin.hash == self.current {
+        if plugin.hash == self.current.hash {
             return Ok(None);
         }
         let mut instance = host.instantiate(&plugin, &self.name, &self.config, base_dir)?;
@@ -76,111 +126,311 @@ impl Node {
             }
         }
         instance.init(&self.config_json)?;
-        Ok(Some(Ready { plugin, instance }))
+        Ok(Some(Ready {
+            plugin,
+            instance,
+            canary: options.canary,
+            report: options.report.clone(),
+        }))
+    }
+
+    /// Runs the kept input batches through fresh instances of the old and
+    /// the new version and reports the difference (`weir dev`).
+    fn replay(
+        &self,
+        host: &PluginHost,
+        base_dir: &Path,
+        new: &Arc<LoadedPlugin>,
+    ) -> Result<String> {
+        let batches = self.recent.batches();
+        let mut diff = Diff::default();
+        let mut old = host.instantiate(&self.current, &self.name, &self.config, base_dir)?;
+        let mut next = host.instantiate(new, &self.name, &self.config, base_dir)?;
+        old.init(&self.config_json)?;
+        next.init(&self.config_json)?;
+        for (i, batch) in batches.iter().enumerate() {
+            let before = old.process(batch, i as u64)?;
+            let after = next.process(batch, i as u64)?;
+            diff.add(batch.num_rows(), &before, &after);
+        }
+        Ok(format!(
+            "replayed the last {} batches of {} through {} (was {}):\n{diff}",
+            diff.batches(),
+            self.name,
+            new.version(),
+            self.current.version()
+        ))
     }
 }
 
+/// Watches the files of a running pipeline and prepares successors and
+/// reload plans. Dropping it stops watching.
+pub struct Controller {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The controller thread's state.
+struct State {
+    host: PluginHost,
+    control: Arc<Control>,
+    options: Options,
+    manifest: PathBuf,
+    manifest_hash: blake3::Hash,
+    rejected_manifest: Option<blake3::Hash>,
+    graph: Graph,
+    schemas: Schemas,
+    nodes: Vec<Node>,
+    watcher: notify::RecommendedWatcher,
+    watched: HashSet<PathBuf>,
+}
+
 impl Controller {
-    /// Starts watching every plugin file of `graph`; successors go to the
-    /// slots in `prepared`.
-    pub fn start(graph: &Graph, prepared: &Prepared, host: PluginHost) -> Result<Controller> {
-        let mut nodes = Vec::new();
-        for (name, t) in &prepared.transforms {
-            let config = graph.manifest.transforms[name].clone();
-            let path = graph.manifest.resolve(&config.plugin);
-            let path = path.canonicalize().unwrap_or(path);
-            nodes.push(Node {
-                name: name.clone(),
-                path,
-                config,
-                config_json: t.config_json.clone(),
-                input: t.input.clone(),
-                output: t.output.clone(),
-                successor: t.successor.clone(),
-                current: t.plugin.hash,
-                rejected: None,
-            });
+    /// Starts watching `graph`'s manifest and plugin files; successors go
+    /// to the slots in `prepared`, manifest changes to `control`.
+    pub fn start(
+        graph: &Graph,
+        prepared: &mut Prepared,
+        host: PluginHost,
+        control: Arc<Control>,
+        options: Options,
+    ) -> Result<Controller> {
+        if options.dev {
+            for t in prepared.transforms.values_mut() {
+                t.recent.enable();
+            }
         }
         let (tx, rx) = mpsc::channel();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if let Ok(event) = event {
-                    let _ = tx.send(event.paths);
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            // Reads (a compiler opening sources, weir loading a plugin)
+            // are not changes; reacting to them would rebuild forever.
+            if let Ok(event) = event {
+                if event.kind.is_access() {
+                    return;
                 }
-            })
-            .map_err(|e| Error::Build(format!("can't watch plugin files: {e}")))?;
-        // Watch directories, not files: an editor or `cp` may replace the
-        // file by renaming a new one over it.
-        let mut dirs: Vec<PathBuf> = nodes
-            .iter()
-            .filter_map(|n| n.path.parent().map(Path::to_path_buf))
-            .collect();
-        dirs.sort();
-        dirs.dedup();
-        for dir in &dirs {
-            watcher
-                .watch(dir, RecursiveMode::NonRecursive)
-                .map_err(|e| Error::Build(format!("can't watch {}: {e}", dir.display())))?;
-        }
+                let _ = tx.send(event.paths);
+            }
+        })
+        .map_err(|e| Error::Build(format!("can't watch files: {e}")))?;
+        let manifest = canonical(graph.manifest.path.clone());
+        let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
+        let mut state = State {
+            host,
+            control,
+            options,
+            manifest,
+            manifest_hash: blake3::hash(&text),
+            rejected_manifest: None,
+            graph: graph.clone(),
+            schemas: prepared.schemas.clone(),
+            nodes: Vec::new(),
+            watcher,
+            watched: HashSet::new(),
+        };
+        state.sync_nodes(&prepared.transforms.iter().collect())?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let base_dir = graph.manifest.base_dir.clone();
         let thread = std::thread::Builder::new()
             .name("weir-reload".into())
-            .spawn(move || run(nodes, rx, host, base_dir, flag))
+            .spawn(move || state.run(rx, flag))
             .map_err(|e| Error::Build(format!("can't start the reload controller: {e}")))?;
-        tracing::info!(files = dirs.len(), "watching plugin files for changes");
         Ok(Controller {
             stop,
             thread: Some(thread),
-            _watcher: watcher,
         })
     }
 }
 
-fn run(
-    mut nodes: Vec<Node>,
-    rx: mpsc::Receiver<Vec<PathBuf>>,
-    host: PluginHost,
-    base_dir: PathBuf,
-    stop: Arc<AtomicBool>,
-) {
-    while !stop.load(Ordering::Relaxed) {
-        let Ok(first) = rx.recv_timeout(Duration::from_millis(100)) else {
-            continue;
-        };
-        let mut changed: Vec<PathBuf> = first;
-        std::thread::sleep(DEBOUNCE);
-        while let Ok(more) = rx.try_recv() {
-            changed.extend(more);
+impl State {
+    /// Replaces the node list with the transforms of the current graph:
+    /// those in `fresh` are new, the others keep what the controller knew.
+    fn sync_nodes(&mut self, fresh: &BTreeMap<&String, &PreparedTransform>) -> Result<()> {
+        let mut known: HashMap<String, Node> =
+            self.nodes.drain(..).map(|n| (n.name.clone(), n)).collect();
+        for name in self.graph.manifest.transforms.keys() {
+            let node = match (fresh.get(name), known.remove(name)) {
+                (Some(t), _) => Node::new(&self.graph, name, t),
+                (None, Some(node)) => node,
+                (None, None) => continue,
+            };
+            self.nodes.push(node);
         }
-        let changed: HashMap<PathBuf, ()> = changed
-            .into_iter()
-            .map(|p| (p.canonicalize().unwrap_or(p), ()))
+        // Watch directories, not files: an editor or `cp` may replace a
+        // file by renaming a new one over it.
+        let mut dirs: Vec<(PathBuf, RecursiveMode)> = self
+            .nodes
+            .iter()
+            .filter_map(|n| {
+                n.path
+                    .parent()
+                    .map(|d| (d.to_path_buf(), RecursiveMode::NonRecursive))
+            })
             .collect();
-        for node in nodes.iter_mut().filter(|n| changed.contains_key(&n.path)) {
-            // One write raises several events: act once per new content.
-            let Ok(bytes) = std::fs::read(&node.path) else {
+        if let Some(dir) = self.manifest.parent() {
+            dirs.push((dir.to_path_buf(), RecursiveMode::NonRecursive));
+        }
+        if self.options.dev {
+            for dir in self.nodes.iter().filter_map(|n| n.crate_dir.clone()) {
+                dirs.push((dir, RecursiveMode::Recursive));
+            }
+        }
+        for (dir, mode) in dirs {
+            if self.watched.insert(dir.clone()) {
+                self.watcher
+                    .watch(&dir, mode)
+                    .map_err(|e| Error::Build(format!("can't watch {}: {e}", dir.display())))?;
+            }
+        }
+        tracing::info!(directories = self.watched.len(), "watching for changes");
+        Ok(())
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Vec<PathBuf>>, stop: Arc<AtomicBool>) {
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(first) = rx.recv_timeout(Duration::from_millis(100)) else {
                 continue;
             };
-            let hash = blake3::hash(&bytes);
-            if hash == node.current || Some(hash) == node.rejected {
-                continue;
+            let mut changed: Vec<PathBuf> = first;
+            std::thread::sleep(DEBOUNCE);
+            while let Ok(more) = rx.try_recv() {
+                changed.extend(more);
             }
-            match node.successor(&host, &base_dir) {
-                Ok(Some(ready)) => {
-                    node.current = ready.plugin.hash;
-                    tracing::info!(node = %node.name, version = %ready.plugin.version(),
-                        "new version ready; it takes over at the next batch");
-                    node.successor.offer(ready);
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    node.rejected = Some(hash);
-                    tracing::error!(node = %node.name, file = %node.path.display(), error = %e,
-                        "rejected the new version; the running one stays");
-                }
+            let changed: HashSet<PathBuf> = changed.into_iter().map(canonical).collect();
+            if changed.contains(&self.manifest) {
+                self.manifest_changed();
             }
+            if self.options.dev {
+                self.rebuild_crates(&changed);
+            }
+            let plugins: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| changed.contains(&self.nodes[i].path))
+                .collect();
+            for i in plugins {
+                self.plugin_changed(i);
+            }
+        }
+    }
+
+    /// Rebuilds every local crate with a changed source file, then tries
+    /// the new component on the nodes that use it.
+    fn rebuild_crates(&mut self, changed: &HashSet<PathBuf>) {
+        let mut crates: Vec<PathBuf> = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.crate_dir.clone())
+            .filter(|dir| changed.iter().any(|p| dev::is_source_of(dir, p)))
+            .collect();
+        crates.sort();
+        crates.dedup();
+        for dir in crates {
+            let users: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].crate_dir.as_ref() == Some(&dir))
+                .collect();
+            let outputs: Vec<PathBuf> = users.iter().map(|&i| self.nodes[i].path.clone()).collect();
+            match dev::rebuild(&dir, &outputs, self.options.target_dir.as_deref()) {
+                Ok(took) => {
+                    tracing::info!(crate_dir = %dir.display(), secs = took.as_secs_f64(), "rebuilt");
+                    for i in users {
+                        self.plugin_changed(i);
+                    }
+                }
+                Err(e) => (self.options.report)(&format!(
+                    "build of {} failed; the running version stays:\n{e}",
+                    dir.display()
+                )),
+            }
+        }
+    }
+
+    fn plugin_changed(&mut self, i: usize) {
+        let base_dir = self.graph.manifest.base_dir.clone();
+        let node = &mut self.nodes[i];
+        // One write raises several events: act once per new content.
+        let Ok(bytes) = std::fs::read(&node.path) else {
+            return;
+        };
+        let hash = blake3::hash(&bytes);
+        if hash == node.current.hash || Some(hash) == node.rejected {
+            return;
+        }
+        match node.successor(&self.host, &base_dir, &self.options) {
+            Ok(Some(ready)) => {
+                if self.options.dev && !node.recent.batches().is_empty() {
+                    match node.replay(&self.host, &base_dir, &ready.plugin) {
+                        Ok(report) => (self.options.report)(&report),
+                        Err(e) => (self.options.report)(&format!(
+                            "replay of {} failed on the new version: {e}",
+                            node.name
+                        )),
+                    }
+                }
+                node.current = ready.plugin.clone();
+                tracing::info!(node = %node.name, version = %ready.plugin.version(),
+                    "new version ready; it takes over at the next batch");
+                node.successor.offer(ready);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                node.rejected = Some(hash);
+                tracing::error!(node = %node.name, file = %node.path.display(), error = %e,
+                    "rejected the new version; the running one stays");
+            }
+        }
+    }
+
+    /// Diffs the new manifest against the running graph and hands the plan
+    /// to the executor; an invalid or unappliable manifest is rejected
+    /// (once per content) and the pipeline runs on unchanged.
+    fn manifest_changed(&mut self) {
+        let Ok(text) = std::fs::read(&self.manifest) else {
+            return;
+        };
+        let hash = blake3::hash(&text);
+        if hash == self.manifest_hash || Some(hash) == self.rejected_manifest {
+            return;
+        }
+        let planned = Manifest::load(&self.graph.manifest.path)
+            .and_then(Graph::new)
+            .and_then(|graph| plan(&self.graph, &self.schemas, graph, &self.host));
+        let plan = match planned {
+            Ok(Some(plan)) => plan,
+            Ok(None) => {
+                self.manifest_hash = hash;
+                return;
+            }
+            Err(e) => {
+                self.rejected_manifest = Some(hash);
+                tracing::error!(error = %e, "rejected the manifest change; the pipeline runs on unchanged");
+                return;
+            }
+        };
+        let graph = plan.graph.clone();
+        let schemas = plan.built.schemas.clone();
+        let changes = plan.changes.join("; ");
+        let mut plan = plan;
+        let mut fresh = Vec::new();
+        for (name, t) in &mut plan.built.transforms {
+            if self.options.dev {
+                t.recent.enable();
+            }
+            fresh.push((name.clone(), Node::new(&graph, name, t)));
+        }
+        tracing::info!(
+            changes,
+            "manifest changed; applying at the next batch boundary"
+        );
+        if !self.control.reconfigure(plan) {
+            tracing::warn!("the pipeline ended before the manifest change could be applied");
+            return;
+        }
+        self.manifest_hash = hash;
+        self.graph = graph;
+        self.schemas = schemas;
+        let fresh: BTreeMap<String, Node> = fresh.into_iter().collect();
+        self.nodes.retain(|n| !fresh.contains_key(&n.name));
+        self.nodes.extend(fresh.into_values());
+        if let Err(e) = self.sync_nodes(&BTreeMap::new()) {
+            tracing::error!(error = %e, "can't watch the new plugin files");
         }
     }
 }

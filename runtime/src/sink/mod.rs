@@ -66,6 +66,18 @@ pub trait Sink: Send {
 }
 
 impl SinkConfig {
+    /// The file this sink writes, if it writes one (as written in the
+    /// manifest, unresolved).
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            SinkConfig::Parquet(c) => Some(&c.path),
+            SinkConfig::Csv(c) => Some(&c.path),
+            SinkConfig::Ndjson(c) => Some(&c.path),
+            SinkConfig::Ipc(c) => Some(&c.path),
+            SinkConfig::Stdout(_) => None,
+        }
+    }
+
     /// Opens the sink.
     pub fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
         match self {

@@ -3,11 +3,14 @@
 
 mod bad_input;
 mod cache;
+mod canary;
 mod cli;
 mod dag;
+mod dev;
 mod formats;
 mod malformed;
 mod manifest_errors;
+mod manifest_reload;
 mod plugins;
 mod quickstart;
 mod reload;

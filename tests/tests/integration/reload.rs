@@ -10,12 +10,12 @@ use arrow::datatypes::Int64Type;
 use weir::exec::{self, Control, RunSummary};
 use weir::graph::Graph;
 use weir::manifest::Manifest;
-use weir::reload::Controller;
+use weir::reload::{Controller, Options};
 use weir_tests::{host, plugins, Scratch};
 
 /// Replaces `to` with `from`'s bytes the way a build tool does: write
 /// beside it, then rename over it.
-fn replace(to: &Path, bytes: &[u8]) {
+pub(crate) fn replace(to: &Path, bytes: &[u8]) {
     let tmp = to.with_extension("wasm.tmp");
     std::fs::write(&tmp, bytes).unwrap();
     std::fs::rename(&tmp, to).unwrap();
@@ -24,11 +24,28 @@ fn replace(to: &Path, bytes: &[u8]) {
 /// Runs `manifest` with a reload controller while `edits` runs, then stops
 /// the (unbounded) source and returns the summary.
 fn run_watching(scratch: &Scratch, manifest: &str, edits: impl FnOnce()) -> RunSummary {
+    run_watching_with(scratch, manifest, Options::default(), edits).unwrap()
+}
+
+/// [`run_watching`] with controller `options`; the run's own result.
+pub(crate) fn run_watching_with(
+    scratch: &Scratch,
+    manifest: &str,
+    options: Options,
+    edits: impl FnOnce(),
+) -> weir::Result<RunSummary> {
     let path = scratch.write("pipeline.toml", manifest);
     let graph = Graph::new(Manifest::load(&path).unwrap()).unwrap();
-    let prepared = graph.prepare(host()).unwrap();
-    let controller = Controller::start(&graph, &prepared, host().clone()).unwrap();
+    let mut prepared = graph.prepare(host()).unwrap();
     let control = Arc::new(Control::default());
+    let controller = Controller::start(
+        &graph,
+        &mut prepared,
+        host().clone(),
+        control.clone(),
+        options,
+    )
+    .unwrap();
     let stopper = control.clone();
     let runner = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -38,12 +55,12 @@ fn run_watching(scratch: &Scratch, manifest: &str, edits: impl FnOnce()) -> RunS
     edits();
     std::thread::sleep(Duration::from_millis(300));
     control.request_stop();
-    let summary = runner.join().unwrap().unwrap();
+    let summary = runner.join().unwrap();
     drop(controller);
     summary
 }
 
-fn stamped_pipeline(plugin: &Path) -> String {
+pub(crate) fn stamped_pipeline(plugin: &Path) -> String {
     format!(
         r#"
         [pipeline]
@@ -66,7 +83,7 @@ fn stamped_pipeline(plugin: &Path) -> String {
     )
 }
 
-fn batches(path: &Path) -> Vec<RecordBatch> {
+pub(crate) fn batches(path: &Path) -> Vec<RecordBatch> {
     let reader =
         arrow::ipc::reader::FileReader::try_new(std::fs::File::open(path).unwrap(), None).unwrap();
     reader.collect::<Result<Vec<_>, _>>().unwrap()
@@ -74,7 +91,7 @@ fn batches(path: &Path) -> Vec<RecordBatch> {
 
 /// Checks every row arrived once in order, each batch carries one version
 /// and the state (rows seen) was handed over; returns the version per batch.
-fn versions_per_batch(out: &[RecordBatch]) -> Vec<String> {
+pub(crate) fn versions_per_batch(out: &[RecordBatch]) -> Vec<String> {
     let mut next_seq = 0;
     let mut versions = Vec::new();
     for batch in out {

@@ -1,0 +1,197 @@
+//! What each node's task does with its batches: one function per node
+//! kind. A task returns its node when the pipeline pauses for a manifest
+//! reload (the node lives on in the next generation) and `None` when the
+//! node is done (input ended: transforms ran `finish`, sinks committed).
+
+use std::time::Instant;
+
+use arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc::{Receiver, Sender};
+use tracing::debug_span;
+
+use super::{policy, Control, Generation, NodeStats};
+use crate::graph::PreparedTransform;
+use crate::manifest::{OnError, TransformConfig};
+use crate::sink::Sink;
+use crate::source::Source;
+use crate::{Error, Result};
+
+/// Sends `batch` to every consumer; `false` once none is listening.
+pub(super) fn send(outputs: &[Sender<RecordBatch>], batch: &RecordBatch) -> bool {
+    let mut delivered = false;
+    for tx in outputs {
+        delivered |= tx.blocking_send(batch.clone()).is_ok();
+    }
+    delivered
+}
+
+/// How a source's task ended.
+pub(super) enum SourceEnd {
+    /// Input exhausted, or the pipeline stops.
+    Done,
+    /// Paused for a reload: the source keeps its position.
+    Paused,
+}
+
+pub(super) fn run_source(
+    name: &str,
+    source: &mut dyn Source,
+    outputs: &[Sender<RecordBatch>],
+    dead_letter: &[Sender<RecordBatch>],
+    stats: &NodeStats,
+    control: &Control,
+    generation: &Generation,
+) -> Result<SourceEnd> {
+    let report_bad = |source: &mut dyn Source| -> Result<()> {
+        let bad = source.bad_records();
+        if !bad.is_empty() {
+            stats.rejected(bad.len());
+            for record in &bad {
+                tracing::warn!(file = %record.file, location = %record.location,
+                    error = %record.error, "bad record");
+            }
+            send(
+                dead_letter,
+                &crate::source::bad::source_dead_letter_batch(name, &bad)?,
+            );
+        }
+        Ok(())
+    };
+    while !control.stopping() {
+        if generation.pausing() {
+            return Ok(SourceEnd::Paused);
+        }
+        let started = Instant::now();
+        let next = source.next_batch()?;
+        report_bad(source)?;
+        let Some(batch) = next else {
+            break;
+        };
+        stats.produced(&batch, started.elapsed());
+        // Every consumer gone means the pipeline is failing. No consumer
+        // at all is a node nobody reads yet (mid-way through a manifest
+        // edit): its batches are discarded, as the manifest says.
+        if !send(outputs, &batch) && !outputs.is_empty() {
+            break;
+        }
+    }
+    Ok(SourceEnd::Done)
+}
+
+/// Where a transform's batches go: its consumers, and the consumers of
+/// its dead-letter output.
+pub(super) struct TransformOutputs {
+    pub main: Vec<Sender<RecordBatch>>,
+    pub dead_letter: Vec<Sender<RecordBatch>>,
+}
+
+/// Runs a transform until its input closes; `Ok(true)` when it paused
+/// (no `finish`: the node continues in the next generation).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn run_transform(
+    name: &str,
+    config: &TransformConfig,
+    node: &mut PreparedTransform,
+    input: &mut Receiver<RecordBatch>,
+    outputs: &TransformOutputs,
+    stats: &NodeStats,
+    control: &Control,
+    generation: &Generation,
+) -> Result<bool> {
+    let mut consecutive_failures = 0;
+    while let Some(batch) = input.blocking_recv() {
+        if control.failed() {
+            return Ok(false);
+        }
+        let index = node.next_batch;
+        let span = debug_span!("batch", index, rows = batch.num_rows());
+        let _entered = span.enter();
+        let started = Instant::now();
+        let isolate = config.on_error == OnError::DeadLetter;
+        let swapped = crate::reload::take_over(name, node, &batch, index, stats);
+        let outcome = match (swapped, config.on_error) {
+            (Some(outputs), _) => policy::Outcome {
+                outputs,
+                ..Default::default()
+            },
+            (None, OnError::Fail) => policy::Outcome {
+                outputs: node.instance.process(&batch, index)?,
+                ..Default::default()
+            },
+            (None, _) => policy::process(node, &batch, index, isolate)?,
+        };
+        node.observe(&batch);
+        crate::reload::shadow(name, node, &batch, index, &outcome.outputs);
+        stats.consumed(&batch);
+        stats.busy(started.elapsed());
+        if let Some(failure) = &outcome.failure {
+            consecutive_failures += 1;
+            stats.failed(&outcome.dead);
+            tracing::warn!(error = %failure, policy = ?config.on_error,
+                dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
+            if consecutive_failures > config.max_failures {
+                return Err(Error::Plugin {
+                    node: name.to_string(),
+                    batch: index.to_string(),
+                    kind: crate::FailureKind::Limit,
+                    message: format!(
+                        "stopped after {consecutive_failures} consecutive failed batches \
+                         (max_failures = {}); last: {failure}",
+                        config.max_failures
+                    ),
+                });
+            }
+        } else {
+            consecutive_failures = 0;
+        }
+        for (rows, error) in &outcome.dead {
+            send(
+                &outputs.dead_letter,
+                &policy::dead_letter_batch(name, rows, error)?,
+            );
+        }
+        node.next_batch += 1;
+        for b in &outcome.outputs {
+            stats.emitted(b);
+            let listened = !outputs.main.is_empty() || !outputs.dead_letter.is_empty();
+            if !send(&outputs.main, b) && outputs.dead_letter.is_empty() && listened {
+                return Ok(false);
+            }
+        }
+    }
+    if control.failed() {
+        return Ok(false);
+    }
+    if generation.pausing() {
+        return Ok(true);
+    }
+    let started = Instant::now();
+    let out = node.instance.finish()?;
+    stats.busy(started.elapsed());
+    for b in &out {
+        stats.emitted(b);
+        send(&outputs.main, b);
+    }
+    Ok(false)
+}
+
+/// Writes batches until the input closes; `Ok(true)` when it paused (no
+/// commit: the sink continues in the next generation).
+pub(super) fn run_sink(
+    sink: &mut dyn Sink,
+    input: &mut Receiver<RecordBatch>,
+    stats: &NodeStats,
+    control: &Control,
+    generation: &Generation,
+) -> Result<bool> {
+    while let Some(batch) = input.blocking_recv() {
+        if control.failed() {
+            return Ok(false);
+        }
+        let started = Instant::now();
+        sink.write(&batch)?;
+        stats.consumed(&batch);
+        stats.busy(started.elapsed());
+    }
+    Ok(!control.failed() && generation.pausing())
+}

@@ -1,0 +1,76 @@
+//! `--canary N`: a new plugin version runs in shadow beside the running
+//! one on N live batches; weir reports the difference and promotes it only
+//! if it never failed.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use weir::reload::Options;
+use weir_tests::{host, plugins, Scratch};
+
+use super::reload::{batches, replace, run_watching_with, stamped_pipeline, versions_per_batch};
+
+/// Controller options with a canary of `n` batches, and the reports made.
+fn canary(n: u32) -> (Options, Arc<Mutex<Vec<String>>>) {
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = reports.clone();
+    let options = Options {
+        canary: n,
+        report: Arc::new(move |text: &str| sink.lock().unwrap().push(text.to_string())),
+        ..Options::default()
+    };
+    (options, reports)
+}
+
+#[test]
+fn canary_runs_the_new_version_in_shadow_then_promotes_it() {
+    let scratch = Scratch::new();
+    host().load(Path::new(plugins::STAMP_B)).unwrap();
+    let plugin = scratch.write("plugin.wasm", std::fs::read(plugins::STAMP_A).unwrap());
+    let (options, reports) = canary(5);
+    run_watching_with(&scratch, &stamped_pipeline(&plugin), options, || {
+        replace(&plugin, &std::fs::read(plugins::STAMP_B).unwrap());
+        std::thread::sleep(Duration::from_millis(800));
+    })
+    .unwrap();
+    // Every row once, in order; the promoted version's state (rows seen)
+    // kept pace with the old one's while in shadow.
+    let versions = versions_per_batch(&batches(&scratch.path("out.arrow")));
+    let first_b = versions
+        .iter()
+        .position(|v| v == "stamp-b")
+        .expect("promoted");
+    assert!(versions[first_b..].iter().all(|v| v == "stamp-b"));
+    assert!(
+        first_b >= 5,
+        "B output nothing while in shadow: {versions:?}"
+    );
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    let report = &reports[0];
+    assert!(report.contains("promoted"), "{report}");
+    assert!(report.contains("5 batches, 250 rows in"), "{report}");
+    assert!(report.contains("5 of 5 batches differ"), "{report}");
+    assert!(
+        report.contains("new only: seq=") && report.contains("version=stamp-b"),
+        "{report}"
+    );
+}
+
+#[test]
+fn canary_that_fails_in_shadow_is_never_promoted() {
+    let scratch = Scratch::new();
+    let plugin = scratch.write("plugin.wasm", std::fs::read(plugins::STAMP_A).unwrap());
+    let (options, reports) = canary(5);
+    run_watching_with(&scratch, &stamped_pipeline(&plugin), options, || {
+        replace(&plugin, &std::fs::read(plugins::HOSTILE).unwrap());
+        std::thread::sleep(Duration::from_millis(1000));
+    })
+    .unwrap();
+    let versions = versions_per_batch(&batches(&scratch.path("out.arrow")));
+    assert!(versions.iter().all(|v| v == "stamp-a"), "{versions:?}");
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(reports[0].contains("rejected"), "{}", reports[0]);
+}
