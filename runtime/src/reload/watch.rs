@@ -20,9 +20,11 @@ use crate::manifest::{Manifest, TransformConfig};
 use crate::plugin::{LoadedPlugin, PluginHost};
 use crate::{Error, Result};
 
-/// Events closer together than this are one change (editors and `cp`
-/// write a file in several steps).
-const DEBOUNCE: Duration = Duration::from_millis(50);
+/// A change is over once its files have been quiet this long (editors and
+/// `cp` write a file in several steps)...
+const QUIET: Duration = Duration::from_millis(20);
+/// ...or after this long, for a writer that never pauses.
+const SETTLE_AT_MOST: Duration = Duration::from_millis(500);
 
 /// Where reports meant for the person at the terminal go (canary results,
 /// `weir dev` replays and build errors).
@@ -291,9 +293,12 @@ impl State {
                 continue;
             };
             let mut changed: Vec<PathBuf> = first;
-            std::thread::sleep(DEBOUNCE);
-            while let Ok(more) = rx.try_recv() {
-                changed.extend(more);
+            let settling = std::time::Instant::now();
+            while settling.elapsed() < SETTLE_AT_MOST {
+                match rx.recv_timeout(QUIET) {
+                    Ok(more) => changed.extend(more),
+                    Err(_) => break,
+                }
             }
             let changed: HashSet<PathBuf> = changed.into_iter().map(canonical).collect();
             if changed.contains(&self.manifest) {
