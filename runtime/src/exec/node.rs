@@ -99,63 +99,58 @@ pub(super) fn run_transform(
     generation: &Generation,
 ) -> Result<bool> {
     let mut consecutive_failures = 0;
-    while let Some(batch) = input.blocking_recv() {
+    while let Some(first) = input.blocking_recv() {
         if control.failed() {
             return Ok(false);
         }
-        let index = node.next_batch;
-        let span = debug_span!("batch", index, rows = batch.num_rows());
-        let _entered = span.enter();
-        let started = Instant::now();
-        let isolate = config.on_error == OnError::DeadLetter;
-        let swapped = crate::reload::take_over(name, node, &batch, index, stats);
-        let outcome = match (swapped, config.on_error) {
-            (Some(outputs), _) => policy::Outcome {
-                outputs,
-                ..Default::default()
-            },
-            (None, OnError::Fail) => policy::Outcome {
-                outputs: node.instance.process(&batch, index)?,
-                ..Default::default()
-            },
-            (None, _) => policy::process(node, &batch, index, isolate)?,
-        };
-        node.observe(&batch);
-        crate::reload::shadow(name, node, &batch, index, &outcome.outputs);
-        stats.consumed(&batch);
-        stats.busy(started.elapsed());
-        if let Some(failure) = &outcome.failure {
-            consecutive_failures += 1;
-            stats.failed(&outcome.dead);
-            tracing::warn!(error = %failure, policy = ?config.on_error,
-                dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
-            if consecutive_failures > config.max_failures {
-                return Err(Error::Plugin {
-                    node: name.to_string(),
-                    batch: index.to_string(),
-                    kind: crate::FailureKind::Limit,
-                    message: format!(
-                        "stopped after {consecutive_failures} consecutive failed batches \
-                         (max_failures = {}); last: {failure}",
-                        config.max_failures
-                    ),
-                });
+        // Under `parallelism`, take the batches already waiting (up to one
+        // per instance) and process them at once.
+        let mut group = vec![first];
+        while group.len() <= node.siblings.len() {
+            match input.try_recv() {
+                Ok(batch) => group.push(batch),
+                Err(_) => break,
             }
-        } else {
-            consecutive_failures = 0;
         }
-        for (rows, error) in &outcome.dead {
-            send(
-                &outputs.dead_letter,
-                &policy::dead_letter_batch(name, rows, error)?,
-            );
-        }
-        node.next_batch += 1;
-        for b in &outcome.outputs {
-            stats.emitted(b);
-            let listened = !outputs.main.is_empty() || !outputs.dead_letter.is_empty();
-            if !send(&outputs.main, b) && outputs.dead_letter.is_empty() && listened {
-                return Ok(false);
+        let started = Instant::now();
+        let outcomes = process_group(name, config, node, &group, stats)?;
+        stats.busy(started.elapsed());
+        for (batch, outcome) in group.iter().zip(outcomes) {
+            let index = node.next_batch;
+            node.next_batch += 1;
+            stats.consumed(batch);
+            if let Some(failure) = &outcome.failure {
+                consecutive_failures += 1;
+                stats.failed(&outcome.dead);
+                tracing::warn!(batch = index, error = %failure, policy = ?config.on_error,
+                    dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
+                if consecutive_failures > config.max_failures {
+                    return Err(Error::Plugin {
+                        node: name.to_string(),
+                        batch: index.to_string(),
+                        kind: crate::FailureKind::Limit,
+                        message: format!(
+                            "stopped after {consecutive_failures} consecutive failed batches \
+                             (max_failures = {}); last: {failure}",
+                            config.max_failures
+                        ),
+                    });
+                }
+            } else {
+                consecutive_failures = 0;
+            }
+            for (rows, error) in &outcome.dead {
+                send(
+                    &outputs.dead_letter,
+                    &policy::dead_letter_batch(name, rows, error)?,
+                );
+            }
+            for b in &outcome.outputs {
+                stats.emitted(b);
+                let listened = !outputs.main.is_empty() || !outputs.dead_letter.is_empty();
+                if !send(&outputs.main, b) && outputs.dead_letter.is_empty() && listened {
+                    return Ok(false);
+                }
             }
         }
     }
@@ -166,13 +161,132 @@ pub(super) fn run_transform(
         return Ok(true);
     }
     let started = Instant::now();
-    let out = node.instance.finish()?;
+    let mut out = node.instance.finish()?;
+    for sibling in &mut node.siblings {
+        out.extend(sibling.finish()?);
+    }
     stats.busy(started.elapsed());
     for b in &out {
         stats.emitted(b);
         send(&outputs.main, b);
     }
     Ok(false)
+}
+
+/// Processes consecutive batches, numbered from `node.next_batch`: the
+/// first on the node's instance, the others at once on its siblings.
+/// Outcomes come back in input order.
+fn process_group(
+    name: &str,
+    config: &TransformConfig,
+    node: &mut PreparedTransform,
+    group: &[RecordBatch],
+    stats: &NodeStats,
+) -> Result<Vec<policy::Outcome>> {
+    let base = node.next_batch;
+    // A swap or canary in progress goes batch by batch on the main
+    // instance: versions must change at one batch boundary.
+    if group.len() == 1 || node.successor.is_waiting() || node.canary.is_some() {
+        return group
+            .iter()
+            .enumerate()
+            .map(|(k, batch)| process_one(name, config, node, batch, base + k as u64, stats))
+            .collect();
+    }
+    let (head, rest) = group.split_at(1);
+    let mut siblings = std::mem::take(&mut node.siblings);
+    let (first, others) = std::thread::scope(|scope| {
+        let running: Vec<_> = rest
+            .iter()
+            .zip(siblings.iter_mut())
+            .enumerate()
+            .map(|(k, (batch, sibling))| {
+                let index = base + 1 + k as u64;
+                scope.spawn(move || {
+                    let _span = debug_span!("batch", index, rows = batch.num_rows()).entered();
+                    sibling.process(batch, index)
+                })
+            })
+            .collect();
+        let first = process_one(name, config, node, &head[0], base, stats);
+        let others: Vec<_> = running
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Plugin {
+                        node: name.to_string(),
+                        batch: "?".into(),
+                        kind: crate::FailureKind::Trap,
+                        message: "a parallel instance's thread panicked".into(),
+                    })
+                })
+            })
+            .collect();
+        (first, others)
+    });
+    let first = match first {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            node.siblings = siblings;
+            return Err(e);
+        }
+    };
+    let mut outcomes = vec![first];
+    for (k, result) in others.into_iter().enumerate() {
+        let index = base + 1 + k as u64;
+        let batch = &rest[k];
+        match result {
+            Ok(outputs) => {
+                node.observe(batch);
+                outcomes.push(policy::Outcome {
+                    outputs,
+                    ..Default::default()
+                });
+            }
+            Err(e) if config.on_error == OnError::Fail => {
+                node.siblings = siblings;
+                return Err(e);
+            }
+            Err(_) => {
+                // The failure policy (bisection, dead letters) runs on
+                // the main instance; the sibling starts afresh.
+                siblings[k].recover()?;
+                outcomes.push(process_one(name, config, node, batch, index, stats)?);
+            }
+        }
+    }
+    node.siblings = siblings;
+    Ok(outcomes)
+}
+
+/// One batch on the node's main instance: a waiting successor takes over
+/// here, the failure policy applies, and a canary runs beside it.
+fn process_one(
+    name: &str,
+    config: &TransformConfig,
+    node: &mut PreparedTransform,
+    batch: &RecordBatch,
+    index: u64,
+    stats: &NodeStats,
+) -> Result<policy::Outcome> {
+    let span = debug_span!("batch", index, rows = batch.num_rows());
+    let _entered = span.enter();
+    let isolate = config.on_error == OnError::DeadLetter;
+    let swapped = crate::reload::take_over(name, node, batch, index, stats);
+    let outcome = match (swapped, config.on_error) {
+        (Some(outputs), _) => policy::Outcome {
+            outputs,
+            ..Default::default()
+        },
+        (None, OnError::Fail) => policy::Outcome {
+            outputs: node.instance.process(batch, index)?,
+            ..Default::default()
+        },
+        (None, _) => policy::process(node, batch, index, isolate)?,
+    };
+    node.observe(batch);
+    crate::reload::shadow(name, node, batch, index, &outcome.outputs);
+    Ok(outcome)
 }
 
 /// Writes batches until the input closes; `Ok(true)` when it paused (no

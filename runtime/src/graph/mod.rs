@@ -162,6 +162,14 @@ impl Graph {
 
         // Plugin files exist.
         for (name, t) in &m.transforms {
+            if t.parallelism == 0 {
+                return Err(loc.error(
+                    "transforms",
+                    Some(name),
+                    Some("parallelism"),
+                    "must be at least 1",
+                ));
+            }
             let path = m.resolve(&t.plugin);
             if !path.is_file() {
                 return Err(loc.error(
@@ -366,9 +374,18 @@ impl Graph {
         instance
             .init(&config_json)
             .map_err(|e| loc.error("transforms", Some(name), Some("config"), plain(&e)))?;
+        let siblings = siblings(
+            host,
+            &plugin,
+            name,
+            config,
+            &self.manifest.base_dir,
+            &config_json,
+        )?;
         Ok(PreparedTransform {
             plugin,
             instance,
+            siblings,
             config_json,
             input: input.cloned(),
             output,
@@ -378,6 +395,24 @@ impl Graph {
             canary: None,
         })
     }
+}
+
+/// The `parallelism - 1` further instances of a node, `init` done.
+pub(crate) fn siblings(
+    host: &PluginHost,
+    plugin: &Arc<LoadedPlugin>,
+    name: &str,
+    config: &TransformConfig,
+    base_dir: &std::path::Path,
+    config_json: &str,
+) -> Result<Vec<PluginInstance>> {
+    (1..config.parallelism)
+        .map(|_| {
+            let mut sibling = host.instantiate(plugin, name, config, base_dir)?;
+            sibling.init(config_json)?;
+            Ok(sibling)
+        })
+        .collect()
 }
 
 fn plain(e: &Error) -> String {
@@ -401,6 +436,8 @@ pub struct PreparedTransform {
     pub plugin: Arc<LoadedPlugin>,
     /// The node's instance, `init` done.
     pub instance: PluginInstance,
+    /// Further instances under `parallelism > 1`, `init` done.
+    pub siblings: Vec<PluginInstance>,
     /// The node's config as handed to `init`.
     pub config_json: String,
     /// The input schema, where known before data.

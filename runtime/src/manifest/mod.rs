@@ -147,6 +147,11 @@ pub struct TransformConfig {
     /// `grants`: capabilities beyond the deny-by-default sandbox.
     #[serde(default)]
     pub grants: Grants,
+    /// `parallelism`: instances of the plugin processing consecutive
+    /// batches at once (default 1); output order is kept. Only for
+    /// stateless plugins: each instance would keep its own state.
+    #[serde(default = "parallelism")]
+    pub parallelism: usize,
     /// `build`: the local crate the plugin is built from (relative to the
     /// manifest); `weir dev` rebuilds it when its sources change.
     #[serde(default)]
@@ -155,6 +160,10 @@ pub struct TransformConfig {
 
 fn max_failures() -> u32 {
     defaults::MAX_FAILURES
+}
+
+fn parallelism() -> usize {
+    1
 }
 
 /// The suffix naming a transform's dead-letter output in `inputs`.

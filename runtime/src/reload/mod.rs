@@ -44,6 +44,8 @@ pub struct Ready {
     pub plugin: Arc<LoadedPlugin>,
     /// Its instance, `init` done.
     pub instance: PluginInstance,
+    /// Further instances for a node with `parallelism > 1`.
+    pub siblings: Vec<PluginInstance>,
     /// Batches to run it in shadow before promotion (0: swap at once).
     pub canary: u32,
     /// Where the canary's report goes.
@@ -65,6 +67,11 @@ impl Successor {
     /// The waiting successor, if any.
     pub fn take(&self) -> Option<Ready> {
         self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
+
+    /// Whether a successor waits.
+    pub fn is_waiting(&self) -> bool {
+        self.0.lock().map(|slot| slot.is_some()).unwrap_or(false)
     }
 }
 
@@ -170,6 +177,7 @@ pub fn take_over(
             tracing::info!(node, version, from_batch = index, switch_us = switched.as_micros() as u64,
                 plugin = %ready.plugin.path.display(), "swapped in the new version");
             transform.instance = ready.instance;
+            transform.siblings = ready.siblings;
             transform.canary = None;
             stats.swapped(switched);
             Some(out)
@@ -220,5 +228,6 @@ pub fn shadow(
         ));
         tracing::info!(node, version, from_batch = index + 1, "canary promoted");
         transform.instance = canary.ready.instance;
+        transform.siblings = canary.ready.siblings;
     }
 }

@@ -128,9 +128,18 @@ impl Node {
             }
         }
         instance.init(&self.config_json)?;
+        let siblings = crate::graph::siblings(
+            host,
+            &plugin,
+            &self.name,
+            &self.config,
+            base_dir,
+            &self.config_json,
+        )?;
         Ok(Some(Ready {
             plugin,
             instance,
+            siblings,
             canary: options.canary,
             report: options.report.clone(),
         }))

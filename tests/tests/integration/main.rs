@@ -11,6 +11,7 @@ mod formats;
 mod malformed;
 mod manifest_errors;
 mod manifest_reload;
+mod parallel;
 mod plugins;
 mod quickstart;
 mod reload;
