@@ -1,0 +1,416 @@
+//! Engine benchmark: what the sandbox costs, measured side by side with the
+//! same work done natively in the host, in one run. Not a test.
+//!
+//! ```sh
+//! cargo bench -p weir-tests --bench engine              # full sizes
+//! cargo bench -p weir-tests --bench engine -- --smoke   # tiny, for CI
+//! ```
+//!
+//! Cases: the plugin-call boundary (per-call overhead; pass-through round
+//! trip vs `memcpy`), column-proportional cost (a filter reading 1 of 32
+//! columns vs arrow-rs kernels; 32 vs 2 columns), start-up (first batch
+//! with a warm cache; cold compile of each shipped plugin), and cores
+//! (`parallelism = 2` vs 1). The seed job against DuckDB, Polars and
+//! pandas, and peak memory, are in `bench/peers.py` (`bench/run`).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::compute::kernels::cmp::gt;
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema};
+use weir::exec::{self, Control};
+use weir::graph::Graph;
+use weir::manifest::{Manifest, TransformConfig};
+use weir::plugin::{EngineConfig, PluginHost, PluginInstance};
+use weir::sink::Sink;
+use weir_tests::{plugins, toml_path, Scratch};
+
+/// Sizes: full, or tiny under `--smoke`.
+struct Sizes {
+    calls: usize,
+    round_trip_rows: usize,
+    wide_rows: usize,
+    repeats: usize,
+    parallel_rows: usize,
+}
+
+fn sizes(smoke: bool) -> Sizes {
+    if smoke {
+        Sizes {
+            calls: 200,
+            round_trip_rows: 16_384,
+            wide_rows: 16_384,
+            repeats: 2,
+            parallel_rows: 50_000,
+        }
+    } else {
+        Sizes {
+            calls: 20_000,
+            round_trip_rows: 1 << 20, // 8 MiB of int64
+            wide_rows: 1_000_000,
+            repeats: 7,
+            parallel_rows: 2_000_000,
+        }
+    }
+}
+
+/// Best of `repeats` runs of `f` (after one warm-up).
+fn best(repeats: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    (0..repeats)
+        .map(|_| {
+            let started = Instant::now();
+            f();
+            started.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+fn instance(host: &PluginHost, plugin: &str, config: &str) -> PluginInstance {
+    let loaded = host.load(Path::new(plugin)).expect("load");
+    let node: TransformConfig =
+        toml::from_str("plugin = \"bench.wasm\"\ninputs = [\"bench\"]").expect("config");
+    let mut instance = host
+        .instantiate(&loaded, "bench", &node, Path::new("."))
+        .expect("instantiate");
+    instance.init(config).expect("init");
+    instance
+}
+
+fn row(label: &str, value: String, note: String) {
+    println!("| {label} | {value} | {note} |");
+}
+
+fn boundary(host: &PluginHost, s: &Sizes) {
+    let mut pass = instance(host, plugins::PASSTHROUGH, "{}");
+    let one = RecordBatch::try_from_iter([(
+        "x",
+        Arc::new(Int64Array::from(vec![1i64])) as ArrayRef,
+    )])
+    .expect("batch");
+    let took = best(s.repeats.min(3), || {
+        for i in 0..s.calls {
+            pass.process(&one, i as u64).expect("process");
+        }
+    });
+    let per_call = took.as_secs_f64() * 1e6 / s.calls as f64;
+    row(
+        "boundary: `process` on a 1-row batch",
+        format!("{per_call:.2} µs/call"),
+        "target < 5 µs".into(),
+    );
+
+    let mut copy = instance(host, plugins::PASSTHROUGH, r#"{"copy":true}"#);
+    let values: Vec<i64> = (0..s.round_trip_rows as i64).collect();
+    let bytes = values.len() * 8;
+    let big = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(values)) as ArrayRef)])
+        .expect("batch");
+    let trip = best(s.repeats, || {
+        let out = copy.process(&big, 0).expect("process");
+        assert_eq!(out[0].num_rows(), big.num_rows());
+    });
+    let src = vec![7u8; bytes];
+    let mut dst = vec![0u8; bytes];
+    let memcpy = best(s.repeats * 4, || {
+        dst.copy_from_slice(std::hint::black_box(&src));
+        std::hint::black_box(&mut dst);
+    });
+    let gbs = |d: Duration| bytes as f64 / d.as_secs_f64() / 1e9;
+    row(
+        &format!(
+            "boundary: pass-through round trip, {} MiB column",
+            bytes >> 20
+        ),
+        format!(
+            "{:.2} GB/s vs memcpy {:.2} GB/s = {:.0} %",
+            gbs(trip),
+            gbs(memcpy),
+            gbs(trip) / gbs(memcpy) * 100.0
+        ),
+        "target ≥ 40 % of memcpy".into(),
+    );
+}
+
+fn wide_batch(rows: usize, columns: usize) -> RecordBatch {
+    let fields: Vec<Field> = (0..columns)
+        .map(|c| Field::new(format!("c{c}"), DataType::Float64, false))
+        .collect();
+    let arrays: Vec<ArrayRef> = (0..columns)
+        .map(|c| {
+            // Deterministic values in [-1, 1): about half are > 0.
+            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ c as u64;
+            let values: Vec<f64> = (0..rows)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+                })
+                .collect();
+            Arc::new(Float64Array::from(values)) as ArrayRef
+        })
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).expect("batch")
+}
+
+fn column_proportional(host: &PluginHost, s: &Sizes) {
+    let mut filter = instance(host, plugins::FILTER, r#"{"predicate":"c0 > 0"}"#);
+    let mut time = |batch: &RecordBatch| {
+        let wasm = best(s.repeats, || {
+            filter.process(batch, 0).expect("process");
+        });
+        let native = best(s.repeats, || {
+            let mask = gt(batch.column(0), &Float64Array::new_scalar(0.0)).expect("gt");
+            filter_record_batch(batch, &mask).expect("filter");
+        });
+        let kept = filter.process(batch, 0).expect("process")[0].num_rows();
+        let mask = gt(batch.column(0), &Float64Array::new_scalar(0.0)).expect("gt");
+        assert_eq!(kept, filter_record_batch(batch, &mask).expect("filter").num_rows());
+        (wasm, native)
+    };
+    let wide = wide_batch(s.wide_rows, 32);
+    let narrow = wide.project(&[0, 1]).expect("project");
+    let (wasm32, native32) = time(&wide);
+    let (wasm2, native2) = time(&narrow);
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    row(
+        &format!("filter `c0 > 0`, {} rows × 32 columns", s.wide_rows),
+        format!(
+            "plugin {:.1} ms, native arrow-rs {:.1} ms: plugin at {:.2}× native speed",
+            ms(wasm32),
+            ms(native32),
+            native32.as_secs_f64() / wasm32.as_secs_f64()
+        ),
+        "target ≥ 0.8×".into(),
+    );
+    row(
+        &format!("filter `c0 > 0`, {} rows × 2 columns", s.wide_rows),
+        format!(
+            "plugin {:.1} ms (native {:.1} ms); 32 columns take {:.2}× the 2-column time",
+            ms(wasm2),
+            ms(native2),
+            wasm32.as_secs_f64() / wasm2.as_secs_f64()
+        ),
+        "target ≤ 1.5×".into(),
+    );
+}
+
+/// A sink that records when its first batch arrived.
+struct FirstBatch(Arc<Mutex<Option<Instant>>>);
+
+impl Sink for FirstBatch {
+    fn write(&mut self, _: &RecordBatch) -> weir::Result<()> {
+        if let Ok(mut first) = self.0.lock() {
+            first.get_or_insert_with(Instant::now);
+        }
+        Ok(())
+    }
+    fn commit(self: Box<Self>) -> weir::Result<()> {
+        Ok(())
+    }
+    fn abort(self: Box<Self>) {}
+}
+
+/// The quickstart job over `csv`, its sink replaced by `sink` when given.
+fn seed_manifest(csv: &Path, plugin_dir: &Path) -> String {
+    let plugin = |name: &str| toml_path(&plugin_dir.join(name));
+    format!(
+        r#"
+        [sources.orders]
+        type = "csv"
+        path = {csv}
+
+        [transforms.unique]
+        plugin = {dedupe}
+        inputs = ["orders"]
+        config = {{ key = ["Order ID"] }}
+
+        [transforms.names]
+        plugin = {rename}
+        inputs = ["unique"]
+
+        [transforms.times]
+        plugin = {times}
+        inputs = ["names"]
+        config = {{ columns = ["created_at"] }}
+
+        [transforms.valid]
+        plugin = {filter}
+        inputs = ["times"]
+        config = {{ predicate = "amount > 0" }}
+
+        [sinks.out]
+        type = "parquet"
+        inputs = ["valid"]
+        path = "out.parquet"
+        "#,
+        csv = toml_path(csv),
+        dedupe = plugin("dedupe.wasm"),
+        rename = plugin("rename.wasm"),
+        times = plugin("parse_time.wasm"),
+        filter = plugin("filter.wasm"),
+    )
+}
+
+fn startup(scratch: &Scratch) {
+    let cache = scratch.path("cache");
+    let manifest = scratch.write(
+        "startup.toml",
+        seed_manifest(
+            &weir_tests::repo().join("examples/quickstart/orders.csv"),
+            Path::new(plugins::DEDUPE).parent().expect("dir"),
+        ),
+    );
+    let host_with = |cache: Option<PathBuf>| {
+        PluginHost::new(&EngineConfig {
+            cache_dir: cache,
+            ..EngineConfig::default()
+        })
+        .expect("host")
+    };
+    // Warm the cache, then time a fresh start (new engine, as a new process).
+    Graph::new(Manifest::load(&manifest).expect("manifest"))
+        .expect("graph")
+        .prepare(&host_with(Some(cache.clone())))
+        .expect("prepare");
+    let first = Arc::new(Mutex::new(None));
+    let started = Instant::now();
+    let host = host_with(Some(cache));
+    let graph = Graph::new(Manifest::load(&manifest).expect("manifest")).expect("graph");
+    let mut prepared = graph.prepare(&host).expect("prepare");
+    prepared
+        .sinks
+        .insert("out".into(), Box::new(FirstBatch(first.clone())));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime
+        .block_on(exec::run(&graph, prepared, Arc::new(Control::default())))
+        .expect("run");
+    let at = first.lock().expect("first").expect("a batch arrived");
+    row(
+        "start-up: engine + 4 plugins from the warm cache → first output batch",
+        format!("{:.1} ms", (at - started).as_secs_f64() * 1e3),
+        "target < 100 ms".into(),
+    );
+
+    let cold = host_with(None);
+    let mut compiles = Vec::new();
+    for plugin in [
+        plugins::DEDUPE,
+        plugins::RENAME,
+        plugins::PARSE_TIME,
+        plugins::FILTER,
+        plugins::SELECT,
+    ] {
+        let path = Path::new(plugin);
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let started = Instant::now();
+        cold.load(path).expect("load");
+        compiles.push(format!(
+            "{} ({} KiB) {:.0} ms",
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("?"),
+            size / 1024,
+            started.elapsed().as_secs_f64() * 1e3
+        ));
+    }
+    row(
+        "start-up: cold compile per shipped plugin",
+        compiles.join(", "),
+        "once per version: cached on disk after".into(),
+    );
+}
+
+fn cores(scratch: &Scratch, s: &Sizes) {
+    // Timestamps as strings: parsing them is the CPU-heavy, stateless work.
+    let input = scratch.path("times.arrow");
+    let file = std::fs::File::create(&input).expect("create");
+    let schema = Arc::new(Schema::new(vec![Field::new("at", DataType::Utf8, true)]));
+    let mut writer =
+        arrow::ipc::writer::FileWriter::try_new(file, &schema).expect("ipc writer");
+    let chunk = 8192;
+    for start in (0..s.parallel_rows).step_by(chunk) {
+        let values: Vec<String> = (start..(start + chunk).min(s.parallel_rows))
+            .map(|i| {
+                format!(
+                    "2024-{:02}-{:02} {:02}:{:02}:{:02}",
+                    1 + i % 12,
+                    1 + i % 28,
+                    i % 24,
+                    i % 60,
+                    (i / 60) % 60
+                )
+            })
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(StringArray::from(values))])
+            .expect("batch");
+        writer.write(&batch).expect("write");
+    }
+    writer.finish().expect("finish");
+    let run = |parallelism: usize| {
+        let manifest = scratch.write(
+            "cores.toml",
+            format!(
+                r#"
+                [sources.in]
+                type = "ipc"
+                path = {input}
+
+                [transforms.times]
+                plugin = {plugin}
+                inputs = ["in"]
+                config = {{ columns = ["at"] }}
+                parallelism = {parallelism}
+
+                [sinks.out]
+                type = "ipc"
+                inputs = ["times"]
+                path = "cores-out.arrow"
+                "#,
+                input = toml_path(&input),
+                plugin = toml_path(Path::new(plugins::PARSE_TIME)),
+            ),
+        );
+        let host = weir_tests::host();
+        best(s.repeats.min(3), || {
+            weir::run_file(&manifest, host).expect("run");
+        })
+    };
+    let one = run(1);
+    let two = run(2);
+    let rate = |d: Duration| s.parallel_rows as f64 / d.as_secs_f64() / 1e6;
+    row(
+        &format!(
+            "cores: parse-time on {} timestamps, parallelism 2 vs 1",
+            s.parallel_rows
+        ),
+        format!(
+            "{:.2} vs {:.2} M rows/s = {:.2}×",
+            rate(two),
+            rate(one),
+            one.as_secs_f64() / two.as_secs_f64()
+        ),
+        "target ≥ 1.7× (whole pipeline on 2 cores)".into(),
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // `cargo test --all-targets` runs this without `--bench`: building it
+    // is the test; measuring is for `cargo bench`.
+    if !args.iter().any(|a| a == "--bench") {
+        return;
+    }
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let s = sizes(smoke);
+    let scratch = Scratch::new();
+    let host = PluginHost::new(&EngineConfig::default()).expect("host");
+    println!("| case | measured | target |");
+    println!("|---|---|---|");
+    boundary(&host, &s);
+    column_proportional(&host, &s);
+    startup(&scratch);
+    cores(&scratch, &s);
+}
