@@ -11,9 +11,10 @@
 //! The set of seen keys is the plugin's state: it is handed to a successor
 //! version on hot reload (`snapshot` / `restore`).
 
-use std::collections::HashSet;
-
 use arrow_row::{RowConverter, SortField};
+// FxHash: std's SipHash guards against hash flooding, at several times
+// the cost per key; a plugin's key set is bounded by its memory limit.
+use rustc_hash::FxHashSet as HashSet;
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::Int64Type;
 use weir_plugin_sdk::prelude::*;
@@ -63,7 +64,7 @@ impl Dedupe {
             if !ints.is_empty() {
                 return Err(Error::msg("dedupe: the key column changed type mid-stream"));
             }
-            self.seen = Seen::Rows(HashSet::new());
+            self.seen = Seen::Rows(HashSet::default());
         }
         let converter = match &mut self.converter {
             Some(c) => c,
@@ -88,7 +89,7 @@ impl Transform for Dedupe {
         }
         Ok(Dedupe {
             key: config.key,
-            seen: Seen::Int(HashSet::new()),
+            seen: Seen::Int(HashSet::default()),
             converter: None,
             dropped: 0,
         })

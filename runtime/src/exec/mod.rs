@@ -200,6 +200,7 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
     Ok(RunSummary {
         elapsed: started.elapsed(),
         nodes,
+        peak_rss: stats::peak_rss(),
     })
 }
 

@@ -113,6 +113,18 @@ pub struct RunSummary {
     pub elapsed: Duration,
     /// Every node, in pipeline order.
     pub nodes: Vec<NodeSummary>,
+    /// The process's peak resident memory so far, in bytes (Linux).
+    pub peak_rss: Option<u64>,
+}
+
+/// The process's peak resident set size (`VmHWM`), where the OS tells it.
+/// Unlike `getrusage`, it is not inflated by the parent's image before
+/// `exec`.
+pub fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl RunSummary {
@@ -198,6 +210,10 @@ impl fmt::Display for RunSummary {
             "{total} rows in {:.3}s ({:.0} rows/s)",
             secs,
             if secs > 0.0 { total as f64 / secs } else { 0.0 }
-        )
+        )?;
+        if let Some(bytes) = self.peak_rss {
+            write!(f, ", peak memory {} MiB", bytes >> 20)?;
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! One long-lived, sandboxed instance of a transform node.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -28,6 +28,9 @@ pub struct PluginInstance {
     declared: Option<SchemaRef>,
     config: Option<String>,
     trapped: bool,
+    /// How long the last `process` call spent in the plugin (its own work
+    /// and the columns it fetched), without assembling its outputs.
+    last_call: Duration,
 }
 
 impl PluginInstance {
@@ -56,6 +59,7 @@ impl PluginInstance {
             declared: None,
             config: None,
             trapped: false,
+            last_call: Duration::ZERO,
         })
     }
 
@@ -188,7 +192,9 @@ impl PluginInstance {
         };
         let borrowed = wasmtime::component::Resource::<BatchRep>::new_borrow(handle.rep());
         let transform = self.bindings.weir_plugin_transform();
+        let started = Instant::now();
         let result = transform.call_process(&mut self.store, borrowed);
+        self.last_call = started.elapsed();
         let _ = self.store.data_mut().reclaim(handle);
         let outputs = match result {
             Ok(Ok(outputs)) => outputs,
@@ -196,6 +202,13 @@ impl PluginInstance {
             Err(e) => return Err(self.trap(&label, e)),
         };
         self.collect(Some(batch), outputs, &label)
+    }
+
+    /// How long the last [`process`](Self::process) spent inside the
+    /// plugin — its work plus the columns it fetched across the boundary —
+    /// as opposed to assembling and validating its outputs on the host.
+    pub fn last_call(&self) -> Duration {
+        self.last_call
     }
 
     /// The plugin's state for a successor (`None`: stateless).
