@@ -105,8 +105,8 @@ fn primitive<T: ArrowPrimitiveType>(
     nulls: Option<NullBuffer>,
     data_type: DataType,
 ) -> Result<ArrayRef> {
-    let array = PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?
-        .with_data_type(data_type);
+    let array =
+        PrimitiveArray::<T>::try_new(ScalarBuffer::from(values), nulls)?.with_data_type(data_type);
     Ok(Arc::new(array))
 }
 

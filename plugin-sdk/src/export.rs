@@ -17,9 +17,7 @@ fn config<T: Transform>(json: &str) -> Result<T::Config, String> {
     serde_json::from_str(json).map_err(|e| format!("invalid config: {e}"))
 }
 
-fn with_instance<T: Transform, R>(
-    f: impl FnOnce(&mut T) -> Result<R, Error>,
-) -> Result<R, String> {
+fn with_instance<T: Transform, R>(f: impl FnOnce(&mut T) -> Result<R, Error>) -> Result<R, String> {
     INSTANCE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let instance = slot
@@ -36,7 +34,11 @@ fn install_panic_hook() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         std::panic::set_hook(Box::new(|info| {
-            crate::log::log(crate::log::Level::Error, &info.to_string(), &[("panic", "true")]);
+            crate::log::log(
+                crate::log::Level::Error,
+                &info.to_string(),
+                &[("panic", "true")],
+            );
         }));
     });
 }
@@ -105,7 +107,8 @@ pub fn restore_field<T: Transform, S: serde::de::DeserializeOwned>(
     state: &[u8],
     set: impl FnOnce(&mut T, S),
 ) -> Result<(), String> {
-    let value: S = serde_json::from_slice(state).map_err(|e| format!("can't restore state: {e}"))?;
+    let value: S =
+        serde_json::from_slice(state).map_err(|e| format!("can't restore state: {e}"))?;
     with_instance::<T, _>(|t| {
         set(t, value);
         Ok(())

@@ -163,7 +163,9 @@ macro_rules! export {
         $crate::__export_with!(
             $transform,
             || $crate::__private::snapshot_field::<$transform, _>(|t| &t.$field),
-            |state: &[u8]| $crate::__private::restore_field::<$transform, _>(state, |t, v| t.$field = v)
+            |state: &[u8]| $crate::__private::restore_field::<$transform, _>(state, |t, v| t
+                .$field =
+                v)
         );
     };
 }
@@ -176,7 +178,9 @@ macro_rules! __export_with {
         struct __WeirPluginExport;
 
         impl $crate::wit::exports::weir::plugin::transform::Guest for __WeirPluginExport {
-            fn init(config: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
+            fn init(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<(), ::std::string::String> {
                 $crate::__private::init::<$transform>(&config)
             }
             fn describe(
@@ -208,7 +212,9 @@ macro_rules! __export_with {
             > {
                 ($snapshot)()
             }
-            fn restore(state: ::std::vec::Vec<u8>) -> ::std::result::Result<(), ::std::string::String> {
+            fn restore(
+                state: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<(), ::std::string::String> {
                 ($restore)(&state)
             }
         }

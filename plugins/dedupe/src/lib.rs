@@ -52,7 +52,11 @@ fn check_keys(input: &Schema, key: &[String]) -> Result<()> {
 
 impl Dedupe {
     fn keep_mask(&mut self, input: &Batch<'_>) -> Result<BooleanArray> {
-        let columns = self.key.iter().map(|k| input.array(k)).collect::<Result<Vec<_>>>()?;
+        let columns = self
+            .key
+            .iter()
+            .map(|k| input.array(k))
+            .collect::<Result<Vec<_>>>()?;
         if let ([column], Seen::Int(seen)) = (columns.as_slice(), &mut self.seen) {
             if column.data_type() == &DataType::Int64 {
                 let values = column.as_primitive::<Int64Type>();
@@ -69,14 +73,20 @@ impl Dedupe {
         let converter = match &mut self.converter {
             Some(c) => c,
             None => self.converter.insert(RowConverter::new(
-                columns.iter().map(|c| SortField::new(c.data_type().clone())).collect(),
+                columns
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect(),
             )?),
         };
         let rows = converter.convert_columns(&columns)?;
         let Seen::Rows(seen) = &mut self.seen else {
             return Err(Error::msg("dedupe: internal state mismatch"));
         };
-        Ok(rows.iter().map(|r| Some(seen.insert(r.as_ref().into()))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| Some(seen.insert(r.as_ref().into())))
+            .collect())
     }
 }
 
@@ -126,7 +136,9 @@ impl Transform for Dedupe {
             Seen::Int(set) => serde_json::json!({ "int": set.iter().collect::<Vec<_>>() }),
             // Row bytes depend only on the key types, which a successor with
             // the same config shares.
-            Seen::Rows(set) => serde_json::json!({ "rows": set.iter().map(|r| r.to_vec()).collect::<Vec<_>>() }),
+            Seen::Rows(set) => {
+                serde_json::json!({ "rows": set.iter().map(|r| r.to_vec()).collect::<Vec<_>>() })
+            }
         };
         Ok(Some(serde_json::to_vec(&state)?))
     }

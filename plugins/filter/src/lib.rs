@@ -43,7 +43,9 @@ fn is_numeric(t: &DataType) -> bool {
 fn as_f64(array: &dyn Array) -> Result<Float64Array> {
     macro_rules! conv {
         ($t:ty) => {
-            array.as_primitive::<$t>().unary::<_, Float64Type>(|v| v as f64)
+            array
+                .as_primitive::<$t>()
+                .unary::<_, Float64Type>(|v| v as f64)
         };
     }
     Ok(match array.data_type() {
@@ -99,11 +101,19 @@ fn literal_for(name: &str, t: &DataType, lit: &Operand) -> Result<Option<ArrayRe
     };
     match lit {
         Operand::Int(v) if is_numeric(t) => Ok(int_scalar(t, *v)),
-        Operand::Float(v) if t == &DataType::Float64 => Ok(Some(Arc::new(Float64Array::from(vec![*v])))),
-        Operand::Float(v) if t == &DataType::Float32 => Ok(Some(Arc::new(Float32Array::from(vec![*v as f32])))),
+        Operand::Float(v) if t == &DataType::Float64 => {
+            Ok(Some(Arc::new(Float64Array::from(vec![*v]))))
+        }
+        Operand::Float(v) if t == &DataType::Float32 => {
+            Ok(Some(Arc::new(Float32Array::from(vec![*v as f32]))))
+        }
         Operand::Float(_) if is_numeric(t) => Ok(None),
-        Operand::Str(s) if t == &DataType::Utf8 => Ok(Some(Arc::new(StringArray::from(vec![s.as_str()])))),
-        Operand::Bool(b) if t == &DataType::Boolean => Ok(Some(Arc::new(BooleanArray::from(vec![*b])))),
+        Operand::Str(s) if t == &DataType::Utf8 => {
+            Ok(Some(Arc::new(StringArray::from(vec![s.as_str()]))))
+        }
+        Operand::Bool(b) if t == &DataType::Boolean => {
+            Ok(Some(Arc::new(BooleanArray::from(vec![*b]))))
+        }
         _ => Err(mismatch()),
     }
 }
@@ -122,7 +132,11 @@ fn check(expr: &Expr, schema: &Schema) -> Result<()> {
         schema
             .field_with_name(name)
             .map(|f| f.data_type().clone())
-            .map_err(|_| Error::msg(format!("filter: the predicate names column {name:?}, which the input doesn't have")))
+            .map_err(|_| {
+                Error::msg(format!(
+                    "filter: the predicate names column {name:?}, which the input doesn't have"
+                ))
+            })
     };
     match expr {
         Expr::And(a, b) | Expr::Or(a, b) => {
@@ -134,7 +148,9 @@ fn check(expr: &Expr, schema: &Schema) -> Result<()> {
         Expr::IsNull(_, _) => Ok(()),
         Expr::Truthy(Operand::Column(c)) => match ty(c)? {
             DataType::Boolean => Ok(()),
-            other => Err(Error::msg(format!("filter: column {c:?} is {other}, not a boolean"))),
+            other => Err(Error::msg(format!(
+                "filter: column {c:?} is {other}, not a boolean"
+            ))),
         },
         Expr::Truthy(Operand::Bool(_)) => Ok(()),
         Expr::Truthy(other) => Err(Error::msg(format!("filter: {other:?} is not a condition"))),
@@ -143,7 +159,9 @@ fn check(expr: &Expr, schema: &Schema) -> Result<()> {
             if ta == tb || (is_numeric(&ta) && is_numeric(&tb)) {
                 Ok(())
             } else {
-                Err(Error::msg(format!("filter: can't compare {a:?} ({ta}) with {b:?} ({tb})")))
+                Err(Error::msg(format!(
+                    "filter: can't compare {a:?} ({ta}) with {b:?} ({tb})"
+                )))
             }
         }
         Expr::Cmp(Operand::Column(c), _, lit) | Expr::Cmp(lit, _, Operand::Column(c)) => {
@@ -177,12 +195,18 @@ fn eval(expr: &Expr, cols: &mut Columns<'_, '_>) -> Result<BooleanArray> {
         Expr::Not(a) => not(&eval(a, cols)?)?,
         Expr::IsNull(Operand::Column(c), negated) => {
             let a = cols.get(c)?;
-            if *negated { is_not_null(&a)? } else { is_null(&a)? }
+            if *negated {
+                is_not_null(&a)?
+            } else {
+                is_null(&a)?
+            }
         }
         Expr::IsNull(_, negated) => BooleanArray::from(vec![*negated; rows]),
         Expr::Truthy(Operand::Column(c)) => cols.get(c)?.as_boolean().clone(),
         Expr::Truthy(Operand::Bool(b)) => BooleanArray::from(vec![*b; rows]),
-        Expr::Truthy(other) => return Err(Error::msg(format!("filter: {other:?} is not a condition"))),
+        Expr::Truthy(other) => {
+            return Err(Error::msg(format!("filter: {other:?} is not a condition")))
+        }
         Expr::Cmp(Operand::Column(a), op, Operand::Column(b)) => {
             let (x, y) = (cols.get(a)?, cols.get(b)?);
             if x.data_type() == y.data_type() {
@@ -193,17 +217,28 @@ fn eval(expr: &Expr, cols: &mut Columns<'_, '_>) -> Result<BooleanArray> {
         }
         Expr::Cmp(Operand::Column(c), op, lit) => column_vs_literal(cols, c, *op, lit)?,
         Expr::Cmp(lit, op, Operand::Column(c)) => column_vs_literal(cols, c, op.flipped(), lit)?,
-        Expr::Cmp(_, _, _) => return Err(Error::msg("filter: a comparison needs at least one column")),
+        Expr::Cmp(_, _, _) => {
+            return Err(Error::msg("filter: a comparison needs at least one column"))
+        }
     })
 }
 
-fn column_vs_literal(cols: &mut Columns<'_, '_>, c: &str, op: Op, lit: &Operand) -> Result<BooleanArray> {
+fn column_vs_literal(
+    cols: &mut Columns<'_, '_>,
+    c: &str,
+    op: Op,
+    lit: &Operand,
+) -> Result<BooleanArray> {
     let array = cols.get(c)?;
     match literal_for(c, array.data_type(), lit)? {
         Some(scalar) => compare(&array, op, &Scalar::new(scalar)),
         None => {
             let v = literal_f64(lit).ok_or_else(|| Error::msg("filter: not a number"))?;
-            compare(&as_f64(&array)?, op, &Scalar::new(Float64Array::from(vec![v])))
+            compare(
+                &as_f64(&array)?,
+                op,
+                &Scalar::new(Float64Array::from(vec![v])),
+            )
         }
     }
 }
@@ -212,14 +247,16 @@ impl Transform for Filter {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self> {
-        let expr = parse(&config.predicate)
-            .map_err(|e| Error::msg(format!("filter: bad predicate {:?}: {e}", config.predicate)))?;
+        let expr = parse(&config.predicate).map_err(|e| {
+            Error::msg(format!("filter: bad predicate {:?}: {e}", config.predicate))
+        })?;
         Ok(Filter { expr })
     }
 
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
-        let expr = parse(&config.predicate)
-            .map_err(|e| Error::msg(format!("filter: bad predicate {:?}: {e}", config.predicate)))?;
+        let expr = parse(&config.predicate).map_err(|e| {
+            Error::msg(format!("filter: bad predicate {:?}: {e}", config.predicate))
+        })?;
         check(&expr, input)?;
         Ok(Some(input.clone()))
     }

@@ -106,7 +106,9 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
                 i += 1;
                 loop {
                     match chars.get(i) {
-                        None => return Err(format!("unterminated {quote}…{quote} at position {i}")),
+                        None => {
+                            return Err(format!("unterminated {quote}…{quote} at position {i}"))
+                        }
                         Some(&q) if q == quote => {
                             // A doubled quote is a literal quote.
                             if chars.get(i + 1) == Some(&quote) {
@@ -123,7 +125,11 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
                         }
                     }
                 }
-                out.push(if quote == '\'' { Token::Str(text) } else { Token::Quoted(text) });
+                out.push(if quote == '\'' {
+                    Token::Str(text)
+                } else {
+                    Token::Quoted(text)
+                });
             }
             '=' | '!' | '<' | '>' => {
                 let next = chars.get(i + 1).copied();
@@ -141,13 +147,20 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
                 out.push(Token::Op(op));
                 i += len;
             }
-            c if c.is_ascii_digit() || (c == '-' && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit() || *n == '.')) || c == '.' => {
+            c if c.is_ascii_digit()
+                || (c == '-'
+                    && chars
+                        .get(i + 1)
+                        .is_some_and(|n| n.is_ascii_digit() || *n == '.'))
+                || c == '.' =>
+            {
                 let start = i;
                 i += 1;
                 while i < chars.len()
                     && (chars[i].is_ascii_alphanumeric()
                         || chars[i] == '.'
-                        || ((chars[i] == '-' || chars[i] == '+') && matches!(chars[i - 1], 'e' | 'E')))
+                        || ((chars[i] == '-' || chars[i] == '+')
+                            && matches!(chars[i - 1], 'e' | 'E')))
                 {
                     i += 1;
                 }
@@ -155,7 +168,9 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             c if c.is_alphanumeric() || c == '_' => {
                 let start = i;
-                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
+                while i < chars.len()
+                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
+                {
                     i += 1;
                 }
                 out.push(Token::Ident(chars[start..i].iter().collect()));
@@ -243,12 +258,16 @@ impl Parser {
             Token::Str(s) => Operand::Str(s),
             Token::Num(n) => match n.parse::<i64>() {
                 Ok(i) => Operand::Int(i),
-                Err(_) => Operand::Float(n.parse::<f64>().map_err(|_| format!("bad number {n:?}"))?),
+                Err(_) => {
+                    Operand::Float(n.parse::<f64>().map_err(|_| format!("bad number {n:?}"))?)
+                }
             },
             Token::Ident(word) if word.eq_ignore_ascii_case("true") => Operand::Bool(true),
             Token::Ident(word) if word.eq_ignore_ascii_case("false") => Operand::Bool(false),
             Token::Ident(word)
-                if ["and", "or", "not", "is", "null"].iter().any(|k| word.eq_ignore_ascii_case(k)) =>
+                if ["and", "or", "not", "is", "null"]
+                    .iter()
+                    .any(|k| word.eq_ignore_ascii_case(k)) =>
             {
                 return Err(format!("expected a column or value, found `{word}`"))
             }
@@ -310,8 +329,16 @@ mod tests {
             e,
             Expr::Or(
                 Box::new(Expr::And(
-                    Box::new(Expr::Cmp(Operand::Column("amount".into()), Op::Gt, Operand::Int(0))),
-                    Box::new(Expr::Cmp(Operand::Column("status".into()), Op::Ne, Operand::Str("it's".into()))),
+                    Box::new(Expr::Cmp(
+                        Operand::Column("amount".into()),
+                        Op::Gt,
+                        Operand::Int(0)
+                    )),
+                    Box::new(Expr::Cmp(
+                        Operand::Column("status".into()),
+                        Op::Ne,
+                        Operand::Str("it's".into())
+                    )),
                 )),
                 Box::new(Expr::IsNull(Operand::Column("Order ID".into()), true)),
             )

@@ -157,7 +157,11 @@ fn iso8601(s: &[u8]) -> Option<i64> {
         [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
             let (oh, om) = (digits(s, at + 1, 2)?, digits(s, at + 4, 2)?);
             let offset = (oh * 60 + om) * 60_000_000;
-            Some(if *sign == b'+' { micros - offset } else { micros + offset })
+            Some(if *sign == b'+' {
+                micros - offset
+            } else {
+                micros + offset
+            })
         }
         _ => None,
     }
@@ -167,7 +171,9 @@ fn iso8601(s: &[u8]) -> Option<i64> {
 fn parse_with(s: &str, format: &str) -> Option<i64> {
     let has_offset = format.contains("%z") || format.contains("%:z") || format.contains("%#z");
     if has_offset {
-        return DateTime::parse_from_str(s, format).ok().map(|t| t.timestamp_micros());
+        return DateTime::parse_from_str(s, format)
+            .ok()
+            .map(|t| t.timestamp_micros());
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
         return Some(t.and_utc().timestamp_micros());
@@ -204,7 +210,8 @@ impl ParseTime {
                 let mut out = Vec::with_capacity(strings.len());
                 for value in strings.iter() {
                     let parsed = value.and_then(|s| self.parse(s));
-                    if let (Some(raw), None, OnError::Fail) = (value, parsed, self.config.on_error) {
+                    if let (Some(raw), None, OnError::Fail) = (value, parsed, self.config.on_error)
+                    {
                         if !raw.trim().is_empty() {
                             return Err(Error::msg(format!(
                                 "parse-time: column {name:?}: can't parse {raw:?} with any of {:?}",
@@ -217,10 +224,18 @@ impl ParseTime {
                 out.into_iter().collect()
             }
             DataType::Timestamp(unit, _) => match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().unary(|v| v * 1_000_000),
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().unary(|v| v * 1000),
-                TimeUnit::Microsecond => array.as_primitive::<weir_plugin_sdk::arrow_array::types::TimestampMicrosecondType>().clone(),
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().unary(|v| v / 1000),
+                TimeUnit::Second => array
+                    .as_primitive::<TimestampSecondType>()
+                    .unary(|v| v * 1_000_000),
+                TimeUnit::Millisecond => array
+                    .as_primitive::<TimestampMillisecondType>()
+                    .unary(|v| v * 1000),
+                TimeUnit::Microsecond => array
+                    .as_primitive::<weir_plugin_sdk::arrow_array::types::TimestampMicrosecondType>()
+                    .clone(),
+                TimeUnit::Nanosecond => array
+                    .as_primitive::<TimestampNanosecondType>()
+                    .unary(|v| v / 1000),
             },
             other => {
                 return Err(Error::msg(format!(
@@ -237,7 +252,10 @@ fn check(input: &Schema, config: &Config) -> Result<()> {
         let field = input
             .field_with_name(c)
             .map_err(|_| Error::msg(format!("parse-time: column {c:?} is not in the input")))?;
-        if !matches!(field.data_type(), DataType::Utf8 | DataType::Timestamp(_, _)) {
+        if !matches!(
+            field.data_type(),
+            DataType::Utf8 | DataType::Timestamp(_, _)
+        ) {
             return Err(Error::msg(format!(
                 "parse-time: column {c:?} is {}; expected strings or timestamps",
                 field.data_type()
@@ -252,7 +270,9 @@ impl Transform for ParseTime {
 
     fn new(config: Config) -> Result<Self> {
         if config.columns.is_empty() {
-            return Err(Error::msg("parse-time: `columns` must name at least one column"));
+            return Err(Error::msg(
+                "parse-time: `columns` must name at least one column",
+            ));
         }
         let iso = config.formats.is_empty();
         let formats = if iso {
@@ -321,7 +341,13 @@ mod tests {
             assert_eq!(iso8601(s.as_bytes()), chrono(s), "{s}");
             assert!(chrono(s).is_some(), "{s}");
         }
-        for s in ["2023-02-29", "2024-13-01", "2024-01-21 24:00:00", "not a date", "2024-01-21X"] {
+        for s in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-01-21 24:00:00",
+            "not a date",
+            "2024-01-21X",
+        ] {
             assert_eq!(iso8601(s.as_bytes()), None, "{s}");
         }
     }

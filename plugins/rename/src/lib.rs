@@ -79,7 +79,10 @@ fn plan(config: &Config, input: &Schema) -> Result<Vec<(String, String)>> {
     for field in input.fields() {
         let to = new_name(config, field.name());
         if to.is_empty() {
-            return Err(Error::msg(format!("rename: column {:?} would get an empty name", field.name())));
+            return Err(Error::msg(format!(
+                "rename: column {:?} would get an empty name",
+                field.name()
+            )));
         }
         if !seen.insert(to.clone()) {
             return Err(Error::msg(format!(
@@ -107,7 +110,9 @@ impl Transform for Rename {
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
         for from in config.map.keys() {
             if input.index_of(from).is_err() {
-                return Err(Error::msg(format!("rename: `map` names column {from:?}, which the input doesn't have")));
+                return Err(Error::msg(format!(
+                    "rename: `map` names column {from:?}, which the input doesn't have"
+                )));
             }
         }
         let renames = plan(config, input)?;
@@ -115,7 +120,10 @@ impl Transform for Rename {
             .fields()
             .iter()
             .map(|f| {
-                let to = renames.iter().find(|(from, _)| from == f.name()).map(|(_, to)| to.clone());
+                let to = renames
+                    .iter()
+                    .find(|(from, _)| from == f.name())
+                    .map(|(_, to)| to.clone());
                 let field = f.as_ref().clone();
                 match to {
                     Some(to) => field.with_name(to),
@@ -129,7 +137,9 @@ impl Transform for Rename {
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
         let out = plan(&self.config, &input.schema())?
             .into_iter()
-            .fold(Output::pass(), |out, (from, to)| out.rename_column(from, to));
+            .fold(Output::pass(), |out, (from, to)| {
+                out.rename_column(from, to)
+            });
         Ok(vec![out])
     }
 }

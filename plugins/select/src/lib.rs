@@ -37,9 +37,13 @@ impl Transform for Select {
 
     fn new(config: Config) -> Result<Self> {
         if config.columns.is_empty() {
-            return Err(Error::msg("select: `columns` must name at least one column"));
+            return Err(Error::msg(
+                "select: `columns` must name at least one column",
+            ));
         }
-        Ok(Select { columns: config.columns })
+        Ok(Select {
+            columns: config.columns,
+        })
     }
 
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
