@@ -405,9 +405,15 @@ fn cores(scratch: &Scratch, s: &Sizes) {
                 plugin = toml_path(Path::new(plugins::PARSE_TIME)),
             ),
         );
-        let host = weir_tests::host();
+        // As a user runs it: the `weir` binary, one process per run.
         best(s.repeats.min(3), || {
-            weir::run_file(&manifest, host).expect("run");
+            let status = std::process::Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
+                .args(["run", "--quiet"])
+                .arg(&manifest)
+                .env("RUST_LOG", "warn")
+                .status()
+                .expect("weir");
+            assert!(status.success());
         })
     };
     let one = run(1);
