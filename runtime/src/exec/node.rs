@@ -3,10 +3,12 @@
 //! reload (the node lives on in the next generation) and `None` when the
 //! node is done (input ended: transforms ran `finish`, sinks committed).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc::{Receiver, Sender};
+use tokio::sync::Notify;
 use tracing::debug_span;
 
 use super::{policy, Control, Generation, NodeStats};
@@ -103,17 +105,8 @@ pub(super) fn run_transform(
         if control.failed() {
             return Ok(false);
         }
-        // Under `parallelism`, take the batches already waiting (up to one
-        // per instance) and process them at once.
-        let mut group = vec![first];
-        while group.len() <= node.siblings.len() {
-            match input.try_recv() {
-                Ok(batch) => group.push(batch),
-                Err(_) => break,
-            }
-        }
         let started = Instant::now();
-        let outcomes = process_group(name, config, node, &group, stats)?;
+        let (group, outcomes) = process_group(name, config, node, first, input, stats)?;
         stats.busy(started.elapsed());
         for (batch, outcome) in group.iter().zip(outcomes) {
             let index = node.next_batch;
@@ -173,43 +166,65 @@ pub(super) fn run_transform(
     Ok(false)
 }
 
-/// Processes consecutive batches, numbered from `node.next_batch`: the
-/// first on the node's instance, the others at once on its siblings.
-/// Outcomes come back in input order.
+/// Processes `first` and, under `parallelism`, the batches that arrive
+/// while it runs: each on its own instance at once, numbered from
+/// `node.next_batch`. Returns the batches and their outcomes, in order.
 fn process_group(
     name: &str,
     config: &TransformConfig,
     node: &mut PreparedTransform,
-    group: &[RecordBatch],
+    first: RecordBatch,
+    input: &mut Receiver<RecordBatch>,
     stats: &NodeStats,
-) -> Result<Vec<policy::Outcome>> {
+) -> Result<(Vec<RecordBatch>, Vec<policy::Outcome>)> {
     let base = node.next_batch;
     // A swap or canary in progress goes batch by batch on the main
     // instance: versions must change at one batch boundary.
-    if group.len() == 1 || node.successor.is_waiting() || node.canary.is_some() {
-        return group
-            .iter()
-            .enumerate()
-            .map(|(k, batch)| process_one(name, config, node, batch, base + k as u64, stats))
-            .collect();
+    if node.siblings.is_empty() || node.successor.is_waiting() || node.canary.is_some() {
+        let outcome = process_one(name, config, node, &first, base, stats)?;
+        return Ok((vec![first], vec![outcome]));
     }
-    let (head, rest) = group.split_at(1);
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let done = Arc::new(Notify::new());
     let mut siblings = std::mem::take(&mut node.siblings);
-    let (first, others) = std::thread::scope(|scope| {
-        let running: Vec<_> = rest
-            .iter()
-            .zip(siblings.iter_mut())
-            .enumerate()
-            .map(|(k, (batch, sibling))| {
-                let index = base + 1 + k as u64;
-                scope.spawn(move || {
-                    let _span = debug_span!("batch", index, rows = batch.num_rows()).entered();
-                    sibling.process(batch, index)
-                })
-            })
-            .collect();
-        let first = process_one(name, config, node, &head[0], base, stats);
-        let others: Vec<_> = running
+    let mut group = vec![first];
+    let (on_siblings, on_main) = std::thread::scope(|scope| {
+        let mut running = Vec::new();
+        let mut free = siblings.iter_mut();
+        let mut on_main = None;
+        loop {
+            let k = group.len() - 1;
+            let index = base + k as u64;
+            let Some(sibling) = free.next() else {
+                // Every sibling is busy: the newest batch runs here.
+                on_main = Some(process_one(name, config, node, &group[k], index, stats));
+                break;
+            };
+            let batch = group[k].clone();
+            let finished = done.clone();
+            running.push(scope.spawn(move || {
+                let _span = debug_span!("batch", index, rows = batch.num_rows()).entered();
+                let result = sibling.process(&batch, index);
+                finished.notify_one();
+                result
+            }));
+            // Take the next batch if it arrives before a running one is
+            // done; never hold a finished batch back waiting for input.
+            let next = match &runtime {
+                Some(rt) => rt.block_on(async {
+                    tokio::select! {
+                        batch = input.recv() => batch,
+                        () = done.notified() => None,
+                    }
+                }),
+                None => input.try_recv().ok(),
+            };
+            match next {
+                Some(batch) => group.push(batch),
+                None => break,
+            }
+        }
+        let on_siblings: Vec<Result<Vec<RecordBatch>>> = running
             .into_iter()
             .map(|h| {
                 h.join().unwrap_or_else(|_| {
@@ -222,19 +237,12 @@ fn process_group(
                 })
             })
             .collect();
-        (first, others)
+        (on_siblings, on_main)
     });
-    let first = match first {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            node.siblings = siblings;
-            return Err(e);
-        }
-    };
-    let mut outcomes = vec![first];
-    for (k, result) in others.into_iter().enumerate() {
-        let index = base + 1 + k as u64;
-        let batch = &rest[k];
+    let mut outcomes = Vec::with_capacity(group.len());
+    for (k, result) in on_siblings.into_iter().enumerate() {
+        let index = base + k as u64;
+        let batch = &group[k];
         match result {
             Ok(outputs) => {
                 node.observe(batch);
@@ -250,13 +258,25 @@ fn process_group(
             Err(_) => {
                 // The failure policy (bisection, dead letters) runs on
                 // the main instance; the sibling starts afresh.
-                siblings[k].recover()?;
-                outcomes.push(process_one(name, config, node, batch, index, stats)?);
+                if let Err(e) = siblings[k].recover() {
+                    node.siblings = siblings;
+                    return Err(e);
+                }
+                match process_one(name, config, node, batch, index, stats) {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(e) => {
+                        node.siblings = siblings;
+                        return Err(e);
+                    }
+                }
             }
         }
     }
     node.siblings = siblings;
-    Ok(outcomes)
+    if let Some(outcome) = on_main {
+        outcomes.push(outcome?);
+    }
+    Ok((group, outcomes))
 }
 
 /// One batch on the node's main instance: a waiting successor takes over
