@@ -17,6 +17,7 @@ use arrow_row::{RowConverter, SortField};
 use rustc_hash::FxHashSet as HashSet;
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::Int64Type;
+use weir_plugin_sdk::arrow_buffer::BooleanBuffer;
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde_json;
 
@@ -60,7 +61,18 @@ impl Dedupe {
         if let ([column], Seen::Int(seen)) = (columns.as_slice(), &mut self.seen) {
             if column.data_type() == &DataType::Int64 {
                 let values = column.as_primitive::<Int64Type>();
-                return Ok(values.iter().map(|v| Some(seen.insert(v))).collect());
+                seen.reserve(values.len());
+                // A bitmap straight from the set's answers: no per-row
+                // Option to build the mask from.
+                let keep = match values.nulls() {
+                    None => BooleanBuffer::collect_bool(values.len(), |i| {
+                        seen.insert(Some(values.value(i)))
+                    }),
+                    Some(nulls) => BooleanBuffer::collect_bool(values.len(), |i| {
+                        seen.insert(nulls.is_valid(i).then(|| values.value(i)))
+                    }),
+                };
+                return Ok(BooleanArray::new(keep, None));
             }
         }
         // General case: switch (once) to row-encoded keys.

@@ -25,6 +25,7 @@ use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
 };
+use weir_plugin_sdk::arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use weir_plugin_sdk::prelude::*;
 
 /// What to do with a value no format parses.
@@ -207,11 +208,13 @@ impl ParseTime {
         let micros: TimestampMicrosecondArray = match array.data_type() {
             DataType::Utf8 => {
                 let strings = array.as_string::<i32>();
-                let mut out = Vec::with_capacity(strings.len());
-                for value in strings.iter() {
-                    let parsed = value.and_then(|s| self.parse(s));
-                    if let (Some(raw), None, OnError::Fail) = (value, parsed, self.config.on_error)
-                    {
+                // Values and validity built side by side: no per-row Option.
+                let mut values = Vec::with_capacity(strings.len());
+                let mut valid = BooleanBufferBuilder::new(strings.len());
+                for i in 0..strings.len() {
+                    let raw = (!strings.is_null(i)).then(|| strings.value(i));
+                    let parsed = raw.and_then(|s| self.parse(s));
+                    if let (Some(raw), None, OnError::Fail) = (raw, parsed, self.config.on_error) {
                         if !raw.trim().is_empty() {
                             return Err(Error::msg(format!(
                                 "parse-time: column {name:?}: can't parse {raw:?} with any of {:?}",
@@ -219,9 +222,10 @@ impl ParseTime {
                             )));
                         }
                     }
-                    out.push(parsed);
+                    values.push(parsed.unwrap_or_default());
+                    valid.append(parsed.is_some());
                 }
-                out.into_iter().collect()
+                TimestampMicrosecondArray::new(values.into(), Some(NullBuffer::new(valid.finish())))
             }
             DataType::Timestamp(unit, _) => match unit {
                 TimeUnit::Second => array

@@ -17,6 +17,7 @@
 mod node;
 mod policy;
 mod stats;
+mod workers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +39,7 @@ use crate::{Error, Result};
 use node::{run_sink, run_source, run_transform, SourceEnd, TransformOutputs};
 pub use policy::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
 pub use stats::{NodeStats, NodeSummary, RunSummary};
+pub(crate) use workers::Workers;
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an
 /// error) that sources check between batches, and a pending manifest

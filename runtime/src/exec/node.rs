@@ -11,6 +11,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::Notify;
 use tracing::debug_span;
 
+use super::workers::Workers;
 use super::{policy, Control, Generation, NodeStats};
 use crate::graph::PreparedTransform;
 use crate::manifest::{OnError, TransformConfig};
@@ -187,58 +188,59 @@ fn process_group(
     let runtime = tokio::runtime::Handle::try_current().ok();
     let done = Arc::new(Notify::new());
     let mut siblings = std::mem::take(&mut node.siblings);
+    let workers = node
+        .workers
+        .get_or_insert_with(|| Workers::new(name, siblings.len()));
     let mut group = vec![first];
-    let (on_siblings, on_main) = std::thread::scope(|scope| {
-        let mut running = Vec::new();
-        let mut free = siblings.iter_mut();
-        let mut on_main = None;
-        loop {
-            let k = group.len() - 1;
-            let index = base + k as u64;
-            let Some(sibling) = free.next() else {
-                // Every sibling is busy: the newest batch runs here.
+    let mut running = Vec::new();
+    let mut on_main = None;
+    loop {
+        let k = group.len() - 1;
+        let index = base + k as u64;
+        let Some(sibling) = siblings.pop() else {
+            // Every sibling is busy: the newest batch runs here.
+            on_main = Some(process_one(name, config, node, &group[k], index, stats));
+            break;
+        };
+        match workers.run(running.len(), sibling, group[k].clone(), index, &done) {
+            Ok(result) => running.push(result),
+            Err(sibling) => {
+                siblings.push(sibling);
                 on_main = Some(process_one(name, config, node, &group[k], index, stats));
                 break;
-            };
-            let batch = group[k].clone();
-            let finished = done.clone();
-            running.push(scope.spawn(move || {
-                let _span = debug_span!("batch", index, rows = batch.num_rows()).entered();
-                let result = sibling.process(&batch, index);
-                finished.notify_one();
-                result
-            }));
-            // Take the next batch if it arrives before a running one is
-            // done; never hold a finished batch back waiting for input.
-            let next = match &runtime {
-                Some(rt) => rt.block_on(async {
-                    tokio::select! {
-                        batch = input.recv() => batch,
-                        () = done.notified() => None,
-                    }
-                }),
-                None => input.try_recv().ok(),
-            };
-            match next {
-                Some(batch) => group.push(batch),
-                None => break,
             }
         }
-        let on_siblings: Vec<Result<Vec<RecordBatch>>> = running
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(Error::Plugin {
-                        node: name.to_string(),
-                        batch: "?".into(),
-                        kind: crate::FailureKind::Trap,
-                        message: "a parallel instance's thread panicked".into(),
-                    })
-                })
-            })
-            .collect();
-        (on_siblings, on_main)
-    });
+        // Take the next batch if it arrives before a running one is done;
+        // never hold a finished batch back waiting for input.
+        let next = match &runtime {
+            Some(rt) => rt.block_on(async {
+                tokio::select! {
+                    batch = input.recv() => batch,
+                    () = done.notified() => None,
+                }
+            }),
+            None => input.try_recv().ok(),
+        };
+        match next {
+            Some(batch) => group.push(batch),
+            None => break,
+        }
+    }
+    let mut on_siblings = Vec::with_capacity(running.len());
+    for result in running {
+        match result.recv() {
+            Ok((instance, outcome)) => {
+                siblings.push(instance);
+                on_siblings.push(outcome);
+            }
+            Err(_) => on_siblings.push(Err(Error::Plugin {
+                node: name.to_string(),
+                batch: "?".into(),
+                kind: crate::FailureKind::Trap,
+                message: "a parallel instance's thread stopped".into(),
+            })),
+        }
+    }
     let mut outcomes = Vec::with_capacity(group.len());
     for (k, result) in on_siblings.into_iter().enumerate() {
         let index = base + k as u64;
@@ -258,7 +260,11 @@ fn process_group(
             Err(_) => {
                 // The failure policy (bisection, dead letters) runs on
                 // the main instance; the sibling starts afresh.
-                if let Err(e) = siblings[k].recover() {
+                if let Some(e) = siblings
+                    .iter_mut()
+                    .filter(|s| s.trapped())
+                    .find_map(|s| s.recover().err())
+                {
                     node.siblings = siblings;
                     return Err(e);
                 }

@@ -393,6 +393,7 @@ impl Graph {
             next_batch: 0,
             recent: crate::reload::Recent::default(),
             canary: None,
+            workers: None,
         })
     }
 }
@@ -452,6 +453,8 @@ pub struct PreparedTransform {
     pub recent: crate::reload::Recent,
     /// A new version running in shadow before promotion (`--canary`).
     pub canary: Option<crate::reload::Canary>,
+    /// The threads sibling instances run on, started at the first batch.
+    pub(crate) workers: Option<crate::exec::Workers>,
 }
 
 impl PreparedTransform {
