@@ -49,8 +49,16 @@ pub struct Control {
     failed: AtomicBool,
     stop: AtomicBool,
     error: Mutex<Option<Error>>,
-    reconfigure: Mutex<Option<Reconfigure>>,
+    reconfigure: Mutex<Pending>,
     reconfigured: Notify,
+}
+
+/// The reload slot: a plan waiting, and whether the run has ended (after
+/// which no plan is taken: its sender would wait forever).
+#[derive(Default)]
+struct Pending {
+    plan: Option<Reconfigure>,
+    ended: bool,
 }
 
 /// A plan waiting to be applied, and who waits for the outcome.
@@ -104,8 +112,8 @@ impl Control {
     pub fn reconfigure(&self, plan: Plan) -> bool {
         let (applied, outcome) = mpsc::channel();
         match self.reconfigure.lock() {
-            Ok(mut slot) => *slot = Some(Reconfigure { plan, applied }),
-            Err(_) => return false,
+            Ok(mut slot) if !slot.ended => slot.plan = Some(Reconfigure { plan, applied }),
+            _ => return false,
         }
         self.reconfigured.notify_one();
         outcome.recv().unwrap_or(false)
@@ -115,7 +123,18 @@ impl Control {
         self.reconfigure
             .lock()
             .ok()
-            .and_then(|mut slot| slot.take())
+            .and_then(|mut slot| slot.plan.take())
+    }
+
+    /// Marks the run ended and answers a plan that raced the end "not
+    /// applied".
+    fn end_reconfiguring(&self) {
+        if let Ok(mut slot) = self.reconfigure.lock() {
+            slot.ended = true;
+            if let Some(r) = slot.plan.take() {
+                let _ = r.applied.send(false);
+            }
+        }
     }
 }
 
@@ -181,10 +200,7 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         );
         let _ = applied.send(true);
     }
-    // A plan that raced the end of the run is answered "not applied".
-    if let Some(r) = control.take_reconfigure() {
-        let _ = r.applied.send(false);
-    }
+    control.end_reconfiguring();
     let error = control.error.lock().ok().and_then(|mut e| e.take());
     if let Some(e) = error {
         return Err(e);

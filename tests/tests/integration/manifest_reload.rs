@@ -3,12 +3,16 @@
 //! sources keeping their position — or rejected as a whole.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
+use weir::exec::{self, Control};
+use weir::graph::Graph;
+use weir::manifest::Manifest;
 use weir::reload::Options;
-use weir_tests::{plugins, toml_path, Scratch};
+use weir_tests::{host, plugins, toml_path, Scratch};
 
 use super::reload::{batches, run_watching_with, stamped_pipeline, versions_per_batch};
 
@@ -205,4 +209,34 @@ fn a_node_nobody_reads_yet_keeps_consuming_while_an_edit_is_half_done() {
     let out = rows(&batches(&scratch.path("out.arrow")));
     assert!(out.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(out.last().is_some_and(|(_, v)| *v >= 0.0));
+}
+
+#[test]
+fn a_plan_handed_over_after_the_run_ended_is_answered_not_applied() {
+    let scratch = Scratch::new();
+    let stamp = scratch.write("stamp.wasm", std::fs::read(plugins::STAMP_A).unwrap());
+    let manifest = stamped_pipeline(&stamp).replace("rate = 2000.0", "rows = 500");
+    let path = scratch.write("pipeline.toml", &manifest);
+    let graph = Graph::new(Manifest::load(&path).unwrap()).unwrap();
+    let prepared = graph.prepare(host()).unwrap();
+    let schemas = prepared.schemas.clone();
+    let control = Arc::new(Control::default());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime
+        .block_on(exec::run(&graph, prepared, control.clone()))
+        .unwrap();
+
+    // An edit that lands just after the pipeline finished.
+    scratch.write("pipeline.toml", with_filter(&manifest));
+    let edited = Graph::new(Manifest::load(&path).unwrap()).unwrap();
+    let plan = weir::reload::plan(&graph, &schemas, edited, host())
+        .unwrap()
+        .expect("a change");
+    let (answer, answered) = std::sync::mpsc::channel();
+    std::thread::spawn(move || answer.send(control.reconfigure(plan)));
+    assert_eq!(
+        answered.recv_timeout(Duration::from_secs(10)),
+        Ok(false),
+        "the controller must not wait for a pipeline that ended"
+    );
 }
