@@ -24,7 +24,7 @@ use weir::manifest::Manifest;
 use weir::plugin::{EngineConfig, PluginHost};
 use weir::reload::{Controller, Options};
 use weir::sink::Sink;
-use weir_tests::{plugins, Scratch};
+use weir_tests::{new_version, plugins, replace, Scratch};
 
 const SWAPS: usize = 20;
 const BATCH: usize = 1024;
@@ -49,24 +49,6 @@ impl Sink for Probe {
         Ok(())
     }
     fn abort(self: Box<Self>) {}
-}
-
-/// `bytes` with a custom section naming `tag`: the same plugin, new content.
-fn rebuilt(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"weir-bench";
-    let mut out = bytes.to_vec();
-    out.push(0);
-    out.push((1 + name.len() + tag.len()) as u8);
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(tag.as_bytes());
-    out
-}
-
-fn replace(to: &Path, bytes: &[u8]) {
-    let tmp = to.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes).expect("write");
-    std::fs::rename(&tmp, to).expect("rename");
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -222,7 +204,7 @@ fn scenario(rate: Option<f64>) {
         } else {
             (&a, "stamp-a")
         };
-        (rebuilt(base, &format!("build-{i}")), version)
+        (new_version(base, &format!("build-{i}")), version)
     });
     let fresh_to = Instant::now();
     host.load(Path::new(plugins::STAMP_B)).expect("stamp-b");

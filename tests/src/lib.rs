@@ -22,6 +22,27 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Replaces the file at `to` with `bytes` the way a build tool does:
+/// write beside it, then rename over it (a watcher never sees half a file).
+pub fn replace(to: &Path, bytes: &[u8]) {
+    let tmp = to.with_extension("wasm.tmp");
+    std::fs::write(&tmp, bytes).expect("write");
+    std::fs::rename(&tmp, to).expect("rename");
+}
+
+/// `component` with a custom section naming `tag` appended: the same
+/// plugin with new bytes (a new hash), as a rebuild gives.
+pub fn new_version(component: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"weir-test";
+    let mut out = component.to_vec();
+    out.push(0); // custom section
+    out.push((1 + name.len() + tag.len()) as u8);
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(tag.as_bytes());
+    out
+}
+
 /// One engine for the whole test binary: compiled components are cached
 /// by content hash, so each plugin compiles once.
 pub fn host() -> &'static PluginHost {

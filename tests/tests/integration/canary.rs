@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir::reload::Options;
-use weir_tests::{host, plugins, Scratch};
+use weir_tests::{host, plugins, replace, Scratch};
 
-use super::reload::{batches, replace, run_watching_with, stamped_pipeline, versions_per_batch};
+use super::reload::{batches, run_watching_with, stamped_pipeline, versions_per_batch};
 
 /// Controller options with a canary of `n` batches, and the reports made.
 fn canary(n: u32) -> (Options, Arc<Mutex<Vec<String>>>) {

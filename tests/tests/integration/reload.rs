@@ -11,15 +11,7 @@ use weir::exec::{self, Control, RunSummary};
 use weir::graph::Graph;
 use weir::manifest::Manifest;
 use weir::reload::{Controller, Options};
-use weir_tests::{host, plugins, Scratch};
-
-/// Replaces `to` with `from`'s bytes the way a build tool does: write
-/// beside it, then rename over it.
-pub(crate) fn replace(to: &Path, bytes: &[u8]) {
-    let tmp = to.with_extension("wasm.tmp");
-    std::fs::write(&tmp, bytes).unwrap();
-    std::fs::rename(&tmp, to).unwrap();
-}
+use weir_tests::{host, new_version, plugins, replace, Scratch};
 
 /// Runs `manifest` with a reload controller while `edits` runs, then stops
 /// the (unbounded) source and returns the summary.
@@ -190,21 +182,6 @@ fn broken_new_versions_are_rejected_and_the_next_change_is_tried() {
             "{case}: {versions:?}"
         );
     }
-}
-
-/// `bytes` with a custom section appended: a different version (new hash)
-/// of the same component.
-fn new_version(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    let name = b"weir-test";
-    let payload = tag.as_bytes();
-    let size = 1 + name.len() + payload.len();
-    out.push(0); // custom section
-    out.push(size as u8);
-    out.push(name.len() as u8);
-    out.extend_from_slice(name);
-    out.extend_from_slice(payload);
-    out
 }
 
 #[test]
