@@ -17,9 +17,11 @@ use crate::manifest::{Grants, Limits, TransformConfig};
 use crate::{Error, Result};
 
 /// Interfaces a plugin may import. WASI filesystem and environment are
-/// linked but empty unless the node's `grants` open them; sockets and
-/// everything else are refused when the component is loaded, naming the
-/// interface, so `weir check` catches them before data moves.
+/// linked but empty unless the node's `grants` open them. `wasi:sockets`
+/// is linked because language runtimes import it whether or not a plugin
+/// uses it (CPython's does), but every call is denied by the store's
+/// context. Anything else is refused when the component is loaded, naming
+/// the interface, so `weir check` catches it before data moves.
 const GRANTABLE: &[&str] = &[
     "weir:plugin/",
     "wasi:io/",
@@ -27,6 +29,7 @@ const GRANTABLE: &[&str] = &[
     "wasi:clocks/",
     "wasi:random/",
     "wasi:filesystem/",
+    "wasi:sockets/",
 ];
 
 /// A compiled, linked plugin, ready to instantiate any number of times.
@@ -218,7 +221,8 @@ impl PluginHost {
         if !denied.is_empty() {
             return Err(format!(
                 "imports {}, which weir never grants to plugins (allowed: weir:plugin, and WASI \
-                 io, cli, clocks, random and filesystem — whose access the node's `grants` control)",
+                 io, cli, clocks, random, filesystem and sockets — whose access the node's `grants` \
+                 control; sockets are always denied)",
                 denied.join(", ")
             ));
         }

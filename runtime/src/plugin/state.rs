@@ -47,6 +47,11 @@ impl HostState {
         let memory =
             usize::try_from(limits.memory_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX);
         let mut wasi = WasiCtxBuilder::new();
+        // No network, ever: creating a socket and name lookups fail with
+        // access-denied (and no address passes the default address check).
+        wasi.allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         for name in &grants.env {
             if let Ok(value) = std::env::var(name) {
                 wasi.env(name, value);

@@ -1,9 +1,10 @@
-//! `weir dev`: rebuilding a local plugin crate when its sources change.
+//! `weir dev`: rebuilding a local plugin (in any language `weir plugin
+//! build` knows) when its sources change.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::plugin::build;
+use crate::plugin::build::{self, Language};
 use crate::{Error, Result};
 
 /// Whether a change to `path` is a change to the crate at `dir`'s sources
@@ -16,10 +17,7 @@ pub(super) fn is_source_of(dir: &Path, path: &Path) -> bool {
         .components()
         .next()
         .is_some_and(|c| c.as_os_str() == "target");
-    let source = matches!(
-        path.extension().and_then(|e| e.to_str()),
-        Some("rs" | "toml" | "wit")
-    );
+    let source = Language::ALL.iter().any(|l| l.is_source(path));
     source && !generated
 }
 
@@ -61,10 +59,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sources_are_rust_toml_and_wit_files_outside_target() {
+    fn sources_are_source_files_of_any_language_outside_target() {
         let dir = Path::new("/p/dedupe");
         assert!(is_source_of(dir, Path::new("/p/dedupe/src/lib.rs")));
         assert!(is_source_of(dir, Path::new("/p/dedupe/Cargo.toml")));
+        assert!(is_source_of(dir, Path::new("/p/dedupe/plugin.py")));
+        assert!(is_source_of(dir, Path::new("/p/dedupe/plugin.c")));
+        assert!(is_source_of(dir, Path::new("/p/dedupe/plugin.js")));
         assert!(!is_source_of(dir, Path::new("/p/dedupe/target/x/lib.rs")));
         assert!(!is_source_of(dir, Path::new("/p/dedupe/src/lib.rs.swp")));
         assert!(!is_source_of(dir, Path::new("/p/other/src/lib.rs")));

@@ -186,18 +186,18 @@ fn environment_is_empty_unless_a_variable_is_granted() {
 }
 
 #[test]
-fn plugin_importing_sockets_fails_check_naming_the_interface() {
+fn plugin_opening_a_socket_is_denied_at_every_call() {
     let scratch = Scratch::new();
-    let err = scratch
-        .check(&format!(
-            "[sources.gen]\ntype = \"generate\"\nrows = 1\n\n[transforms.net]\nplugin = {}\ninputs = [\"gen\"]\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"net\"]\n",
-            toml_path(plugins::NETCLIENT.as_ref())
-        ))
-        .err()
-        .expect("must be rejected");
-    let text = err.to_string();
-    assert!(text.contains("wasi:sockets/"), "{text}");
-    assert!(text.contains("never grants"), "{text}");
+    let pipeline = format!(
+        "[sources.gen]\ntype = \"generate\"\nrows = 1\n\n[transforms.net]\nplugin = {}\ninputs = [\"gen\"]\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"net\"]\n",
+        toml_path(plugins::NETCLIENT.as_ref())
+    );
+    // Linked (language runtimes import it), so the check passes...
+    scratch.check(&pipeline).expect("wasi:sockets is linked");
+    // ...and the connect fails inside the plugin, before any packet.
+    let text = scratch.run(&pipeline).err().expect("must fail").to_string();
+    assert!(text.contains("connect:"), "{text}");
+    assert!(!text.contains("opened a socket"), "{text}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Opens a TCP connection on every batch: it imports `wasi:sockets`, which
-//! weir never grants, so `weir check` must reject it before data moves.
+//! Opens a TCP connection on every batch. `wasi:sockets` is linked but
+//! every call is denied, so the connect must fail and the node with it.
 
 use weir_plugin_sdk::prelude::*;
 
