@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use crate::exec::{self, Control};
 use crate::graph::Graph;
 use crate::manifest::Manifest;
-use crate::plugin::{build, inspect, EngineConfig, PluginHost};
+use crate::plugin::build::{self, Language};
+use crate::plugin::{inspect, EngineConfig, PluginHost};
 use crate::reload::{Controller, Options};
 
 /// weir: run sandboxed WebAssembly transforms over Arrow batches.
@@ -71,10 +72,14 @@ enum Command {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Scaffolds a Rust plugin crate that builds as is.
+    /// Scaffolds a plugin that builds as is: a Rust crate, or a C,
+    /// JavaScript or Python plugin.
     New {
-        /// Crate name (also the directory created).
+        /// Plugin name (also the directory created).
         name: String,
+        /// Language: rust, c, js or python.
+        #[arg(long, default_value = "rust", value_parser = parse_language)]
+        lang: Language,
         /// Parent directory (default: current).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -82,9 +87,10 @@ enum PluginCommand {
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
-    /// Builds a plugin crate (or a workspace of them) into components.
+    /// Builds a plugin into a component: a Rust crate (or a workspace of
+    /// them), or a C, JavaScript or Python plugin (detected from the files).
     Build {
-        /// The crate or workspace directory.
+        /// The plugin's directory.
         dir: PathBuf,
         /// Where to write `<name>.wasm` (default: `<dir>/target/weir`).
         #[arg(long, short)]
@@ -103,6 +109,13 @@ enum PluginCommand {
         /// The `.wasm` file.
         file: PathBuf,
     },
+}
+
+fn parse_language(name: &str) -> Result<Language, String> {
+    Language::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Language::ALL.iter().map(|l| l.name()).collect();
+        format!("unknown language {name:?}; one of {}", names.join(", "))
+    })
 }
 
 fn init_tracing() {
@@ -246,8 +259,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 println!("  {:<10} {name:<16} [{schema}]", kind.section());
             }
         }
-        Command::Plugin(PluginCommand::New { name, dir, sdk }) => {
-            let path = scaffold::new_plugin(&name, &dir, sdk.as_deref())?;
+        Command::Plugin(PluginCommand::New {
+            name,
+            lang,
+            dir,
+            sdk,
+        }) => {
+            let path = scaffold::new_plugin(&name, &dir, sdk.as_deref(), lang)?;
             println!(
                 "created {}; build it with `weir plugin build {}`",
                 path.display(),

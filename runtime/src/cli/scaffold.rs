@@ -1,8 +1,19 @@
-//! `weir plugin new NAME`: a plugin crate that builds as is.
+//! `weir plugin new NAME [--lang LANG]`: a plugin that builds as is.
+//!
+//! Rust gets a crate on the SDK (a filter that adds `{column}_doubled`);
+//! C, JavaScript and Python get the `positive-amounts` example of
+//! `examples/`, the same transform in every language.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+
+use crate::plugin::build::Language;
+
+/// The non-Rust scaffolds: `examples/positive-amounts/<lang>/plugin.<ext>`.
+const PLUGIN_C: &str = include_str!("../../../examples/positive-amounts/c/plugin.c");
+const PLUGIN_JS: &str = include_str!("../../../examples/positive-amounts/js/plugin.js");
+const PLUGIN_PY: &str = include_str!("../../../examples/positive-amounts/python/plugin.py");
 
 /// The SDK this weir was built from.
 const SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../plugin-sdk");
@@ -67,8 +78,13 @@ impl Transform for Plugin {
 weir_plugin_sdk::export!(Plugin);
 "#;
 
-/// Creates `dir/name` with a Cargo.toml and src/lib.rs; returns its path.
-pub fn new_plugin(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
+/// Creates the plugin `dir/name` in `language`; returns its path.
+pub fn new_plugin(
+    name: &str,
+    dir: &Path,
+    sdk: Option<&Path>,
+    language: Language,
+) -> anyhow::Result<PathBuf> {
     let valid = !name.is_empty()
         && name
             .chars()
@@ -81,6 +97,20 @@ pub fn new_plugin(name: &str, dir: &Path, sdk: Option<&Path>) -> anyhow::Result<
     if root.exists() {
         bail!("{} already exists", root.display());
     }
+    let (file, text) = match language {
+        Language::Rust => return new_crate(name, &root, sdk),
+        Language::C => ("plugin.c", PLUGIN_C),
+        Language::JavaScript => ("plugin.js", PLUGIN_JS),
+        Language::Python => ("plugin.py", PLUGIN_PY),
+    };
+    std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+    std::fs::write(root.join(file), text)?;
+    std::fs::write(root.join(".gitignore"), "/target\n")?;
+    Ok(root.to_path_buf())
+}
+
+/// A Rust crate at `root` with a Cargo.toml and src/lib.rs.
+fn new_crate(name: &str, root: &Path, sdk: Option<&Path>) -> anyhow::Result<PathBuf> {
     let sdk = match sdk {
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(SDK_DIR),
@@ -120,5 +150,5 @@ panic = "abort"
     std::fs::write(root.join("Cargo.toml"), cargo_toml)?;
     std::fs::write(root.join("src/lib.rs"), LIB_RS)?;
     std::fs::write(root.join(".gitignore"), "/target\n")?;
-    Ok(root)
+    Ok(root.to_path_buf())
 }

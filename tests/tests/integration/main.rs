@@ -8,6 +8,7 @@ mod cli;
 mod dag;
 mod dev;
 mod formats;
+mod languages;
 mod malformed;
 mod manifest_errors;
 mod manifest_reload;

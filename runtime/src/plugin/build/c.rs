@@ -34,9 +34,7 @@ pub(super) fn sources(dir: &Path) -> Result<Vec<PathBuf>> {
 fn generate_bindings(stage: &Path) -> Result<()> {
     let fail = |e: anyhow::Error| Error::Build(format!("generating C bindings: {e:#}"));
     let mut resolve = wit_parser::Resolve::default();
-    let package = resolve
-        .push_str("plugin.wit", WIT)
-        .map_err(fail)?;
+    let package = resolve.push_str("plugin.wit", WIT).map_err(fail)?;
     let world = resolve
         .select_world(&[package], Some("plugin"))
         .map_err(fail)?;
@@ -113,7 +111,11 @@ pub(super) fn build(
         .arg("-o")
         .arg(&module)
         .current_dir(dir);
-    run(cmd, &format!("{} (C plugin {})", clang.display(), dir.display()), capture)?;
+    run(
+        cmd,
+        &format!("{} (C plugin {})", clang.display(), dir.display()),
+        capture,
+    )?;
     let bytes = std::fs::read(&module).map_err(|e| Error::io(&module, e))?;
     install(out_dir, name, &componentize(bytes)?)
 }

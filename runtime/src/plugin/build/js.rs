@@ -81,7 +81,11 @@ pub(super) fn build(
         .arg("--out")
         .arg(&component)
         .current_dir(&stage);
-    run(cmd, &format!("componentize-js (JavaScript plugin {})", dir.display()), capture)?;
+    run(
+        cmd,
+        &format!("componentize-js (JavaScript plugin {})", dir.display()),
+        capture,
+    )?;
     let bytes = std::fs::read(&component).map_err(|e| Error::io(&component, e))?;
     install(out_dir, name, &componentize(bytes)?)
 }

@@ -180,10 +180,17 @@ fn build_with(
             .map(str::to_string)
             .ok_or_else(|| Error::Build(format!("{}: can't name the plugin", dir.display())))
     };
-    let _span = tracing::info_span!("build", dir = %dir.display(), lang = language.name()).entered();
+    let _span =
+        tracing::info_span!("build", dir = %dir.display(), lang = language.name()).entered();
     match language {
         Language::Rust => rust::build(&dir, &out_dir, &target_dir, target, capture),
-        Language::C => Ok(vec![c::build(&dir, &name()?, &out_dir, &target_dir, capture)?]),
+        Language::C => Ok(vec![c::build(
+            &dir,
+            &name()?,
+            &out_dir,
+            &target_dir,
+            capture,
+        )?]),
         Language::JavaScript => Ok(vec![js::build(
             &dir,
             &name()?,
@@ -251,7 +258,9 @@ fn install(out_dir: &Path, name: &str, component: &[u8]) -> Result<Built> {
 
 /// A clean directory for one build's intermediate files.
 fn stage(target_dir: &Path, language: Language, name: &str) -> Result<PathBuf> {
-    let stage = target_dir.join(format!("weir-{}", language.name())).join(name);
+    let stage = target_dir
+        .join(format!("weir-{}", language.name()))
+        .join(name);
     if stage.exists() {
         std::fs::remove_dir_all(&stage).map_err(|e| Error::io(&stage, e))?;
     }
@@ -274,7 +283,12 @@ fn run(mut cmd: Command, what: &str, capture: Capture) -> Result<()> {
     let spawn_error =
         |e: std::io::Error| Error::Build(format!("can't run {what} ({program:?}): {e}"));
     let (status, output) = match capture {
-        Capture::Inherit => (cmd.status().map_err(spawn_error)?, String::new()),
+        Capture::Inherit => {
+            // weir's stdout lists what it built; the tool's chatter goes
+            // with the logs.
+            cmd.stdout(std::io::stderr());
+            (cmd.status().map_err(spawn_error)?, String::new())
+        }
         Capture::Quiet => {
             let out = cmd.output().map_err(spawn_error)?;
             let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -332,7 +346,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("weir-detect-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let err = Language::detect(&dir).unwrap_err().to_string();
-        assert!(err.contains("plugin.py") && err.contains("Cargo.toml"), "{err}");
+        assert!(
+            err.contains("plugin.py") && err.contains("Cargo.toml"),
+            "{err}"
+        );
         std::fs::write(dir.join("x.c"), "").unwrap();
         assert_eq!(Language::detect(&dir).unwrap(), Language::C);
         std::fs::write(dir.join("plugin.js"), "").unwrap();

@@ -68,7 +68,11 @@ pub(super) fn build(
         // A user's virtualenv would add its site-packages to the plugin.
         .env_remove("VIRTUAL_ENV")
         .current_dir(&stage);
-    run(cmd, &format!("componentize-py (Python plugin {})", dir.display()), capture)?;
+    run(
+        cmd,
+        &format!("componentize-py (Python plugin {})", dir.display()),
+        capture,
+    )?;
     let bytes = std::fs::read(&component).map_err(|e| Error::io(&component, e))?;
     install(out_dir, name, &componentize(bytes)?)
 }
