@@ -98,7 +98,7 @@ fn orders_csv() -> String {
                 x = x
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                if (x >> 33) % 50 == 0 {
+                if (x >> 33).is_multiple_of(50) {
                     String::new()
                 } else {
                     format!("{:.3}", ((x >> 11) % 500_000) as f64 / 1000.0 - 50.0)
@@ -283,8 +283,7 @@ fn a_compile_error_in_c_is_reported_with_the_compilers_message() {
     scratch.write("broken/plugin.c", "#include \"weir.h\"\nint oops( {\n");
     let out = scratch.path("built");
     let err = build::build_quietly(&scratch.path("broken"), &out, None)
-        .err()
-        .expect("must fail")
+        .expect_err("must fail")
         .to_string();
     assert!(err.contains("plugin.c:2"), "{err}");
     assert!(!out.join("broken.wasm").exists());

@@ -195,7 +195,7 @@ fn plugin_opening_a_socket_is_denied_at_every_call() {
     // Linked (language runtimes import it), so the check passes...
     scratch.check(&pipeline).expect("wasi:sockets is linked");
     // ...and the connect fails inside the plugin, before any packet.
-    let text = scratch.run(&pipeline).err().expect("must fail").to_string();
+    let text = scratch.run(&pipeline).expect_err("must fail").to_string();
     assert!(text.contains("connect:"), "{text}");
     assert!(!text.contains("opened a socket"), "{text}");
 }
