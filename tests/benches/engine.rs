@@ -11,7 +11,8 @@
 //! trip vs `memcpy`), column-proportional cost (a filter reading 1 of 32
 //! columns vs arrow-rs kernels; 32 vs 2 columns), start-up (first batch
 //! with a warm cache; cold compile of each shipped plugin), and cores
-//! (`parallelism = 2` vs 1). The seed job against DuckDB, Polars and
+//! (`parallelism = 2` vs 1), and languages (the same transform in Rust, C,
+//! JavaScript and Python, relative to Rust). The seed job against DuckDB, Polars and
 //! pandas, and peak memory, are in `bench/peers.py` (`bench/run`).
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ struct Sizes {
     wide_rows: usize,
     repeats: usize,
     parallel_rows: usize,
+    language_rows: usize,
 }
 
 fn sizes(smoke: bool) -> Sizes {
@@ -46,6 +48,7 @@ fn sizes(smoke: bool) -> Sizes {
             wide_rows: 16_384,
             repeats: 2,
             parallel_rows: 50_000,
+            language_rows: 20_000,
         }
     } else {
         Sizes {
@@ -54,6 +57,7 @@ fn sizes(smoke: bool) -> Sizes {
             wide_rows: 1_000_000,
             repeats: 7,
             parallel_rows: 2_000_000,
+            language_rows: 1_000_000,
         }
     }
 }
@@ -434,6 +438,56 @@ fn cores(scratch: &Scratch, s: &Sizes) {
     );
 }
 
+/// The same transform (`examples/positive-amounts`) in each language,
+/// built from source, on the same batches: plugin throughput relative to
+/// the Rust version.
+fn languages(host: &PluginHost, scratch: &Scratch, s: &Sizes) {
+    let batch_rows = 8192;
+    let mut x: u64 = 7;
+    let batches: Vec<RecordBatch> = (0..s.language_rows)
+        .step_by(batch_rows)
+        .map(|start| {
+            let amounts: Float64Array = (start..(start + batch_rows).min(s.language_rows))
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % 50 != 0).then(|| ((x >> 11) % 500_000) as f64 / 1000.0 - 50.0)
+                })
+                .collect();
+            RecordBatch::try_from_iter([("amount", Arc::new(amounts) as ArrayRef)]).expect("batch")
+        })
+        .collect();
+    let mut rust_rate = None;
+    for lang in ["rust", "c", "js", "python"] {
+        let dir = weir_tests::repo()
+            .join("examples/positive-amounts")
+            .join(lang);
+        let guest = weir_tests::repo().join("target/guest");
+        let built =
+            weir::plugin::build::build_quietly(&dir, &scratch.path("languages"), Some(&guest))
+                .unwrap_or_else(|e| panic!("building {lang}: {e}"));
+        let path = built[0].path.to_string_lossy().into_owned();
+        let mut plugin = instance(host, &path, "{}");
+        let took = best(s.repeats.min(3), || {
+            for (i, batch) in batches.iter().enumerate() {
+                plugin.process(batch, i as u64).expect("process");
+            }
+        });
+        let rate = s.language_rows as f64 / took.as_secs_f64();
+        let relative = rate / *rust_rate.get_or_insert(rate);
+        row(
+            &format!(
+                "language: positive-amounts in {lang} on {} rows ({} KiB component)",
+                s.language_rows,
+                built[0].bytes / 1024
+            ),
+            format!("{:.2} M rows/s = {relative:.2}× Rust", rate / 1e6),
+            "relative to the Rust plugin".into(),
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     // `cargo test --all-targets` runs this without `--bench`: building it
@@ -464,5 +518,8 @@ fn main() {
     }
     if run("cores") {
         cores(&scratch, &s);
+    }
+    if run("languages") {
+        languages(&host, &scratch, &s);
     }
 }
