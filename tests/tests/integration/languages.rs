@@ -288,3 +288,56 @@ fn a_compile_error_in_c_is_reported_with_the_compilers_message() {
     assert!(err.contains("plugin.c:2"), "{err}");
     assert!(!out.join("broken.wasm").exists());
 }
+
+#[test]
+fn a_python_version_takes_over_the_rust_versions_row_count_mid_stream() {
+    // Both keep their count as decimal text, so state crosses languages.
+    let rust = std::fs::read(example("rust")).unwrap();
+    let python = example("python");
+    // Compiled ahead (into the shared disk cache the CLI reads), so the
+    // swap doesn't wait for Cranelift.
+    weir_tests::host().load(&python).unwrap();
+    let scratch = Scratch::new();
+    let plugin = scratch.write("plugin.wasm", &rust);
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            batch_size = 100
+
+            [sources.gen]
+            type = "generate"
+            rows = 8000
+            rate = 2000.0
+
+            [transforms.positive]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ column = "value" }}
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["positive"]
+            path = "out.arrow"
+            "#,
+            toml_path(&plugin)
+        ),
+    );
+    let child = weir()
+        .args(["run", "--watch"])
+        .arg(&manifest)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    weir_tests::replace(&plugin, &std::fs::read(&python).unwrap());
+    let run = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("swapped in the new version"), "{stderr}");
+    // The Python version's finish counts every row, the Rust version's too.
+    assert!(stderr.contains("saw 8000 rows"), "{stderr}");
+}
