@@ -452,7 +452,8 @@ fn languages(host: &PluginHost, scratch: &Scratch, s: &Sizes) {
                     x = x
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
-                    ((x >> 33) % 50 != 0).then(|| ((x >> 11) % 500_000) as f64 / 1000.0 - 50.0)
+                    (!(x >> 33).is_multiple_of(50))
+                        .then(|| ((x >> 11) % 500_000) as f64 / 1000.0 - 50.0)
                 })
                 .collect();
             RecordBatch::try_from_iter([("amount", Arc::new(amounts) as ArrayRef)]).expect("batch")
