@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{componentize, install, run, stage, write, Built, Capture, Language, WIT};
+use super::{run, write, Capture, WIT};
 use crate::{Error, Result};
 
 const WEIR_H: &str = include_str!("../../../../plugin-sdk/c/weir.h");
@@ -82,18 +82,11 @@ fn clang() -> Result<(PathBuf, Vec<String>)> {
         })
 }
 
-/// Builds the C plugin at `dir` into `out_dir/<name>.wasm`.
-pub(super) fn build(
-    dir: &Path,
-    name: &str,
-    out_dir: &Path,
-    target_dir: &Path,
-    capture: Capture,
-) -> Result<Built> {
-    let stage = stage(target_dir, Language::C, name)?;
-    generate_bindings(&stage)?;
-    write(&stage, "weir.h", WEIR_H)?;
-    let helper = write(&stage, "weir.c", WEIR_C)?;
+/// Builds the C plugin at `dir` in `stage`; returns the core module.
+pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> Result<PathBuf> {
+    generate_bindings(stage)?;
+    write(stage, "weir.h", WEIR_H)?;
+    let helper = write(stage, "weir.c", WEIR_C)?;
     let (clang, flags) = clang()?;
     let module = stage.join(format!("{name}.core.wasm"));
     let mut cmd = Command::new(&clang);
@@ -101,7 +94,7 @@ pub(super) fn build(
         .args(&flags)
         .args(["-Wall", "-Wextra", "-Wno-unused-parameter"])
         .arg("-I")
-        .arg(&stage)
+        .arg(stage)
         .arg("-I")
         .arg(dir)
         .args(sources(dir)?)
@@ -116,6 +109,5 @@ pub(super) fn build(
         &format!("{} (C plugin {})", clang.display(), dir.display()),
         capture,
     )?;
-    let bytes = std::fs::read(&module).map_err(|e| Error::io(&module, e))?;
-    install(out_dir, name, &componentize(bytes)?)
+    Ok(module)
 }

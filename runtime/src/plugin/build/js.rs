@@ -12,25 +12,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{componentize, install, run, stage, write, Built, Capture, Language, WIT};
+use super::{find_tool, run, stage_wit, toolchains_dir, write, Capture};
 use crate::{Error, Result};
 
 const WEIR_JS: &str = include_str!("../../../../plugin-sdk/js/weir.js");
-
-fn componentize_js() -> Result<PathBuf> {
-    let mut candidates = Vec::new();
-    candidates.extend(std::env::var_os("WEIR_COMPONENTIZE_JS").map(PathBuf::from));
-    candidates.push(PathBuf::from("componentize-js"));
-    candidates.push(super::toolchains_dir().join("js/node_modules/.bin/componentize-js"));
-    super::find_program(&candidates).ok_or_else(|| {
-        Error::Build(
-            "componentize-js not found for JavaScript plugins: run `scripts/setup` (installs \
-             @bytecodealliance/componentize-js into .toolchains/js), or `npm install -g \
-             @bytecodealliance/componentize-js`, or set WEIR_COMPONENTIZE_JS"
-                .into(),
-        )
-    })
-}
 
 /// Copies the plugin's files into `to`, skipping build output and
 /// dependencies (`target`, `node_modules`, hidden entries).
@@ -53,23 +38,19 @@ fn copy_sources(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the JavaScript plugin at `dir` into `out_dir/<name>.wasm`.
-pub(super) fn build(
-    dir: &Path,
-    name: &str,
-    out_dir: &Path,
-    target_dir: &Path,
-    capture: Capture,
-) -> Result<Built> {
-    let tool = componentize_js()?;
-    let stage = stage(target_dir, Language::JavaScript, name)?;
+/// Builds the JavaScript plugin at `dir` in `stage`; returns the component.
+pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> Result<PathBuf> {
+    let tool = find_tool(
+        "WEIR_COMPONENTIZE_JS",
+        "componentize-js",
+        toolchains_dir().join("js/node_modules/.bin/componentize-js"),
+        "installs @bytecodealliance/componentize-js into .toolchains/js; needs Node.js",
+    )?;
     let src = stage.join("src");
     std::fs::create_dir_all(&src).map_err(|e| Error::io(&src, e))?;
     copy_sources(dir, &src)?;
     write(&src, "weir.js", WEIR_JS)?;
-    let wit = stage.join("wit");
-    std::fs::create_dir_all(&wit).map_err(|e| Error::io(&wit, e))?;
-    write(&wit, "plugin.wit", WIT)?;
+    let wit = stage_wit(stage)?;
     let component = stage.join(format!("{name}.wasm"));
     let mut cmd = Command::new(&tool);
     cmd.arg(src.join("plugin.js"))
@@ -80,12 +61,11 @@ pub(super) fn build(
         .args(["--disable", "http", "fetch-event"])
         .arg("--out")
         .arg(&component)
-        .current_dir(&stage);
+        .current_dir(stage);
     run(
         cmd,
         &format!("componentize-js (JavaScript plugin {})", dir.display()),
         capture,
     )?;
-    let bytes = std::fs::read(&component).map_err(|e| Error::io(&component, e))?;
-    install(out_dir, name, &componentize(bytes)?)
+    Ok(component)
 }

@@ -174,38 +174,22 @@ fn build_with(
             )));
         }
     }
-    let name = || -> Result<String> {
-        dir.file_name()
-            .and_then(|n| n.to_str())
-            .map(str::to_string)
-            .ok_or_else(|| Error::Build(format!("{}: can't name the plugin", dir.display())))
-    };
     let _span =
         tracing::info_span!("build", dir = %dir.display(), lang = language.name()).entered();
-    match language {
-        Language::Rust => rust::build(&dir, &out_dir, &target_dir, target, capture),
-        Language::C => Ok(vec![c::build(
-            &dir,
-            &name()?,
-            &out_dir,
-            &target_dir,
-            capture,
-        )?]),
-        Language::JavaScript => Ok(vec![js::build(
-            &dir,
-            &name()?,
-            &out_dir,
-            &target_dir,
-            capture,
-        )?]),
-        Language::Python => Ok(vec![python::build(
-            &dir,
-            &name()?,
-            &out_dir,
-            &target_dir,
-            capture,
-        )?]),
-    }
+    let single = match language {
+        Language::Rust => return rust::build(&dir, &out_dir, &target_dir, target, capture),
+        Language::C => c::build,
+        Language::JavaScript => js::build,
+        Language::Python => python::build,
+    };
+    let name = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| Error::Build(format!("{}: can't name the plugin", dir.display())))?;
+    let stage = stage(&target_dir, language, name)?;
+    let component = single(&dir, name, &stage, capture)?;
+    let bytes = std::fs::read(&component).map_err(|e| Error::io(&component, e))?;
+    Ok(vec![install(&out_dir, name, &componentize(bytes)?)?])
 }
 
 /// Turns a core wasm module into a component (adding the WASI preview 1
@@ -268,6 +252,14 @@ fn stage(target_dir: &Path, language: Language, name: &str) -> Result<PathBuf> {
     Ok(stage)
 }
 
+/// `stage/wit/plugin.wit`, for the tools that read WIT from files.
+fn stage_wit(stage: &Path) -> Result<PathBuf> {
+    let wit = stage.join("wit");
+    std::fs::create_dir_all(&wit).map_err(|e| Error::io(&wit, e))?;
+    write(&wit, "plugin.wit", WIT)?;
+    Ok(wit)
+}
+
 /// Writes `text` to `dir/name`.
 fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> Result<PathBuf> {
     let path = dir.join(name);
@@ -305,6 +297,21 @@ fn run(mut cmd: Command, what: &str, capture: Capture) -> Result<()> {
     } else {
         format!("{what} failed ({status}):\n{output}")
     }))
+}
+
+/// A guest tool: `$env`, else `program` on `PATH`, else `installed` (where
+/// `scripts/setup` puts it); otherwise an error saying how to get it.
+fn find_tool(env: &str, program: &str, installed: PathBuf, how: &str) -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = std::env::var_os(env)
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    candidates.extend([PathBuf::from(program), installed]);
+    find_program(&candidates).ok_or_else(|| {
+        Error::Build(format!(
+            "{program} not found: run `scripts/setup` ({how}), or set {env}"
+        ))
+    })
 }
 
 /// The first of `candidates` found: an absolute path that exists, or a
