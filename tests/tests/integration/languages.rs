@@ -207,32 +207,28 @@ fn every_language_logs_the_rows_it_saw_at_finish() {
     }
 }
 
-#[test]
-fn every_language_rejects_an_unknown_config_key_naming_it() {
+/// Runs the example in every language with `config`; each run must fail
+/// with an error containing `named`.
+fn fails_in_every_language_naming(config: &str, named: &str) {
     for (lang, _) in LANGUAGES {
         let scratch = Scratch::new();
         scratch.write("orders.csv", orders_csv());
         let err = scratch
-            .run(&pipeline(&example(lang), r#"{ colum = "amount" }"#))
-            .err()
-            .unwrap_or_else(|| panic!("{lang}: a typo in config must be an error"))
+            .run(&pipeline(&example(lang), config))
+            .expect_err(lang)
             .to_string();
-        assert!(err.contains("colum"), "{lang}: {err}");
+        assert!(err.contains(named), "{lang}: {err}");
     }
 }
 
 #[test]
+fn every_language_rejects_an_unknown_config_key_naming_it() {
+    fails_in_every_language_naming(r#"{ colum = "amount" }"#, "colum");
+}
+
+#[test]
 fn every_language_fails_the_batch_naming_a_missing_column() {
-    for (lang, _) in LANGUAGES {
-        let scratch = Scratch::new();
-        scratch.write("orders.csv", orders_csv());
-        let err = scratch
-            .run(&pipeline(&example(lang), r#"{ column = "price" }"#))
-            .err()
-            .unwrap_or_else(|| panic!("{lang}: a missing column must be an error"))
-            .to_string();
-        assert!(err.contains("price"), "{lang}: {err}");
-    }
+    fails_in_every_language_naming(r#"{ column = "price" }"#, "price");
 }
 
 /// `weir plugin new x --lang LANG`, then `weir plugin build`, then a run.
