@@ -133,3 +133,46 @@ pub fn arc<A: arrow::array::Array + 'static>(a: A) -> arrow::array::ArrayRef {
 pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
+
+/// The test PostgreSQL server — Debian's `postgresql` with its own data
+/// directory, on loopback — started (once, idempotently) by
+/// `scripts/postgres start`; its URL.
+pub fn postgres_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let out = std::process::Command::new(repo().join("scripts/postgres"))
+            .arg("start")
+            .output()
+            .expect("scripts/postgres");
+        assert!(
+            out.status.success(),
+            "starting PostgreSQL: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("url")
+            .trim()
+            .to_string()
+    })
+}
+
+/// A client of the test PostgreSQL server.
+pub fn postgres() -> postgres::Client {
+    postgres::Client::connect(postgres_url(), postgres::NoTls)
+        .expect("connect to the test PostgreSQL")
+}
+
+/// A table name no other test (or earlier run) uses.
+pub fn unique_table(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}

@@ -10,6 +10,7 @@ mod file;
 mod ipc;
 mod ndjson;
 mod parquet;
+mod postgres;
 mod stdout;
 
 use std::path::Path;
@@ -24,6 +25,7 @@ pub use self::csv::CsvSinkConfig;
 pub use self::ipc::IpcSinkConfig;
 pub use self::ndjson::NdjsonSinkConfig;
 pub use self::parquet::{Compression, ParquetSinkConfig};
+pub use self::postgres::{Mode as PostgresMode, PostgresSinkConfig, TransactionScope};
 pub use self::stdout::StdoutSinkConfig;
 
 /// A `[sinks.NAME]` table without `inputs`; `type` picks the kind.
@@ -40,6 +42,8 @@ pub enum SinkConfig {
     Ipc(IpcSinkConfig),
     /// `type = "stdout"`: a table (or CSV/NDJSON) on standard output.
     Stdout(StdoutSinkConfig),
+    /// `type = "postgres"`: a PostgreSQL table, loaded with binary COPY.
+    Postgres(PostgresSinkConfig),
 }
 
 /// What a sink is built with.
@@ -74,7 +78,7 @@ impl SinkConfig {
             SinkConfig::Csv(c) => Some(&c.path),
             SinkConfig::Ndjson(c) => Some(&c.path),
             SinkConfig::Ipc(c) => Some(&c.path),
-            SinkConfig::Stdout(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Postgres(_) => None,
         }
     }
 
@@ -86,6 +90,7 @@ impl SinkConfig {
             SinkConfig::Ndjson(c) => c.build(ctx),
             SinkConfig::Ipc(c) => c.build(ctx),
             SinkConfig::Stdout(c) => c.build(ctx),
+            SinkConfig::Postgres(c) => c.build(ctx),
         }
     }
 }

@@ -14,6 +14,7 @@ mod manifest_errors;
 mod manifest_reload;
 mod parallel;
 mod plugins;
+mod postgres;
 mod quickstart;
 mod reload;
 mod sandbox;

@@ -1,0 +1,139 @@
+//! Arrow columns → PostgreSQL's binary `COPY` format, column types chosen
+//! from the Arrow schema. No per-value trait objects: each column is
+//! downcast once per batch and encoded in a tight loop per row.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow::record_batch::RecordBatch;
+
+/// Days from 1970-01-01 to PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// The PostgreSQL column type for an Arrow type (the documented mapping),
+/// or `None` when weir can't load it.
+pub(super) fn pg_type(t: &DataType) -> Option<&'static str> {
+    Some(match t {
+        DataType::Boolean => "boolean",
+        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint",
+        DataType::Int32 | DataType::UInt16 => "integer",
+        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint",
+        DataType::Float32 => "real",
+        DataType::Float64 => "double precision",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea",
+        DataType::Date32 => "date",
+        DataType::Timestamp(_, None) => "timestamp",
+        DataType::Timestamp(_, Some(_)) => "timestamptz",
+        _ => return None,
+    })
+}
+
+/// The 19-byte header of a binary COPY stream (signature, flags, extension).
+pub(super) const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+/// The trailer: a field count of -1.
+pub(super) const TRAILER: &[u8] = &[0xff, 0xff];
+
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn micros(unit: &TimeUnit, v: i64) -> Option<i64> {
+    match unit {
+        TimeUnit::Second => v.checked_mul(1_000_000),
+        TimeUnit::Millisecond => v.checked_mul(1_000),
+        TimeUnit::Microsecond => Some(v),
+        TimeUnit::Nanosecond => Some(v.div_euclid(1_000)),
+    }
+}
+
+/// Appends the rows of `batch` to `out` in binary COPY format. Fails
+/// naming the column and row when a value can't be represented (an
+/// unsigned value beyond bigint, a timestamp beyond PostgreSQL's range).
+pub(super) fn encode(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), String> {
+    let columns: Vec<(&str, &ArrayRef)> = batch
+        .schema_ref()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .zip(batch.columns())
+        .collect();
+    let count = (columns.len() as i16).to_be_bytes();
+    for row in 0..batch.num_rows() {
+        out.extend_from_slice(&count);
+        for (name, array) in &columns {
+            if array.is_null(row) {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                continue;
+            }
+            encode_value(array, row, out)
+                .map_err(|e| format!("column {name:?}, row {row} of the batch: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn encode_value(array: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    macro_rules! prim {
+        ($t:ty, $as:ty) => {
+            field(
+                out,
+                &(array.as_primitive::<$t>().value(row) as $as).to_be_bytes(),
+            )
+        };
+    }
+    match array.data_type() {
+        DataType::Boolean => field(out, &[array.as_boolean().value(row) as u8]),
+        DataType::Int8 => prim!(Int8Type, i16),
+        DataType::Int16 => prim!(Int16Type, i16),
+        DataType::UInt8 => prim!(UInt8Type, i16),
+        DataType::Int32 => prim!(Int32Type, i32),
+        DataType::UInt16 => prim!(UInt16Type, i32),
+        DataType::Int64 => prim!(Int64Type, i64),
+        DataType::UInt32 => prim!(UInt32Type, i64),
+        DataType::UInt64 => {
+            let v = array.as_primitive::<UInt64Type>().value(row);
+            let v = i64::try_from(v).map_err(|_| format!("{v} is beyond bigint"))?;
+            field(out, &v.to_be_bytes())
+        }
+        DataType::Float32 => prim!(Float32Type, f32),
+        DataType::Float64 => prim!(Float64Type, f64),
+        DataType::Utf8 => field(out, array.as_string::<i32>().value(row).as_bytes()),
+        DataType::LargeUtf8 => field(out, array.as_string::<i64>().value(row).as_bytes()),
+        DataType::Utf8View => field(out, array.as_string_view().value(row).as_bytes()),
+        DataType::Binary => field(out, array.as_binary::<i32>().value(row)),
+        DataType::LargeBinary => field(out, array.as_binary::<i64>().value(row)),
+        DataType::BinaryView => field(out, array.as_binary_view().value(row)),
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            let days = days
+                .checked_sub(PG_EPOCH_DAYS)
+                .ok_or_else(|| format!("date {days} is out of range"))?;
+            field(out, &days.to_be_bytes())
+        }
+        DataType::Timestamp(unit, _) => {
+            let v = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            let pg = micros(unit, v)
+                .and_then(|m| m.checked_sub(PG_EPOCH_MICROS))
+                .ok_or_else(|| format!("timestamp {v} ({unit:?}) is out of range"))?;
+            field(out, &pg.to_be_bytes())
+        }
+        other => return Err(format!("{other} can't be loaded into PostgreSQL")),
+    }
+    Ok(())
+}

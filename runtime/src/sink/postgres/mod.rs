@@ -1,0 +1,490 @@
+//! `type = "postgres"`: loads batches into a PostgreSQL table with binary
+//! `COPY`.
+//!
+//! ```toml
+//! [sinks.db]
+//! type = "postgres"
+//! inputs = ["valid"]
+//! url = "postgresql://etl@db.internal/analytics"   # default: $DATABASE_URL
+//! table = "public.orders"
+//! mode = "upsert"            # or "append" (default)
+//! key = ["order_id"]
+//! ```
+//!
+//! - The table is created from the input schema when missing (`create =
+//!   true`, the default), with a primary key on `key` for upserts.
+//! - `append` COPYs each batch into the table. `upsert` COPYs it into a
+//!   temporary staging table, then `INSERT … SELECT DISTINCT ON (key) …
+//!   ON CONFLICT (key) DO UPDATE`: loading the same rows twice leaves the
+//!   table as loading them once (within a batch, the last row of a key wins).
+//! - `transaction = "run"` (default): one transaction for the whole run,
+//!   committed when the run succeeds — like a file sink, a failed run leaves
+//!   nothing behind. `transaction = "batch"`: one per batch, visible as it
+//!   goes; a connection lost mid-batch is re-established and the batch
+//!   loaded again. Each batch's transaction also records (run, batch) in
+//!   `weir_loads`, so a batch whose COMMIT went through just before the
+//!   connection dropped is recognised and not loaded twice; the run's
+//!   records are deleted when it ends.
+//!
+//! Type mapping: see [`copy::pg_type`] and docs/postgres.md.
+
+mod copy;
+
+use std::time::Duration;
+
+use ::postgres::{Client, NoTls};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::Deserialize;
+
+use super::{Sink, SinkContext};
+use crate::{Error, Result};
+
+/// How rows are written.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Insert every row.
+    #[default]
+    Append,
+    /// Insert, or update the row with the same `key`.
+    Upsert,
+}
+
+/// How much one transaction covers.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionScope {
+    /// The whole run: committed when it succeeds, rolled back otherwise.
+    #[default]
+    Run,
+    /// Each batch.
+    Batch,
+}
+
+/// A `type = "postgres"` sink.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSinkConfig {
+    /// `url`: a libpq-style connection string or URL; default
+    /// `$DATABASE_URL`. Only TLS-less connections (loopback, private
+    /// networks) for now.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// `table`: the target table, optionally schema-qualified.
+    pub table: String,
+    /// `create`: create the table from the input schema when it doesn't
+    /// exist (default true).
+    #[serde(default = "yes")]
+    pub create: bool,
+    /// `mode`: `"append"` (default) or `"upsert"`.
+    #[serde(default)]
+    pub mode: Mode,
+    /// `key`: the columns identifying a row, for `upsert`.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// `transaction`: `"run"` (default) or `"batch"`.
+    #[serde(default)]
+    pub transaction: TransactionScope,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// How often a lost connection is re-established for one batch.
+const RETRIES: u32 = 3;
+
+/// `"name"`, with quotes doubled.
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// A possibly schema-qualified table name, quoted part by part.
+fn quote_table(table: &str) -> String {
+    table.split('.').map(quote).collect::<Vec<_>>().join(".")
+}
+
+/// A connection string without its password, for messages.
+fn describe_target(config: &::postgres::Config) -> String {
+    use ::postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "{}@{host}:{port}/{}",
+        config.get_user().unwrap_or("?"),
+        config.get_dbname().unwrap_or("?")
+    )
+}
+
+/// A PostgreSQL error with what the server said: message, detail, hint,
+/// and where (e.g. "COPY orders, line 42").
+fn explain(e: &::postgres::Error) -> String {
+    let Some(db) = e.as_db_error() else {
+        return e.to_string();
+    };
+    let mut text = db.message().to_string();
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" ({detail})"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("; hint: {hint}"));
+    }
+    if let Some(at) = db.where_() {
+        text.push_str(&format!(" [{at}]"));
+    }
+    text
+}
+
+/// Whether `e` means the connection is gone (rather than the statement
+/// failing): the server closed it, or terminated the session.
+fn connection_lost(e: &::postgres::Error, client: &Client) -> bool {
+    use ::postgres::error::SqlState;
+    e.is_closed()
+        || client.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+                || *c == SqlState::CONNECTION_FAILURE
+        )
+}
+
+struct PostgresSink {
+    node: String,
+    config: PostgresSinkConfig,
+    connection: ::postgres::Config,
+    target: String,
+    client: Client,
+    /// Set at the first batch: the quoted column list and the statements.
+    plan: Option<Plan>,
+    /// A run-scoped transaction is open.
+    in_run_transaction: bool,
+    /// This connection has its upsert staging table.
+    stage_ready: bool,
+    /// Identifies this run's batches in `weir_loads`.
+    run_id: String,
+    /// Batches written so far.
+    batches: i64,
+    rows: u64,
+}
+
+struct Plan {
+    schema: SchemaRef,
+    /// `CREATE TABLE IF NOT EXISTS …`, when `create = true`.
+    create: Option<String>,
+    copy: String,
+    upsert: Option<String>,
+}
+
+impl PostgresSinkConfig {
+    pub(crate) fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
+        let fail = |m: String| Error::sink(ctx.name, m);
+        if self.mode == Mode::Upsert && self.key.is_empty() {
+            return Err(fail(
+                "mode = \"upsert\" needs `key`, the columns that identify a row (e.g. key = [\"id\"])"
+                    .into(),
+            ));
+        }
+        let url = match &self.url {
+            Some(url) => url.clone(),
+            None => std::env::var("DATABASE_URL").map_err(|_| {
+                fail("no `url` in the manifest and no DATABASE_URL in the environment".into())
+            })?,
+        };
+        let connection: ::postgres::Config = url
+            .parse()
+            .map_err(|e| fail(format!("`url` is not a PostgreSQL connection string: {e}")))?;
+        let target = describe_target(&connection);
+        // A server that is restarting gets a few seconds to come back.
+        let mut attempt = 0;
+        let client = loop {
+            match connection.connect(NoTls) {
+                Ok(client) => break client,
+                Err(e) if attempt == RETRIES => {
+                    return Err(fail(format!("can't connect to {target}: {}", explain(&e))))
+                }
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(node = %ctx.name, %target, attempt, error = %explain(&e),
+                        "can't connect; trying again");
+                    std::thread::sleep(Duration::from_millis(200 << attempt));
+                }
+            }
+        };
+        Ok(Box::new(PostgresSink {
+            node: ctx.name.to_string(),
+            config: self.clone(),
+            connection,
+            target,
+            client,
+            plan: None,
+            in_run_transaction: false,
+            stage_ready: false,
+            run_id: format!(
+                "{}/{}/{}",
+                ctx.name,
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            ),
+            batches: 0,
+            rows: 0,
+        }))
+    }
+}
+
+impl PostgresSink {
+    fn fail(&self, what: &str, e: &::postgres::Error) -> Error {
+        Error::sink(
+            &self.node,
+            format!(
+                "{} table {}: {what}: {}",
+                self.target,
+                self.config.table,
+                explain(e)
+            ),
+        )
+    }
+
+    /// The statements for `schema`.
+    fn plan(&self, schema: &SchemaRef) -> Result<Plan> {
+        let table = quote_table(&self.config.table);
+        let mut definitions = Vec::new();
+        for field in schema.fields() {
+            let pg = copy::pg_type(field.data_type()).ok_or_else(|| {
+                Error::sink(
+                    &self.node,
+                    format!(
+                        "column {:?} is {}, which weir can't load into PostgreSQL \
+                         (see docs/postgres.md for the type mapping)",
+                        field.name(),
+                        field.data_type()
+                    ),
+                )
+            })?;
+            definitions.push(format!("{} {pg}", quote(field.name())));
+        }
+        for key in &self.config.key {
+            if schema.field_with_name(key).is_err() {
+                return Err(Error::sink(
+                    &self.node,
+                    format!("`key` column {key:?} is not in the input"),
+                ));
+            }
+        }
+        let keys: Vec<String> = self.config.key.iter().map(|k| quote(k)).collect();
+        if self.config.mode == Mode::Upsert {
+            definitions.push(format!("PRIMARY KEY ({})", keys.join(", ")));
+        }
+        let create = self.config.create.then(|| {
+            format!(
+                "CREATE TABLE IF NOT EXISTS {table} ({})",
+                definitions.join(", ")
+            )
+        });
+        let columns: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
+        let list = columns.join(", ");
+        let upsert = (self.config.mode == Mode::Upsert).then(|| {
+            let updates: Vec<String> = columns
+                .iter()
+                .filter(|c| !keys.contains(c))
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect();
+            let action = if updates.is_empty() {
+                "NOTHING".to_string()
+            } else {
+                format!("UPDATE SET {}", updates.join(", "))
+            };
+            let keys = keys.join(", ");
+            format!(
+                "INSERT INTO {table} ({list}) SELECT DISTINCT ON ({keys}) {list} FROM weir_stage \
+                 ORDER BY {keys}, weir_seq DESC ON CONFLICT ({keys}) DO {action}"
+            )
+        });
+        let into = if upsert.is_some() {
+            "weir_stage".to_string()
+        } else {
+            table
+        };
+        Ok(Plan {
+            schema: schema.clone(),
+            create,
+            copy: format!("COPY {into} ({list}) FROM STDIN (FORMAT binary)"),
+            upsert,
+        })
+    }
+
+    /// The session's staging table for upserts (temporary: gone with the
+    /// connection).
+    fn create_stage(&mut self) -> std::result::Result<(), ::postgres::Error> {
+        let table = quote_table(&self.config.table);
+        self.client.batch_execute(&format!(
+            "CREATE TEMP TABLE weir_stage (LIKE {table} INCLUDING DEFAULTS); \
+             ALTER TABLE weir_stage ADD COLUMN weir_seq bigserial"
+        ))
+    }
+
+    /// COPYs `data` (an encoded batch) and, for upserts, merges it.
+    fn load(&mut self, data: &[u8]) -> std::result::Result<(), ::postgres::Error> {
+        use std::io::Write;
+        let plan = self.plan.as_ref().expect("planned before loading");
+        let (copy, upsert) = (plan.copy.clone(), plan.upsert.clone());
+        if upsert.is_some() {
+            if !self.stage_ready {
+                self.create_stage()?;
+                self.stage_ready = true;
+            }
+            self.client.batch_execute("TRUNCATE weir_stage")?;
+        }
+        let mut writer = self.client.copy_in(&copy)?;
+        // An I/O error here is a lost connection; `finish` reports it.
+        let _ = writer.write_all(data);
+        writer.finish()?;
+        if let Some(upsert) = upsert {
+            self.client.batch_execute(&upsert)?;
+        }
+        Ok(())
+    }
+
+    /// Runs `step`; when the connection is lost, reconnects (up to
+    /// [`RETRIES`] times, backing off) and runs it again. `step` gets the
+    /// attempt number: after the first, it must check what went through.
+    fn retrying(
+        &mut self,
+        what: &str,
+        mut step: impl FnMut(&mut Self, u32) -> std::result::Result<(), ::postgres::Error>,
+    ) -> Result<()> {
+        let mut attempt = 0;
+        loop {
+            let e = match step(self, attempt) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if !connection_lost(&e, &self.client) || attempt == RETRIES {
+                let _ = self.client.batch_execute("ROLLBACK");
+                return Err(self.fail(what, &e));
+            }
+            attempt += 1;
+            tracing::warn!(node = %self.node, target = %self.target, attempt, error = %explain(&e),
+                "connection lost; reconnecting");
+            std::thread::sleep(Duration::from_millis(200 << attempt));
+            match self.connection.connect(NoTls) {
+                Ok(client) => {
+                    self.client = client;
+                    self.stage_ready = false;
+                }
+                Err(e) if attempt == RETRIES => return Err(self.fail("reconnecting", &e)),
+                Err(_) => {}
+            }
+        }
+    }
+
+    /// One batch in its own transaction, recorded in `weir_loads`; after a
+    /// lost connection the record tells whether its COMMIT went through.
+    fn load_in_own_transaction(&mut self, data: &[u8]) -> Result<()> {
+        const LOG: &str = "CREATE TABLE IF NOT EXISTS weir_loads \
+            (run text, batch bigint, at timestamptz DEFAULT now(), PRIMARY KEY (run, batch))";
+        let batch = self.batches;
+        let run_id = self.run_id.clone();
+        self.retrying("loading a batch", |sink, attempt| {
+            let client = &mut sink.client;
+            if attempt > 0
+                && client
+                    .query_opt(
+                        "SELECT 1 FROM weir_loads WHERE run = $1 AND batch = $2",
+                        &[&run_id, &batch],
+                    )?
+                    .is_some()
+            {
+                return Ok(());
+            }
+            client.batch_execute(LOG)?;
+            client.batch_execute("BEGIN")?;
+            sink.load(data)?;
+            sink.client.execute(
+                "INSERT INTO weir_loads (run, batch) VALUES ($1, $2)",
+                &[&run_id, &batch],
+            )?;
+            sink.client.batch_execute("COMMIT")
+        })
+    }
+}
+
+impl Sink for PostgresSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.plan.is_none() {
+            let plan = self.plan(batch.schema_ref())?;
+            if let Some(create) = plan.create.clone() {
+                self.retrying("creating the table", |sink, _| {
+                    sink.client.batch_execute(&create)
+                })?;
+            }
+            self.plan = Some(plan);
+        }
+        if self
+            .plan
+            .as_ref()
+            .is_some_and(|p| p.schema.fields() != batch.schema_ref().fields())
+        {
+            return Err(Error::sink(
+                &self.node,
+                "the input's schema changed between batches".to_string(),
+            ));
+        }
+        let mut data = Vec::with_capacity(copy::HEADER.len() + batch.get_array_memory_size());
+        data.extend_from_slice(copy::HEADER);
+        copy::encode(batch, &mut data).map_err(|e| Error::sink(&self.node, e))?;
+        data.extend_from_slice(copy::TRAILER);
+        match self.config.transaction {
+            TransactionScope::Batch => self.load_in_own_transaction(&data)?,
+            TransactionScope::Run => {
+                if !self.in_run_transaction {
+                    self.client
+                        .batch_execute("BEGIN")
+                        .map_err(|e| self.fail("starting the transaction", &e))?;
+                    self.in_run_transaction = true;
+                }
+                self.load(&data)
+                    .map_err(|e| self.fail("loading a batch (nothing is committed)", &e))?;
+            }
+        }
+        self.rows += batch.num_rows() as u64;
+        self.batches += 1;
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.in_run_transaction {
+            self.client
+                .batch_execute("COMMIT")
+                .map_err(|e| self.fail("committing", &e))?;
+        }
+        if self.config.transaction == TransactionScope::Batch && self.batches > 0 {
+            // Every batch is in; its records have served.
+            let run_id = self.run_id.clone();
+            if let Err(e) = self
+                .client
+                .execute("DELETE FROM weir_loads WHERE run = $1", &[&run_id])
+            {
+                tracing::warn!(node = %self.node, error = %explain(&e), "can't clear weir_loads");
+            }
+        }
+        tracing::info!(node = %self.node, target = %self.target, table = %self.config.table,
+            rows = self.rows, "committed");
+        Ok(())
+    }
+
+    fn abort(mut self: Box<Self>) {
+        if self.in_run_transaction {
+            let _ = self.client.batch_execute("ROLLBACK");
+        }
+    }
+}

@@ -1,0 +1,369 @@
+//! The `postgres` sink against a real PostgreSQL server (Debian's
+//! `postgresql`, started on loopback by `scripts/postgres`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+    TimestampMillisecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+};
+use weir_tests::{plugins, postgres, postgres_url, toml_path, unique_table, Scratch};
+
+fn sink(table: &str, extra: &str) -> String {
+    format!(
+        "[sinks.db]\ntype = \"postgres\"\ninputs = [\"orders\"]\nurl = \"{}\"\ntable = \"{table}\"\n{extra}\n",
+        postgres_url()
+    )
+}
+
+fn csv_pipeline(table: &str, extra: &str) -> String {
+    format!(
+        "[sources.orders]\ntype = \"csv\"\npath = \"orders.csv\"\n\n{}",
+        sink(table, extra)
+    )
+}
+
+fn count(table: &str) -> i64 {
+    postgres()
+        .query_one(&format!("SELECT count(*) FROM \"{table}\""), &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn postgres_upsert_loaded_twice_leaves_the_table_as_loaded_once() {
+    let scratch = Scratch::new();
+    // Duplicate ids, within a batch and across batches: the last one wins.
+    let mut csv = String::from("id,amount,status\n");
+    for i in 0..5000 {
+        csv.push_str(&format!("{},{}.5,s{}\n", i % 3000, i, i % 7));
+    }
+    scratch.write("orders.csv", csv);
+    let table = unique_table("upsert");
+    let manifest = csv_pipeline(&table, "mode = \"upsert\"\nkey = [\"id\"]");
+    scratch.run(&manifest).unwrap();
+    let first: Vec<(i64, f64, String)> = rows(&table);
+    scratch.run(&manifest).unwrap();
+    let second = rows(&table);
+    assert_eq!(first.len(), 3000);
+    assert_eq!(first, second, "a second load changes nothing");
+    // id 5 appeared at lines 5 and 3005: the later row is kept.
+    assert_eq!(first[5], (5, 3005.5, "s2".to_string()));
+}
+
+fn rows(table: &str) -> Vec<(i64, f64, String)> {
+    postgres()
+        .query(
+            &format!("SELECT id, amount, status FROM \"{table}\" ORDER BY id"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+#[test]
+fn postgres_every_mapped_type_round_trips() {
+    let scratch = Scratch::new();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "b",
+            Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+        ),
+        (
+            "i8",
+            Arc::new(Int8Array::from(vec![Some(-128), Some(127), None])),
+        ),
+        (
+            "i16",
+            Arc::new(Int16Array::from(vec![Some(-32768), Some(7), None])),
+        ),
+        (
+            "i32",
+            Arc::new(Int32Array::from(vec![Some(i32::MIN), Some(i32::MAX), None])),
+        ),
+        (
+            "i64",
+            Arc::new(Int64Array::from(vec![Some(i64::MIN), Some(i64::MAX), None])),
+        ),
+        (
+            "u8",
+            Arc::new(UInt8Array::from(vec![Some(0), Some(255), None])),
+        ),
+        (
+            "u16",
+            Arc::new(UInt16Array::from(vec![Some(0), Some(65535), None])),
+        ),
+        (
+            "u32",
+            Arc::new(UInt32Array::from(vec![Some(0), Some(u32::MAX), None])),
+        ),
+        (
+            "u64",
+            Arc::new(UInt64Array::from(vec![
+                Some(0),
+                Some(i64::MAX as u64),
+                None,
+            ])),
+        ),
+        (
+            "f32",
+            Arc::new(Float32Array::from(vec![Some(1.5), Some(-0.25), None])),
+        ),
+        (
+            "f64",
+            Arc::new(Float64Array::from(vec![Some(1e300), Some(-2.5), None])),
+        ),
+        (
+            "s",
+            Arc::new(StringArray::from(vec![Some("héllo"), Some(""), None])),
+        ),
+        (
+            "bin",
+            Arc::new(BinaryArray::from(vec![
+                Some(&[0u8, 255][..]),
+                Some(&[][..]),
+                None,
+            ])),
+        ),
+        // 1969-12-31, 2024-02-29
+        (
+            "d",
+            Arc::new(Date32Array::from(vec![Some(-1), Some(19782), None])),
+        ),
+        (
+            "ts",
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                Some(-1),
+                Some(1_709_164_800_123_456),
+                None,
+            ])),
+        ),
+        (
+            "tstz",
+            Arc::new(
+                TimestampMillisecondArray::from(vec![Some(0), Some(1_709_164_800_123), None])
+                    .with_timezone("+02:00"),
+            ),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(scratch.path("in.arrow")).unwrap();
+    let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &batch.schema()).unwrap();
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+    let table = unique_table("types");
+    scratch
+        .run(&format!(
+            "[sources.orders]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n{}",
+            sink(&table, "")
+        ))
+        .unwrap();
+    let mut client = postgres();
+    client.batch_execute("SET TIME ZONE 'UTC'").unwrap();
+    let types: Vec<String> = client
+        .query(
+            "SELECT data_type FROM information_schema.columns WHERE table_name = $1 ORDER BY ordinal_position",
+            &[&table],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "boolean",
+            "smallint",
+            "smallint",
+            "integer",
+            "bigint",
+            "smallint",
+            "integer",
+            "bigint",
+            "bigint",
+            "real",
+            "double precision",
+            "text",
+            "bytea",
+            "date",
+            "timestamp without time zone",
+            "timestamp with time zone"
+        ]
+    );
+    let text: Vec<Vec<Option<String>>> = client
+        .query(
+            &format!(
+                "SELECT b::text, i8::text, i16::text, i32::text, i64::text, u8::text, u16::text, \
+                 u32::text, u64::text, f32::text, f64::text, s, encode(bin, 'hex'), d::text, \
+                 ts::text, tstz::text FROM \"{table}\" ORDER BY i16 NULLS LAST"
+            ),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (0..16).map(|i| r.get(i)).collect())
+        .collect();
+    let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
+    assert_eq!(
+        text[0],
+        some(&[
+            "true",
+            "-128",
+            "-32768",
+            "-2147483648",
+            "-9223372036854775808",
+            "0",
+            "0",
+            "0",
+            "0",
+            "1.5",
+            "1e+300",
+            "héllo",
+            "00ff",
+            "1969-12-31",
+            "1969-12-31 23:59:59.999999",
+            "1970-01-01 00:00:00+00"
+        ])
+    );
+    assert_eq!(
+        text[1],
+        some(&[
+            "false",
+            "127",
+            "7",
+            "2147483647",
+            "9223372036854775807",
+            "255",
+            "65535",
+            "4294967295",
+            "9223372036854775807",
+            "-0.25",
+            "-2.5",
+            "",
+            "",
+            "2024-02-29",
+            "2024-02-29 00:00:00.123456",
+            "2024-02-29 00:00:00.123+00"
+        ])
+    );
+    assert_eq!(text[2], vec![None; 16], "nulls stay null");
+}
+
+#[test]
+fn postgres_run_transaction_leaves_nothing_when_the_run_fails() {
+    let scratch = Scratch::new();
+    let table = unique_table("atomic");
+    let err = scratch
+        .run(&format!(
+            r#"
+            [pipeline]
+            batch_size = 100
+
+            [sources.gen]
+            type = "generate"
+            rows = 1000
+
+            [transforms.orders]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "trap-rows", seqs = [750] }}
+
+            {}
+            "#,
+            toml_path(plugins::HOSTILE.as_ref()),
+            sink(&table, "")
+        ))
+        .expect_err("the plugin fails at row 750");
+    assert!(err.to_string().contains("poison row"), "{err}");
+    // Seven batches reached the database, inside the run's transaction.
+    assert_eq!(count(&table), 0, "nothing committed");
+}
+
+#[test]
+fn postgres_constraint_violation_names_the_table_and_the_row() {
+    let scratch = Scratch::new();
+    let table = unique_table("checked");
+    postgres()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{table}\" (id bigint, amount double precision CHECK (amount > 0))"
+        ))
+        .unwrap();
+    scratch.write("orders.csv", "id,amount\n1,5.0\n2,3.0\n3,-1.0\n4,2.0\n");
+    let err = scratch
+        .run(&csv_pipeline(&table, ""))
+        .expect_err("a CHECK violation")
+        .to_string();
+    assert!(err.contains(&table), "{err}");
+    assert!(err.contains("check constraint"), "{err}");
+    assert!(err.contains("line 3"), "the failing row: {err}");
+    assert_eq!(count(&table), 0);
+}
+
+#[test]
+fn postgres_connection_killed_mid_load_loses_and_duplicates_nothing() {
+    let scratch = Scratch::new();
+    let table = unique_table("killed");
+    let app = format!("weir_{table}");
+    let manifest = format!(
+        r#"
+        [pipeline]
+        batch_size = 200
+
+        [sources.orders]
+        type = "generate"
+        rows = 6000
+        rate = 4000.0
+
+        [sinks.db]
+        type = "postgres"
+        inputs = ["orders"]
+        url = "{}?application_name={app}"
+        table = "{table}"
+        transaction = "batch"
+        "#,
+        postgres_url()
+    );
+    let killer = std::thread::spawn(move || {
+        let mut client = postgres();
+        let mut kills = 0;
+        // Kill the sink's connection three times while it loads.
+        for _ in 0..100 {
+            std::thread::sleep(Duration::from_millis(150));
+            let killed: bool = client
+                .query_one(
+                    "SELECT count(pg_terminate_backend(pid)) > 0 FROM pg_stat_activity \
+                     WHERE application_name = $1",
+                    &[&app],
+                )
+                .unwrap()
+                .get(0);
+            kills += killed as u32;
+            if kills == 3 {
+                break;
+            }
+        }
+        kills
+    });
+    let summary = scratch.run(&manifest).unwrap();
+    let kills = killer.join().unwrap();
+    assert!(kills >= 1, "the connection was killed mid-load");
+    let (rows, distinct): (i64, i64) = {
+        let r = postgres()
+            .query_one(
+                &format!("SELECT count(*), count(DISTINCT seq) FROM \"{table}\""),
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(summary.node("db").unwrap().rows_in, 6000);
+    assert_eq!(
+        (rows, distinct),
+        (6000, 6000),
+        "every row once after {kills} kills"
+    );
+}
