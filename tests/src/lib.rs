@@ -12,6 +12,8 @@ use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use weir::plugin::{EngineConfig, PluginHost};
 
+pub mod api;
+
 /// Component files of every plugin, built from source.
 pub mod plugins {
     include!(concat!(env!("OUT_DIR"), "/plugins.rs"));

@@ -5,6 +5,7 @@ pub mod bad;
 mod csv;
 mod files;
 mod generate;
+mod http_poll;
 mod ipc;
 mod ndjson;
 mod parquet;
@@ -23,6 +24,7 @@ pub use schema::{ColumnDecl, TypeName};
 
 pub use self::csv::CsvConfig;
 pub use self::generate::GenerateConfig;
+pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
 pub use self::ipc::IpcConfig;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;
@@ -44,6 +46,8 @@ pub enum SourceConfig {
     Stdin(StdinConfig),
     /// `type = "generate"`: synthetic rows, for demos, tests and benchmarks.
     Generate(GenerateConfig),
+    /// `type = "http_poll"`: records from a JSON API, paginated, optionally polled.
+    HttpPoll(Box<HttpPollConfig>),
 }
 
 /// What a source is built with.
@@ -84,7 +88,7 @@ impl SourceConfig {
             SourceConfig::Parquet(c) => c.on_bad_record,
             SourceConfig::Ipc(c) => c.on_bad_record,
             SourceConfig::Stdin(c) => c.on_bad_record,
-            SourceConfig::Generate(_) => bad::OnBadRecord::Fail,
+            SourceConfig::Generate(_) | SourceConfig::HttpPoll(_) => bad::OnBadRecord::Fail,
         }
     }
 
@@ -97,6 +101,7 @@ impl SourceConfig {
             SourceConfig::Ipc(c) => c.build(ctx),
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Generate(c) => c.build(ctx),
+            SourceConfig::HttpPoll(c) => c.build(ctx),
         }
     }
 }

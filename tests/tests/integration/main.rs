@@ -8,6 +8,7 @@ mod cli;
 mod dag;
 mod dev;
 mod formats;
+mod http_poll;
 mod languages;
 mod malformed;
 mod manifest_errors;

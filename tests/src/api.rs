@@ -1,0 +1,121 @@
+//! A local HTTP server for the `http_poll` tests: a real socket, real HTTP
+//! (one request per connection), answers scripted by a closure.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// A request as the handler sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The path, without the query.
+    pub path: String,
+    /// Query parameters (not percent-decoded beyond `+`/`%20`).
+    pub query: HashMap<String, String>,
+    /// Headers, names lowercased.
+    pub headers: HashMap<String, String>,
+}
+
+/// An answer: status, extra headers, body.
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Response {
+    /// `200 OK` with a JSON body.
+    pub fn json(body: impl Into<String>) -> Response {
+        Response {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.into(),
+        }
+    }
+
+    /// An error status with an empty body.
+    pub fn status(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+
+    /// With an extra header.
+    pub fn header(mut self, name: &str, value: &str) -> Response {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+/// A running server; it lives as long as the test process.
+pub struct Api {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// Every request served, in order.
+    pub requests: Arc<Mutex<Vec<Request>>>,
+}
+
+/// Starts a server answering with `handler`.
+pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> Api {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let handler = Arc::new(handler);
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let handler = handler.clone();
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    return;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut headers = HashMap::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let query = query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.replace("%20", " ").replace('+', " ")))
+                    .collect();
+                let request = Request {
+                    path: path.to_string(),
+                    query,
+                    headers,
+                };
+                seen.lock().expect("requests").push(request.clone());
+                let response = handler(&request);
+                let mut out = stream;
+                let mut head = format!(
+                    "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                    response.status,
+                    response.body.len()
+                );
+                for (k, v) in &response.headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                let _ = out.write_all(head.as_bytes());
+                let _ = out.write_all(response.body.as_bytes());
+            });
+        }
+    });
+    Api { base, requests }
+}
