@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
-    Int32Array, Int64Array, Int8Array, RecordBatch, StringArray, TimestampMicrosecondArray,
-    TimestampMillisecondArray, UInt16Array, UInt32Array, UInt64Array, UInt8Array,
+    ArrayRef, BinaryArray, BooleanArray, Date32Array, Decimal128Array, Float32Array, Float64Array,
+    Int16Array, Int32Array, Int64Array, Int8Array, RecordBatch, StringArray,
+    TimestampMicrosecondArray, TimestampMillisecondArray, UInt16Array, UInt32Array, UInt64Array,
+    UInt8Array,
 };
 use weir_tests::{plugins, postgres, postgres_url, toml_path, unique_table, Scratch};
 
@@ -149,6 +150,22 @@ fn postgres_every_mapped_type_round_trips() {
                     .with_timezone("+02:00"),
             ),
         ),
+        (
+            "dec",
+            Arc::new(
+                Decimal128Array::from(vec![Some(12_345_678), Some(-12), None])
+                    .with_precision_and_scale(12, 3)
+                    .unwrap(),
+            ),
+        ),
+        (
+            "j",
+            Arc::new(StringArray::from(vec![
+                Some(r#"{"a": [1, "x"]}"#),
+                Some("2.5"),
+                None,
+            ])),
+        ),
     ];
     let batch = RecordBatch::try_from_iter(columns).unwrap();
     let file = std::fs::File::create(scratch.path("in.arrow")).unwrap();
@@ -159,7 +176,7 @@ fn postgres_every_mapped_type_round_trips() {
     scratch
         .run(&format!(
             "[sources.orders]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n{}",
-            sink(&table, "")
+            sink(&table, "json = [\"j\"]")
         ))
         .unwrap();
     let mut client = postgres();
@@ -191,7 +208,9 @@ fn postgres_every_mapped_type_round_trips() {
             "bytea",
             "date",
             "timestamp without time zone",
-            "timestamp with time zone"
+            "timestamp with time zone",
+            "numeric",
+            "jsonb"
         ]
     );
     let text: Vec<Vec<Option<String>>> = client
@@ -199,13 +218,13 @@ fn postgres_every_mapped_type_round_trips() {
             &format!(
                 "SELECT b::text, i8::text, i16::text, i32::text, i64::text, u8::text, u16::text, \
                  u32::text, u64::text, f32::text, f64::text, s, encode(bin, 'hex'), d::text, \
-                 ts::text, tstz::text FROM \"{table}\" ORDER BY i16 NULLS LAST"
+                 ts::text, tstz::text, dec::text, j::text FROM \"{table}\" ORDER BY i16 NULLS LAST"
             ),
             &[],
         )
         .unwrap()
         .iter()
-        .map(|r| (0..16).map(|i| r.get(i)).collect())
+        .map(|r| (0..18).map(|i| r.get(i)).collect())
         .collect();
     let some = |v: &[&str]| v.iter().map(|s| Some(s.to_string())).collect::<Vec<_>>();
     assert_eq!(
@@ -226,7 +245,9 @@ fn postgres_every_mapped_type_round_trips() {
             "00ff",
             "1969-12-31",
             "1969-12-31 23:59:59.999999",
-            "1970-01-01 00:00:00+00"
+            "1970-01-01 00:00:00+00",
+            "12345.678",
+            r#"{"a": [1, "x"]}"#
         ])
     );
     assert_eq!(
@@ -247,10 +268,12 @@ fn postgres_every_mapped_type_round_trips() {
             "",
             "2024-02-29",
             "2024-02-29 00:00:00.123456",
-            "2024-02-29 00:00:00.123+00"
+            "2024-02-29 00:00:00.123+00",
+            "-0.012",
+            "2.5"
         ])
     );
-    assert_eq!(text[2], vec![None; 16], "nulls stay null");
+    assert_eq!(text[2], vec![None; 18], "nulls stay null");
 }
 
 #[test]

@@ -16,22 +16,80 @@ const PG_EPOCH_DAYS: i32 = 10_957;
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// The PostgreSQL column type for an Arrow type (the documented mapping),
-/// or `None` when weir can't load it.
-pub(super) fn pg_type(t: &DataType) -> Option<&'static str> {
-    Some(match t {
-        DataType::Boolean => "boolean",
-        DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint",
-        DataType::Int32 | DataType::UInt16 => "integer",
-        DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint",
-        DataType::Float32 => "real",
-        DataType::Float64 => "double precision",
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea",
-        DataType::Date32 => "date",
-        DataType::Timestamp(_, None) => "timestamp",
-        DataType::Timestamp(_, Some(_)) => "timestamptz",
-        _ => return None,
-    })
+/// or `None` when weir can't load it. `json`: a text column declared JSON.
+pub(super) fn pg_type(t: &DataType, json: bool) -> Option<String> {
+    if json {
+        return matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            .then(|| "jsonb".to_string());
+    }
+    if let DataType::Decimal128(precision, scale) = t {
+        return (*scale >= 0).then(|| format!("numeric({precision}, {scale})"));
+    }
+    Some(
+        match t {
+            DataType::Boolean => "boolean",
+            DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint",
+            DataType::Int32 | DataType::UInt16 => "integer",
+            DataType::Int64 | DataType::UInt32 | DataType::UInt64 => "bigint",
+            DataType::Float32 => "real",
+            DataType::Float64 => "double precision",
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "bytea",
+            DataType::Date32 => "date",
+            DataType::Timestamp(_, None) => "timestamp",
+            DataType::Timestamp(_, Some(_)) => "timestamptz",
+            _ => return None,
+        }
+        .to_string(),
+    )
+}
+
+/// PostgreSQL's binary `numeric`: base-10000 digit groups around the
+/// decimal point, for `value` × 10^-`scale`.
+fn numeric(value: i128, scale: i8) -> Vec<u8> {
+    let scale = scale.max(0) as usize;
+    let text = value.unsigned_abs().to_string();
+    let text = format!("{text:0>width$}", width = scale + 1);
+    let (int, frac) = text.split_at(text.len() - scale);
+    let int = format!("{int:0>width$}", width = int.len().div_ceil(4) * 4);
+    let frac = format!("{frac:0<width$}", width = frac.len().div_ceil(4) * 4);
+    let group = |s: &str| -> Vec<i16> {
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| {
+                std::str::from_utf8(c)
+                    .ok()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0)
+            })
+            .collect()
+    };
+    let mut digits = group(&int);
+    let mut weight = digits.len() as i16 - 1;
+    digits.extend(group(&frac));
+    let leading = digits.iter().take_while(|d| **d == 0).count();
+    digits.drain(..leading);
+    weight -= leading as i16;
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    if digits.is_empty() {
+        weight = 0;
+    }
+    let sign: u16 = if value < 0 && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    let mut out = Vec::with_capacity(8 + 2 * digits.len());
+    out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+    out.extend_from_slice(&weight.to_be_bytes());
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&(scale as u16).to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    out
 }
 
 /// The 19-byte header of a binary COPY stream (signature, flags, extension).
@@ -56,20 +114,30 @@ fn micros(unit: &TimeUnit, v: i64) -> Option<i64> {
 /// Appends the rows of `batch` to `out` in binary COPY format. Fails
 /// naming the column and row when a value can't be represented (an
 /// unsigned value beyond bigint, a timestamp beyond PostgreSQL's range).
-pub(super) fn encode(batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), String> {
-    let columns: Vec<(&str, &ArrayRef)> = batch
+/// `json[i]`: column `i` is loaded as `jsonb`.
+pub(super) fn encode(batch: &RecordBatch, json: &[bool], out: &mut Vec<u8>) -> Result<(), String> {
+    let columns: Vec<(&str, &ArrayRef, bool)> = batch
         .schema_ref()
         .fields()
         .iter()
-        .map(|f| f.name().as_str())
         .zip(batch.columns())
+        .zip(json)
+        .map(|((f, a), j)| (f.name().as_str(), a, *j))
         .collect();
     let count = (columns.len() as i16).to_be_bytes();
     for row in 0..batch.num_rows() {
         out.extend_from_slice(&count);
-        for (name, array) in &columns {
+        for (name, array, json) in &columns {
             if array.is_null(row) {
                 out.extend_from_slice(&(-1i32).to_be_bytes());
+                continue;
+            }
+            if *json {
+                // jsonb's binary form: version 1, then the text.
+                let text = arrow::array::as_string_array(array).value(row);
+                out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
+                out.push(1);
+                out.extend_from_slice(text.as_bytes());
                 continue;
             }
             encode_value(array, row, out)
@@ -133,7 +201,40 @@ fn encode_value(array: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), S
                 .ok_or_else(|| format!("timestamp {v} ({unit:?}) is out of range"))?;
             field(out, &pg.to_be_bytes())
         }
+        DataType::Decimal128(_, scale) => {
+            let v = array
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(row);
+            field(out, &numeric(v, *scale))
+        }
         other => return Err(format!("{other} can't be loaded into PostgreSQL")),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::numeric;
+
+    fn groups(bytes: &[u8]) -> Vec<i16> {
+        bytes
+            .chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numeric_groups_base_10000_digits_around_the_point() {
+        // 12345.678 (scale 3): digits 1 2345 6780, weight 1, dscale 3.
+        assert_eq!(
+            groups(&numeric(12_345_678, 3)),
+            vec![3, 1, 0, 3, 1, 2345, 6780]
+        );
+        // -0.0012 (scale 4): one digit 12 at weight -1, negative.
+        assert_eq!(groups(&numeric(-12, 4)), vec![1, -1, 0x4000, 4, 12]);
+        // 0 (scale 2): no digits.
+        assert_eq!(groups(&numeric(0, 2)), vec![0, 0, 0, 2]);
+        // 100000000 (scale 0): 1 0000 0000 → one digit 1 at weight 2.
+        assert_eq!(groups(&numeric(100_000_000, 0)), vec![1, 2, 0, 0, 1]);
+    }
 }

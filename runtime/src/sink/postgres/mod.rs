@@ -86,6 +86,9 @@ pub struct PostgresSinkConfig {
     /// `transaction`: `"run"` (default) or `"batch"`.
     #[serde(default)]
     pub transaction: TransactionScope,
+    /// `json`: text columns holding JSON, loaded as `jsonb`.
+    #[serde(default)]
+    pub json: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -176,6 +179,8 @@ struct PostgresSink {
 
 struct Plan {
     schema: SchemaRef,
+    /// Per column: loaded as `jsonb`.
+    json: Vec<bool>,
     /// `CREATE TABLE IF NOT EXISTS …`, when `create = true`.
     create: Option<String>,
     copy: String,
@@ -258,15 +263,33 @@ impl PostgresSink {
     fn plan(&self, schema: &SchemaRef) -> Result<Plan> {
         let table = quote_table(&self.config.table);
         let mut definitions = Vec::new();
-        for field in schema.fields() {
-            let pg = copy::pg_type(field.data_type()).ok_or_else(|| {
+        for name in &self.config.json {
+            if schema.field_with_name(name).is_err() {
+                return Err(Error::sink(
+                    &self.node,
+                    format!("`json` column {name:?} is not in the input"),
+                ));
+            }
+        }
+        let json: Vec<bool> = schema
+            .fields()
+            .iter()
+            .map(|f| self.config.json.contains(f.name()))
+            .collect();
+        for (field, json) in schema.fields().iter().zip(&json) {
+            let pg = copy::pg_type(field.data_type(), *json).ok_or_else(|| {
                 Error::sink(
                     &self.node,
                     format!(
-                        "column {:?} is {}, which weir can't load into PostgreSQL \
+                        "column {:?} is {}, which weir can't load into PostgreSQL{} \
                          (see docs/postgres.md for the type mapping)",
                         field.name(),
-                        field.data_type()
+                        field.data_type(),
+                        if *json {
+                            " as json (it must be text)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             })?;
@@ -316,6 +339,7 @@ impl PostgresSink {
         };
         Ok(Plan {
             schema: schema.clone(),
+            json,
             create,
             copy: format!("COPY {into} ({list}) FROM STDIN (FORMAT binary)"),
             upsert,
@@ -441,7 +465,12 @@ impl Sink for PostgresSink {
         }
         let mut data = Vec::with_capacity(copy::HEADER.len() + batch.get_array_memory_size());
         data.extend_from_slice(copy::HEADER);
-        copy::encode(batch, &mut data).map_err(|e| Error::sink(&self.node, e))?;
+        let json = self
+            .plan
+            .as_ref()
+            .map(|p| p.json.clone())
+            .unwrap_or_default();
+        copy::encode(batch, &json, &mut data).map_err(|e| Error::sink(&self.node, e))?;
         data.extend_from_slice(copy::TRAILER);
         match self.config.transaction {
             TransactionScope::Batch => self.load_in_own_transaction(&data)?,
