@@ -9,6 +9,7 @@ mod http_poll;
 mod ipc;
 mod ndjson;
 mod parquet;
+mod postgres;
 mod robust;
 mod schema;
 mod stdin;
@@ -28,6 +29,7 @@ pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
 pub use self::ipc::IpcConfig;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;
+pub use self::postgres::{PgIncremental, PostgresSourceConfig};
 pub use self::stdin::StdinConfig;
 
 /// A `[sources.NAME]` table; `type` picks the kind.
@@ -48,6 +50,8 @@ pub enum SourceConfig {
     Generate(GenerateConfig),
     /// `type = "http_poll"`: records from a JSON API, paginated, optionally polled.
     HttpPoll(Box<HttpPollConfig>),
+    /// `type = "postgres"`: a table or query, streamed through a cursor.
+    Postgres(PostgresSourceConfig),
 }
 
 /// What a source is built with.
@@ -88,7 +92,9 @@ impl SourceConfig {
             SourceConfig::Parquet(c) => c.on_bad_record,
             SourceConfig::Ipc(c) => c.on_bad_record,
             SourceConfig::Stdin(c) => c.on_bad_record,
-            SourceConfig::Generate(_) | SourceConfig::HttpPoll(_) => bad::OnBadRecord::Fail,
+            SourceConfig::Generate(_) | SourceConfig::HttpPoll(_) | SourceConfig::Postgres(_) => {
+                bad::OnBadRecord::Fail
+            }
         }
     }
 
@@ -102,6 +108,7 @@ impl SourceConfig {
             SourceConfig::Stdin(c) => c.build(ctx),
             SourceConfig::Generate(c) => c.build(ctx),
             SourceConfig::HttpPoll(c) => c.build(ctx),
+            SourceConfig::Postgres(c) => c.build(ctx),
         }
     }
 }

@@ -390,3 +390,79 @@ fn postgres_connection_killed_mid_load_loses_and_duplicates_nothing() {
         "every row once after {kills} kills"
     );
 }
+
+#[test]
+fn postgres_source_streams_a_table_through_a_cursor_into_another_table() {
+    let from = unique_table("src");
+    let to = unique_table("copy");
+    postgres()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{from}\" AS SELECT i AS id, (i % 2 = 0) AS even, (i * 1.5)::float8 AS x, \
+             ('n' || i)::varchar(20) AS name, DATE '2024-01-01' + i AS day, \
+             TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL '1 second' AS at, \
+             CASE WHEN i % 7 = 0 THEN NULL ELSE jsonb_build_object('i', i) END AS doc \
+             FROM generate_series(1, 10000) i"
+        ))
+        .unwrap();
+    let scratch = Scratch::new();
+    let summary = scratch
+        .run(&format!(
+            "[sources.orders]\ntype = \"postgres\"\nurl = \"{}\"\ntable = \"{from}\"\nbatch_size = 1000\n\n{}",
+            postgres_url(),
+            sink(&to, "json = [\"doc\"]")
+        ))
+        .unwrap();
+    assert_eq!(summary.node("orders").unwrap().batches_out, 10);
+    let differ: i64 = postgres()
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM ((SELECT * FROM \"{from}\" EXCEPT SELECT * FROM \"{to}\") \
+                 UNION ALL (SELECT * FROM \"{to}\" EXCEPT SELECT * FROM \"{from}\")) d"
+            ),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(differ, 0, "every row and value survives the round trip");
+    assert_eq!(count(&to), 10_000);
+}
+
+#[test]
+fn postgres_source_reads_only_rows_after_the_incremental_position() {
+    let from = unique_table("inc");
+    postgres()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{from}\" AS SELECT i AS id FROM generate_series(1, 100) i"
+        ))
+        .unwrap();
+    let scratch = Scratch::new();
+    let to = unique_table("inc_out");
+    scratch
+        .run(&format!(
+            "[sources.orders]\ntype = \"postgres\"\nurl = \"{}\"\nquery = \"SELECT id FROM \\\"{from}\\\" WHERE id % 2 = 0\"\nincremental = {{ column = \"id\", after = \"90\" }}\n\n{}",
+            postgres_url(),
+            sink(&to, "")
+        ))
+        .unwrap();
+    let ids: Vec<i32> = postgres()
+        .query(&format!("SELECT id FROM \"{to}\" ORDER BY id"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(ids, vec![92, 94, 96, 98, 100]);
+}
+
+#[test]
+fn postgres_source_names_a_column_it_cannot_read() {
+    let scratch = Scratch::new();
+    let err = scratch
+        .check(&format!(
+            "[sources.orders]\ntype = \"postgres\"\nurl = \"{}\"\nquery = \"SELECT gen_random_uuid() AS token\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"orders\"]\n",
+            postgres_url()
+        ))
+        .err()
+        .expect("uuid has no mapping")
+        .to_string();
+    assert!(err.contains("\"token\"") && err.contains("::text"), "{err}");
+}
