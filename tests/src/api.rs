@@ -6,12 +6,34 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
+/// `%XX` and `+` decoded.
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&text[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]
 pub struct Request {
     /// The path, without the query.
     pub path: String,
-    /// Query parameters (not percent-decoded beyond `+`/`%20`).
+    /// Query parameters, percent-decoded.
     pub query: HashMap<String, String>,
     /// Headers, names lowercased.
     pub headers: HashMap<String, String>,
@@ -93,7 +115,7 @@ pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> 
                 let query = query
                     .split('&')
                     .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.to_string(), v.replace("%20", " ").replace('+', " ")))
+                    .map(|(k, v)| (decode(k), decode(v)))
                     .collect();
                 let request = Request {
                     path: path.to_string(),

@@ -70,6 +70,11 @@ pub(super) fn run_source(
         let Some(batch) = next else {
             break;
         };
+        // An unbounded source that found nothing (a poll with no new
+        // records) returns an empty batch, so stop and pause are seen.
+        if batch.num_rows() == 0 {
+            continue;
+        }
         stats.produced(&batch, started.elapsed());
         // Every consumer gone means the pipeline is failing. No consumer
         // at all is a node nobody reads yet (mid-way through a manifest

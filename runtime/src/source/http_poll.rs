@@ -618,6 +618,9 @@ impl Source for HttpPollSource {
                     std::thread::sleep(Duration::from_millis(interval));
                     self.next = Next::First;
                     self.pages_this_pass = 0;
+                    // Nothing new this pass: an empty batch lets the
+                    // pipeline stop or pause between polls.
+                    return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
                 }
             }
         }

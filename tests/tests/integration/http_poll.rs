@@ -273,3 +273,76 @@ fn http_poll_into_postgres_upsert_loaded_twice_is_the_same_table() {
         "the later delivery wins"
     );
 }
+
+#[test]
+fn http_poll_polls_again_asking_only_for_records_after_the_last_seen() {
+    use std::sync::Mutex;
+    // The API's records; more arrive while weir polls.
+    let records: Arc<Mutex<Vec<(u64, String)>>> = Arc::new(Mutex::new(
+        (1..=5)
+            .map(|i| (i, format!("2026-11-25T10:00:0{i}Z")))
+            .collect(),
+    ));
+    let served = records.clone();
+    let api = serve(move |r| {
+        let since = r.query.get("updated_since").cloned().unwrap_or_default();
+        let body: Vec<String> = served
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, at)| *at > since)
+            .map(|(id, at)| format!(r#"{{"id":{id},"updated_at":"{at}"}}"#))
+            .collect();
+        Response::json(format!("[{}]", body.join(",")))
+    });
+    let scratch = Scratch::new();
+    let path = scratch.write(
+        "pipeline.toml",
+        format!(
+            "[sources.orders]\ntype = \"http_poll\"\nurl = \"{}/orders\"\npoll_interval_ms = 50\nincremental = {{ param = \"updated_since\", field = \"updated_at\" }}\n\n[sinks.out]\ntype = \"ipc\"\ninputs = [\"orders\"]\npath = \"out.arrow\"\n",
+            api.base
+        ),
+    );
+    let graph = weir::graph::Graph::new(weir::manifest::Manifest::load(&path).unwrap()).unwrap();
+    let prepared = graph.prepare(weir_tests::host()).unwrap();
+    let control = Arc::new(weir::exec::Control::default());
+    let stopper = control.clone();
+    let runner = std::thread::spawn(move || {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(weir::exec::run(&graph, prepared, stopper))
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    records
+        .lock()
+        .unwrap()
+        .extend((6..=8).map(|i| (i, format!("2026-11-25T10:00:0{i}Z"))));
+    std::thread::sleep(Duration::from_millis(400));
+    control.request_stop();
+    runner.join().unwrap().unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let ids = out
+        .column_by_name("id")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(
+        ids.values().to_vec(),
+        (1..=8).collect::<Vec<i64>>(),
+        "each record once"
+    );
+    let requests = api.requests.lock().unwrap();
+    assert!(
+        requests.len() > 5,
+        "it kept polling ({} requests)",
+        requests.len()
+    );
+    assert_eq!(
+        requests
+            .last()
+            .unwrap()
+            .query
+            .get("updated_since")
+            .map(String::as_str),
+        Some("2026-11-25T10:00:08Z")
+    );
+}
