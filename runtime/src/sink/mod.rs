@@ -11,6 +11,7 @@ mod ipc;
 mod ndjson;
 mod parquet;
 mod postgres;
+mod sqlite;
 mod stdout;
 
 use std::path::Path;
@@ -26,6 +27,8 @@ pub use self::ipc::IpcSinkConfig;
 pub use self::ndjson::NdjsonSinkConfig;
 pub use self::parquet::{Compression, ParquetSinkConfig};
 pub use self::postgres::{Mode as PostgresMode, PostgresSinkConfig, TransactionScope};
+pub(crate) use self::sqlite::quote as sqlite_quote;
+pub use self::sqlite::SqliteSinkConfig;
 pub use self::stdout::StdoutSinkConfig;
 
 /// A `[sinks.NAME]` table without `inputs`; `type` picks the kind.
@@ -44,6 +47,8 @@ pub enum SinkConfig {
     Stdout(StdoutSinkConfig),
     /// `type = "postgres"`: a PostgreSQL table, loaded with binary COPY.
     Postgres(PostgresSinkConfig),
+    /// `type = "sqlite"`: a table in an SQLite database file.
+    Sqlite(SqliteSinkConfig),
 }
 
 /// What a sink is built with.
@@ -78,7 +83,7 @@ impl SinkConfig {
             SinkConfig::Csv(c) => Some(&c.path),
             SinkConfig::Ndjson(c) => Some(&c.path),
             SinkConfig::Ipc(c) => Some(&c.path),
-            SinkConfig::Stdout(_) | SinkConfig::Postgres(_) => None,
+            SinkConfig::Stdout(_) | SinkConfig::Postgres(_) | SinkConfig::Sqlite(_) => None,
         }
     }
 
@@ -91,6 +96,7 @@ impl SinkConfig {
             SinkConfig::Ipc(c) => c.build(ctx),
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Postgres(c) => c.build(ctx),
+            SinkConfig::Sqlite(c) => c.build(ctx),
         }
     }
 }

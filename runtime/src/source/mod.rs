@@ -12,6 +12,7 @@ mod parquet;
 mod postgres;
 mod robust;
 mod schema;
+mod sqlite;
 mod stdin;
 
 use std::path::Path;
@@ -30,6 +31,7 @@ pub use self::ipc::IpcConfig;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;
 pub use self::postgres::{PgIncremental, PostgresSourceConfig};
+pub use self::sqlite::SqliteSourceConfig;
 pub use self::stdin::StdinConfig;
 
 /// A `[sources.NAME]` table; `type` picks the kind.
@@ -52,6 +54,8 @@ pub enum SourceConfig {
     HttpPoll(Box<HttpPollConfig>),
     /// `type = "postgres"`: a table or query, streamed through a cursor.
     Postgres(PostgresSourceConfig),
+    /// `type = "sqlite"`: a table or query of an SQLite database file.
+    Sqlite(SqliteSourceConfig),
 }
 
 /// What a source is built with.
@@ -92,9 +96,10 @@ impl SourceConfig {
             SourceConfig::Parquet(c) => c.on_bad_record,
             SourceConfig::Ipc(c) => c.on_bad_record,
             SourceConfig::Stdin(c) => c.on_bad_record,
-            SourceConfig::Generate(_) | SourceConfig::HttpPoll(_) | SourceConfig::Postgres(_) => {
-                bad::OnBadRecord::Fail
-            }
+            SourceConfig::Generate(_)
+            | SourceConfig::HttpPoll(_)
+            | SourceConfig::Postgres(_)
+            | SourceConfig::Sqlite(_) => bad::OnBadRecord::Fail,
         }
     }
 
@@ -109,6 +114,7 @@ impl SourceConfig {
             SourceConfig::Generate(c) => c.build(ctx),
             SourceConfig::HttpPoll(c) => c.build(ctx),
             SourceConfig::Postgres(c) => c.build(ctx),
+            SourceConfig::Sqlite(c) => c.build(ctx),
         }
     }
 }

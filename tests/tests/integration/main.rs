@@ -19,3 +19,4 @@ mod postgres;
 mod quickstart;
 mod reload;
 mod sandbox;
+mod sqlite;
