@@ -29,7 +29,7 @@ use rusqlite::types::Value;
 use rusqlite::Connection;
 use serde::Deserialize;
 
-use super::postgres::{Mode, TransactionScope};
+use super::postgres::{Mode, OnReject, TransactionScope};
 use super::{Sink, SinkContext};
 use crate::{Error, Result};
 
@@ -55,6 +55,10 @@ pub struct SqliteSinkConfig {
     /// `transaction`: `"run"` (default) or `"batch"`.
     #[serde(default)]
     pub transaction: TransactionScope,
+    /// `on_error`: `"fail"` (default) or `"skip"` for a batch the database
+    /// rejects (rolled back alone, logged, counted).
+    #[serde(default)]
+    pub on_error: OnReject,
 }
 
 fn yes() -> bool {
@@ -98,6 +102,8 @@ struct SqliteSink {
     insert: Option<String>,
     in_run_transaction: bool,
     rows: u64,
+    /// Batches (and their rows) rolled back under `on_error = "skip"`.
+    skipped: (u64, u64),
 }
 
 impl SqliteSinkConfig {
@@ -122,6 +128,7 @@ impl SqliteSinkConfig {
             insert: None,
             in_run_transaction: false,
             rows: 0,
+            skipped: (0, 0),
         }))
     }
 }
@@ -275,25 +282,39 @@ impl SqliteSink {
     }
 }
 
+impl SqliteSink {
+    /// Inserts `batch` between `begin` and `end`, undoing it with `undo`
+    /// when it fails.
+    fn in_transaction(
+        &mut self,
+        begin: &str,
+        end: &str,
+        undo: &str,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        self.connection
+            .execute_batch(begin)
+            .map_err(|e| self.fail("starting a transaction", e))?;
+        let result = self.insert(batch).and_then(|()| {
+            self.connection
+                .execute_batch(end)
+                .map_err(|e| self.fail("committing", e))
+        });
+        if result.is_err() {
+            let _ = self.connection.execute_batch(undo);
+        }
+        result
+    }
+}
+
 impl Sink for SqliteSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.insert.is_none() {
             let insert = self.prepare(batch.schema_ref())?;
             self.insert = Some(insert);
         }
-        match self.config.transaction {
-            TransactionScope::Batch => {
-                self.connection
-                    .execute_batch("BEGIN")
-                    .map_err(|e| self.fail("starting a transaction", e))?;
-                if let Err(e) = self.insert(batch) {
-                    let _ = self.connection.execute_batch("ROLLBACK");
-                    return Err(e);
-                }
-                self.connection
-                    .execute_batch("COMMIT")
-                    .map_err(|e| self.fail("committing", e))?;
-            }
+        let result = match self.config.transaction {
+            TransactionScope::Batch => self.in_transaction("BEGIN", "COMMIT", "ROLLBACK", batch),
             TransactionScope::Run => {
                 if !self.in_run_transaction {
                     self.connection
@@ -301,10 +322,25 @@ impl Sink for SqliteSink {
                         .map_err(|e| self.fail("starting the transaction", e))?;
                     self.in_run_transaction = true;
                 }
-                self.insert(batch)?;
+                // A savepoint per batch: a rejected batch rolls back alone.
+                self.in_transaction(
+                    "SAVEPOINT weir_batch",
+                    "RELEASE weir_batch",
+                    "ROLLBACK TO weir_batch; RELEASE weir_batch",
+                    batch,
+                )
             }
+        };
+        match result {
+            Ok(()) => self.rows += batch.num_rows() as u64,
+            Err(e) if self.config.on_error == OnReject::Skip => {
+                tracing::warn!(node = %self.node, rows = batch.num_rows(), error = %e,
+                    "skipped a batch the database rejected (on_error = \"skip\")");
+                self.skipped.0 += 1;
+                self.skipped.1 += batch.num_rows() as u64;
+            }
+            Err(e) => return Err(e),
         }
-        self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
@@ -315,7 +351,8 @@ impl Sink for SqliteSink {
                 .map_err(|e| self.fail("committing", e))?;
         }
         tracing::info!(node = %self.node, path = %self.path.display(), table = %self.config.table,
-            rows = self.rows, "committed");
+            rows = self.rows, skipped_batches = self.skipped.0, skipped_rows = self.skipped.1,
+            "committed");
         Ok(())
     }
 

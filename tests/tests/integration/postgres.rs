@@ -466,3 +466,41 @@ fn postgres_source_names_a_column_it_cannot_read() {
         .to_string();
     assert!(err.contains("\"token\"") && err.contains("::text"), "{err}");
 }
+
+#[test]
+fn postgres_skip_rolls_back_only_the_rejected_batch_in_either_transaction_scope() {
+    for scope in ["run", "batch"] {
+        let scratch = Scratch::new();
+        let table = unique_table("skip");
+        postgres()
+            .batch_execute(&format!(
+                "CREATE TABLE \"{table}\" (id bigint PRIMARY KEY, amount double precision CHECK (amount > 0))"
+            ))
+            .unwrap();
+        // Batches of 2: the second holds the bad row, the others load.
+        scratch.write(
+            "orders.csv",
+            "id,amount\n1,5.0\n2,3.0\n3,-1.0\n4,2.0\n5,1.0\n6,7.0\n",
+        );
+        scratch
+            .run(&format!(
+                "[pipeline]\nbatch_size = 2\n\n{}",
+                csv_pipeline(
+                    &table,
+                    &format!("on_error = \"skip\"\ntransaction = \"{scope}\"\nmode = \"upsert\"\nkey = [\"id\"]")
+                )
+            ))
+            .unwrap_or_else(|e| panic!("{scope}: {e}"));
+        let ids: Vec<i64> = postgres()
+            .query(&format!("SELECT id FROM \"{table}\" ORDER BY id"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(
+            ids,
+            vec![1, 2, 5, 6],
+            "{scope}: only the batch with id 3 is skipped"
+        );
+    }
+}

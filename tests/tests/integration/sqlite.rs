@@ -139,3 +139,29 @@ fn sqlite_run_transaction_leaves_nothing_when_the_run_fails() {
         .unwrap();
     assert_eq!(count, 0, "seven batches were written, none committed");
 }
+
+#[test]
+fn sqlite_skip_rolls_back_only_the_rejected_batch() {
+    let scratch = Scratch::new();
+    let db = scratch.path("t.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, amount REAL CHECK (amount > 0))")
+        .unwrap();
+    scratch.write(
+        "orders.csv",
+        "id,amount\n1,5.0\n2,3.0\n3,-1.0\n4,2.0\n5,1.0\n6,7.0\n",
+    );
+    scratch
+        .run("[pipeline]\nbatch_size = 2\n\n[sources.orders]\ntype = \"csv\"\npath = \"orders.csv\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"orders\"]\npath = \"t.db\"\ntable = \"t\"\non_error = \"skip\"\n")
+        .unwrap();
+    let connection = rusqlite::Connection::open(&db).unwrap();
+    let ids: Vec<i64> = connection
+        .prepare("SELECT id FROM t ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 5, 6]);
+}

@@ -62,6 +62,18 @@ pub enum TransactionScope {
     Batch,
 }
 
+/// What a database sink does with a batch the database rejects (a
+/// constraint violation, a value out of range).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReject {
+    /// Fail the run (with `transaction = "run"`, nothing is committed).
+    #[default]
+    Fail,
+    /// Roll the batch back, log it (table, row, reason) and go on.
+    Skip,
+}
+
 /// A `type = "postgres"` sink.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +101,10 @@ pub struct PostgresSinkConfig {
     /// `json`: text columns holding JSON, loaded as `jsonb`.
     #[serde(default)]
     pub json: Vec<String>,
+    /// `on_error`: `"fail"` (default) or `"skip"` for a batch the database
+    /// rejects. A lost connection is retried either way.
+    #[serde(default)]
+    pub on_error: OnReject,
 }
 
 fn yes() -> bool {
@@ -175,6 +191,8 @@ struct PostgresSink {
     /// Batches written so far.
     batches: i64,
     rows: u64,
+    /// Batches (and their rows) rolled back under `on_error = "skip"`.
+    skipped: (u64, u64),
 }
 
 struct Plan {
@@ -242,6 +260,7 @@ impl PostgresSinkConfig {
             ),
             batches: 0,
             rows: 0,
+            skipped: (0, 0),
         }))
     }
 }
@@ -347,12 +366,13 @@ impl PostgresSink {
     }
 
     /// The session's staging table for upserts (temporary: gone with the
-    /// connection).
+    /// connection; idempotent, since a rolled-back batch may or may not
+    /// have created it).
     fn create_stage(&mut self) -> std::result::Result<(), ::postgres::Error> {
         let table = quote_table(&self.config.table);
         self.client.batch_execute(&format!(
-            "CREATE TEMP TABLE weir_stage (LIKE {table} INCLUDING DEFAULTS); \
-             ALTER TABLE weir_stage ADD COLUMN weir_seq bigserial"
+            "CREATE TEMP TABLE IF NOT EXISTS weir_stage (LIKE {table} INCLUDING DEFAULTS); \
+             ALTER TABLE weir_stage ADD COLUMN IF NOT EXISTS weir_seq bigserial"
         ))
     }
 
@@ -394,6 +414,8 @@ impl PostgresSink {
             };
             if !connection_lost(&e, &self.client) || attempt == RETRIES {
                 let _ = self.client.batch_execute("ROLLBACK");
+                // A staging table created in that transaction is gone.
+                self.stage_ready = false;
                 return Err(self.fail(what, &e));
             }
             attempt += 1;
@@ -442,6 +464,49 @@ impl PostgresSink {
     }
 }
 
+impl PostgresSink {
+    /// Encodes and loads one batch in the configured transaction scope.
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut data = Vec::with_capacity(copy::HEADER.len() + batch.get_array_memory_size());
+        data.extend_from_slice(copy::HEADER);
+        let json = self
+            .plan
+            .as_ref()
+            .map(|p| p.json.clone())
+            .unwrap_or_default();
+        copy::encode(batch, &json, &mut data).map_err(|e| Error::sink(&self.node, e))?;
+        data.extend_from_slice(copy::TRAILER);
+        match self.config.transaction {
+            TransactionScope::Batch => self.load_in_own_transaction(&data),
+            TransactionScope::Run => {
+                if !self.in_run_transaction {
+                    self.client
+                        .batch_execute("BEGIN")
+                        .map_err(|e| self.fail("starting the transaction", &e))?;
+                    self.in_run_transaction = true;
+                }
+                // A savepoint per batch: a rejected batch can be rolled
+                // back alone (on_error = "skip").
+                let result = self
+                    .client
+                    .batch_execute("SAVEPOINT weir_batch")
+                    .and_then(|()| self.load(&data))
+                    .and_then(|()| self.client.batch_execute("RELEASE SAVEPOINT weir_batch"));
+                result.map_err(|e| {
+                    if !self.client.is_closed() {
+                        let _ = self
+                            .client
+                            .batch_execute("ROLLBACK TO SAVEPOINT weir_batch");
+                        // The staging table may have been created inside it.
+                        self.stage_ready = false;
+                    }
+                    self.fail("loading a batch", &e)
+                })
+            }
+        }
+    }
+}
+
 impl Sink for PostgresSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.plan.is_none() {
@@ -463,33 +528,20 @@ impl Sink for PostgresSink {
                 "the input's schema changed between batches".to_string(),
             ));
         }
-        let mut data = Vec::with_capacity(copy::HEADER.len() + batch.get_array_memory_size());
-        data.extend_from_slice(copy::HEADER);
-        let json = self
-            .plan
-            .as_ref()
-            .map(|p| p.json.clone())
-            .unwrap_or_default();
-        copy::encode(batch, &json, &mut data).map_err(|e| Error::sink(&self.node, e))?;
-        data.extend_from_slice(copy::TRAILER);
-        match self.config.transaction {
-            TransactionScope::Batch => self.load_in_own_transaction(&data)?,
-            TransactionScope::Run => {
-                if !self.in_run_transaction {
-                    self.client
-                        .batch_execute("BEGIN")
-                        .map_err(|e| self.fail("starting the transaction", &e))?;
-                    self.in_run_transaction = true;
-                }
-                self.load(&data)
-                    .map_err(|e| self.fail("loading a batch (nothing is committed)", &e))?;
-            }
-        }
-        self.rows += batch.num_rows() as u64;
+        let result = self.write_batch(batch);
         self.batches += 1;
+        match result {
+            Ok(()) => self.rows += batch.num_rows() as u64,
+            Err(e) if self.config.on_error == OnReject::Skip && !self.client.is_closed() => {
+                tracing::warn!(node = %self.node, rows = batch.num_rows(), error = %e,
+                    "skipped a batch the database rejected (on_error = \"skip\")");
+                self.skipped.0 += 1;
+                self.skipped.1 += batch.num_rows() as u64;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
-
     fn commit(mut self: Box<Self>) -> Result<()> {
         if self.in_run_transaction {
             self.client
@@ -507,7 +559,8 @@ impl Sink for PostgresSink {
             }
         }
         tracing::info!(node = %self.node, target = %self.target, table = %self.config.table,
-            rows = self.rows, "committed");
+            rows = self.rows, skipped_batches = self.skipped.0, skipped_rows = self.skipped.1,
+            "committed");
         Ok(())
     }
 
