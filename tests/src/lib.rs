@@ -136,6 +136,15 @@ pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
 }
 
+/// Writes `batch` as an Arrow IPC file at `path` (an `ipc` source's input).
+pub fn write_ipc(path: &Path, batch: &RecordBatch) {
+    let file = File::create(path).expect("create");
+    let mut writer =
+        arrow::ipc::writer::FileWriter::try_new(file, &batch.schema()).expect("writer");
+    writer.write(batch).expect("write");
+    writer.finish().expect("finish");
+}
+
 /// The test PostgreSQL server — Debian's `postgresql` with its own data
 /// directory, on loopback — started (once, idempotently) by
 /// `scripts/postgres start`; its URL.

@@ -168,10 +168,7 @@ fn postgres_every_mapped_type_round_trips() {
         ),
     ];
     let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let file = std::fs::File::create(scratch.path("in.arrow")).unwrap();
-    let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &batch.schema()).unwrap();
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
+    weir_tests::write_ipc(&scratch.path("in.arrow"), &batch);
     let table = unique_table("types");
     scratch
         .run(&format!(

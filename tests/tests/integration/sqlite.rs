@@ -78,10 +78,7 @@ fn sqlite_sink_and_source_round_trip_every_type() {
         ),
     ];
     let batch = RecordBatch::try_from_iter(columns).unwrap();
-    let file = std::fs::File::create(scratch.path("in.arrow")).unwrap();
-    let mut writer = arrow::ipc::writer::FileWriter::try_new(file, &batch.schema()).unwrap();
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
+    weir_tests::write_ipc(&scratch.path("in.arrow"), &batch);
     scratch
         .run("[sources.orders]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"orders\"]\npath = \"t.db\"\ntable = \"t\"\n")
         .unwrap();
