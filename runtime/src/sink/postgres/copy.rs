@@ -134,7 +134,14 @@ pub(super) fn encode(batch: &RecordBatch, json: &[bool], out: &mut Vec<u8>) -> R
             }
             if *json {
                 // jsonb's binary form: version 1, then the text.
-                let text = arrow::array::as_string_array(array).value(row);
+                let text = match array.data_type() {
+                    DataType::Utf8 => array.as_string::<i32>().value(row),
+                    DataType::LargeUtf8 => array.as_string::<i64>().value(row),
+                    DataType::Utf8View => array.as_string_view().value(row),
+                    other => {
+                        return Err(format!("column {name:?}: json must be text, not {other}"))
+                    }
+                };
                 out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
                 out.push(1);
                 out.extend_from_slice(text.as_bytes());
