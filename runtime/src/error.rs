@@ -59,6 +59,10 @@ pub enum Error {
         message: String,
     },
 
+    /// A checkpoint can't be written, read or resumed from.
+    #[error("checkpoint: {0}")]
+    Checkpoint(String),
+
     /// Building a plugin from source failed.
     #[error("plugin build: {0}")]
     Build(String),

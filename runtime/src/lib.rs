@@ -12,10 +12,13 @@
 //! - [`plugin`]: the wasmtime engine, component cache, sandboxed instances,
 //!   and the Arrow ↔ WIT boundary.
 //! - [`exec`]: runs the graph, one task per node, bounded channels between.
+//! - [`checkpoint`]: aligned barriers, checkpoints on disk, exactly-once
+//!   restarts.
 //! - [`reload`]: hot reload — watches plugin files, builds successors off
 //!   the data path, swaps them in at a batch boundary.
 
 pub mod bindings;
+pub mod checkpoint;
 pub mod error;
 pub mod exec;
 pub mod graph;

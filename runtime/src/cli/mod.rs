@@ -1,5 +1,6 @@
 //! The `weir` command line.
 
+mod progress;
 mod scaffold;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +44,11 @@ enum Command {
         /// failed.
         #[arg(long, value_name = "N", requires = "watch")]
         canary: Option<u32>,
+        /// Seconds between live progress lines on stderr (rows/s per node,
+        /// event-time lag, last checkpoint); 0: none. A run shorter than
+        /// this prints only the summary.
+        #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+        progress: f64,
     },
     /// The development loop: `run --watch`, plus rebuilding the plugins the
     /// manifest marks as local crates (`build = "path/to/crate"`) whenever
@@ -148,7 +154,7 @@ fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
 
 /// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
 /// `watch`, under a reload controller.
-fn run(manifest: &Path, watch: Option<Options>) -> anyhow::Result<exec::RunSummary> {
+fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result<exec::RunSummary> {
     let graph = load_graph(manifest)?;
     let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
     let mut prepared = graph.prepare(&host)?;
@@ -167,6 +173,12 @@ fn run(manifest: &Path, watch: Option<Options>) -> anyhow::Result<exec::RunSumma
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let _progress = (progress > 0.0 && progress.is_finite()).then(|| {
+        progress::Progress::start(
+            control.clone(),
+            std::time::Duration::from_secs_f64(progress),
+        )
+    });
     let summary = runtime.block_on(async {
         let stopper = control.clone();
         tokio::spawn(async move {
@@ -214,12 +226,13 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             quiet,
             watch,
             canary,
+            progress,
         } => {
             let options = watch.then(|| Options {
                 canary: canary.unwrap_or(0),
                 ..Options::default()
             });
-            let summary = run(&manifest, options)?;
+            let summary = run(&manifest, options, progress)?;
             if !quiet {
                 println!("{summary}");
             }
@@ -238,6 +251,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     target_dir,
                     report: Arc::new(|text: &str| eprintln!("{text}")),
                 }),
+                5.0,
             )?;
             println!("{summary}");
         }

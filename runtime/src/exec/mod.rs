@@ -14,8 +14,11 @@
 //! ones replaced, new ones added, removed ones finished — and the next
 //! generation starts on the new graph.
 
+mod clock;
+mod message;
 mod node;
 mod policy;
+mod restore;
 mod stats;
 mod workers;
 
@@ -25,20 +28,23 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use tokio::sync::mpsc::{channel, Receiver, Sender};
+use tokio::sync::mpsc::{channel, Sender};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::info_span;
 
+use crate::checkpoint::{Coordinator, NodeState, Status};
 use crate::graph::{Graph, NodeKind, Prepared, PreparedTransform};
 use crate::manifest::DEAD_LETTER;
 use crate::reload::Plan;
 use crate::sink::Sink;
-use crate::source::Source;
+use crate::source::{Delivery, Source};
 use crate::{Error, Result};
-use node::{run_sink, run_source, run_transform, SourceEnd, TransformOutputs};
+use clock::SourceClock;
+use message::{Edge, Envelope, Inputs};
+use node::{run_sink, run_source, run_transform, Context, SourceEnd, TransformOutputs};
 pub use policy::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
-pub use stats::{NodeStats, NodeSummary, RunSummary};
+pub use stats::{CheckpointSummary, NodeStats, NodeSummary, RunSummary};
 pub(crate) use workers::Workers;
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an
@@ -51,6 +57,25 @@ pub struct Control {
     error: Mutex<Option<Error>>,
     reconfigure: Mutex<Pending>,
     reconfigured: Notify,
+    progress: Mutex<Progress>,
+}
+
+/// What a live progress line reads while the pipeline runs.
+#[derive(Default, Clone)]
+struct Progress {
+    nodes: Vec<(String, NodeKind, Arc<NodeStats>)>,
+    checkpoints: Option<Arc<Status>>,
+}
+
+/// A moment of a running pipeline, for a live progress line.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Every node so far, in pipeline order.
+    pub nodes: Vec<NodeSummary>,
+    /// The newest completed checkpoint (id, age), if checkpointing.
+    pub last_checkpoint: Option<(u64, std::time::Duration)>,
+    /// Whether the pipeline takes checkpoints.
+    pub checkpointing: bool,
 }
 
 /// The reload slot: a plan waiting, and whether the run has ended (after
@@ -106,6 +131,20 @@ impl Control {
         self.stop.load(Ordering::SeqCst)
     }
 
+    /// The counters of every node now, for a live progress line.
+    pub fn snapshot(&self) -> Snapshot {
+        let progress = self.progress.lock().map(|p| p.clone()).unwrap_or_default();
+        Snapshot {
+            nodes: progress
+                .nodes
+                .iter()
+                .map(|(name, kind, stats)| stats.summary(name, *kind))
+                .collect(),
+            last_checkpoint: progress.checkpoints.as_ref().and_then(|s| s.last()),
+            checkpointing: progress.checkpoints.is_some(),
+        }
+    }
+
     /// Hands a manifest-reload plan to the running pipeline and waits
     /// until it is applied at the next batch boundary of every node.
     /// `false` when the pipeline ended (or failed) first: nothing applied.
@@ -139,14 +178,16 @@ impl Control {
 }
 
 /// A node handed back by its task when a generation pauses.
-enum Parked {
+pub(crate) enum Parked {
     Source(Box<dyn Source>),
     Transform(Box<PreparedTransform>),
     Sink(Box<dyn Sink>),
 }
 
 /// Runs a prepared pipeline to completion (or first error), applying
-/// manifest reloads handed to [`Control::reconfigure`] on the way.
+/// manifest reloads handed to [`Control::reconfigure`] on the way. With
+/// `[pipeline.checkpoint]`, the run first resumes from the newest
+/// checkpoint and takes one every `interval_ms`.
 pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Result<RunSummary> {
     let mut graph = graph.clone();
     let mut live = prepared;
@@ -154,9 +195,51 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
     let mut done: HashSet<String> = HashSet::new();
     let mut stats: HashMap<String, Arc<NodeStats>> = HashMap::new();
     let started = Instant::now();
+    let (checkpoints, resumed) = restore::resume(&graph, &mut live)?;
+    let mut clocks: HashMap<String, Arc<Mutex<SourceClock>>> = HashMap::new();
+    for name in graph.manifest.sources.keys() {
+        let mut clock = SourceClock::new(
+            graph.manifest.watermarks.get(name).cloned(),
+            resumed.as_ref().map_or(0, |r| r.id),
+        );
+        if let Some(NodeState::Source { watermark, .. }) =
+            resumed.as_ref().and_then(|r| r.nodes.get(name))
+        {
+            clock.restore(*watermark);
+        }
+        clocks.insert(name.clone(), Arc::new(Mutex::new(clock)));
+    }
+    let deliveries: Vec<(String, Delivery)> = live
+        .sources
+        .iter()
+        .map(|(name, s)| (name.clone(), s.delivery()))
+        .collect();
+    let sinks_exactly_once: Vec<(String, bool)> = live
+        .sinks
+        .iter()
+        .map(|(name, s)| (name.clone(), s.exactly_once()))
+        .collect();
     loop {
         let generation = Arc::new(Generation::default());
-        let (mut tasks, names) = spawn(&graph, &mut live, &done, &mut stats, &control, &generation);
+        let spawned = spawn(
+            &graph,
+            &mut live,
+            &done,
+            &mut stats,
+            &control,
+            &generation,
+            checkpoints.as_ref(),
+            &mut clocks,
+        );
+        let (mut tasks, names) = spawned;
+        if let Ok(mut progress) = control.progress.lock() {
+            progress.nodes = graph
+                .order
+                .iter()
+                .filter_map(|(n, k)| stats.get(n).map(|s| (n.clone(), *k, s.clone())))
+                .collect();
+            progress.checkpoints = checkpoints.as_ref().map(|c| c.status().clone());
+        }
         let mut pending: Option<Reconfigure> = None;
         loop {
             tokio::select! {
@@ -180,6 +263,9 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
                 () = control.reconfigured.notified(), if pending.is_none() => {
                     pending = control.take_reconfigure();
                     if pending.is_some() {
+                        if let Some(c) = &checkpoints {
+                            c.pause();
+                        }
                         generation.pausing.store(true, Ordering::SeqCst);
                     }
                 }
@@ -194,6 +280,17 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         }
         let paused = Instant::now();
         graph = apply(plan, &mut live, &mut done, &control);
+        for name in graph.manifest.sources.keys() {
+            clocks.entry(name.clone()).or_insert_with(|| {
+                Arc::new(Mutex::new(SourceClock::new(
+                    graph.manifest.watermarks.get(name).cloned(),
+                    checkpoints.as_ref().map_or(0, |c| c.requested()),
+                )))
+            });
+        }
+        if let Some(c) = &checkpoints {
+            c.resume(graph.order.iter().map(|(n, _)| n.clone()).collect());
+        }
         tracing::info!(
             apply_ms = paused.elapsed().as_secs_f64() * 1e3,
             "manifest change applied; the pipeline continues"
@@ -205,6 +302,19 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
     if let Some(e) = error {
         return Err(e);
     }
+    let checkpoint = match &checkpoints {
+        Some(c) => {
+            c.finish()?;
+            Some(CheckpointSummary {
+                completed: c.status().completed(),
+                last: c.status().last().map(|(id, _)| id),
+                resumed_from: resumed.as_ref().map(|r| r.id),
+                sources: deliveries,
+                sinks: sinks_exactly_once,
+            })
+        }
+        None => None,
+    };
     let nodes = graph
         .order
         .iter()
@@ -219,6 +329,7 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         elapsed: started.elapsed(),
         nodes,
         peak_rss: stats::peak_rss(),
+        checkpoint,
     })
 }
 
@@ -300,6 +411,7 @@ type Tasks = JoinSet<(String, Option<Parked>)>;
 
 /// Starts one task per node of `graph` not yet done, wired by fresh
 /// channels; returns the tasks and their node names.
+#[allow(clippy::too_many_arguments)]
 fn spawn(
     graph: &Graph,
     live: &mut Prepared,
@@ -307,25 +419,32 @@ fn spawn(
     stats: &mut HashMap<String, Arc<NodeStats>>,
     control: &Arc<Control>,
     generation: &Arc<Generation>,
+    checkpoints: Option<&Arc<Coordinator>>,
+    clocks: &mut HashMap<String, Arc<Mutex<SourceClock>>>,
 ) -> (Tasks, HashMap<tokio::task::Id, String>) {
     let capacity = graph.manifest.pipeline.channel_capacity;
-    // One input channel per consuming node; upstreams hold sender clones.
-    let mut receivers: HashMap<String, Receiver<RecordBatch>> = HashMap::new();
-    let mut senders: HashMap<String, Sender<RecordBatch>> = HashMap::new();
+    // One input channel per consuming node; upstreams hold sender clones
+    // and tag what they send with their slot (their index in `inputs`).
+    let mut receivers: HashMap<String, Inputs> = HashMap::new();
+    let mut senders: HashMap<String, Sender<Envelope>> = HashMap::new();
     for (name, kind) in &graph.order {
         if *kind != NodeKind::Source && !done.contains(name) {
             let (tx, rx) = channel(capacity);
             senders.insert(name.clone(), tx);
-            receivers.insert(name.clone(), rx);
+            receivers.insert(name.clone(), Inputs::new(rx, graph.inputs(name).len()));
         }
     }
-    let outputs_of = |name: &str| -> Vec<Sender<RecordBatch>> {
+    let outputs_of = |name: &str| -> Vec<Edge> {
         graph
             .consumers
             .get(name)
             .into_iter()
             .flatten()
-            .filter_map(|c| senders.get(c).cloned())
+            .filter_map(|c| {
+                let slot = graph.inputs(c).iter().position(|i| i == name)?;
+                let tx = senders.get(c)?.clone();
+                Some(Edge { tx, slot })
+            })
             .collect()
     };
 
@@ -338,6 +457,7 @@ fn spawn(
         let stats = stats.entry(name.clone()).or_default().clone();
         let control = control.clone();
         let generation = generation.clone();
+        let checkpoints = checkpoints.cloned();
         let span = info_span!("node", name = %name, kind = kind.section());
         let outputs = outputs_of(name);
         let dead_letter = outputs_of(&format!("{name}{DEAD_LETTER}"));
@@ -350,17 +470,17 @@ fn spawn(
                 let Some(mut source) = live.sources.remove(&name) else {
                     continue;
                 };
+                let clock = clocks.entry(name.clone()).or_default().clone();
                 let name = name.clone();
                 Box::new(move || {
-                    match run_source(
-                        &name,
-                        source.as_mut(),
-                        &outputs,
-                        &dead_letter,
-                        &stats,
-                        &control,
-                        &generation,
-                    ) {
+                    let cx = Context {
+                        name: &name,
+                        stats: &stats,
+                        control: &control,
+                        generation: &generation,
+                        checkpoints: checkpoints.as_deref(),
+                    };
+                    match run_source(&cx, source.as_mut(), &outputs, &dead_letter, &clock) {
                         Ok(SourceEnd::Paused) => Some(Parked::Source(source)),
                         Ok(SourceEnd::Done) => None,
                         Err(e) => {
@@ -383,16 +503,14 @@ fn spawn(
                 };
                 let name = name.clone();
                 Box::new(move || {
-                    match run_transform(
-                        &name,
-                        &config,
-                        &mut node,
-                        &mut input,
-                        &outputs,
-                        &stats,
-                        &control,
-                        &generation,
-                    ) {
+                    let cx = Context {
+                        name: &name,
+                        stats: &stats,
+                        control: &control,
+                        generation: &generation,
+                        checkpoints: checkpoints.as_deref(),
+                    };
+                    match run_transform(&cx, &config, &mut node, &mut input, &outputs) {
                         Ok(true) => Some(Parked::Transform(Box::new(node))),
                         Ok(false) => None,
                         Err(e) => {
@@ -408,14 +526,27 @@ fn spawn(
                 else {
                     continue;
                 };
+                let name = name.clone();
                 Box::new(move || {
-                    let result = run_sink(sink.as_mut(), &mut input, &stats, &control, &generation);
+                    let cx = Context {
+                        name: &name,
+                        stats: &stats,
+                        control: &control,
+                        generation: &generation,
+                        checkpoints: checkpoints.as_deref(),
+                    };
+                    let result = run_sink(&cx, sink.as_mut(), &mut input);
                     // Drain so upstream never blocks on a sink that stopped.
                     input.close();
-                    let result = match result {
-                        Ok(true) => return Some(Parked::Sink(sink)),
-                        Ok(false) if !control.failed() => sink.commit(),
-                        other => {
+                    let result = match (result, &checkpoints) {
+                        (Ok(true), _) => return Some(Parked::Sink(sink)),
+                        // Under checkpoints the last part is published by
+                        // the final checkpoint, like every other.
+                        (Ok(false), Some(c)) if !control.failed() => sink
+                            .prepare()
+                            .map(|state| c.ended(&name, NodeState::Sink(state))),
+                        (Ok(false), None) if !control.failed() => sink.commit(),
+                        (other, _) => {
                             sink.abort();
                             other.map(|_| ())
                         }

@@ -3,29 +3,37 @@
 //! reload (the node lives on in the next generation) and `None` when the
 //! node is done (input ended: transforms ran `finish`, sinks committed).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use tokio::sync::mpsc::{Receiver, Sender};
 use tokio::sync::Notify;
 use tracing::debug_span;
 
+use super::clock::SourceClock;
+use super::message::{send, Edge, Event, Inputs, Msg};
 use super::workers::Workers;
 use super::{policy, Control, Generation, NodeStats};
+use crate::checkpoint::{Coordinator, NodeState};
 use crate::graph::PreparedTransform;
 use crate::manifest::{OnError, TransformConfig};
 use crate::sink::Sink;
 use crate::source::Source;
 use crate::{Error, Result};
 
-/// Sends `batch` to every consumer; `false` once none is listening.
-pub(super) fn send(outputs: &[Sender<RecordBatch>], batch: &RecordBatch) -> bool {
-    let mut delivered = false;
-    for tx in outputs {
-        delivered |= tx.blocking_send(batch.clone()).is_ok();
-    }
-    delivered
+/// Sends rows with their watermark; `false` once no consumer is listening.
+fn send_batch(outputs: &[Edge], batch: &RecordBatch, watermark: Option<i64>) -> bool {
+    send(outputs, &Msg::Batch(batch.clone(), watermark))
+}
+
+/// What a node task needs besides its own node: the run's control, its
+/// generation, its counters, and the checkpoint coordinator if any.
+pub(super) struct Context<'a> {
+    pub name: &'a str,
+    pub stats: &'a NodeStats,
+    pub control: &'a Control,
+    pub generation: &'a Generation,
+    pub checkpoints: Option<&'a Coordinator>,
 }
 
 /// How a source's task ended.
@@ -37,14 +45,14 @@ pub(super) enum SourceEnd {
 }
 
 pub(super) fn run_source(
-    name: &str,
+    cx: &Context<'_>,
     source: &mut dyn Source,
-    outputs: &[Sender<RecordBatch>],
-    dead_letter: &[Sender<RecordBatch>],
-    stats: &NodeStats,
-    control: &Control,
-    generation: &Generation,
+    outputs: &[Edge],
+    dead_letter: &[Edge],
+    clock: &Mutex<SourceClock>,
 ) -> Result<SourceEnd> {
+    let (name, stats) = (cx.name, cx.stats);
+    let all: Vec<Edge> = outputs.iter().chain(dead_letter).cloned().collect();
     let report_bad = |source: &mut dyn Source| -> Result<()> {
         let bad = source.bad_records();
         if !bad.is_empty() {
@@ -53,17 +61,40 @@ pub(super) fn run_source(
                 tracing::warn!(file = %record.file, location = %record.location,
                     error = %record.error, "bad record");
             }
-            send(
+            send_batch(
                 dead_letter,
                 &crate::source::bad::source_dead_letter_batch(name, &bad)?,
+                None,
             );
         }
         Ok(())
     };
-    while !control.stopping() {
-        if generation.pausing() {
+    // Between two batches: a checkpoint asked for gets this source's
+    // position and its barrier downstream.
+    let barrier = |source: &mut dyn Source| {
+        let Some(checkpoints) = cx.checkpoints else {
+            return;
+        };
+        let id = checkpoints.requested();
+        let Ok(mut clock) = clock.lock() else { return };
+        if id > clock.last_barrier {
+            clock.last_barrier = id;
+            checkpoints.ack(
+                id,
+                name,
+                NodeState::Source {
+                    position: source.position(),
+                    watermark: clock.watermark(),
+                },
+            );
+            send(&all, &Msg::Barrier(id));
+        }
+    };
+    while !cx.control.stopping() {
+        if cx.generation.pausing() {
             return Ok(SourceEnd::Paused);
         }
+        barrier(source);
         let started = Instant::now();
         let next = source.next_batch()?;
         report_bad(source)?;
@@ -71,50 +102,119 @@ pub(super) fn run_source(
             break;
         };
         // An unbounded source that found nothing (a poll with no new
-        // records) returns an empty batch, so stop and pause are seen.
+        // records) returns an empty batch, so stop, pause and checkpoints
+        // are seen.
         if batch.num_rows() == 0 {
             continue;
+        }
+        let watermark = match clock.lock() {
+            Ok(mut clock) => clock.observe(name, &batch)?,
+            Err(_) => None,
+        };
+        if let Some(w) = watermark {
+            stats.watermark(w);
         }
         stats.produced(&batch, started.elapsed());
         // Every consumer gone means the pipeline is failing. No consumer
         // at all is a node nobody reads yet (mid-way through a manifest
         // edit): its batches are discarded, as the manifest says.
-        if !send(outputs, &batch) && !outputs.is_empty() {
+        if !send_batch(outputs, &batch, watermark) && !outputs.is_empty() {
             break;
         }
     }
+    if let (Some(checkpoints), Ok(clock)) = (cx.checkpoints, clock.lock()) {
+        checkpoints.ended(
+            name,
+            NodeState::Source {
+                position: source.position(),
+                watermark: clock.watermark(),
+            },
+        );
+    }
+    send(&all, &Msg::End);
     Ok(SourceEnd::Done)
 }
 
 /// Where a transform's batches go: its consumers, and the consumers of
 /// its dead-letter output.
 pub(super) struct TransformOutputs {
-    pub main: Vec<Sender<RecordBatch>>,
-    pub dead_letter: Vec<Sender<RecordBatch>>,
+    pub main: Vec<Edge>,
+    pub dead_letter: Vec<Edge>,
+}
+
+impl TransformOutputs {
+    fn all(&self) -> Vec<Edge> {
+        self.main.iter().chain(&self.dead_letter).cloned().collect()
+    }
 }
 
 /// Runs a transform until its input closes; `Ok(true)` when it paused
 /// (no `finish`: the node continues in the next generation).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn run_transform(
-    name: &str,
+    cx: &Context<'_>,
     config: &TransformConfig,
     node: &mut PreparedTransform,
-    input: &mut Receiver<RecordBatch>,
+    input: &mut Inputs,
     outputs: &TransformOutputs,
-    stats: &NodeStats,
-    control: &Control,
-    generation: &Generation,
 ) -> Result<bool> {
+    let (name, stats) = (cx.name, cx.stats);
     let mut consecutive_failures = 0;
-    while let Some(first) = input.blocking_recv() {
-        if control.failed() {
+    // The newest watermark sent on, and the last input schema (to lend a
+    // plugin an empty batch that carries a watermark advance).
+    let mut watermark: Option<i64> = None;
+    let mut schema = node.input.clone();
+    while let Some(event) = input.blocking_next() {
+        if cx.control.failed() {
             return Ok(false);
         }
+        let (first, first_watermark) = match event {
+            Event::Batch(batch, w) => (batch, w),
+            Event::Barrier(id) => {
+                if let Some(checkpoints) = cx.checkpoints {
+                    let state = node.instance.snapshot()?;
+                    checkpoints.ack(
+                        id,
+                        name,
+                        NodeState::Transform {
+                            state,
+                            next_batch: node.next_batch,
+                        },
+                    );
+                }
+                send(&outputs.all(), &Msg::Barrier(id));
+                continue;
+            }
+            Event::Watermark(w) => {
+                // The plugin sees the advance (a windowed one may close
+                // windows); what it emits travels with it.
+                let mut sent = false;
+                if let Some(schema) = &schema {
+                    let empty = RecordBatch::new_empty(schema.clone());
+                    node.set_watermark(Some(w));
+                    let outcome = process_one(name, config, node, &empty, node.next_batch, stats)?;
+                    if let Some(failure) = outcome.failure {
+                        return Err(failure);
+                    }
+                    for b in &outcome.outputs {
+                        stats.emitted(b);
+                        sent |= b.num_rows() > 0;
+                        send_batch(&outputs.main, b, Some(w));
+                    }
+                }
+                if !sent {
+                    send(&outputs.main, &Msg::Watermark(w));
+                }
+                stats.watermark(w);
+                watermark = Some(w);
+                continue;
+            }
+        };
+        schema = Some(first.schema());
         let started = Instant::now();
-        let (group, outcomes) = process_group(name, config, node, first, input, stats)?;
+        let (group, outcomes) =
+            process_group(name, config, node, (first, first_watermark), input, stats)?;
         stats.busy(started.elapsed());
-        for (batch, outcome) in group.iter().zip(outcomes) {
+        for ((batch, w), outcome) in group.iter().zip(outcomes) {
             let index = node.next_batch;
             node.next_batch += 1;
             stats.consumed(batch);
@@ -139,24 +239,34 @@ pub(super) fn run_transform(
                 consecutive_failures = 0;
             }
             for (rows, error) in &outcome.dead {
-                send(
+                send_batch(
                     &outputs.dead_letter,
                     &policy::dead_letter_batch(name, rows, error)?,
+                    *w,
                 );
             }
+            let mut sent = false;
             for b in &outcome.outputs {
                 stats.emitted(b);
+                sent = true;
                 let listened = !outputs.main.is_empty() || !outputs.dead_letter.is_empty();
-                if !send(&outputs.main, b) && outputs.dead_letter.is_empty() && listened {
+                if !send_batch(&outputs.main, b, *w) && outputs.dead_letter.is_empty() && listened {
                     return Ok(false);
                 }
             }
+            if let Some(now) = *w {
+                if !sent && Some(now) > watermark {
+                    send(&outputs.main, &Msg::Watermark(now));
+                }
+                stats.watermark(now);
+                watermark = watermark.max(Some(now));
+            }
         }
     }
-    if control.failed() {
+    if cx.control.failed() {
         return Ok(false);
     }
-    if generation.pausing() {
+    if cx.generation.pausing() {
         return Ok(true);
     }
     let started = Instant::now();
@@ -167,27 +277,41 @@ pub(super) fn run_transform(
     stats.busy(started.elapsed());
     for b in &out {
         stats.emitted(b);
-        send(&outputs.main, b);
+        send_batch(&outputs.main, b, watermark);
     }
+    if let Some(checkpoints) = cx.checkpoints {
+        let state = node.instance.snapshot()?;
+        checkpoints.ended(
+            name,
+            NodeState::Transform {
+                state,
+                next_batch: node.next_batch,
+            },
+        );
+    }
+    send(&outputs.all(), &Msg::End);
     Ok(false)
 }
 
 /// Processes `first` and, under `parallelism`, the batches that arrive
 /// while it runs: each on its own instance at once, numbered from
 /// `node.next_batch`. Returns the batches and their outcomes, in order.
+type Group = Vec<(RecordBatch, Option<i64>)>;
+
 fn process_group(
     name: &str,
     config: &TransformConfig,
     node: &mut PreparedTransform,
-    first: RecordBatch,
-    input: &mut Receiver<RecordBatch>,
+    first: (RecordBatch, Option<i64>),
+    input: &mut Inputs,
     stats: &NodeStats,
-) -> Result<(Vec<RecordBatch>, Vec<policy::Outcome>)> {
+) -> Result<(Group, Vec<policy::Outcome>)> {
     let base = node.next_batch;
     // A swap or canary in progress goes batch by batch on the main
     // instance: versions must change at one batch boundary.
     if node.siblings.is_empty() || node.successor.is_waiting() || node.canary.is_some() {
-        let outcome = process_one(name, config, node, &first, base, stats)?;
+        node.set_watermark(first.1);
+        let outcome = process_one(name, config, node, &first.0, base, stats)?;
         return Ok((vec![first], vec![outcome]));
     }
     let runtime = tokio::runtime::Handle::try_current().ok();
@@ -202,32 +326,40 @@ fn process_group(
     loop {
         let k = group.len() - 1;
         let index = base + k as u64;
-        let Some(sibling) = siblings.pop() else {
+        let Some(mut sibling) = siblings.pop() else {
             // Every sibling is busy: the newest batch runs here.
-            on_main = Some(process_one(name, config, node, &group[k], index, stats));
+            node.set_watermark(group[k].1);
+            on_main = Some(process_one(name, config, node, &group[k].0, index, stats));
             break;
         };
-        match workers.run(running.len(), sibling, group[k].clone(), index, &done) {
+        sibling.set_watermark(group[k].1);
+        match workers.run(running.len(), sibling, group[k].0.clone(), index, &done) {
             Ok(result) => running.push(result),
             Err(sibling) => {
                 siblings.push(sibling);
-                on_main = Some(process_one(name, config, node, &group[k], index, stats));
+                node.set_watermark(group[k].1);
+                on_main = Some(process_one(name, config, node, &group[k].0, index, stats));
                 break;
             }
         }
         // Take the next batch if it arrives before a running one is done;
-        // never hold a finished batch back waiting for input.
+        // never hold a finished batch back waiting for input. A barrier
+        // or watermark ends the group: it waits for the group's outputs.
         let next = match &runtime {
             Some(rt) => rt.block_on(async {
                 tokio::select! {
-                    batch = input.recv() => batch,
+                    event = input.next() => event,
                     () = done.notified() => None,
                 }
             }),
-            None => input.try_recv().ok(),
+            None => input.try_next(),
         };
         match next {
-            Some(batch) => group.push(batch),
+            Some(Event::Batch(batch, w)) => group.push((batch, w)),
+            Some(other) => {
+                input.unread(other);
+                break;
+            }
             None => break,
         }
     }
@@ -249,7 +381,7 @@ fn process_group(
     let mut outcomes = Vec::with_capacity(group.len());
     for (k, result) in on_siblings.into_iter().enumerate() {
         let index = base + k as u64;
-        let batch = &group[k];
+        let batch = &group[k].0;
         match result {
             Ok(outputs) => {
                 node.observe(batch);
@@ -273,6 +405,7 @@ fn process_group(
                     node.siblings = siblings;
                     return Err(e);
                 }
+                node.set_watermark(group[k].1);
                 match process_one(name, config, node, batch, index, stats) {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(e) => {
@@ -321,22 +454,33 @@ fn process_one(
 }
 
 /// Writes batches until the input closes; `Ok(true)` when it paused (no
-/// commit: the sink continues in the next generation).
-pub(super) fn run_sink(
-    sink: &mut dyn Sink,
-    input: &mut Receiver<RecordBatch>,
-    stats: &NodeStats,
-    control: &Control,
-    generation: &Generation,
-) -> Result<bool> {
-    while let Some(batch) = input.blocking_recv() {
-        if control.failed() {
+/// commit: the sink continues in the next generation). At a barrier the
+/// sink prepares its output for the checkpoint.
+pub(super) fn run_sink(cx: &Context<'_>, sink: &mut dyn Sink, input: &mut Inputs) -> Result<bool> {
+    while let Some(event) = input.blocking_next() {
+        if cx.control.failed() {
             return Ok(false);
         }
-        let started = Instant::now();
-        sink.write(&batch)?;
-        stats.consumed(&batch);
-        stats.busy(started.elapsed());
+        match event {
+            Event::Batch(batch, w) => {
+                let started = Instant::now();
+                sink.write(&batch)?;
+                cx.stats.consumed(&batch);
+                cx.stats.busy(started.elapsed());
+                if let Some(w) = w {
+                    cx.stats.watermark(w);
+                }
+            }
+            Event::Watermark(w) => cx.stats.watermark(w),
+            Event::Barrier(id) => {
+                if let Some(checkpoints) = cx.checkpoints {
+                    let started = Instant::now();
+                    let state = sink.prepare()?;
+                    cx.stats.busy(started.elapsed());
+                    checkpoints.ack(id, cx.name, NodeState::Sink(state));
+                }
+            }
+        }
     }
-    Ok(!control.failed() && generation.pausing())
+    Ok(!cx.control.failed() && cx.generation.pausing())
 }

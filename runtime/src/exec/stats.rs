@@ -1,7 +1,7 @@
 //! Per-node counters and the run summary.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
@@ -20,6 +20,8 @@ pub struct NodeStats {
     dead_rows: AtomicU64,
     swaps: AtomicU64,
     longest_switch_ns: AtomicU64,
+    /// The node's event-time watermark (µs since the epoch; 0: none yet).
+    watermark_us: AtomicI64,
 }
 
 impl NodeStats {
@@ -27,6 +29,10 @@ impl NodeStats {
         self.swaps.fetch_add(1, Ordering::Relaxed);
         self.longest_switch_ns
             .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn watermark(&self, us: i64) {
+        self.watermark_us.fetch_max(us, Ordering::Relaxed);
     }
 
     pub(crate) fn consumed(&self, batch: &RecordBatch) {
@@ -74,6 +80,7 @@ impl NodeStats {
             dead_rows: self.dead_rows.load(Ordering::Relaxed),
             swaps: self.swaps.load(Ordering::Relaxed),
             longest_switch: Duration::from_nanos(self.longest_switch_ns.load(Ordering::Relaxed)),
+            watermark: Some(self.watermark_us.load(Ordering::Relaxed)).filter(|w| *w != 0),
         }
     }
 }
@@ -104,6 +111,9 @@ pub struct NodeSummary {
     pub swaps: u64,
     /// The longest switch at a batch boundary (state hand-over included).
     pub longest_switch: Duration,
+    /// The newest event-time watermark the node passed on (µs since the
+    /// epoch), if the pipeline has event time.
+    pub watermark: Option<i64>,
 }
 
 /// What a whole run did.
@@ -115,6 +125,23 @@ pub struct RunSummary {
     pub nodes: Vec<NodeSummary>,
     /// The process's peak resident memory so far, in bytes (Linux).
     pub peak_rss: Option<u64>,
+    /// Checkpoints, when the pipeline takes them.
+    pub checkpoint: Option<CheckpointSummary>,
+}
+
+/// What checkpointing did in a run, and what it guarantees.
+#[derive(Debug, Clone)]
+pub struct CheckpointSummary {
+    /// Checkpoints completed (the final one included).
+    pub completed: u64,
+    /// The newest one's id.
+    pub last: Option<u64>,
+    /// The checkpoint this run resumed from.
+    pub resumed_from: Option<u64>,
+    /// Each source's delivery guarantee across a crash.
+    pub sources: Vec<(String, crate::source::Delivery)>,
+    /// Each sink, and whether it publishes only checkpointed output.
+    pub sinks: Vec<(String, bool)>,
 }
 
 /// The process's peak resident set size (`VmHWM`), where the OS tells it.
@@ -213,6 +240,40 @@ impl fmt::Display for RunSummary {
         )?;
         if let Some(bytes) = self.peak_rss {
             write!(f, ", peak memory {} MiB", bytes >> 20)?;
+        }
+        if let Some(c) = &self.checkpoint {
+            write!(f, "\ncheckpoints: {} taken", c.completed)?;
+            if let Some(last) = c.last {
+                write!(f, ", last #{last}")?;
+            }
+            if let Some(from) = c.resumed_from {
+                write!(f, "; resumed from #{from}")?;
+            }
+            let sources: Vec<String> = c
+                .sources
+                .iter()
+                .map(|(name, d)| format!("{name} {d}"))
+                .collect();
+            let sinks: Vec<String> = c
+                .sinks
+                .iter()
+                .map(|(name, once)| {
+                    format!(
+                        "{name} {}",
+                        if *once {
+                            "exactly-once"
+                        } else {
+                            "at-least-once"
+                        }
+                    )
+                })
+                .collect();
+            write!(
+                f,
+                "\ndelivery across a crash: sources {}; sinks {}",
+                sources.join(", "),
+                sinks.join(", ")
+            )?;
         }
         Ok(())
     }

@@ -326,6 +326,7 @@ impl Graph {
                         name,
                         base_dir: &m.base_dir,
                         schema: input.as_ref(),
+                        checkpointing: m.pipeline.checkpoint.is_some(),
                     })?;
                     schemas.insert(name.clone(), input);
                     sinks.insert(name.clone(), sink);
@@ -458,6 +459,15 @@ pub struct PreparedTransform {
 }
 
 impl PreparedTransform {
+    /// The watermark the next batch carries into the plugin (and into a
+    /// canary running beside it).
+    pub(crate) fn set_watermark(&mut self, watermark: Option<i64>) {
+        self.instance.set_watermark(watermark);
+        if let Some(canary) = &mut self.canary {
+            canary.ready.instance.set_watermark(watermark);
+        }
+    }
+
     /// Records `batch` for replay (a no-op unless `weir dev` asked).
     pub(crate) fn observe(&self, batch: &RecordBatch) {
         self.recent.push(batch);

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+pub use crate::checkpoint::CheckpointConfig;
 use crate::sink::SinkConfig;
 use crate::source::SourceConfig;
 use crate::{Error, Result};
@@ -92,6 +93,9 @@ pub struct PipelineConfig {
     /// `max_stack_kb`: the most wasm stack any plugin call may use (one
     /// setting for the whole engine; overflow traps that call).
     pub max_stack_kb: usize,
+    /// `checkpoint`: periodic checkpoints for exactly-once restarts (see
+    /// [`CheckpointConfig`]); absent means none.
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 impl Default for PipelineConfig {
@@ -100,6 +104,7 @@ impl Default for PipelineConfig {
             batch_size: defaults::BATCH_SIZE,
             channel_capacity: defaults::CHANNEL_CAPACITY,
             max_stack_kb: defaults::MAX_STACK_KB,
+            checkpoint: None,
         }
     }
 }
@@ -178,6 +183,20 @@ pub fn producer(input: &str) -> (&str, bool) {
     }
 }
 
+/// A source's `watermark` table: event time is read from `column`, and
+/// the watermark trails the newest event time seen by `delay_ms` (the
+/// most out of order a row may arrive and still count as on time).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatermarkConfig {
+    /// `column`: a timestamp column of the source.
+    pub column: String,
+    /// `delay_ms`: how far the watermark trails the newest event time
+    /// (default 0: rows arrive in event-time order).
+    #[serde(default)]
+    pub delay_ms: u64,
+}
+
 /// A `[sinks.NAME]` table: its inputs plus the kind's own keys.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SinkNode {
@@ -199,6 +218,8 @@ pub struct Manifest {
     pub pipeline: PipelineConfig,
     /// `[sources.*]`, by name.
     pub sources: BTreeMap<String, SourceConfig>,
+    /// Each source's `watermark` table (a key every kind takes), by name.
+    pub watermarks: BTreeMap<String, WatermarkConfig>,
     /// `[transforms.*]`, by name.
     pub transforms: BTreeMap<String, TransformConfig>,
     /// `[sinks.*]`, by name.
@@ -249,8 +270,33 @@ impl Manifest {
             ));
         }
 
+        if raw
+            .pipeline
+            .checkpoint
+            .as_ref()
+            .is_some_and(|c| c.interval_ms == 0)
+        {
+            return Err(located.error(
+                "pipeline",
+                None,
+                Some("interval_ms"),
+                "checkpoint.interval_ms must be at least 1",
+            ));
+        }
         let mut sources = BTreeMap::new();
-        for (name, table) in raw.sources {
+        let mut watermarks = BTreeMap::new();
+        for (name, mut table) in raw.sources {
+            if let Some(value) = table.remove("watermark") {
+                let watermark = WatermarkConfig::deserialize(value).map_err(|e| {
+                    located.error(
+                        "sources",
+                        Some(&name),
+                        Some("watermark"),
+                        format!("{e}; e.g. watermark = {{ column = \"ts\", delay_ms = 5000 }}"),
+                    )
+                })?;
+                watermarks.insert(name.clone(), watermark);
+            }
             let config = located.node_config::<SourceConfig>("sources", &name, table)?;
             sources.insert(name, config);
         }
@@ -283,6 +329,7 @@ impl Manifest {
             base_dir,
             pipeline: raw.pipeline,
             sources,
+            watermarks,
             transforms,
             sinks,
             located,

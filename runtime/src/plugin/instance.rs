@@ -31,6 +31,8 @@ pub struct PluginInstance {
     /// How long the last `process` call spent in the plugin (its own work
     /// and the columns it fetched), without assembling its outputs.
     last_call: Duration,
+    /// The event-time watermark lent with the next batch.
+    watermark: Option<i64>,
 }
 
 impl PluginInstance {
@@ -60,6 +62,7 @@ impl PluginInstance {
             config: None,
             trapped: false,
             last_call: Duration::ZERO,
+            watermark: None,
         })
     }
 
@@ -82,6 +85,7 @@ impl PluginInstance {
         let mut fresh =
             PluginInstance::start(&self.engine, self.plugin.clone(), self.sandbox.clone())?;
         fresh.declared = self.declared.clone();
+        fresh.watermark = self.watermark;
         if let Some(config) = self.config.clone() {
             fresh.init(&config)?;
         }
@@ -171,6 +175,17 @@ impl PluginInstance {
         Ok(out)
     }
 
+    /// The event-time watermark (µs since the epoch) the next batches
+    /// carry into the plugin (`batch.watermark()` in the WIT).
+    pub fn set_watermark(&mut self, watermark: Option<i64>) {
+        self.watermark = watermark;
+    }
+
+    /// The watermark the next batch carries.
+    pub fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+
     /// Runs one batch through the plugin; `index` names it in errors.
     pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<RecordBatch>> {
         let label = index.to_string();
@@ -185,7 +200,7 @@ impl PluginInstance {
         let handle = match self
             .store
             .data_mut()
-            .lend(BatchRep::new(batch.clone(), None))
+            .lend(BatchRep::new(batch.clone(), self.watermark))
         {
             Ok(h) => h,
             Err(e) => return Err(self.trap(&label, e)),

@@ -109,7 +109,7 @@ impl Recent {
 
 /// A new version running in shadow beside the old one (`--canary N`).
 pub struct Canary {
-    ready: Ready,
+    pub(crate) ready: Ready,
     remaining: u32,
     diff: Diff,
 }
@@ -151,6 +151,7 @@ pub fn take_over(
     stats: &NodeStats,
 ) -> Option<Vec<RecordBatch>> {
     let mut ready = transform.successor.take()?;
+    ready.instance.set_watermark(transform.instance.watermark());
     let version = ready.plugin.version();
     let switch = Instant::now();
     if !hand_over(node, &mut transform.instance, &mut ready.instance) {

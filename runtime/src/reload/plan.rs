@@ -76,6 +76,7 @@ pub fn plan(
             "max_stack_kb",
             o.pipeline.max_stack_kb != m.pipeline.max_stack_kb,
         ),
+        ("checkpoint", o.pipeline.checkpoint != m.pipeline.checkpoint),
     ] {
         if changed {
             return Err(refuse(
@@ -197,6 +198,7 @@ pub fn plan(
                     name,
                     base_dir: &m.base_dir,
                     schema: input.as_ref(),
+                    checkpointing: m.pipeline.checkpoint.is_some(),
                 })?;
                 schemas.insert(name.clone(), input);
                 built.sinks.insert(name.clone(), opened);

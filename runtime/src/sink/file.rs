@@ -1,5 +1,11 @@
 //! The machinery every file sink shares: a lazily created format writer
 //! over a temporary file that is renamed into place on commit.
+//!
+//! Under checkpoints a file sink writes *parts* instead of one file:
+//! `out/orders.parquet` becomes `out/orders-000000.parquet`,
+//! `out/orders-000001.parquet`, … — one per checkpoint that saw rows. A
+//! part is closed at the barrier under a hidden temporary name and renamed
+//! into place only once its checkpoint is on disk.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -9,6 +15,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use super::{Sink, SinkContext};
+use crate::checkpoint::{Rename, SinkState};
 use crate::manifest::resolve;
 use crate::{Error, Result};
 
@@ -35,6 +42,33 @@ pub(crate) struct FileSink<F: Format> {
     options: F::Options,
     declared: Option<SchemaRef>,
     writer: Option<(F, SchemaRef)>,
+    /// Part files, under checkpoints.
+    parts: Option<Parts>,
+}
+
+/// How part files are named: `<dir>/<stem>-<n>.<ext>`.
+struct Parts {
+    dir: PathBuf,
+    stem: String,
+    ext: String,
+    next: u64,
+}
+
+impl Parts {
+    fn file(&self, n: u64) -> String {
+        format!("{}-{n:06}{}", self.stem, self.ext)
+    }
+    fn target(&self) -> PathBuf {
+        self.dir.join(self.file(self.next))
+    }
+    fn temp(&self) -> PathBuf {
+        self.dir.join(format!(".{}.weir.tmp", self.file(self.next)))
+    }
+    fn is_temp(&self, name: &str) -> bool {
+        name.strip_prefix(&format!(".{}-", self.stem))
+            .and_then(|rest| rest.strip_suffix(&format!("{}.weir.tmp", self.ext)))
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+    }
 }
 
 impl<F: Format> FileSink<F> {
@@ -53,6 +87,21 @@ impl<F: Format> FileSink<F> {
             .into_owned();
         let dir = target.parent().map(Path::to_path_buf).unwrap_or_default();
         let temp = dir.join(format!(".{file_name}.weir-{}.tmp", std::process::id()));
+        let parts = ctx.checkpointing.then(|| {
+            let path = Path::new(&file_name);
+            Parts {
+                dir: dir.clone(),
+                stem: path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                ext: path
+                    .extension()
+                    .map(|e| format!(".{}", e.to_string_lossy()))
+                    .unwrap_or_default(),
+                next: 0,
+            }
+        });
         Ok(Box::new(FileSink::<F> {
             node: ctx.name.to_string(),
             target,
@@ -60,6 +109,7 @@ impl<F: Format> FileSink<F> {
             options,
             declared: ctx.schema.cloned(),
             writer: None,
+            parts,
         }))
     }
 
@@ -68,6 +118,9 @@ impl<F: Format> FileSink<F> {
     }
 
     fn start(&mut self, schema: &SchemaRef) -> Result<()> {
+        if let Some(parts) = &self.parts {
+            self.temp = parts.temp();
+        }
         if let Some(dir) = self.temp.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| self.fail(format!("can't create directory {}: {e}", dir.display())))?;
@@ -117,6 +170,59 @@ impl<F: Format> Sink for FileSink<F> {
             .map_err(|e| Error::sink(&node, format!("{}: {e}", target.display())))
     }
 
+    fn prepare(&mut self) -> Result<SinkState> {
+        let Some(parts) = &self.parts else {
+            return Ok(SinkState::default());
+        };
+        let target = parts.target();
+        let mut pending = Vec::new();
+        if let Some((format, _)) = self.writer.take() {
+            close_synced(format).map_err(|e| {
+                let _ = std::fs::remove_file(&self.temp);
+                self.fail(e)
+            })?;
+            pending.push(Rename {
+                from: self.temp.clone(),
+                to: target,
+            });
+            if let Some(parts) = &mut self.parts {
+                parts.next += 1;
+            }
+        }
+        let next = self.parts.as_ref().map_or(0, |p| p.next);
+        Ok(SinkState {
+            state: serde_json::json!({ "next_part": next }),
+            pending,
+        })
+    }
+
+    fn resume(&mut self, state: &SinkState) -> Result<()> {
+        let Some(parts) = &mut self.parts else {
+            return Ok(());
+        };
+        parts.next = state
+            .state
+            .get("next_part")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        // Parts prepared after the checkpoint: their rows are replayed.
+        for entry in std::fs::read_dir(&parts.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if parts.is_temp(&entry.file_name().to_string_lossy()) {
+                tracing::debug!(node = %self.node, file = %entry.path().display(), "removing a part written after the checkpoint");
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    fn exactly_once(&self) -> bool {
+        self.parts.is_some()
+    }
+
     fn commit(mut self: Box<Self>) -> Result<()> {
         if self.writer.is_none() {
             match self.declared.clone() {
@@ -134,10 +240,7 @@ impl<F: Format> Sink for FileSink<F> {
         let temp = self.temp.clone();
         let target = self.target.clone();
         let finish = move || -> Result<(), String> {
-            let out = format.close()?;
-            let file = out.into_inner().map_err(|e| e.error().to_string())?;
-            file.sync_all().map_err(|e| e.to_string())?;
-            drop(file);
+            close_synced(format)?;
             std::fs::rename(&temp, &target).map_err(|e| e.to_string())
         };
         if let Err(e) = finish() {
@@ -159,6 +262,13 @@ impl<F: Format> Drop for FileSink<F> {
             let _ = std::fs::remove_file(&self.temp);
         }
     }
+}
+
+/// Closes a format's file and makes it durable.
+fn close_synced<F: Format>(format: F) -> Result<(), String> {
+    let out = format.close()?;
+    let file = out.into_inner().map_err(|e| e.error().to_string())?;
+    file.sync_all().map_err(|e| e.to_string())
 }
 
 /// Flushes a buffered writer, for formats without a footer.

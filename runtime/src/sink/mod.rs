@@ -5,6 +5,7 @@
 //! into place only when the run succeeds, so a failed run never leaves a
 //! file that looks complete.
 
+mod blackhole;
 mod csv;
 mod file;
 mod ipc;
@@ -20,8 +21,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
+use crate::checkpoint::SinkState;
 use crate::Result;
 
+pub use self::blackhole::BlackholeSinkConfig;
 pub use self::csv::CsvSinkConfig;
 pub use self::ipc::IpcSinkConfig;
 pub use self::ndjson::NdjsonSinkConfig;
@@ -49,6 +52,8 @@ pub enum SinkConfig {
     Postgres(PostgresSinkConfig),
     /// `type = "sqlite"`: a table in an SQLite database file.
     Sqlite(SqliteSinkConfig),
+    /// `type = "blackhole"`: drops rows, optionally at a limited rate.
+    Blackhole(BlackholeSinkConfig),
 }
 
 /// What a sink is built with.
@@ -61,6 +66,9 @@ pub struct SinkContext<'a> {
     /// The input schema when `weir check` could determine it; used to write
     /// a valid empty file when no batch arrives.
     pub schema: Option<&'a SchemaRef>,
+    /// Whether the pipeline takes checkpoints: file sinks then write one
+    /// part file per checkpoint, published when the checkpoint is durable.
+    pub checkpointing: bool,
 }
 
 /// A destination for record batches. `write` is called in order for every
@@ -72,6 +80,26 @@ pub trait Sink: Send {
     fn commit(self: Box<Self>) -> Result<()>;
     /// Discards everything written.
     fn abort(self: Box<Self>);
+
+    /// A checkpoint barrier: makes everything written so far durable and
+    /// says how to publish it once the checkpoint is on disk (and what to
+    /// resume with). The default keeps nothing back: output already
+    /// written stays, so a restart may write rows again (at-least-once).
+    fn prepare(&mut self) -> Result<SinkState> {
+        Ok(SinkState::default())
+    }
+
+    /// Resumes from a checkpoint's state, before any write: the
+    /// checkpoint's own pending files are already published.
+    fn resume(&mut self, state: &SinkState) -> Result<()> {
+        let _ = state;
+        Ok(())
+    }
+
+    /// Whether a restart repeats no row this sink already published.
+    fn exactly_once(&self) -> bool {
+        false
+    }
 }
 
 impl SinkConfig {
@@ -83,7 +111,10 @@ impl SinkConfig {
             SinkConfig::Csv(c) => Some(&c.path),
             SinkConfig::Ndjson(c) => Some(&c.path),
             SinkConfig::Ipc(c) => Some(&c.path),
-            SinkConfig::Stdout(_) | SinkConfig::Postgres(_) | SinkConfig::Sqlite(_) => None,
+            SinkConfig::Stdout(_)
+            | SinkConfig::Postgres(_)
+            | SinkConfig::Sqlite(_)
+            | SinkConfig::Blackhole(_) => None,
         }
     }
 
@@ -97,6 +128,7 @@ impl SinkConfig {
             SinkConfig::Stdout(c) => c.build(ctx),
             SinkConfig::Postgres(c) => c.build(ctx),
             SinkConfig::Sqlite(c) => c.build(ctx),
+            SinkConfig::Blackhole(c) => c.build(ctx),
         }
     }
 }

@@ -180,7 +180,7 @@ impl SqliteSink {
     }
 
     /// Creates the table if asked; the INSERT for `schema`.
-    fn prepare(&mut self, schema: &SchemaRef) -> Result<String> {
+    fn plan_insert(&mut self, schema: &SchemaRef) -> Result<String> {
         let table = quote(&self.config.table);
         let mut definitions = Vec::new();
         for field in schema.fields() {
@@ -310,7 +310,7 @@ impl SqliteSink {
 impl Sink for SqliteSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if self.insert.is_none() {
-            let insert = self.prepare(batch.schema_ref())?;
+            let insert = self.plan_insert(batch.schema_ref())?;
             self.insert = Some(insert);
         }
         let result = match self.config.transaction {
@@ -360,5 +360,18 @@ impl Sink for SqliteSink {
         if self.in_run_transaction {
             let _ = self.connection.execute_batch("ROLLBACK");
         }
+    }
+
+    fn prepare(&mut self) -> Result<crate::checkpoint::SinkState> {
+        // Rows past the checkpoint's source positions must not stay
+        // uncommitted: a crash would lose them. Committed here, they may
+        // be loaded again after a crash (at-least-once; upsert absorbs it).
+        if self.in_run_transaction {
+            self.connection
+                .execute_batch("COMMIT")
+                .map_err(|e| self.fail("committing at a checkpoint", e))?;
+            self.in_run_transaction = false;
+        }
+        Ok(crate::checkpoint::SinkState::default())
     }
 }

@@ -48,19 +48,40 @@ pub(crate) fn open(node: &str, path: &Path) -> Result<std::fs::File> {
 /// every error.
 pub(crate) struct MultiFile<F> {
     node: String,
-    files: std::vec::IntoIter<PathBuf>,
+    files: Vec<PathBuf>,
+    /// Index of the next file to open.
+    next_file: usize,
     current: Option<(PathBuf, BatchIter)>,
+    /// Rows returned from the current file (a checkpoint's position).
+    rows: u64,
+    /// Rows of the current file still to pass over (resuming mid-file).
+    skip: u64,
     open: F,
     policy: OnBadRecord,
     pub(crate) bad: BadRecords,
+}
+
+/// Drops the first `skip` rows of a file's batches (resuming mid-file);
+/// `None` when the whole batch is passed over.
+pub(crate) fn skip_rows(batch: RecordBatch, skip: &mut u64) -> Option<RecordBatch> {
+    let n = batch.num_rows() as u64;
+    if *skip >= n {
+        *skip -= n;
+        return None;
+    }
+    let from = std::mem::take(skip) as usize;
+    Some(batch.slice(from, batch.num_rows() - from))
 }
 
 impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
     pub(crate) fn new(node: &str, files: Vec<PathBuf>, open: F) -> Self {
         MultiFile {
             node: node.to_string(),
-            files: files.into_iter(),
+            files,
+            next_file: 0,
             current: None,
+            rows: 0,
+            skip: 0,
             open,
             policy: OnBadRecord::Fail,
             bad: BadRecords::default(),
@@ -91,12 +112,73 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
         Ok(())
     }
 
+    /// The file being read (its index) and the rows returned from it.
+    pub(crate) fn position(&self) -> serde_json::Value {
+        match &self.current {
+            Some((path, _)) => serde_json::json!({
+                "file": self.next_file - 1,
+                "path": path.display().to_string(),
+                "rows": self.rows,
+            }),
+            // Right after a seek: the resumed file is not open yet.
+            None => serde_json::json!({ "file": self.next_file, "rows": self.skip }),
+        }
+    }
+
+    /// Resumes at a [`position`](Self::position): files before it are
+    /// passed over, and rows of it already returned.
+    pub(crate) fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        let file = position.get("file").and_then(serde_json::Value::as_u64);
+        let rows = position.get("rows").and_then(serde_json::Value::as_u64);
+        let (Some(file), Some(rows)) = (file, rows) else {
+            return Err(Error::source(
+                &self.node,
+                format!("not a file position: {position}"),
+            ));
+        };
+        let file = file as usize;
+        if file > self.files.len() {
+            return Err(Error::source(
+                &self.node,
+                format!(
+                    "the checkpoint is at file {file} of {}; did the files change?",
+                    self.files.len()
+                ),
+            ));
+        }
+        if let (Some(path), Some(expected)) = (
+            self.files.get(file),
+            position.get("path").and_then(serde_json::Value::as_str),
+        ) {
+            if path.display().to_string() != expected {
+                return Err(Error::source(
+                    &self.node,
+                    format!(
+                        "the checkpoint was reading {expected}, but file {file} is now {}",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        self.current = None;
+        self.next_file = file;
+        self.rows = rows;
+        self.skip = rows;
+        Ok(())
+    }
+
     pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if let Some((path, batches)) = &mut self.current {
                 match batches.next() {
                     Some(Ok(batch)) if batch.num_rows() == 0 => continue,
-                    Some(Ok(batch)) => return Ok(Some(batch)),
+                    Some(Ok(batch)) => {
+                        let Some(batch) = skip_rows(batch, &mut self.skip) else {
+                            continue;
+                        };
+                        self.rows += batch.num_rows() as u64;
+                        return Ok(Some(batch));
+                    }
                     Some(Err(e)) => {
                         // The rest of this file is unreadable; under skip
                         // and dead_letter the next file is read.
@@ -104,11 +186,18 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                         self.current = None;
                         self.tolerate(&path, "while reading", e)?;
                     }
-                    None => self.current = None,
+                    None => {
+                        self.current = None;
+                        self.skip = 0;
+                    }
                 }
             }
-            match self.files.next() {
+            match self.files.get(self.next_file).cloned() {
                 Some(path) => {
+                    self.next_file += 1;
+                    if self.skip == 0 {
+                        self.rows = 0;
+                    }
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
                     match (self.open)(&path) {
                         Ok(batches) => self.current = Some((path, batches)),
@@ -141,5 +230,13 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> Source for FileSource<F> {
 
     fn bad_records(&mut self) -> Vec<BadRecord> {
         bad::drain(&self.files.bad)
+    }
+
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(self.files.position())
+    }
+
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        self.files.seek(position)
     }
 }

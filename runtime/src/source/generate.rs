@@ -106,7 +106,15 @@ impl Source for Generate {
         if n == 0 {
             return Ok(None);
         }
-        let started = *self.started.get_or_insert_with(Instant::now);
+        let resumed_at = self.next;
+        let rate = self.config.rate;
+        // A resumed source keeps pace from where it is, not from row 0.
+        let started = *self.started.get_or_insert_with(|| {
+            let ahead = rate.map_or(0.0, |r| resumed_at as f64 / r);
+            Instant::now()
+                .checked_sub(Duration::from_secs_f64(ahead))
+                .unwrap_or_else(Instant::now)
+        });
         if let Some(rate) = self.config.rate {
             let due = started + Duration::from_secs_f64((self.next + n) as f64 / rate);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
@@ -137,5 +145,18 @@ impl Source for Generate {
         )
         .map_err(|e| Error::source("generate", e))?;
         Ok(Some(batch))
+    }
+
+    fn position(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "next": self.next }))
+    }
+
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        self.next = position
+            .get("next")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| Error::source("generate", format!("not a position: {position}")))?;
+        self.started = None;
+        Ok(())
     }
 }

@@ -3,10 +3,13 @@
 
 pub mod bad;
 mod csv;
+mod directory;
 mod files;
 mod generate;
+mod http;
 mod http_poll;
 mod ipc;
+mod lines;
 mod ndjson;
 mod parquet;
 mod postgres;
@@ -14,6 +17,7 @@ mod robust;
 mod schema;
 mod sqlite;
 mod stdin;
+mod tail;
 
 use std::path::Path;
 
@@ -25,14 +29,18 @@ use crate::Result;
 pub use schema::{ColumnDecl, TypeName};
 
 pub use self::csv::CsvConfig;
+pub use self::directory::{DirectoryConfig, FileFormat};
 pub use self::generate::GenerateConfig;
+pub use self::http::HttpConfig;
 pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
 pub use self::ipc::IpcConfig;
+pub use self::lines::LineFormat;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;
 pub use self::postgres::{PgIncremental, PostgresSourceConfig};
 pub use self::sqlite::SqliteSourceConfig;
 pub use self::stdin::StdinConfig;
+pub use self::tail::{StartAt, TailConfig};
 
 /// A `[sources.NAME]` table; `type` picks the kind.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -56,6 +64,12 @@ pub enum SourceConfig {
     Postgres(PostgresSourceConfig),
     /// `type = "sqlite"`: a table or query of an SQLite database file.
     Sqlite(SqliteSourceConfig),
+    /// `type = "directory"`: new files in a directory as they appear (unbounded).
+    Directory(DirectoryConfig),
+    /// `type = "tail"`: lines appended to a file, following rotation (unbounded).
+    Tail(TailConfig),
+    /// `type = "http"`: an ingest endpoint clients POST rows to (unbounded).
+    Http(HttpConfig),
 }
 
 /// What a source is built with.
@@ -85,6 +99,54 @@ pub trait Source: Send {
     fn bad_records(&mut self) -> Vec<bad::BadRecord> {
         Vec::new()
     }
+
+    /// Where the source stands after the last batch it returned, for a
+    /// checkpoint; `None` when it can't resume mid-way.
+    fn position(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Resumes after `position` (taken by [`Source::position`] of the
+    /// same kind and config): the next batch starts with the first row not
+    /// covered by it.
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        let _ = position;
+        Err(crate::Error::Checkpoint(
+            "this source can't resume from a position".into(),
+        ))
+    }
+
+    /// What a restart from a checkpoint does with this source's rows.
+    fn delivery(&self) -> Delivery {
+        if self.position().is_some() {
+            Delivery::ExactlyOnce
+        } else {
+            Delivery::AtLeastOnce
+        }
+    }
+}
+
+/// What a crash and a restart from the last checkpoint mean for a
+/// source's rows (shown in the run summary and `docs/streaming.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The source resumes at its checkpointed position: every row once.
+    ExactlyOnce,
+    /// The source starts over: rows read before the crash come again.
+    AtLeastOnce,
+    /// What the source had accepted but not yet checkpointed is gone
+    /// (stdin, an ingest endpoint that answered 2xx): rows at most once.
+    AtMostOnce,
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Delivery::ExactlyOnce => "exactly-once",
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::AtMostOnce => "at-most-once",
+        })
+    }
 }
 
 impl SourceConfig {
@@ -96,7 +158,10 @@ impl SourceConfig {
             SourceConfig::Parquet(c) => c.on_bad_record,
             SourceConfig::Ipc(c) => c.on_bad_record,
             SourceConfig::Stdin(c) => c.on_bad_record,
+            SourceConfig::Directory(c) => c.on_bad_record,
             SourceConfig::Generate(_)
+            | SourceConfig::Tail(_)
+            | SourceConfig::Http(_)
             | SourceConfig::HttpPoll(_)
             | SourceConfig::Postgres(_)
             | SourceConfig::Sqlite(_) => bad::OnBadRecord::Fail,
@@ -115,6 +180,9 @@ impl SourceConfig {
             SourceConfig::HttpPoll(c) => c.build(ctx),
             SourceConfig::Postgres(c) => c.build(ctx),
             SourceConfig::Sqlite(c) => c.build(ctx),
+            SourceConfig::Directory(c) => c.build(ctx),
+            SourceConfig::Tail(c) => c.build(ctx),
+            SourceConfig::Http(c) => c.build(ctx),
         }
     }
 }

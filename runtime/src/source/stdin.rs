@@ -186,4 +186,10 @@ impl Source for StdinSource {
     fn bad_records(&mut self) -> Vec<BadRecord> {
         bad::drain(&self.bad)
     }
+
+    fn delivery(&self) -> super::Delivery {
+        // A restarted run reads what is piped to it then; lines read
+        // before a crash but not yet checkpointed are gone.
+        super::Delivery::AtMostOnce
+    }
 }

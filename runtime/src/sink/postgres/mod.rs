@@ -569,4 +569,17 @@ impl Sink for PostgresSink {
             let _ = self.client.batch_execute("ROLLBACK");
         }
     }
+
+    fn prepare(&mut self) -> Result<crate::checkpoint::SinkState> {
+        // Rows past the checkpoint's source positions must not stay
+        // uncommitted: a crash would lose them. Committed here, they may
+        // be loaded again after a crash (at-least-once; upsert absorbs it).
+        if self.in_run_transaction {
+            self.client
+                .batch_execute("COMMIT")
+                .map_err(|e| self.fail("committing at a checkpoint", &e))?;
+            self.in_run_transaction = false;
+        }
+        Ok(crate::checkpoint::SinkState::default())
+    }
 }

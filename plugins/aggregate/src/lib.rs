@@ -1,0 +1,730 @@
+//! `aggregate`: event-time windows. Groups rows by window and key and
+//! emits one row per (window, key) once the watermark says the window is
+//! complete.
+//!
+//! ```toml
+//! [transforms.per_minute]
+//! plugin = "plugins/aggregate.wasm"
+//! inputs = ["orders"]
+//! config = { time = "ts", window_ms = 60000, group_by = ["customer"],
+//!            aggregates = [{ op = "count" }, { op = "sum", column = "amount" }],
+//!            allowed_lateness_ms = 5000 }
+//! ```
+//!
+//! - `time`: a timestamp column (any unit); windows are aligned to the
+//!   UNIX epoch: `[k·slide, k·slide + window)`.
+//! - `window_ms`; `slide_ms` (optional) makes windows slide: a row then
+//!   counts in every window that contains it. Without it, tumbling.
+//! - `group_by`: key columns (strings, integers, booleans; nulls are a
+//!   key of their own). Integer keys come out as int64.
+//! - `aggregates`: `count` (rows, or non-null values of `column`), `sum`,
+//!   `min`, `max`, `avg` of a numeric `column`; `as` names the output
+//!   column (default `count` / `<op>_<column>`). Integer inputs sum, min
+//!   and max as int64; floats and `avg` as float64; nulls are skipped.
+//! - `allowed_lateness_ms`: a window is emitted once the watermark passes
+//!   its end plus this. A row arriving for a window already emitted is
+//!   late: it is dropped and counted (`late rows dropped` in the log,
+//!   with the running total), never silently merged.
+//!
+//! The watermark is the one weir hands over with every batch (sources
+//! declare `watermark = { column, delay_ms }`). Without one, windows are
+//! emitted at end of input. Output rows come in (window start, key) order.
+//! Open windows, the watermark and the late count are the plugin's state:
+//! they survive hot reload and checkpoints.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use weir_plugin_sdk::arrow_array::types::{
+    Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
+    UInt32Type, UInt8Type,
+};
+use weir_plugin_sdk::arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray,
+    TimestampMicrosecondArray,
+};
+use weir_plugin_sdk::log::{log, Level};
+use weir_plugin_sdk::prelude::*;
+use weir_plugin_sdk::serde::{Deserialize as De, Serialize};
+use weir_plugin_sdk::serde_json;
+
+/// An aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    /// Rows (or non-null values of `column`).
+    Count,
+    /// Sum of non-null values.
+    Sum,
+    /// Smallest value.
+    Min,
+    /// Largest value.
+    Max,
+    /// Mean of non-null values (float64).
+    Avg,
+}
+
+/// One entry of `aggregates`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggConfig {
+    /// `op`: `count`, `sum`, `min`, `max` or `avg`.
+    op: Op,
+    /// `column`: the input column (optional for `count`).
+    column: Option<String>,
+    /// `as`: the output column's name.
+    #[serde(rename = "as")]
+    name: Option<String>,
+}
+
+/// The `config` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `time`: the event-time column.
+    time: String,
+    /// `window_ms`: window length.
+    window_ms: u64,
+    /// `slide_ms`: distance between window starts (sliding windows).
+    slide_ms: Option<u64>,
+    /// `group_by`: key columns.
+    #[serde(default)]
+    group_by: Vec<String>,
+    /// `aggregates`: what to compute per window and key.
+    aggregates: Vec<AggConfig>,
+    /// `allowed_lateness_ms`: how long past its end a window waits.
+    #[serde(default)]
+    allowed_lateness_ms: u64,
+}
+
+/// A key value of one group column.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, De)]
+#[serde(crate = "weir_plugin_sdk::serde")]
+enum Key {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Str(String),
+}
+
+/// The kind of a group column's output.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KeyKind {
+    Bool,
+    Int,
+    Str,
+}
+
+/// An f64 kept bit-exact through a snapshot.
+#[derive(Debug, Clone, Copy, Serialize, De)]
+#[serde(crate = "weir_plugin_sdk::serde", from = "u64", into = "u64")]
+struct Exact(f64);
+
+impl From<u64> for Exact {
+    fn from(bits: u64) -> Self {
+        Exact(f64::from_bits(bits))
+    }
+}
+impl From<Exact> for u64 {
+    fn from(v: Exact) -> u64 {
+        v.0.to_bits()
+    }
+}
+
+/// A running aggregate.
+#[derive(Debug, Clone, Serialize, De)]
+#[serde(crate = "weir_plugin_sdk::serde")]
+enum Acc {
+    Count(i64),
+    SumInt(Option<i64>),
+    SumFloat(Option<Exact>),
+    MinInt(Option<i64>),
+    MinFloat(Option<Exact>),
+    MaxInt(Option<i64>),
+    MaxFloat(Option<Exact>),
+    Avg(Exact, i64),
+}
+
+/// How one aggregate reads its input.
+#[derive(Debug, Clone)]
+struct Agg {
+    op: Op,
+    column: Option<String>,
+    name: String,
+    /// The input is an integer column (else float).
+    int: bool,
+}
+
+impl Agg {
+    fn empty(&self) -> Acc {
+        match (self.op, self.int) {
+            (Op::Count, _) => Acc::Count(0),
+            (Op::Sum, true) => Acc::SumInt(None),
+            (Op::Sum, false) => Acc::SumFloat(None),
+            (Op::Min, true) => Acc::MinInt(None),
+            (Op::Min, false) => Acc::MinFloat(None),
+            (Op::Max, true) => Acc::MaxInt(None),
+            (Op::Max, false) => Acc::MaxFloat(None),
+            (Op::Avg, _) => Acc::Avg(Exact(0.0), 0),
+        }
+    }
+
+    fn data_type(&self) -> DataType {
+        match (self.op, self.int) {
+            (Op::Count, _) => DataType::Int64,
+            (Op::Avg, _) => DataType::Float64,
+            (_, true) => DataType::Int64,
+            (_, false) => DataType::Float64,
+        }
+    }
+}
+
+/// A value column read for one batch.
+enum Values {
+    Rows,
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+}
+
+/// The open windows' state, as snapshotted.
+#[derive(Serialize, De, Default)]
+#[serde(crate = "weir_plugin_sdk::serde")]
+struct State {
+    watermark: Option<i64>,
+    late_rows: u64,
+    windows: Vec<(i64, Vec<Key>, Vec<Acc>)>,
+}
+
+struct Aggregate {
+    config: Config,
+    window_us: i64,
+    slide_us: i64,
+    lateness_us: i64,
+    /// Resolved on the first batch (or from `describe`'s input).
+    aggs: Option<Vec<Agg>>,
+    keys: Option<Vec<KeyKind>>,
+    schema: Option<SchemaRef>,
+    open: BTreeMap<(i64, Vec<Key>), Vec<Acc>>,
+    watermark: Option<i64>,
+    late_rows: u64,
+    untimed_rows: u64,
+}
+
+fn is_int(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+    )
+}
+
+fn field<'s>(input: &'s Schema, name: &str, role: &str) -> Result<&'s Field> {
+    input
+        .field_with_name(name)
+        .map_err(|_| Error::msg(format!("aggregate: {role} column {name:?} is not in the input")))
+}
+
+/// Checks `config` against `input`; the aggregates and key kinds it means.
+fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> {
+    let time = field(input, &config.time, "`time`")?;
+    if !matches!(time.data_type(), DataType::Timestamp(_, _)) {
+        return Err(Error::msg(format!(
+            "aggregate: `time` column {:?} is {}, not a timestamp (parse it first, e.g. with parse-time)",
+            config.time,
+            time.data_type()
+        )));
+    }
+    let mut keys = Vec::new();
+    for k in &config.group_by {
+        let kind = match field(input, k, "`group_by`")?.data_type() {
+            DataType::Boolean => KeyKind::Bool,
+            DataType::Utf8 | DataType::LargeUtf8 => KeyKind::Str,
+            t if is_int(t) => KeyKind::Int,
+            t => {
+                return Err(Error::msg(format!(
+                    "aggregate: group_by column {k:?} is {t}; keys can be strings, integers or booleans"
+                )))
+            }
+        };
+        keys.push(kind);
+    }
+    let mut aggs = Vec::new();
+    for a in &config.aggregates {
+        let int = match (&a.column, a.op) {
+            (None, Op::Count) => true,
+            (None, op) => {
+                return Err(Error::msg(format!("aggregate: {op:?} needs a `column`").to_lowercase()))
+            }
+            (Some(c), _) => {
+                let t = field(input, c, "aggregate")?.data_type();
+                match t {
+                    t if is_int(t) => true,
+                    DataType::Float32 | DataType::Float64 => false,
+                    _ if a.op == Op::Count => true,
+                    t => {
+                        return Err(Error::msg(format!(
+                            "aggregate: column {c:?} is {t}; sum, min, max and avg need a number"
+                        )))
+                    }
+                }
+            }
+        };
+        let name = a.name.clone().unwrap_or_else(|| match &a.column {
+            Some(c) => format!("{}_{c}", format!("{:?}", a.op).to_lowercase()),
+            None => "count".into(),
+        });
+        aggs.push(Agg {
+            op: a.op,
+            column: a.column.clone(),
+            name,
+            int,
+        });
+    }
+    Ok((aggs, keys))
+}
+
+fn output_schema(input: &Schema, config: &Config, aggs: &[Agg], keys: &[KeyKind]) -> Schema {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let mut fields = vec![
+        Field::new("window_start", ts.clone(), false),
+        Field::new("window_end", ts, false),
+    ];
+    for (name, kind) in config.group_by.iter().zip(keys) {
+        let t = match kind {
+            KeyKind::Bool => DataType::Boolean,
+            KeyKind::Int => DataType::Int64,
+            KeyKind::Str => DataType::Utf8,
+        };
+        let _ = input;
+        fields.push(Field::new(name, t, true));
+    }
+    for a in aggs {
+        fields.push(Field::new(&a.name, a.data_type(), true));
+    }
+    Schema::new(fields)
+}
+
+/// Event times as µs since the epoch.
+fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
+    Ok(match array.data_type() {
+        DataType::Timestamp(TimeUnit::Second, _) => array
+            .as_primitive::<TimestampSecondType>()
+            .iter()
+            .map(|v| v.map(|s| s.saturating_mul(1_000_000)))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Millisecond, _) => array
+            .as_primitive::<TimestampMillisecondType>()
+            .iter()
+            .map(|v| v.map(|s| s.saturating_mul(1000)))
+            .collect(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().iter().collect()
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => array
+            .as_primitive::<TimestampNanosecondType>()
+            .iter()
+            .map(|v| v.map(|n| n.div_euclid(1000)))
+            .collect(),
+        t => return Err(Error::msg(format!("aggregate: the time column became {t}"))),
+    })
+}
+
+fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
+    macro_rules! read {
+        ($t:ty) => {
+            array.as_primitive::<$t>().iter().map(|v| v.map(i64::from)).collect()
+        };
+    }
+    Some(match array.data_type() {
+        DataType::Int8 => read!(Int8Type),
+        DataType::Int16 => read!(Int16Type),
+        DataType::Int32 => read!(Int32Type),
+        DataType::Int64 => array.as_primitive::<Int64Type>().iter().collect(),
+        DataType::UInt8 => read!(UInt8Type),
+        DataType::UInt16 => read!(UInt16Type),
+        DataType::UInt32 => read!(UInt32Type),
+        _ => return None,
+    })
+}
+
+fn floats(array: &ArrayRef) -> Option<Vec<Option<f64>>> {
+    match array.data_type() {
+        DataType::Float64 => Some(array.as_primitive::<weir_plugin_sdk::arrow_array::types::Float64Type>().iter().collect()),
+        DataType::Float32 => Some(
+            array
+                .as_primitive::<weir_plugin_sdk::arrow_array::types::Float32Type>()
+                .iter()
+                .map(|v| v.map(f64::from))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
+    let n = array.len();
+    let valid = |i: usize| array.is_valid(i);
+    Ok(match array.data_type() {
+        DataType::Boolean => {
+            let a = array.as_boolean();
+            (0..n).map(|i| if valid(i) { Key::Bool(a.value(i)) } else { Key::Null }).collect()
+        }
+        DataType::Utf8 => {
+            let a = array.as_string::<i32>();
+            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
+        }
+        DataType::LargeUtf8 => {
+            let a = array.as_string::<i64>();
+            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
+        }
+        _ => match ints(array) {
+            Some(v) => v.into_iter().map(|v| v.map_or(Key::Null, Key::Int)).collect(),
+            None => return Err(Error::msg(format!("aggregate: a key column became {}", array.data_type()))),
+        },
+    })
+}
+
+impl Acc {
+    fn add(&mut self, values: &Values, row: usize) -> Result<()> {
+        let int = |v: &Values| match v {
+            Values::Int(v) => v[row],
+            _ => None,
+        };
+        let float = |v: &Values| match v {
+            Values::Float(v) => v[row],
+            Values::Int(v) => v[row].map(|i| i as f64),
+            Values::Rows => None,
+        };
+        match self {
+            Acc::Count(n) => {
+                let present = match values {
+                    Values::Rows => true,
+                    Values::Int(v) => v[row].is_some(),
+                    Values::Float(v) => v[row].is_some(),
+                };
+                *n += i64::from(present);
+            }
+            Acc::SumInt(s) => {
+                if let Some(v) = int(values) {
+                    let sum = s.unwrap_or(0).checked_add(v).ok_or_else(|| {
+                        Error::msg("aggregate: an int64 sum overflowed; sum a float64 column instead")
+                    })?;
+                    *s = Some(sum);
+                }
+            }
+            Acc::SumFloat(s) => {
+                if let Some(v) = float(values) {
+                    *s = Some(Exact(s.map_or(0.0, |e| e.0) + v));
+                }
+            }
+            Acc::MinInt(m) => {
+                if let Some(v) = int(values) {
+                    *m = Some(m.map_or(v, |m| m.min(v)));
+                }
+            }
+            Acc::MaxInt(m) => {
+                if let Some(v) = int(values) {
+                    *m = Some(m.map_or(v, |m| m.max(v)));
+                }
+            }
+            Acc::MinFloat(m) => {
+                if let Some(v) = float(values) {
+                    *m = Some(Exact(m.map_or(v, |m| m.0.min(v))));
+                }
+            }
+            Acc::MaxFloat(m) => {
+                if let Some(v) = float(values) {
+                    *m = Some(Exact(m.map_or(v, |m| m.0.max(v))));
+                }
+            }
+            Acc::Avg(sum, n) => {
+                if let Some(v) = float(values) {
+                    sum.0 += v;
+                    *n += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn int_value(&self) -> Option<i64> {
+        match self {
+            Acc::Count(n) => Some(*n),
+            Acc::SumInt(v) | Acc::MinInt(v) | Acc::MaxInt(v) => *v,
+            _ => None,
+        }
+    }
+
+    fn float_value(&self) -> Option<f64> {
+        match self {
+            Acc::SumFloat(v) | Acc::MinFloat(v) | Acc::MaxFloat(v) => v.map(|e| e.0),
+            Acc::Avg(sum, n) => (*n > 0).then(|| sum.0 / *n as f64),
+            _ => None,
+        }
+    }
+}
+
+impl Aggregate {
+    fn ensure(&mut self, input: &Schema) -> Result<()> {
+        if self.aggs.is_none() {
+            let (aggs, keys) = resolve(input, &self.config)?;
+            self.schema = Some(Arc::new(output_schema(input, &self.config, &aggs, &keys)));
+            self.aggs = Some(aggs);
+            self.keys = Some(keys);
+        }
+        Ok(())
+    }
+
+    /// Window starts containing `ts`, oldest first.
+    fn windows(&self, ts: i64) -> impl Iterator<Item = i64> {
+        let (size, slide) = (self.window_us, self.slide_us);
+        let last = ts.div_euclid(slide) * slide;
+        let first = last - ((size - 1) / slide) * slide;
+        (0..)
+            .map(move |k| first + k * slide)
+            .take_while(move |s| *s <= last)
+            .filter(move |s| ts < s + size)
+    }
+
+    /// Emits, in order, every window the watermark has closed (all of them
+    /// at end of input).
+    fn fire(&mut self, until: Option<i64>) -> Result<Vec<RecordBatch>> {
+        let mut closed = Vec::new();
+        while let Some(entry) = self.open.first_entry() {
+            let start = entry.key().0;
+            let done = match until {
+                Some(w) => start + self.window_us + self.lateness_us <= w,
+                None => true,
+            };
+            if !done {
+                break;
+            }
+            let ((start, key), accs) = entry.remove_entry();
+            closed.push((start, key, accs));
+        }
+        if closed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (Some(schema), Some(aggs), Some(kinds)) = (&self.schema, &self.aggs, &self.keys) else {
+            return Ok(Vec::new());
+        };
+        let starts: Vec<i64> = closed.iter().map(|c| c.0).collect();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMicrosecondArray::from(starts.clone()).with_timezone("UTC")),
+            Arc::new(
+                TimestampMicrosecondArray::from(starts.iter().map(|s| s + self.window_us).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
+            ),
+        ];
+        for (i, kind) in kinds.iter().enumerate() {
+            let column: ArrayRef = match kind {
+                KeyKind::Bool => Arc::new(BooleanArray::from(
+                    closed.iter().map(|c| match &c.1[i] { Key::Bool(b) => Some(*b), _ => None }).collect::<Vec<_>>(),
+                )),
+                KeyKind::Int => Arc::new(Int64Array::from(
+                    closed.iter().map(|c| match &c.1[i] { Key::Int(v) => Some(*v), _ => None }).collect::<Vec<_>>(),
+                )),
+                KeyKind::Str => Arc::new(
+                    closed
+                        .iter()
+                        .map(|c| match &c.1[i] { Key::Str(s) => Some(s.as_str()), _ => None })
+                        .collect::<StringArray>(),
+                ),
+            };
+            columns.push(column);
+        }
+        for (j, agg) in aggs.iter().enumerate() {
+            let column: ArrayRef = match agg.data_type() {
+                DataType::Int64 => Arc::new(Int64Array::from(
+                    closed.iter().map(|c| c.2[j].int_value()).collect::<Vec<_>>(),
+                )),
+                _ => Arc::new(Float64Array::from(
+                    closed.iter().map(|c| c.2[j].float_value()).collect::<Vec<_>>(),
+                )),
+            };
+            columns.push(column);
+        }
+        Ok(vec![RecordBatch::try_new(schema.clone(), columns)?])
+    }
+}
+
+impl Transform for Aggregate {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self> {
+        if config.window_ms == 0 {
+            return Err(Error::msg("aggregate: `window_ms` must be at least 1"));
+        }
+        let slide = config.slide_ms.unwrap_or(config.window_ms);
+        if slide == 0 || slide > config.window_ms {
+            return Err(Error::msg(
+                "aggregate: `slide_ms` must be between 1 and `window_ms` (leave it out for tumbling windows)",
+            ));
+        }
+        if config.aggregates.is_empty() {
+            return Err(Error::msg("aggregate: `aggregates` must name at least one, e.g. [{ op = \"count\" }]"));
+        }
+        let ms = |v: u64| (v as i64).saturating_mul(1000);
+        Ok(Aggregate {
+            window_us: ms(config.window_ms),
+            slide_us: ms(slide),
+            lateness_us: ms(config.allowed_lateness_ms),
+            config,
+            aggs: None,
+            keys: None,
+            schema: None,
+            open: BTreeMap::new(),
+            watermark: None,
+            late_rows: 0,
+            untimed_rows: 0,
+        })
+    }
+
+    fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
+        let (aggs, keys) = resolve(input, config)?;
+        Ok(Some(output_schema(input, config, &aggs, &keys)))
+    }
+
+    fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+        self.ensure(&input.schema())?;
+        let before = self.watermark;
+        let n = input.num_rows();
+        if n > 0 {
+            let times = micros(&input.array(&self.config.time)?)?;
+            let keys: Vec<Vec<Key>> = self
+                .config
+                .group_by
+                .iter()
+                .map(|k| keys_of(&input.array(k)?))
+                .collect::<Result<_>>()?;
+            let aggs = self.aggs.clone().unwrap_or_default();
+            let values: Vec<Values> = aggs
+                .iter()
+                .map(|a| -> Result<Values> {
+                    let Some(c) = &a.column else { return Ok(Values::Rows) };
+                    let array = input.array(c)?;
+                    Ok(match (ints(&array), floats(&array)) {
+                        (Some(v), _) => Values::Int(v),
+                        (None, Some(v)) => Values::Float(v),
+                        // count of a non-numeric column: its validity.
+                        (None, None) => Values::Int((0..array.len()).map(|i| array.is_valid(i).then_some(0)).collect()),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let mut late = 0u64;
+            for row in 0..n {
+                let Some(ts) = times[row] else {
+                    self.untimed_rows += 1;
+                    continue;
+                };
+                let key: Vec<Key> = keys.iter().map(|k| k[row].clone()).collect();
+                let mut missed = false;
+                for start in self.windows(ts).collect::<Vec<_>>() {
+                    if before.is_some_and(|w| start + self.window_us + self.lateness_us <= w) {
+                        missed = true;
+                        continue;
+                    }
+                    let accs = self
+                        .open
+                        .entry((start, key.clone()))
+                        .or_insert_with(|| aggs.iter().map(Agg::empty).collect());
+                    for (acc, v) in accs.iter_mut().zip(&values) {
+                        acc.add(v, row)?;
+                    }
+                }
+                late += u64::from(missed);
+            }
+            if late > 0 {
+                self.late_rows += late;
+                let (rows, total) = (late.to_string(), self.late_rows.to_string());
+                log(Level::Warn, "late rows dropped", &[("rows", rows.as_str()), ("total", total.as_str())]);
+            }
+        }
+        if let Some(w) = input.watermark() {
+            self.watermark = Some(self.watermark.map_or(w, |old| old.max(w)));
+        }
+        if self.watermark.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self.fire(self.watermark)?.into_iter().map(Output::batch).collect())
+    }
+
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        let total = self.late_rows.to_string();
+        let untimed = self.untimed_rows.to_string();
+        log(
+            Level::Info,
+            "windows flushed at end of input",
+            &[("late_rows", total.as_str()), ("rows_without_time", untimed.as_str())],
+        );
+        self.fire(None)
+    }
+
+    fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        let state = State {
+            watermark: self.watermark,
+            late_rows: self.late_rows,
+            windows: self
+                .open
+                .iter()
+                .map(|((s, k), a)| (*s, k.clone(), a.clone()))
+                .collect(),
+        };
+        Ok(Some(serde_json::to_vec(&state)?))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        let state: State = serde_json::from_slice(state)?;
+        self.watermark = state.watermark;
+        self.late_rows = state.late_rows;
+        self.open = state.windows.into_iter().map(|(s, k, a)| ((s, k), a)).collect();
+        Ok(())
+    }
+}
+
+weir_plugin_sdk::export!(Aggregate);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agg(window_ms: u64, slide_ms: Option<u64>) -> Aggregate {
+        Aggregate::new(Config {
+            time: "ts".into(),
+            window_ms,
+            slide_ms,
+            group_by: vec![],
+            aggregates: vec![AggConfig { op: Op::Count, column: None, name: None }],
+            allowed_lateness_ms: 0,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_row_falls_in_every_sliding_window_that_contains_it() {
+        let a = agg(10, Some(5));
+        // 12 ms: windows [5, 15) and [10, 20).
+        assert_eq!(a.windows(12_000).collect::<Vec<_>>(), vec![5_000, 10_000]);
+        let t = agg(10, None);
+        assert_eq!(t.windows(12_000).collect::<Vec<_>>(), vec![10_000]);
+        assert_eq!(t.windows(-1).collect::<Vec<_>>(), vec![-10_000]);
+    }
+
+    #[test]
+    fn state_keeps_floats_bit_exact() {
+        let state = State {
+            watermark: Some(7),
+            late_rows: 2,
+            windows: vec![(0, vec![Key::Str("a".into())], vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))])],
+        };
+        let back: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
+        let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else { panic!() };
+        assert_eq!(v.0.to_bits(), (0.1f64 + 0.2).to_bits());
+    }
+}

@@ -1,0 +1,477 @@
+//! Checkpoints: a consistent cut through the running pipeline, kept on
+//! disk, that a restarted run resumes from — no input row lost, no output
+//! row repeated.
+//!
+//! The protocol is Flink's aligned barriers with a two-phase file commit:
+//!
+//! 1. Every `interval_ms` the [`Coordinator`] asks for checkpoint `n`.
+//!    Each source, at its next batch boundary, records its position and
+//!    sends barrier `n` downstream.
+//! 2. A transform that has barrier `n` on every input (see
+//!    `exec::message::Inputs`) records its plugin's `snapshot` and
+//!    forwards the barrier; a sink *prepares*: a file sink closes its
+//!    current part file under a temporary name (fsynced, invisible).
+//! 3. When every node has answered, the checkpoint is written atomically
+//!    (a directory renamed into place), and only then are the prepared
+//!    part files renamed to their final names.
+//!
+//! On start, the newest complete checkpoint is loaded: sources seek,
+//! plugins `restore`, sinks redo that checkpoint's renames (idempotent)
+//! and delete temporary files written after it. A crash anywhere leaves
+//! either the old checkpoint (its renames redone, the newer temporary
+//! parts deleted and their rows replayed) or the new one.
+
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+pub use store::{latest, Loaded};
+
+/// The `[pipeline.checkpoint]` table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// `dir`: where checkpoints are kept, relative to the manifest. One
+    /// directory per pipeline: a restarted run resumes from the newest.
+    pub dir: PathBuf,
+    /// `interval_ms`: time between checkpoints (default 1000).
+    #[serde(default = "interval_ms")]
+    pub interval_ms: u64,
+    /// `keep`: completed checkpoints kept on disk (default 3, at least 1).
+    #[serde(default = "keep")]
+    pub keep: usize,
+}
+
+fn interval_ms() -> u64 {
+    1000
+}
+fn keep() -> usize {
+    3
+}
+
+/// A file a sink prepared, renamed into place once the checkpoint that
+/// covers it is on disk.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rename {
+    /// The temporary file.
+    pub from: PathBuf,
+    /// Its final name.
+    pub to: PathBuf,
+}
+
+impl Rename {
+    /// Renames `from` to `to`; done already (only `to` exists) is fine.
+    pub fn apply(&self) -> std::io::Result<()> {
+        match std::fs::rename(&self.from, &self.to) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.to.exists() => Ok(()),
+            other => other,
+        }
+    }
+}
+
+/// What a sink hands to a checkpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SinkState {
+    /// Sink-defined state restored on resume (a file sink: its next part
+    /// number).
+    pub state: serde_json::Value,
+    /// Files to publish once the checkpoint is durable.
+    pub pending: Vec<Rename>,
+}
+
+/// One node's part of a checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeState {
+    /// Where a source resumes (`None`: it can't replay; it starts over).
+    Source {
+        /// Source-defined position.
+        position: Option<serde_json::Value>,
+        /// The event-time watermark the source had reached.
+        watermark: Option<i64>,
+    },
+    /// A transform's plugin state.
+    Transform {
+        /// The plugin's `snapshot` (`None`: stateless).
+        state: Option<Vec<u8>>,
+        /// Index of the next input batch.
+        next_batch: u64,
+    },
+    /// A sink's state and the files it prepared.
+    Sink(SinkState),
+}
+
+/// What the coordinator hears from the nodes.
+enum Report {
+    /// `node` reached barrier `id` with `state`.
+    Ack(u64, String, NodeState),
+    /// `node` is done; `state` stands for it in every later checkpoint.
+    Ended(String, NodeState),
+    /// A new generation runs these nodes (after a manifest reload).
+    Nodes(Vec<String>),
+    /// Pause: abandon the checkpoint in flight, start none.
+    Pause,
+    /// The run succeeded: write the final checkpoint and stop.
+    Finish(mpsc::Sender<Result<()>>),
+    /// The run failed or was abandoned: stop.
+    Stop,
+}
+
+/// Runs checkpoints for one pipeline run.
+pub struct Coordinator {
+    requested: Arc<AtomicU64>,
+    reports: Mutex<mpsc::Sender<Report>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    status: Arc<Status>,
+}
+
+/// What the run summary and the progress line show.
+#[derive(Debug, Default)]
+pub struct Status {
+    completed: AtomicU64,
+    last_id: AtomicU64,
+    last_unix_ms: AtomicU64,
+    last_took_us: AtomicU64,
+}
+
+impl Status {
+    /// Checkpoints completed in this run.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
+    /// The newest completed checkpoint: its id, and how long ago it was
+    /// taken.
+    pub fn last(&self) -> Option<(u64, Duration)> {
+        let id = self.last_id.load(Ordering::Relaxed);
+        (self.completed() > 0).then(|| {
+            let at = self.last_unix_ms.load(Ordering::Relaxed);
+            (id, Duration::from_millis(unix_ms().saturating_sub(at)))
+        })
+    }
+
+    /// How long the newest checkpoint took from request to durable.
+    pub fn last_took(&self) -> Duration {
+        Duration::from_micros(self.last_took_us.load(Ordering::Relaxed))
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Coordinator {
+    /// Starts the checkpoint timer for `nodes`; the first checkpoint taken
+    /// is `after + 1` (`after`: the checkpoint the run resumed from).
+    pub fn start(
+        config: &CheckpointConfig,
+        dir: PathBuf,
+        nodes: Vec<String>,
+        after: u64,
+    ) -> Result<Coordinator> {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let requested = Arc::new(AtomicU64::new(after));
+        let status = Arc::new(Status::default());
+        let (tx, rx) = mpsc::channel();
+        let mut worker = Worker {
+            dir,
+            interval: Duration::from_millis(config.interval_ms.max(1)),
+            keep: config.keep.max(1),
+            requested: requested.clone(),
+            status: status.clone(),
+            nodes,
+            ended: BTreeMap::new(),
+            flight: None,
+            paused: false,
+            next: after + 1,
+            carried: BTreeMap::new(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("weir-checkpoint".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| Error::Checkpoint(format!("can't start the checkpoint thread: {e}")))?;
+        Ok(Coordinator {
+            requested,
+            reports: Mutex::new(tx),
+            thread: Mutex::new(Some(thread)),
+            status,
+        })
+    }
+
+    /// The newest checkpoint asked for; a source injects its barrier when
+    /// this is above the last one it sent.
+    pub fn requested(&self) -> u64 {
+        self.requested.load(Ordering::SeqCst)
+    }
+
+    /// Progress for the summary and the live line.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.status
+    }
+
+    fn send(&self, report: Report) {
+        if let Ok(tx) = self.reports.lock() {
+            let _ = tx.send(report);
+        }
+    }
+
+    /// `node` reached barrier `id`.
+    pub fn ack(&self, id: u64, node: &str, state: NodeState) {
+        self.send(Report::Ack(id, node.to_string(), state));
+    }
+
+    /// `node` is done; its final state.
+    pub fn ended(&self, node: &str, state: NodeState) {
+        self.send(Report::Ended(node.to_string(), state));
+    }
+
+    /// A generation pauses: the checkpoint in flight is abandoned.
+    pub fn pause(&self) {
+        self.send(Report::Pause);
+    }
+
+    /// The next generation runs `nodes`; checkpoints resume.
+    pub fn resume(&self, nodes: Vec<String>) {
+        self.send(Report::Nodes(nodes));
+    }
+
+    /// The run succeeded: writes the final checkpoint (every node's end
+    /// state) and publishes the sinks' last files.
+    pub fn finish(&self) -> Result<()> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Report::Finish(tx));
+        let result = rx
+            .recv()
+            .unwrap_or_else(|_| Err(Error::Checkpoint("the checkpoint thread stopped".into())));
+        self.join();
+        result
+    }
+
+    fn join(&self) {
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Coordinator {
+    fn drop(&mut self) {
+        self.send(Report::Stop);
+        self.join();
+    }
+}
+
+/// A checkpoint waiting for its acks.
+struct Flight {
+    id: u64,
+    started: Instant,
+    acks: HashMap<String, NodeState>,
+}
+
+struct Worker {
+    dir: PathBuf,
+    interval: Duration,
+    keep: usize,
+    requested: Arc<AtomicU64>,
+    status: Arc<Status>,
+    nodes: Vec<String>,
+    ended: BTreeMap<String, NodeState>,
+    flight: Option<Flight>,
+    paused: bool,
+    next: u64,
+    /// Files prepared for a checkpoint that could not be written: they
+    /// ride with the next one (their rows are past its source positions).
+    carried: BTreeMap<String, Vec<Rename>>,
+}
+
+impl Worker {
+    fn run(&mut self, reports: mpsc::Receiver<Report>) {
+        let mut due = Instant::now() + self.interval;
+        loop {
+            let wait = due.saturating_duration_since(Instant::now());
+            match reports.recv_timeout(wait) {
+                Ok(Report::Ack(id, node, state)) => match self.flight.as_mut() {
+                    Some(flight) if flight.id == id => {
+                        flight.acks.insert(node, state);
+                    }
+                    // A barrier of an abandoned checkpoint: files its sink
+                    // prepared still must be published, with the next one.
+                    _ => self.carry(node, state),
+                },
+                Ok(Report::Ended(node, state)) => {
+                    self.ended.insert(node, state);
+                }
+                Ok(Report::Nodes(nodes)) => {
+                    self.nodes = nodes;
+                    self.paused = false;
+                    due = Instant::now() + self.interval;
+                }
+                Ok(Report::Pause) => {
+                    self.paused = true;
+                    self.abandon();
+                }
+                Ok(Report::Finish(reply)) => {
+                    let _ = reply.send(self.finish());
+                    return;
+                }
+                Ok(Report::Stop) | Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Err(e) = self.try_complete() {
+                // A checkpoint that can't be written is skipped; the run
+                // goes on and the next one tries again.
+                tracing::error!(error = %e, "checkpoint failed");
+            }
+            if let Some(flight) = self
+                .flight
+                .as_ref()
+                .filter(|f| f.started.elapsed() > self.timeout())
+            {
+                tracing::warn!(checkpoint = flight.id, waited_s = flight.started.elapsed().as_secs(),
+                    "a checkpoint's barriers did not come through; abandoned (the next one tries again)");
+                self.abandon();
+            }
+            if Instant::now() >= due {
+                due = Instant::now() + self.interval;
+                let everyone_ended = self.nodes.iter().all(|n| self.ended.contains_key(n));
+                if self.flight.is_none() && !self.paused && !everyone_ended {
+                    let id = self.next;
+                    self.next += 1;
+                    self.flight = Some(Flight {
+                        id,
+                        started: Instant::now(),
+                        acks: HashMap::new(),
+                    });
+                    self.requested.store(id, Ordering::SeqCst);
+                }
+            }
+        }
+    }
+
+    /// How long a checkpoint may wait for its barriers.
+    fn timeout(&self) -> Duration {
+        (self.interval * 10).max(Duration::from_secs(60))
+    }
+
+    fn carry(&mut self, node: String, state: NodeState) {
+        if let NodeState::Sink(sink) = state {
+            if !sink.pending.is_empty() {
+                self.carried.entry(node).or_default().extend(sink.pending);
+            }
+        }
+    }
+
+    fn abandon(&mut self) {
+        if let Some(flight) = self.flight.take() {
+            for (node, state) in flight.acks {
+                self.carry(node, state);
+            }
+        }
+    }
+
+    /// Writes the checkpoint in flight once every node has answered.
+    fn try_complete(&mut self) -> Result<()> {
+        let Some(flight) = &self.flight else {
+            return Ok(());
+        };
+        let complete = self
+            .nodes
+            .iter()
+            .all(|n| flight.acks.contains_key(n) || self.ended.contains_key(n));
+        if !complete {
+            return Ok(());
+        }
+        let Some(flight) = self.flight.take() else {
+            return Ok(());
+        };
+        let mut states = self.ended.clone();
+        states.extend(flight.acks);
+        let result = self.write(flight.id, &mut states, false, flight.started);
+        if result.is_err() {
+            self.carried.clear();
+            for (node, state) in states {
+                self.carry(node, state);
+            }
+        }
+        result
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        let missing: Vec<&String> = self
+            .nodes
+            .iter()
+            .filter(|n| !self.ended.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::Checkpoint(format!(
+                "the final checkpoint lacks nodes {missing:?}"
+            )));
+        }
+        let id = self.next.max(self.requested.load(Ordering::SeqCst) + 1);
+        let mut states = self.ended.clone();
+        self.write(id, &mut states, true, Instant::now())
+    }
+
+    fn write(
+        &mut self,
+        id: u64,
+        states: &mut BTreeMap<String, NodeState>,
+        finished: bool,
+        started: Instant,
+    ) -> Result<()> {
+        for (node, state) in states.iter_mut() {
+            if let (NodeState::Sink(sink), Some(carried)) = (state, self.carried.get(node)) {
+                let mut all = carried.clone();
+                all.append(&mut sink.pending);
+                sink.pending = all;
+            }
+        }
+        store::write(&self.dir, id, states, finished)?;
+        self.carried.clear();
+        // Durable: now the prepared files may become visible.
+        for state in states.values() {
+            if let NodeState::Sink(sink) = state {
+                for rename in &sink.pending {
+                    rename.apply().map_err(|e| {
+                        Error::Checkpoint(format!(
+                            "checkpoint {id}: can't publish {}: {e}",
+                            rename.to.display()
+                        ))
+                    })?;
+                }
+            }
+        }
+        // An ended sink's files are published once; later checkpoints keep
+        // only its state.
+        for state in self.ended.values_mut() {
+            if let NodeState::Sink(sink) = state {
+                sink.pending.clear();
+            }
+        }
+        store::prune(&self.dir, self.keep);
+        let took = started.elapsed();
+        self.status.completed.fetch_add(1, Ordering::Relaxed);
+        self.status.last_id.store(id, Ordering::Relaxed);
+        self.status.last_unix_ms.store(unix_ms(), Ordering::Relaxed);
+        self.status
+            .last_took_us
+            .store(took.as_micros() as u64, Ordering::Relaxed);
+        tracing::debug!(
+            checkpoint = id,
+            finished,
+            took_ms = took.as_secs_f64() * 1e3,
+            "checkpoint complete"
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,203 @@
+//! The on-disk form of a checkpoint: a directory `chk-<id>` holding
+//! `meta.json` (positions, sink states, pending renames) and one
+//! `<n>.state` file per stateful plugin (its snapshot bytes, as the
+//! plugin wrote them). Written under a temporary name, fsynced, then
+//! renamed into place: a checkpoint directory exists whole or not at all.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{NodeState, SinkState};
+use crate::{Error, Result};
+
+const PREFIX: &str = "chk-";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoredNode {
+    Source {
+        position: Option<serde_json::Value>,
+        watermark: Option<i64>,
+    },
+    Transform {
+        state_file: Option<String>,
+        next_batch: u64,
+    },
+    Sink(SinkState),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    id: u64,
+    finished: bool,
+    nodes: BTreeMap<String, StoredNode>,
+}
+
+/// A checkpoint read back from disk.
+#[derive(Debug)]
+pub struct Loaded {
+    /// Its id; the resumed run's first checkpoint is `id + 1`.
+    pub id: u64,
+    /// Whether it was the final checkpoint of a run that ended normally.
+    pub finished: bool,
+    /// Every node's state, by name.
+    pub nodes: BTreeMap<String, NodeState>,
+    /// Where it was read from.
+    pub path: PathBuf,
+}
+
+fn fail(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Checkpoint(format!("{}: {e}", path.display()))
+}
+
+fn name(id: u64) -> String {
+    format!("{PREFIX}{id:010}")
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut file = File::create(path).map_err(|e| fail(path, e))?;
+    file.write_all(bytes).map_err(|e| fail(path, e))?;
+    file.sync_all().map_err(|e| fail(path, e))
+}
+
+fn sync_dir(dir: &Path) {
+    // Makes the rename itself durable; not every filesystem allows it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Writes checkpoint `id` into `dir` atomically.
+pub(super) fn write(
+    dir: &Path,
+    id: u64,
+    states: &BTreeMap<String, NodeState>,
+    finished: bool,
+) -> Result<()> {
+    let temp = dir.join(format!(".{}.tmp", name(id)));
+    let _ = std::fs::remove_dir_all(&temp);
+    std::fs::create_dir_all(&temp).map_err(|e| fail(&temp, e))?;
+    let mut nodes = BTreeMap::new();
+    for (index, (node, state)) in states.iter().enumerate() {
+        let stored = match state {
+            NodeState::Source {
+                position,
+                watermark,
+            } => StoredNode::Source {
+                position: position.clone(),
+                watermark: *watermark,
+            },
+            NodeState::Transform { state, next_batch } => {
+                let state_file = match state {
+                    Some(bytes) => {
+                        let file = format!("{index}.state");
+                        write_synced(&temp.join(&file), bytes)?;
+                        Some(file)
+                    }
+                    None => None,
+                };
+                StoredNode::Transform {
+                    state_file,
+                    next_batch: *next_batch,
+                }
+            }
+            NodeState::Sink(sink) => StoredNode::Sink(sink.clone()),
+        };
+        nodes.insert(node.clone(), stored);
+    }
+    let meta = Meta {
+        id,
+        finished,
+        nodes,
+    };
+    let json = serde_json::to_vec_pretty(&meta).map_err(|e| fail(&temp, e))?;
+    write_synced(&temp.join("meta.json"), &json)?;
+    sync_dir(&temp);
+    let target = dir.join(name(id));
+    std::fs::rename(&temp, &target).map_err(|e| fail(&target, e))?;
+    sync_dir(dir);
+    Ok(())
+}
+
+fn ids(dir: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix(PREFIX)?.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Deletes all but the newest `keep` checkpoints, and leftovers of
+/// checkpoints that were being written when a run died.
+pub(super) fn prune(dir: &Path, keep: usize) {
+    let ids = ids(dir);
+    for id in &ids[..ids.len().saturating_sub(keep)] {
+        let _ = std::fs::remove_dir_all(dir.join(name(*id)));
+    }
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let file = entry.file_name();
+        let text = file.to_string_lossy();
+        if text.starts_with(&format!(".{PREFIX}")) && text.ends_with(".tmp") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Loaded> {
+    let meta_path = path.join("meta.json");
+    let bytes = std::fs::read(&meta_path).map_err(|e| fail(&meta_path, e))?;
+    let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| fail(&meta_path, e))?;
+    let mut nodes = BTreeMap::new();
+    for (node, stored) in meta.nodes {
+        let state = match stored {
+            StoredNode::Source {
+                position,
+                watermark,
+            } => NodeState::Source {
+                position,
+                watermark,
+            },
+            StoredNode::Transform {
+                state_file,
+                next_batch,
+            } => {
+                let state = match state_file {
+                    Some(file) => {
+                        let file = path.join(file);
+                        Some(std::fs::read(&file).map_err(|e| fail(&file, e))?)
+                    }
+                    None => None,
+                };
+                NodeState::Transform { state, next_batch }
+            }
+            StoredNode::Sink(sink) => NodeState::Sink(sink),
+        };
+        nodes.insert(node, state);
+    }
+    Ok(Loaded {
+        id: meta.id,
+        finished: meta.finished,
+        nodes,
+        path: path.to_path_buf(),
+    })
+}
+
+/// The newest readable checkpoint in `dir`, if any. One that can't be
+/// read (damaged by hand, say) is skipped for the one before it, loudly.
+pub fn latest(dir: &Path) -> Result<Option<Loaded>> {
+    for id in ids(dir).into_iter().rev() {
+        let path = dir.join(name(id));
+        match read(&path) {
+            Ok(loaded) => return Ok(Some(loaded)),
+            Err(e) => tracing::warn!(error = %e, "skipping an unreadable checkpoint"),
+        }
+    }
+    Ok(None)
+}
