@@ -90,6 +90,21 @@ pub(super) fn run_source(
             send(&all, &Msg::Barrier(id));
         }
     };
+    let emit = |batch: &RecordBatch, started: Instant| -> Result<bool> {
+        let watermark = match clock.lock() {
+            Ok(mut clock) => clock.observe(name, batch)?,
+            Err(_) => None,
+        };
+        if let Some(w) = watermark {
+            stats.watermark(w);
+        }
+        stats.produced(batch, started.elapsed());
+        // Every consumer gone means the pipeline is failing. No consumer
+        // at all is a node nobody reads yet (mid-way through a manifest
+        // edit): its batches are discarded, as the manifest says.
+        Ok(send_batch(outputs, batch, watermark) || outputs.is_empty())
+    };
+    let mut ended = false;
     while !cx.control.stopping() {
         if cx.generation.pausing() {
             return Ok(SourceEnd::Paused);
@@ -99,6 +114,7 @@ pub(super) fn run_source(
         let next = source.next_batch()?;
         report_bad(source)?;
         let Some(batch) = next else {
+            ended = true;
             break;
         };
         // An unbounded source that found nothing (a poll with no new
@@ -107,19 +123,17 @@ pub(super) fn run_source(
         if batch.num_rows() == 0 {
             continue;
         }
-        let watermark = match clock.lock() {
-            Ok(mut clock) => clock.observe(name, &batch)?,
-            Err(_) => None,
-        };
-        if let Some(w) = watermark {
-            stats.watermark(w);
-        }
-        stats.produced(&batch, started.elapsed());
-        // Every consumer gone means the pipeline is failing. No consumer
-        // at all is a node nobody reads yet (mid-way through a manifest
-        // edit): its batches are discarded, as the manifest says.
-        if !send_batch(outputs, &batch, watermark) && !outputs.is_empty() {
+        if !emit(&batch, started)? {
             break;
+        }
+    }
+    if !ended && !cx.control.failed() {
+        // A graceful stop: what the source already took on still goes.
+        let started = Instant::now();
+        for batch in source.drain()? {
+            if batch.num_rows() > 0 && !emit(&batch, started)? {
+                break;
+            }
         }
     }
     if let (Some(checkpoints), Ok(clock)) = (cx.checkpoints, clock.lock()) {

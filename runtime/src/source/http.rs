@@ -417,6 +417,20 @@ impl Source for HttpSource {
             .map_err(|e| Error::source(&shared.node, e))
     }
 
+    fn drain(&mut self) -> Result<Vec<RecordBatch>> {
+        // Refuse new requests first: everything answered 200 goes on.
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.server.unblock();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+        let mut queue = self.shared.queue.lock().map_err(|_| {
+            Error::source(&self.shared.node, "the request queue's lock was poisoned")
+        })?;
+        queue.rows = 0;
+        Ok(queue.batches.drain(..).map(|(b, _)| b).collect())
+    }
+
     fn delivery(&self) -> Delivery {
         Delivery::AtMostOnce
     }

@@ -100,6 +100,13 @@ pub trait Source: Send {
         Vec::new()
     }
 
+    /// A graceful stop (Ctrl-C): the rows this source has already taken
+    /// responsibility for (answered a client for, read past) and must not
+    /// drop. It takes nothing new after this.
+    fn drain(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
+
     /// Where the source stands after the last batch it returned, for a
     /// checkpoint; `None` when it can't resume mid-way.
     fn position(&self) -> Option<serde_json::Value> {

@@ -217,14 +217,19 @@ impl Tail {
     /// At the end of the open file: a rotated or truncated file is left
     /// for the new one. `true` if the file changed.
     fn check_rotation(&mut self) -> Result<bool> {
-        let Some(open) = &self.file else {
+        let Some(inode) = self.file.as_ref().map(|o| o.inode) else {
             return self.open();
         };
         match std::fs::metadata(&self.path) {
-            Ok(meta) if meta.ino() != open.inode => {
+            Ok(meta) if meta.ino() != inode => {
+                // Whatever reached the old file before the new one
+                // appeared is read first; its last line, if the writer
+                // left it without a newline, still counts.
+                while self.read_more()? {}
+                if self.batcher.len() > 0 {
+                    return Ok(true);
+                }
                 tracing::info!(node = %self.node, file = %self.path.display(), "the file was rotated; following the new one");
-                // The old file's last line, if its writer left it without
-                // a newline, still counts.
                 let leftover = std::mem::take(&mut self.partial);
                 let opened = self.open()?;
                 self.batcher.push(&leftover);
@@ -279,6 +284,11 @@ impl Source for Tail {
                 return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
             }
         }
+    }
+
+    fn drain(&mut self) -> Result<Vec<RecordBatch>> {
+        // Lines already read go out; the position moves past them.
+        Ok(self.emit()?.into_iter().collect())
     }
 
     fn position(&self) -> Option<serde_json::Value> {

@@ -20,3 +20,4 @@ mod quickstart;
 mod reload;
 mod sandbox;
 mod sqlite;
+mod streaming;
