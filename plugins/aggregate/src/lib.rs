@@ -50,7 +50,7 @@ use weir_plugin_sdk::serde::{Deserialize as De, Serialize};
 use weir_plugin_sdk::serde_json;
 
 /// An aggregate function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
     /// Rows (or non-null values of `column`).
@@ -109,7 +109,8 @@ enum Key {
 }
 
 /// The kind of a group column's output.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, De)]
+#[serde(crate = "weir_plugin_sdk::serde")]
 enum KeyKind {
     Bool,
     Int,
@@ -147,7 +148,8 @@ enum Acc {
 }
 
 /// How one aggregate reads its input.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, De)]
+#[serde(crate = "weir_plugin_sdk::serde")]
 struct Agg {
     op: Op,
     column: Option<String>,
@@ -194,6 +196,10 @@ struct State {
     watermark: Option<i64>,
     late_rows: u64,
     windows: Vec<(i64, Vec<Key>, Vec<Acc>)>,
+    /// How the input was read (a restored instance may see no batch
+    /// before it must emit its windows).
+    aggs: Option<Vec<Agg>>,
+    keys: Option<Vec<KeyKind>>,
 }
 
 struct Aggregate {
@@ -289,7 +295,7 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
     Ok((aggs, keys))
 }
 
-fn output_schema(input: &Schema, config: &Config, aggs: &[Agg], keys: &[KeyKind]) -> Schema {
+fn output_schema(config: &Config, aggs: &[Agg], keys: &[KeyKind]) -> Schema {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     let mut fields = vec![
         Field::new("window_start", ts.clone(), false),
@@ -301,7 +307,6 @@ fn output_schema(input: &Schema, config: &Config, aggs: &[Agg], keys: &[KeyKind]
             KeyKind::Int => DataType::Int64,
             KeyKind::Str => DataType::Utf8,
         };
-        let _ = input;
         fields.push(Field::new(name, t, true));
     }
     for a in aggs {
@@ -474,7 +479,7 @@ impl Aggregate {
     fn ensure(&mut self, input: &Schema) -> Result<()> {
         if self.aggs.is_none() {
             let (aggs, keys) = resolve(input, &self.config)?;
-            self.schema = Some(Arc::new(output_schema(input, &self.config, &aggs, &keys)));
+            self.schema = Some(Arc::new(output_schema(&self.config, &aggs, &keys)));
             self.aggs = Some(aggs);
             self.keys = Some(keys);
         }
@@ -512,7 +517,7 @@ impl Aggregate {
             return Ok(Vec::new());
         }
         let (Some(schema), Some(aggs), Some(kinds)) = (&self.schema, &self.aggs, &self.keys) else {
-            return Ok(Vec::new());
+            return Err(Error::msg("aggregate: windows to emit but no input seen (internal error)"));
         };
         let starts: Vec<i64> = closed.iter().map(|c| c.0).collect();
         let mut columns: Vec<ArrayRef> = vec![
@@ -588,7 +593,7 @@ impl Transform for Aggregate {
 
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
         let (aggs, keys) = resolve(input, config)?;
-        Ok(Some(output_schema(input, config, &aggs, &keys)))
+        Ok(Some(output_schema(config, &aggs, &keys)))
     }
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
@@ -675,6 +680,8 @@ impl Transform for Aggregate {
                 .iter()
                 .map(|((s, k), a)| (*s, k.clone(), a.clone()))
                 .collect(),
+            aggs: self.aggs.clone(),
+            keys: self.keys.clone(),
         };
         Ok(Some(serde_json::to_vec(&state)?))
     }
@@ -684,6 +691,11 @@ impl Transform for Aggregate {
         self.watermark = state.watermark;
         self.late_rows = state.late_rows;
         self.open = state.windows.into_iter().map(|(s, k, a)| ((s, k), a)).collect();
+        if let (Some(aggs), Some(keys)) = (state.aggs, state.keys) {
+            self.schema = Some(Arc::new(output_schema(&self.config, &aggs, &keys)));
+            self.aggs = Some(aggs);
+            self.keys = Some(keys);
+        }
         Ok(())
     }
 }
@@ -722,6 +734,8 @@ mod tests {
             watermark: Some(7),
             late_rows: 2,
             windows: vec![(0, vec![Key::Str("a".into())], vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))])],
+            aggs: None,
+            keys: None,
         };
         let back: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
         let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else { panic!() };

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cache;
 mod canary;
+mod checkpoint;
 mod cli;
 mod dag;
 mod dev;

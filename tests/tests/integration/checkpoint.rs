@@ -1,0 +1,283 @@
+//! Exactly-once through checkpoints: a pipeline killed with SIGKILL at
+//! random points and restarted each time ends with exactly the output of
+//! one uninterrupted run.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use weir_tests::{plugins, read_parquet, toml_path, Scratch};
+
+const FILES: usize = 100;
+const ROWS_PER_FILE: usize = 4000;
+
+/// Orders spread over files: duplicate ids (every 10th row repeats one
+/// from three rows before, across file boundaries too), 13 customers,
+/// event times 5 ms apart with up to ±200 ms of disorder.
+fn write_orders(scratch: &Scratch) {
+    let base: i64 = 1_704_067_200_000_000;
+    for f in 0..FILES {
+        let mut csv = String::from("id,customer,amount,ts\n");
+        for r in 0..ROWS_PER_FILE {
+            let row = (f * ROWS_PER_FILE + r) as i64;
+            let id = if row % 10 == 9 { row - 3 } else { row };
+            let jitter = (row * 7919 % 400 - 200) * 1000;
+            let ts = base + row * 5000 + jitter;
+            let amount = (row * 37 % 1000) as f64 / 10.0 - 5.0;
+            let secs = ts.div_euclid(1_000_000);
+            let micros = ts.rem_euclid(1_000_000);
+            let time = chrono_free_iso(secs, micros);
+            csv.push_str(&format!("{id},c{},{amount},{time}\n", row * 31 % 13));
+        }
+        scratch.write(&format!("in/orders-{f:04}.csv"), csv);
+    }
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffff` (days from the
+/// civil-from-days algorithm; no date library in the tests).
+fn chrono_free_iso(secs: i64, micros: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+fn manifest(scratch: &Scratch) -> std::path::PathBuf {
+    scratch.write(
+        "pipeline.toml",
+        &format!(
+            r#"
+            [pipeline]
+            batch_size = 256
+            checkpoint = {{ dir = "checkpoints", interval_ms = 20 }}
+
+            [sources.orders]
+            type = "directory"
+            path = "in/*.csv"
+            format = "csv"
+            schema = [{{ name = "id", type = "int64" }}, {{ name = "customer", type = "utf8" }},
+                      {{ name = "amount", type = "float64" }}, {{ name = "ts", type = "timestamp" }}]
+            poll_interval_ms = 50
+            end_after_idle_ms = 300
+            watermark = {{ column = "ts", delay_ms = 1000 }}
+
+            [transforms.unique]
+            plugin = {dedupe}
+            inputs = ["orders"]
+            config = {{ key = ["id"] }}
+
+            [transforms.per_second]
+            plugin = {aggregate}
+            inputs = ["unique"]
+            config = {{ time = "ts", window_ms = 1000, group_by = ["customer"],
+                        aggregates = [{{ op = "count" }}, {{ op = "sum", column = "amount" }}] }}
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["per_second"]
+            path = "out/agg.parquet"
+            "#,
+            dedupe = toml_path(plugins::DEDUPE.as_ref()),
+            aggregate = toml_path(plugins::AGGREGATE.as_ref()),
+        ),
+    )
+}
+
+fn start(manifest: &Path) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
+        .env("RUST_LOG", "warn")
+        .args(["run", "--quiet", "--progress", "0"])
+        .arg(manifest)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start weir")
+}
+
+fn wait_ok(mut child: Child) {
+    let status = child.wait().expect("wait");
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut err).ok();
+    }
+    assert!(status.success(), "weir failed: {err}");
+}
+
+/// Every output row, as (window start, customer, count, sum bits),
+/// sorted; and how many part files held them.
+fn output(dir: &Path) -> (Vec<(i64, String, i64, u64)>, usize) {
+    let mut rows = Vec::new();
+    let mut parts = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        assert!(
+            name.starts_with("agg-") && name.ends_with(".parquet"),
+            "unexpected {name}"
+        );
+        parts += 1;
+        let batch = read_parquet(&entry.path()).unwrap();
+        let start = batch.column_by_name("window_start").unwrap();
+        let start = start.as_primitive::<TimestampMicrosecondType>();
+        let customer = batch.column_by_name("customer").unwrap().as_string::<i32>();
+        let count = batch
+            .column_by_name("count")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let sum = batch
+            .column_by_name("sum_amount")
+            .unwrap()
+            .as_primitive::<Float64Type>();
+        for i in 0..batch.num_rows() {
+            rows.push((
+                start.value(i),
+                customer.value(i).to_string(),
+                count.value(i),
+                sum.value(i).to_bits(),
+            ));
+        }
+    }
+    rows.sort();
+    (rows, parts)
+}
+
+/// The newest checkpoint id on disk (0: none yet).
+fn newest_checkpoint(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+        .max()
+        .unwrap_or(0)
+}
+
+/// Files the source had read to the end at the newest checkpoint.
+fn files_done(dir: &Path) -> usize {
+    let id = newest_checkpoint(dir);
+    let meta = dir.join(format!("chk-{id:010}/meta.json"));
+    let Ok(text) = std::fs::read_to_string(meta) else {
+        return 0;
+    };
+    let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
+    meta["nodes"]["orders"]["source"]["position"]["done"]
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+/// xorshift64*: reproducible "random" kill points from a printed seed.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+#[test]
+fn killed_ten_times_with_sigkill_the_output_equals_one_uninterrupted_run() {
+    let reference = Scratch::new();
+    write_orders(&reference);
+    let started = Instant::now();
+    wait_ok(start(&manifest(&reference)));
+    let whole_run = started.elapsed();
+    let (expected, _) = output(&reference.path("out"));
+    let counted: i64 = expected.iter().map(|r| r.2).sum();
+    assert!(expected.len() > 1000, "{} windows", expected.len());
+    assert!(
+        counted < (FILES * ROWS_PER_FILE) as i64
+            && counted > (FILES * ROWS_PER_FILE) as i64 * 8 / 10,
+        "dedupe dropped the duplicates: {counted}"
+    );
+
+    let seed = std::env::var("WEIR_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("kill points from WEIR_CRASH_SEED={seed} (a whole run takes {whole_run:?})");
+    let mut rng = Rng(seed);
+    let crashed = Scratch::new();
+    write_orders(&crashed);
+    let manifest = manifest(&crashed);
+    let checkpoints = crashed.path("checkpoints");
+    // Ten kill points spread over the input: after the newest checkpoint
+    // covers `target` files, 0–30 ms more — at start-up, mid-batch,
+    // mid-checkpoint, mid-publish.
+    let mut targets: Vec<usize> = (0..10).map(|_| rng.below(FILES as u64) as usize).collect();
+    targets.sort_unstable();
+    let mut kills = 0;
+    let mut points = Vec::new();
+    for target in targets {
+        let mut child = start(&manifest);
+        let extra = Duration::from_millis(rng.below(30));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while files_done(&checkpoints) < target && Instant::now() < deadline {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(extra);
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the run ended ({status}) before kill {}", kills + 1);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+        points.push((target, files_done(&checkpoints)));
+    }
+    eprintln!("killed at (target, files read at the last checkpoint): {points:?}");
+    assert!(
+        newest_checkpoint(&checkpoints) > 0,
+        "the killed runs got far enough to checkpoint"
+    );
+    // The last start runs to the end.
+    wait_ok(start(&manifest));
+    let (got, parts) = output(&crashed.path("out"));
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|r| !got.contains(r))
+        .take(20)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|r| !expected.contains(r))
+        .take(20)
+        .collect();
+    assert!(
+        got == expected,
+        "after {kills} kills: {} windows, expected {}; missing {missing:?}; extra {extra:?}",
+        got.len(),
+        expected.len()
+    );
+    assert!(parts > 1, "one part per checkpoint that saw rows: {parts}");
+
+    // Starting a finished pipeline again resumes at its end: nothing new.
+    wait_ok(start(&manifest));
+    assert_eq!(output(&crashed.path("out")), (got, parts));
+}
