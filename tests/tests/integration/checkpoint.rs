@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use weir_tests::{plugins, read_parquet, toml_path, Scratch};
 
@@ -60,7 +60,7 @@ fn chrono_free_iso(secs: i64, micros: i64) -> String {
 fn manifest(scratch: &Scratch) -> std::path::PathBuf {
     scratch.write(
         "pipeline.toml",
-        &format!(
+        format!(
             r#"
             [pipeline]
             batch_size = 256

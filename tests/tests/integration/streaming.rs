@@ -267,7 +267,7 @@ fn http_source_takes_rows_in_every_format_and_answers_429_when_behind() {
     let port = free_port();
     let manifest = scratch.write(
         "pipeline.toml",
-        &format!(
+        format!(
             r#"
             [sources.ingest]
             type = "http"
@@ -286,7 +286,7 @@ fn http_source_takes_rows_in_every_format_and_answers_429_when_behind() {
             "#
         ),
     );
-    let mut child = weir()
+    let child = weir()
         .args(["run", "--progress", "0"])
         .arg(&manifest)
         .env("WEIR_TEST_INGEST_TOKEN", "s3cret")
@@ -350,7 +350,7 @@ fn http_source_answers_429_with_retry_after_while_the_pipeline_is_behind() {
     let port = free_port();
     let manifest = scratch.write(
         "pipeline.toml",
-        &format!(
+        format!(
             r#"
             [pipeline]
             batch_size = 10
@@ -430,7 +430,7 @@ fn aggregate_windows_count_late_rows_within_allowed_lateness_and_drop_later_ones
     scratch.write("events.csv", csv);
     let manifest = scratch.write(
         "pipeline.toml",
-        &format!(
+        format!(
             r#"
             [sources.events]
             type = "csv"
@@ -537,7 +537,7 @@ fn a_slow_sink_slows_the_source_and_memory_stays_flat() {
     // The source could make 1 M rows/s; the sink takes 100 k rows/s.
     let manifest = scratch.write(
         "pipeline.toml",
-        &format!(
+        format!(
             r#"
             [pipeline]
             batch_size = 4096
