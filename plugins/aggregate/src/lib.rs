@@ -41,7 +41,7 @@ use weir_plugin_sdk::arrow_array::types::{
     UInt32Type, UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, LargeStringArray, StringArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
 use weir_plugin_sdk::log::{log, Level};

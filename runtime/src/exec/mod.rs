@@ -454,10 +454,13 @@ fn spawn(
         if done.contains(name) {
             continue;
         }
-        let stats = stats.entry(name.clone()).or_default().clone();
-        let control = control.clone();
-        let generation = generation.clone();
-        let checkpoints = checkpoints.cloned();
+        let cx = Context {
+            name: name.clone(),
+            stats: stats.entry(name.clone()).or_default().clone(),
+            control: control.clone(),
+            generation: generation.clone(),
+            checkpoints: checkpoints.cloned(),
+        };
         let span = info_span!("node", name = %name, kind = kind.section());
         let outputs = outputs_of(name);
         let dead_letter = outputs_of(&format!("{name}{DEAD_LETTER}"));
@@ -471,20 +474,12 @@ fn spawn(
                     continue;
                 };
                 let clock = clocks.entry(name.clone()).or_default().clone();
-                let name = name.clone();
                 Box::new(move || {
-                    let cx = Context {
-                        name: &name,
-                        stats: &stats,
-                        control: &control,
-                        generation: &generation,
-                        checkpoints: checkpoints.as_deref(),
-                    };
                     match run_source(&cx, source.as_mut(), &outputs, &dead_letter, &clock) {
                         Ok(SourceEnd::Paused) => Some(Parked::Source(source)),
                         Ok(SourceEnd::Done) => None,
                         Err(e) => {
-                            control.fail(e);
+                            cx.control.fail(e);
                             None
                         }
                     }
@@ -501,20 +496,12 @@ fn spawn(
                     main: outputs,
                     dead_letter,
                 };
-                let name = name.clone();
                 Box::new(move || {
-                    let cx = Context {
-                        name: &name,
-                        stats: &stats,
-                        control: &control,
-                        generation: &generation,
-                        checkpoints: checkpoints.as_deref(),
-                    };
                     match run_transform(&cx, &config, &mut node, &mut input, &outputs) {
                         Ok(true) => Some(Parked::Transform(Box::new(node))),
                         Ok(false) => None,
                         Err(e) => {
-                            control.fail(e);
+                            cx.control.fail(e);
                             None
                         }
                     }
@@ -526,25 +513,18 @@ fn spawn(
                 else {
                     continue;
                 };
-                let name = name.clone();
                 Box::new(move || {
-                    let cx = Context {
-                        name: &name,
-                        stats: &stats,
-                        control: &control,
-                        generation: &generation,
-                        checkpoints: checkpoints.as_deref(),
-                    };
                     let result = run_sink(&cx, sink.as_mut(), &mut input);
                     // Drain so upstream never blocks on a sink that stopped.
                     input.close();
-                    let result = match (result, &checkpoints) {
+                    let control = &cx.control;
+                    let result = match (result, &cx.checkpoints) {
                         (Ok(true), _) => return Some(Parked::Sink(sink)),
                         // Under checkpoints the last part is published by
                         // the final checkpoint, like every other.
                         (Ok(false), Some(c)) if !control.failed() => sink
                             .prepare()
-                            .map(|state| c.ended(&name, NodeState::Sink(state))),
+                            .map(|state| c.ended(&cx.name, NodeState::Sink(state))),
                         (Ok(false), None) if !control.failed() => sink.commit(),
                         (other, _) => {
                             sink.abort();

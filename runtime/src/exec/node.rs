@@ -28,12 +28,12 @@ fn send_batch(outputs: &[Edge], batch: &RecordBatch, watermark: Option<i64>) -> 
 
 /// What a node task needs besides its own node: the run's control, its
 /// generation, its counters, and the checkpoint coordinator if any.
-pub(super) struct Context<'a> {
-    pub name: &'a str,
-    pub stats: &'a NodeStats,
-    pub control: &'a Control,
-    pub generation: &'a Generation,
-    pub checkpoints: Option<&'a Coordinator>,
+pub(super) struct Context {
+    pub name: String,
+    pub stats: Arc<NodeStats>,
+    pub control: Arc<Control>,
+    pub generation: Arc<Generation>,
+    pub checkpoints: Option<Arc<Coordinator>>,
 }
 
 /// How a source's task ended.
@@ -45,13 +45,13 @@ pub(super) enum SourceEnd {
 }
 
 pub(super) fn run_source(
-    cx: &Context<'_>,
+    cx: &Context,
     source: &mut dyn Source,
     outputs: &[Edge],
     dead_letter: &[Edge],
     clock: &Mutex<SourceClock>,
 ) -> Result<SourceEnd> {
-    let (name, stats) = (cx.name, cx.stats);
+    let (name, stats) = (cx.name.as_str(), &*cx.stats);
     let all: Vec<Edge> = outputs.iter().chain(dead_letter).cloned().collect();
     let report_bad = |source: &mut dyn Source| -> Result<()> {
         let bad = source.bad_records();
@@ -72,7 +72,7 @@ pub(super) fn run_source(
     // Between two batches: a checkpoint asked for gets this source's
     // position and its barrier downstream.
     let barrier = |source: &mut dyn Source| {
-        let Some(checkpoints) = cx.checkpoints else {
+        let Some(checkpoints) = cx.checkpoints.as_deref() else {
             return;
         };
         let id = checkpoints.requested();
@@ -136,7 +136,7 @@ pub(super) fn run_source(
             }
         }
     }
-    if let (Some(checkpoints), Ok(clock)) = (cx.checkpoints, clock.lock()) {
+    if let (Some(checkpoints), Ok(clock)) = (cx.checkpoints.as_deref(), clock.lock()) {
         checkpoints.ended(
             name,
             NodeState::Source {
@@ -165,13 +165,13 @@ impl TransformOutputs {
 /// Runs a transform until its input closes; `Ok(true)` when it paused
 /// (no `finish`: the node continues in the next generation).
 pub(super) fn run_transform(
-    cx: &Context<'_>,
+    cx: &Context,
     config: &TransformConfig,
     node: &mut PreparedTransform,
     input: &mut Inputs,
     outputs: &TransformOutputs,
 ) -> Result<bool> {
-    let (name, stats) = (cx.name, cx.stats);
+    let (name, stats) = (cx.name.as_str(), &*cx.stats);
     let mut consecutive_failures = 0;
     // The newest watermark sent on, and the last input schema (to lend a
     // plugin an empty batch that carries a watermark advance).
@@ -184,7 +184,7 @@ pub(super) fn run_transform(
         let (first, first_watermark) = match event {
             Event::Batch(batch, w) => (batch, w),
             Event::Barrier(id) => {
-                if let Some(checkpoints) = cx.checkpoints {
+                if let Some(checkpoints) = cx.checkpoints.as_deref() {
                     let state = node.instance.snapshot()?;
                     checkpoints.ack(
                         id,
@@ -293,7 +293,7 @@ pub(super) fn run_transform(
         stats.emitted(b);
         send_batch(&outputs.main, b, watermark);
     }
-    if let Some(checkpoints) = cx.checkpoints {
+    if let Some(checkpoints) = cx.checkpoints.as_deref() {
         let state = node.instance.snapshot()?;
         checkpoints.ended(
             name,
@@ -470,7 +470,7 @@ fn process_one(
 /// Writes batches until the input closes; `Ok(true)` when it paused (no
 /// commit: the sink continues in the next generation). At a barrier the
 /// sink prepares its output for the checkpoint.
-pub(super) fn run_sink(cx: &Context<'_>, sink: &mut dyn Sink, input: &mut Inputs) -> Result<bool> {
+pub(super) fn run_sink(cx: &Context, sink: &mut dyn Sink, input: &mut Inputs) -> Result<bool> {
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
             return Ok(false);
@@ -487,11 +487,11 @@ pub(super) fn run_sink(cx: &Context<'_>, sink: &mut dyn Sink, input: &mut Inputs
             }
             Event::Watermark(w) => cx.stats.watermark(w),
             Event::Barrier(id) => {
-                if let Some(checkpoints) = cx.checkpoints {
+                if let Some(checkpoints) = cx.checkpoints.as_deref() {
                     let started = Instant::now();
                     let state = sink.prepare()?;
                     cx.stats.busy(started.elapsed());
-                    checkpoints.ack(id, cx.name, NodeState::Sink(state));
+                    checkpoints.ack(id, &cx.name, NodeState::Sink(state));
                 }
             }
         }
