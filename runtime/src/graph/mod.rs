@@ -300,6 +300,30 @@ impl Graph {
                         base_dir: &m.base_dir,
                         batch_size: m.pipeline.batch_size,
                     })?;
+                    if let Some(w) = m.watermarks.get(name) {
+                        let schema = source.schema();
+                        let fits = schema.field_with_name(&w.column).map(|f| {
+                            matches!(f.data_type(), arrow::datatypes::DataType::Timestamp(_, _))
+                        });
+                        if !fits.unwrap_or(false) {
+                            return Err(m.located.error(
+                                "sources",
+                                Some(name),
+                                Some("watermark"),
+                                format!(
+                                    "watermark.column {:?} must be a timestamp column of this source \
+                                     (its columns: {})",
+                                    w.column,
+                                    schema
+                                        .fields()
+                                        .iter()
+                                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            ));
+                        }
+                    }
                     schemas.insert(name.clone(), Some(source.schema()));
                     schemas.insert(
                         format!("{name}{DEAD_LETTER}"),

@@ -1,17 +1,17 @@
 //! `type = "stdin"`: CSV or NDJSON piped into `weir run`.
 
 use std::io::{BufRead, BufReader, Cursor, Read};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
-use arrow::csv::ReaderBuilder as CsvReaderBuilder;
 use arrow::datatypes::SchemaRef;
 use arrow::json::reader::infer_json_schema;
-use arrow::json::ReaderBuilder as JsonReaderBuilder;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::bad::{self, BadRecord, BadRecords, OnBadRecord};
 use super::files::BatchIter;
+use super::lines::{LineBatcher, LineFormat};
 use super::robust::{salvaging_csv, salvaging_ndjson};
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
@@ -48,6 +48,15 @@ pub struct StdinConfig {
     /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
     #[serde(default)]
     pub on_bad_record: OnBadRecord,
+    /// `max_delay_ms`: the longest a line waits for its batch to fill
+    /// (default 200), so a trickle on a pipe still flows. (Under `skip` /
+    /// `dead_letter` batches are cut at `batch_size` rows only.)
+    #[serde(default = "max_delay_ms")]
+    pub max_delay_ms: u64,
+}
+
+fn max_delay_ms() -> u64 {
+    200
 }
 
 fn comma() -> char {
@@ -144,29 +153,135 @@ impl StdinConfig {
                 bad,
             }));
         }
-        let reader = BufReader::new(Cursor::new(sample).chain(input));
-        let batches: BatchIter = match self.format {
-            StdinFormat::Csv => Box::new(
-                CsvReaderBuilder::new(schema.clone())
-                    .with_header(self.header)
-                    .with_delimiter(delimiter)
-                    .with_batch_size(ctx.batch_size)
-                    .build(reader)
-                    .map_err(fail)?,
-            ),
-            StdinFormat::Ndjson => Box::new(
-                JsonReaderBuilder::new(schema.clone())
-                    .with_batch_size(ctx.batch_size)
-                    .build(reader)
-                    .map_err(fail)?,
-            ),
+        let reader = BufReader::with_capacity(1 << 16, Cursor::new(sample).chain(input));
+        let format = match self.format {
+            StdinFormat::Csv => LineFormat::Csv,
+            StdinFormat::Ndjson => LineFormat::Ndjson,
         };
-        Ok(Box::new(StdinSource {
+        let batcher = LineBatcher::new(
+            schema.clone(),
+            format,
+            delimiter,
+            ctx.batch_size,
+            Duration::from_millis(self.max_delay_ms),
+        );
+        let (tx, lines) = mpsc::sync_channel(4);
+        let skip_header = self.format == StdinFormat::Csv && self.header;
+        std::thread::Builder::new()
+            .name(format!("weir-{node}-stdin"))
+            .spawn(move || read_lines(reader, skip_header, tx))
+            .map_err(|e| Error::source(node, format!("can't start the stdin reader: {e}")))?;
+        Ok(Box::new(StdinLines {
             schema,
-            batches,
             node: node.to_string(),
-            bad,
+            batcher,
+            lines,
+            ended: false,
         }))
+    }
+}
+
+/// Reads lines off a pipe in chunks: as many as are there without
+/// waiting (up to 4,096), so a fast pipe moves in bulk and a slow one
+/// line by line. An I/O error is sent as the last chunk.
+fn read_lines<R: Read>(
+    mut reader: BufReader<R>,
+    mut skip_header: bool,
+    tx: mpsc::SyncSender<std::io::Result<Vec<Vec<u8>>>>,
+) {
+    loop {
+        let mut chunk = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => {
+                    if !chunk.is_empty() {
+                        let _ = tx.send(Ok(chunk));
+                    }
+                    return;
+                }
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if !std::mem::take(&mut skip_header) {
+                        chunk.push(line);
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+            if chunk.len() >= 4096 || reader.buffer().is_empty() {
+                break;
+            }
+        }
+        if tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Standard input as micro-batches: cut at `batch_size` lines or
+/// `max_delay_ms` after the oldest waiting line.
+struct StdinLines {
+    schema: SchemaRef,
+    node: String,
+    batcher: LineBatcher,
+    lines: mpsc::Receiver<std::io::Result<Vec<Vec<u8>>>>,
+    ended: bool,
+}
+
+impl StdinLines {
+    fn emit(&mut self) -> Result<Option<RecordBatch>> {
+        self.batcher
+            .take()
+            .map_err(|e| Error::source(&self.node, format!("stdin: {e}")))
+    }
+}
+
+impl Source for StdinLines {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if self.batcher.due() || (self.ended && self.batcher.len() > 0) {
+                return self.emit();
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            let wait = self
+                .batcher
+                .time_left()
+                .unwrap_or(Duration::from_millis(100))
+                .min(Duration::from_millis(100));
+            match self.lines.recv_timeout(wait) {
+                Ok(Ok(chunk)) => {
+                    for line in chunk {
+                        self.batcher.push(&line);
+                    }
+                }
+                Ok(Err(e)) => return Err(Error::source(&self.node, format!("stdin: {e}"))),
+                Err(mpsc::RecvTimeoutError::Disconnected) => self.ended = true,
+                // Nothing came: let the run see stop, pause and checkpoints.
+                Err(mpsc::RecvTimeoutError::Timeout) if self.batcher.len() == 0 => {
+                    return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+        }
+    }
+
+    fn drain(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(self.emit()?.into_iter().collect())
+    }
+
+    fn delivery(&self) -> super::Delivery {
+        super::Delivery::AtMostOnce
     }
 }
 

@@ -78,6 +78,18 @@ fn ids(path: &Path, name: &str) -> Vec<i64> {
     column.as_primitive::<Int64Type>().values().to_vec()
 }
 
+/// The lines a child prints, as they come (so a test can wait with a
+/// time limit instead of hanging).
+fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 /// A free port on loopback (bound and released).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -235,13 +247,7 @@ fn a_trickle_stream_flows_within_max_delay_long_before_a_batch_fills() {
         "#,
     );
     let mut child = start(&manifest);
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
+    let lines_rx = lines_of(child.stdout.take().unwrap());
     let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     for i in 0..3 {
         writeln!(file, "{i},word{i}").unwrap();
@@ -594,4 +600,134 @@ fn a_slow_sink_slows_the_source_and_memory_stays_flat() {
         "resident memory moved by {} MiB after warm-up (samples {samples:?})",
         (hi - lo) >> 20
     );
+}
+
+#[test]
+fn a_stream_shows_live_progress_and_the_summary_names_each_guarantee() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [pipeline]
+        checkpoint = { dir = "checkpoints", interval_ms = 100 }
+
+        [sources.gen]
+        type = "generate"
+        rate = 20000
+        watermark = { column = "ts", delay_ms = 0 }
+
+        [sinks.out]
+        type = "parquet"
+        inputs = ["gen"]
+        path = "out/gen.parquet"
+        "#,
+    );
+    let child = weir()
+        .args(["run", "--progress", "0.3"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    let (out, err) = finish(child, Duration::from_secs(30));
+    let progress: Vec<&str> = err.lines().filter(|l| l.starts_with("progress:")).collect();
+    assert!(progress.len() >= 2, "a line every 0.3 s:\n{err}");
+    let last = progress[progress.len() - 1];
+    assert!(
+        last.contains("gen ")
+            && last.contains("rows/s")
+            && last.contains("lag ")
+            && last.contains("checkpoint #"),
+        "rows/s, event-time lag and the last checkpoint: {last}"
+    );
+    assert!(
+        out.contains("delivery across a crash: sources gen exactly-once; sinks out exactly-once"),
+        "{out}"
+    );
+    // Rows generated went into parts, every one published.
+    let parts = std::fs::read_dir(scratch.path("out")).unwrap().count();
+    assert!(parts >= 1);
+    let rows: usize = std::fs::read_dir(scratch.path("out"))
+        .unwrap()
+        .map(|e| {
+            weir_tests::read_parquet(&e.unwrap().path())
+                .unwrap()
+                .num_rows()
+        })
+        .sum();
+    let produced: usize = out
+        .lines()
+        .find(|l| l.starts_with("gen "))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(rows, produced);
+}
+
+#[test]
+fn a_watermark_on_a_column_that_is_not_a_timestamp_is_a_manifest_error_naming_the_key() {
+    let scratch = Scratch::new();
+    let Err(e) = scratch.check(
+        r#"
+        [sources.gen]
+        type = "generate"
+        rows = 10
+        watermark = { column = "value" }
+
+        [sinks.out]
+        type = "blackhole"
+        inputs = ["gen"]
+        "#,
+    ) else {
+        panic!("accepted a watermark on a float column");
+    };
+    let text = e.to_string();
+    assert!(
+        text.contains("pipeline.toml:5") && text.contains("watermark"),
+        "{text}"
+    );
+    assert!(text.contains("value: Float64"), "{text}");
+}
+
+#[test]
+fn a_line_on_stdin_comes_out_within_max_delay_while_the_pipe_stays_open() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [sources.in]
+        type = "stdin"
+        format = "ndjson"
+        schema = [{ name = "id", type = "int64" }]
+        max_delay_ms = 50
+
+        [sinks.out]
+        type = "stdout"
+        inputs = ["in"]
+        format = "ndjson"
+        "#,
+    );
+    let mut child = weir()
+        .args(["run", "--quiet", "--progress", "0"])
+        .arg(&manifest)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let lines = lines_of(child.stdout.take().unwrap());
+    for i in 0..3 {
+        writeln!(stdin, "{{\"id\": {i}}}").unwrap();
+        stdin.flush().unwrap();
+        // The pipe stays open: only max_delay can let the row out.
+        let line = lines
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("row {i} did not come through within 10 s"));
+        assert_eq!(line, format!("{{\"id\":{i}}}"));
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
 }
