@@ -28,17 +28,28 @@ import time
 from pathlib import Path
 
 
-def run(weir: str, manifest: Path) -> float:
-    """Runs a bounded pipeline; its wall time (process start to exit)."""
+def run(weir: str, manifest: Path, source: str) -> tuple[float, list[float]]:
+    """Runs a bounded pipeline: its wall time (process start to exit,
+    the final checkpoint included) and the source's rows/s on each
+    0.5 s progress line but the first and last (the steady state)."""
     started = time.perf_counter()
-    subprocess.run([weir, "run", "--quiet", "--progress", "0", str(manifest)], check=True,
-                   env={**os.environ, "RUST_LOG": "warn"})
-    return time.perf_counter() - started
+    done = subprocess.run([weir, "run", "--quiet", "--progress", "0.5", str(manifest)],
+                          check=True, stderr=subprocess.PIPE, text=True,
+                          env={**os.environ, "RUST_LOG": "error"})
+    wall = time.perf_counter() - started
+    rates = []
+    for line in done.stderr.splitlines():
+        if line.startswith("progress: "):
+            first = line[len("progress: "):].split(" | ")[0].split()
+            if first[0] == source:
+                rates.append(float(first[1]))
+    return wall, rates[1:-1]
 
 
 def throughput(weir: str, plugins: Path, work: Path, name: str, body: str, rows: int,
-               repeat: int) -> None:
+               repeat: int, source: str) -> None:
     times = {"none": [], "1 s": []}
+    steady = {"none": [], "1 s": []}
     for i in range(repeat):
         for label in times:
             case = work / f"{name}-{label.replace(' ', '')}-{i}"
@@ -47,12 +58,19 @@ def throughput(weir: str, plugins: Path, work: Path, name: str, body: str, rows:
                           if label == "1 s" else "")
             manifest = case / "pipeline.toml"
             manifest.write_text(f"[pipeline]\n{checkpoint}\n" + body)
-            times[label].append(run(weir, manifest))
+            wall, rates = run(weir, manifest, source)
+            times[label].append(wall)
+            steady[label].extend(rates)
     base = statistics.median(times["none"])
     ckpt = statistics.median(times["1 s"])
-    print(f"  {name}: {rows:,} rows; no checkpoints {rows / base / 1e6:.2f} M rows/s "
-          f"({base:.2f} s), checkpoint every 1 s {rows / ckpt / 1e6:.2f} M rows/s ({ckpt:.2f} s) "
-          f"-> {base / ckpt * 100:.1f}% of the throughput")
+    print(f"  {name}: {rows:,} rows, median of {repeat}; whole run: no checkpoints "
+          f"{rows / base / 1e6:.2f} M rows/s ({base:.2f} s), checkpoint every 1 s "
+          f"{rows / ckpt / 1e6:.2f} M rows/s ({ckpt:.2f} s) -> {base / ckpt * 100:.1f}%")
+    if steady["none"] and steady["1 s"]:
+        a, b = statistics.median(steady["none"]), statistics.median(steady["1 s"])
+        print(f"    steady state (source rows/s, 0.5 s samples, first and last dropped): "
+              f"{a / 1e6:.2f} vs {b / 1e6:.2f} M rows/s -> {b / a * 100:.1f}% "
+              f"({len(steady['none'])} and {len(steady['1 s'])} samples)")
 
 
 def latency(weir: str, plugins: Path, work: Path, max_delay_ms: int, rate: int,
@@ -82,7 +100,7 @@ inputs = ["keep"]
 format = "ndjson"
 """)
     proc = subprocess.Popen([weir, "run", "--quiet", "--progress", "0", str(manifest)],
-                            stdout=subprocess.PIPE, env={**os.environ, "RUST_LOG": "warn"})
+                            stdout=subprocess.PIPE, env={**os.environ, "RUST_LOG": "error"})
     latencies = []
 
     def read():
@@ -162,7 +180,7 @@ inputs = ["keep"]
 rate = 100000
 """)
     proc = subprocess.Popen([weir, "run", "--progress", "0", str(manifest)],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "warn"})
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "error"})
     samples = []
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -189,7 +207,7 @@ def main() -> None:
     plugins = args.plugins.resolve()
     smoke = args.smoke
     gen_rows = 200_000 if smoke else 30_000_000
-    files, per_file = (4, 5_000) if smoke else (40, 100_000)
+    files, per_file = (4, 5_000) if smoke else (40, 200_000)
     repeat = 1 if smoke else 3
     print("streaming (bench/stream.py):")
     with tempfile.TemporaryDirectory() as tmp:
@@ -210,7 +228,7 @@ config = {{ time = "ts", window_ms = 1000, group_by = ["key"],
 type = "parquet"
 inputs = ["windows"]
 path = "out/windows.parquet"
-""", gen_rows, repeat)
+""", gen_rows, repeat, "gen")
 
         data = work / "orders"
         data.mkdir()
@@ -236,6 +254,8 @@ watermark = {{ column = "ts", delay_ms = 1000 }}
 plugin = "{plugins}/dedupe.wasm"
 inputs = ["orders"]
 config = {{ key = ["id"] }}
+# Millions of distinct ids: the seen set outgrows the default 512 MiB.
+limits = {{ memory_mb = 2048 }}
 
 [transforms.per_second]
 plugin = "{plugins}/aggregate.wasm"
@@ -247,7 +267,7 @@ config = {{ time = "ts", window_ms = 1000, group_by = ["customer"],
 type = "parquet"
 inputs = ["per_second"]
 path = "out/agg.parquet"
-""", files * per_file, repeat)
+""", files * per_file, repeat, "orders")
 
         seconds = 1.0 if smoke else 10.0
         for delay in (10, 100):

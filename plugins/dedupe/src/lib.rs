@@ -144,29 +144,131 @@ impl Transform for Dedupe {
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
-        let state = match &self.seen {
-            Seen::Int(set) => serde_json::json!({ "int": set.iter().collect::<Vec<_>>() }),
-            // Row bytes depend only on the key types, which a successor with
-            // the same config shares.
-            Seen::Rows(set) => {
-                serde_json::json!({ "rows": set.iter().map(|r| r.to_vec()).collect::<Vec<_>>() })
-            }
-        };
-        Ok(Some(serde_json::to_vec(&state)?))
+        Ok(Some(encode(&self.seen)))
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        enum State {
-            Int(Vec<Option<i64>>),
-            Rows(Vec<Vec<u8>>),
-        }
-        self.seen = match serde_json::from_slice::<State>(state)? {
-            State::Int(v) => Seen::Int(v.into_iter().collect()),
-            State::Rows(v) => Seen::Rows(v.into_iter().map(Vec::into_boxed_slice).collect()),
-        };
+        self.seen = decode(state)?;
         Ok(())
+    }
+}
+
+/// The snapshot's first bytes: a checkpoint holds the whole key set every
+/// interval, so it is packed (8 bytes an int key, length + bytes a row
+/// key) rather than JSON — several times smaller and faster both ways.
+const MAGIC: &[u8; 4] = b"WDD1";
+
+fn encode(seen: &Seen) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    match seen {
+        Seen::Int(set) => {
+            out.push(0);
+            out.push(u8::from(set.contains(&None)));
+            out.extend_from_slice(&(set.len() as u64).to_le_bytes());
+            out.reserve(set.len() * 8);
+            for v in set.iter().flatten() {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        // Row bytes depend only on the key types, which a successor with
+        // the same config shares.
+        Seen::Rows(set) => {
+            out.push(1);
+            out.extend_from_slice(&(set.len() as u64).to_le_bytes());
+            for row in set {
+                out.extend_from_slice(&(row.len() as u32).to_le_bytes());
+                out.extend_from_slice(row);
+            }
+        }
+    }
+    out
+}
+
+fn decode(state: &[u8]) -> Result<Seen> {
+    let bad = || Error::msg("dedupe: the state to restore is damaged");
+    let Some(rest) = state.strip_prefix(MAGIC) else {
+        return decode_json(state);
+    };
+    let take = |rest: &mut &[u8], n: usize| -> Result<Vec<u8>> {
+        if rest.len() < n {
+            return Err(bad());
+        }
+        let (head, tail) = rest.split_at(n);
+        *rest = tail;
+        Ok(head.to_vec())
+    };
+    let mut rest = rest;
+    let tag = take(&mut rest, 1)?[0];
+    match tag {
+        0 => {
+            let has_null = take(&mut rest, 1)?[0] == 1;
+            let _count = take(&mut rest, 8)?;
+            if rest.len() % 8 != 0 {
+                return Err(bad());
+            }
+            let mut set: HashSet<Option<i64>> = HashSet::default();
+            set.reserve(rest.len() / 8 + usize::from(has_null));
+            for chunk in rest.chunks_exact(8) {
+                let bytes: [u8; 8] = chunk.try_into().map_err(|_| bad())?;
+                set.insert(Some(i64::from_le_bytes(bytes)));
+            }
+            if has_null {
+                set.insert(None);
+            }
+            Ok(Seen::Int(set))
+        }
+        1 => {
+            let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().map_err(|_| bad())?);
+            let mut set: HashSet<Box<[u8]>> = HashSet::default();
+            for _ in 0..count {
+                let len = u32::from_le_bytes(take(&mut rest, 4)?.try_into().map_err(|_| bad())?);
+                set.insert(take(&mut rest, len as usize)?.into_boxed_slice());
+            }
+            Ok(Seen::Rows(set))
+        }
+        _ => Err(bad()),
+    }
+}
+
+/// The JSON state of earlier versions, so a hot reload from one still
+/// keeps its keys.
+fn decode_json(state: &[u8]) -> Result<Seen> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum State {
+        Int(Vec<Option<i64>>),
+        Rows(Vec<Vec<u8>>),
+    }
+    Ok(match serde_json::from_slice::<State>(state)? {
+        State::Int(v) => Seen::Int(v.into_iter().collect()),
+        State::Rows(v) => Seen::Rows(v.into_iter().map(Vec::into_boxed_slice).collect()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_state_round_trips_int_and_row_keys_and_reads_the_old_json() {
+        let ints: HashSet<Option<i64>> = [Some(-3), None, Some(i64::MAX)].into_iter().collect();
+        let Seen::Int(back) = decode(&encode(&Seen::Int(ints.clone()))).unwrap() else {
+            panic!("not ints")
+        };
+        assert_eq!(back, ints);
+        let rows: HashSet<Box<[u8]>> = [b"a".to_vec(), Vec::new()]
+            .into_iter()
+            .map(Vec::into_boxed_slice)
+            .collect();
+        let Seen::Rows(back) = decode(&encode(&Seen::Rows(rows.clone()))).unwrap() else {
+            panic!("not rows")
+        };
+        assert_eq!(back, rows);
+        let Seen::Int(old) = decode(br#"{"int": [1, null]}"#).unwrap() else {
+            panic!("not ints")
+        };
+        assert_eq!(old, [Some(1), None].into_iter().collect());
+        assert!(decode(b"WDD1\x00\x00\x01").is_err());
     }
 }
 
