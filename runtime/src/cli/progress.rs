@@ -61,6 +61,17 @@ fn rows(n: &crate::exec::NodeSummary) -> u64 {
     }
 }
 
+/// Event-time lag, readable whether the stream is live (seconds) or a
+/// replay of old data (days).
+fn lag(secs: f64) -> String {
+    match secs {
+        s if s < 120.0 => format!("{s:.1}s"),
+        s if s < 7200.0 => format!("{:.0}m", s / 60.0),
+        s if s < 172_800.0 => format!("{:.0}h", s / 3600.0),
+        s => format!("{:.0}d", s / 86_400.0),
+    }
+}
+
 /// One progress line: what changed between two snapshots `took` apart.
 pub(crate) fn line(before: &Snapshot, now: &Snapshot, took: Duration) -> String {
     let secs = took.as_secs_f64().max(1e-9);
@@ -78,7 +89,7 @@ pub(crate) fn line(before: &Snapshot, now: &Snapshot, took: Duration) -> String 
         let rate = (rows(node).saturating_sub(was)) as f64 / secs;
         let mut part = format!("{} {:.0} rows/s", node.name, rate);
         if let Some(w) = node.watermark {
-            part.push_str(&format!(" lag {:.1}s", (now_us - w).max(0) as f64 / 1e6));
+            part.push_str(&format!(" lag {}", lag((now_us - w).max(0) as f64 / 1e6)));
         }
         parts.push(part);
     }

@@ -73,7 +73,7 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
             schema = [{{ name = "id", type = "int64" }}, {{ name = "customer", type = "utf8" }},
                       {{ name = "amount", type = "float64" }}, {{ name = "ts", type = "timestamp" }}]
             poll_interval_ms = 50
-            end_after_idle_ms = 300
+            end_after_idle_ms = 1000
             watermark = {{ column = "ts", delay_ms = 1000 }}
 
             [transforms.unique]
