@@ -394,9 +394,18 @@ impl Worker {
         let Some(flight) = self.flight.take() else {
             return Ok(());
         };
+        // A node that answered the barrier is in this checkpoint as it was
+        // then, even if it ended since: what it prepared after the
+        // barrier belongs to a later checkpoint.
+        let from_ended: Vec<String> = self
+            .ended
+            .keys()
+            .filter(|n| !flight.acks.contains_key(*n))
+            .cloned()
+            .collect();
         let mut states = self.ended.clone();
         states.extend(flight.acks);
-        let result = self.write(flight.id, &mut states, false, flight.started);
+        let result = self.write(flight.id, &mut states, false, flight.started, &from_ended);
         if result.is_err() {
             self.carried.clear();
             for (node, state) in states {
@@ -419,7 +428,8 @@ impl Worker {
         }
         let id = self.next.max(self.requested.load(Ordering::SeqCst) + 1);
         let mut states = self.ended.clone();
-        self.write(id, &mut states, true, Instant::now())
+        let all: Vec<String> = states.keys().cloned().collect();
+        self.write(id, &mut states, true, Instant::now(), &all)
     }
 
     fn write(
@@ -428,6 +438,7 @@ impl Worker {
         states: &mut BTreeMap<String, NodeState>,
         finished: bool,
         started: Instant,
+        from_ended: &[String],
     ) -> Result<()> {
         for (node, state) in states.iter_mut() {
             if let (NodeState::Sink(sink), Some(carried)) = (state, self.carried.get(node)) {
@@ -453,8 +464,8 @@ impl Worker {
         }
         // An ended sink's files are published once; later checkpoints keep
         // only its state.
-        for state in self.ended.values_mut() {
-            if let NodeState::Sink(sink) = state {
+        for node in from_ended {
+            if let Some(NodeState::Sink(sink)) = self.ended.get_mut(node) {
                 sink.pending.clear();
             }
         }
@@ -473,5 +484,99 @@ impl Worker {
             "checkpoint complete"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn part(dir: &std::path::Path, name: &str) -> Rename {
+        let from = dir.join(format!(".{name}.tmp"));
+        std::fs::write(&from, name).unwrap();
+        Rename {
+            from,
+            to: dir.join(name),
+        }
+    }
+
+    #[test]
+    fn prepared_files_are_published_only_once_their_checkpoint_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = CheckpointConfig {
+            dir: dir.path().join("ckpt"),
+            interval_ms: 10,
+            keep: 3,
+        };
+        let nodes = vec!["src".to_string(), "sink".to_string()];
+        let c = Coordinator::start(&config, config.dir.clone(), nodes, 0).unwrap();
+        wait_for("a checkpoint request", || c.requested() >= 1);
+        let id = c.requested();
+        let a = part(dir.path(), "a");
+        c.ack(
+            id,
+            "sink",
+            NodeState::Sink(SinkState {
+                state: serde_json::json!({ "next_part": 1 }),
+                pending: vec![a.clone()],
+            }),
+        );
+        // The sink ends before the source answers: its last file belongs
+        // to a later checkpoint than `id`.
+        let b = part(dir.path(), "b");
+        c.ended(
+            "sink",
+            NodeState::Sink(SinkState {
+                state: serde_json::json!({ "next_part": 2 }),
+                pending: vec![b.clone()],
+            }),
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!a.to.exists(), "published before every node answered");
+        c.ack(
+            id,
+            "src",
+            NodeState::Source {
+                position: Some(serde_json::json!(7)),
+                watermark: None,
+            },
+        );
+        wait_for("checkpoint complete", || c.status().completed() == 1);
+        assert!(a.to.exists() && !a.from.exists());
+        assert!(
+            !b.to.exists(),
+            "the ended sink's later file went out with an earlier checkpoint"
+        );
+        let loaded = latest(&config.dir).unwrap().unwrap();
+        assert_eq!(loaded.id, id);
+        c.ended(
+            "src",
+            NodeState::Source {
+                position: Some(serde_json::json!(9)),
+                watermark: None,
+            },
+        );
+        c.finish().unwrap();
+        assert!(
+            b.to.exists(),
+            "the final checkpoint publishes the last file"
+        );
+        let last = latest(&config.dir).unwrap().unwrap();
+        assert!(last.finished);
+        assert_eq!(
+            last.nodes.get("src"),
+            Some(&NodeState::Source {
+                position: Some(serde_json::json!(9)),
+                watermark: None
+            })
+        );
     }
 }

@@ -91,6 +91,18 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
             type = "parquet"
             inputs = ["per_second"]
             path = "out/agg.parquet"
+
+            # Before dedupe: a row the source read twice shows here.
+            [transforms.raw_per_second]
+            plugin = {aggregate}
+            inputs = ["orders"]
+            config = {{ time = "ts", window_ms = 1000, group_by = ["customer"],
+                        aggregates = [{{ op = "count" }}, {{ op = "sum", column = "amount" }}] }}
+
+            [sinks.raw]
+            type = "parquet"
+            inputs = ["raw_per_second"]
+            path = "raw/agg.parquet"
             "#,
             dedupe = toml_path(plugins::DEDUPE.as_ref()),
             aggregate = toml_path(plugins::AGGREGATE.as_ref()),
@@ -201,7 +213,12 @@ fn killed_ten_times_with_sigkill_the_output_equals_one_uninterrupted_run() {
     wait_ok(start(&manifest(&reference)));
     let whole_run = started.elapsed();
     let (expected, _) = output(&reference.path("out"));
+    let (expected_raw, _) = output(&reference.path("raw"));
     let counted: i64 = expected.iter().map(|r| r.2).sum();
+    assert_eq!(
+        expected_raw.iter().map(|r| r.2).sum::<i64>(),
+        (FILES * ROWS_PER_FILE) as i64
+    );
     assert!(expected.len() > 1000, "{} windows", expected.len());
     assert!(
         counted < (FILES * ROWS_PER_FILE) as i64
@@ -276,8 +293,97 @@ fn killed_ten_times_with_sigkill_the_output_equals_one_uninterrupted_run() {
         expected.len()
     );
     assert!(parts > 1, "one part per checkpoint that saw rows: {parts}");
+    let (raw, _) = output(&crashed.path("raw"));
+    assert!(
+        raw == expected_raw,
+        "before dedupe, after {kills} kills: {} rows counted, expected {}",
+        raw.iter().map(|r| r.2).sum::<i64>(),
+        expected_raw.iter().map(|r| r.2).sum::<i64>()
+    );
 
     // Starting a finished pipeline again resumes at its end: nothing new.
     wait_ok(start(&manifest));
     assert_eq!(output(&crashed.path("out")), (got, parts));
+    assert_eq!(output(&crashed.path("raw")).0, raw);
+}
+
+#[test]
+fn a_tail_source_killed_mid_stream_resumes_at_its_checkpointed_offset() {
+    let scratch = Scratch::new();
+    let log = scratch.path("app.log");
+    std::fs::write(&log, "").unwrap();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [pipeline]
+        checkpoint = { dir = "checkpoints", interval_ms = 50 }
+
+        [sources.log]
+        type = "tail"
+        path = "app.log"
+        format = "ndjson"
+        schema = [{ name = "id", type = "int64" }]
+        max_delay_ms = 20
+
+        [sinks.out]
+        type = "parquet"
+        inputs = ["log"]
+        path = "out/ids.parquet"
+        "#,
+    );
+    // A writer appending all along, across the crash and the restart.
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            let mut file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            for chunk in 0..200 {
+                let lines: String = (chunk * 20..chunk * 20 + 20)
+                    .map(|i| format!("{{\"id\": {i}}}\n"))
+                    .collect();
+                std::io::Write::write_all(&mut file, lines.as_bytes()).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let mut first = start(&manifest);
+    let checkpoints = scratch.path("checkpoints");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while newest_checkpoint(&checkpoints) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "weir stopped on its own"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = start(&manifest);
+    writer.join().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let status = Command::new("kill")
+        .args(["-INT", &second.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    wait_ok(second);
+    let mut ids = Vec::new();
+    for entry in std::fs::read_dir(scratch.path("out")).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let batch = read_parquet(&entry.path()).unwrap();
+        ids.extend(
+            batch
+                .column(0)
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        );
+    }
+    let total = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(total, ids.len(), "no line twice");
+    assert_eq!(ids, (0..4000).collect::<Vec<i64>>(), "every line once");
 }
