@@ -236,6 +236,8 @@ struct HttpPollSource {
     position: Option<Value>,
     /// The records of a page fetched at build time to infer the schema.
     pending: Option<Vec<Value>>,
+    /// When the next poll is due, after a pass that found nothing new.
+    next_poll: Option<std::time::Instant>,
 }
 
 impl HttpPollConfig {
@@ -282,6 +284,7 @@ impl HttpPollConfig {
                 .as_ref()
                 .and_then(|i| i.start.clone().map(Value::String)),
             pending: None,
+            next_poll: None,
         };
         source.schema = match &self.schema {
             Some(columns) => declared(columns),
@@ -603,6 +606,17 @@ impl Source for HttpPollSource {
     }
 
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        // Between polls the wait is cut into slices of at most 100 ms,
+        // each ending in an empty batch, so the pipeline can stop, pause
+        // or checkpoint mid-wait.
+        if let Some(due) = self.next_poll {
+            let left = due.saturating_duration_since(std::time::Instant::now());
+            if !left.is_zero() {
+                std::thread::sleep(left.min(Duration::from_millis(100)));
+                return Ok(Some(RecordBatch::new_empty(self.schema.clone())));
+            }
+            self.next_poll = None;
+        }
         loop {
             let page = match self.pending.take() {
                 Some(page) => Some(page),
@@ -615,7 +629,8 @@ impl Source for HttpPollSource {
                     let Some(interval) = self.config.poll_interval_ms else {
                         return Ok(None);
                     };
-                    std::thread::sleep(Duration::from_millis(interval));
+                    self.next_poll =
+                        Some(std::time::Instant::now() + Duration::from_millis(interval));
                     self.next = Next::First;
                     self.pages_this_pass = 0;
                     // Nothing new this pass: an empty batch lets the
