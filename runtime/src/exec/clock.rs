@@ -13,7 +13,7 @@ use crate::{Error, Result};
 
 /// A source's event-time clock and checkpoint bookkeeping; it outlives a
 /// generation (a manifest reload), as the source does.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SourceClock {
     config: Option<WatermarkConfig>,
     newest: Option<i64>,

@@ -280,14 +280,6 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         }
         let paused = Instant::now();
         graph = apply(plan, &mut live, &mut done, &control);
-        for name in graph.manifest.sources.keys() {
-            clocks.entry(name.clone()).or_insert_with(|| {
-                Arc::new(Mutex::new(SourceClock::new(
-                    graph.manifest.watermarks.get(name).cloned(),
-                    checkpoints.as_ref().map_or(0, |c| c.requested()),
-                )))
-            });
-        }
         if let Some(c) = &checkpoints {
             c.resume(graph.order.iter().map(|(n, _)| n.clone()).collect());
         }
@@ -473,7 +465,16 @@ fn spawn(
                 let Some(mut source) = live.sources.remove(&name) else {
                     continue;
                 };
-                let clock = clocks.entry(name.clone()).or_default().clone();
+                // A source added by a manifest reload starts its clock here.
+                let clock = clocks
+                    .entry(name.clone())
+                    .or_insert_with(|| {
+                        Arc::new(Mutex::new(SourceClock::new(
+                            graph.manifest.watermarks.get(&name).cloned(),
+                            checkpoints.map_or(0, |c| c.requested()),
+                        )))
+                    })
+                    .clone();
                 Box::new(move || {
                     match run_source(&cx, source.as_mut(), &outputs, &dead_letter, &clock) {
                         Ok(SourceEnd::Paused) => Some(Parked::Source(source)),

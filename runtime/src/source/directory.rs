@@ -15,14 +15,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::compute::cast;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::bad::{BadRecord, OnBadRecord};
 use super::files::skip_rows;
-use super::schema::{declared, ColumnDecl};
+use super::schema::{cast_to, declared, ColumnDecl};
 use super::{
     CsvConfig, IpcConfig, NdjsonConfig, ParquetConfig, Source, SourceConfig, SourceContext,
 };
@@ -256,10 +255,7 @@ impl Directory {
         let Some(schema) = &self.schema else {
             return Ok(batch);
         };
-        if batch.schema().fields() == schema.fields() {
-            return Ok(batch);
-        }
-        let fail = |why: String| {
+        cast_to(batch, schema).map_err(|why| {
             Error::source(
                 &self.node,
                 format!(
@@ -267,15 +263,7 @@ impl Directory {
                     path.display()
                 ),
             )
-        };
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| fail(format!("no column {:?}", field.name())))?;
-            columns.push(cast(column, field.data_type()).map_err(|e| fail(e.to_string()))?);
-        }
-        RecordBatch::try_new(schema.clone(), columns).map_err(|e| fail(e.to_string()))
+        })
     }
 }
 

@@ -26,12 +26,13 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow::compute::{cast, concat_batches};
+use arrow::compute::concat_batches;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
-use super::schema::{declared, ColumnDecl};
+use super::lines::{decode, LineFormat};
+use super::schema::{cast_to, declared, ColumnDecl};
 use super::{Delivery, Source, SourceContext};
 use crate::{Error, Result};
 
@@ -265,9 +266,9 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     }
     let decoded = match content_type.as_str() {
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json" => {
-            decode_ndjson(&shared.schema, &body)
+            decode(&shared.schema, LineFormat::Ndjson, b',', false, &body)
         }
-        "text/csv" => decode_csv(&shared.schema, &body),
+        "text/csv" => decode(&shared.schema, LineFormat::Csv, b',', true, &body),
         "application/vnd.apache.arrow.stream" => decode_ipc(&shared.schema, &body),
         other => {
             return respond(
@@ -315,42 +316,14 @@ fn too_many(shared: &Shared, request: tiny_http::Request) {
     );
 }
 
-fn decode_ndjson(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, String> {
-    let batches = arrow::json::ReaderBuilder::new(schema.clone())
-        .build(Cursor::new(body))
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("NDJSON: {e}"))?;
-    concat_batches(schema, &batches).map_err(|e| e.to_string())
-}
-
-fn decode_csv(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, String> {
-    let batches = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_header(true)
-        .build(Cursor::new(body))
-        .map_err(|e| e.to_string())?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("CSV: {e}"))?;
-    concat_batches(schema, &batches).map_err(|e| e.to_string())
-}
-
 fn decode_ipc(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, String> {
+    let fail = |e: String| format!("Arrow IPC stream: {e}");
     let reader = arrow::ipc::reader::StreamReader::try_new(Cursor::new(body), None)
-        .map_err(|e| format!("Arrow IPC stream: {e}"))?;
+        .map_err(|e| fail(e.to_string()))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(|e| format!("Arrow IPC stream: {e}"))?;
-        let mut columns = Vec::with_capacity(schema.fields().len());
-        for field in schema.fields() {
-            let column = batch
-                .column_by_name(field.name())
-                .ok_or_else(|| format!("Arrow IPC stream: no column {:?}", field.name()))?;
-            columns.push(
-                cast(column, field.data_type())
-                    .map_err(|e| format!("column {:?}: {e}", field.name()))?,
-            );
-        }
-        out.push(RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())?);
+        let batch = batch.map_err(|e| fail(e.to_string()))?;
+        out.push(cast_to(batch, schema).map_err(fail)?);
     }
     concat_batches(schema, &out).map_err(|e| e.to_string())
 }

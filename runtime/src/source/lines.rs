@@ -92,26 +92,37 @@ impl LineBatcher {
             return Ok(None);
         }
         let bytes = std::mem::take(&mut self.buffer);
-        let rows = std::mem::take(&mut self.lines);
+        self.lines = 0;
         self.oldest = None;
-        let batches: Vec<RecordBatch> = match self.format {
-            LineFormat::Ndjson => arrow::json::ReaderBuilder::new(self.schema.clone())
-                .with_batch_size(rows)
-                .build(Cursor::new(bytes))
-                .map_err(|e| e.to_string())?
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
-            LineFormat::Csv => arrow::csv::ReaderBuilder::new(self.schema.clone())
-                .with_header(false)
-                .with_delimiter(self.delimiter)
-                .with_batch_size(rows)
-                .build(Cursor::new(bytes))
-                .map_err(|e| e.to_string())?
-                .collect::<Result<_, _>>()
-                .map_err(|e| e.to_string())?,
-        };
-        concat_batches(&self.schema, &batches)
-            .map(Some)
-            .map_err(|e| e.to_string())
+        decode(&self.schema, self.format, self.delimiter, false, &bytes).map(Some)
     }
+}
+
+/// Decodes NDJSON or CSV text (with or without a header line) into one
+/// batch of `schema`; the error names the format.
+pub(crate) fn decode(
+    schema: &SchemaRef,
+    format: LineFormat,
+    delimiter: u8,
+    header: bool,
+    bytes: &[u8],
+) -> Result<RecordBatch, String> {
+    let (name, batches) = match format {
+        LineFormat::Ndjson => (
+            "NDJSON",
+            arrow::json::ReaderBuilder::new(schema.clone())
+                .build(Cursor::new(bytes))
+                .and_then(|r| r.collect::<Result<Vec<_>, _>>()),
+        ),
+        LineFormat::Csv => (
+            "CSV",
+            arrow::csv::ReaderBuilder::new(schema.clone())
+                .with_header(header)
+                .with_delimiter(delimiter)
+                .build(Cursor::new(bytes))
+                .and_then(|r| r.collect::<Result<Vec<_>, _>>()),
+        ),
+    };
+    let batches = batches.map_err(|e| format!("{name}: {e}"))?;
+    concat_batches(schema, &batches).map_err(|e| e.to_string())
 }

@@ -3,7 +3,9 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 /// One declared column.
@@ -79,6 +81,26 @@ pub fn declared(columns: &[ColumnDecl]) -> SchemaRef {
             .map(|c| Field::new(&c.name, c.data_type.0.clone(), c.nullable))
             .collect::<Vec<_>>(),
     ))
+}
+
+/// `batch` as `schema`: its columns picked by name and cast to the
+/// declared types (a later file inferred differently, an IPC stream sent
+/// with narrower integers). The error names the column.
+pub(crate) fn cast_to(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+    if batch.schema().fields() == schema.fields() {
+        return Ok(batch);
+    }
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for field in schema.fields() {
+        let column = batch
+            .column_by_name(field.name())
+            .ok_or_else(|| format!("no column {:?}", field.name()))?;
+        columns.push(
+            cast(column, field.data_type())
+                .map_err(|e| format!("column {:?}: {e}", field.name()))?,
+        );
+    }
+    RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

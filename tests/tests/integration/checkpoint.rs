@@ -3,12 +3,14 @@
 //! one uninterrupted run.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use weir_tests::{plugins, read_parquet, toml_path, Scratch};
+
+use crate::process::{interrupt, weir};
 
 const FILES: usize = 100;
 const ROWS_PER_FILE: usize = 4000;
@@ -111,8 +113,7 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
 }
 
 fn start(manifest: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
-        .env("RUST_LOG", "warn")
+    weir()
         .args(["run", "--quiet", "--progress", "0"])
         .arg(manifest)
         .stdout(Stdio::null())
@@ -360,11 +361,7 @@ fn a_tail_source_killed_mid_stream_resumes_at_its_checkpointed_offset() {
     let second = start(&manifest);
     writer.join().unwrap();
     std::thread::sleep(Duration::from_millis(500));
-    let status = Command::new("kill")
-        .args(["-INT", &second.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&second);
     wait_ok(second);
     let mut ids = Vec::new();
     for entry in std::fs::read_dir(scratch.path("out")).unwrap().flatten() {

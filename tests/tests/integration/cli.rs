@@ -1,15 +1,11 @@
 //! The `weir` command line, run as a user would.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use weir_tests::{plugins, repo, toml_path, Scratch};
 
-fn weir() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-under-test"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
+use crate::process::weir;
 
 /// `weir plugin build DIR --out OUT [extra]` into the shared guest target
 /// dir (the SDK's dependencies build once), asserting it succeeds.

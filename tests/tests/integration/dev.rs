@@ -101,11 +101,7 @@ fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
     );
     std::thread::sleep(Duration::from_millis(300));
 
-    let stopped = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(stopped.success());
+    crate::process::interrupt(&child);
     let status = child.wait().unwrap();
     let seen = std::fs::read_to_string(&log).unwrap();
     assert!(status.success(), "{seen}");

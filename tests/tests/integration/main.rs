@@ -17,6 +17,7 @@ mod manifest_reload;
 mod parallel;
 mod plugins;
 mod postgres;
+mod process;
 mod quickstart;
 mod reload;
 mod sandbox;

@@ -5,18 +5,14 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use weir_tests::{plugins, read_ipc, toml_path, Scratch};
 
-fn weir() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-under-test"));
-    cmd.env("RUST_LOG", "warn");
-    cmd
-}
+use crate::process::{interrupt, summary_rows, weir};
 
 /// Starts `weir run MANIFEST` with piped output.
 fn start(manifest: &Path) -> Child {
@@ -27,15 +23,6 @@ fn start(manifest: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start weir")
-}
-
-/// Ctrl-C: sources stop, everything in flight drains, sinks commit.
-fn interrupt(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
 }
 
 /// Waits for `child` to exit (at most `limit`); its stdout and stderr.
@@ -408,12 +395,7 @@ fn http_source_answers_429_with_retry_after_while_the_pipeline_is_behind() {
     );
     assert_eq!(retry_after.as_deref(), Some("2"));
     // Everything answered 200 reached the sink; nothing answered 429 did.
-    let sunk: u64 = out
-        .lines()
-        .find(|l| l.starts_with("slow "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse().ok())
-        .expect("the sink's line in the summary");
+    let sunk = summary_rows(&out, "slow");
     assert_eq!(sunk, accepted as u64 * 10, "{out}");
 }
 
@@ -577,12 +559,7 @@ fn a_slow_sink_slows_the_source_and_memory_stays_flat() {
     interrupt(&child);
     let (out, _) = finish(child, Duration::from_secs(60));
     let elapsed = started.elapsed().as_secs_f64();
-    let produced: u64 = out
-        .lines()
-        .find(|l| l.starts_with("gen "))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|n| n.parse().ok())
-        .expect("the source's line in the summary");
+    let produced = summary_rows(&out, "gen");
     // The source was held to the sink's pace (plus what the bounded
     // queues hold), far below the 1 M rows/s it could make.
     assert!(
@@ -657,13 +634,7 @@ fn a_stream_shows_live_progress_and_the_summary_names_each_guarantee() {
                 .num_rows()
         })
         .sum();
-    let produced: usize = out
-        .lines()
-        .find(|l| l.starts_with("gen "))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|n| n.parse().ok())
-        .unwrap();
-    assert_eq!(rows, produced);
+    assert_eq!(rows as u64, summary_rows(&out, "gen"));
 }
 
 #[test]
