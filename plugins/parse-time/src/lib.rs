@@ -11,16 +11,26 @@
 //! - `formats`: chrono `strftime` patterns tried in order. Default: ISO 8601
 //!   / RFC 3339 with `T` or space, optional fraction and offset, or a bare
 //!   date. A pattern with `%z`/`%:z` converts the offset to UTC.
-//! - `timezone`: the zone label of the output column (default `"UTC"`;
-//!   values without an offset are taken as UTC). Use `""` for none.
+//! - `timezone`: an IANA zone name (default `"UTC"`). Values without an
+//!   offset are wall-clock time in this zone and are converted to UTC
+//!   (`05:37:46` in `Europe/Paris` in winter is `04:37:46Z`); values with
+//!   an offset keep their instant. The output column carries the zone as
+//!   its label. A wall-clock time that happens twice (the hour when clocks
+//!   go back) is the first of the two; one that doesn't exist (the hour
+//!   skipped when clocks go forward) is read with the offset in force just
+//!   before the jump (`02:30` → `03:30+02:00`), as PostgreSQL does. `""`:
+//!   no zone at all (values taken as UTC, a column without a label). An
+//!   unknown zone name is a config error.
 //! - `on_error`: `"null"` (default) turns an unparseable value into null;
 //!   `"fail"` fails the batch, naming the value.
 //!
-//! A column that is already a timestamp is converted to microseconds.
+//! A column that is already a timestamp is converted to microseconds; one
+//! without a zone is wall-clock time, converted like text.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Offset, TimeZone};
+use chrono_tz::Tz;
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::{
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType,
@@ -48,8 +58,8 @@ pub struct Config {
     /// `formats`: patterns tried in order.
     #[serde(default)]
     formats: Vec<String>,
-    /// `timezone`: output zone label (default "UTC").
-    #[serde(default = "utc")]
+    /// `timezone`: the zone of values without an offset (default "UTC").
+    #[serde(default = "utc", deserialize_with = "zone_name")]
     timezone: String,
     /// `on_error`: `"null"` or `"fail"`.
     #[serde(default)]
@@ -58,6 +68,19 @@ pub struct Config {
 
 fn utc() -> String {
     "UTC".into()
+}
+
+/// A zone name the IANA database knows (or `""`); the error, raised while
+/// the config is read, is located at the key by the host.
+fn zone_name<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    let name = String::deserialize(d)?;
+    if !name.is_empty() && name.parse::<Tz>().is_err() {
+        return Err(serde::de::Error::custom(format!(
+            "unknown time zone {name:?}; use an IANA name such as \"Europe/Paris\", \
+             \"America/New_York\" or \"UTC\""
+        )));
+    }
+    Ok(name)
 }
 
 const DEFAULT_FORMATS: &[&str] = &[
@@ -73,6 +96,8 @@ const DEFAULT_FORMATS: &[&str] = &[
 
 struct ParseTime {
     config: Config,
+    /// The zone of wall-clock values (`None`: UTC, nothing to convert).
+    zone: Option<Tz>,
     formats: Vec<String>,
     /// The default formats are in use: the ISO 8601 fast path applies.
     iso: bool,
@@ -111,7 +136,7 @@ fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
 /// `YYYY-MM-DD`, optionally `(T| )HH:MM[:SS[.fraction]]`, then optionally
 /// `Z` or `±HH:MM`. Anything else returns `None`; the caller then falls
 /// back to the chrono patterns, so the accepted language only grows.
-fn iso8601(s: &[u8]) -> Option<i64> {
+fn iso8601(s: &[u8]) -> Option<(i64, bool)> {
     let (y, m, d) = (digits(s, 0, 4)?, digits(s, 5, 2)?, digits(s, 8, 2)?);
     if s.get(4) != Some(&b'-') || s.get(7) != Some(&b'-') {
         return None;
@@ -121,7 +146,7 @@ fn iso8601(s: &[u8]) -> Option<i64> {
     }
     let mut micros = days_from_civil(y, m, d) * 86_400_000_000;
     if s.len() == 10 {
-        return Some(micros);
+        return Some((micros, false));
     }
     if !matches!(s.get(10), Some(b'T' | b' ')) || s.get(13) != Some(&b':') {
         return None;
@@ -154,35 +179,60 @@ fn iso8601(s: &[u8]) -> Option<i64> {
     }
     micros += ((hh * 60 + mm) * 60 + ss) * 1_000_000;
     match &s[at..] {
-        [] | [b'Z'] => Some(micros),
+        [] => Some((micros, false)),
+        [b'Z'] => Some((micros, true)),
         [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
             let (oh, om) = (digits(s, at + 1, 2)?, digits(s, at + 4, 2)?);
             let offset = (oh * 60 + om) * 60_000_000;
-            Some(if *sign == b'+' {
-                micros - offset
-            } else {
-                micros + offset
-            })
+            Some((
+                if *sign == b'+' {
+                    micros - offset
+                } else {
+                    micros + offset
+                },
+                true,
+            ))
         }
         _ => None,
     }
 }
 
-/// Parses `s` with one pattern into µs since the epoch (UTC).
-fn parse_with(s: &str, format: &str) -> Option<i64> {
+/// Parses `s` with one pattern: µs since the epoch, and whether the value
+/// carried its offset (else it is wall-clock time, read here as UTC).
+fn parse_with(s: &str, format: &str) -> Option<(i64, bool)> {
     let has_offset = format.contains("%z") || format.contains("%:z") || format.contains("%#z");
     if has_offset {
         return DateTime::parse_from_str(s, format)
             .ok()
-            .map(|t| t.timestamp_micros());
+            .map(|t| (t.timestamp_micros(), true));
     }
+    // A literal `Z` (Zulu) after the time is an offset too: UTC.
+    let zulu = format.ends_with('Z');
     if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
-        return Some(t.and_utc().timestamp_micros());
+        return Some((t.and_utc().timestamp_micros(), zulu));
     }
     NaiveDate::parse_from_str(s, format)
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_micros())
+        .map(|t| (t.and_utc().timestamp_micros(), false))
+}
+
+/// Wall-clock µs (`naive`, read as if UTC) in `zone` as a UTC instant: the
+/// first of two when the clock went back; across a gap (clocks forward),
+/// with the offset in force before the gap.
+fn localize(zone: Tz, naive: i64) -> Option<i64> {
+    let wall = DateTime::from_timestamp_micros(naive)?.naive_utc();
+    let local = match zone.from_local_datetime(&wall) {
+        chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t,
+        chrono::LocalResult::None => {
+            // Gaps are shorter than a day: a day earlier, the old offset.
+            let before = zone
+                .offset_from_utc_datetime(&(wall - chrono::Duration::days(1)))
+                .fix();
+            return Some(naive - i64::from(before.local_minus_utc()) * 1_000_000);
+        }
+    };
+    Some(local.timestamp_micros())
 }
 
 impl ParseTime {
@@ -196,12 +246,24 @@ impl ParseTime {
         if s.is_empty() {
             return None;
         }
-        if self.iso {
-            if let Some(micros) = iso8601(s.as_bytes()) {
-                return Some(micros);
-            }
+        let parsed = self
+            .iso
+            .then(|| iso8601(s.as_bytes()))
+            .flatten()
+            .or_else(|| self.formats.iter().find_map(|f| parse_with(s, f)))?;
+        match (parsed, self.zone) {
+            ((micros, false), Some(zone)) => localize(zone, micros),
+            ((micros, _), _) => Some(micros),
         }
-        self.formats.iter().find_map(|f| parse_with(s, f))
+    }
+
+    /// A timestamp column without a zone holds wall-clock values.
+    fn localize_all(&self, micros: TimestampMicrosecondArray, naive: bool) -> Result<TimestampMicrosecondArray> {
+        let (Some(zone), true) = (self.zone, naive) else {
+            return Ok(micros);
+        };
+        let out: TimestampMicrosecondArray = micros.iter().map(|v| v.and_then(|v| localize(zone, v))).collect();
+        Ok(out)
     }
 
     fn convert(&self, name: &str, array: &ArrayRef) -> Result<ArrayRef> {
@@ -227,7 +289,7 @@ impl ParseTime {
                 }
                 TimestampMicrosecondArray::new(values.into(), Some(NullBuffer::new(valid.finish())))
             }
-            DataType::Timestamp(unit, _) => match unit {
+            DataType::Timestamp(unit, label) => self.localize_all(match unit {
                 TimeUnit::Second => array
                     .as_primitive::<TimestampSecondType>()
                     .unary(|v| v * 1_000_000),
@@ -240,7 +302,7 @@ impl ParseTime {
                 TimeUnit::Nanosecond => array
                     .as_primitive::<TimestampNanosecondType>()
                     .unary(|v| v / 1000),
-            },
+            }, label.is_none())?,
             other => {
                 return Err(Error::msg(format!(
                     "parse-time: column {name:?} is {other}; expected strings or timestamps"
@@ -284,8 +346,15 @@ impl Transform for ParseTime {
         } else {
             config.formats.clone()
         };
+        let zone = match config.timezone.as_str() {
+            "" | "UTC" => None,
+            name => Some(name.parse::<Tz>().map_err(|_| {
+                Error::msg(format!("parse-time: unknown time zone {name:?}"))
+            })?),
+        };
         Ok(ParseTime {
             config,
+            zone,
             formats,
             iso,
         })
@@ -354,5 +423,42 @@ mod tests {
         ] {
             assert_eq!(iso8601(s.as_bytes()), None, "{s}");
         }
+    }
+
+    fn parser(zone: &str) -> ParseTime {
+        let config: Config =
+            weir_plugin_sdk::serde_json::from_str(&format!(r#"{{"columns":["t"],"timezone":"{zone}"}}"#)).unwrap();
+        ParseTime::new(config).unwrap_or_else(|_| panic!("zone {zone}"))
+    }
+
+    fn utc(micros: i64) -> String {
+        DateTime::from_timestamp_micros(micros).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    }
+
+    #[test]
+    fn naive_values_are_wall_clock_time_in_the_zone_and_stored_as_utc() {
+        let paris = parser("Europe/Paris");
+        let at = |s: &str| utc(paris.parse(s).unwrap());
+        assert_eq!(at("2024-01-15 05:37:46"), "2024-01-15T04:37:46Z"); // CET, +01:00
+        assert_eq!(at("2024-07-15 05:37:46"), "2024-07-15T03:37:46Z"); // CEST, +02:00
+        // An offset present wins over the zone.
+        assert_eq!(at("2024-07-15T05:37:46+00:00"), "2024-07-15T05:37:46Z");
+        // Clocks forward 2024-03-31 02:00 -> 03:00: 02:30 doesn't exist;
+        // read with the offset before the gap (+01:00), like PostgreSQL.
+        assert_eq!(at("2024-03-31 02:30:00"), "2024-03-31T01:30:00Z");
+        // Clocks back 2024-10-27 03:00 -> 02:00: 02:30 happens twice; the
+        // first (+02:00).
+        assert_eq!(at("2024-10-27 02:30:00"), "2024-10-27T00:30:00Z");
+        let utc_zone = parser("UTC");
+        assert_eq!(utc(utc_zone.parse("2024-01-15 05:37:46").unwrap()), "2024-01-15T05:37:46Z");
+    }
+
+    #[test]
+    fn an_unknown_zone_is_a_config_error_naming_it() {
+        let err = weir_plugin_sdk::serde_json::from_str::<Config>(r#"{"columns":["t"],"timezone":"Europe/Pariss"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("unknown time zone \"Europe/Pariss\""), "{err}");
     }
 }

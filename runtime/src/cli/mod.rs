@@ -155,10 +155,19 @@ fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
 /// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
 /// `watch`, under a reload controller.
 fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result<exec::RunSummary> {
+    let loading = std::time::Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    // Listening before the (possibly long) plugin compile: Ctrl-C while
+    // loading is a stop like any other, not the default instant death.
+    let control = Arc::new(Control::default());
+    runtime.spawn(stop_on_signal(control.clone()));
     let graph = load_graph(manifest)?;
     let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
     let mut prepared = graph.prepare(&host)?;
-    let control = Arc::new(Control::default());
+    let load = loading.elapsed();
     let _controller = match watch {
         Some(options) => Some(Controller::start(
             &graph,
@@ -169,27 +178,46 @@ fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result
         )?),
         None => None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
     let _progress = (progress > 0.0 && progress.is_finite()).then(|| {
         progress::Progress::start(
             control.clone(),
             std::time::Duration::from_secs_f64(progress),
         )
     });
-    let summary = runtime.block_on(async {
-        let stopper = control.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::warn!("interrupted: stopping sources, flushing sinks");
-                stopper.request_stop();
-            }
-        });
-        exec::run(&graph, prepared, control).await
-    })?;
+    let mut summary = runtime.block_on(exec::run(&graph, prepared, control))?;
+    summary.load = Some(load);
     Ok(summary)
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM: a graceful stop — sources stop where they
+/// are, what is in flight drains, sinks commit, and under checkpoints a
+/// final checkpoint keeps the state for a restart. A second signal exits
+/// at once (130), as a user who pressed Ctrl-C twice means.
+async fn stop_on_signal(control: Arc<Control>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    let mut signals = 0;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        signals += 1;
+        if signals > 1 {
+            tracing::error!("second interrupt: exiting now without a final commit");
+            std::process::exit(130);
+        }
+        tracing::warn!(
+            "interrupted: stopping sources, draining what is in flight, committing sinks \
+             (interrupt again to exit at once)"
+        );
+        control.request_stop();
+    }
 }
 
 /// Builds every plugin the manifest marks as a local crate, so `weir dev`

@@ -31,6 +31,11 @@ pub(crate) enum Msg {
     Barrier(u64),
     /// The producer is done: no more messages on this input.
     End,
+    /// The producer stopped on request (Ctrl-C, SIGTERM) before its input
+    /// ended: no more messages, but the data is not finished — under
+    /// checkpoints a consumer keeps its state for a restart instead of
+    /// flushing it as final.
+    Stopped,
 }
 
 /// A message and the input slot it arrived on.
@@ -88,6 +93,8 @@ pub(crate) struct Inputs {
     ready: VecDeque<Event>,
     /// The node's watermark as last reported.
     watermark: Option<i64>,
+    /// An input stopped (rather than ended): the node stops too.
+    stopped: bool,
 }
 
 impl Inputs {
@@ -104,7 +111,14 @@ impl Inputs {
                 .collect(),
             ready: VecDeque::new(),
             watermark: None,
+            stopped: false,
         }
+    }
+
+    /// Whether an input stopped on request instead of ending: what the
+    /// node holds is not final.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// The next event, blocking; `None` once every producer is gone.
@@ -194,7 +208,8 @@ impl Inputs {
                 self.slots[slot].blocked_at = Some(n);
                 self.align();
             }
-            Msg::End => {
+            Msg::End | Msg::Stopped => {
+                self.stopped |= matches!(msg, Msg::Stopped);
                 self.slots[slot].ended = true;
                 self.slots[slot].blocked_at = None;
                 self.align();

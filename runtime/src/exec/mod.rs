@@ -54,6 +54,8 @@ pub(crate) use workers::Workers;
 pub struct Control {
     failed: AtomicBool,
     stop: AtomicBool,
+    /// A source stopped before its input ended.
+    cut_short: AtomicBool,
     error: Mutex<Option<Error>>,
     reconfigure: Mutex<Pending>,
     reconfigured: Notify,
@@ -322,6 +324,8 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         nodes,
         peak_rss: stats::peak_rss(),
         checkpoint,
+        load: None,
+        stopped: control.cut_short.load(Ordering::SeqCst) && !control.failed(),
     })
 }
 

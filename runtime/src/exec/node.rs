@@ -145,7 +145,14 @@ pub(super) fn run_source(
             },
         );
     }
-    send(&all, &Msg::End);
+    // A source stopped on request did not reach the end of its input:
+    // downstream must not take what it holds for final.
+    if !ended {
+        cx.control
+            .cut_short
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    send(&all, if ended { &Msg::End } else { &Msg::Stopped });
     Ok(SourceEnd::Done)
 }
 
@@ -283,15 +290,23 @@ pub(super) fn run_transform(
     if cx.generation.pausing() {
         return Ok(true);
     }
-    let started = Instant::now();
-    let mut out = node.instance.finish()?;
-    for sibling in &mut node.siblings {
-        out.extend(sibling.finish()?);
-    }
-    stats.busy(started.elapsed());
-    for b in &out {
-        stats.emitted(b);
-        send_batch(&outputs.main, b, watermark);
+    // Stopped (not ended) under checkpoints: the plugin's state (open
+    // windows, seen keys) goes into the final checkpoint as it is, and a
+    // restart continues from there. `finish` would emit it as final and a
+    // restart would emit it again. Without checkpoints nothing survives
+    // the stop, so flushing is the best there is (the summary says so).
+    let stopped = input.stopped();
+    if !(stopped && cx.checkpoints.is_some()) {
+        let started = Instant::now();
+        let mut out = node.instance.finish()?;
+        for sibling in &mut node.siblings {
+            out.extend(sibling.finish()?);
+        }
+        stats.busy(started.elapsed());
+        for b in &out {
+            stats.emitted(b);
+            send_batch(&outputs.main, b, watermark);
+        }
     }
     if let Some(checkpoints) = cx.checkpoints.as_deref() {
         let state = node.instance.snapshot()?;
@@ -303,7 +318,10 @@ pub(super) fn run_transform(
             },
         );
     }
-    send(&outputs.all(), &Msg::End);
+    send(
+        &outputs.all(),
+        if stopped { &Msg::Stopped } else { &Msg::End },
+    );
     Ok(false)
 }
 

@@ -127,6 +127,11 @@ pub struct RunSummary {
     pub peak_rss: Option<u64>,
     /// Checkpoints, when the pipeline takes them.
     pub checkpoint: Option<CheckpointSummary>,
+    /// Time spent before the first batch: opening sources and sinks,
+    /// loading and compiling plugins (set by whoever prepared the graph).
+    pub load: Option<Duration>,
+    /// Stopped on request (Ctrl-C, SIGTERM) before every source ended.
+    pub stopped: bool,
 }
 
 /// What checkpointing did in a run, and what it guarantees.
@@ -155,6 +160,24 @@ pub fn peak_rss() -> Option<u64> {
 }
 
 impl RunSummary {
+    /// What a stop on request left behind, said plainly.
+    fn fmt_stop(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.checkpoint {
+            Some(c) => write!(
+                f,
+                "\nstopped before the input ended: saved as checkpoint #{} (open windows and \
+                 plugin state kept, not emitted); run again to continue where it stopped",
+                c.last.unwrap_or_default()
+            ),
+            None => write!(
+                f,
+                "\nstopped before the input ended, without checkpoints: the rows above were \
+                 written and plugin state (open windows) was flushed as final; a new run \
+                 starts from the beginning of the input"
+            ),
+        }
+    }
+
     /// The summary of the node called `name`.
     pub fn node(&self, name: &str) -> Option<&NodeSummary> {
         self.nodes.iter().find(|n| n.name == name)
@@ -238,8 +261,20 @@ impl fmt::Display for RunSummary {
             secs,
             if secs > 0.0 { total as f64 / secs } else { 0.0 }
         )?;
+        if let Some(load) = self.load {
+            // Said apart so that rows/s reads as data time, and a slow
+            // first compile (a JS or Python plugin) is not a mystery.
+            write!(
+                f,
+                ", after {:.3}s loading and compiling plugins",
+                load.as_secs_f64()
+            )?;
+        }
         if let Some(bytes) = self.peak_rss {
             write!(f, ", peak memory {} MiB", bytes >> 20)?;
+        }
+        if self.stopped {
+            self.fmt_stop(f)?;
         }
         if let Some(c) = &self.checkpoint {
             write!(f, "\ncheckpoints: {} taken", c.completed)?;

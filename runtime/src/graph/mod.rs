@@ -380,10 +380,17 @@ impl Graph {
         let config_json = serde_json::to_string(&config.config)
             .map_err(|e| loc.error("transforms", Some(name), Some("config"), e.to_string()))?;
         let mut instance = host.instantiate(&plugin, name, config, &self.manifest.base_dir)?;
+        // A config the plugin can't read is a manifest error at the key.
+        let config_error = |e: &Error| {
+            let message = plain(e);
+            message
+                .contains(" at line ")
+                .then(|| loc.config_error("transforms", name, &config_json, &message))
+        };
         let output = match input {
             Some(schema) => instance
                 .describe(schema, &config_json)
-                .map_err(|e| Error::Schema {
+                .map_err(|e| config_error(&e).unwrap_or_else(|| Error::Schema {
                     node: name.to_string(),
                     message: format!(
                         "{} (at {})",
@@ -393,12 +400,13 @@ impl Graph {
                             loc.line_of("transforms", Some(name), Some("config"))
                         )
                     ),
-                })?,
+                }))?,
             None => None,
         };
-        instance
-            .init(&config_json)
-            .map_err(|e| loc.error("transforms", Some(name), Some("config"), plain(&e)))?;
+        instance.init(&config_json).map_err(|e| {
+            config_error(&e)
+                .unwrap_or_else(|| loc.error("transforms", Some(name), Some("config"), plain(&e)))
+        })?;
         let siblings = siblings(
             host,
             &plugin,

@@ -25,6 +25,73 @@ pub(crate) fn key_in_message(message: &str) -> Option<String> {
     None
 }
 
+/// The key whose value is the string `value`, searched through `table`
+/// (nested tables too): an ``unknown variant `x` `` message names the
+/// value, not the key, so the key is found by it.
+pub(crate) fn key_with_value(table: &toml::Table, value: &str) -> Option<String> {
+    table.iter().find_map(|(k, v)| match v {
+        toml::Value::String(s) if s == value => Some(k.clone()),
+        toml::Value::Table(t) => key_with_value(t, value),
+        _ => None,
+    })
+}
+
+/// The variant a serde message rejects: ``unknown variant `x` ``.
+pub(crate) fn unknown_variant(message: &str) -> Option<&str> {
+    let rest = &message[message.find("unknown variant `")? + "unknown variant `".len()..];
+    rest.find('`').map(|end| &rest[..end])
+}
+
+/// A position serde_json appends to its messages (`… at line 1 column
+/// 11`): the message without it, and the byte offset in `json`.
+fn json_position<'m>(json: &str, message: &'m str) -> Option<(&'m str, usize)> {
+    let at = message.rfind(" at line ")?;
+    let mut words = message[at..].split_whitespace().skip(2);
+    let line: usize = words.next()?.parse().ok()?;
+    let column: usize = words.nth(1)?.parse().ok()?;
+    let start: usize = json.split('\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
+    Some((message[..at].trim_end(), (start + column).min(json.len())))
+}
+
+/// The path of object keys open at byte `offset` of `json` (the key whose
+/// value was being read there), e.g. `["aggregates", "op"]`.
+fn json_key_path(json: &str, offset: usize) -> Vec<String> {
+    // One entry per open container: whether it is an object, and the last
+    // key read in it.
+    let mut stack: Vec<(bool, Option<String>)> = Vec::new();
+    let bytes = json.as_bytes();
+    let end = offset.min(bytes.len());
+    let mut expecting_key = false;
+    let mut i = 0;
+    while i < end {
+        match bytes[i] {
+            open @ (b'{' | b'[') => {
+                stack.push((open == b'{', None));
+                expecting_key = open == b'{';
+            }
+            b'}' | b']' => {
+                stack.pop();
+            }
+            b',' => expecting_key = stack.last().is_some_and(|(object, _)| *object),
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if std::mem::take(&mut expecting_key) {
+                    if let Some((_, key)) = stack.last_mut() {
+                        *key = json.get(start..i).map(str::to_string);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    stack.into_iter().filter_map(|(_, key)| key).collect()
+}
+
 /// Whether `line` assigns `key` (`key = …`, `"key" = …`).
 fn assigns(line: &str, key: &str) -> bool {
     let line = line.trim_start();
@@ -117,6 +184,45 @@ impl Located {
         ))
     }
 
+    /// A plugin's complaint about its `config` (sent to it as `json`),
+    /// located at the manifest line of the key it is about: serde_json's
+    /// `at line 1 column 11` in the JSON becomes `config.key` and its line.
+    pub fn config_error(&self, section: &str, node: &str, json: &str, message: &str) -> Error {
+        let Some((text, offset)) = json_position(json, message) else {
+            return self.error(section, Some(node), Some("config"), message);
+        };
+        let path = if text.contains("missing field `") {
+            Vec::new()
+        } else {
+            json_key_path(json, offset)
+        };
+        let start = self.line_of(section, Some(node), Some("config"));
+        let line = match (start, path.last()) {
+            (Some(start), Some(key)) => self.lines[start - 1..]
+                .iter()
+                .enumerate()
+                .take_while(|(i, l)| *i == 0 || !is_header(l))
+                .find(|(_, l)| {
+                    l.match_indices(key.as_str()).any(|(at, _)| {
+                        let before = l[..at].chars().next_back();
+                        let after = l[at + key.len()..].trim_start().trim_start_matches('"');
+                        !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                            && after.trim_start().starts_with('=')
+                    })
+                })
+                .map(|(i, _)| start + i),
+            _ => None,
+        }
+        .or(start)
+        .map(|l| format!(":{l}"))
+        .unwrap_or_default();
+        let key = std::iter::once("config".to_string()).chain(path).collect::<Vec<_>>().join(".");
+        Error::Manifest(format!(
+            "{}{line}: [{section}.{node}] key `{key}`: {text}",
+            self.path.display()
+        ))
+    }
+
     /// A TOML syntax or top-level shape error, at its line and column.
     pub(crate) fn toml_error(&self, e: &toml::de::Error) -> Error {
         let position = e.span().map(|span| {
@@ -185,5 +291,35 @@ mod tests {
             Some("type".into())
         );
         assert_eq!(key_in_message("invalid type: integer"), None);
+    }
+
+    #[test]
+    fn a_json_position_in_a_plugin_message_becomes_the_config_key_and_its_line() {
+        let text = "[transforms.times]\nplugin = \"p.wasm\"\nconfig = { columns = [\"t\"],\n  timezone = \"Europe/Pariss\" }\n";
+        let loc = Located::new(Path::new("p.toml"), text);
+        let json = r#"{"columns":["t"],"timezone":"Europe/Pariss"}"#;
+        let err = loc
+            .config_error(
+                "transforms",
+                "times",
+                json,
+                "init rejected the config: unknown time zone \"Europe/Pariss\" at line 1 column 44",
+            )
+            .to_string();
+        assert!(
+            err.contains("p.toml:4: [transforms.times] key `config.timezone`: init rejected the config: unknown time zone \"Europe/Pariss\"")
+                && !err.contains("column 44"),
+            "{err}"
+        );
+        assert_eq!(json_key_path(r#"{"a":{"b":1,"c":[{"d":2"#, 23), ["a", "c", "d"]);
+    }
+
+    #[test]
+    fn an_unknown_variant_is_located_at_the_key_holding_it() {
+        let table: toml::Table = toml::from_str("plugin = \"x\"\non_error = \"ignore\"").unwrap();
+        assert_eq!(
+            key_with_value(&table, unknown_variant("unknown variant `ignore`, expected one of `fail`").unwrap()),
+            Some("on_error".into())
+        );
     }
 }

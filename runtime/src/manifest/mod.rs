@@ -254,10 +254,14 @@ impl Manifest {
     pub fn parse(text: &str, path: &Path) -> Result<Manifest> {
         let located = Located::new(path, text);
         let raw: RawManifest = toml::from_str(text).map_err(|e| located.toml_error(&e))?;
-        let base_dir = path
+        // Absolute, so that paths built from it compare equal to paths a
+        // tool reports (a `weir dev dev.toml` run from the manifest's own
+        // directory has an empty parent).
+        let parent = path
             .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let base_dir = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
         if raw.pipeline.batch_size == 0 {
             return Err(located.error("pipeline", None, Some("batch_size"), "must be at least 1"));
         }
@@ -360,9 +364,14 @@ impl Located {
         name: &str,
         table: toml::Table,
     ) -> Result<T> {
+        let kept = table.clone();
         T::deserialize(toml::Value::Table(table)).map_err(|e| {
             let message = e.message().to_string();
-            let key = locate::key_in_message(&message);
+            // `unknown variant` names the value: the key is the one that
+            // holds it (`on_error = "ignore"`), `type` only if none does.
+            let key = locate::unknown_variant(&message)
+                .and_then(|v| locate::key_with_value(&kept, v))
+                .or_else(|| locate::key_in_message(&message));
             self.error(section, Some(name), key.as_deref(), message)
         })
     }

@@ -155,22 +155,43 @@ impl Node {
     ) -> Result<String> {
         let batches = self.recent.batches();
         let mut diff = Diff::default();
-        let mut old = host.instantiate(&self.current, &self.name, &self.config, base_dir)?;
+        // The new version failing is what the replay is for: an error
+        // here rejects it. The running one failing (it may be the bad
+        // version being fixed) only means there is nothing to compare.
         let mut next = host.instantiate(new, &self.name, &self.config, base_dir)?;
-        old.init(&self.config_json)?;
         next.init(&self.config_json)?;
+        let mut old = host
+            .instantiate(&self.current, &self.name, &self.config, base_dir)
+            .and_then(|mut old| old.init(&self.config_json).map(|()| old))
+            .ok();
+        let mut old_failed = None;
         for (i, batch) in batches.iter().enumerate() {
-            let before = old.process(batch, i as u64)?;
             let after = next.process(batch, i as u64)?;
+            let before = match old.as_mut().map(|o| o.process(batch, i as u64)) {
+                Some(Ok(before)) => before,
+                Some(Err(e)) => {
+                    old_failed.get_or_insert(e.to_string());
+                    old = None;
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
             diff.add(batch.num_rows(), &before, &after);
         }
-        Ok(format!(
+        let mut report = format!(
             "replayed the last {} batches of {} through {} (was {}):\n{diff}",
             diff.batches(),
             self.name,
             new.version(),
             self.current.version()
-        ))
+        );
+        if let Some(e) = old_failed {
+            report.push_str(&format!(
+                "\n(the version it replaces, {}, failed on them: {e})",
+                self.current.version()
+            ));
+        }
+        Ok(report)
     }
 }
 
@@ -372,10 +393,20 @@ impl State {
                 if self.options.dev && !node.recent.batches().is_empty() {
                     match node.replay(&self.host, &base_dir, &ready.plugin) {
                         Ok(report) => (self.options.report)(&report),
-                        Err(e) => (self.options.report)(&format!(
-                            "replay of {} failed on the new version: {e}",
-                            node.name
-                        )),
+                        Err(e) => {
+                            // A version that fails on the last batches
+                            // would fail in the pipeline: it doesn't go in.
+                            node.rejected = Some(hash);
+                            (self.options.report)(&format!(
+                                "rejected {} of {}: replaying the last {} batches failed on it: \
+                                 {e}; the running version {} stays",
+                                ready.plugin.version(),
+                                node.name,
+                                node.recent.batches().len(),
+                                node.current.version()
+                            ));
+                            return;
+                        }
                     }
                 }
                 node.current = ready.plugin.clone();

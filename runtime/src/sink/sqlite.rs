@@ -11,7 +11,7 @@
 //! key = ["order_id"]
 //! ```
 //!
-//! Same modes and transaction scopes as the `postgres` sink: the table is
+//! Same modes (`append`, `upsert`, `replace`) and transaction scopes as the `postgres` sink: the table is
 //! created from the input schema when missing (`create = true`), `upsert`
 //! is `INSERT … ON CONFLICT (key) DO UPDATE` (the last row of a key wins),
 //! and `transaction = "run"` (default) commits only when the run succeeds.
@@ -104,16 +104,16 @@ struct SqliteSink {
     rows: u64,
     /// Batches (and their rows) rolled back under `on_error = "skip"`.
     skipped: (u64, u64),
+    /// The input schema, when known before the first batch (a `replace`
+    /// run without rows still replaces the table, with an empty one).
+    input: Option<SchemaRef>,
 }
 
 impl SqliteSinkConfig {
     pub(crate) fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
-        if self.mode == Mode::Upsert && self.key.is_empty() {
-            return Err(Error::sink(
-                ctx.name,
-                "mode = \"upsert\" needs `key`, the columns that identify a row (e.g. key = [\"id\"])",
-            ));
-        }
+        self.mode
+            .check(&self.key, self.transaction, ctx.checkpointing)
+            .map_err(|m| Error::sink(ctx.name, m))?;
         let path = ctx.base_dir.join(&self.path);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -129,6 +129,7 @@ impl SqliteSinkConfig {
             in_run_transaction: false,
             rows: 0,
             skipped: (0, 0),
+            input: ctx.schema.cloned(),
         }))
     }
 }
@@ -181,7 +182,7 @@ impl SqliteSink {
 
     /// Creates the table if asked; the INSERT for `schema`.
     fn plan_insert(&mut self, schema: &SchemaRef) -> Result<String> {
-        let table = quote(&self.config.table);
+        let table = quote(&self.config.mode.loading_table(&self.config.table));
         let mut definitions = Vec::new();
         for field in schema.fields() {
             let t = sqlite_type(field.data_type()).ok_or_else(|| {
@@ -202,10 +203,20 @@ impl SqliteSink {
             }
         }
         let keys: Vec<String> = self.config.key.iter().map(|k| quote(k)).collect();
-        if self.config.mode == Mode::Upsert {
+        if !keys.is_empty() && self.config.mode != Mode::Append {
             definitions.push(format!("PRIMARY KEY ({})", keys.join(", ")));
         }
-        if self.config.create {
+        if self.config.mode == Mode::Replace {
+            // The new table lives in the run's transaction: it appears
+            // only with the swap at commit.
+            self.begin_run()?;
+            self.connection
+                .execute_batch(&format!(
+                    "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} ({})",
+                    definitions.join(", ")
+                ))
+                .map_err(|e| self.fail("creating the table", e))?;
+        } else if self.config.create {
             self.connection
                 .execute_batch(&format!(
                     "CREATE TABLE IF NOT EXISTS {table} ({})",
@@ -283,6 +294,35 @@ impl SqliteSink {
 }
 
 impl SqliteSink {
+    /// Opens the run's transaction if it isn't yet.
+    fn begin_run(&mut self) -> Result<()> {
+        if !self.in_run_transaction {
+            self.connection
+                .execute_batch("BEGIN")
+                .map_err(|e| self.fail("starting the transaction", e))?;
+            self.in_run_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// `replace`: the new table takes the old one's place, in the run's
+    /// transaction (committed next).
+    fn swap_in(&mut self) -> Result<()> {
+        if self.insert.is_none() {
+            let Some(schema) = self.input.clone() else {
+                return Ok(());
+            };
+            self.insert = Some(self.plan_insert(&schema)?);
+        }
+        let table = quote(&self.config.table);
+        let new = quote(&self.config.mode.loading_table(&self.config.table));
+        self.connection
+            .execute_batch(&format!(
+                "DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {table}"
+            ))
+            .map_err(|e| self.fail("replacing the table", e))
+    }
+
     /// Inserts `batch` between `begin` and `end`, undoing it with `undo`
     /// when it fails.
     fn in_transaction(
@@ -316,12 +356,7 @@ impl Sink for SqliteSink {
         let result = match self.config.transaction {
             TransactionScope::Batch => self.in_transaction("BEGIN", "COMMIT", "ROLLBACK", batch),
             TransactionScope::Run => {
-                if !self.in_run_transaction {
-                    self.connection
-                        .execute_batch("BEGIN")
-                        .map_err(|e| self.fail("starting the transaction", e))?;
-                    self.in_run_transaction = true;
-                }
+                self.begin_run()?;
                 // A savepoint per batch: a rejected batch rolls back alone.
                 self.in_transaction(
                     "SAVEPOINT weir_batch",
@@ -344,7 +379,10 @@ impl Sink for SqliteSink {
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.config.mode == Mode::Replace {
+            self.swap_in()?;
+        }
         if self.in_run_transaction {
             self.connection
                 .execute_batch("COMMIT")

@@ -61,6 +61,24 @@ pub struct DirectoryConfig {
     /// `header`: CSV files start with a header line (default true).
     #[serde(default = "yes")]
     pub header: bool,
+    /// `null_values`: CSV values read as null (default `[""]`).
+    pub null_values: Option<Vec<String>>,
+    /// `quote`: CSV quote character (default `"`).
+    #[serde(default = "super::csv::double_quote")]
+    pub quote: char,
+    /// `escape`: CSV escape character inside quotes (default none).
+    pub escape: Option<char>,
+    /// `comment`: CSV lines starting with it are passed over.
+    pub comment: Option<char>,
+    /// `skip_rows`: lines passed over before the CSV header.
+    #[serde(default)]
+    pub skip_rows: usize,
+    /// `encoding`: `"utf-8"` (default) or `"latin-1"`.
+    #[serde(default)]
+    pub encoding: super::csv::Encoding,
+    /// `decimal`: the CSV decimal mark, `"."` (default) or `","`.
+    #[serde(default = "super::csv::dot")]
+    pub decimal: char,
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     pub batch_size: Option<usize>,
     /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
@@ -97,6 +115,13 @@ impl DirectoryConfig {
                 infer_rows: super::csv::infer_rows(),
                 batch_size: self.batch_size,
                 on_bad_record: self.on_bad_record,
+                null_values: self.null_values.clone(),
+                quote: self.quote,
+                escape: self.escape,
+                comment: self.comment,
+                skip_rows: self.skip_rows,
+                encoding: self.encoding,
+                decimal: self.decimal,
             }),
             FileFormat::Ndjson => SourceConfig::Ndjson(NdjsonConfig {
                 path,

@@ -11,7 +11,13 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use arrow::compute::{cast_with_options, CastOptions};
+
 use super::bad::{push, BadRecord, BadRecords};
+use super::csv::{finish, Dialect, FileColumns};
 
 /// A reader of raw records (CSV rows, NDJSON lines) that can decode any
 /// slice of them into a batch.
@@ -93,40 +99,71 @@ impl<R: Records> Iterator for Salvaging<R> {
     }
 }
 
-/// CSV rows, split with the `csv` crate (quotes, embedded newlines), decoded
+/// CSV rows, split with the `csv` crate (the source's dialect: quotes,
+/// escapes, comments), picked into the source's column order, decoded
 /// with arrow's CSV decoder.
 pub(crate) struct CsvRecords {
     reader: csv::Reader<Box<dyn Read + Send>>,
-    schema: SchemaRef,
-    delimiter: u8,
+    dialect: Arc<Dialect>,
+    columns: Arc<FileColumns>,
+    /// The source's schema (the columns' final types).
+    target: SchemaRef,
 }
 
-/// Record-level CSV reading under `skip` / `dead_letter`.
+/// Record-level CSV reading under `skip` / `dead_letter` (and to locate
+/// the first bad record for an error).
 pub(crate) fn salvaging_csv(
     path: &Path,
     input: Box<dyn Read + Send>,
-    schema: SchemaRef,
-    delimiter: u8,
-    header: bool,
+    dialect: Arc<Dialect>,
+    columns: Arc<FileColumns>,
     batch_size: usize,
     bad: BadRecords,
 ) -> Salvaging<CsvRecords> {
-    let reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(header)
-        .flexible(true)
-        .from_reader(input);
+    let reader = dialect.records(input, dialect.header);
+    let target = columns.target.clone();
     Salvaging {
         records: CsvRecords {
             reader,
-            schema: schema.clone(),
-            delimiter,
+            dialect,
+            columns,
+            target: target.clone(),
         },
         path: path.to_path_buf(),
-        schema,
+        schema: target,
         batch_size,
         bad,
         done: false,
+    }
+}
+
+impl CsvRecords {
+    /// Why `record` can't be read: the first column whose value doesn't
+    /// parse as its type, by name.
+    fn explain(&self, record: &csv::ByteRecord) -> Option<String> {
+        let strict = CastOptions {
+            safe: false,
+            ..Default::default()
+        };
+        for (field, &i) in self.target.fields().iter().zip(&self.columns.projection) {
+            let value = String::from_utf8_lossy(record.get(i)?);
+            if self.dialect.is_null(&value) {
+                if !field.is_nullable() {
+                    return Some(format!("column {:?} is declared not nullable but is empty", field.name()));
+                }
+                continue;
+            }
+            let text = if self.dialect.decimal_comma { value.replace(',', ".") } else { value.to_string() };
+            let one: ArrayRef = Arc::new(StringArray::from(vec![text]));
+            if cast_with_options(&one, field.data_type(), &strict).is_err() {
+                return Some(format!(
+                    "column {:?}: can't read {value:?} as {}",
+                    field.name(),
+                    field.data_type()
+                ));
+            }
+        }
+        None
     }
 }
 
@@ -137,7 +174,8 @@ impl Records for CsvRecords {
         let mut record = csv::ByteRecord::new();
         match self.reader.read_byte_record(&mut record) {
             Ok(true) => {
-                let line = record.position().map_or(0, |p| p.line());
+                // Physical lines of the file: the skipped ones count.
+                let line = record.position().map_or(0, |p| p.line()) + self.dialect.skip_rows as u64;
                 Ok(Some((record, line)))
             }
             Ok(false) => Ok(None),
@@ -149,7 +187,7 @@ impl Records for CsvRecords {
         &self,
         records: &[(csv::ByteRecord, u64)],
     ) -> Result<Option<RecordBatch>, ArrowError> {
-        let fields = self.schema.fields().len();
+        let fields = self.columns.file_schema.fields().len();
         if let Some((r, _)) = records.iter().find(|(r, _)| r.len() != fields) {
             return Err(ArrowError::CsvError(format!(
                 "expected {fields} fields, found {}",
@@ -157,34 +195,46 @@ impl Records for CsvRecords {
             )));
         }
         let mut writer = csv::WriterBuilder::new()
-            .delimiter(self.delimiter)
+            .delimiter(self.dialect.delimiter)
             .from_writer(Vec::new());
         for (r, _) in records {
             writer
-                .write_byte_record(r)
+                .write_record(self.columns.projection.iter().map(|&i| &r[i]))
                 .map_err(|e| ArrowError::CsvError(e.to_string()))?;
         }
         let buf = writer
             .into_inner()
             .map_err(|e| ArrowError::CsvError(e.to_string()))?;
-        let mut decoder = arrow::csv::ReaderBuilder::new(self.schema.clone())
+        let mut decoder = arrow::csv::ReaderBuilder::new(self.columns.read_schema.clone())
             .with_header(false)
-            .with_delimiter(self.delimiter)
+            .with_delimiter(self.dialect.delimiter)
+            .with_null_regex(self.dialect.null_regex())
             .with_batch_size(records.len().max(1))
             .build_decoder();
-        let mut offset = 0;
-        while offset < buf.len() {
-            let n = decoder.decode(&buf[offset..])?;
-            if n == 0 {
-                break;
+        let decoded = (|| {
+            let mut offset = 0;
+            while offset < buf.len() {
+                let n = decoder.decode(&buf[offset..])?;
+                if n == 0 {
+                    break;
+                }
+                offset += n;
             }
-            offset += n;
+            decoder
+                .flush()?
+                .map(|b| finish(b, &self.target, &self.dialect))
+                .transpose()
+        })();
+        match (decoded, records) {
+            // One record: say which column, by name (arrow's message
+            // numbers columns and lines of its own input).
+            (Err(e), [(record, _)]) => Err(self.explain(record).map_or(e, ArrowError::CsvError)),
+            (other, _) => other,
         }
-        decoder.flush()
     }
 
     fn text(&self, record: &csv::ByteRecord) -> String {
-        let delimiter = (self.delimiter as char).to_string();
+        let delimiter = (self.dialect.delimiter as char).to_string();
         record
             .iter()
             .map(String::from_utf8_lossy)

@@ -64,13 +64,31 @@ pub fn parse_type(s: &str) -> Result<DataType, String> {
         "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, None),
         "timestamp_s" => DataType::Timestamp(TimeUnit::Second, None),
         "timestamp_ns" => DataType::Timestamp(TimeUnit::Nanosecond, None),
-        _ => DataType::from_str(s).map_err(|_| {
-            format!(
-                "unknown type {s:?}; use bool, int8..int64, uint8..uint64, float32, float64, \
-                 utf8, binary, date32, timestamp, timestamp_ms, timestamp_s or timestamp_ns"
-            )
-        })?,
+        _ => {
+            let t = DataType::from_str(s).map_err(|_| {
+                format!(
+                    "unknown type {s:?}; use bool, int8..int64, uint8..uint64, float32, float64, \
+                     utf8, binary, date32, timestamp, timestamp_ms, timestamp_s or timestamp_ns"
+                )
+            })?;
+            check_zone(&t)?;
+            t
+        }
     })
+}
+
+/// A timestamp type's zone must be one readers know (an IANA name or an
+/// offset): a misspelt one writes files pandas can't open.
+fn check_zone(t: &DataType) -> Result<(), String> {
+    if let DataType::Timestamp(_, Some(zone)) = t {
+        zone.parse::<arrow::array::timezone::Tz>().map_err(|_| {
+            format!(
+                "unknown time zone {zone:?}; use an IANA name such as \"Europe/Paris\" or \
+                 an offset such as \"+01:00\""
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// The schema declared by `columns`.
@@ -122,6 +140,12 @@ mod tests {
                 Some("UTC".into())
             ))
         );
+    }
+
+    #[test]
+    fn a_timestamp_with_an_unknown_zone_is_refused() {
+        let err = parse_type("Timestamp(Microsecond, Some(\"Europe/Pariss\"))").unwrap_err();
+        assert!(err.contains("unknown time zone \"Europe/Pariss\""), "{err}");
     }
 
     #[test]

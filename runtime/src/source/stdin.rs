@@ -5,6 +5,7 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
+
 use arrow::json::reader::infer_json_schema;
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
@@ -105,7 +106,18 @@ impl StdinConfig {
             .ok()
             .filter(u8::is_ascii)
             .ok_or_else(|| Error::source(node, "`delimiter` must be one ASCII character"))?;
+        // A declared schema over CSV with a header is matched by name: the
+        // header is read here and fixes the columns' order.
+        let mut header = self.header;
         let schema = match (&self.schema, self.format) {
+            (Some(columns), StdinFormat::Csv) if self.header => {
+                let mut line = Vec::new();
+                input
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| Error::source(node, format!("stdin: {e}")))?;
+                header = false;
+                by_header(node, columns, &line, delimiter)?
+            }
             (Some(columns), _) => declared(columns),
             (None, StdinFormat::Csv) => {
                 let format = arrow::csv::reader::Format::default()
@@ -132,9 +144,8 @@ impl StdinConfig {
                 StdinFormat::Csv => Box::new(salvaging_csv(
                     label,
                     input,
-                    schema.clone(),
-                    delimiter,
-                    self.header,
+                    Arc::new(super::csv::Dialect::plain(delimiter, header)),
+                    Arc::new(super::csv::FileColumns::positional(&schema)),
                     ctx.batch_size,
                     bad.clone(),
                 )),
@@ -166,7 +177,7 @@ impl StdinConfig {
             Duration::from_millis(self.max_delay_ms),
         );
         let (tx, lines) = mpsc::sync_channel(4);
-        let skip_header = self.format == StdinFormat::Csv && self.header;
+        let skip_header = self.format == StdinFormat::Csv && header;
         std::thread::Builder::new()
             .name(format!("weir-{node}-stdin"))
             .spawn(move || read_lines(reader, skip_header, tx))
@@ -179,6 +190,41 @@ impl StdinConfig {
             ended: false,
         }))
     }
+}
+
+/// The columns of a CSV header `line`, typed by the declared `columns`
+/// where they name them (text elsewhere); a declared column the header
+/// lacks is an error naming it.
+fn by_header(node: &str, columns: &[ColumnDecl], line: &[u8], delimiter: u8) -> Result<SchemaRef> {
+    let names: Vec<String> = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .from_reader(line)
+        .records()
+        .next()
+        .and_then(|r| r.ok())
+        .map(|r| r.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    if let Some(missing) = columns.iter().find(|c| !names.contains(&c.name)) {
+        return Err(Error::source(
+            node,
+            format!(
+                "`schema` declares column {:?}, but the header on stdin has no such column \
+                 (its columns: {}); declared columns are matched by name",
+                missing.name,
+                names.join(", ")
+            ),
+        ));
+    }
+    Ok(Arc::new(arrow::datatypes::Schema::new(
+        names
+            .iter()
+            .map(|n| match columns.iter().find(|c| &c.name == n) {
+                Some(c) => arrow::datatypes::Field::new(n, c.data_type.0.clone(), c.nullable),
+                None => arrow::datatypes::Field::new(n, arrow::datatypes::DataType::Utf8, true),
+            })
+            .collect::<Vec<_>>(),
+    )))
 }
 
 /// Reads lines off a pipe in chunks: as many as are there without

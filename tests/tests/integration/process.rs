@@ -12,11 +12,16 @@ pub fn weir() -> Command {
 
 /// Ctrl-C: sources stop, everything in flight drains, sinks commit.
 pub fn interrupt(child: &Child) {
+    signal(child, "INT");
+}
+
+/// Sends signal `name` (`INT`, `TERM`, …) to `child`.
+pub fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([format!("-{name}"), child.id().to_string()])
         .status()
         .expect("kill");
-    assert!(status.success(), "kill -INT {}", child.id());
+    assert!(status.success(), "kill -{name} {}", child.id());
 }
 
 /// The rows node `node` moved according to the run summary: a source's

@@ -7,7 +7,7 @@
 //! inputs = ["valid"]
 //! url = "postgresql://etl@db.internal/analytics"   # default: $DATABASE_URL
 //! table = "public.orders"
-//! mode = "upsert"            # or "append" (default)
+//! mode = "upsert"            # or "append" (default), or "replace"
 //! key = ["order_id"]
 //! ```
 //!
@@ -17,6 +17,11 @@
 //!   temporary staging table, then `INSERT … SELECT DISTINCT ON (key) …
 //!   ON CONFLICT (key) DO UPDATE`: loading the same rows twice leaves the
 //!   table as loading them once (within a batch, the last row of a key wins).
+//!   `replace` loads the run into a new table (`<table>__weir_new`) and,
+//!   when the run succeeds, drops the old one and renames the new one in
+//!   the same transaction: readers see the old table or the whole new one,
+//!   never half. A re-run of a `replace` pipeline leaves the same table;
+//!   a re-run of an `append` one adds its rows again.
 //! - `transaction = "run"` (default): one transaction for the whole run,
 //!   committed when the run succeeds — like a file sink, a failed run leaves
 //!   nothing behind. `transaction = "batch"`: one per batch, visible as it
@@ -49,6 +54,42 @@ pub enum Mode {
     Append,
     /// Insert, or update the row with the same `key`.
     Upsert,
+    /// Replace the whole table with this run's rows, atomically.
+    Replace,
+}
+
+impl Mode {
+    /// Checks the mode against the other keys of a database sink.
+    pub(crate) fn check(
+        self,
+        key: &[String],
+        transaction: TransactionScope,
+        checkpointing: bool,
+    ) -> std::result::Result<(), &'static str> {
+        match self {
+            Mode::Upsert if key.is_empty() => Err(
+                "mode = \"upsert\" needs `key`, the columns that identify a row (e.g. key = [\"id\"])",
+            ),
+            Mode::Replace if transaction == TransactionScope::Batch => Err(
+                "mode = \"replace\" swaps the whole table in when the run succeeds; it needs \
+                 transaction = \"run\" (the default)",
+            ),
+            Mode::Replace if checkpointing => Err(
+                "mode = \"replace\" rewrites the table on every run, which a checkpointed \
+                 (resumable) pipeline can't do; use \"append\" or \"upsert\"",
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The table a run writes into: `table`, or under `replace` the new
+    /// table swapped in at commit.
+    pub(crate) fn loading_table(self, table: &str) -> String {
+        match self {
+            Mode::Replace => format!("{table}__weir_new"),
+            _ => table.to_string(),
+        }
+    }
 }
 
 /// How much one transaction covers.
@@ -89,10 +130,11 @@ pub struct PostgresSinkConfig {
     /// exist (default true).
     #[serde(default = "yes")]
     pub create: bool,
-    /// `mode`: `"append"` (default) or `"upsert"`.
+    /// `mode`: `"append"` (default), `"upsert"` or `"replace"`.
     #[serde(default)]
     pub mode: Mode,
-    /// `key`: the columns identifying a row, for `upsert`.
+    /// `key`: the columns identifying a row, for `upsert` (and the primary
+    /// key of a `replace` table).
     #[serde(default)]
     pub key: Vec<String>,
     /// `transaction`: `"run"` (default) or `"batch"`.
@@ -193,13 +235,17 @@ struct PostgresSink {
     rows: u64,
     /// Batches (and their rows) rolled back under `on_error = "skip"`.
     skipped: (u64, u64),
+    /// The input schema, when known before the first batch (a `replace`
+    /// run without rows still replaces the table, with an empty one).
+    input: Option<SchemaRef>,
 }
 
 struct Plan {
     schema: SchemaRef,
     /// Per column: loaded as `jsonb`.
     json: Vec<bool>,
-    /// `CREATE TABLE IF NOT EXISTS …`, when `create = true`.
+    /// `CREATE TABLE IF NOT EXISTS …`, when `create = true` (under
+    /// `replace`: the new table, always).
     create: Option<String>,
     copy: String,
     upsert: Option<String>,
@@ -208,12 +254,9 @@ struct Plan {
 impl PostgresSinkConfig {
     pub(crate) fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
         let fail = |m: String| Error::sink(ctx.name, m);
-        if self.mode == Mode::Upsert && self.key.is_empty() {
-            return Err(fail(
-                "mode = \"upsert\" needs `key`, the columns that identify a row (e.g. key = [\"id\"])"
-                    .into(),
-            ));
-        }
+        self.mode
+            .check(&self.key, self.transaction, ctx.checkpointing)
+            .map_err(|m| fail(m.into()))?;
         let url = match &self.url {
             Some(url) => url.clone(),
             None => std::env::var("DATABASE_URL").map_err(|_| {
@@ -261,6 +304,7 @@ impl PostgresSinkConfig {
             batches: 0,
             rows: 0,
             skipped: (0, 0),
+            input: ctx.schema.cloned(),
         }))
     }
 }
@@ -323,15 +367,25 @@ impl PostgresSink {
             }
         }
         let keys: Vec<String> = self.config.key.iter().map(|k| quote(k)).collect();
-        if self.config.mode == Mode::Upsert {
+        if !keys.is_empty() && self.config.mode != Mode::Append {
             definitions.push(format!("PRIMARY KEY ({})", keys.join(", ")));
         }
-        let create = self.config.create.then(|| {
-            format!(
-                "CREATE TABLE IF NOT EXISTS {table} ({})",
-                definitions.join(", ")
-            )
-        });
+        let create = match self.config.mode {
+            Mode::Replace => {
+                let new = quote_table(&self.config.mode.loading_table(&self.config.table));
+                Some(format!(
+                    "DROP TABLE IF EXISTS {new}; CREATE TABLE {new} ({})",
+                    definitions.join(", ")
+                ))
+            }
+            _ => self.config.create.then(|| {
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {table} ({})",
+                    definitions.join(", ")
+                )
+            }),
+        };
+        let table = quote_table(&self.config.mode.loading_table(&self.config.table));
         let columns: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
         let list = columns.join(", ");
         let upsert = (self.config.mode == Mode::Upsert).then(|| {
@@ -507,16 +561,57 @@ impl PostgresSink {
     }
 }
 
-impl Sink for PostgresSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
-        if self.plan.is_none() {
-            let plan = self.plan(batch.schema_ref())?;
-            if let Some(create) = plan.create.clone() {
+impl PostgresSink {
+    /// Plans for `schema` and creates the table; under `replace`, inside
+    /// the run's transaction (the new table appears only with the swap).
+    fn start(&mut self, schema: &SchemaRef) -> Result<()> {
+        let plan = self.plan(schema)?;
+        if self.config.mode == Mode::Replace && !self.in_run_transaction {
+            self.client
+                .batch_execute("BEGIN")
+                .map_err(|e| self.fail("starting the transaction", &e))?;
+            self.in_run_transaction = true;
+        }
+        if let Some(create) = plan.create.clone() {
+            if self.in_run_transaction {
+                self.client
+                    .batch_execute(&create)
+                    .map_err(|e| self.fail("creating the table", &e))?;
+            } else {
                 self.retrying("creating the table", |sink, _| {
                     sink.client.batch_execute(&create)
                 })?;
             }
-            self.plan = Some(plan);
+        }
+        self.plan = Some(plan);
+        Ok(())
+    }
+
+    /// `replace`: the new table takes the old one's place (same
+    /// transaction as the load, committed next).
+    fn swap_in(&mut self) -> Result<()> {
+        if self.plan.is_none() {
+            let Some(schema) = self.input.clone() else {
+                return Ok(());
+            };
+            self.start(&schema)?;
+        }
+        let table = quote_table(&self.config.table);
+        let new = quote_table(&self.config.mode.loading_table(&self.config.table));
+        let name = self.config.table.rsplit('.').next().unwrap_or_default();
+        self.client
+            .batch_execute(&format!(
+                "DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {}",
+                quote(name)
+            ))
+            .map_err(|e| self.fail("replacing the table", &e))
+    }
+}
+
+impl Sink for PostgresSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.plan.is_none() {
+            self.start(batch.schema_ref())?;
         }
         if self
             .plan
@@ -543,6 +638,9 @@ impl Sink for PostgresSink {
         Ok(())
     }
     fn commit(mut self: Box<Self>) -> Result<()> {
+        if self.config.mode == Mode::Replace {
+            self.swap_in()?;
+        }
         if self.in_run_transaction {
             self.client
                 .batch_execute("COMMIT")
