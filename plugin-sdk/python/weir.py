@@ -241,14 +241,33 @@ def export(cls: Callable[[Dict[str, Any]], Any]) -> Callable[[Dict[str, Any]], A
     return cls
 
 
+def _where(e: BaseException) -> str:
+    """The plugin's own frames of the traceback, innermost last (at most
+    three), as ``plugin.py:12 in process``: where to look, like the Rust
+    SDK's panic message."""
+    import traceback
+
+    frames = [
+        f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
+        for f in traceback.extract_tb(e.__traceback__)
+        if not f.filename.endswith("weir.py")
+    ]
+    return " <- ".join(reversed(frames[-3:]))
+
+
 def _guarded(f: Callable[[], Any]) -> Any:
-    # An exception becomes the call's error string.
+    # An exception becomes the call's error string; an unexpected one says
+    # its type and where it was raised (bounded: a few frames, 2 KiB).
     try:
         return f()
     except Err:
         raise
+    except WeirError as e:
+        raise Err(str(e)[:2048])
     except Exception as e:  # noqa: BLE001 — any failure is the node's error
-        raise Err(str(e) or type(e).__name__)
+        text = f"{type(e).__name__}: {e}"[:2048]
+        where = _where(e)
+        raise Err(f"{text} (at {where})" if where else text)
 
 
 def _instance() -> Any:

@@ -96,7 +96,7 @@ fn compare(l: &dyn Datum, op: Op, r: &dyn Datum) -> Result<BooleanArray> {
 fn literal_for(name: &str, t: &DataType, lit: &Operand) -> Result<Option<ArrayRef>> {
     let mismatch = || {
         Error::msg(format!(
-            "filter: can't compare column {name:?} ({t}) with {lit:?}"
+            "filter: can't compare column {name:?} ({t}) with {lit}"
         ))
     };
     match lit {
@@ -153,7 +153,7 @@ fn check(expr: &Expr, schema: &Schema) -> Result<()> {
             ))),
         },
         Expr::Truthy(Operand::Bool(_)) => Ok(()),
-        Expr::Truthy(other) => Err(Error::msg(format!("filter: {other:?} is not a condition"))),
+        Expr::Truthy(other) => Err(Error::msg(format!("filter: {other} is not a condition"))),
         Expr::Cmp(Operand::Column(a), _, Operand::Column(b)) => {
             let (ta, tb) = (ty(a)?, ty(b)?);
             if ta == tb || (is_numeric(&ta) && is_numeric(&tb)) {
@@ -205,7 +205,7 @@ fn eval(expr: &Expr, cols: &mut Columns<'_, '_>) -> Result<BooleanArray> {
         Expr::Truthy(Operand::Column(c)) => cols.get(c)?.as_boolean().clone(),
         Expr::Truthy(Operand::Bool(b)) => BooleanArray::from(vec![*b; rows]),
         Expr::Truthy(other) => {
-            return Err(Error::msg(format!("filter: {other:?} is not a condition")))
+            return Err(Error::msg(format!("filter: {other} is not a condition")))
         }
         Expr::Cmp(Operand::Column(a), op, Operand::Column(b)) => {
             let (x, y) = (cols.get(a)?, cols.get(b)?);

@@ -48,6 +48,23 @@ pub enum Operand {
     Bool(bool),
 }
 
+/// As the user writes it in a predicate: `amount`, `"order id"`, `0`,
+/// `2.5`, `'500'`, `true`.
+impl fmt::Display for Operand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Operand::Column(c) if c.chars().all(|ch| ch.is_alphanumeric() || ch == '_') => {
+                write!(f, "{c}")
+            }
+            Operand::Column(c) => write!(f, "\"{c}\""),
+            Operand::Int(v) => write!(f, "{v}"),
+            Operand::Float(v) => write!(f, "{v:?}"),
+            Operand::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Operand::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 /// A parsed predicate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -321,6 +338,22 @@ impl Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operands_print_as_the_user_wrote_them() {
+        let shown: Vec<String> = [
+            Operand::Int(0),
+            Operand::Float(2.5),
+            Operand::Str("it's".into()),
+            Operand::Column("order id".into()),
+            Operand::Column("amount".into()),
+            Operand::Bool(true),
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(shown, ["0", "2.5", "'it''s'", "\"order id\"", "amount", "true"]);
+    }
 
     #[test]
     fn parses_precedence_and_quotes() {

@@ -17,9 +17,23 @@ use crate::plugin::build::{self, Language};
 use crate::plugin::{inspect, EngineConfig, PluginHost};
 use crate::reload::{Controller, Options};
 
+/// The plugin contract version this host serves (`wit/plugin.wit`'s
+/// package), and the engine and Arrow versions it is built with: what a
+/// bug report needs. Kept equal to the WIT file and Cargo.lock by a test.
+const WIT_WORLD: &str = "weir:plugin@0.1.0";
+const WASMTIME: &str = "48.0.8";
+const ARROW: &str = "60.1.0";
+// concat! takes literals only: the constants above are spelled again
+// here, and the test at the end of this file checks both.
+const LONG_VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nplugin worlds served: weir:plugin@0.1.0",
+    "\nwasmtime 48.0.8, arrow 60.1.0"
+);
+
 /// weir: run sandboxed WebAssembly transforms over Arrow batches.
 #[derive(Parser)]
-#[command(name = "weir", version, about)]
+#[command(name = "weir", version, long_version = LONG_VERSION, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -128,8 +142,13 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,cranelift=warn,wasmtime=warn")
     });
+    // Colour only for a person at a terminal: a log file or a pipe gets
+    // plain text, and NO_COLOR (https://no-color.org) turns it off anyway.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr)
         .with_target(false)
         .try_init();
@@ -331,4 +350,25 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_long_version_names_the_wit_world_and_the_engine_and_arrow_versions_built_in() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(wit.contains(&format!("package {WIT_WORLD};")), "{WIT_WORLD}");
+        let lock = include_str!("../../../Cargo.lock");
+        for (name, version) in [("wasmtime", WASMTIME), ("arrow", ARROW)] {
+            assert!(
+                lock.contains(&format!("name = \"{name}\"\nversion = \"{version}\"")),
+                "{name} {version} is not what Cargo.lock has"
+            );
+        }
+        for part in [WIT_WORLD, WASMTIME, ARROW] {
+            assert!(LONG_VERSION.contains(part), "{LONG_VERSION}");
+        }
+    }
 }

@@ -103,10 +103,28 @@ pub fn new_plugin(
         Language::JavaScript => ("plugin.js", PLUGIN_JS),
         Language::Python => ("plugin.py", PLUGIN_PY),
     };
+    // The example's names become the plugin's own.
+    let text = text
+        .replace("PositiveAmounts", &camel_case(name))
+        .replace("positive-amounts", name);
     std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
     std::fs::write(root.join(file), text)?;
     std::fs::write(root.join(".gitignore"), "/target\n")?;
     Ok(root.to_path_buf())
+}
+
+/// `order-totals` / `order_totals` as `OrderTotals` (a class name).
+fn camel_case(name: &str) -> String {
+    name.split(['-', '_'])
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// A Rust crate at `root` with a Cargo.toml and src/lib.rs.

@@ -117,7 +117,9 @@ impl Control {
     fn fail(&self, e: Error) {
         if let Ok(mut slot) = self.error.lock() {
             if slot.is_none() {
-                tracing::error!(error = %e, "pipeline failed");
+                // The run returns this error and the CLI prints it once;
+                // logged here only for those who follow the log closely.
+                tracing::debug!(error = %e, "pipeline failed; stopping every node");
                 *slot = Some(e);
             }
         }

@@ -346,6 +346,11 @@ impl Graph {
                 }
                 NodeKind::Sink => {
                     let input = merge_inputs(self, name, &schemas)?;
+                    if let Some(schema) = &input {
+                        m.sinks[name].config.accepts(schema).map_err(|message| {
+                            m.located.error("sinks", Some(name), Some("inputs"), message)
+                        })?;
+                    }
                     let sink = m.sinks[name].config.build(SinkContext {
                         name,
                         base_dir: &m.base_dir,

@@ -130,6 +130,51 @@ fn wasm_error(e: wasmtime::Error) -> String {
     format!("{e:?}")
 }
 
+/// What `path` is instead of a component, and how to get one from it: a
+/// plugin's folder or one of its source files is built with `weir plugin
+/// build`.
+fn not_a_component(path: &Path) -> String {
+    use super::build::Language;
+    let build_hint = |dir: &Path| {
+        format!(
+            "build it with `weir plugin build {}` and set `plugin` to the .wasm it writes \
+             (or add `build = \"{}\"` and run `weir dev`, which rebuilds it on every save)",
+            dir.display(),
+            dir.display()
+        )
+    };
+    if path.is_dir() {
+        return match Language::detect(path) {
+            Ok(lang) => format!(
+                "a folder holding a {} plugin's sources, not a component; {}",
+                lang.name(),
+                build_hint(path)
+            ),
+            Err(_) => "a folder, not a WebAssembly component; `plugin` names a .wasm file".into(),
+        };
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let language = match ext {
+        "rs" | "toml" => Some("Rust"),
+        "c" | "h" => Some("C"),
+        "js" | "mjs" => Some("JavaScript"),
+        "py" => Some("Python"),
+        _ => None,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| if d.ends_with("src") { d.parent().unwrap_or(d) } else { d })
+        .unwrap_or(Path::new("."));
+    match language {
+        Some(language) => format!(
+            "a {language} source file, not a WebAssembly component; {}",
+            build_hint(dir)
+        ),
+        None => "not a WebAssembly component (a .wasm file `weir plugin build` writes)".into(),
+    }
+}
+
 impl PluginHost {
     /// Creates the engine and links the host interfaces: `weir:plugin/log`,
     /// the `batch` resource, and WASI preview 2 (every capability denied
@@ -166,6 +211,9 @@ impl PluginHost {
             path: path.to_path_buf(),
             message,
         };
+        if path.is_dir() {
+            return Err(reject(not_a_component(path)));
+        }
         let bytes = std::fs::read(path).map_err(|e| {
             reject(match e.kind() {
                 std::io::ErrorKind::NotFound => {
@@ -197,7 +245,7 @@ impl PluginHost {
             );
         }
         if !wasmparser::Parser::is_component(bytes) {
-            return Err("not a WebAssembly component".into());
+            return Err(not_a_component(path));
         }
         let started = Instant::now();
         let cached = self.disk.as_ref().and_then(|d| d.load(&self.engine, &hash));

@@ -118,6 +118,53 @@ impl SinkConfig {
         }
     }
 
+    /// Whether this sink can hold every column of `schema`; the error
+    /// names the first column it can't and says where such data can go.
+    /// `weir check` asks before any data moves.
+    pub fn accepts(&self, schema: &SchemaRef) -> std::result::Result<(), String> {
+        let refuse = |field: &arrow::datatypes::Field, what: &str| {
+            Err(format!(
+                "column {:?} is {}, which {what}",
+                field.name(),
+                field.data_type()
+            ))
+        };
+        for field in schema.fields() {
+            let t = field.data_type();
+            match self {
+                SinkConfig::Csv(_)
+                | SinkConfig::Stdout(stdout::StdoutConfig {
+                    format: stdout::StdoutFormat::Csv,
+                    ..
+                }) if is_nested(t) => {
+                    return refuse(
+                        field,
+                        "CSV can't hold (CSV columns are flat): write it to ndjson, parquet or \
+                         ipc, or select the columns you need",
+                    )
+                }
+                SinkConfig::Sqlite(_) if sqlite::sqlite_type(t).is_none() => {
+                    return refuse(
+                        field,
+                        "SQLite can't hold: select or convert it first (see the type list in \
+                         docs/manifest.md)",
+                    )
+                }
+                SinkConfig::Postgres(c)
+                    if postgres::pg_type(t, c.json.contains(field.name())).is_none() =>
+                {
+                    return refuse(
+                        field,
+                        "weir can't load into PostgreSQL (see docs/postgres.md for the type \
+                         mapping)",
+                    )
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the sink.
     pub fn build(&self, ctx: SinkContext<'_>) -> Result<Box<dyn Sink>> {
         match self {
@@ -130,5 +177,16 @@ impl SinkConfig {
             SinkConfig::Sqlite(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
         }
+    }
+}
+
+/// Lists, structs, maps and unions: what flat formats can't hold.
+fn is_nested(t: &arrow::datatypes::DataType) -> bool {
+    use arrow::datatypes::DataType::*;
+    match t {
+        List(_) | LargeList(_) | FixedSizeList(..) | ListView(_) | LargeListView(_) | Struct(_)
+        | Map(..) | Union(..) => true,
+        Dictionary(_, value) => is_nested(value),
+        _ => false,
     }
 }

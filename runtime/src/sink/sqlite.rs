@@ -71,7 +71,7 @@ pub(crate) fn quote(ident: &str) -> String {
 }
 
 /// The SQLite column type for an Arrow type.
-fn sqlite_type(t: &DataType) -> Option<&'static str> {
+pub(crate) fn sqlite_type(t: &DataType) -> Option<&'static str> {
     Some(match t {
         DataType::Boolean
         | DataType::Int8

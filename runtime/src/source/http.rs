@@ -266,7 +266,7 @@ fn handle(shared: &Shared, mut request: tiny_http::Request) {
     }
     let decoded = match content_type.as_str() {
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/json" => {
-            decode(&shared.schema, LineFormat::Ndjson, b',', false, &body)
+            decode_json(&shared.schema, &body)
         }
         "text/csv" => decode(&shared.schema, LineFormat::Csv, b',', true, &body),
         "application/vnd.apache.arrow.stream" => decode_ipc(&shared.schema, &body),
@@ -417,4 +417,42 @@ impl Drop for HttpSource {
             let _ = thread.join();
         }
     }
+}
+
+/// JSON records: one object per line (NDJSON), or one array of objects
+/// (what most clients send as `application/json`).
+fn decode_json(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, String> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace());
+    if start.map(|i| body[i]) != Some(b'[') {
+        return decode(schema, LineFormat::Ndjson, b',', false, body).map_err(|e| {
+            format!(
+                "{e}; send JSON records: one object per line (NDJSON), or one array of \
+                 objects ([{{\"id\": 1}}, {{\"id\": 2}}])"
+            )
+        });
+    }
+    let records: Vec<serde_json::Value> = serde_json::from_slice(body)
+        .map_err(|e| format!("JSON: {e}; expected an array of objects ([{{\"id\": 1}}, …])"))?;
+    if let Some((i, v)) = records.iter().enumerate().find(|(_, v)| !v.is_object()) {
+        let kind = match v {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            serde_json::Value::Null => "null",
+            serde_json::Value::Object(_) => "an object",
+        };
+        return Err(format!(
+            "JSON: element {i} of the array is {kind}; expected an array of objects, one per record"
+        ));
+    }
+    let mut decoder = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(records.len().max(1))
+        .build_decoder()
+        .map_err(|e| format!("JSON: {e}"))?;
+    decoder.serialize(&records).map_err(|e| format!("JSON: {e}"))?;
+    Ok(decoder
+        .flush()
+        .map_err(|e| format!("JSON: {e}"))?
+        .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
 }

@@ -62,15 +62,61 @@ impl ParquetConfig {
                     collector.clone(),
                 )));
             }
+            let expected_rows = b.metadata().file_metadata().num_rows();
             let reader = b
                 .with_batch_size(batch_size)
                 .build()
                 .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
-            Ok(Box::new(reader))
+            Ok(Box::new(Counted {
+                reader,
+                read: 0,
+                expected: expected_rows,
+                done: false,
+            }))
         };
         Ok(Box::new(FileSource {
             schema,
             files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
+    }
+}
+
+/// A file's batches, checked at the end against the row count its footer
+/// states: a reader that stops early without an error (an encoding it
+/// doesn't understand) must not pass for a short file.
+struct Counted<R> {
+    reader: R,
+    read: i64,
+    expected: i64,
+    done: bool,
+}
+
+impl<R> Iterator for Counted<R>
+where
+    R: Iterator<Item = std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>>,
+{
+    type Item = R::Item;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.reader.next() {
+            Some(Ok(batch)) => {
+                self.read += batch.num_rows() as i64;
+                Some(Ok(batch))
+            }
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                self.done = true;
+                (self.read != self.expected).then(|| {
+                    Err(arrow::error::ArrowError::ParquetError(format!(
+                        "read {} rows but the file's footer says {}; weir can't read this \
+                         file's encoding correctly, so it stops rather than lose rows",
+                        self.read, self.expected
+                    )))
+                })
+            }
+        }
     }
 }

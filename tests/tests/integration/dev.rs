@@ -140,3 +140,69 @@ fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
     }
     assert_eq!(factors, [2, 3], "{seen}");
 }
+
+#[test]
+fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() {
+    let scratch = Scratch::new();
+    let weir = env!("CARGO_BIN_EXE_weir-under-test");
+    let new = Command::new(weir)
+        .args(["plugin", "new", "scaled", "--dir"])
+        .arg(scratch.path(""))
+        .output()
+        .unwrap();
+    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    scratch.write(
+        "dev.toml",
+        r#"
+        [pipeline]
+        batch_size = 50
+
+        [sources.gen]
+        type = "generate"
+        rate = 2000.0
+
+        [transforms.mine]
+        plugin = "scaled/target/weir/scaled.wasm"
+        build = "scaled"
+        inputs = ["gen"]
+        config = { column = "value", min = 0.0 }
+
+        [sinks.out]
+        type = "blackhole"
+        inputs = ["mine"]
+        "#,
+    );
+    let log = scratch.path("dev.log");
+    // As a user types it: from the manifest's folder, a relative path.
+    let mut child = Command::new(weir)
+        .args(["dev", "dev.toml", "--target-dir"])
+        .arg(repo().join("target/guest"))
+        .current_dir(scratch.path(""))
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let lib = scratch.path("scaled/src/lib.rs");
+    wait_for(&log, "watching for changes", Duration::from_secs(600));
+    std::thread::sleep(Duration::from_millis(500));
+
+    edit(&lib, "v * 2.0", "{ assert!(v < 0.0, \"boom\"); v * 2.0 }");
+    let seen = wait_for(&log, "the running version", Duration::from_secs(300));
+    assert!(seen.contains("rejected") && seen.contains("boom"), "{seen}");
+    assert!(
+        !seen.contains("new version ready"),
+        "a version that fails its replay is not made ready:\n{seen}"
+    );
+    let before_fix = seen.len();
+
+    std::thread::sleep(Duration::from_millis(300));
+    edit(&lib, "{ assert!(v < 0.0, \"boom\"); v * 2.0 }", "v * 3.0");
+    let seen = wait_for(&log, "swapped in the new version", Duration::from_secs(300));
+    let after = &seen[before_fix..];
+    assert!(after.contains("4 of 4 batches differ"), "compared with the running (good) version:\n{after}");
+    assert!(!after.contains("boom"), "the fix is not blamed for the old failure:\n{after}");
+
+    crate::process::interrupt(&child);
+    assert!(child.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap());
+}

@@ -444,3 +444,112 @@ fn generate_source_paces_rows_to_its_rate() {
     assert_eq!(gen.rows_out, 60);
     assert!(gen.batches_out >= 3, "{} batches", gen.batches_out);
 }
+
+#[test]
+fn every_parquet_file_pyarrow_writes_weir_reads_with_the_same_rows_and_values() {
+    let scratch = Scratch::new();
+    let python = weir_tests::repo().join(".venv/bin/python");
+    let script = weir_tests::repo().join("tests/reference/parquet_files.py");
+    let dir = scratch.path("files");
+    let written = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("write")
+        .arg(&dir)
+        .output()
+        .expect("run scripts/setup --test (the pyarrow venv)");
+    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        cases += 1;
+        scratch
+            .run(&format!(
+                r#"
+                [sources.in]
+                type = "parquet"
+                path = {input}
+
+                [sinks.out]
+                type = "ipc"
+                inputs = ["in"]
+                path = {output}
+                "#,
+                input = toml_path(&path),
+                output = toml_path(&path.with_extension("arrow")),
+            ))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+    assert!(cases >= 12, "{cases} files written");
+    let checked = std::process::Command::new(&python)
+        .arg(&script)
+        .arg("check")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        checked.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+/// A file as older writers (parquet-mr before LIST, Thrift/protobuf
+/// models) lay out a list: a bare `repeated` field, no LIST annotation.
+fn write_legacy_repeated(path: &std::path::Path) {
+    use parquet::data_type::{Int32Type, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message legacy { required int64 id; repeated int32 tags; }",
+        )
+        .unwrap(),
+    );
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    // ids 1, 2, 3; tags [10, 11], [], [12]
+    let mut id = group.next_column().unwrap().unwrap();
+    id.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None).unwrap();
+    id.close().unwrap();
+    let mut tags = group.next_column().unwrap().unwrap();
+    tags.typed::<Int32Type>()
+        .write_batch(&[10, 11, 12], Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
+        .unwrap();
+    tags.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_legacy_repeated_field_without_list_annotation_reads_as_a_list_with_every_row() {
+    let scratch = Scratch::new();
+    write_legacy_repeated(&scratch.path("legacy.parquet"));
+    scratch
+        .run(
+            r#"
+            [sources.in]
+            type = "parquet"
+            path = "legacy.parquet"
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["in"]
+            path = "out.arrow"
+            "#,
+        )
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
+    let tags = out.column_by_name("tags").unwrap().as_list::<i32>();
+    let lists: Vec<Vec<i32>> = (0..3)
+        .map(|i| {
+            let v = tags.value(i);
+            v.as_any().downcast_ref::<Int32Array>().unwrap().values().to_vec()
+        })
+        .collect();
+    assert_eq!(lists, vec![vec![10, 11], vec![], vec![12]]);
+}

@@ -259,6 +259,53 @@ fn scaffold_builds_and_runs(lang: Language) {
 }
 
 #[test]
+fn plugin_new_names_the_python_js_and_c_scaffolds_after_the_plugin() {
+    let scratch = Scratch::new();
+    for (lang, file) in [
+        (Language::Python, "plugin.py"),
+        (Language::JavaScript, "plugin.js"),
+        (Language::C, "plugin.c"),
+    ] {
+        let dir = format!("{}-dir", lang.name());
+        let new = weir()
+            .args(["plugin", "new", "order-totals", "--lang", lang.name(), "--dir"])
+            .arg(scratch.path(&dir))
+            .output()
+            .unwrap();
+        assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+        let text = std::fs::read_to_string(scratch.path(&format!("{dir}/order-totals/{file}"))).unwrap();
+        assert!(
+            text.contains("order-totals") && !text.to_lowercase().contains("positive"),
+            "{}: {text}",
+            lang.name()
+        );
+        if lang == Language::Python {
+            assert!(text.contains("class OrderTotals"), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_python_plugin_error_names_the_exception_file_and_line() {
+    let scratch = Scratch::new();
+    let source = std::fs::read_to_string(repo().join("examples/positive-amounts/python/plugin.py"))
+        .unwrap()
+        .replace("self.rows_seen += batch.num_rows", "self.rows_seen += batch.num_rowz");
+    let line = source.lines().position(|l| l.contains("num_rowz")).unwrap() + 1;
+    scratch.write("typo/plugin.py", source);
+    let component = cli_build(&scratch.path("typo"), &scratch.path("built"));
+    scratch.write("orders.csv", orders_csv());
+    let err = scratch
+        .run(&pipeline(&component, "{}"))
+        .expect_err("the typo fails the batch")
+        .to_string();
+    assert!(
+        err.contains("AttributeError") && err.contains(&format!("plugin.py:{line} in process")),
+        "{err}"
+    );
+}
+
+#[test]
 fn c_scaffold_builds_and_runs_as_is() {
     scaffold_builds_and_runs(Language::C);
 }

@@ -9,6 +9,7 @@ mod cli;
 mod csv_options;
 mod dag;
 mod dev;
+mod first_hour;
 mod formats;
 mod http_poll;
 mod languages;

@@ -179,3 +179,44 @@ fn manifest_errors_are_typed_as_manifest_errors() {
     let err = scratch.check("[nonsense]\n").err().expect("rejected");
     assert!(matches!(err, Error::Manifest(_)), "{err}");
 }
+
+#[test]
+fn an_unknown_policy_value_names_the_key_that_holds_it_and_its_line() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", CSV);
+    let m = format!(
+        "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[transforms.t]\nplugin = {}\ninputs = [\"in\"]\nconfig = {{ columns = [\"id\"] }}\non_error = \"ignore\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"t\"]\n",
+        toml_path(plugins::SELECT.as_ref())
+    );
+    let text = error_of(&scratch, &m);
+    assert_located(&text, &m, "on_error");
+    assert!(text.contains("key `on_error`") && !text.contains("key `type`"), "{text}");
+}
+
+#[test]
+fn a_plugin_config_error_names_the_config_key_and_its_manifest_line() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id,at\n1,2024-01-01 05:37:46\n");
+    let m = format!(
+        "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[transforms.t]\nplugin = {}\ninputs = [\"in\"]\nconfig = {{ columns = [\"at\"],\n           timezone = \"Europe/Pariss\" }}\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"t\"]\n",
+        toml_path(plugins::PARSE_TIME.as_ref())
+    );
+    let text = error_of(&scratch, &m);
+    assert_located(&text, &m, "Europe/Pariss");
+    assert!(
+        text.contains("key `config.timezone`")
+            && text.contains("unknown time zone \"Europe/Pariss\"")
+            && !text.contains("column"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_declared_timestamp_zone_that_does_not_exist_is_a_manifest_error() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id,at\n1,2024-01-01T05:37:46\n");
+    let m = "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\nschema = [{ name = \"at\", type = 'Timestamp(Microsecond, Some(\"Europe/Pariss\"))' }]\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\n";
+    let text = error_of(&scratch, m);
+    assert_located(&text, m, "schema");
+    assert!(text.contains("unknown time zone"), "{text}");
+}

@@ -95,6 +95,27 @@ fn parse_time_tries_each_format_and_nulls_what_none_parses() {
 }
 
 #[test]
+fn parse_time_reads_naive_values_as_wall_clock_time_in_the_zone_and_stores_utc() {
+    let out = through(
+        plugins::PARSE_TIME,
+        r#"{ columns = ["t"], timezone = "Europe/Paris" }"#,
+        "t\n2024-01-15 05:37:46\n2024-07-15 05:37:46\n2024-07-15T05:37:46Z\n",
+    )
+    .unwrap();
+    let t = out.column(0);
+    assert_eq!(
+        t.data_type(),
+        &DataType::Timestamp(TimeUnit::Microsecond, Some("Europe/Paris".into()))
+    );
+    let t = t.as_primitive::<TimestampMicrosecondType>();
+    // 05:37:46 in Paris is 04:37:46Z in winter (+01:00), 03:37:46Z in
+    // summer (+02:00); a value with its offset keeps its instant.
+    assert_eq!(t.value(0), 1_705_293_466_000_000);
+    assert_eq!(t.value(1), 1_721_014_666_000_000);
+    assert_eq!(t.value(2), 1_721_021_866_000_000);
+}
+
+#[test]
 fn parse_time_on_error_fail_names_the_bad_value() {
     let err = through(
         plugins::PARSE_TIME,

@@ -702,3 +702,46 @@ fn a_line_on_stdin_comes_out_within_max_delay_while_the_pipe_stays_open() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+#[test]
+fn http_source_takes_a_json_array_posted_as_application_json_and_says_what_it_expects() {
+    let scratch = Scratch::new();
+    let port = free_port();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [sources.ingest]
+            type = "http"
+            address = "127.0.0.1:{port}"
+            schema = [{{ name = "id", type = "int64" }}, {{ name = "sensor", type = "utf8" }}]
+            max_delay_ms = 20
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["ingest"]
+            path = "out.arrow"
+            "#
+        ),
+    );
+    let child = start(&manifest);
+    eventually(Duration::from_secs(30), "the endpoint", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let post = |body: &[u8]| request(port, "POST", "/", &[("Content-Type", "application/json")], body);
+    let (status, _, body) = post(br#"[{"id": 4, "sensor": "a"}, {"id": 5, "sensor": "b"}]"#);
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = post(b"{\"id\": 6, \"sensor\": \"c\"}\n{\"id\": 7, \"sensor\": \"d\"}\n");
+    assert_eq!(status, 200, "NDJSON as before: {body}");
+    let (status, _, body) = post(br#"[4, 5]"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("element 0 of the array is a number"), "{body}");
+    let (status, _, body) = post(br#"{"rows": [{"id": 8}]"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("one array of objects"), "says what it expects: {body}");
+    interrupt(&child);
+    finish(child, Duration::from_secs(30));
+    let mut got = ids(&scratch.path("out.arrow"), "id");
+    got.sort_unstable();
+    assert_eq!(got, [4, 5, 6, 7]);
+}

@@ -17,7 +17,7 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// The PostgreSQL column type for an Arrow type (the documented mapping),
 /// or `None` when weir can't load it. `json`: a text column declared JSON.
-pub(super) fn pg_type(t: &DataType, json: bool) -> Option<String> {
+pub(crate) fn pg_type(t: &DataType, json: bool) -> Option<String> {
     if json {
         return matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
             .then(|| "jsonb".to_string());

@@ -35,6 +35,8 @@
 
 mod copy;
 
+pub(crate) use copy::pg_type;
+
 use std::time::Duration;
 
 use ::postgres::{Client, NoTls};
