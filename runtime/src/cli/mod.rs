@@ -17,14 +17,9 @@ use crate::plugin::build::{self, Language};
 use crate::plugin::{inspect, EngineConfig, PluginHost};
 use crate::reload::{Controller, Options};
 
-/// The plugin contract version this host serves (`wit/plugin.wit`'s
-/// package), and the engine and Arrow versions it is built with: what a
-/// bug report needs. Kept equal to the WIT file and Cargo.lock by a test.
-const WIT_WORLD: &str = "weir:plugin@0.1.0";
-const WASMTIME: &str = "48.0.8";
-const ARROW: &str = "60.1.0";
-// concat! takes literals only: the constants above are spelled again
-// here, and the test at the end of this file checks both.
+/// `weir --version`: the plugin contract this host serves (`wit/plugin.wit`'s
+/// package), and the engine and Arrow versions it is built with — what a
+/// bug report needs. A test keeps it equal to the WIT file and Cargo.lock.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     "\nplugin worlds served: weir:plugin@0.1.0",
@@ -355,6 +350,10 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const WIT_WORLD: &str = "weir:plugin@0.1.0";
+    const WASMTIME: &str = "48.0.8";
+    const ARROW: &str = "60.1.0";
 
     #[test]
     fn the_long_version_names_the_wit_world_and_the_engine_and_arrow_versions_built_in() {

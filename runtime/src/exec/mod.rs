@@ -194,12 +194,21 @@ pub(crate) enum Parked {
 /// checkpoint and takes one every `interval_ms`.
 pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Result<RunSummary> {
     let mut graph = graph.clone();
-    let mut live = prepared;
     // Nodes whose input ended in an earlier generation.
     let mut done: HashSet<String> = HashSet::new();
     let mut stats: HashMap<String, Arc<NodeStats>> = HashMap::new();
     let started = Instant::now();
-    let (checkpoints, resumed) = restore::resume(&graph, &mut live)?;
+    // Plugins `restore` on a blocking thread, as every other plugin call:
+    // WASI's host calls (a trap's report too) block on their own runtime,
+    // which panics on a thread of this one.
+    let restoring = graph.clone();
+    let (resumed, mut live) = tokio::task::spawn_blocking(move || {
+        let mut live = prepared;
+        (restore::resume(&restoring, &mut live), live)
+    })
+    .await
+    .map_err(|e| Error::Checkpoint(format!("resuming from the checkpoint stopped: {e}")))?;
+    let (checkpoints, resumed) = resumed?;
     let mut clocks: HashMap<String, Arc<Mutex<SourceClock>>> = HashMap::new();
     for name in graph.manifest.sources.keys() {
         let mut clock = SourceClock::new(

@@ -171,7 +171,9 @@ impl Graph {
                 ));
             }
             let path = m.resolve(&t.plugin);
-            if !path.is_file() {
+            // A folder gets its own message from the host (which plugin
+            // it holds and how to build it).
+            if !path.exists() {
                 return Err(loc.error(
                     "transforms",
                     Some(name),

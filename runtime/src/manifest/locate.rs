@@ -29,11 +29,31 @@ pub(crate) fn key_in_message(message: &str) -> Option<String> {
 /// (nested tables too): an ``unknown variant `x` `` message names the
 /// value, not the key, so the key is found by it.
 pub(crate) fn key_with_value(table: &toml::Table, value: &str) -> Option<String> {
-    table.iter().find_map(|(k, v)| match v {
-        toml::Value::String(s) if s == value => Some(k.clone()),
-        toml::Value::Table(t) => key_with_value(t, value),
-        _ => None,
-    })
+    fn holds(v: &toml::Value, value: &str) -> bool {
+        match v {
+            toml::Value::String(s) => s == value || s.contains(value),
+            toml::Value::Array(items) => items.iter().any(|i| holds(i, value)),
+            toml::Value::Table(t) => t.values().any(|i| holds(i, value)),
+            _ => false,
+        }
+    }
+    let exact = table
+        .iter()
+        .find(|(_, v)| matches!(v, toml::Value::String(s) if s == value));
+    exact
+        .or_else(|| table.iter().find(|(_, v)| holds(v, value)))
+        .map(|(k, _)| k.clone())
+}
+
+/// The values a message quotes (`unknown time zone "Europe/Pariss"`),
+/// to find the key holding one of them.
+pub(crate) fn quoted_values(message: &str) -> Vec<&str> {
+    message
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|v| !v.is_empty())
+        .collect()
 }
 
 /// The variant a serde message rejects: ``unknown variant `x` ``.
@@ -50,7 +70,7 @@ fn json_position<'m>(json: &str, message: &'m str) -> Option<(&'m str, usize)> {
     let line: usize = words.next()?.parse().ok()?;
     let column: usize = words.nth(1)?.parse().ok()?;
     let start: usize = json.split('\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
-    Some((message[..at].trim_end(), (start + column).min(json.len())))
+    Some((message[..at].trim_end(), (start + column.saturating_sub(1)).min(json.len())))
 }
 
 /// The path of object keys open at byte `offset` of `json` (the key whose

@@ -371,7 +371,12 @@ impl Located {
             // holds it (`on_error = "ignore"`), `type` only if none does.
             let key = locate::unknown_variant(&message)
                 .and_then(|v| locate::key_with_value(&kept, v))
-                .or_else(|| locate::key_in_message(&message));
+                .or_else(|| locate::key_in_message(&message))
+                .or_else(|| {
+                    locate::quoted_values(&message)
+                        .into_iter()
+                        .find_map(|v| locate::key_with_value(&kept, v))
+                });
             self.error(section, Some(name), key.as_deref(), message)
         })
     }

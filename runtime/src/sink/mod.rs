@@ -133,7 +133,7 @@ impl SinkConfig {
             let t = field.data_type();
             match self {
                 SinkConfig::Csv(_)
-                | SinkConfig::Stdout(stdout::StdoutConfig {
+                | SinkConfig::Stdout(stdout::StdoutSinkConfig {
                     format: stdout::StdoutFormat::Csv,
                     ..
                 }) if is_nested(t) => {

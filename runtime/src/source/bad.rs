@@ -80,6 +80,18 @@ impl BadRecord {
     }
 }
 
+/// An arrow error's message without arrow's category prefix (`Csv error:
+/// `, `Parser error: `): weir's messages say where and what already.
+pub(crate) fn plain_message(e: &arrow::error::ArrowError) -> String {
+    use arrow::error::ArrowError::*;
+    match e {
+        CsvError(m) | ParseError(m) | JsonError(m) | ParquetError(m) | InvalidArgumentError(m) => {
+            m.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Where a source's readers leave bad records for the executor.
 pub type BadRecords = Arc<Mutex<Vec<BadRecord>>>;
 

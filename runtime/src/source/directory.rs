@@ -171,10 +171,19 @@ impl DirectoryConfig {
                 format!("bad path pattern {:?}: {e}", source.pattern),
             )
         })?;
-        let schema = match (&self.schema, self.format) {
-            (Some(columns), FileFormat::Csv | FileFormat::Ndjson) => declared(columns),
-            _ => {
-                let first = source.matching()?.into_iter().next().ok_or_else(|| {
+        let first = source.matching()?.into_iter().next();
+        let schema = match (&self.schema, self.format, first) {
+            // A header is matched by name: the first file, if there is one
+            // yet, says which columns there are (the declaration types
+            // them); every later file is then read as those columns.
+            (Some(_), FileFormat::Csv, Some(first)) if self.header => {
+                let schema = source.open(&first)?.schema();
+                source.config.schema = Some(super::schema::decls(&schema));
+                schema
+            }
+            (Some(columns), FileFormat::Csv | FileFormat::Ndjson, _) => declared(columns),
+            (_, _, first) => {
+                let first = first.ok_or_else(|| {
                     Error::source(
                         ctx.name,
                         format!(

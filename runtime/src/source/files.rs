@@ -184,7 +184,7 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                         // and dead_letter the next file is read.
                         let path = path.clone();
                         self.current = None;
-                        self.tolerate(&path, "while reading", e)?;
+                        self.tolerate(&path, "while reading", bad::plain_message(&e))?;
                     }
                     None => {
                         self.current = None;

@@ -120,3 +120,40 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::record_batch::RecordBatch;
+
+    fn batch(rows: i64) -> RecordBatch {
+        RecordBatch::try_from_iter([(
+            "x",
+            std::sync::Arc::new(Int64Array::from_iter_values(0..rows)) as _,
+        )])
+        .unwrap()
+    }
+
+    #[test]
+    fn a_file_that_reads_fewer_rows_than_its_footer_states_is_an_error_not_a_short_file() {
+        let short = Counted {
+            reader: vec![Ok(batch(2))].into_iter(),
+            read: 0,
+            expected: 5,
+            done: false,
+        };
+        let results: Vec<_> = short.collect();
+        assert_eq!(results.len(), 2);
+        let err = results[1].as_ref().unwrap_err().to_string();
+        assert!(err.contains("read 2 rows but the file's footer says 5"), "{err}");
+
+        let whole = Counted {
+            reader: vec![Ok(batch(2)), Ok(batch(3))].into_iter(),
+            read: 0,
+            expected: 5,
+            done: false,
+        };
+        assert!(whole.map(|r| r.unwrap().num_rows()).eq([2, 3]));
+    }
+}

@@ -72,7 +72,12 @@ impl<R: Records> Salvaging<R> {
                     let text = self.records.text(&record.0);
                     push(
                         &self.bad,
-                        BadRecord::new(&self.path, format!("line {}", record.1), &text, e),
+                        BadRecord::new(
+                            &self.path,
+                            format!("line {}", record.1),
+                            &text,
+                            super::bad::plain_message(&e),
+                        ),
                     );
                 }
             }

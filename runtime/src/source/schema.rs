@@ -3,7 +3,6 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
@@ -101,9 +100,23 @@ pub fn declared(columns: &[ColumnDecl]) -> SchemaRef {
     ))
 }
 
+/// `schema`'s columns as declarations (every column, its type).
+pub(crate) fn decls(schema: &SchemaRef) -> Vec<ColumnDecl> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ColumnDecl {
+            name: f.name().clone(),
+            data_type: TypeName(f.data_type().clone()),
+            nullable: f.is_nullable(),
+        })
+        .collect()
+}
+
 /// `batch` as `schema`: its columns picked by name and cast to the
 /// declared types (a later file inferred differently, an IPC stream sent
-/// with narrower integers). The error names the column.
+/// with narrower integers). The error names the column. Strict: a value
+/// the declared type can't hold is an error, never a silent null.
 pub(crate) fn cast_to(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
     if batch.schema().fields() == schema.fields() {
         return Ok(batch);
@@ -113,8 +126,12 @@ pub(crate) fn cast_to(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBa
         let column = batch
             .column_by_name(field.name())
             .ok_or_else(|| format!("no column {:?}", field.name()))?;
+        let strict = arrow::compute::CastOptions {
+            safe: false,
+            ..Default::default()
+        };
         columns.push(
-            cast(column, field.data_type())
+            arrow::compute::cast_with_options(column, field.data_type(), &strict)
                 .map_err(|e| format!("column {:?}: {e}", field.name()))?,
         );
     }

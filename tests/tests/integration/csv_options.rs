@@ -100,7 +100,8 @@ fn null_values_make_sentinels_null_in_numeric_columns() {
     agrees_with_pandas(
         b"id,bytes,referer\n1,100,x\n2,-,NA\n3,,-\n4,NA,y\n",
         r#"null_values = ["", "NA", "-"]"#,
-        r#"{"na_values": ["", "NA", "-"], "keep_default_na": false}"#,
+        // Int64: pandas' nullable integer (its int64 can't hold a null).
+        r#"{"na_values": ["", "NA", "-"], "keep_default_na": false, "dtype": {"bytes": "Int64"}}"#,
     );
 }
 

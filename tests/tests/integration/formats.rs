@@ -524,6 +524,97 @@ fn write_legacy_repeated(path: &std::path::Path) {
     writer.close().unwrap();
 }
 
+/// A bare `repeated group` (a list of structs, as Thrift/protobuf models
+/// write it): `points` of (x, y) per row.
+fn write_legacy_repeated_group(path: &std::path::Path) {
+    use parquet::data_type::{DoubleType, Int64Type};
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type(
+            "message legacy { required int64 id; repeated group points { required double x; required double y; } }",
+        )
+        .unwrap(),
+    );
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut id = group.next_column().unwrap().unwrap();
+    id.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None).unwrap();
+    id.close().unwrap();
+    // points: [(1,2),(3,4)], [], [(5,6)]
+    for values in [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]] {
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<DoubleType>()
+            .write_batch(&values, Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
+            .unwrap();
+        c.close().unwrap();
+    }
+    group.close().unwrap();
+    writer.close().unwrap();
+}
+
+#[test]
+fn a_legacy_repeated_group_without_list_annotation_reads_as_a_list_of_structs_with_every_row() {
+    let scratch = Scratch::new();
+    write_legacy_repeated_group(&scratch.path("legacy.parquet"));
+    let result = scratch.run(
+        r#"
+        [sources.in]
+        type = "parquet"
+        path = "legacy.parquet"
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["in"]
+        path = "out.arrow"
+        "#,
+    );
+    result.unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
+    let points = out.column_by_name("points").unwrap().as_list::<i32>();
+    assert_eq!(
+        (0..3).map(|i| points.value(i).len()).collect::<Vec<_>>(),
+        [2, 0, 1]
+    );
+}
+
+#[test]
+fn a_file_of_only_a_legacy_repeated_field_reads_every_row() {
+    use parquet::data_type::Int32Type;
+    use parquet::file::writer::SerializedFileWriter;
+    let scratch = Scratch::new();
+    let schema = Arc::new(
+        parquet::schema::parser::parse_message_type("message legacy { repeated int32 tags; }").unwrap(),
+    );
+    let file = std::fs::File::create(scratch.path("legacy.parquet")).unwrap();
+    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
+    let mut group = writer.next_row_group().unwrap();
+    let mut tags = group.next_column().unwrap().unwrap();
+    tags.typed::<Int32Type>()
+        .write_batch(&[10, 11, 12], Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
+        .unwrap();
+    tags.close().unwrap();
+    group.close().unwrap();
+    writer.close().unwrap();
+    scratch
+        .run(
+            r#"
+            [sources.in]
+            type = "parquet"
+            path = "legacy.parquet"
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["in"]
+            path = "out.arrow"
+            "#,
+        )
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
+}
+
 #[test]
 fn a_legacy_repeated_field_without_list_annotation_reads_as_a_list_with_every_row() {
     let scratch = Scratch::new();
