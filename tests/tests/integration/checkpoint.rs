@@ -493,3 +493,50 @@ fn ctrl_c_then_restart_emits_each_window_once() {
     );
     assert_eq!(rows.len(), 2, "{rows:?}");
 }
+
+#[test]
+fn ctrl_c_without_checkpoints_says_plainly_what_was_written_and_that_state_was_flushed() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rate = 2000.0
+
+            [transforms.per_second]
+            plugin = {aggregate}
+            inputs = ["gen"]
+            config = {{ time = "ts", window_ms = 1000, group_by = ["key"],
+                        aggregates = [{{ op = "count" }}] }}
+
+            [sinks.out]
+            type = "csv"
+            inputs = ["per_second"]
+            path = "out.csv"
+            "#,
+            aggregate = toml_path(plugins::AGGREGATE.as_ref()),
+        ),
+    );
+    let child = weir()
+        .args(["run", "--progress", "0"])
+        .arg(&manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("stopped before the input ended, without checkpoints")
+            && summary.contains("flushed as final"),
+        "{summary}"
+    );
+    // The summary's time is data time; loading and compiling is said apart.
+    assert!(summary.contains("s loading and compiling plugins"), "{summary}");
+    assert!(scratch.path("out.csv").exists(), "the sink committed what it had");
+}

@@ -501,3 +501,63 @@ fn postgres_skip_rolls_back_only_the_rejected_batch_in_either_transaction_scope(
         );
     }
 }
+
+#[test]
+fn postgres_replace_run_four_times_leaves_the_rows_of_one_run() {
+    let scratch = Scratch::new();
+    let mut csv = String::from("id,amount,status\n");
+    for i in 0..2087 {
+        csv.push_str(&format!("{i},{i}.5,s{}\n", i % 7));
+    }
+    scratch.write("orders.csv", &csv);
+    let table = unique_table("replace");
+    let manifest = csv_pipeline(&table, "mode = \"replace\"\nkey = [\"id\"]");
+    for _ in 0..4 {
+        scratch.run(&manifest).unwrap();
+    }
+    assert_eq!(count(&table), 2087, "replace, not append");
+    scratch.write("orders.csv", "id,amount,status\n1,9.5,new\n");
+    scratch.run(&manifest).unwrap();
+    assert_eq!(rows(&table), [(1, 9.5, "new".to_string())]);
+    let staging: i64 = postgres()
+        .query_one(
+            "SELECT count(*) FROM pg_tables WHERE tablename = $1",
+            &[&format!("{table}__weir_new")],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(staging, 0, "no staging table left behind");
+}
+
+#[test]
+fn postgres_replace_keeps_the_old_table_for_readers_until_the_run_succeeds() {
+    let scratch = Scratch::new();
+    scratch.write("orders.csv", "id,amount,status\n1,1.5,a\n2,2.5,b\n");
+    let table = unique_table("replace_fail");
+    let manifest = csv_pipeline(&table, "mode = \"replace\"");
+    scratch.run(&manifest).unwrap();
+    let mut csv = String::from("id,amount,status\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},{i}.5,x\n"));
+    }
+    csv.push_str("oops,1.5,x\n");
+    scratch.write("orders.csv", csv);
+    scratch.run(&manifest).expect_err("the bad record fails the run");
+    assert_eq!(
+        rows(&table),
+        [(1, 1.5, "a".to_string()), (2, 2.5, "b".to_string())],
+        "the old table, whole"
+    );
+}
+
+#[test]
+fn postgres_replace_with_batch_transactions_is_refused_saying_why() {
+    let scratch = Scratch::new();
+    scratch.write("orders.csv", "id,amount,status\n1,1.5,a\n");
+    let err = scratch
+        .check(&csv_pipeline(&unique_table("r"), "mode = \"replace\"\ntransaction = \"batch\""))
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("needs transaction = \"run\""), "{err}");
+}

@@ -162,3 +162,54 @@ fn sqlite_skip_rolls_back_only_the_rejected_batch() {
         .collect();
     assert_eq!(ids, vec![1, 2, 5, 6]);
 }
+
+#[test]
+fn sqlite_replace_run_four_times_leaves_the_rows_of_one_run() {
+    let scratch = Scratch::new();
+    let mut csv = String::from("id,amount,status\n");
+    for i in 0..2087 {
+        csv.push_str(&format!("{i},{i}.5,s{}\n", i % 7));
+    }
+    scratch.write("orders.csv", &csv);
+    let manifest = "[sources.orders]\ntype = \"csv\"\npath = \"orders.csv\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"orders\"]\npath = \"out/shop.db\"\ntable = \"orders\"\nmode = \"replace\"\n";
+    for _ in 0..4 {
+        scratch.run(manifest).unwrap();
+    }
+    let db = scratch.path("out/shop.db");
+    let got = rows(&db, "SELECT id, amount, status FROM orders ORDER BY id");
+    assert_eq!(got.len(), 2087, "replace, not append");
+    // The next run's input changed: the table is the new input, whole.
+    scratch.write("orders.csv", "id,amount,status\n1,9.5,new\n");
+    scratch.run(manifest).unwrap();
+    assert_eq!(
+        rows(&db, "SELECT id, amount, status FROM orders"),
+        [(1, 9.5, "new".to_string())]
+    );
+    let tables: i64 = rusqlite::Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(tables, 1, "no staging table left behind");
+}
+
+#[test]
+fn sqlite_replace_leaves_the_old_table_whole_when_the_run_fails() {
+    let scratch = Scratch::new();
+    scratch.write("orders.csv", "id,amount,status\n1,1.5,a\n2,2.5,b\n");
+    let manifest = "[sources.orders]\ntype = \"csv\"\npath = \"orders.csv\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"orders\"]\npath = \"out/shop.db\"\ntable = \"orders\"\nmode = \"replace\"\n";
+    scratch.run(manifest).unwrap();
+    // A second run that fails half-way (a bad record after good ones).
+    let mut csv = String::from("id,amount,status\n");
+    for i in 0..20_000 {
+        csv.push_str(&format!("{i},{i}.5,x\n"));
+    }
+    csv.push_str("oops,1.5,x\n");
+    scratch.write("orders.csv", csv);
+    scratch.run(manifest).expect_err("the bad record fails the run");
+    let db = scratch.path("out/shop.db");
+    assert_eq!(
+        rows(&db, "SELECT id, amount, status FROM orders ORDER BY id"),
+        [(1, 1.5, "a".to_string()), (2, 2.5, "b".to_string())],
+        "readers still see the old table, whole"
+    );
+}
