@@ -245,13 +245,15 @@ def _where(e: BaseException) -> str:
     """The plugin's own frames of the traceback, innermost last (at most
     three), as ``plugin.py:12 in process``: where to look, like the Rust
     SDK's panic message."""
-    import traceback
-
-    frames = [
-        f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}"
-        for f in traceback.extract_tb(e.__traceback__)
-        if not f.filename.endswith("weir.py")
-    ]
+    # Walked by hand: the traceback module reads source lines from files,
+    # which the sandbox doesn't grant.
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if not code.co_filename.endswith("weir.py"):
+            frames.append(f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}")
+        tb = tb.tb_next
     return " <- ".join(reversed(frames[-3:]))
 
 

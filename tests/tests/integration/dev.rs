@@ -146,7 +146,9 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
     let scratch = Scratch::new();
     let weir = env!("CARGO_BIN_EXE_weir-under-test");
     let new = Command::new(weir)
-        .args(["plugin", "new", "scaled", "--dir"])
+        // Its own crate name: the other dev test builds `scaled` into the
+        // same shared target dir at the same time.
+        .args(["plugin", "new", "relative", "--dir"])
         .arg(scratch.path(""))
         .output()
         .unwrap();
@@ -162,8 +164,8 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
         rate = 2000.0
 
         [transforms.mine]
-        plugin = "scaled/target/weir/scaled.wasm"
-        build = "scaled"
+        plugin = "relative/target/weir/relative.wasm"
+        build = "relative"
         inputs = ["gen"]
         config = { column = "value", min = 0.0 }
 
@@ -183,7 +185,7 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let lib = scratch.path("scaled/src/lib.rs");
+    let lib = scratch.path("relative/src/lib.rs");
     wait_for(&log, "watching for changes", Duration::from_secs(600));
     std::thread::sleep(Duration::from_millis(500));
 
