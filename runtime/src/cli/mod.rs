@@ -358,7 +358,10 @@ mod tests {
     #[test]
     fn the_long_version_names_the_wit_world_and_the_engine_and_arrow_versions_built_in() {
         let wit = include_str!("../../../wit/plugin.wit");
-        assert!(wit.contains(&format!("package {WIT_WORLD};")), "{WIT_WORLD}");
+        assert!(
+            wit.contains(&format!("package {WIT_WORLD};")),
+            "{WIT_WORLD}"
+        );
         let lock = include_str!("../../../Cargo.lock");
         for (name, version) in [("wasmtime", WASMTIME), ("arrow", ARROW)] {
             assert!(

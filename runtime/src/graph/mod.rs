@@ -350,7 +350,8 @@ impl Graph {
                     let input = merge_inputs(self, name, &schemas)?;
                     if let Some(schema) = &input {
                         m.sinks[name].config.accepts(schema).map_err(|message| {
-                            m.located.error("sinks", Some(name), Some("inputs"), message)
+                            m.located
+                                .error("sinks", Some(name), Some("inputs"), message)
                         })?;
                     }
                     let sink = m.sinks[name].config.build(SinkContext {
@@ -395,9 +396,8 @@ impl Graph {
                 .then(|| loc.config_error("transforms", name, &config_json, &message))
         };
         let output = match input {
-            Some(schema) => instance
-                .describe(schema, &config_json)
-                .map_err(|e| config_error(&e).unwrap_or_else(|| Error::Schema {
+            Some(schema) => instance.describe(schema, &config_json).map_err(|e| {
+                config_error(&e).unwrap_or_else(|| Error::Schema {
                     node: name.to_string(),
                     message: format!(
                         "{} (at {})",
@@ -407,7 +407,8 @@ impl Graph {
                             loc.line_of("transforms", Some(name), Some("config"))
                         )
                     ),
-                }))?,
+                })
+            })?,
             None => None,
         };
         instance.init(&config_json).map_err(|e| {

@@ -69,8 +69,15 @@ fn json_position<'m>(json: &str, message: &'m str) -> Option<(&'m str, usize)> {
     let mut words = message[at..].split_whitespace().skip(2);
     let line: usize = words.next()?.parse().ok()?;
     let column: usize = words.nth(1)?.parse().ok()?;
-    let start: usize = json.split('\n').take(line.saturating_sub(1)).map(|l| l.len() + 1).sum();
-    Some((message[..at].trim_end(), (start + column.saturating_sub(1)).min(json.len())))
+    let start: usize = json
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.len() + 1)
+        .sum();
+    Some((
+        message[..at].trim_end(),
+        (start + column.saturating_sub(1)).min(json.len()),
+    ))
 }
 
 /// The path of object keys open at byte `offset` of `json` (the key whose
@@ -236,7 +243,10 @@ impl Located {
         .or(start)
         .map(|l| format!(":{l}"))
         .unwrap_or_default();
-        let key = std::iter::once("config".to_string()).chain(path).collect::<Vec<_>>().join(".");
+        let key = std::iter::once("config".to_string())
+            .chain(path)
+            .collect::<Vec<_>>()
+            .join(".");
         Error::Manifest(format!(
             "{}{line}: [{section}.{node}] key `{key}`: {text}",
             self.path.display()
@@ -331,14 +341,20 @@ mod tests {
                 && !err.contains("column 44"),
             "{err}"
         );
-        assert_eq!(json_key_path(r#"{"a":{"b":1,"c":[{"d":2"#, 23), ["a", "c", "d"]);
+        assert_eq!(
+            json_key_path(r#"{"a":{"b":1,"c":[{"d":2"#, 23),
+            ["a", "c", "d"]
+        );
     }
 
     #[test]
     fn an_unknown_variant_is_located_at_the_key_holding_it() {
         let table: toml::Table = toml::from_str("plugin = \"x\"\non_error = \"ignore\"").unwrap();
         assert_eq!(
-            key_with_value(&table, unknown_variant("unknown variant `ignore`, expected one of `fail`").unwrap()),
+            key_with_value(
+                &table,
+                unknown_variant("unknown variant `ignore`, expected one of `fail`").unwrap()
+            ),
             Some("on_error".into())
         );
     }

@@ -164,7 +164,13 @@ fn not_a_component(path: &Path) -> String {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
-        .map(|d| if d.ends_with("src") { d.parent().unwrap_or(d) } else { d })
+        .map(|d| {
+            if d.ends_with("src") {
+                d.parent().unwrap_or(d)
+            } else {
+                d
+            }
+        })
         .unwrap_or(Path::new("."));
     match language {
         Some(language) => format!(

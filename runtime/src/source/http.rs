@@ -450,7 +450,9 @@ fn decode_json(schema: &SchemaRef, body: &[u8]) -> Result<RecordBatch, String> {
         .with_batch_size(records.len().max(1))
         .build_decoder()
         .map_err(|e| format!("JSON: {e}"))?;
-    decoder.serialize(&records).map_err(|e| format!("JSON: {e}"))?;
+    decoder
+        .serialize(&records)
+        .map_err(|e| format!("JSON: {e}"))?;
     Ok(decoder
         .flush()
         .map_err(|e| format!("JSON: {e}"))?

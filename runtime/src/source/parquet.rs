@@ -93,7 +93,9 @@ struct Counted<R> {
 
 impl<R> Iterator for Counted<R>
 where
-    R: Iterator<Item = std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>>,
+    R: Iterator<
+        Item = std::result::Result<arrow::record_batch::RecordBatch, arrow::error::ArrowError>,
+    >,
 {
     type Item = R::Item;
 
@@ -146,7 +148,10 @@ mod tests {
         let results: Vec<_> = short.collect();
         assert_eq!(results.len(), 2);
         let err = results[1].as_ref().unwrap_err().to_string();
-        assert!(err.contains("read 2 rows but the file's footer says 5"), "{err}");
+        assert!(
+            err.contains("read 2 rows but the file's footer says 5"),
+            "{err}"
+        );
 
         let whole = Counted {
             reader: vec![Ok(batch(2)), Ok(batch(3))].into_iter(),

@@ -154,11 +154,18 @@ impl CsvRecords {
             let value = String::from_utf8_lossy(record.get(i)?);
             if self.dialect.is_null(&value) {
                 if !field.is_nullable() {
-                    return Some(format!("column {:?} is declared not nullable but is empty", field.name()));
+                    return Some(format!(
+                        "column {:?} is declared not nullable but is empty",
+                        field.name()
+                    ));
                 }
                 continue;
             }
-            let text = if self.dialect.decimal_comma { value.replace(',', ".") } else { value.to_string() };
+            let text = if self.dialect.decimal_comma {
+                value.replace(',', ".")
+            } else {
+                value.to_string()
+            };
             let one: ArrayRef = Arc::new(StringArray::from(vec![text]));
             if cast_with_options(&one, field.data_type(), &strict).is_err() {
                 return Some(format!(
@@ -180,7 +187,8 @@ impl Records for CsvRecords {
         match self.reader.read_byte_record(&mut record) {
             Ok(true) => {
                 // Physical lines of the file: the skipped ones count.
-                let line = record.position().map_or(0, |p| p.line()) + self.dialect.skip_rows as u64;
+                let line =
+                    record.position().map_or(0, |p| p.line()) + self.dialect.skip_rows as u64;
                 Ok(Some((record, line)))
             }
             Ok(false) => Ok(None),

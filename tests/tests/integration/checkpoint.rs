@@ -429,7 +429,10 @@ fn ctrl_c_then_restart_emits_each_window_once() {
     let scratch = Scratch::new();
     scratch.write(
         "in/a.csv",
-        format!("method,ts\n{}", requests(19, 0..50, "GET") + &requests(19, 0..50, "GET")),
+        format!(
+            "method,ts\n{}",
+            requests(19, 0..50, "GET") + &requests(19, 0..50, "GET")
+        ),
     );
     let manifest = scratch.write(
         "pipeline.toml",
@@ -465,7 +468,10 @@ fn ctrl_c_then_restart_emits_each_window_once() {
     let mut first = start(&manifest);
     let deadline = Instant::now() + Duration::from_secs(120);
     while files_done(&scratch.path("checkpoints")) < 1 {
-        assert!(Instant::now() < deadline, "the first file was never checkpointed");
+        assert!(
+            Instant::now() < deadline,
+            "the first file was never checkpointed"
+        );
         if first.try_wait().unwrap().is_some() {
             wait_ok(first);
             panic!("the run ended by itself before the stop");
@@ -482,12 +488,20 @@ fn ctrl_c_then_restart_emits_each_window_once() {
 
     // 20 more requests in that minute (within lateness), then one at
     // 00:25, which closes it; this run ends at idleness and flushes.
-    scratch.write("in/b.csv", format!("method,ts\n{}", requests(19, 0..20, "GET")));
-    scratch.write("in/c.csv", format!("method,ts\n{}", requests(25, 0..1, "GET")));
+    scratch.write(
+        "in/b.csv",
+        format!("method,ts\n{}", requests(19, 0..20, "GET")),
+    );
+    scratch.write(
+        "in/c.csv",
+        format!("method,ts\n{}", requests(25, 0..1, "GET")),
+    );
     wait_ok(start(&manifest));
     let rows = csv_rows(&scratch.path("out"));
     assert_eq!(
-        rows.iter().filter(|r| r.contains("00:19:00")).collect::<Vec<_>>(),
+        rows.iter()
+            .filter(|r| r.contains("00:19:00"))
+            .collect::<Vec<_>>(),
         [&"2024-01-01T00:19:00Z,2024-01-01T00:20:00Z,GET,120".to_string()],
         "the 00:19 window once, with every request: {rows:?}"
     );
@@ -529,7 +543,11 @@ fn ctrl_c_without_checkpoints_says_plainly_what_was_written_and_that_state_was_f
     std::thread::sleep(Duration::from_millis(1500));
     interrupt(&child);
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
         summary.contains("stopped before the input ended, without checkpoints")
@@ -537,6 +555,12 @@ fn ctrl_c_without_checkpoints_says_plainly_what_was_written_and_that_state_was_f
         "{summary}"
     );
     // The summary's time is data time; loading and compiling is said apart.
-    assert!(summary.contains("s loading and compiling plugins"), "{summary}");
-    assert!(scratch.path("out.csv").exists(), "the sink committed what it had");
+    assert!(
+        summary.contains("s loading and compiling plugins"),
+        "{summary}"
+    );
+    assert!(
+        scratch.path("out.csv").exists(),
+        "the sink committed what it had"
+    );
 }

@@ -33,11 +33,18 @@ fn render(batch: &arrow::record_batch::RecordBatch) -> String {
                 match c.data_type() {
                     DataType::Int64 => c.as_primitive::<Int64Type>().value(row).to_string(),
                     DataType::Int32 => c.as_primitive::<Int32Type>().value(row).to_string(),
-                    DataType::Float64 => format!("{:.6}", c.as_primitive::<Float64Type>().value(row)),
-                    DataType::Float32 => format!("{:.6}", c.as_primitive::<Float32Type>().value(row)),
-                    DataType::Boolean => {
-                        if c.as_boolean().value(row) { "True" } else { "False" }.into()
+                    DataType::Float64 => {
+                        format!("{:.6}", c.as_primitive::<Float64Type>().value(row))
                     }
+                    DataType::Float32 => {
+                        format!("{:.6}", c.as_primitive::<Float32Type>().value(row))
+                    }
+                    DataType::Boolean => if c.as_boolean().value(row) {
+                        "True"
+                    } else {
+                        "False"
+                    }
+                    .into(),
                     DataType::Utf8 => c.as_string::<i32>().value(row).to_string(),
                     other => panic!("no rendering for {other}"),
                 }
@@ -70,7 +77,10 @@ fn agrees_with_pandas(bytes: &[u8], options: &str, pandas: &str) {
         .unwrap_or_else(|e| panic!("weir with {options}: {e}"));
     let got = render(&read_ipc(&scratch.path("out.arrow")).unwrap());
     let python = repo().join(".venv/bin/python");
-    assert!(python.exists(), "run scripts/setup --test (the pandas venv)");
+    assert!(
+        python.exists(),
+        "run scripts/setup --test (the pandas venv)"
+    );
     let reference = Command::new(python)
         .arg(repo().join("tests/reference/read_csv.py"))
         .arg(&file)
@@ -83,7 +93,11 @@ fn agrees_with_pandas(bytes: &[u8], options: &str, pandas: &str) {
         String::from_utf8_lossy(&reference.stderr)
     );
     let expected = String::from_utf8(reference.stdout).unwrap();
-    assert_eq!(got, expected.trim_end(), "weir {options} vs pandas {pandas}");
+    assert_eq!(
+        got,
+        expected.trim_end(),
+        "weir {options} vs pandas {pandas}"
+    );
 }
 
 #[test]
@@ -182,7 +196,11 @@ fn a_value_that_is_not_its_declared_type_is_reported_once_by_file_line_and_colum
         inputs = ["logs"]
         "#,
     );
-    let out = crate::process::weir().arg("run").arg(&manifest).output().unwrap();
+    let out = crate::process::weir()
+        .arg("run")
+        .arg(&manifest)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -152,7 +152,11 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
         .arg(scratch.path(""))
         .output()
         .unwrap();
-    assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
+    assert!(
+        new.status.success(),
+        "{}",
+        String::from_utf8_lossy(&new.stderr)
+    );
     scratch.write(
         "dev.toml",
         r#"
@@ -202,9 +206,19 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
     edit(&lib, "{ assert!(v < 0.0, \"boom\"); v * 2.0 }", "v * 3.0");
     let seen = wait_for(&log, "swapped in the new version", Duration::from_secs(300));
     let after = &seen[before_fix..];
-    assert!(after.contains("4 of 4 batches differ"), "compared with the running (good) version:\n{after}");
-    assert!(!after.contains("boom"), "the fix is not blamed for the old failure:\n{after}");
+    assert!(
+        after.contains("4 of 4 batches differ"),
+        "compared with the running (good) version:\n{after}"
+    );
+    assert!(
+        !after.contains("boom"),
+        "the fix is not blamed for the old failure:\n{after}"
+    );
 
     crate::process::interrupt(&child);
-    assert!(child.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap());
+    assert!(
+        child.wait().unwrap().success(),
+        "{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
 }

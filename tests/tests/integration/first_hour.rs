@@ -29,10 +29,16 @@ fn a_plugin_path_that_is_a_folder_of_sources_says_so_and_how_to_build_it() {
     let text = check_error(&scratch, &with_plugin(&scratch.path("mine")));
     assert!(
         text.contains("a folder holding a python plugin's sources")
-            && text.contains(&format!("weir plugin build {}", scratch.path("mine").display())),
+            && text.contains(&format!(
+                "weir plugin build {}",
+                scratch.path("mine").display()
+            )),
         "{text}"
     );
-    assert!(!text.contains("not found") && !text.contains("no such file"), "{text}");
+    assert!(
+        !text.contains("not found") && !text.contains("no such file"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -43,7 +49,10 @@ fn a_plugin_path_that_is_a_source_file_says_so_and_how_to_build_it() {
     let text = check_error(&scratch, &with_plugin(&scratch.path("mine/src/lib.rs")));
     assert!(
         text.contains("a Rust source file, not a WebAssembly component")
-            && text.contains(&format!("weir plugin build {}", scratch.path("mine").display())),
+            && text.contains(&format!(
+                "weir plugin build {}",
+                scratch.path("mine").display()
+            )),
         "{text}"
     );
 }
@@ -70,14 +79,26 @@ fn ndjson_sources_keep_the_column_order_of_the_records() {
         )
         .unwrap();
     let out = read_ipc(&scratch.path("out.arrow")).unwrap();
-    let names: Vec<String> = out.schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, ["zone", "id", "amount", "note"], "as pandas and DuckDB read it");
+    let names: Vec<String> = out
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        ["zone", "id", "amount", "note"],
+        "as pandas and DuckDB read it"
+    );
 }
 
 #[test]
 fn check_refuses_a_column_the_sink_cannot_hold_naming_it_and_the_sink_line() {
     let scratch = Scratch::new();
-    scratch.write("in.ndjson", "{\"id\": 1, \"customer\": {\"name\": \"ana\", \"city\": \"Oslo\"}}\n");
+    scratch.write(
+        "in.ndjson",
+        "{\"id\": 1, \"customer\": {\"name\": \"ana\", \"city\": \"Oslo\"}}\n",
+    );
     let manifest = "[sources.in]\ntype = \"ndjson\"\npath = \"in.ndjson\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"in\"]\npath = \"out.db\"\ntable = \"orders\"\n";
     let text = check_error(&scratch, manifest);
     assert!(
@@ -99,7 +120,10 @@ fn filter_messages_show_values_as_the_user_wrote_them() {
         toml_path(plugins::FILTER.as_ref())
     );
     let text = check_error(&scratch, &manifest);
-    assert!(text.contains("with '500'") && !text.contains("Str("), "{text}");
+    assert!(
+        text.contains("with '500'") && !text.contains("Str("),
+        "{text}"
+    );
 }
 
 #[test]
@@ -124,9 +148,17 @@ fn logs_written_to_a_file_carry_no_colour_codes() {
         "pipeline.toml",
         "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[sinks.out]\ntype = \"csv\"\ninputs = [\"in\"]\npath = \"out.csv\"\n",
     );
-    let out = weir().env("RUST_LOG", "info").arg("run").arg(&manifest).output().unwrap();
+    let out = weir()
+        .env("RUST_LOG", "info")
+        .arg("run")
+        .arg(&manifest)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("INFO"), "info lines are logged: {stderr}");
-    assert!(!stderr.contains('\u{1b}'), "no ANSI escapes in a pipe: {stderr:?}");
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "no ANSI escapes in a pipe: {stderr:?}"
+    );
 }

@@ -457,7 +457,11 @@ fn every_parquet_file_pyarrow_writes_weir_reads_with_the_same_rows_and_values() 
         .arg(&dir)
         .output()
         .expect("run scripts/setup --test (the pyarrow venv)");
-    assert!(written.status.success(), "{}", String::from_utf8_lossy(&written.stderr));
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
     let mut cases = 0;
     for entry in std::fs::read_dir(&dir).unwrap().flatten() {
         let path = entry.path();
@@ -513,7 +517,9 @@ fn write_legacy_repeated(path: &std::path::Path) {
     let mut group = writer.next_row_group().unwrap();
     // ids 1, 2, 3; tags [10, 11], [], [12]
     let mut id = group.next_column().unwrap().unwrap();
-    id.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None).unwrap();
+    id.typed::<Int64Type>()
+        .write_batch(&[1, 2, 3], None, None)
+        .unwrap();
     id.close().unwrap();
     let mut tags = group.next_column().unwrap().unwrap();
     tags.typed::<Int32Type>()
@@ -539,7 +545,9 @@ fn write_legacy_repeated_group(path: &std::path::Path) {
     let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
     let mut group = writer.next_row_group().unwrap();
     let mut id = group.next_column().unwrap().unwrap();
-    id.typed::<Int64Type>().write_batch(&[1, 2, 3], None, None).unwrap();
+    id.typed::<Int64Type>()
+        .write_batch(&[1, 2, 3], None, None)
+        .unwrap();
     id.close().unwrap();
     // points: [(1,2),(3,4)], [], [(5,6)]
     for values in [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]] {
@@ -585,7 +593,8 @@ fn a_file_of_only_a_legacy_repeated_field_reads_every_row() {
     use parquet::file::writer::SerializedFileWriter;
     let scratch = Scratch::new();
     let schema = Arc::new(
-        parquet::schema::parser::parse_message_type("message legacy { repeated int32 tags; }").unwrap(),
+        parquet::schema::parser::parse_message_type("message legacy { repeated int32 tags; }")
+            .unwrap(),
     );
     let file = std::fs::File::create(scratch.path("legacy.parquet")).unwrap();
     let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
@@ -639,7 +648,11 @@ fn a_legacy_repeated_field_without_list_annotation_reads_as_a_list_with_every_ro
     let lists: Vec<Vec<i32>> = (0..3)
         .map(|i| {
             let v = tags.value(i);
-            v.as_any().downcast_ref::<Int32Array>().unwrap().values().to_vec()
+            v.as_any()
+                .downcast_ref::<Int32Array>()
+                .unwrap()
+                .values()
+                .to_vec()
         })
         .collect();
     assert_eq!(lists, vec![vec![10, 11], vec![], vec![12]]);

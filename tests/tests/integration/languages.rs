@@ -268,12 +268,24 @@ fn plugin_new_names_the_python_js_and_c_scaffolds_after_the_plugin() {
     ] {
         let dir = format!("{}-dir", lang.name());
         let new = weir()
-            .args(["plugin", "new", "order-totals", "--lang", lang.name(), "--dir"])
+            .args([
+                "plugin",
+                "new",
+                "order-totals",
+                "--lang",
+                lang.name(),
+                "--dir",
+            ])
             .arg(scratch.path(&dir))
             .output()
             .unwrap();
-        assert!(new.status.success(), "{}", String::from_utf8_lossy(&new.stderr));
-        let text = std::fs::read_to_string(scratch.path(&format!("{dir}/order-totals/{file}"))).unwrap();
+        assert!(
+            new.status.success(),
+            "{}",
+            String::from_utf8_lossy(&new.stderr)
+        );
+        let text =
+            std::fs::read_to_string(scratch.path(&format!("{dir}/order-totals/{file}"))).unwrap();
         assert!(
             text.contains("order-totals") && !text.to_lowercase().contains("positive"),
             "{}: {text}",
@@ -290,7 +302,10 @@ fn a_python_plugin_error_names_the_exception_file_and_line() {
     let scratch = Scratch::new();
     let source = std::fs::read_to_string(repo().join("examples/positive-amounts/python/plugin.py"))
         .unwrap()
-        .replace("self.rows_seen += batch.num_rows", "self.rows_seen += batch.num_rowz");
+        .replace(
+            "self.rows_seen += batch.num_rows",
+            "self.rows_seen += batch.num_rowz",
+        );
     let line = source.lines().position(|l| l.contains("num_rowz")).unwrap() + 1;
     scratch.write("typo/plugin.py", source);
     let component = cli_build(&scratch.path("typo"), &scratch.path("built"));

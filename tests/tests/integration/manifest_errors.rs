@@ -190,7 +190,10 @@ fn an_unknown_policy_value_names_the_key_that_holds_it_and_its_line() {
     );
     let text = error_of(&scratch, &m);
     assert_located(&text, &m, "on_error");
-    assert!(text.contains("key `on_error`") && !text.contains("key `type`"), "{text}");
+    assert!(
+        text.contains("key `on_error`") && !text.contains("key `type`"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -542,7 +542,9 @@ fn postgres_replace_keeps_the_old_table_for_readers_until_the_run_succeeds() {
     }
     csv.push_str("oops,1.5,x\n");
     scratch.write("orders.csv", csv);
-    scratch.run(&manifest).expect_err("the bad record fails the run");
+    scratch
+        .run(&manifest)
+        .expect_err("the bad record fails the run");
     assert_eq!(
         rows(&table),
         [(1, 1.5, "a".to_string()), (2, 2.5, "b".to_string())],
@@ -555,7 +557,10 @@ fn postgres_replace_with_batch_transactions_is_refused_saying_why() {
     let scratch = Scratch::new();
     scratch.write("orders.csv", "id,amount,status\n1,1.5,a\n");
     let err = scratch
-        .check(&csv_pipeline(&unique_table("r"), "mode = \"replace\"\ntransaction = \"batch\""))
+        .check(&csv_pipeline(
+            &unique_table("r"),
+            "mode = \"replace\"\ntransaction = \"batch\"",
+        ))
         .err()
         .expect("refused")
         .to_string();

@@ -187,7 +187,11 @@ fn sqlite_replace_run_four_times_leaves_the_rows_of_one_run() {
     );
     let tables: i64 = rusqlite::Connection::open(&db)
         .unwrap()
-        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(tables, 1, "no staging table left behind");
 }
@@ -205,7 +209,9 @@ fn sqlite_replace_leaves_the_old_table_whole_when_the_run_fails() {
     }
     csv.push_str("oops,1.5,x\n");
     scratch.write("orders.csv", csv);
-    scratch.run(manifest).expect_err("the bad record fails the run");
+    scratch
+        .run(manifest)
+        .expect_err("the bad record fails the run");
     let db = scratch.path("out/shop.db");
     assert_eq!(
         rows(&db, "SELECT id, amount, status FROM orders ORDER BY id"),

@@ -728,17 +728,32 @@ fn http_source_takes_a_json_array_posted_as_application_json_and_says_what_it_ex
     eventually(Duration::from_secs(30), "the endpoint", || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
-    let post = |body: &[u8]| request(port, "POST", "/", &[("Content-Type", "application/json")], body);
+    let post = |body: &[u8]| {
+        request(
+            port,
+            "POST",
+            "/",
+            &[("Content-Type", "application/json")],
+            body,
+        )
+    };
     let (status, _, body) = post(br#"[{"id": 4, "sensor": "a"}, {"id": 5, "sensor": "b"}]"#);
     assert_eq!(status, 200, "{body}");
-    let (status, _, body) = post(b"{\"id\": 6, \"sensor\": \"c\"}\n{\"id\": 7, \"sensor\": \"d\"}\n");
+    let (status, _, body) =
+        post(b"{\"id\": 6, \"sensor\": \"c\"}\n{\"id\": 7, \"sensor\": \"d\"}\n");
     assert_eq!(status, 200, "NDJSON as before: {body}");
     let (status, _, body) = post(br#"[4, 5]"#);
     assert_eq!(status, 400);
-    assert!(body.contains("element 0 of the array is a number"), "{body}");
+    assert!(
+        body.contains("element 0 of the array is a number"),
+        "{body}"
+    );
     let (status, _, body) = post(br#"{"rows": [{"id": 8}]"#);
     assert_eq!(status, 400);
-    assert!(body.contains("one array of objects"), "says what it expects: {body}");
+    assert!(
+        body.contains("one array of objects"),
+        "says what it expects: {body}"
+    );
     interrupt(&child);
     finish(child, Duration::from_secs(30));
     let mut got = ids(&scratch.path("out.arrow"), "id");

@@ -62,10 +62,12 @@ pub(crate) struct DialectKeys<'a> {
 
 /// One ASCII character as a byte, or an error naming the key.
 fn ascii(node: &str, key: &str, c: char) -> Result<u8> {
-    u8::try_from(c)
-        .ok()
-        .filter(u8::is_ascii)
-        .ok_or_else(|| Error::source(node, format!("`{key}` must be one ASCII character, not {c:?}")))
+    u8::try_from(c).ok().filter(u8::is_ascii).ok_or_else(|| {
+        Error::source(
+            node,
+            format!("`{key}` must be one ASCII character, not {c:?}"),
+        )
+    })
 }
 
 impl DialectKeys<'_> {
@@ -92,7 +94,10 @@ impl DialectKeys<'_> {
             delimiter,
             quote: ascii(node, "quote", self.quote)?,
             escape: self.escape.map(|c| ascii(node, "escape", c)).transpose()?,
-            comment: self.comment.map(|c| ascii(node, "comment", c)).transpose()?,
+            comment: self
+                .comment
+                .map(|c| ascii(node, "comment", c))
+                .transpose()?,
             header: self.header,
             skip_rows: self.skip_rows,
             encoding: self.encoding,
@@ -126,7 +131,8 @@ impl Dialect {
     pub(crate) fn open(&self, node: &str, path: &Path) -> Result<Box<dyn Read + Send>> {
         let file = files::open(node, path)?;
         let mut input = BufReader::with_capacity(1 << 16, file);
-        let unreadable = |e: std::io::Error| Error::source(node, format!("{}: {e}", path.display()));
+        let unreadable =
+            |e: std::io::Error| Error::source(node, format!("{}: {e}", path.display()));
         let mut line = Vec::new();
         for _ in 0..self.skip_rows {
             line.clear();
@@ -136,7 +142,11 @@ impl Dialect {
         }
         Ok(match self.encoding {
             Encoding::Utf8 => {
-                if input.fill_buf().map_err(unreadable)?.starts_with(b"\xEF\xBB\xBF") {
+                if input
+                    .fill_buf()
+                    .map_err(unreadable)?
+                    .starts_with(b"\xEF\xBB\xBF")
+                {
                     input.consume(3);
                 }
                 Box::new(input)
@@ -166,7 +176,10 @@ impl Dialect {
     pub(crate) fn header_names(&self, node: &str, path: &Path) -> Result<Vec<String>> {
         let mut reader = self.records(self.open(node, path)?, true);
         let header = reader.headers().map_err(|e| {
-            Error::source(node, format!("{}: can't read the header: {e}", path.display()))
+            Error::source(
+                node,
+                format!("{}: can't read the header: {e}", path.display()),
+            )
         })?;
         Ok(header.iter().map(str::to_string).collect())
     }
@@ -219,7 +232,8 @@ impl<R: Read> Read for Latin1<R> {
                 if b < 0x80 {
                     self.pending.push(b);
                 } else {
-                    self.pending.extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]);
+                    self.pending
+                        .extend_from_slice(&[0xC0 | (b >> 6), 0x80 | (b & 0x3F)]);
                 }
             }
         }

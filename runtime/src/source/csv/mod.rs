@@ -25,8 +25,8 @@ use super::robust::salvaging_csv;
 use super::schema::ColumnDecl;
 use super::{Source, SourceContext};
 use crate::{Error, Result};
-pub(crate) use dialect::{Dialect, DialectKeys};
 pub use dialect::Encoding;
+pub(crate) use dialect::{Dialect, DialectKeys};
 
 /// A `type = "csv"` source.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -175,13 +175,15 @@ fn resolve_schema(
     let fields: Vec<Field> = names
         .iter()
         .enumerate()
-        .map(|(i, name)| match declared.iter().find(|c| &c.name == name) {
-            Some(c) => field(c),
-            None => inferred
-                .as_ref()
-                .map(|s| s.field(i).clone())
-                .unwrap_or_else(|| Field::new(name, DataType::Utf8, true)),
-        })
+        .map(
+            |(i, name)| match declared.iter().find(|c| &c.name == name) {
+                Some(c) => field(c),
+                None => inferred
+                    .as_ref()
+                    .map(|s| s.field(i).clone())
+                    .unwrap_or_else(|| Field::new(name, DataType::Utf8, true)),
+            },
+        )
         .collect();
     Ok(Arc::new(Schema::new(fields)))
 }
@@ -191,7 +193,10 @@ fn resolve_schema(
 /// decimal mark.
 fn infer(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<SchemaRef> {
     let failed = |e: ArrowError| {
-        Error::source(node, format!("{}: can't infer a schema: {e}", path.display()))
+        Error::source(
+            node,
+            format!("{}: can't infer a schema: {e}", path.display()),
+        )
     };
     let input = dialect.open(node, path)?;
     let (schema, _) = if dialect.decimal_comma {
@@ -201,7 +206,9 @@ fn infer(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Sche
             .format(dialect.header)
             .infer_schema(&sample[..], Some(rows))
     } else {
-        dialect.format(dialect.header).infer_schema(input, Some(rows))
+        dialect
+            .format(dialect.header)
+            .infer_schema(input, Some(rows))
     }
     .map_err(failed)?;
     Ok(Arc::new(schema))
@@ -222,12 +229,19 @@ fn decimal_points(
         .delimiter(dialect.delimiter)
         .quote(dialect.quote)
         .from_writer(Vec::new());
-    let unreadable = |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
+    let unreadable =
+        |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
     for record in reader.records().take(rows + usize::from(dialect.header)) {
         let record = record.map_err(|e| unreadable(&e))?;
         let fixed: Vec<String> = record
             .iter()
-            .map(|v| if number.is_match(v) { v.replace(',', ".") } else { v.to_string() })
+            .map(|v| {
+                if number.is_match(v) {
+                    v.replace(',', ".")
+                } else {
+                    v.to_string()
+                }
+            })
             .collect();
         writer.write_record(&fixed).map_err(|e| unreadable(&e))?;
     }
@@ -294,9 +308,8 @@ impl Reading {
         // Full speed until an error; then find the first bad record to
         // report it by its physical line and column name.
         Ok(Box::new(reader.map(move |item| {
-            item.and_then(|b| finish(b, &schema, &dialect)).map_err(|e| {
-                locate_bad_record(&node, &path, &dialect, &columns).unwrap_or(e)
-            })
+            item.and_then(|b| finish(b, &schema, &dialect))
+                .map_err(|e| locate_bad_record(&node, &path, &dialect, &columns).unwrap_or(e))
         })))
     }
 
@@ -310,7 +323,11 @@ impl Reading {
                 .map(|f| {
                     let as_text = self.dialect.decimal_comma && is_float(f.data_type());
                     let f = f.as_ref().clone();
-                    if as_text { f.with_data_type(DataType::Utf8) } else { f }
+                    if as_text {
+                        f.with_data_type(DataType::Utf8)
+                    } else {
+                        f
+                    }
                 })
                 .collect::<Vec<_>>(),
         ));
@@ -372,7 +389,11 @@ fn is_float(t: &DataType) -> bool {
 
 /// A batch as read (decimal-comma floats still text) as the source's
 /// schema.
-pub(crate) fn finish(batch: RecordBatch, schema: &SchemaRef, dialect: &Dialect) -> Result<RecordBatch, ArrowError> {
+pub(crate) fn finish(
+    batch: RecordBatch,
+    schema: &SchemaRef,
+    dialect: &Dialect,
+) -> Result<RecordBatch, ArrowError> {
     if batch.schema().fields() == schema.fields() {
         return Ok(batch);
     }
@@ -388,7 +409,10 @@ pub(crate) fn finish(batch: RecordBatch, schema: &SchemaRef, dialect: &Dialect) 
             if column.data_type() == field.data_type() {
                 return Ok(column.clone());
             }
-            let column = match (dialect.decimal_comma, column.as_any().downcast_ref::<StringArray>()) {
+            let column = match (
+                dialect.decimal_comma,
+                column.as_any().downcast_ref::<StringArray>(),
+            ) {
                 (true, Some(text)) => Arc::new(
                     text.iter()
                         .map(|v| v.map(|v| v.replace(',', ".")))
@@ -396,9 +420,8 @@ pub(crate) fn finish(batch: RecordBatch, schema: &SchemaRef, dialect: &Dialect) 
                 ) as ArrayRef,
                 _ => column.clone(),
             };
-            cast_with_options(&column, field.data_type(), &strict).map_err(|e| {
-                ArrowError::CsvError(format!("column {:?}: {e}", field.name()))
-            })
+            cast_with_options(&column, field.data_type(), &strict)
+                .map_err(|e| ArrowError::CsvError(format!("column {:?}: {e}", field.name())))
         })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema.clone(), columns)
@@ -414,7 +437,14 @@ fn locate_bad_record(
 ) -> Option<ArrowError> {
     let input = dialect.open(node, path).ok()?;
     let bad = BadRecords::default();
-    let mut robust = salvaging_csv(path, input, dialect.clone(), columns.clone(), 1024, bad.clone());
+    let mut robust = salvaging_csv(
+        path,
+        input,
+        dialect.clone(),
+        columns.clone(),
+        1024,
+        bad.clone(),
+    );
     loop {
         match robust.next()? {
             Ok(_) => {
