@@ -144,7 +144,12 @@ impl StdinConfig {
                 StdinFormat::Csv => Box::new(salvaging_csv(
                     label,
                     input,
-                    Arc::new(super::csv::Dialect::plain(delimiter, header)),
+                    Arc::new(super::csv::Dialect {
+                        // A header read above is a line passed over: bad
+                        // records keep their physical line numbers.
+                        skip_rows: usize::from(header != self.header),
+                        ..super::csv::Dialect::plain(delimiter, header)
+                    }),
                     Arc::new(super::csv::FileColumns::positional(&schema)),
                     ctx.batch_size,
                     bad.clone(),

@@ -33,12 +33,10 @@ fn edit(file: &Path, from: &str, to: &str) {
     std::fs::write(file, text.replace(from, to)).unwrap();
 }
 
-#[test]
-fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
-    let scratch = Scratch::new();
-    let weir = env!("CARGO_BIN_EXE_weir-under-test");
-    let new = Command::new(weir)
-        .args(["plugin", "new", "scaled", "--dir"])
+/// `weir plugin new NAME` in `scratch` (a Rust crate that builds as is).
+fn new_plugin(scratch: &Scratch, name: &str) {
+    let new = Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
+        .args(["plugin", "new", name, "--dir"])
         .arg(scratch.path(""))
         .output()
         .unwrap();
@@ -47,6 +45,27 @@ fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
         "{}",
         String::from_utf8_lossy(&new.stderr)
     );
+}
+
+/// `weir dev MANIFEST` from `dir`, logging to `log`.
+fn start_dev(dir: &Path, manifest: &Path, log: &Path) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_weir-under-test"))
+        .arg("dev")
+        .arg(manifest)
+        .arg("--target-dir")
+        .arg(repo().join("target/guest"))
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
+    let scratch = Scratch::new();
+    new_plugin(&scratch, "scaled");
     let manifest = scratch.write(
         "pipeline.toml",
         r#"
@@ -70,16 +89,7 @@ fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
         "#,
     );
     let log = scratch.path("dev.log");
-    let mut child = Command::new(weir)
-        .arg("dev")
-        .arg(&manifest)
-        .arg("--target-dir")
-        .arg(repo().join("target/guest"))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start_dev(&scratch.path(""), &manifest, &log);
     let lib = scratch.path("scaled/src/lib.rs");
 
     wait_for(&log, "watching for changes", Duration::from_secs(600));
@@ -144,19 +154,9 @@ fn dev_rebuilds_an_edited_plugin_replays_recent_batches_and_swaps_it_in() {
 #[test]
 fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() {
     let scratch = Scratch::new();
-    let weir = env!("CARGO_BIN_EXE_weir-under-test");
-    let new = Command::new(weir)
-        // Its own crate name: the other dev test builds `scaled` into the
-        // same shared target dir at the same time.
-        .args(["plugin", "new", "relative", "--dir"])
-        .arg(scratch.path(""))
-        .output()
-        .unwrap();
-    assert!(
-        new.status.success(),
-        "{}",
-        String::from_utf8_lossy(&new.stderr)
-    );
+    // Its own crate name: the other dev test builds `scaled` into the same
+    // shared target dir at the same time.
+    new_plugin(&scratch, "relative");
     scratch.write(
         "dev.toml",
         r#"
@@ -180,15 +180,7 @@ fn dev_with_a_relative_manifest_rejects_a_panicking_version_and_takes_the_fix() 
     );
     let log = scratch.path("dev.log");
     // As a user types it: from the manifest's folder, a relative path.
-    let mut child = Command::new(weir)
-        .args(["dev", "dev.toml", "--target-dir"])
-        .arg(repo().join("target/guest"))
-        .current_dir(scratch.path(""))
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = start_dev(&scratch.path(""), Path::new("dev.toml"), &log);
     let lib = scratch.path("relative/src/lib.rs");
     wait_for(&log, "watching for changes", Duration::from_secs(600));
     std::thread::sleep(Duration::from_millis(500));

@@ -501,148 +501,64 @@ fn every_parquet_file_pyarrow_writes_weir_reads_with_the_same_rows_and_values() 
     );
 }
 
-/// A file as older writers (parquet-mr before LIST, Thrift/protobuf
-/// models) lay out a list: a bare `repeated` field, no LIST annotation.
-fn write_legacy_repeated(path: &std::path::Path) {
-    use parquet::data_type::{Int32Type, Int64Type};
-    use parquet::file::writer::SerializedFileWriter;
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type(
-            "message legacy { required int64 id; repeated int32 tags; }",
-        )
-        .unwrap(),
-    );
-    let file = std::fs::File::create(path).unwrap();
-    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
-    let mut group = writer.next_row_group().unwrap();
-    // ids 1, 2, 3; tags [10, 11], [], [12]
-    let mut id = group.next_column().unwrap().unwrap();
-    id.typed::<Int64Type>()
-        .write_batch(&[1, 2, 3], None, None)
-        .unwrap();
-    id.close().unwrap();
-    let mut tags = group.next_column().unwrap().unwrap();
-    tags.typed::<Int32Type>()
-        .write_batch(&[10, 11, 12], Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
-        .unwrap();
-    tags.close().unwrap();
-    group.close().unwrap();
-    writer.close().unwrap();
+/// A Parquet file of one row group laid out as older writers (parquet-mr
+/// before LIST, Thrift/protobuf models) lay out lists: `message` is the
+/// schema, `columns` each leaf column's values with its definition and
+/// repetition levels (`None`: a required top-level column).
+type Leaf<'a> = (Values<'a>, Option<(&'a [i16], &'a [i16])>);
+enum Values<'a> {
+    I64(&'a [i64]),
+    I32(&'a [i32]),
+    F64(&'a [f64]),
 }
 
-/// A bare `repeated group` (a list of structs, as Thrift/protobuf models
-/// write it): `points` of (x, y) per row.
-fn write_legacy_repeated_group(path: &std::path::Path) {
-    use parquet::data_type::{DoubleType, Int64Type};
+fn write_legacy(path: &std::path::Path, message: &str, columns: &[Leaf<'_>]) {
+    use parquet::data_type::{DoubleType, Int32Type, Int64Type};
     use parquet::file::writer::SerializedFileWriter;
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type(
-            "message legacy { required int64 id; repeated group points { required double x; required double y; } }",
-        )
-        .unwrap(),
-    );
+    let schema = Arc::new(parquet::schema::parser::parse_message_type(message).unwrap());
     let file = std::fs::File::create(path).unwrap();
     let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
     let mut group = writer.next_row_group().unwrap();
-    let mut id = group.next_column().unwrap().unwrap();
-    id.typed::<Int64Type>()
-        .write_batch(&[1, 2, 3], None, None)
+    for (values, levels) in columns {
+        let (def, rep) = levels.map_or((None, None), |(d, r)| (Some(d), Some(r)));
+        let mut column = group.next_column().unwrap().unwrap();
+        match values {
+            Values::I64(v) => column.typed::<Int64Type>().write_batch(v, def, rep),
+            Values::I32(v) => column.typed::<Int32Type>().write_batch(v, def, rep),
+            Values::F64(v) => column.typed::<DoubleType>().write_batch(v, def, rep),
+        }
         .unwrap();
-    id.close().unwrap();
-    // points: [(1,2),(3,4)], [], [(5,6)]
-    for values in [[1.0, 3.0, 5.0], [2.0, 4.0, 6.0]] {
-        let mut c = group.next_column().unwrap().unwrap();
-        c.typed::<DoubleType>()
-            .write_batch(&values, Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
-            .unwrap();
-        c.close().unwrap();
+        column.close().unwrap();
     }
     group.close().unwrap();
     writer.close().unwrap();
 }
 
-#[test]
-fn a_legacy_repeated_group_without_list_annotation_reads_as_a_list_of_structs_with_every_row() {
-    let scratch = Scratch::new();
-    write_legacy_repeated_group(&scratch.path("legacy.parquet"));
-    let result = scratch.run(
-        r#"
-        [sources.in]
-        type = "parquet"
-        path = "legacy.parquet"
-
-        [sinks.out]
-        type = "ipc"
-        inputs = ["in"]
-        path = "out.arrow"
-        "#,
-    );
-    result.unwrap();
-    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
-    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
-    let points = out.column_by_name("points").unwrap().as_list::<i32>();
-    assert_eq!(
-        (0..3).map(|i| points.value(i).len()).collect::<Vec<_>>(),
-        [2, 0, 1]
-    );
-}
-
-#[test]
-fn a_file_of_only_a_legacy_repeated_field_reads_every_row() {
-    use parquet::data_type::Int32Type;
-    use parquet::file::writer::SerializedFileWriter;
-    let scratch = Scratch::new();
-    let schema = Arc::new(
-        parquet::schema::parser::parse_message_type("message legacy { repeated int32 tags; }")
-            .unwrap(),
-    );
-    let file = std::fs::File::create(scratch.path("legacy.parquet")).unwrap();
-    let mut writer = SerializedFileWriter::new(file, schema, Default::default()).unwrap();
-    let mut group = writer.next_row_group().unwrap();
-    let mut tags = group.next_column().unwrap().unwrap();
-    tags.typed::<Int32Type>()
-        .write_batch(&[10, 11, 12], Some(&[1, 1, 0, 1]), Some(&[0, 1, 0, 0]))
-        .unwrap();
-    tags.close().unwrap();
-    group.close().unwrap();
-    writer.close().unwrap();
+/// `file` read by weir's parquet source (written back as IPC).
+fn read_by_weir(scratch: &Scratch, file: &str) -> RecordBatch {
     scratch
-        .run(
-            r#"
-            [sources.in]
-            type = "parquet"
-            path = "legacy.parquet"
-
-            [sinks.out]
-            type = "ipc"
-            inputs = ["in"]
-            path = "out.arrow"
-            "#,
-        )
+        .run(&format!(
+            "[sources.in]\ntype = \"parquet\"\npath = \"{file}\"\n\n[sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n"
+        ))
         .unwrap();
-    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
-    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
+    read_ipc(&scratch.path("out.arrow")).unwrap()
 }
+
+/// Three rows' lists: [a, b], [], [c].
+const LEVELS: (&[i16], &[i16]) = (&[1, 1, 0, 1], &[0, 1, 0, 0]);
 
 #[test]
 fn a_legacy_repeated_field_without_list_annotation_reads_as_a_list_with_every_row() {
     let scratch = Scratch::new();
-    write_legacy_repeated(&scratch.path("legacy.parquet"));
-    scratch
-        .run(
-            r#"
-            [sources.in]
-            type = "parquet"
-            path = "legacy.parquet"
-
-            [sinks.out]
-            type = "ipc"
-            inputs = ["in"]
-            path = "out.arrow"
-            "#,
-        )
-        .unwrap();
-    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    write_legacy(
+        &scratch.path("legacy.parquet"),
+        "message legacy { required int64 id; repeated int32 tags; }",
+        &[
+            (Values::I64(&[1, 2, 3]), None),
+            (Values::I32(&[10, 11, 12]), Some(LEVELS)),
+        ],
+    );
+    let out = read_by_weir(&scratch, "legacy.parquet");
     assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
     let tags = out.column_by_name("tags").unwrap().as_list::<i32>();
     let lists: Vec<Vec<i32>> = (0..3)
@@ -656,4 +572,36 @@ fn a_legacy_repeated_field_without_list_annotation_reads_as_a_list_with_every_ro
         })
         .collect();
     assert_eq!(lists, vec![vec![10, 11], vec![], vec![12]]);
+}
+
+#[test]
+fn a_legacy_repeated_group_without_list_annotation_reads_as_a_list_of_structs_with_every_row() {
+    let scratch = Scratch::new();
+    write_legacy(
+        &scratch.path("legacy.parquet"),
+        "message legacy { required int64 id; repeated group points { required double x; required double y; } }",
+        &[
+            (Values::I64(&[1, 2, 3]), None),
+            (Values::F64(&[1.0, 3.0, 5.0]), Some(LEVELS)),
+            (Values::F64(&[2.0, 4.0, 6.0]), Some(LEVELS)),
+        ],
+    );
+    let out = read_by_weir(&scratch, "legacy.parquet");
+    assert_eq!(out.num_rows(), 3, "every row of the file, not 0");
+    let points = out.column_by_name("points").unwrap().as_list::<i32>();
+    assert_eq!(
+        (0..3).map(|i| points.value(i).len()).collect::<Vec<_>>(),
+        [2, 0, 1]
+    );
+}
+
+#[test]
+fn a_file_of_only_a_legacy_repeated_field_reads_every_row() {
+    let scratch = Scratch::new();
+    write_legacy(
+        &scratch.path("legacy.parquet"),
+        "message legacy { repeated int32 tags; }",
+        &[(Values::I32(&[10, 11, 12]), Some(LEVELS))],
+    );
+    assert_eq!(read_by_weir(&scratch, "legacy.parquet").num_rows(), 3);
 }
