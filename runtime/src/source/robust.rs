@@ -218,12 +218,14 @@ impl Records for CsvRecords {
         let buf = writer
             .into_inner()
             .map_err(|e| ArrowError::CsvError(e.to_string()))?;
-        let mut decoder = arrow::csv::ReaderBuilder::new(self.columns.read_schema.clone())
+        let mut builder = arrow::csv::ReaderBuilder::new(self.columns.read_schema.clone())
             .with_header(false)
             .with_delimiter(self.dialect.delimiter)
-            .with_null_regex(self.dialect.null_regex())
-            .with_batch_size(records.len().max(1))
-            .build_decoder();
+            .with_batch_size(records.len().max(1));
+        if let Some(nulls) = self.dialect.null_regex() {
+            builder = builder.with_null_regex(nulls);
+        }
+        let mut decoder = builder.build_decoder();
         let decoded = (|| {
             let mut offset = 0;
             while offset < buf.len() {

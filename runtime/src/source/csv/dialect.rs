@@ -184,8 +184,14 @@ impl Dialect {
         Ok(header.iter().map(str::to_string).collect())
     }
 
-    /// Which values are null, as arrow's CSV reader takes it.
-    pub(crate) fn null_regex(&self) -> Regex {
+    /// Which values are null, as arrow's CSV reader takes it; `None` for
+    /// the default (empty values only), which arrow checks without a
+    /// regex — matching every field against one costs parse speed.
+    pub(crate) fn null_regex(&self) -> Option<Regex> {
+        (self.null_values != [""]).then(|| self.null_pattern())
+    }
+
+    fn null_pattern(&self) -> Regex {
         let alternatives: Vec<String> = self.null_values.iter().map(|v| regex::escape(v)).collect();
         // Built from escaped literals: always a valid pattern.
         Regex::new(&format!("^(?:{})$", alternatives.join("|")))
@@ -202,8 +208,10 @@ impl Dialect {
         let mut format = Format::default()
             .with_header(header)
             .with_delimiter(self.delimiter)
-            .with_quote(self.quote)
-            .with_null_regex(self.null_regex());
+            .with_quote(self.quote);
+        if let Some(nulls) = self.null_regex() {
+            format = format.with_null_regex(nulls);
+        }
         if let Some(e) = self.escape {
             format = format.with_escape(e);
         }
@@ -276,7 +284,7 @@ mod tests {
         }
         .dialect("n")
         .unwrap();
-        let re = d.null_regex();
+        let re = d.null_regex().expect("sentinels beyond the default");
         for null in ["", "NA", "-", "n/a (x)"] {
             assert!(re.is_match(null), "{null:?}");
         }
