@@ -53,13 +53,32 @@ pub(super) fn run_source(
 ) -> Result<SourceEnd> {
     let (name, stats) = (cx.name.as_str(), &*cx.stats);
     let all: Vec<Edge> = outputs.iter().chain(dead_letter).cloned().collect();
-    let report_bad = |source: &mut dyn Source| -> Result<()> {
+    // The first few bad records each get a line; after that one line per
+    // batch counts them (a file of a million bad lines must not flood the
+    // log — they are all in the dead-letter output when it is routed).
+    const NAMED_BAD_RECORDS: u64 = 10;
+    let mut bad_so_far = 0u64;
+    let mut report_bad = |source: &mut dyn Source| -> Result<()> {
         let bad = source.bad_records();
         if !bad.is_empty() {
             stats.rejected(bad.len());
-            for record in &bad {
+            let named = NAMED_BAD_RECORDS.saturating_sub(bad_so_far) as usize;
+            for record in bad.iter().take(named) {
                 tracing::warn!(file = %record.file, location = %record.location,
                     error = %record.error, "bad record");
+            }
+            bad_so_far += bad.len() as u64;
+            if bad.len() > named {
+                tracing::warn!(
+                    more = bad.len() - named,
+                    total = bad_so_far,
+                    "more bad records{}",
+                    if dead_letter.is_empty() {
+                        " (each was skipped)"
+                    } else {
+                        " (each went to the dead-letter output)"
+                    }
+                );
             }
             send_batch(
                 dead_letter,

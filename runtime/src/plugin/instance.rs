@@ -10,7 +10,7 @@ use wasmtime::{Engine, Store};
 use super::convert::{schema_from_wit, schema_to_wit};
 use super::engine::{ticks, EPOCH_TICK};
 use super::host::{LoadedPlugin, Sandbox};
-use super::output::{assemble, conforms, with_schema};
+use super::output::{assemble, conforms, sound, with_schema};
 use super::state::{BatchRep, HostState};
 use crate::bindings::Plugin;
 use crate::{Error, FailureKind, Result};
@@ -26,6 +26,9 @@ pub struct PluginInstance {
     bindings: Plugin,
     budget: u64,
     declared: Option<SchemaRef>,
+    /// Without a declared schema, the first output batch's: every later
+    /// one must match it (a sink downstream can't take a type change).
+    observed: Option<SchemaRef>,
     config: Option<String>,
     trapped: bool,
     /// How long the last `process` call spent in the plugin (its own work
@@ -59,6 +62,7 @@ impl PluginInstance {
             store,
             bindings,
             declared: None,
+            observed: None,
             config: None,
             trapped: false,
             last_call: Duration::ZERO,
@@ -85,6 +89,7 @@ impl PluginInstance {
         let mut fresh =
             PluginInstance::start(&self.engine, self.plugin.clone(), self.sandbox.clone())?;
         fresh.declared = self.declared.clone();
+        fresh.observed = self.observed.clone();
         fresh.watermark = self.watermark;
         if let Some(config) = self.config.clone() {
             fresh.init(&config)?;
@@ -104,7 +109,8 @@ impl PluginInstance {
             node: self.sandbox.node.to_string(),
             batch: batch.into(),
             kind,
-            message: message.into(),
+            // A plugin's own text (a 64 MiB error string) is cut short.
+            message: super::state::bounded(message.into()),
         }
     }
 
@@ -266,7 +272,7 @@ impl PluginInstance {
     }
 
     fn collect(
-        &self,
+        &mut self,
         input: Option<&RecordBatch>,
         outputs: Vec<crate::bindings::types::Output>,
         label: &str,
@@ -279,17 +285,30 @@ impl PluginInstance {
             )
         };
         let mut batches = Vec::with_capacity(outputs.len());
+        let mut observed = self.observed.clone();
         for output in outputs {
             for batch in assemble(input, output).map_err(malformed)? {
-                let batch = match &self.declared {
-                    Some(declared) => conforms(&batch, declared)
-                        .and_then(|()| with_schema(batch, declared))
+                sound(&batch).map_err(malformed)?;
+                let batch = match (&self.declared, &observed) {
+                    (Some(fixed), _) | (None, Some(fixed)) => conforms(&batch, fixed)
+                        .and_then(|()| with_schema(batch, fixed))
+                        .map_err(|e| match &self.declared {
+                            Some(_) => e,
+                            None => format!(
+                                "{e} (the plugin's describe said its schema is unknown until \
+                                 its first batch, and then it changed)"
+                            ),
+                        })
                         .map_err(malformed)?,
-                    None => batch,
+                    (None, None) => {
+                        observed = Some(batch.schema());
+                        batch
+                    }
                 };
                 batches.push(batch);
             }
         }
+        self.observed = observed;
         Ok(batches)
     }
 }

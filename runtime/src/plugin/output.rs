@@ -174,6 +174,44 @@ fn ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
     Ok(out)
 }
 
+/// The longest column name a plugin may return, in bytes.
+pub const MAX_NAME_BYTES: usize = 1024;
+
+/// What every sink and downstream node relies on, checked once here so
+/// that a bad batch is the plugin's failure (under its `on_error`), not a
+/// sink's: rows need columns; names are non-empty, unique and at most
+/// [`MAX_NAME_BYTES`]; a timestamp's zone is one readers know.
+pub fn sound(batch: &RecordBatch) -> Result<(), String> {
+    if batch.num_columns() == 0 && batch.num_rows() > 0 {
+        return Err(format!("{} rows but no columns", batch.num_rows()));
+    }
+    let schema = batch.schema();
+    for (i, field) in schema.fields().iter().enumerate() {
+        let name = field.name();
+        if name.is_empty() {
+            return Err(format!("column {i} has an empty name"));
+        }
+        if name.len() > MAX_NAME_BYTES {
+            return Err(format!(
+                "column {i}'s name is {} bytes (at most {MAX_NAME_BYTES})",
+                name.len()
+            ));
+        }
+        if schema.fields()[..i].iter().any(|f| f.name() == name) {
+            return Err(format!("column {name:?} appears twice"));
+        }
+        if let arrow::datatypes::DataType::Timestamp(_, Some(zone)) = field.data_type() {
+            if zone.parse::<arrow::array::timezone::Tz>().is_err() {
+                return Err(format!(
+                    "column {name:?} is a timestamp in zone {zone:?}, which is not a time zone \
+                     (an IANA name such as \"Europe/Paris\", or an offset such as \"+01:00\")"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks `batch` against the schema the plugin declared in `describe`:
 /// same names and types in order, and no nulls in a non-nullable column.
 pub fn conforms(batch: &RecordBatch, declared: &SchemaRef) -> Result<(), String> {
@@ -288,6 +326,32 @@ mod tests {
             out.column(0).as_ref(),
             &Int64Array::from(vec![1, 3]) as &dyn Array
         );
+    }
+
+    #[test]
+    fn batches_downstream_would_reject_are_refused_at_the_boundary() {
+        let no_columns = RecordBatch::try_new_with_options(
+            Arc::new(Schema::empty()),
+            vec![],
+            &RecordBatchOptions::new().with_row_count(Some(3)),
+        )
+        .unwrap();
+        assert_eq!(sound(&no_columns).unwrap_err(), "3 rows but no columns");
+        let stamped = |zone: &str, name: &str| {
+            let t = arrow::array::TimestampMicrosecondArray::from(vec![0]).with_timezone(zone);
+            RecordBatch::try_from_iter([(name, Arc::new(t) as ArrayRef)]).unwrap()
+        };
+        assert!(sound(&stamped("Europe/Paris", "t")).is_ok());
+        assert!(sound(&stamped("+01:00", "t")).is_ok());
+        let err = sound(&stamped("Mars/Olympus", "t")).unwrap_err();
+        assert!(err.contains("not a time zone"), "{err}");
+        assert!(sound(&stamped("UTC", ""))
+            .unwrap_err()
+            .contains("empty name"));
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert!(sound(&stamped("UTC", &long))
+            .unwrap_err()
+            .contains("at most 1024"));
     }
 
     #[test]

@@ -36,6 +36,65 @@ pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
+    log_budget: LogBudget,
+}
+
+/// How much a plugin may log: a burst of [`LogBudget::BURST`] lines, then
+/// [`LogBudget::PER_SECOND`] a second; the rest is counted and reported as
+/// one `log lines suppressed` line, so a plugin logging in a hot loop can't
+/// flood stderr (or a log shipper) faster than its time limit stops it.
+struct LogBudget {
+    tokens: f64,
+    last: std::time::Instant,
+    suppressed: u64,
+}
+
+impl LogBudget {
+    const BURST: f64 = 200.0;
+    const PER_SECOND: f64 = 100.0;
+
+    fn new() -> Self {
+        LogBudget {
+            tokens: Self::BURST,
+            last: std::time::Instant::now(),
+            suppressed: 0,
+        }
+    }
+
+    /// Whether one more line may go out; `Some(n)` first when `n` lines
+    /// were suppressed since the last one that did.
+    fn take(&mut self) -> (bool, Option<u64>) {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * Self::PER_SECOND;
+        self.tokens = (self.tokens + refill).min(Self::BURST);
+        self.last = now;
+        if self.tokens < 1.0 {
+            self.suppressed += 1;
+            return (false, None);
+        }
+        self.tokens -= 1.0;
+        (
+            true,
+            Some(std::mem::take(&mut self.suppressed)).filter(|n| *n > 0),
+        )
+    }
+}
+
+/// Longest plugin-supplied text (a log line, an error message) carried
+/// into weir's messages and logs.
+pub(crate) const MAX_TEXT: usize = 4096;
+
+/// `text` cut to [`MAX_TEXT`] bytes at a character boundary, saying how
+/// much was left out.
+pub(crate) fn bounded(text: String) -> String {
+    if text.len() <= MAX_TEXT {
+        return text;
+    }
+    let mut cut = MAX_TEXT;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… ({} more bytes)", &text[..cut], text.len() - cut)
 }
 
 impl HostState {
@@ -76,6 +135,7 @@ impl HostState {
             last_panic: None,
             wasi: wasi.build(),
             table: ResourceTable::new(),
+            log_budget: LogBudget::new(),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory)
                 .table_elements(1 << 20)
@@ -173,11 +233,22 @@ impl log::Host for HostState {
             self.last_panic = Some(message.chars().take(1000).collect());
         }
         let node = &*self.node;
-        let fields = fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let (allowed, suppressed) = self.log_budget.take();
+        if let Some(n) = suppressed {
+            tracing::warn!(target: "weir::plugin", node, suppressed = n,
+                "{n} log lines suppressed (a plugin may log {} lines a second)", LogBudget::PER_SECOND);
+        }
+        if !allowed {
+            return Ok(());
+        }
+        let message = bounded(message);
+        let fields = bounded(
+            fields
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
         match level {
             log::Level::Trace => {
                 tracing::trace!(target: "weir::plugin", node, %fields, "{message}")
@@ -192,5 +263,34 @@ impl log::Host for HostState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_logging_in_a_loop_gets_its_burst_then_a_count_of_what_was_suppressed() {
+        let mut budget = LogBudget::new();
+        let allowed = (0..10_000).filter(|_| budget.take().0).count();
+        // The burst, and what trickled in while the loop ran.
+        assert!((200..260).contains(&allowed), "{allowed}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let (ok, suppressed) = budget.take();
+        assert!(ok);
+        assert_eq!(suppressed, Some(10_000 - allowed as u64));
+    }
+
+    #[test]
+    fn long_plugin_text_is_cut_at_a_character_boundary_saying_how_much_is_left_out() {
+        let text = "é".repeat(5000);
+        let cut = bounded(text);
+        assert!(cut.len() < MAX_TEXT + 40, "{}", cut.len());
+        assert!(
+            cut.ends_with("(5904 more bytes)"),
+            "{}",
+            &cut[cut.len() - 30..]
+        );
     }
 }

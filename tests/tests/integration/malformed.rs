@@ -86,3 +86,63 @@ fn values_of_the_wrong_type_are_rejected() {
 fn validity_bitmap_too_short_is_rejected() {
     assert_reported("short-validity", "validity bitmap");
 }
+
+#[test]
+fn a_batch_with_rows_but_no_columns_is_the_plugins_failure() {
+    assert_reported("no-columns", "100 rows but no columns");
+}
+
+#[test]
+fn a_timestamp_in_a_zone_that_does_not_exist_is_the_plugins_failure() {
+    assert_reported("bad-zone", "\"Mars/Olympus\", which is not a time zone");
+}
+
+#[test]
+fn a_column_type_that_changes_between_batches_is_the_plugins_failure_and_its_policy_applies() {
+    let run = |policy: &str| {
+        let scratch = Scratch::new();
+        let result = scratch.run(&format!(
+            r#"
+            [pipeline]
+            batch_size = 10
+
+            [sources.gen]
+            type = "generate"
+            rows = 30
+
+            [transforms.flip]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "type-flip" }}
+            on_error = "{policy}"
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["flip"]
+            path = "out.arrow"
+            "#,
+            toml_path(plugins::RAW.as_ref())
+        ));
+        (scratch, result)
+    };
+    let (_, failed) = run("fail");
+    let err = failed
+        .err()
+        .expect("the second batch changes a type")
+        .to_string();
+    assert!(
+        err.contains("node \"flip\"") && err.contains("batch 1") && err.contains("then it changed"),
+        "blamed on the plugin, not the sink: {err}"
+    );
+    // Under `skip` the plugin's policy applies: the batches that kept the
+    // first batch's schema reach the sink.
+    let (scratch, skipped) = run("skip");
+    let summary = skipped.expect("skip keeps the run going");
+    assert_eq!(summary.node("flip").unwrap().failed_batches, 2);
+    assert_eq!(
+        weir_tests::read_ipc(&scratch.path("out.arrow"))
+            .unwrap()
+            .num_rows(),
+        10
+    );
+}

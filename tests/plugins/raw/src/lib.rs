@@ -10,6 +10,11 @@
 //! - `unsorted-selection`: selection indexes out of order.
 //! - `wrong-type`: declares int64 but sends float64 values.
 //! - `short-validity`: a validity bitmap too short for the rows.
+//! - `no-columns`: a new batch that claims the input's rows but has no
+//!   columns.
+//! - `bad-zone`: a timestamp column whose zone is not a time zone.
+//! - `type-flip`: `describe` says unknown; the first batch's `x` is int64,
+//!   every later one's float64.
 
 use weir_plugin_sdk::wit::exports::weir::plugin::transform::Guest;
 use weir_plugin_sdk::wit::weir::plugin::types::*;
@@ -17,6 +22,7 @@ use weir_plugin_sdk::wit::weir::plugin::types::*;
 struct Raw;
 
 static MODE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn mode() -> String {
     MODE.lock().map(|m| m.clone()).unwrap_or_default()
@@ -105,6 +111,43 @@ impl Guest for Raw {
                     },
                 }],
             ),
+            "no-columns" => Output::Batch(NewBatch {
+                num_rows: rows,
+                columns: vec![],
+            }),
+            "bad-zone" => Output::Batch(NewBatch {
+                num_rows: rows,
+                columns: vec![NamedColumn {
+                    name: "t".into(),
+                    column: Column {
+                        data_type: DataType::Timestamp(TimestampType {
+                            unit: TimeUnit::Microsecond,
+                            timezone: Some("Mars/Olympus".into()),
+                        }),
+                        values: Values::S64(vec![0; rows as usize]),
+                        validity: None,
+                    },
+                }],
+            }),
+            "type-flip" => {
+                let first = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+                let column = if first {
+                    int_column(vec![1; rows as usize])
+                } else {
+                    Column {
+                        data_type: DataType::Float64,
+                        values: Values::F64(vec![1.5; rows as usize]),
+                        validity: None,
+                    }
+                };
+                Output::Batch(NewBatch {
+                    num_rows: rows,
+                    columns: vec![NamedColumn {
+                        name: "x".into(),
+                        column,
+                    }],
+                })
+            }
             other => return Err(format!("unknown mode {other:?}")),
         }])
     }
