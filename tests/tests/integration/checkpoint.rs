@@ -564,3 +564,86 @@ fn ctrl_c_without_checkpoints_says_plainly_what_was_written_and_that_state_was_f
         "the sink committed what it had"
     );
 }
+
+#[test]
+fn a_plugin_whose_restore_panics_fails_the_resume_by_name_and_a_fixed_version_resumes_the_same_checkpoint(
+) {
+    let scratch = Scratch::new();
+    let manifest = |mode: &str| {
+        scratch.write(
+            "pipeline.toml",
+            format!(
+                r#"
+                [pipeline]
+                checkpoint = {{ dir = "checkpoints", interval_ms = 50 }}
+
+                [sources.gen]
+                type = "generate"
+                rate = 5000.0
+
+                [transforms.counter]
+                plugin = {hostile}
+                inputs = ["gen"]
+                config = {{ mode = "{mode}" }}
+                grants = {{ stdio = true }}
+
+                [sinks.out]
+                type = "blackhole"
+                inputs = ["counter"]
+                "#,
+                hostile = toml_path(plugins::HOSTILE.as_ref()),
+            ),
+        )
+    };
+    let run = |mode: &str| {
+        weir()
+            .args(["run", "--progress", "0"])
+            .arg(manifest(mode))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let checkpoints = scratch.path("checkpoints");
+    let stop_after_a_checkpoint = |child: Child, after: u64| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while newest_checkpoint(&checkpoints) <= after {
+            assert!(Instant::now() < deadline, "no checkpoint");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        interrupt(&child);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    stop_after_a_checkpoint(run("stateful"), 0);
+    let saved = newest_checkpoint(&checkpoints);
+
+    let out = run("bad-restore").wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an error, not a crash: {stderr}"
+    );
+    assert!(
+        stderr.contains("\"counter\"") && stderr.contains("panicked in restore on purpose"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Cannot start a runtime"), "{stderr}");
+    assert_eq!(
+        newest_checkpoint(&checkpoints),
+        saved,
+        "the checkpoint is untouched"
+    );
+
+    let summary = stop_after_a_checkpoint(run("stateful"), saved);
+    assert!(
+        summary.contains(&format!("resumed from #{saved}")),
+        "{summary}"
+    );
+}

@@ -3,7 +3,9 @@
 //!
 //! `loop`, `grow` (memory until refused), `recurse`, `alloc-4g`, `panic`,
 //! `open-file`, `env`, `slow` (`ms` of busy work), `trap-rows`
-//! (`seqs = [..]`), `pass`.
+//! (`seqs = [..]`), `pass`; `stateful` passes rows and keeps a count it
+//! snapshots and restores; `bad-restore` is `stateful` whose `restore`
+//! panics (a broken version resuming a checkpoint).
 
 use std::collections::HashSet;
 use std::hint::black_box;
@@ -36,6 +38,8 @@ fn panic_mode() -> String {
 struct Hostile {
     config: Config,
     seqs: HashSet<i64>,
+    /// Rows seen, for `stateful` and `bad-restore`.
+    rows: u64,
 }
 
 fn deep(n: u64) -> u64 {
@@ -57,7 +61,11 @@ impl Transform for Hostile {
 
     fn new(config: Config) -> Result<Self> {
         let seqs = config.seqs.iter().copied().collect();
-        Ok(Hostile { config, seqs })
+        Ok(Hostile {
+            config,
+            seqs,
+            rows: 0,
+        })
     }
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
@@ -109,9 +117,27 @@ impl Transform for Hostile {
                     panic!("poison row in batch");
                 }
             }
+            "stateful" | "bad-restore" => self.rows += input.num_rows() as u64,
             other => return Err(Error::msg(format!("unknown mode {other:?}"))),
         }
         Ok(vec![Output::pass()])
+    }
+
+    fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        Ok(matches!(self.config.mode.as_str(), "stateful" | "bad-restore")
+            .then(|| self.rows.to_le_bytes().to_vec()))
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<()> {
+        if self.config.mode == "bad-restore" {
+            // Through WASI first, as a Python traceback or a C plugin's
+            // perror would go.
+            eprintln!("restoring {} bytes of state", state.len());
+            panic!("hostile plugin panicked in restore on purpose");
+        }
+        let bytes: [u8; 8] = state.try_into().map_err(|_| Error::msg("bad state"))?;
+        self.rows = u64::from_le_bytes(bytes);
+        Ok(())
     }
 }
 
