@@ -149,6 +149,23 @@ fn init_tracing() {
         .try_init();
 }
 
+/// The exit status of a failed command: 2 when the pipeline as written
+/// can't run (the manifest, a schema that doesn't line up, a plugin file
+/// that isn't one — fix the files, running again won't help; clap's usage
+/// errors are 2 too), 1 when a run failed (a plugin, source or sink error,
+/// a checkpoint, I/O). A stream stopped by Ctrl-C or SIGTERM exits 0 once
+/// it has committed; a second interrupt exits 130 without committing.
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<crate::Error>() {
+        Some(
+            crate::Error::Manifest(_)
+            | crate::Error::Schema { .. }
+            | crate::Error::PluginLoad { .. },
+        ) => 2,
+        _ => 1,
+    }
+}
+
 /// Entry point of the `weir` binary.
 pub fn main() -> ExitCode {
     init_tracing();
@@ -157,7 +174,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(exit_code(&e))
         }
     }
 }

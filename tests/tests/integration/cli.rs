@@ -324,3 +324,34 @@ fn recursion_within_max_stack_kb_runs_and_beyond_it_traps() {
     let stderr = String::from_utf8_lossy(&tight.stderr);
     assert!(stderr.contains("stack exhausted"), "{stderr}");
 }
+
+#[test]
+fn exit_status_is_2_for_a_pipeline_that_cannot_run_as_written_and_1_for_a_failed_run() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id,amount\n1,2.5\nx,1\n");
+    let run = |manifest: &str| {
+        let path = scratch.write("pipeline.toml", manifest);
+        weir().arg("run").arg(path).output().unwrap().status.code()
+    };
+    let sink = "\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\n";
+    assert_eq!(
+        run(&format!(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\ndelimitr = \";\"\n{sink}"
+        )),
+        Some(2),
+        "manifest error"
+    );
+    assert_eq!(
+        run(&format!("[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\nschema = [{{ name = \"id\", type = \"int64\" }}]\n{sink}")),
+        Some(1),
+        "a bad record fails the run"
+    );
+    assert_eq!(
+        run(&format!(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n{sink}"
+        )),
+        Some(0)
+    );
+    let usage = weir().args(["run"]).output().unwrap().status.code();
+    assert_eq!(usage, Some(2), "usage error");
+}
