@@ -127,8 +127,7 @@ fn a_column_type_that_changes_between_batches_is_the_plugins_failure_and_its_pol
     };
     let (_, failed) = run("fail");
     let err = failed
-        .err()
-        .expect("the second batch changes a type")
+        .expect_err("the second batch changes a type")
         .to_string();
     assert!(
         err.contains("node \"flip\"") && err.contains("batch 1") && err.contains("then it changed"),
