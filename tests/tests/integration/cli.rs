@@ -355,3 +355,37 @@ fn exit_status_is_2_for_a_pipeline_that_cannot_run_as_written_and_1_for_a_failed
     let usage = weir().args(["run"]).output().unwrap().status.code();
     assert_eq!(usage, Some(2), "usage error");
 }
+
+#[test]
+fn log_format_json_writes_one_json_object_per_log_line_and_color_always_colours_a_pipe() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id\n1\n");
+    let manifest = scratch.write(
+        "pipeline.toml",
+        "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[sinks.out]\ntype = \"csv\"\ninputs = [\"in\"]\npath = \"out.csv\"\n",
+    );
+    let out = weir()
+        .env("RUST_LOG", "info")
+        .args(["--log-format", "json", "run", "--quiet"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    assert!(!lines.is_empty(), "info lines are logged");
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["fields"]["message"].is_string()));
+
+    let coloured = weir()
+        .env("RUST_LOG", "info")
+        .args(["run", "--quiet", "--color", "always"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&coloured.stderr).contains('\u{1b}'));
+}
