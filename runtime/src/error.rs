@@ -59,6 +59,21 @@ pub enum Error {
         message: String,
     },
 
+    /// A node's own work panicked (a bug in weir or in a library it uses,
+    /// met on some input): the run stops, naming the node.
+    #[error(
+        "node {node:?} ({kind}) panicked: {message} — a bug in weir, not in your data or \
+         plugin; please report it with the input that caused it"
+    )]
+    Panicked {
+        /// The node.
+        node: String,
+        /// `sources`, `transforms` or `sinks`.
+        kind: &'static str,
+        /// The panic message.
+        message: String,
+    },
+
     /// A checkpoint can't be written, read or resumed from.
     #[error("checkpoint: {0}")]
     Checkpoint(String),

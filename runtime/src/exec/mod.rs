@@ -263,14 +263,17 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
                         done.insert(name);
                     }
                     Some(Err(e)) => {
-                        let node = names.get(&e.id()).cloned().unwrap_or_default();
+                        let (node, kind) = names.get(&e.id()).cloned().unwrap_or_default();
                         done.insert(node.clone());
-                        control.fail(Error::Plugin {
-                            node,
-                            batch: "?".into(),
-                            kind: crate::FailureKind::Trap,
-                            message: format!("node task panicked: {e}"),
-                        });
+                        let message = match e.try_into_panic() {
+                            Ok(panic) => panic
+                                .downcast_ref::<&str>()
+                                .map(|s| s.to_string())
+                                .or_else(|| panic.downcast_ref::<String>().cloned())
+                                .unwrap_or_else(|| "a panic without a message".into()),
+                            Err(e) => e.to_string(),
+                        };
+                        control.fail(Error::Panicked { node, kind, message });
                     }
                 },
                 () = control.reconfigured.notified(), if pending.is_none() => {
@@ -428,7 +431,7 @@ fn spawn(
     generation: &Arc<Generation>,
     checkpoints: Option<&Arc<Coordinator>>,
     clocks: &mut HashMap<String, Arc<Mutex<SourceClock>>>,
-) -> (Tasks, HashMap<tokio::task::Id, String>) {
+) -> (Tasks, HashMap<tokio::task::Id, (String, &'static str)>) {
     let capacity = graph.manifest.pipeline.channel_capacity;
     // One input channel per consuming node; upstreams hold sender clones
     // and tag what they send with their slot (their index in `inputs`).
@@ -559,7 +562,7 @@ fn spawn(
             let _entered = span.enter();
             (node, task())
         });
-        names.insert(handle.id(), name);
+        names.insert(handle.id(), (name, kind.section()));
     }
     // Senders held here would keep channels open forever.
     drop(senders);

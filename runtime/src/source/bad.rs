@@ -88,6 +88,7 @@ pub(crate) fn plain_message(e: &arrow::error::ArrowError) -> String {
         CsvError(m) | ParseError(m) | JsonError(m) | ParquetError(m) | InvalidArgumentError(m) => {
             m.clone()
         }
+        ExternalError(e) => e.to_string(),
         other => other.to_string(),
     }
 }

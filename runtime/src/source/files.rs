@@ -170,7 +170,13 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
     pub(crate) fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         loop {
             if let Some((path, batches)) = &mut self.current {
-                match batches.next() {
+                let rows = self.rows;
+                let next = super::contain::contained(|| batches.next()).unwrap_or_else(|e| {
+                    Some(Err(ArrowError::ExternalError(
+                        format!("after row {rows}: {e}").into(),
+                    )))
+                });
+                match next {
                     Some(Ok(batch)) if batch.num_rows() == 0 => continue,
                     Some(Ok(batch)) => {
                         let Some(batch) = skip_rows(batch, &mut self.skip) else {
@@ -199,7 +205,14 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                         self.rows = 0;
                     }
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
-                    match (self.open)(&path) {
+                    let open = &mut self.open;
+                    let opened = super::contain::contained(|| open(&path)).unwrap_or_else(|e| {
+                        Err(Error::source(
+                            &self.node,
+                            format!("{}: {e}", path.display()),
+                        ))
+                    });
+                    match opened {
                         Ok(batches) => self.current = Some((path, batches)),
                         Err(Error::Source { message, .. }) if self.policy != OnBadRecord::Fail => {
                             bad::push(&self.bad, BadRecord::new(&path, "file", "", message));

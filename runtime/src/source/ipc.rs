@@ -28,6 +28,11 @@ pub struct IpcConfig {
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";
 
 fn open_ipc(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
+    super::contain::contained(|| read_ipc_header(node, path))
+        .unwrap_or_else(|e| Err(Error::source(node, format!("{}: {e}", path.display()))))
+}
+
+fn read_ipc_header(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
     let fail = |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
     let mut file = files::open(node, path)?;
     let mut magic = [0u8; 6];

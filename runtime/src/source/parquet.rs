@@ -32,7 +32,9 @@ impl ParquetConfig {
         let node = ctx.name.to_string();
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
-            ParquetRecordBatchReaderBuilder::try_new(files::open(node, path)?)
+            let file = files::open(node, path)?;
+            super::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
+                .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))?
                 .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))
         };
         let schema = builder(ctx.name, &files[0])?.schema().clone();

@@ -145,3 +145,52 @@ fn a_column_type_that_changes_between_batches_is_the_plugins_failure_and_its_pol
         10
     );
 }
+
+#[test]
+fn malformed_ipc_files_fail_or_are_skipped_by_policy_never_panic() {
+    let corpus = weir_tests::repo().join("tests/corpus/ipc");
+    let mut files: Vec<_> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 8, "{files:?}");
+    for file in &files {
+        for policy in ["fail", "skip", "dead_letter"] {
+            let scratch = Scratch::new();
+            let dead_letter = if policy == "dead_letter" {
+                "[sinks.dead]\ntype = \"ipc\"\ninputs = [\"in.dead_letter\"]\npath = \"dead.arrow\"\n"
+            } else {
+                ""
+            };
+            let result = scratch.run(&format!(
+                "[sources.in]\ntype = \"ipc\"\npath = {}\non_bad_record = \"{policy}\"\n\n\
+                 [sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n\n{dead_letter}",
+                toml_path(file)
+            ));
+            let name = file.file_name().unwrap().to_string_lossy();
+            match policy {
+                "fail" => {
+                    let err = result
+                        .expect_err("a malformed file fails the run")
+                        .to_string();
+                    assert!(
+                        err.contains("source \"in\"")
+                            && err.contains(name.as_ref())
+                            && err.contains("malformed data"),
+                        "{name}: {err}"
+                    );
+                }
+                _ => {
+                    let summary = result.unwrap_or_else(|e| panic!("{name} under {policy}: {e}"));
+                    assert_eq!(
+                        summary.node("in").unwrap().dead_rows,
+                        1,
+                        "{name}: the file is one bad record"
+                    );
+                }
+            }
+        }
+    }
+}
