@@ -48,12 +48,20 @@ pub struct CheckpointConfig {
     /// `keep`: completed checkpoints kept on disk (default 3, at least 1).
     #[serde(default = "keep")]
     pub keep: usize,
+    /// `max_failed_snapshots`: a plugin whose `snapshot` returns an error
+    /// declines that checkpoint (the next one tries again); this many in a
+    /// row fail the run (default 3).
+    #[serde(default = "max_failed_snapshots")]
+    pub max_failed_snapshots: u32,
 }
 
 fn interval_ms() -> u64 {
     1000
 }
 fn keep() -> usize {
+    3
+}
+fn max_failed_snapshots() -> u32 {
     3
 }
 
@@ -114,6 +122,9 @@ enum Report {
     Ack(u64, String, NodeState),
     /// `node` is done; `state` stands for it in every later checkpoint.
     Ended(String, NodeState),
+    /// `node` can't take part in checkpoint `id` (its plugin's snapshot
+    /// failed): the checkpoint is abandoned, the next one tries again.
+    Decline(u64, String, String),
     /// A new generation runs these nodes (after a manifest reload).
     Nodes(Vec<String>),
     /// Pause: abandon the checkpoint in flight, start none.
@@ -127,6 +138,7 @@ enum Report {
 /// Runs checkpoints for one pipeline run.
 pub struct Coordinator {
     requested: Arc<AtomicU64>,
+    max_failed_snapshots: u32,
     reports: Mutex<mpsc::Sender<Report>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     status: Arc<Status>,
@@ -202,6 +214,7 @@ impl Coordinator {
             .map_err(|e| Error::Checkpoint(format!("can't start the checkpoint thread: {e}")))?;
         Ok(Coordinator {
             requested,
+            max_failed_snapshots: config.max_failed_snapshots,
             reports: Mutex::new(tx),
             thread: Mutex::new(Some(thread)),
             status,
@@ -228,6 +241,16 @@ impl Coordinator {
     /// `node` reached barrier `id`.
     pub fn ack(&self, id: u64, node: &str, state: NodeState) {
         self.send(Report::Ack(id, node.to_string(), state));
+    }
+
+    /// `node` declines checkpoint `id` (why: its plugin's error).
+    pub fn decline(&self, id: u64, node: &str, why: String) {
+        self.send(Report::Decline(id, node.to_string(), why));
+    }
+
+    /// Consecutive declined checkpoints after which a node fails the run.
+    pub fn max_failed_snapshots(&self) -> u32 {
+        self.max_failed_snapshots
     }
 
     /// `node` is done; its final state.
@@ -310,6 +333,13 @@ impl Worker {
                 },
                 Ok(Report::Ended(node, state)) => {
                     self.ended.insert(node, state);
+                }
+                Ok(Report::Decline(id, node, why)) => {
+                    if self.flight.as_ref().is_some_and(|f| f.id == id) {
+                        tracing::warn!(checkpoint = id, node = %node, error = %why,
+                            "checkpoint declined: the plugin's snapshot failed; the next one tries again");
+                        self.abandon();
+                    }
                 }
                 Ok(Report::Nodes(nodes)) => {
                     self.nodes = nodes;

@@ -203,6 +203,7 @@ pub(super) fn run_transform(
     // plugin an empty batch that carries a watermark advance).
     let mut watermark: Option<i64> = None;
     let mut schema = node.input.clone();
+    let mut failed_snapshots = 0;
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
             return Ok(false);
@@ -211,15 +212,31 @@ pub(super) fn run_transform(
             Event::Batch(batch, w) => (batch, w),
             Event::Barrier(id) => {
                 if let Some(checkpoints) = cx.checkpoints.as_deref() {
-                    let state = node.instance.snapshot()?;
-                    checkpoints.ack(
-                        id,
-                        name,
-                        NodeState::Transform {
-                            state,
-                            next_batch: node.next_batch,
-                        },
-                    );
+                    match node.instance.snapshot() {
+                        Ok(state) => {
+                            failed_snapshots = 0;
+                            checkpoints.ack(
+                                id,
+                                name,
+                                NodeState::Transform {
+                                    state,
+                                    next_batch: node.next_batch,
+                                },
+                            );
+                        }
+                        // An error the plugin returned: its state is intact,
+                        // so this checkpoint is declined and the run goes
+                        // on. A trap lost the state: going on would give
+                        // wrong results, so that fails the run.
+                        Err(e)
+                            if !node.instance.trapped()
+                                && failed_snapshots < checkpoints.max_failed_snapshots() =>
+                        {
+                            failed_snapshots += 1;
+                            checkpoints.decline(id, name, e.to_string());
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 send(&outputs.all(), &Msg::Barrier(id));
                 continue;

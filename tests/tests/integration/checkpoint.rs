@@ -647,3 +647,58 @@ fn a_plugin_whose_restore_panics_fails_the_resume_by_name_and_a_fixed_version_re
         "{summary}"
     );
 }
+
+/// A checkpointed generate → hostile(stateful) → blackhole run of `rows`
+/// rows whose plugin fails its first `fail_snapshots` snapshots.
+fn run_with_failing_snapshots(scratch: &Scratch, fail_snapshots: u64) -> std::process::Output {
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            batch_size = 100
+            checkpoint = {{ dir = "checkpoints", interval_ms = 20, max_failed_snapshots = 3 }}
+
+            [sources.gen]
+            type = "generate"
+            rows = 20000
+            rate = 40000.0
+
+            [transforms.counter]
+            plugin = {hostile}
+            inputs = ["gen"]
+            config = {{ mode = "stateful", fail_snapshots = {fail_snapshots} }}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["counter"]
+            "#,
+            hostile = toml_path(plugins::HOSTILE.as_ref()),
+        ),
+    );
+    weir()
+        .args(["run", "--progress", "0"])
+        .arg(manifest)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_failed_snapshot_declines_that_checkpoint_not_the_run_up_to_max_failed_snapshots() {
+    let scratch = Scratch::new();
+    let out = run_with_failing_snapshots(&scratch, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("checkpoint declined").count(), 2, "{stderr}");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("20000 rows"), "{summary}");
+
+    let scratch = Scratch::new();
+    let out = run_with_failing_snapshots(&scratch, 1000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("\"counter\"") && stderr.contains("state store busy"),
+        "the fourth failure in a row fails the run, naming the node: {stderr}"
+    );
+}

@@ -29,6 +29,9 @@ struct Config {
     var: String,
     #[serde(default)]
     depth: u64,
+    /// `stateful`: this many snapshots fail (return an error) first.
+    #[serde(default)]
+    fail_snapshots: u64,
 }
 
 fn panic_mode() -> String {
@@ -40,6 +43,8 @@ struct Hostile {
     seqs: HashSet<i64>,
     /// Rows seen, for `stateful` and `bad-restore`.
     rows: u64,
+    /// Snapshots asked for so far (`snapshot` takes `&self`).
+    snapshots: std::cell::Cell<u64>,
 }
 
 fn deep(n: u64) -> u64 {
@@ -65,6 +70,7 @@ impl Transform for Hostile {
             config,
             seqs,
             rows: 0,
+            snapshots: std::cell::Cell::new(0),
         })
     }
 
@@ -124,6 +130,10 @@ impl Transform for Hostile {
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        self.snapshots.set(self.snapshots.get() + 1);
+        if self.snapshots.get() <= self.config.fail_snapshots {
+            return Err(Error::msg("state store busy; try the next checkpoint"));
+        }
         Ok(matches!(self.config.mode.as_str(), "stateful" | "bad-restore")
             .then(|| self.rows.to_le_bytes().to_vec()))
     }
