@@ -545,6 +545,7 @@ mod tests {
             dir: dir.path().join("ckpt"),
             interval_ms: 10,
             keep: 3,
+            max_failed_snapshots: 3,
         };
         let nodes = vec!["src".to_string(), "sink".to_string()];
         let c = Coordinator::start(&config, config.dir.clone(), nodes, 0).unwrap();
