@@ -210,3 +210,41 @@ fn a_value_that_is_not_its_declared_type_is_reported_once_by_file_line_and_colum
     assert_eq!(stderr.matches("line 42").count(), 1, "said once:\n{stderr}");
     assert!(!stderr.contains("at line 0"), "{stderr}");
 }
+
+#[test]
+fn a_malformed_record_among_the_rows_schema_inference_samples_is_a_bad_record_not_a_failed_source()
+{
+    let scratch = Scratch::new();
+    let mut csv = String::from("id,name,amount\n");
+    for i in 0..50 {
+        csv.push_str(&format!("{i},n{i},{i}.5\n"));
+    }
+    csv.push_str("50,too,many,fields\n"); // physical line 52
+    csv.push_str("51,n51,51.5\n");
+    scratch.write("in.csv", csv);
+    let manifest = |policy: &str| {
+        format!(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\non_bad_record = \"{policy}\"\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n"
+        )
+    };
+    let summary = scratch.run(&manifest("skip")).expect("skip skips it");
+    assert_eq!(summary.node("in").unwrap().dead_rows, 1);
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    assert_eq!(out.num_rows(), 51);
+    assert_eq!(
+        out.schema().field(0).data_type(),
+        &DataType::Int64,
+        "inferred from the good rows"
+    );
+    let err = scratch
+        .run(&manifest("fail"))
+        .expect_err("fail fails")
+        .to_string();
+    assert!(
+        err.contains("line 52")
+            && err.contains("expected 3 fields, found 4")
+            && !err.contains("infer"),
+        "{err}"
+    );
+}

@@ -203,6 +203,20 @@ impl Dialect {
         self.null_values.iter().any(|n| n == value)
     }
 
+    /// arrow's CSV format for text this dialect's records were rewritten
+    /// into (quotes doubled, no escapes, no comment lines): the inference
+    /// sample.
+    pub(crate) fn plain_format(&self, header: bool) -> Format {
+        let format = Format::default()
+            .with_header(header)
+            .with_delimiter(self.delimiter)
+            .with_quote(self.quote);
+        match self.null_regex() {
+            Some(nulls) => format.with_null_regex(nulls),
+            None => format,
+        }
+    }
+
     /// arrow's CSV format for this dialect (the header as given).
     pub(crate) fn format(&self, header: bool) -> Format {
         let mut format = Format::default()

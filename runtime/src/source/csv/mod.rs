@@ -190,60 +190,64 @@ fn resolve_schema(
 
 /// Infers the schema from the first `rows` records of `path`, with the
 /// dialect's null sentinels (an `NA` doesn't make a column text) and
-/// decimal mark.
+/// decimal mark. Records that can't be records — the wrong number of
+/// fields, invalid UTF-8 — are left out of the sample: the reader meets
+/// them again and reports or skips them by `on_bad_record`, naming their
+/// line, instead of failing the whole source at inference.
 fn infer(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<SchemaRef> {
-    let failed = |e: ArrowError| {
-        Error::source(
-            node,
-            format!("{}: can't infer a schema: {e}", path.display()),
-        )
-    };
-    let input = dialect.open(node, path)?;
-    let (schema, _) = if dialect.decimal_comma {
-        // arrow infers `1,5` as text: infer on a sample written with `.`.
-        let sample = decimal_points(node, path, dialect, input, rows)?;
-        dialect
-            .format(dialect.header)
-            .infer_schema(&sample[..], Some(rows))
-    } else {
-        dialect
-            .format(dialect.header)
-            .infer_schema(input, Some(rows))
-    }
-    .map_err(failed)?;
+    let sample = sample(node, path, dialect, rows)?;
+    let (schema, _) = dialect
+        .plain_format(dialect.header)
+        .infer_schema(&sample[..], Some(rows))
+        .map_err(|e| {
+            Error::source(
+                node,
+                format!("{}: can't infer a schema: {e}", path.display()),
+            )
+        })?;
     Ok(Arc::new(schema))
 }
 
-/// The first `rows` records (and the header) rewritten with `.` as the
-/// decimal mark in values that are numbers written with `,`.
-fn decimal_points(
-    node: &str,
-    path: &Path,
-    dialect: &Dialect,
-    input: Box<dyn std::io::Read + Send>,
-    rows: usize,
-) -> Result<Vec<u8>> {
+/// The header and the first `rows` well-formed records of `path`, as
+/// plain CSV (`.` as the decimal mark in numbers written with `,`).
+fn sample(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Vec<u8>> {
     let number = regex::Regex::new(r"^[+-]?[0-9]*,[0-9]+$").expect("a constant pattern");
-    let mut reader = dialect.records(input, false);
+    let unreadable =
+        |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
+    let mut reader = dialect.records(dialect.open(node, path)?, false);
     let mut writer = csv::WriterBuilder::new()
         .delimiter(dialect.delimiter)
         .quote(dialect.quote)
         .from_writer(Vec::new());
-    let unreadable =
-        |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
-    for record in reader.records().take(rows + usize::from(dialect.header)) {
-        let record = record.map_err(|e| unreadable(&e))?;
-        let fixed: Vec<String> = record
+    let mut record = csv::ByteRecord::new();
+    let (mut width, mut taken) = (None, 0);
+    while taken < rows + usize::from(dialect.header) {
+        match reader.read_byte_record(&mut record) {
+            Ok(true) => {}
+            Ok(false) => break,
+            // A broken quote or the like: what came before still counts.
+            Err(_) if taken > 0 => break,
+            Err(e) => return Err(unreadable(&e)),
+        }
+        let Ok(fields) = record
             .iter()
-            .map(|v| {
-                if number.is_match(v) {
-                    v.replace(',', ".")
-                } else {
-                    v.to_string()
-                }
+            .map(std::str::from_utf8)
+            .collect::<Result<Vec<_>, _>>()
+        else {
+            continue;
+        };
+        if *width.get_or_insert(fields.len()) != fields.len() {
+            continue;
+        }
+        let fields: Vec<String> = fields
+            .iter()
+            .map(|v| match dialect.decimal_comma && number.is_match(v) {
+                true => v.replace(',', "."),
+                false => v.to_string(),
             })
             .collect();
-        writer.write_record(&fixed).map_err(|e| unreadable(&e))?;
+        writer.write_record(&fields).map_err(|e| unreadable(&e))?;
+        taken += 1;
     }
     writer.into_inner().map_err(|e| unreadable(&e))
 }
