@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrow::json::reader::infer_json_schema_from_seekable;
+use arrow::json::reader::infer_json_schema_from_iterator;
 use arrow::json::ReaderBuilder;
 use serde::Deserialize;
 
@@ -34,23 +34,38 @@ pub struct NdjsonConfig {
     pub on_bad_record: OnBadRecord,
 }
 
+/// Infers the schema from the first `rows` lines of `path` that are JSON
+/// objects. Other lines are left out of the sample: the reader meets them
+/// again and reports or skips them by `on_bad_record`, naming their line,
+/// instead of failing the whole source at inference.
+fn infer(node: &str, path: &Path, rows: usize) -> Result<SchemaRef> {
+    use std::io::BufRead;
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::source(
+            node,
+            format!("{}: can't infer a schema: {e}", path.display()),
+        )
+    };
+    let mut records = Vec::new();
+    for line in BufReader::new(files::open(node, path)?).lines() {
+        let line = line.map_err(|e| fail(&e))?;
+        if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_str(&line) {
+            records.push(value);
+            if records.len() >= rows {
+                break;
+            }
+        }
+    }
+    let schema = infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| fail(&e))?;
+    Ok(Arc::new(schema))
+}
+
 impl NdjsonConfig {
     pub(crate) fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
         let files = files::expand(ctx.name, ctx.base_dir, &self.path)?;
         let schema = match &self.schema {
             Some(columns) => declared(columns),
-            None => {
-                let file = files::open(ctx.name, &files[0])?;
-                let (schema, _) =
-                    infer_json_schema_from_seekable(BufReader::new(file), Some(self.infer_rows))
-                        .map_err(|e| {
-                            Error::source(
-                                ctx.name,
-                                format!("{}: can't infer a schema: {e}", files[0].display()),
-                            )
-                        })?;
-                Arc::new(schema)
-            }
+            None => infer(ctx.name, &files[0], self.infer_rows)?,
         };
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let policy = self.on_bad_record;
@@ -94,6 +109,25 @@ pub(crate) fn opener(
             .with_batch_size(batch_size)
             .build(BufReader::new(file))
             .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
-        Ok(Box::new(reader) as BatchIter)
+        let (node, path, schema) = (node.clone(), path.to_path_buf(), schema.clone());
+        // Full speed until an error; then find the first bad record to
+        // report it by its line.
+        Ok(Box::new(reader.map(move |item| {
+            item.map_err(|e| {
+                files::open(&node, &path)
+                    .ok()
+                    .and_then(|file| {
+                        salvaging_ndjson(
+                            &path,
+                            Box::new(file),
+                            schema.clone(),
+                            1024,
+                            BadRecords::default(),
+                        )
+                        .first_bad()
+                    })
+                    .unwrap_or(e)
+            })
+        })) as BatchIter)
     }
 }

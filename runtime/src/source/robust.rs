@@ -86,6 +86,29 @@ impl<R: Records> Salvaging<R> {
     }
 }
 
+impl<R: Records> Salvaging<R> {
+    /// The first bad record, as an error naming its line (or the error
+    /// that stopped reading): what a fast reader that failed can't say.
+    pub(crate) fn first_bad(mut self) -> Option<ArrowError> {
+        loop {
+            match self.next()? {
+                Ok(_) => {
+                    if let Some(first) = super::bad::drain(&self.bad).into_iter().next() {
+                        return Some(ArrowError::ExternalError(
+                            format!(
+                                "{}: {} (record: {:?})",
+                                first.location, first.error, first.text
+                            )
+                            .into(),
+                        ));
+                    }
+                }
+                Err(e) => return Some(e),
+            }
+        }
+    }
+}
+
 impl<R: Records> Iterator for Salvaging<R> {
     type Item = Result<RecordBatch, ArrowError>;
 

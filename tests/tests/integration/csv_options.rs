@@ -248,3 +248,28 @@ fn a_malformed_record_among_the_rows_schema_inference_samples_is_a_bad_record_no
         "{err}"
     );
 }
+
+#[test]
+fn a_malformed_ndjson_line_among_the_sampled_rows_is_a_bad_record_named_by_its_line() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "in.ndjson",
+        "{\"id\": 1, \"a\": \"x\"}\n{\"id\": 2, \"a\": \"y\"\n{\"id\": 3, \"a\": \"z\"}\n",
+    );
+    let manifest = |policy: &str| {
+        format!(
+            "[sources.in]\ntype = \"ndjson\"\npath = \"in.ndjson\"\non_bad_record = \"{policy}\"\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n"
+        )
+    };
+    scratch.run(&manifest("skip")).expect("skip skips it");
+    assert_eq!(read_ipc(&scratch.path("out.arrow")).unwrap().num_rows(), 2);
+    let err = scratch
+        .run(&manifest("fail"))
+        .expect_err("fail fails")
+        .to_string();
+    assert!(
+        err.contains("in.ndjson: line 2: ") && !err.contains("infer"),
+        "{err}"
+    );
+}

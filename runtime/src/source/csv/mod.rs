@@ -440,26 +440,13 @@ fn locate_bad_record(
     columns: &Arc<FileColumns>,
 ) -> Option<ArrowError> {
     let input = dialect.open(node, path).ok()?;
-    let bad = BadRecords::default();
-    let mut robust = salvaging_csv(
+    salvaging_csv(
         path,
         input,
         dialect.clone(),
         columns.clone(),
         1024,
-        bad.clone(),
-    );
-    loop {
-        match robust.next()? {
-            Ok(_) => {
-                if let Some(first) = super::bad::drain(&bad).into_iter().next() {
-                    return Some(ArrowError::CsvError(format!(
-                        "{}: {} (record: {:?})",
-                        first.location, first.error, first.text
-                    )));
-                }
-            }
-            Err(e) => return Some(e),
-        }
-    }
+        BadRecords::default(),
+    )
+    .first_bad()
 }
