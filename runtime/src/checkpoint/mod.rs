@@ -49,8 +49,8 @@ pub struct CheckpointConfig {
     #[serde(default = "keep")]
     pub keep: usize,
     /// `max_failed_snapshots`: a plugin whose `snapshot` returns an error
-    /// declines that checkpoint (the next one tries again); this many in a
-    /// row fail the run (default 3).
+    /// declines that checkpoint (the next one tries again); up to this
+    /// many in a row are declined, one more fails the run (default 3).
     #[serde(default = "max_failed_snapshots")]
     pub max_failed_snapshots: u32,
 }
