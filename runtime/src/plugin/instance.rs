@@ -26,9 +26,11 @@ pub struct PluginInstance {
     bindings: Plugin,
     budget: u64,
     declared: Option<SchemaRef>,
-    /// Without a declared schema, the first output batch's: every later
-    /// one must match it (a sink downstream can't take a type change).
-    observed: Option<SchemaRef>,
+    /// Without a declared schema: the input schema and the first output
+    /// batch's schema for it. Every later output for the same input
+    /// schema must match (a sink downstream can't take a type change); a
+    /// new input schema (a manifest reload upstream) fixes it anew.
+    observed: Option<(Option<SchemaRef>, SchemaRef)>,
     config: Option<String>,
     trapped: bool,
     /// How long the last `process` call spent in the plugin (its own work
@@ -285,11 +287,17 @@ impl PluginInstance {
             )
         };
         let mut batches = Vec::with_capacity(outputs.len());
-        let mut observed = self.observed.clone();
+        let input_schema = input.map(RecordBatch::schema);
+        // `finish` (no input) answers to what the last input fixed.
+        let mut observed = self.observed.clone().filter(|(seen, _)| {
+            input_schema.is_none()
+                || seen.as_ref().map(|s| s.fields()) == input_schema.as_ref().map(|s| s.fields())
+        });
         for output in outputs {
             for batch in assemble(input, output).map_err(malformed)? {
                 sound(&batch).map_err(malformed)?;
-                let batch = match (&self.declared, &observed) {
+                let fixed_by_first = observed.as_ref().map(|(_, out)| out);
+                let batch = match (&self.declared, fixed_by_first) {
                     (Some(fixed), _) | (None, Some(fixed)) => conforms(&batch, fixed)
                         .and_then(|()| with_schema(batch, fixed))
                         .map_err(|e| match &self.declared {
@@ -301,7 +309,7 @@ impl PluginInstance {
                         })
                         .map_err(malformed)?,
                     (None, None) => {
-                        observed = Some(batch.schema());
+                        observed = Some((input_schema.clone(), batch.schema()));
                         batch
                     }
                 };
