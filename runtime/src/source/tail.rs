@@ -104,6 +104,7 @@ impl TailConfig {
             emitted: 0,
             resume: None,
             first_open: true,
+            header_error: None,
         }))
     }
 }
@@ -133,6 +134,8 @@ struct Tail {
     /// A checkpoint's (inode, offset) to resume at on first open.
     resume: Option<(u64, u64)>,
     first_open: bool,
+    /// A CSV header that doesn't match the declared columns.
+    header_error: Option<Error>,
 }
 
 impl Tail {
@@ -207,6 +210,8 @@ impl Tail {
                 .is_some_and(|o| std::mem::take(&mut o.header_pending));
             if !header {
                 self.batcher.push(line);
+            } else if self.header_error.is_none() && self.config.format == LineFormat::Csv {
+                self.header_error = self.check_header(line);
             }
             start += nl + 1;
             self.line_end += (nl + 1) as u64;
@@ -245,7 +250,40 @@ impl Tail {
         }
     }
 
+    /// A CSV header whose names aren't the declared columns, in order, is
+    /// an error: the lines are read by position, and a schema declared in
+    /// another order would silently put values under the wrong names.
+    fn check_header(&self, line: &[u8]) -> Option<Error> {
+        let names: Vec<String> = csv::ReaderBuilder::new()
+            .delimiter(u8::try_from(self.config.delimiter).unwrap_or(b','))
+            .has_headers(false)
+            .from_reader(line)
+            .records()
+            .next()?
+            .ok()?
+            .iter()
+            .map(|n| n.trim_end_matches('\r').to_string())
+            .collect();
+        let declared: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        (names != declared).then(|| {
+            self.fail(format!(
+                "the header names [{}] but `schema` declares [{}]; a tailed file is read by \
+                 position, so declare every column, in the header's order",
+                names.join(", "),
+                declared.join(", ")
+            ))
+        })
+    }
+
     fn emit(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(e) = self.header_error.take() {
+            return Err(e);
+        }
         let batch = self.batcher.take().map_err(|e| self.fail(e))?;
         self.emitted = self.line_end;
         Ok(batch)

@@ -760,3 +760,45 @@ fn http_source_takes_a_json_array_posted_as_application_json_and_says_what_it_ex
     got.sort_unstable();
     assert_eq!(got, [4, 5, 6, 7]);
 }
+
+#[test]
+fn a_tailed_csv_whose_header_is_not_the_declared_order_fails_instead_of_mislabelling() {
+    let scratch = Scratch::new();
+    scratch.write("app.csv", "bytes,status\n512,200\n71586,404\n");
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [sources.log]
+        type = "tail"
+        path = "app.csv"
+        format = "csv"
+        header = true
+        start_at = "beginning"
+        max_delay_ms = 20
+        schema = [{ name = "status", type = "int64" }, { name = "bytes", type = "int64" }]
+
+        [sinks.out]
+        type = "blackhole"
+        inputs = ["log"]
+        "#,
+    );
+    let mut child = start(&manifest);
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("still running: the mislabelled rows were taken");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the header names [bytes, status] but `schema` declares [status, bytes]"),
+        "{stderr}"
+    );
+}
