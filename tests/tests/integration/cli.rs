@@ -357,7 +357,7 @@ fn exit_status_is_2_for_a_pipeline_that_cannot_run_as_written_and_1_for_a_failed
 }
 
 #[test]
-fn log_format_json_writes_one_json_object_per_log_line_and_color_always_colours_a_pipe() {
+fn log_format_json_writes_one_json_object_per_log_line_and_colour_is_for_terminals_unless_asked() {
     let scratch = Scratch::new();
     scratch.write("in.csv", "id\n1\n");
     let manifest = scratch.write(
@@ -381,11 +381,17 @@ fn log_format_json_writes_one_json_object_per_log_line_and_color_always_colours_
         .iter()
         .all(|l| l["level"].is_string() && l["fields"]["message"].is_string()));
 
-    let coloured = weir()
-        .env("RUST_LOG", "info")
-        .args(["run", "--quiet", "--color", "always"])
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    assert!(String::from_utf8_lossy(&coloured.stderr).contains('\u{1b}'));
+    let colour = |flag: &[&str]| {
+        let out = weir()
+            .env("RUST_LOG", "info")
+            .args(["run", "--quiet"])
+            .args(flag)
+            .arg(&manifest)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stderr).contains('\u{1b}')
+    };
+    assert!(!colour(&[]), "auto: a pipe gets no ANSI escapes");
+    assert!(colour(&["--color", "always"]));
 }

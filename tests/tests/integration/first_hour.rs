@@ -139,26 +139,3 @@ fn version_names_the_wit_world_wasmtime_and_arrow() {
         "{text}"
     );
 }
-
-#[test]
-fn logs_written_to_a_file_carry_no_colour_codes() {
-    let scratch = Scratch::new();
-    scratch.write("in.csv", "id\n1\n");
-    let manifest = scratch.write(
-        "pipeline.toml",
-        "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[sinks.out]\ntype = \"csv\"\ninputs = [\"in\"]\npath = \"out.csv\"\n",
-    );
-    let out = weir()
-        .env("RUST_LOG", "info")
-        .arg("run")
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("INFO"), "info lines are logged: {stderr}");
-    assert!(
-        !stderr.contains('\u{1b}'),
-        "no ANSI escapes in a pipe: {stderr:?}"
-    );
-}
