@@ -56,6 +56,8 @@ pub fn describe<T: Transform>(
     input: Vec<wit::Field>,
     json: &str,
 ) -> Result<Option<Vec<wit::Field>>, String> {
+    // The host may call `describe` before `init` (`weir check` does).
+    install_panic_hook();
     let config = config::<T>(json)?;
     let schema = schema_from_wit(&input);
     match T::describe(&schema, &config).map_err(|e| e.to_string())? {

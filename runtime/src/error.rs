@@ -2,6 +2,15 @@
 
 use std::path::PathBuf;
 
+/// Where a plugin failed: "on batch 3" (`process`), or "in finish".
+fn at(batch: &str) -> String {
+    if batch.bytes().all(|b| b.is_ascii_digit()) && !batch.is_empty() {
+        format!("on batch {batch}")
+    } else {
+        format!("in {batch}")
+    }
+}
+
 /// Everything that can go wrong, by phase.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,11 +38,12 @@ pub enum Error {
     },
 
     /// A plugin failed (error result, trap, limit, or a malformed output).
-    #[error("node {node:?}: plugin failed on batch {batch}: {message}")]
+    #[error("node {node:?}: plugin failed {}: {message}", at(batch))]
     Plugin {
         /// The transform node.
         node: String,
-        /// Zero-based index of the input batch (or `init`, `finish`, …).
+        /// Zero-based index of the input batch, or the phase (`init`,
+        /// `describe`, `finish`, `snapshot`, `restore`, …).
         batch: String,
         /// How it failed.
         kind: FailureKind,

@@ -19,6 +19,7 @@
 
 pub mod bindings;
 pub mod checkpoint;
+mod contain;
 pub mod error;
 pub mod exec;
 pub mod graph;
@@ -27,6 +28,10 @@ pub mod plugin;
 pub mod reload;
 pub mod sink;
 pub mod source;
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzz;
 
 pub use error::{Error, FailureKind, Result};
 pub mod cli;

@@ -150,10 +150,27 @@ pub(super) fn prune(dir: &Path, keep: usize) {
     }
 }
 
-fn read(path: &Path) -> Result<Loaded> {
+fn is_plain_name(file: &str) -> bool {
+    let mut parts = Path::new(file).components();
+    matches!(
+        (parts.next(), parts.next()),
+        (Some(std::path::Component::Normal(_)), None)
+    )
+}
+
+fn read(path: &Path, id: u64) -> Result<Loaded> {
     let meta_path = path.join("meta.json");
     let bytes = std::fs::read(&meta_path).map_err(|e| fail(&meta_path, e))?;
     let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| fail(&meta_path, e))?;
+    if meta.id != id {
+        return Err(fail(
+            &meta_path,
+            format!(
+                "says checkpoint {}, but it is in the folder of checkpoint {id}",
+                meta.id
+            ),
+        ));
+    }
     let mut nodes = BTreeMap::new();
     for (node, stored) in meta.nodes {
         let state = match stored {
@@ -170,6 +187,14 @@ fn read(path: &Path) -> Result<Loaded> {
             } => {
                 let state = match state_file {
                     Some(file) => {
+                        // Written by `write` as `<n>.state`: anything else
+                        // (a path out of the checkpoint) is damage.
+                        if !is_plain_name(&file) {
+                            return Err(fail(
+                                &meta_path,
+                                format!("node {node:?}: state file {file:?} is not a file name in the checkpoint"),
+                            ));
+                        }
                         let file = path.join(file);
                         Some(std::fs::read(&file).map_err(|e| fail(&file, e))?)
                     }
@@ -194,10 +219,60 @@ fn read(path: &Path) -> Result<Loaded> {
 pub fn latest(dir: &Path) -> Result<Option<Loaded>> {
     for id in ids(dir).into_iter().rev() {
         let path = dir.join(name(id));
-        match read(&path) {
+        match read(&path, id) {
             Ok(loaded) => return Ok(Some(loaded)),
             Err(e) => tracing::warn!(error = %e, "skipping an unreadable checkpoint"),
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(meta: &str) -> tempfile::TempDir {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join(name(7));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("meta.json"), meta).unwrap();
+        std::fs::write(root.path().join("secret"), "not state").unwrap();
+        root
+    }
+
+    #[test]
+    fn a_checkpoint_reads_back_its_nodes() {
+        let root = stored(
+            r#"{"id": 7, "finished": false, "nodes": {"t": {"transform": {"state_file": null, "next_batch": 3}}}}"#,
+        );
+        let loaded = latest(root.path()).unwrap().unwrap();
+        assert_eq!(loaded.id, 7);
+        assert_eq!(
+            loaded.nodes["t"],
+            NodeState::Transform {
+                state: None,
+                next_batch: 3
+            }
+        );
+    }
+
+    #[test]
+    fn a_state_file_outside_the_checkpoint_is_damage_not_state() {
+        let root = stored(
+            r#"{"id": 7, "finished": false, "nodes": {"t": {"transform": {"state_file": "../secret", "next_batch": 0}}}}"#,
+        );
+        assert!(latest(root.path()).unwrap().is_none());
+        let err = read(&root.path().join(name(7)), 7).unwrap_err().to_string();
+        assert!(
+            err.contains("is not a file name in the checkpoint"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_checkpoint_whose_id_disagrees_with_its_folder_is_damage() {
+        let root = stored(r#"{"id": 99, "finished": false, "nodes": {}}"#);
+        let err = read(&root.path().join(name(7)), 7).unwrap_err().to_string();
+        assert!(err.contains("says checkpoint 99"), "{err}");
+    }
 }

@@ -188,6 +188,33 @@ impl TransformOutputs {
     }
 }
 
+/// `finish` on every instance. Under `on_error = "skip"` or
+/// `"dead_letter"` a failure costs only what that `finish` would have
+/// flushed (there are no input rows to dead-letter): it is counted and
+/// logged, and a trapped instance is replaced, so the final checkpoint
+/// holds the empty state a finished plugin has anyway.
+fn finish_under_policy(
+    name: &str,
+    config: &TransformConfig,
+    node: &mut PreparedTransform,
+    stats: &NodeStats,
+) -> Result<Vec<RecordBatch>> {
+    let mut out = Vec::new();
+    let instances = std::iter::once(&mut node.instance).chain(node.siblings.iter_mut());
+    for instance in instances {
+        match instance.finish() {
+            Ok(batches) => out.extend(batches),
+            Err(e) if config.on_error == OnError::Fail => return Err(e),
+            Err(e) => {
+                stats.failed(&[]);
+                tracing::warn!(node = name, error = %e, policy = ?config.on_error, "finish failed; what it would have flushed is lost");
+                instance.recover()?;
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Runs a transform until its input closes; `Ok(true)` when it paused
 /// (no `finish`: the node continues in the next generation).
 pub(super) fn run_transform(
@@ -334,10 +361,7 @@ pub(super) fn run_transform(
     let stopped = input.stopped();
     if !(stopped && cx.checkpoints.is_some()) {
         let started = Instant::now();
-        let mut out = node.instance.finish()?;
-        for sibling in &mut node.siblings {
-            out.extend(sibling.finish()?);
-        }
+        let out = finish_under_policy(name, config, node, stats)?;
         stats.busy(started.elapsed());
         for b in &out {
             stats.emitted(b);
@@ -440,7 +464,7 @@ fn process_group(
             }
             Err(_) => on_siblings.push(Err(Error::Plugin {
                 node: name.to_string(),
-                batch: "?".into(),
+                batch: "process".into(),
                 kind: crate::FailureKind::Trap,
                 message: "a parallel instance's thread stopped".into(),
             })),

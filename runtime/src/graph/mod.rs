@@ -457,9 +457,17 @@ pub(crate) fn siblings(
         .collect()
 }
 
+/// A plugin's failure before the run, for an error located in the
+/// manifest: the plugin's own words when it rejected its config, else the
+/// phase and what happened ("init exceeded its time budget").
 fn plain(e: &Error) -> String {
     match e {
-        Error::Plugin { message, .. } => message.clone(),
+        Error::Plugin {
+            kind: crate::FailureKind::Setup,
+            message,
+            ..
+        } => message.clone(),
+        Error::Plugin { batch, message, .. } => format!("{batch} {message}"),
         other => other.to_string(),
     }
 }

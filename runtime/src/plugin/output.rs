@@ -158,6 +158,13 @@ fn new_batch(b: wit::NewBatch) -> Result<RecordBatch, String> {
 }
 
 fn ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
+    // arrow-rs's IPC reader can panic on a lying stream; a plugin's bytes
+    // are untrusted like any file's.
+    crate::contain::contained(|| read_ipc(bytes))
+        .unwrap_or_else(|e| Err(format!("invalid Arrow IPC output: {e}")))
+}
+
+fn read_ipc(bytes: Vec<u8>) -> Result<Vec<RecordBatch>, String> {
     let reader = StreamReader::try_new(Cursor::new(bytes), None)
         .map_err(|e| format!("invalid Arrow IPC output: {e}"))?;
     let mut out = Vec::new();

@@ -171,7 +171,7 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
         loop {
             if let Some((path, batches)) = &mut self.current {
                 let rows = self.rows;
-                let next = super::contain::contained(|| batches.next()).unwrap_or_else(|e| {
+                let next = crate::contain::contained(|| batches.next()).unwrap_or_else(|e| {
                     Some(Err(ArrowError::ExternalError(
                         format!("after row {rows}: {e}").into(),
                     )))
@@ -206,7 +206,7 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                     }
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
                     let open = &mut self.open;
-                    let opened = super::contain::contained(|| open(&path)).unwrap_or_else(|e| {
+                    let opened = crate::contain::contained(|| open(&path)).unwrap_or_else(|e| {
                         Err(Error::source(
                             &self.node,
                             format!("{}: {e}", path.display()),

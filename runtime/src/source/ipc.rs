@@ -28,7 +28,7 @@ pub struct IpcConfig {
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";
 
 fn open_ipc(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
-    super::contain::contained(|| read_ipc_header(node, path))
+    crate::contain::contained(|| read_ipc_header(node, path))
         .unwrap_or_else(|e| Err(Error::source(node, format!("{}: {e}", path.display()))))
 }
 

@@ -2,7 +2,6 @@
 //! [`SourceConfig`] — adding a kind is one file plus one line there.
 
 pub mod bad;
-mod contain;
 mod csv;
 mod directory;
 mod files;

@@ -33,7 +33,7 @@ impl ParquetConfig {
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
             let file = files::open(node, path)?;
-            super::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
+            crate::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
                 .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))?
                 .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))
         };

@@ -11,6 +11,7 @@ mod dag;
 mod dev;
 mod first_hour;
 mod formats;
+mod fuzz_seeds;
 mod http_poll;
 mod languages;
 mod malformed;

@@ -422,3 +422,114 @@ fn every_hostile_behaviour_under_skip_costs_only_its_own_batch() {
         );
     }
 }
+
+/// `init`, `describe`, `process` and `finish`, each struck by an error, a
+/// panic, an endless loop and unbounded memory growth: the run fails
+/// within the time budget, writes nothing, and the error names the node
+/// and the phase. Before the run (`describe`, `init`) that is an error at
+/// the node's `config` line in the manifest; during it, a plugin failure
+/// of the right kind, on the batch or in `finish`.
+#[test]
+fn a_plugin_misbehaving_in_any_phase_fails_naming_node_and_phase() {
+    for phase in ["init", "describe", "process", "finish"] {
+        for mode in ["error", "panic", "loop", "grow"] {
+            let scratch = Scratch::new();
+            let started = Instant::now();
+            let err = hostile(
+                &scratch,
+                100,
+                100,
+                &format!(r#"{{ mode = "{mode}", phase = "{phase}" }}"#),
+                "limits = { timeout_ms = 300, memory_mb = 64 }",
+            )
+            .expect_err("the hostile plugin must fail the run");
+            let text = err.to_string();
+            let case = format!("{mode} in {phase}: {text}");
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{case}: took {:?}",
+                started.elapsed()
+            );
+            assert!(
+                !scratch.path("out.arrow").exists(),
+                "{case}: no output after a failed run"
+            );
+            let cause = match mode {
+                "error" => "failed on purpose",
+                "panic" => "panicked on purpose",
+                "loop" => "exceeded its time budget",
+                _ => "exceeded its memory limit",
+            };
+            assert!(text.contains(cause), "{case}");
+            match phase {
+                "init" | "describe" => {
+                    assert!(text.contains("pipeline.toml:"), "{case}");
+                    assert!(text.contains("bad"), "{case}");
+                    assert!(text.contains(phase), "{case}");
+                }
+                _ => {
+                    let Error::Plugin { node, kind, .. } = err else {
+                        panic!("{case}: expected a plugin error");
+                    };
+                    assert_eq!(node, "bad", "{case}");
+                    let expected_kind = match mode {
+                        "error" => FailureKind::Error,
+                        "panic" => FailureKind::Trap,
+                        _ => FailureKind::Limit,
+                    };
+                    assert_eq!(kind, expected_kind, "{case}");
+                    let at = match phase {
+                        "process" => "on batch 0".to_string(),
+                        _ => format!("in {phase}"),
+                    };
+                    assert!(
+                        text.contains(&format!("node \"bad\": plugin failed {at}:")),
+                        "{case}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Under `on_error = "skip"` a failing `process` or `finish` costs only
+/// what that call would have returned; `init` and `describe` can't be
+/// skipped (the node can't run at all) and still fail the run, by name.
+#[test]
+fn under_skip_a_failing_finish_costs_its_output_and_a_failing_init_still_fails() {
+    for mode in ["error", "panic", "loop"] {
+        let scratch = Scratch::new();
+        let summary = hostile(
+            &scratch,
+            100,
+            50,
+            &format!(r#"{{ mode = "{mode}", phase = "finish" }}"#),
+            "on_error = \"skip\"\nlimits = { timeout_ms = 300 }",
+        )
+        .unwrap_or_else(|e| panic!("{mode} in finish under skip: {e}"));
+        let node = summary.node("bad").unwrap();
+        assert_eq!((node.rows_out, node.failed_batches), (100, 1), "{mode}");
+        assert_eq!(
+            read_ipc(&scratch.path("out.arrow")).unwrap().num_rows(),
+            100
+        );
+
+        for phase in ["init", "describe"] {
+            let scratch = Scratch::new();
+            let err = hostile(
+                &scratch,
+                100,
+                50,
+                &format!(r#"{{ mode = "{mode}", phase = "{phase}" }}"#),
+                "on_error = \"skip\"\nlimits = { timeout_ms = 300 }",
+            )
+            .expect_err("a node that can't start fails the run")
+            .to_string();
+            assert!(
+                err.contains("pipeline.toml:") && err.contains("bad"),
+                "{mode}: {err}"
+            );
+            assert!(err.contains(phase), "{mode} in {phase}: {err}");
+        }
+    }
+}

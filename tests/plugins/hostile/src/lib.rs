@@ -5,7 +5,14 @@
 //! `open-file`, `env`, `slow` (`ms` of busy work), `trap-rows`
 //! (`seqs = [..]`), `pass`; `stateful` passes rows and keeps a count it
 //! snapshots and restores; `bad-restore` is `stateful` whose `restore`
-//! panics (a broken version resuming a checkpoint).
+//! panics (a broken version resuming a checkpoint); `error` returns an
+//! error.
+//!
+//! `phase` (default `process`) picks where the generic modes (`loop`,
+//! `grow`, `recurse`, `alloc-4g`, `panic`, `slow`, `print`, `error`)
+//! strike: `init`, `describe`, `process`, `finish`, `snapshot` or
+//! `restore`; every other phase passes rows through and keeps a count it
+//! snapshots.
 
 use std::collections::HashSet;
 use std::hint::black_box;
@@ -32,6 +39,13 @@ struct Config {
     /// `stateful`: this many snapshots fail (return an error) first.
     #[serde(default)]
     fail_snapshots: u64,
+    /// Where the mode strikes.
+    #[serde(default = "process_phase")]
+    phase: String,
+}
+
+fn process_phase() -> String {
+    "process".into()
 }
 
 fn panic_mode() -> String {
@@ -61,10 +75,73 @@ fn recurse(n: u64) -> u64 {
     black_box(recurse(black_box(n + 1)) + 1)
 }
 
+/// The generic modes, wherever `phase` puts them.
+fn misbehave(config: &Config, rows: usize) -> Result<()> {
+    match config.mode.as_str() {
+        "pass" => {}
+        "print" => {
+            println!("hello on stdout, {} rows", rows);
+            eprintln!("hello on stderr");
+        }
+        "loop" => loop {
+            black_box(());
+        },
+        "grow" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 16 << 20]);
+                black_box(&hoard);
+            }
+        }
+        "deep" => {
+            black_box(deep(black_box(config.depth)));
+        }
+        "recurse" => {
+            black_box(recurse(0));
+        }
+        "alloc-4g" => {
+            let v: Vec<u8> = Vec::with_capacity(black_box(4usize << 30).wrapping_sub(1));
+            black_box(v);
+        }
+        "panic" => panic!("hostile plugin panicked on purpose"),
+        "open-file" => {
+            let text = std::fs::read_to_string("/etc/passwd")
+                .map_err(|e| Error::msg(format!("open /etc/passwd: {e}")))?;
+            return Err(Error::msg(format!("read a host file! {}", text.len())));
+        }
+        "env" => {
+            let name = if config.var.is_empty() {
+                "HOME"
+            } else {
+                &config.var
+            };
+            let value = std::env::var(name).map_err(|e| Error::msg(format!("env {name}: {e}")))?;
+            return Err(Error::msg(format!("read the host env! {value}")));
+        }
+        "slow" => {
+            let until = std::time::Instant::now() + std::time::Duration::from_millis(config.ms);
+            while std::time::Instant::now() < until {
+                black_box(());
+            }
+        }
+        "error" => {
+            return Err(Error::msg(format!(
+                "hostile plugin failed on purpose in {}",
+                config.phase
+            )))
+        }
+        other => return Err(Error::msg(format!("unknown mode {other:?}"))),
+    }
+    Ok(())
+}
+
 impl Transform for Hostile {
     type Config = Config;
 
     fn new(config: Config) -> Result<Self> {
+        if config.phase == "init" {
+            misbehave(&config, 0)?;
+        }
         let seqs = config.seqs.iter().copied().collect();
         Ok(Hostile {
             config,
@@ -74,71 +151,60 @@ impl Transform for Hostile {
         })
     }
 
+    fn describe(_input: &Schema, config: &Config) -> Result<Option<Schema>> {
+        if config.phase == "describe" {
+            misbehave(config, 0)?;
+        }
+        Ok(None)
+    }
+
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+        if self.config.phase != "process" {
+            self.rows += input.num_rows() as u64;
+            return Ok(vec![Output::pass()]);
+        }
         match self.config.mode.as_str() {
-            "pass" => {}
-            "print" => {
-                println!("hello on stdout, {} rows", input.num_rows());
-                eprintln!("hello on stderr");
-            }
-            "loop" => loop {
-                black_box(());
-            },
-            "grow" => {
-                let mut hoard: Vec<Vec<u8>> = Vec::new();
-                loop {
-                    hoard.push(vec![1u8; 16 << 20]);
-                    black_box(&hoard);
-                }
-            }
-            "deep" => {
-                black_box(deep(black_box(self.config.depth)));
-            }
-            "recurse" => {
-                black_box(recurse(0));
-            }
-            "alloc-4g" => {
-                let v: Vec<u8> = Vec::with_capacity(black_box(4usize << 30).wrapping_sub(1));
-                black_box(v);
-            }
-            "panic" => panic!("hostile plugin panicked on purpose"),
-            "open-file" => {
-                let text = std::fs::read_to_string("/etc/passwd").map_err(|e| Error::msg(format!("open /etc/passwd: {e}")))?;
-                return Err(Error::msg(format!("read a host file! {}", text.len())));
-            }
-            "env" => {
-                let name = if self.config.var.is_empty() { "HOME" } else { &self.config.var };
-                let value = std::env::var(name).map_err(|e| Error::msg(format!("env {name}: {e}")))?;
-                return Err(Error::msg(format!("read the host env! {value}")));
-            }
-            "slow" => {
-                let until = std::time::Instant::now() + std::time::Duration::from_millis(self.config.ms);
-                while std::time::Instant::now() < until {
-                    black_box(());
-                }
-            }
             "trap-rows" => {
                 let seq = input.array("seq")?;
-                if seq.as_primitive::<Int64Type>().values().iter().any(|s| self.seqs.contains(s)) {
+                if seq
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .iter()
+                    .any(|s| self.seqs.contains(s))
+                {
                     panic!("poison row in batch");
                 }
             }
             "stateful" | "bad-restore" => self.rows += input.num_rows() as u64,
-            other => return Err(Error::msg(format!("unknown mode {other:?}"))),
+            _ => misbehave(&self.config, input.num_rows())?,
         }
         Ok(vec![Output::pass()])
     }
 
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        if self.config.phase == "finish" {
+            misbehave(&self.config, 0)?;
+        }
+        Ok(Vec::new())
+    }
+
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        if self.config.phase == "snapshot" {
+            misbehave(&self.config, 0)?;
+        }
         self.snapshots.set(self.snapshots.get() + 1);
         if self.snapshots.get() <= self.config.fail_snapshots {
             return Err(Error::msg("state store busy; try the next checkpoint"));
         }
-        Ok(matches!(self.config.mode.as_str(), "stateful" | "bad-restore")
-            .then(|| self.rows.to_le_bytes().to_vec()))
+        let keeps_state = matches!(self.config.mode.as_str(), "stateful" | "bad-restore")
+            || self.config.phase != "process";
+        Ok(keeps_state.then(|| self.rows.to_le_bytes().to_vec()))
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
+        if self.config.phase == "restore" {
+            misbehave(&self.config, 0)?;
+        }
         if self.config.mode == "bad-restore" {
             // Through WASI first, as a Python traceback or a C plugin's
             // perror would go.

@@ -1,8 +1,9 @@
-//! Readers of other tools' files (arrow-rs IPC, Parquet) can panic on
-//! malformed input — a buffer offset past its end, a lying length. Every
-//! call into them runs here: a panic becomes an error naming what was
-//! being read, which then follows the source's `on_bad_record` policy, and
-//! the panic is not printed as if weir had crashed.
+//! Readers of other tools' bytes (arrow-rs IPC, Parquet — files, and the
+//! IPC streams plugins return) can panic on malformed input: a buffer
+//! offset past its end, a lying length. Every call into them runs here: a
+//! panic becomes an error naming what was being read, which then follows
+//! the node's `on_bad_record` / `on_error` policy, and the panic is not
+//! printed as if weir had crashed.
 
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
