@@ -85,9 +85,12 @@ impl BadRecord {
 pub(crate) fn plain_message(e: &arrow::error::ArrowError) -> String {
     use arrow::error::ArrowError::*;
     match e {
-        CsvError(m) | ParseError(m) | JsonError(m) | ParquetError(m) | InvalidArgumentError(m) => {
-            m.clone()
-        }
+        CsvError(m)
+        | ParseError(m)
+        | JsonError(m)
+        | ParquetError(m)
+        | IpcError(m)
+        | InvalidArgumentError(m) => m.clone(),
         ExternalError(e) => e.to_string(),
         other => other.to_string(),
     }

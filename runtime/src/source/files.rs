@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
@@ -36,6 +36,35 @@ pub(crate) fn expand(node: &str, base: &Path, pattern: &Path) -> Result<Vec<Path
         ));
     }
     Ok(files)
+}
+
+/// Whether a later file of a set can be read as the first file's schema:
+/// the same names and types in order. Nullability may narrow: a column the
+/// first file allows nulls in may be required in a later one (Spark
+/// writes nullable columns, other writers required ones); the reverse could
+/// bring nulls into a column announced as having none.
+pub(crate) fn fits(first: &Schema, later: &Schema) -> std::result::Result<(), String> {
+    let same_shape = first.fields().len() == later.fields().len()
+        && first.fields().iter().zip(later.fields()).all(|(a, b)| {
+            a.name() == b.name()
+                && a.data_type() == b.data_type()
+                && (a.is_nullable() || !b.is_nullable())
+        });
+    if same_shape {
+        Ok(())
+    } else {
+        Err(format!(
+            "schema differs from the first file's ({later} vs {first}); a later file may make \
+             a nullable column required, not the reverse"
+        ))
+    }
+}
+
+/// A later file's batches under the first file's schema (see [`fits`]).
+pub(crate) fn restamped(batches: BatchIter, schema: SchemaRef) -> BatchIter {
+    Box::new(batches.map(move |batch| {
+        batch.and_then(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+    }))
 }
 
 /// Opens a file for reading, naming it on failure.
@@ -251,5 +280,35 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> Source for FileSource<F> {
 
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
         self.files.seek(position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field};
+
+    use super::*;
+
+    fn schema(nullable: bool) -> Schema {
+        Schema::new(vec![
+            Field::new("id", DataType::Int64, nullable),
+            Field::new("name", DataType::Utf8, true),
+        ])
+    }
+
+    #[test]
+    fn a_later_file_may_make_a_nullable_column_required_not_the_reverse() {
+        assert!(fits(&schema(true), &schema(true)).is_ok());
+        assert!(fits(&schema(true), &schema(false)).is_ok());
+        let err = fits(&schema(false), &schema(true)).unwrap_err();
+        assert!(
+            err.contains("schema differs from the first file's"),
+            "{err}"
+        );
+        let renamed = Schema::new(vec![
+            Field::new("ID", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        assert!(fits(&schema(true), &renamed).is_err());
     }
 }

@@ -4,7 +4,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::ipc::reader::{FileReader, StreamReader};
+use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::bad::{BadRecords, OnBadRecord};
@@ -40,10 +42,52 @@ fn read_ipc_header(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
     file.seek(SeekFrom::Start(0)).map_err(|e| fail(&e))?;
     if is_file {
         let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
-        Ok((reader.schema(), Box::new(reader)))
+        Ok((reader.schema(), Box::new(Numbered::new(reader))))
     } else {
         let reader = StreamReader::try_new(BufReader::new(file), None).map_err(|e| fail(&e))?;
-        Ok((reader.schema(), Box::new(reader)))
+        Ok((reader.schema(), Box::new(Numbered::new(reader))))
+    }
+}
+
+/// A file's record batches; an error (or a reader panic, contained) names
+/// the record batch it came from, counted from 0 as pyarrow's
+/// `get_batch(i)` does.
+struct Numbered<I> {
+    batches: I,
+    index: usize,
+    rows: usize,
+}
+
+impl<I> Numbered<I> {
+    fn new(batches: I) -> Self {
+        Numbered {
+            batches,
+            index: 0,
+            rows: 0,
+        }
+    }
+}
+
+impl<I: Iterator<Item = Result<RecordBatch, ArrowError>>> Iterator for Numbered<I> {
+    type Item = I::Item;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = crate::contain::contained(|| self.batches.next())
+            .unwrap_or_else(|e| Some(Err(ArrowError::IpcError(e))));
+        match next {
+            Some(Ok(batch)) => {
+                self.index += 1;
+                self.rows += batch.num_rows();
+                Some(Ok(batch))
+            }
+            Some(Err(e)) => Some(Err(ArrowError::IpcError(format!(
+                "record batch {} (after row {}): {}",
+                self.index,
+                self.rows,
+                super::bad::plain_message(&e)
+            )))),
+            None => None,
+        }
     }
 }
 
@@ -55,13 +99,9 @@ impl IpcConfig {
         let expected = schema.clone();
         let open = move |path: &Path| -> Result<BatchIter> {
             let (schema, batches) = open_ipc(&node, path)?;
-            if schema.fields() != expected.fields() {
-                return Err(Error::source(
-                    &node,
-                    format!("{}: schema differs from the first file's", path.display()),
-                ));
-            }
-            Ok(batches)
+            files::fits(&expected, &schema)
+                .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+            Ok(files::restamped(batches, expected.clone()))
         };
         Ok(Box::new(FileSource {
             schema,

@@ -33,9 +33,15 @@ impl ParquetConfig {
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
             let file = files::open(node, path)?;
+            let footer = |e: &dyn std::fmt::Display| {
+                Error::source(
+                    node,
+                    format!("{}: can't read the footer: {e}", path.display()),
+                )
+            };
             crate::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
-                .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))?
-                .map_err(|e| Error::source(node, format!("{}: {e}", path.display())))
+                .map_err(|e| footer(&e))?
+                .map_err(|e| footer(&e))
         };
         let schema = builder(ctx.name, &files[0])?.schema().clone();
         let expected = schema.clone();
@@ -44,37 +50,38 @@ impl ParquetConfig {
         let collector = bad.clone();
         let open = move |path: &Path| -> Result<BatchIter> {
             let b = builder(&node, path)?;
-            if b.schema().fields() != expected.fields() {
-                return Err(Error::source(
-                    &node,
-                    format!(
-                        "{}: schema differs from the first file's ({} vs {})",
-                        path.display(),
-                        b.schema(),
-                        expected
-                    ),
-                ));
-            }
+            files::fits(&expected, b.schema())
+                .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
             if policy != OnBadRecord::Fail {
                 let groups = b.metadata().num_row_groups();
-                return Ok(Box::new(RobustParquet::new(
+                let batches = Box::new(RobustParquet::new(
                     path,
                     groups,
                     batch_size,
                     collector.clone(),
-                )));
+                ));
+                return Ok(files::restamped(batches, expected.clone()));
             }
             let expected_rows = b.metadata().file_metadata().num_rows();
+            let groups = b
+                .metadata()
+                .row_groups()
+                .iter()
+                .map(|g| g.num_rows())
+                .collect();
             let reader = b
                 .with_batch_size(batch_size)
                 .build()
                 .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
-            Ok(Box::new(Counted {
+            let counted = Box::new(Counted {
                 reader,
                 read: 0,
                 expected: expected_rows,
+                groups,
+                batch_size,
                 done: false,
-            }))
+            });
+            Ok(files::restamped(counted, expected.clone()))
         };
         Ok(Box::new(FileSource {
             schema,
@@ -85,12 +92,43 @@ impl ParquetConfig {
 
 /// A file's batches, checked at the end against the row count its footer
 /// states: a reader that stops early without an error (an encoding it
-/// doesn't understand) must not pass for a short file.
+/// doesn't understand) must not pass for a short file. An error names the
+/// row group it came from.
 struct Counted<R> {
     reader: R,
     read: i64,
     expected: i64,
+    /// Rows per row group, from the footer.
+    groups: Vec<i64>,
+    /// Rows per batch asked of the reader.
+    batch_size: usize,
     done: bool,
+}
+
+impl<R> Counted<R> {
+    /// The row groups the batch being decoded spans (a batch can cross
+    /// row-group boundaries): "row group 2 (rows 200–299)" or "row groups
+    /// 0–2 (rows 0–299)".
+    fn place(&self) -> String {
+        let (from, to) = (self.read, self.read + self.batch_size as i64);
+        let mut start = 0;
+        let mut span: Option<(usize, usize, i64, i64)> = None;
+        for (i, rows) in self.groups.iter().enumerate() {
+            let end = start + rows;
+            if end > from && start < to {
+                span = Some(match span {
+                    None => (i, i, start, end),
+                    Some((first, _, s, _)) => (first, i, s, end),
+                });
+            }
+            start = end;
+        }
+        match span {
+            Some((a, b, s, e)) if a == b => format!("row group {a} (rows {s}–{})", e - 1),
+            Some((a, b, s, e)) => format!("row groups {a}–{b} (rows {s}–{})", e - 1),
+            None => format!("after row {}", self.read),
+        }
+    }
 }
 
 impl<R> Iterator for Counted<R>
@@ -105,12 +143,20 @@ where
         if self.done {
             return None;
         }
-        match self.reader.next() {
+        let next = crate::contain::contained(|| self.reader.next())
+            .unwrap_or_else(|e| Some(Err(arrow::error::ArrowError::ParquetError(e))));
+        match next {
             Some(Ok(batch)) => {
                 self.read += batch.num_rows() as i64;
                 Some(Ok(batch))
             }
-            Some(Err(e)) => Some(Err(e)),
+            Some(Err(e)) => {
+                let message = super::bad::plain_message(&e);
+                Some(Err(arrow::error::ArrowError::ParquetError(format!(
+                    "{}: {message}",
+                    self.place()
+                ))))
+            }
             None => {
                 self.done = true;
                 (self.read != self.expected).then(|| {
@@ -145,6 +191,8 @@ mod tests {
             reader: vec![Ok(batch(2))].into_iter(),
             read: 0,
             expected: 5,
+            groups: vec![5],
+            batch_size: 2,
             done: false,
         };
         let results: Vec<_> = short.collect();
@@ -159,8 +207,51 @@ mod tests {
             reader: vec![Ok(batch(2)), Ok(batch(3))].into_iter(),
             read: 0,
             expected: 5,
+            groups: vec![2, 3],
+            batch_size: 2,
             done: false,
         };
         assert!(whole.map(|r| r.unwrap().num_rows()).eq([2, 3]));
+    }
+
+    #[test]
+    fn an_error_names_the_row_group_it_came_from() {
+        let failing = Counted {
+            reader: vec![
+                Ok(batch(100)),
+                Ok(batch(100)),
+                Err(arrow::error::ArrowError::ExternalError(
+                    "snappy: corrupt input".into(),
+                )),
+            ]
+            .into_iter(),
+            read: 0,
+            expected: 300,
+            groups: vec![100, 100, 100],
+            batch_size: 100,
+            done: false,
+        };
+        let err = failing.last().unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("row group 2 (rows 200–299): snappy: corrupt input"),
+            "{err}"
+        );
+
+        let spanning = Counted {
+            reader: vec![Err(arrow::error::ArrowError::ExternalError(
+                "bad page".into(),
+            ))]
+            .into_iter(),
+            read: 0,
+            expected: 300,
+            groups: vec![100, 100, 100],
+            batch_size: 150,
+            done: false,
+        };
+        let err = spanning.last().unwrap().unwrap_err().to_string();
+        assert!(
+            err.contains("row groups 0–1 (rows 0–199): bad page"),
+            "{err}"
+        );
     }
 }
