@@ -408,8 +408,11 @@ fn values(u: &mut Unstructured<'_>) -> arbitrary::Result<wit::Values> {
     })
 }
 
+/// A fuzz target: arbitrary bytes in, no panic out.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the replay test and `scripts/fuzz`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("manifest", manifest),
     ("csv", csv),
     ("ndjson", ndjson),
