@@ -187,3 +187,23 @@ fn parquet_of(rows: i64) -> Vec<u8> {
     writer.close().unwrap();
     out
 }
+
+/// An IPC file whose footer places a record batch far past its end (found
+/// by the `ipc` fuzz target: arrow-rs would first allocate the stated
+/// 512 GiB): an error naming the file and the block, before any read.
+#[test]
+fn an_ipc_footer_placing_a_block_outside_the_file_is_an_error_not_an_allocation() {
+    let file = repo().join("tests/corpus/ipc-footer/lying-block-length.arrow");
+    for policy in ["fail", "skip"] {
+        let err = Scratch::new()
+            .run(&manifest("ipc", &file, policy))
+            .expect_err("the only file can't be read")
+            .to_string();
+        assert!(
+            err.contains("lying-block-length.arrow")
+                && err.contains("record batch block 0")
+                && err.contains("outside the file"),
+            "{policy}: {err}"
+        );
+    }
+}
