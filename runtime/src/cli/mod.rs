@@ -226,12 +226,12 @@ fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result
     runtime.spawn(stop_on_signal(control.clone()));
     let graph = load_graph(manifest)?;
     let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
-    let mut prepared = graph.prepare(&host)?;
+    let prepared = graph.prepare(&host)?;
     let load = loading.elapsed();
     let _controller = match watch {
         Some(options) => Some(Controller::start(
             &graph,
-            &mut prepared,
+            &prepared,
             host.clone(),
             control.clone(),
             options,

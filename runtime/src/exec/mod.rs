@@ -15,6 +15,8 @@
 //! generation starts on the new graph.
 
 mod clock;
+mod diff;
+mod handover;
 mod message;
 mod node;
 mod policy;
@@ -34,18 +36,20 @@ use tokio::task::JoinSet;
 use tracing::info_span;
 
 use crate::checkpoint::{Coordinator, NodeState, Status};
-use crate::graph::{Graph, NodeKind, Prepared, PreparedTransform};
+pub use crate::graph::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
+use crate::graph::{Graph, NodeKind, Prepared};
 use crate::manifest::DEAD_LETTER;
-use crate::reload::Plan;
 use crate::sink::Sink;
 use crate::source::{Delivery, Source};
 use crate::{Error, Result};
 use clock::SourceClock;
+pub use diff::Diff;
+pub use handover::{Ready, Recent, Reporter, Slots, Successor};
 use message::{Edge, Envelope, Inputs};
-use node::{run_sink, run_source, run_transform, Context, SourceEnd, TransformOutputs};
-pub use policy::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
+use node::{
+    run_sink, run_source, run_transform, Context, LiveTransform, SourceEnd, TransformOutputs,
+};
 pub use stats::{CheckpointSummary, NodeStats, NodeSummary, RunSummary};
-pub(crate) use workers::Workers;
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an
 /// error) that sources check between batches, and a pending manifest
@@ -60,6 +64,23 @@ pub struct Control {
     reconfigure: Mutex<Pending>,
     reconfigured: Notify,
     progress: Mutex<Progress>,
+    /// Each transform's hand-over slots, by node name.
+    slots: Mutex<HashMap<String, Slots>>,
+    /// `weir dev`: every node keeps its last input batches.
+    keep_recent: AtomicBool,
+}
+
+/// What a manifest reload changes, with every new or changed node built
+/// (by [`crate::reload::plan`]), for [`Control::reconfigure`] to apply.
+pub struct Plan {
+    /// The new graph.
+    pub graph: Graph,
+    /// New and changed nodes, ready to run; `schemas` holds every node's.
+    pub built: Prepared,
+    /// Nodes no longer in the manifest.
+    pub removed: Vec<String>,
+    /// One line per change, for the log.
+    pub changes: Vec<String>,
 }
 
 /// What a live progress line reads while the pipeline runs.
@@ -162,6 +183,43 @@ impl Control {
         outcome.recv().unwrap_or(false)
     }
 
+    /// The hand-over slots of transform `node`: where the reload
+    /// controller offers a next version and reads recent batches.
+    pub fn slots(&self, node: &str) -> Slots {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry(node.to_string())
+            .or_insert_with(|| self.fresh_slots())
+            .clone()
+    }
+
+    /// `weir dev`: every transform keeps its last few input batches, so a
+    /// rebuilt version can be tried on them at once.
+    pub fn keep_recent_batches(&self) {
+        self.keep_recent.store(true, Ordering::SeqCst);
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        for s in slots.values_mut() {
+            s.recent.enable();
+        }
+    }
+
+    fn fresh_slots(&self) -> Slots {
+        let mut slots = Slots::default();
+        if self.keep_recent.load(Ordering::SeqCst) {
+            slots.recent.enable();
+        }
+        slots
+    }
+
+    /// New slots for a rebuilt node: a version offered to the old one
+    /// must not reach it.
+    fn renew_slots(&self, node: &str) -> Slots {
+        let fresh = self.fresh_slots();
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.insert(node.to_string(), fresh.clone());
+        fresh
+    }
+
     fn take_reconfigure(&self) -> Option<Reconfigure> {
         self.reconfigure
             .lock()
@@ -184,7 +242,7 @@ impl Control {
 /// A node handed back by its task when a generation pauses.
 pub(crate) enum Parked {
     Source(Box<dyn Source>),
-    Transform(Box<PreparedTransform>),
+    Transform(Box<LiveTransform>),
     Sink(Box<dyn Sink>),
 }
 
@@ -202,13 +260,14 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
     // WASI's host calls (a trap's report too) block on their own runtime,
     // which panics on a thread of this one.
     let restoring = graph.clone();
-    let (resumed, mut live) = tokio::task::spawn_blocking(move || {
+    let (resumed, live) = tokio::task::spawn_blocking(move || {
         let mut live = prepared;
         (restore::resume(&restoring, &mut live), live)
     })
     .await
     .map_err(|e| Error::Checkpoint(format!("resuming from the checkpoint stopped: {e}")))?;
     let (checkpoints, resumed) = resumed?;
+    let mut live = Live::new(live, &control);
     let mut clocks: HashMap<String, Arc<Mutex<SourceClock>>> = HashMap::new();
     for name in graph.manifest.sources.keys() {
         let mut clock = SourceClock::new(
@@ -343,7 +402,32 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
     })
 }
 
-impl Prepared {
+/// The nodes of a running pipeline between generations: what
+/// [`Prepared`] holds, and each transform's run-time state.
+struct Live {
+    sources: std::collections::BTreeMap<String, Box<dyn Source>>,
+    transforms: std::collections::BTreeMap<String, LiveTransform>,
+    sinks: std::collections::BTreeMap<String, Box<dyn Sink>>,
+    schemas: std::collections::BTreeMap<String, Option<arrow::datatypes::SchemaRef>>,
+}
+
+impl Live {
+    fn new(prepared: Prepared, control: &Control) -> Live {
+        Live {
+            sources: prepared.sources,
+            transforms: prepared
+                .transforms
+                .into_iter()
+                .map(|(name, t)| {
+                    let slots = control.slots(&name);
+                    (name, LiveTransform::new(t, slots))
+                })
+                .collect(),
+            sinks: prepared.sinks,
+            schemas: prepared.schemas,
+        }
+    }
+
     fn put(&mut self, name: String, node: Parked) {
         match node {
             Parked::Source(s) => {
@@ -362,7 +446,7 @@ impl Prepared {
 /// Applies `plan` to the paused nodes: removed nodes end (transforms
 /// finish, sinks commit), replaced transforms hand their state to their
 /// successor, restarted sinks commit before the new one takes over.
-fn apply(plan: Plan, live: &mut Prepared, done: &mut HashSet<String>, control: &Control) -> Graph {
+fn apply(plan: Plan, live: &mut Live, done: &mut HashSet<String>, control: &Control) -> Graph {
     let Plan {
         graph,
         built,
@@ -378,7 +462,7 @@ fn apply(plan: Plan, live: &mut Prepared, done: &mut HashSet<String>, control: &
         }
         if let Some(mut old) = live.transforms.remove(name) {
             if removed.contains(name) {
-                match old.instance.finish() {
+                match old.t.instance.finish() {
                     Ok(out) if out.iter().any(|b| b.num_rows() > 0) => tracing::warn!(
                         node = %name,
                         rows = out.iter().map(RecordBatch::num_rows).sum::<usize>(),
@@ -394,11 +478,13 @@ fn apply(plan: Plan, live: &mut Prepared, done: &mut HashSet<String>, control: &
     }
     for (name, mut new) in built.transforms {
         if let Some(mut old) = live.transforms.remove(&name) {
-            crate::reload::hand_over(&name, &mut old.instance, &mut new.instance);
-            new.next_batch = old.next_batch;
+            handover::hand_over(&name, &mut old.t.instance, &mut new.instance);
+            new.next_batch = old.t.next_batch;
         }
         done.remove(&name);
-        live.transforms.insert(name, new);
+        let slots = control.renew_slots(&name);
+        live.transforms
+            .insert(name.clone(), LiveTransform::new(new, slots));
     }
     for (name, sink) in built.sinks {
         done.remove(&name);
@@ -424,7 +510,7 @@ type Tasks = JoinSet<(String, Option<Parked>)>;
 #[allow(clippy::too_many_arguments)]
 fn spawn(
     graph: &Graph,
-    live: &mut Prepared,
+    live: &mut Live,
     done: &HashSet<String>,
     stats: &mut HashMap<String, Arc<NodeStats>>,
     control: &Arc<Control>,

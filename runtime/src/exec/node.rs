@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use tracing::debug_span;
 
 use super::clock::SourceClock;
+use super::handover::{self, Canary, Slots};
 use super::message::{send, Edge, Event, Inputs, Msg};
 use super::workers::Workers;
 use super::{policy, Control, Generation, NodeStats};
@@ -188,6 +189,44 @@ impl TransformOutputs {
     }
 }
 
+/// A transform node of a running pipeline: what the graph prepared, and
+/// its run-time state (hand-over slots, a canary, worker threads), kept
+/// across generations.
+pub(crate) struct LiveTransform {
+    pub(crate) t: PreparedTransform,
+    /// Where the reload controller leaves a next version.
+    pub(crate) slots: Slots,
+    /// A new version running in shadow before promotion (`--canary`).
+    pub(crate) canary: Option<Canary>,
+    /// The threads sibling instances run on, started at the first batch.
+    workers: Option<Workers>,
+}
+
+impl LiveTransform {
+    pub(crate) fn new(t: PreparedTransform, slots: Slots) -> Self {
+        LiveTransform {
+            t,
+            slots,
+            canary: None,
+            workers: None,
+        }
+    }
+
+    /// The watermark the next batch carries into the plugin (and into a
+    /// canary running beside it).
+    fn set_watermark(&mut self, watermark: Option<i64>) {
+        self.t.instance.set_watermark(watermark);
+        if let Some(canary) = &mut self.canary {
+            canary.ready.instance.set_watermark(watermark);
+        }
+    }
+
+    /// Records `batch` for replay (a no-op unless `weir dev` asked).
+    fn observe(&self, batch: &RecordBatch) {
+        self.slots.recent.push(batch);
+    }
+}
+
 /// `finish` on every instance. Under `on_error = "skip"` or
 /// `"dead_letter"` a failure costs only what that `finish` would have
 /// flushed (there are no input rows to dead-letter): it is counted and
@@ -196,11 +235,11 @@ impl TransformOutputs {
 fn finish_under_policy(
     name: &str,
     config: &TransformConfig,
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     stats: &NodeStats,
 ) -> Result<Vec<RecordBatch>> {
     let mut out = Vec::new();
-    let instances = std::iter::once(&mut node.instance).chain(node.siblings.iter_mut());
+    let instances = std::iter::once(&mut node.t.instance).chain(node.t.siblings.iter_mut());
     for instance in instances {
         match instance.finish() {
             Ok(batches) => out.extend(batches),
@@ -220,7 +259,7 @@ fn finish_under_policy(
 pub(super) fn run_transform(
     cx: &Context,
     config: &TransformConfig,
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     input: &mut Inputs,
     outputs: &TransformOutputs,
 ) -> Result<bool> {
@@ -229,7 +268,7 @@ pub(super) fn run_transform(
     // The newest watermark sent on, and the last input schema (to lend a
     // plugin an empty batch that carries a watermark advance).
     let mut watermark: Option<i64> = None;
-    let mut schema = node.input.clone();
+    let mut schema = node.t.input.clone();
     let mut failed_snapshots = 0;
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
@@ -239,7 +278,7 @@ pub(super) fn run_transform(
             Event::Batch(batch, w) => (batch, w),
             Event::Barrier(id) => {
                 if let Some(checkpoints) = cx.checkpoints.as_deref() {
-                    match node.instance.snapshot() {
+                    match node.t.instance.snapshot() {
                         Ok(state) => {
                             failed_snapshots = 0;
                             checkpoints.ack(
@@ -247,7 +286,7 @@ pub(super) fn run_transform(
                                 name,
                                 NodeState::Transform {
                                     state,
-                                    next_batch: node.next_batch,
+                                    next_batch: node.t.next_batch,
                                 },
                             );
                         }
@@ -256,7 +295,7 @@ pub(super) fn run_transform(
                         // on. A trap lost the state: going on would give
                         // wrong results, so that fails the run.
                         Err(e)
-                            if !node.instance.trapped()
+                            if !node.t.instance.trapped()
                                 && failed_snapshots < checkpoints.max_failed_snapshots() =>
                         {
                             failed_snapshots += 1;
@@ -275,7 +314,8 @@ pub(super) fn run_transform(
                 if let Some(schema) = &schema {
                     let empty = RecordBatch::new_empty(schema.clone());
                     node.set_watermark(Some(w));
-                    let outcome = process_one(name, config, node, &empty, node.next_batch, stats)?;
+                    let outcome =
+                        process_one(name, config, node, &empty, node.t.next_batch, stats)?;
                     if let Some(failure) = outcome.failure {
                         return Err(failure);
                     }
@@ -299,8 +339,8 @@ pub(super) fn run_transform(
             process_group(name, config, node, (first, first_watermark), input, stats)?;
         stats.busy(started.elapsed());
         for ((batch, w), outcome) in group.iter().zip(outcomes) {
-            let index = node.next_batch;
-            node.next_batch += 1;
+            let index = node.t.next_batch;
+            node.t.next_batch += 1;
             stats.consumed(batch);
             if let Some(failure) = &outcome.failure {
                 consecutive_failures += 1;
@@ -369,12 +409,12 @@ pub(super) fn run_transform(
         }
     }
     if let Some(checkpoints) = cx.checkpoints.as_deref() {
-        let state = node.instance.snapshot()?;
+        let state = node.t.instance.snapshot()?;
         checkpoints.ended(
             name,
             NodeState::Transform {
                 state,
-                next_batch: node.next_batch,
+                next_batch: node.t.next_batch,
             },
         );
     }
@@ -387,28 +427,28 @@ pub(super) fn run_transform(
 
 /// Processes `first` and, under `parallelism`, the batches that arrive
 /// while it runs: each on its own instance at once, numbered from
-/// `node.next_batch`. Returns the batches and their outcomes, in order.
+/// `node.t.next_batch`. Returns the batches and their outcomes, in order.
 type Group = Vec<(RecordBatch, Option<i64>)>;
 
 fn process_group(
     name: &str,
     config: &TransformConfig,
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     first: (RecordBatch, Option<i64>),
     input: &mut Inputs,
     stats: &NodeStats,
 ) -> Result<(Group, Vec<policy::Outcome>)> {
-    let base = node.next_batch;
+    let base = node.t.next_batch;
     // A swap or canary in progress goes batch by batch on the main
     // instance: versions must change at one batch boundary.
-    if node.siblings.is_empty() || node.successor.is_waiting() || node.canary.is_some() {
+    if node.t.siblings.is_empty() || node.slots.successor.is_waiting() || node.canary.is_some() {
         node.set_watermark(first.1);
         let outcome = process_one(name, config, node, &first.0, base, stats)?;
         return Ok((vec![first], vec![outcome]));
     }
     let runtime = tokio::runtime::Handle::try_current().ok();
     let done = Arc::new(Notify::new());
-    let mut siblings = std::mem::take(&mut node.siblings);
+    let mut siblings = std::mem::take(&mut node.t.siblings);
     let workers = node
         .workers
         .get_or_insert_with(|| Workers::new(name, siblings.len()));
@@ -483,7 +523,7 @@ fn process_group(
                 });
             }
             Err(e) if config.on_error == OnError::Fail => {
-                node.siblings = siblings;
+                node.t.siblings = siblings;
                 return Err(e);
             }
             Err(_) => {
@@ -494,21 +534,21 @@ fn process_group(
                     .filter(|s| s.trapped())
                     .find_map(|s| s.recover().err())
                 {
-                    node.siblings = siblings;
+                    node.t.siblings = siblings;
                     return Err(e);
                 }
                 node.set_watermark(group[k].1);
                 match process_one(name, config, node, batch, index, stats) {
                     Ok(outcome) => outcomes.push(outcome),
                     Err(e) => {
-                        node.siblings = siblings;
+                        node.t.siblings = siblings;
                         return Err(e);
                     }
                 }
             }
         }
     }
-    node.siblings = siblings;
+    node.t.siblings = siblings;
     if let Some(outcome) = on_main {
         outcomes.push(outcome?);
     }
@@ -520,7 +560,7 @@ fn process_group(
 fn process_one(
     name: &str,
     config: &TransformConfig,
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     batch: &RecordBatch,
     index: u64,
     stats: &NodeStats,
@@ -528,20 +568,20 @@ fn process_one(
     let span = debug_span!("batch", index, rows = batch.num_rows());
     let _entered = span.enter();
     let isolate = config.on_error == OnError::DeadLetter;
-    let swapped = crate::reload::take_over(name, node, batch, index, stats);
+    let swapped = handover::take_over(name, node, batch, index, stats);
     let outcome = match (swapped, config.on_error) {
         (Some(outputs), _) => policy::Outcome {
             outputs,
             ..Default::default()
         },
         (None, OnError::Fail) => policy::Outcome {
-            outputs: node.instance.process(batch, index)?,
+            outputs: node.t.instance.process(batch, index)?,
             ..Default::default()
         },
         (None, _) => policy::process(node, batch, index, isolate)?,
     };
     node.observe(batch);
-    crate::reload::shadow(name, node, batch, index, &outcome.outputs);
+    handover::shadow(name, node, batch, index, &outcome.outputs);
     Ok(outcome)
 }
 

@@ -5,30 +5,10 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-use crate::graph::PreparedTransform;
+use super::node::LiveTransform;
+use crate::graph::dead_letter_schema;
 use crate::{Error, FailureKind, Result};
-
-/// Columns a dead-letter batch adds to the failing input rows.
-pub const ERROR_COLUMN: &str = "_error";
-/// The node that failed.
-pub const NODE_COLUMN: &str = "_node";
-/// When it failed.
-pub const TIME_COLUMN: &str = "_failed_at";
-
-/// The schema of `NODE.dead_letter` for a node whose input is `input`.
-pub fn dead_letter_schema(input: &SchemaRef) -> SchemaRef {
-    let mut fields: Vec<Arc<Field>> = input.fields().iter().cloned().collect();
-    fields.push(Arc::new(Field::new(ERROR_COLUMN, DataType::Utf8, false)));
-    fields.push(Arc::new(Field::new(NODE_COLUMN, DataType::Utf8, false)));
-    fields.push(Arc::new(Field::new(
-        TIME_COLUMN,
-        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        false,
-    )));
-    Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()))
-}
 
 /// `rows` with the error, node and time appended.
 pub fn dead_letter_batch(node: &str, rows: &RecordBatch, error: &str) -> Result<RecordBatch> {
@@ -82,16 +62,16 @@ fn isolable(e: &Error) -> bool {
 /// bisects to find the failing rows: every other row is processed and
 /// kept, in order.
 pub fn process(
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     batch: &RecordBatch,
     index: u64,
     isolate: bool,
 ) -> Result<Outcome> {
     let mut outcome = Outcome::default();
-    match node.instance.process(batch, index) {
+    match node.t.instance.process(batch, index) {
         Ok(outputs) => outcome.outputs = outputs,
         Err(e) => {
-            node.instance.recover()?;
+            node.t.instance.recover()?;
             if isolate && isolable(&e) && batch.num_rows() > 1 {
                 let mid = batch.num_rows() / 2;
                 bisect(node, &batch.slice(0, mid), index, &mut outcome)?;
@@ -111,15 +91,15 @@ pub fn process(
 }
 
 fn bisect(
-    node: &mut PreparedTransform,
+    node: &mut LiveTransform,
     batch: &RecordBatch,
     index: u64,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    match node.instance.process(batch, index) {
+    match node.t.instance.process(batch, index) {
         Ok(outputs) => outcome.outputs.extend(outputs),
         Err(e) => {
-            node.instance.recover()?;
+            node.t.instance.recover()?;
             if batch.num_rows() <= 1 || !isolable(&e) {
                 outcome.dead.push((batch.clone(), message(&e)));
             } else {

@@ -3,13 +3,13 @@
 //! describing plugins, and propagating schemas node by node
 //! ([`Graph::prepare`]) — which is all `weir check` does.
 
+mod dead_letter;
 mod schema;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 
 use crate::manifest::{producer, Manifest, OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
@@ -17,6 +17,7 @@ use crate::sink::{Sink, SinkContext};
 use crate::source::bad::OnBadRecord;
 use crate::source::{Source, SourceContext};
 use crate::{Error, Result};
+pub use dead_letter::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
 pub use schema::{merge_inputs, same_shape, same_shape_opt};
 
 /// What a node is.
@@ -341,7 +342,7 @@ impl Graph {
                     if config.on_error == OnError::DeadLetter {
                         schemas.insert(
                             format!("{name}{DEAD_LETTER}"),
-                            input.as_ref().map(crate::exec::dead_letter_schema),
+                            input.as_ref().map(dead_letter_schema),
                         );
                     }
                     transforms.insert(name.clone(), prepared);
@@ -430,11 +431,7 @@ impl Graph {
             config_json,
             input: input.cloned(),
             output,
-            successor: crate::reload::Successor::default(),
             next_batch: 0,
-            recent: crate::reload::Recent::default(),
-            canary: None,
-            workers: None,
         })
     }
 }
@@ -494,32 +491,8 @@ pub struct PreparedTransform {
     pub input: Option<SchemaRef>,
     /// The declared output schema.
     pub output: Option<SchemaRef>,
-    /// Where a hot reload leaves the next version, taken at a batch boundary.
-    pub successor: crate::reload::Successor,
-    /// The index of the next batch (carried across reloads).
+    /// The index of the next batch (carried across reloads and restarts).
     pub next_batch: u64,
-    /// The last input batches, kept for `weir dev` to replay.
-    pub recent: crate::reload::Recent,
-    /// A new version running in shadow before promotion (`--canary`).
-    pub canary: Option<crate::reload::Canary>,
-    /// The threads sibling instances run on, started at the first batch.
-    pub(crate) workers: Option<crate::exec::Workers>,
-}
-
-impl PreparedTransform {
-    /// The watermark the next batch carries into the plugin (and into a
-    /// canary running beside it).
-    pub(crate) fn set_watermark(&mut self, watermark: Option<i64>) {
-        self.instance.set_watermark(watermark);
-        if let Some(canary) = &mut self.canary {
-            canary.ready.instance.set_watermark(watermark);
-        }
-    }
-
-    /// Records `batch` for replay (a no-op unless `weir dev` asked).
-    pub(crate) fn observe(&self, batch: &RecordBatch) {
-        self.recent.push(batch);
-    }
 }
 
 /// Everything opened and checked, ready for [`crate::exec::run`].

@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use arrow::datatypes::SchemaRef;
 
+use crate::exec::Plan;
 use crate::graph::{merge_inputs, same_shape_opt, Graph, NodeKind, Prepared};
 use crate::manifest::{OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::PluginHost;
@@ -25,18 +26,6 @@ use crate::Result;
 
 /// Each node's output schema (a sink's: its input), where known.
 pub type Schemas = BTreeMap<String, Option<SchemaRef>>;
-
-/// What a manifest reload changes, with every new or changed node built.
-pub struct Plan {
-    /// The new graph.
-    pub graph: Graph,
-    /// New and changed nodes, ready to run; `schemas` holds every node's.
-    pub built: Prepared,
-    /// Nodes no longer in the manifest.
-    pub removed: Vec<String>,
-    /// One line per change, for the log.
-    pub changes: Vec<String>,
-}
 
 fn definition(t: &TransformConfig) -> TransformConfig {
     // Rewiring a node's inputs does not rebuild it.
@@ -156,7 +145,7 @@ pub fn plan(
                 if config.on_error == OnError::DeadLetter {
                     schemas.insert(
                         format!("{name}{DEAD_LETTER}"),
-                        input.as_ref().map(crate::exec::dead_letter_schema),
+                        input.as_ref().map(crate::graph::dead_letter_schema),
                     );
                 }
             }

@@ -12,9 +12,9 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use notify::{RecursiveMode, Watcher as _};
 
+use super::dev;
 use super::plan::{plan, Schemas};
-use super::{dev, Diff, Ready, Recent, Successor};
-use crate::exec::Control;
+use crate::exec::{Control, Diff, Ready, Reporter, Slots};
 use crate::graph::{same_shape, Graph, Prepared, PreparedTransform};
 use crate::manifest::{Manifest, TransformConfig};
 use crate::plugin::{LoadedPlugin, PluginHost};
@@ -28,7 +28,6 @@ const SETTLE_AT_MOST: Duration = Duration::from_millis(500);
 
 /// Where reports meant for the person at the terminal go (canary results,
 /// `weir dev` replays and build errors).
-pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// How the controller behaves beyond swapping changed plugins.
 #[derive(Clone)]
@@ -67,8 +66,8 @@ struct Node {
     config_json: String,
     input: Option<SchemaRef>,
     output: Option<SchemaRef>,
-    successor: Successor,
-    recent: Recent,
+    /// The node's hand-over slots in the running pipeline.
+    control: Arc<Control>,
     /// The version the node runs (or was last offered).
     current: Arc<LoadedPlugin>,
     /// The last version rejected, so one bad file is reported once.
@@ -80,7 +79,11 @@ fn canonical(path: PathBuf) -> PathBuf {
 }
 
 impl Node {
-    fn new(graph: &Graph, name: &str, t: &PreparedTransform) -> Node {
+    fn slots(&self) -> Slots {
+        self.control.slots(&self.name)
+    }
+
+    fn new(graph: &Graph, name: &str, t: &PreparedTransform, control: &Arc<Control>) -> Node {
         let config = graph.manifest.transforms[name].clone();
         Node {
             name: name.to_string(),
@@ -93,8 +96,7 @@ impl Node {
             config_json: t.config_json.clone(),
             input: t.input.clone(),
             output: t.output.clone(),
-            successor: t.successor.clone(),
-            recent: t.recent.clone(),
+            control: control.clone(),
             current: t.plugin.clone(),
             rejected: None,
         }
@@ -153,7 +155,7 @@ impl Node {
         base_dir: &Path,
         new: &Arc<LoadedPlugin>,
     ) -> Result<String> {
-        let batches = self.recent.batches();
+        let batches = self.slots().recent.batches();
         let mut diff = Diff::default();
         // The new version failing is what the replay is for: an error
         // here rejects it. The running one failing (it may be the bad
@@ -222,15 +224,13 @@ impl Controller {
     /// to the slots in `prepared`, manifest changes to `control`.
     pub fn start(
         graph: &Graph,
-        prepared: &mut Prepared,
+        prepared: &Prepared,
         host: PluginHost,
         control: Arc<Control>,
         options: Options,
     ) -> Result<Controller> {
         if options.dev {
-            for t in prepared.transforms.values_mut() {
-                t.recent.enable();
-            }
+            control.keep_recent_batches();
         }
         let (tx, rx) = mpsc::channel();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -281,7 +281,7 @@ impl State {
             self.nodes.drain(..).map(|n| (n.name.clone(), n)).collect();
         for name in self.graph.manifest.transforms.keys() {
             let node = match (fresh.get(name), known.remove(name)) {
-                (Some(t), _) => Node::new(&self.graph, name, t),
+                (Some(t), _) => Node::new(&self.graph, name, t, &self.control),
                 (None, Some(node)) => node,
                 (None, None) => continue,
             };
@@ -390,7 +390,7 @@ impl State {
         }
         match node.successor(&self.host, &base_dir, &self.options) {
             Ok(Some(ready)) => {
-                if self.options.dev && !node.recent.batches().is_empty() {
+                if self.options.dev && !node.slots().recent.batches().is_empty() {
                     match node.replay(&self.host, &base_dir, &ready.plugin) {
                         Ok(report) => (self.options.report)(&report),
                         Err(e) => {
@@ -402,7 +402,7 @@ impl State {
                                  {e}; the running version {} stays",
                                 ready.plugin.version(),
                                 node.name,
-                                node.recent.batches().len(),
+                                node.slots().recent.batches().len(),
                                 node.current.version()
                             ));
                             return;
@@ -412,7 +412,7 @@ impl State {
                 node.current = ready.plugin.clone();
                 tracing::info!(node = %node.name, version = %ready.plugin.version(),
                     "new version ready; it takes over at the next batch");
-                node.successor.offer(ready);
+                node.slots().successor.offer(ready);
             }
             Ok(None) => {}
             Err(e) => {
@@ -452,13 +452,9 @@ impl State {
         let graph = plan.graph.clone();
         let schemas = plan.built.schemas.clone();
         let changes = plan.changes.join("; ");
-        let mut plan = plan;
         let mut fresh = Vec::new();
-        for (name, t) in &mut plan.built.transforms {
-            if self.options.dev {
-                t.recent.enable();
-            }
-            fresh.push((name.clone(), Node::new(&graph, name, t)));
+        for (name, t) in &plan.built.transforms {
+            fresh.push((name.clone(), Node::new(&graph, name, t, &self.control)));
         }
         tracing::info!(
             changes,

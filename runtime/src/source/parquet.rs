@@ -151,6 +151,8 @@ where
                 Some(Ok(batch))
             }
             Some(Err(e)) => {
+                // The rest of the file is unreadable; no count to check.
+                self.done = true;
                 let message = super::bad::plain_message(&e);
                 Some(Err(arrow::error::ArrowError::ParquetError(format!(
                     "{}: {message}",
