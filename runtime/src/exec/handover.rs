@@ -15,8 +15,8 @@ use super::node::LiveTransform;
 use super::NodeStats;
 use crate::plugin::{LoadedPlugin, PluginInstance};
 
-/// Where a canary's report goes (the terminal in `weir dev`, the log
-/// otherwise).
+/// Where reports meant for the person at the terminal go (canary results,
+/// `weir dev` replays and build errors).
 pub type Reporter = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// A node's hand-over slots, shared between its task and the reload

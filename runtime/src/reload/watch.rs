@@ -26,9 +26,6 @@ const QUIET: Duration = Duration::from_millis(20);
 /// ...or after this long, for a writer that never pauses.
 const SETTLE_AT_MOST: Duration = Duration::from_millis(500);
 
-/// Where reports meant for the person at the terminal go (canary results,
-/// `weir dev` replays and build errors).
-
 /// How the controller behaves beyond swapping changed plugins.
 #[derive(Clone)]
 pub struct Options {

@@ -86,7 +86,7 @@ fn check_blocks(file: &mut std::fs::File) -> Result<(), String> {
         .try_fold(0i64, |sum, n| {
             (n >= 0).then(|| sum.checked_add(n)).flatten()
         });
-        if !end.is_some_and(|end| end as u64 <= footer_start) {
+        if end.is_none_or(|end| end as u64 > footer_start) {
             return Err(format!(
                 "the footer places {kind} block {i} at bytes {}+{}+{}, outside the file's {footer_start} \
                  bytes of data",
