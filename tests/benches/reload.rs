@@ -175,7 +175,7 @@ fn scenario(rate: Option<f64>) {
     let control = Arc::new(Control::default());
     let controller = Controller::start(
         &graph,
-        &mut prepared,
+        &prepared,
         host.clone(),
         control.clone(),
         Options::default(),

@@ -28,11 +28,11 @@ pub(crate) fn run_watching_with(
 ) -> weir::Result<RunSummary> {
     let path = scratch.write("pipeline.toml", manifest);
     let graph = Graph::new(Manifest::load(&path).unwrap()).unwrap();
-    let mut prepared = graph.prepare(host()).unwrap();
+    let prepared = graph.prepare(host()).unwrap();
     let control = Arc::new(Control::default());
     let controller = Controller::start(
         &graph,
-        &mut prepared,
+        &prepared,
         host().clone(),
         control.clone(),
         options,
