@@ -32,7 +32,7 @@ impl ParquetConfig {
         let node = ctx.name.to_string();
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
-            let file = files::open(node, path)?;
+            let file = StrictFile(files::open(node, path)?);
             let footer = |e: &dyn std::fmt::Display| {
                 Error::source(
                     node,
@@ -87,6 +87,47 @@ impl ParquetConfig {
             schema,
             files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
+    }
+}
+
+/// A Parquet file whose readers treat reading at its end as an error.
+/// arrow-rs 60 skips an unknown page-header field through `io::copy`, which
+/// stops quietly at end of file: a header lying about a list of 2^31
+/// doubles past the end made 100 million empty reads, 77 s for a 3 KB
+/// file (found by the `parquet` fuzz target). No valid read goes past
+/// the footer, so nothing valid is lost.
+pub(crate) struct StrictFile(pub(crate) std::fs::File);
+
+/// A reader of [`StrictFile`]: a read that gets nothing is an error.
+pub(crate) struct NoReadPastEnd<R>(R);
+
+impl<R: std::io::Read> std::io::Read for NoReadPastEnd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 if !buf.is_empty() => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "read past the end of the file",
+            )),
+            n => Ok(n),
+        }
+    }
+}
+
+impl parquet::file::reader::Length for StrictFile {
+    fn len(&self) -> u64 {
+        parquet::file::reader::Length::len(&self.0)
+    }
+}
+
+impl parquet::file::reader::ChunkReader for StrictFile {
+    type T = NoReadPastEnd<<std::fs::File as parquet::file::reader::ChunkReader>::T>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.0.get_read(start).map(NoReadPastEnd)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        self.0.get_bytes(start, length)
     }
 }
 

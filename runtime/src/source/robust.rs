@@ -369,7 +369,7 @@ impl RobustParquet {
 
     fn open(&self, group: usize) -> Result<ParquetRecordBatchReader, String> {
         let file = std::fs::File::open(&self.path).map_err(|e| e.to_string())?;
-        ParquetRecordBatchReaderBuilder::try_new(file)
+        ParquetRecordBatchReaderBuilder::try_new(super::parquet::StrictFile(file))
             .and_then(|b| {
                 b.with_row_groups(vec![group])
                     .with_batch_size(self.batch_size)

@@ -30,14 +30,8 @@ pub(crate) fn run_watching_with(
     let graph = Graph::new(Manifest::load(&path).unwrap()).unwrap();
     let prepared = graph.prepare(host()).unwrap();
     let control = Arc::new(Control::default());
-    let controller = Controller::start(
-        &graph,
-        &prepared,
-        host().clone(),
-        control.clone(),
-        options,
-    )
-    .unwrap();
+    let controller =
+        Controller::start(&graph, &prepared, host().clone(), control.clone(), options).unwrap();
     let stopper = control.clone();
     let runner = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().unwrap();
