@@ -20,10 +20,14 @@
 pub mod bindings;
 pub mod checkpoint;
 mod contain;
+pub mod defaults;
 pub mod error;
 pub mod exec;
 pub mod graph;
+#[cfg(test)]
+mod layers;
 pub mod manifest;
+mod paths;
 pub mod plugin;
 pub mod reload;
 pub mod sink;

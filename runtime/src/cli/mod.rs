@@ -225,7 +225,9 @@ fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result
     let control = Arc::new(Control::default());
     runtime.spawn(stop_on_signal(control.clone()));
     let graph = load_graph(manifest)?;
-    let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
+    let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
+        graph.manifest.pipeline.max_stack_kb,
+    ))?;
     let prepared = graph.prepare(&host)?;
     let load = loading.elapsed();
     let _controller = match watch {
@@ -345,7 +347,9 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         }
         Command::Check { manifest } => {
             let graph = load_graph(&manifest)?;
-            let host = PluginHost::new(&EngineConfig::for_pipeline(&graph.manifest.pipeline))?;
+            let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
+                graph.manifest.pipeline.max_stack_kb,
+            ))?;
             let prepared = graph.prepare(&host)?;
             println!("{}: ok", manifest.display());
             for (name, kind) in &graph.order {

@@ -32,27 +32,14 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 pub use crate::checkpoint::CheckpointConfig;
+pub use crate::paths::resolve;
+pub use crate::plugin::{Confinement, Grants, Limits};
 use crate::sink::SinkConfig;
 use crate::source::SourceConfig;
 use crate::{Error, Result};
 pub use locate::Located;
 
-/// Defaults, in one place.
-pub mod defaults {
-    /// Rows per batch a source emits.
-    pub const BATCH_SIZE: usize = 8192;
-    /// Batches buffered between two nodes before the upstream waits.
-    pub const CHANNEL_CAPACITY: usize = 4;
-    /// Wasm stack a plugin call may use, in KiB.
-    pub const MAX_STACK_KB: usize = 1024;
-    /// Linear memory a plugin instance may grow to.
-    pub const MEMORY_MB: u64 = 512;
-    /// Wall-clock budget of one plugin call.
-    pub const TIMEOUT_MS: u64 = 2_000;
-    /// Consecutive failed batches after which a node stops, under the
-    /// `skip` and `dead_letter` policies.
-    pub const MAX_FAILURES: u32 = 10;
-}
+pub use crate::defaults;
 
 /// What a transform node does when a batch fails (the plugin returns an
 /// error, traps, exceeds a limit, or returns a malformed batch).
@@ -67,19 +54,6 @@ pub enum OnError {
     /// Send the failing rows (isolated by bisection) with the error to the
     /// sinks reading `NODE.dead_letter`; the other rows carry on.
     DeadLetter,
-}
-
-/// Capabilities granted to a plugin, the `grants` table of a transform.
-/// Everything not listed is denied.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Grants {
-    /// `env`: names of host environment variables the plugin may read.
-    pub env: Vec<String>,
-    /// `dirs`: host directories preopened read-only, at the same path.
-    pub dirs: Vec<PathBuf>,
-    /// `stdio`: forward the plugin's stdout and stderr lines to the log.
-    pub stdio: bool,
 }
 
 /// The `[pipeline]` table.
@@ -105,25 +79,6 @@ impl Default for PipelineConfig {
             channel_capacity: defaults::CHANNEL_CAPACITY,
             max_stack_kb: defaults::MAX_STACK_KB,
             checkpoint: None,
-        }
-    }
-}
-
-/// Per-node sandbox limits, the `limits` table of a transform.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// `memory_mb`: the most linear memory the plugin may grow to.
-    pub memory_mb: u64,
-    /// `timeout_ms`: wall-clock budget of one call (`process`, `finish`, …).
-    pub timeout_ms: u64,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            memory_mb: defaults::MEMORY_MB,
-            timeout_ms: defaults::TIMEOUT_MS,
         }
     }
 }
@@ -346,15 +301,6 @@ impl Manifest {
     }
 }
 
-/// Resolves `path` against `base` unless it is absolute.
-pub fn resolve(base: &Path, path: &Path) -> PathBuf {
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        base.join(path)
-    }
-}
-
 impl Located {
     /// Deserializes one node's table into its typed config, turning a serde
     /// error into one that names the line and key.
@@ -379,5 +325,14 @@ impl Located {
                 });
             self.error(section, Some(name), key.as_deref(), message)
         })
+    }
+}
+
+impl<'a> From<&'a TransformConfig> for Confinement<'a> {
+    fn from(t: &'a TransformConfig) -> Self {
+        Confinement {
+            limits: &t.limits,
+            grants: &t.grants,
+        }
     }
 }

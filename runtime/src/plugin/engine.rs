@@ -44,17 +44,18 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             pooling: true,
-            max_wasm_stack: crate::manifest::defaults::MAX_STACK_KB << 10,
+            max_wasm_stack: crate::defaults::MAX_STACK_KB << 10,
             cache_dir: default_cache_dir(),
         }
     }
 }
 
 impl EngineConfig {
-    /// The engine a manifest's `[pipeline]` asks for.
-    pub fn for_pipeline(pipeline: &crate::manifest::PipelineConfig) -> Self {
+    /// The engine for a pipeline whose plugin calls may use `max_stack_kb`
+    /// of wasm stack (`[pipeline] max_stack_kb`; at least 64).
+    pub fn with_max_stack_kb(max_stack_kb: usize) -> Self {
         EngineConfig {
-            max_wasm_stack: pipeline.max_stack_kb.max(64) << 10,
+            max_wasm_stack: max_stack_kb.max(64) << 10,
             ..EngineConfig::default()
         }
     }

@@ -12,8 +12,8 @@ use wasmtime::{Engine, Store};
 use super::engine::{new_engine, EngineConfig, EpochTicker};
 use super::instance::PluginInstance;
 use super::state::HostState;
+use super::{Confinement, Grants, Limits};
 use crate::bindings::{Plugin, PluginPre};
-use crate::manifest::{Grants, Limits, TransformConfig};
 use crate::{Error, Result};
 
 /// Interfaces a plugin may import. WASI filesystem and environment are
@@ -305,20 +305,21 @@ impl PluginHost {
     /// A fresh, sandboxed instance of `plugin` for `node` (not yet
     /// `init`ed), with the node's limits and grants; relative granted
     /// directories resolve against `base_dir`.
-    pub fn instantiate(
+    pub fn instantiate<'a>(
         &self,
         plugin: &Arc<LoadedPlugin>,
         node: &str,
-        config: &TransformConfig,
+        confinement: impl Into<Confinement<'a>>,
         base_dir: &Path,
     ) -> Result<PluginInstance> {
-        let mut grants = config.grants.clone();
+        let confinement = confinement.into();
+        let mut grants = confinement.grants.clone();
         for dir in &mut grants.dirs {
-            *dir = crate::manifest::resolve(base_dir, dir);
+            *dir = crate::paths::resolve(base_dir, dir);
         }
         let sandbox = Arc::new(Sandbox {
             node: Arc::from(node),
-            limits: config.limits.clone(),
+            limits: confinement.limits.clone(),
             grants,
         });
         PluginInstance::start(&self.engine, plugin.clone(), sandbox)

@@ -23,6 +23,9 @@ pub mod state;
 pub mod stdio;
 pub mod toolchain;
 
+mod confine;
+
+pub use confine::{Confinement, Grants, Limits};
 pub use engine::EngineConfig;
 pub use host::{LoadedPlugin, PluginHost};
 pub use instance::PluginInstance;

@@ -10,8 +10,8 @@ use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::convert::{column_to_wit, schema_to_wit};
+use super::{Grants, Limits};
 use crate::bindings::{log, types};
-use crate::manifest::{Grants, Limits};
 use crate::{Error, Result};
 
 /// The host's representation of a `batch` resource lent to a plugin.

@@ -16,7 +16,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::{Sink, SinkContext};
 use crate::checkpoint::{Rename, SinkState};
-use crate::manifest::resolve;
+use crate::paths::resolve;
 use crate::{Error, Result};
 
 /// The buffered temporary file a format writes into.

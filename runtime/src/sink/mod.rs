@@ -30,7 +30,6 @@ pub use self::ipc::IpcSinkConfig;
 pub use self::ndjson::NdjsonSinkConfig;
 pub use self::parquet::{Compression, ParquetSinkConfig};
 pub use self::postgres::{Mode as PostgresMode, OnReject, PostgresSinkConfig, TransactionScope};
-pub(crate) use self::sqlite::quote as sqlite_quote;
 pub use self::sqlite::SqliteSinkConfig;
 pub use self::stdout::StdoutSinkConfig;
 

@@ -65,10 +65,7 @@ fn yes() -> bool {
     true
 }
 
-/// `"name"`, with quotes doubled.
-pub(crate) fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
+pub(crate) use crate::paths::quote_ident as quote;
 
 /// The SQLite column type for an Arrow type.
 pub(crate) fn sqlite_type(t: &DataType) -> Option<&'static str> {

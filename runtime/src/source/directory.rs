@@ -25,7 +25,7 @@ use super::schema::{cast_to, declared, ColumnDecl};
 use super::{
     CsvConfig, IpcConfig, NdjsonConfig, ParquetConfig, Source, SourceConfig, SourceContext,
 };
-use crate::manifest::resolve;
+use crate::paths::resolve;
 use crate::{Error, Result};
 
 /// The file format of a `directory` source.

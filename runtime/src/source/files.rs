@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::bad::{self, BadRecord, BadRecords, OnBadRecord};
 use super::Source;
-use crate::manifest::resolve;
+use crate::paths::resolve;
 use crate::{Error, Result};
 
 /// Batches of one open file.

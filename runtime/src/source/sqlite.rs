@@ -86,7 +86,7 @@ impl SqliteSourceConfig {
         let path = ctx.base_dir.join(&self.path);
         let fail = |m: String| Error::source(ctx.name, format!("{}: {m}", path.display()));
         let query = match (&self.table, &self.query) {
-            (Some(table), None) => format!("SELECT * FROM {}", crate::sink::sqlite_quote(table)),
+            (Some(table), None) => format!("SELECT * FROM {}", crate::paths::quote_ident(table)),
             (None, Some(query)) => query.clone(),
             _ => return Err(fail("give exactly one of `table` and `query`".into())),
         };

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use super::lines::{LineBatcher, LineFormat};
 use super::schema::{declared, ColumnDecl};
 use super::{Source, SourceContext};
-use crate::manifest::resolve;
+use crate::paths::resolve;
 use crate::{Error, Result};
 
 /// Where a `tail` source starts when there is no checkpoint.

@@ -45,6 +45,7 @@ use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::{Sink, SinkContext};
+use crate::paths::quote_ident as quote;
 use crate::{Error, Result};
 
 /// How rows are written.
@@ -157,11 +158,6 @@ fn yes() -> bool {
 
 /// How often a lost connection is re-established for one batch.
 const RETRIES: u32 = 3;
-
-/// `"name"`, with quotes doubled.
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
 
 /// A possibly schema-qualified table name, quoted part by part.
 fn quote_table(table: &str) -> String {

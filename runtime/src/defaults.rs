@@ -1,0 +1,16 @@
+//! Defaults, in one place: every layer reads them from here (the
+//! manifest's `[pipeline]`, a plugin's `limits`).
+
+/// Rows per batch a source emits.
+pub const BATCH_SIZE: usize = 8192;
+/// Batches buffered between two nodes before the upstream waits.
+pub const CHANNEL_CAPACITY: usize = 4;
+/// Wasm stack a plugin call may use, in KiB.
+pub const MAX_STACK_KB: usize = 1024;
+/// Linear memory a plugin instance may grow to.
+pub const MEMORY_MB: u64 = 512;
+/// Wall-clock budget of one plugin call.
+pub const TIMEOUT_MS: u64 = 2_000;
+/// Consecutive failed batches after which a node stops, under the
+/// `skip` and `dead_letter` policies.
+pub const MAX_FAILURES: u32 = 10;
