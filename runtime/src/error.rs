@@ -2,12 +2,65 @@
 
 use std::path::PathBuf;
 
-/// Where a plugin failed: "on batch 3" (`process`), or "in finish".
-fn at(batch: &str) -> String {
-    if batch.bytes().all(|b| b.is_ascii_digit()) && !batch.is_empty() {
-        format!("on batch {batch}")
-    } else {
-        format!("in {batch}")
+/// Where in a plugin's life a call failed: a phase, or the input batch
+/// `process` was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchRef {
+    /// Making the instance (before `init`).
+    Instantiate,
+    /// `init`.
+    Init,
+    /// `describe`.
+    Describe,
+    /// `process` on the zero-based input batch.
+    Batch(u64),
+    /// `process` on a batch no longer known (a parallel instance's thread
+    /// stopped).
+    Process,
+    /// `finish`.
+    Finish,
+    /// `snapshot`.
+    Snapshot,
+    /// `restore`.
+    Restore,
+}
+
+impl BatchRef {
+    /// The short label: the batch index, or the phase's name.
+    pub fn label(&self) -> String {
+        match self {
+            BatchRef::Instantiate => "instantiate".into(),
+            BatchRef::Init => "init".into(),
+            BatchRef::Describe => "describe".into(),
+            BatchRef::Batch(n) => n.to_string(),
+            BatchRef::Process => "process".into(),
+            BatchRef::Finish => "finish".into(),
+            BatchRef::Snapshot => "snapshot".into(),
+            BatchRef::Restore => "restore".into(),
+        }
+    }
+}
+
+/// "on batch 3", or "in init".
+impl std::fmt::Display for BatchRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchRef::Batch(n) => write!(f, "on batch {n}"),
+            other => write!(f, "in {}", other.label()),
+        }
+    }
+}
+
+/// Compares with the short label: `batch == "0"`, `batch == "init"`.
+impl PartialEq<str> for BatchRef {
+    fn eq(&self, label: &str) -> bool {
+        self.label() == label
+    }
+}
+
+impl PartialEq<&str> for BatchRef {
+    fn eq(&self, label: &&str) -> bool {
+        self.label() == *label
     }
 }
 
@@ -38,13 +91,12 @@ pub enum Error {
     },
 
     /// A plugin failed (error result, trap, limit, or a malformed output).
-    #[error("node {node:?}: plugin failed {}: {message}", at(batch))]
+    #[error("node {node:?}: plugin failed {batch}: {message}")]
     Plugin {
         /// The transform node.
         node: String,
-        /// Zero-based index of the input batch, or the phase (`init`,
-        /// `describe`, `finish`, `snapshot`, `restore`, …).
-        batch: String,
+        /// The input batch, or the phase.
+        batch: BatchRef,
         /// How it failed.
         kind: FailureKind,
         /// The plugin's error or the trap.
@@ -146,5 +198,29 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_failure_names_the_batch_or_the_phase() {
+        let on = |batch| Error::Plugin {
+            node: "clean".into(),
+            batch,
+            kind: FailureKind::Error,
+            message: "bad".into(),
+        };
+        assert_eq!(
+            on(BatchRef::Batch(3)).to_string(),
+            "node \"clean\": plugin failed on batch 3: bad"
+        );
+        assert_eq!(
+            on(BatchRef::Finish).to_string(),
+            "node \"clean\": plugin failed in finish: bad"
+        );
+        assert!(BatchRef::Batch(0) == "0" && BatchRef::Restore == "restore");
     }
 }

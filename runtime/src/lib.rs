@@ -37,7 +37,7 @@ pub mod source;
 #[doc(hidden)]
 pub mod fuzz;
 
-pub use error::{Error, FailureKind, Result};
+pub use error::{BatchRef, Error, FailureKind, Result};
 pub mod cli;
 
 use std::path::Path;

@@ -350,7 +350,7 @@ pub(super) fn run_transform(
                 if consecutive_failures > config.max_failures {
                     return Err(Error::Plugin {
                         node: name.to_string(),
-                        batch: index.to_string(),
+                        batch: crate::BatchRef::Batch(index),
                         kind: crate::FailureKind::Limit,
                         message: format!(
                             "stopped after {consecutive_failures} consecutive failed batches \
@@ -504,7 +504,7 @@ fn process_group(
             }
             Err(_) => on_siblings.push(Err(Error::Plugin {
                 node: name.to_string(),
-                batch: "process".into(),
+                batch: crate::BatchRef::Process,
                 kind: crate::FailureKind::Trap,
                 message: "a parallel instance's thread stopped".into(),
             })),

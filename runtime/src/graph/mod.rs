@@ -464,7 +464,7 @@ fn plain(e: &Error) -> String {
             message,
             ..
         } => message.clone(),
-        Error::Plugin { batch, message, .. } => format!("{batch} {message}"),
+        Error::Plugin { batch, message, .. } => format!("{} {message}", batch.label()),
         other => other.to_string(),
     }
 }

@@ -13,7 +13,7 @@ use super::host::{LoadedPlugin, Sandbox};
 use super::output::{assemble, conforms, sound, with_schema};
 use super::state::{BatchRep, HostState};
 use crate::bindings::Plugin;
-use crate::{Error, FailureKind, Result};
+use crate::{BatchRef, Error, FailureKind, Result};
 
 /// A plugin instance bound to one node. Calls run synchronously on the
 /// caller's thread, each with the node's wall-clock budget. After a trap
@@ -52,7 +52,7 @@ impl PluginInstance {
             .instantiate(&mut store)
             .map_err(|e| Error::Plugin {
                 node: sandbox.node.to_string(),
-                batch: "instantiate".into(),
+                batch: BatchRef::Instantiate,
                 kind: FailureKind::Setup,
                 message: format!("{e:?}"),
             })?;
@@ -101,22 +101,17 @@ impl PluginInstance {
         Ok(())
     }
 
-    fn fail(
-        &self,
-        batch: impl Into<String>,
-        kind: FailureKind,
-        message: impl Into<String>,
-    ) -> Error {
+    fn fail(&self, batch: BatchRef, kind: FailureKind, message: impl Into<String>) -> Error {
         Error::Plugin {
             node: self.sandbox.node.to_string(),
-            batch: batch.into(),
+            batch,
             kind,
             // A plugin's own text (a 64 MiB error string) is cut short.
             message: super::state::bounded(message.into()),
         }
     }
 
-    fn trap(&mut self, batch: &str, e: wasmtime::Error) -> Error {
+    fn trap(&mut self, batch: BatchRef, e: wasmtime::Error) -> Error {
         self.trapped = true;
         if let Some(panic) = self.store.data_mut().last_panic.take() {
             return self.fail(batch, FailureKind::Trap, format!("panicked: {panic}"));
@@ -159,25 +154,27 @@ impl PluginInstance {
                 Ok(())
             }
             Ok(Err(message)) => Err(self.fail(
-                "init",
+                BatchRef::Init,
                 FailureKind::Setup,
                 format!("init rejected the config: {message}"),
             )),
-            Err(e) => Err(self.trap("init", e)),
+            Err(e) => Err(self.trap(BatchRef::Init, e)),
         }
     }
 
     /// Calls `describe`: the output schema for `input`, if the plugin knows
     /// it without data. Remembers it to check every output batch against.
     pub fn describe(&mut self, input: &Schema, config: &str) -> Result<Option<SchemaRef>> {
-        let fields =
-            schema_to_wit(input).map_err(|e| self.fail("describe", FailureKind::Setup, e))?;
+        let fields = schema_to_wit(input)
+            .map_err(|e| self.fail(BatchRef::Describe, FailureKind::Setup, e))?;
         self.store.set_epoch_deadline(self.budget);
         let transform = self.bindings.weir_plugin_transform();
         let out = match transform.call_describe(&mut self.store, &fields, config) {
             Ok(Ok(schema)) => schema.map(|s| Arc::new(schema_from_wit(&s))),
-            Ok(Err(message)) => return Err(self.fail("describe", FailureKind::Setup, message)),
-            Err(e) => return Err(self.trap("describe", e)),
+            Ok(Err(message)) => {
+                return Err(self.fail(BatchRef::Describe, FailureKind::Setup, message))
+            }
+            Err(e) => return Err(self.trap(BatchRef::Describe, e)),
         };
         self.declared = out.clone();
         Ok(out)
@@ -196,7 +193,7 @@ impl PluginInstance {
 
     /// Runs one batch through the plugin; `index` names it in errors.
     pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<RecordBatch>> {
-        let label = index.to_string();
+        let label = BatchRef::Batch(index);
         if self.trapped {
             return Err(self.fail(
                 label,
@@ -211,7 +208,7 @@ impl PluginInstance {
             .lend(BatchRep::new(batch.clone(), self.watermark))
         {
             Ok(h) => h,
-            Err(e) => return Err(self.trap(&label, e)),
+            Err(e) => return Err(self.trap(label, e)),
         };
         let borrowed = wasmtime::component::Resource::<BatchRep>::new_borrow(handle.rep());
         let transform = self.bindings.weir_plugin_transform();
@@ -222,9 +219,9 @@ impl PluginInstance {
         let outputs = match result {
             Ok(Ok(outputs)) => outputs,
             Ok(Err(message)) => return Err(self.fail(label, FailureKind::Error, message)),
-            Err(e) => return Err(self.trap(&label, e)),
+            Err(e) => return Err(self.trap(label, e)),
         };
-        self.collect(Some(batch), outputs, &label)
+        self.collect(Some(batch), outputs, label)
     }
 
     /// How long the last [`process`](Self::process) spent inside the
@@ -240,8 +237,8 @@ impl PluginInstance {
         let transform = self.bindings.weir_plugin_transform();
         match transform.call_snapshot(&mut self.store) {
             Ok(Ok(state)) => Ok(state),
-            Ok(Err(message)) => Err(self.fail("snapshot", FailureKind::Error, message)),
-            Err(e) => Err(self.trap("snapshot", e)),
+            Ok(Err(message)) => Err(self.fail(BatchRef::Snapshot, FailureKind::Error, message)),
+            Err(e) => Err(self.trap(BatchRef::Snapshot, e)),
         }
     }
 
@@ -251,8 +248,8 @@ impl PluginInstance {
         let transform = self.bindings.weir_plugin_transform();
         match transform.call_restore(&mut self.store, state) {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(self.fail("restore", FailureKind::Error, message)),
-            Err(e) => Err(self.trap("restore", e)),
+            Ok(Err(message)) => Err(self.fail(BatchRef::Restore, FailureKind::Error, message)),
+            Err(e) => Err(self.trap(BatchRef::Restore, e)),
         }
     }
 
@@ -267,17 +264,19 @@ impl PluginInstance {
         let transform = self.bindings.weir_plugin_transform();
         let outputs = match transform.call_finish(&mut self.store) {
             Ok(Ok(outputs)) => outputs,
-            Ok(Err(message)) => return Err(self.fail("finish", FailureKind::Error, message)),
-            Err(e) => return Err(self.trap("finish", e)),
+            Ok(Err(message)) => {
+                return Err(self.fail(BatchRef::Finish, FailureKind::Error, message))
+            }
+            Err(e) => return Err(self.trap(BatchRef::Finish, e)),
         };
-        self.collect(None, outputs, "finish")
+        self.collect(None, outputs, BatchRef::Finish)
     }
 
     fn collect(
         &mut self,
         input: Option<&RecordBatch>,
         outputs: Vec<crate::bindings::types::Output>,
-        label: &str,
+        label: BatchRef,
     ) -> Result<Vec<RecordBatch>> {
         let malformed = |e: String| {
             self.fail(

@@ -125,7 +125,7 @@ impl HostState {
             wasi.preopened_dir(dir, &guest, wasmtime_wasi::FsPerms::ReadOnly)
                 .map_err(|e| Error::Plugin {
                     node: node.to_string(),
-                    batch: "instantiate".into(),
+                    batch: crate::BatchRef::Instantiate,
                     kind: crate::FailureKind::Setup,
                     message: format!("can't grant directory {}: {e}", dir.display()),
                 })?;
