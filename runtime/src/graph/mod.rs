@@ -5,16 +5,16 @@
 
 mod dead_letter;
 mod schema;
+mod validate;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
-use crate::manifest::{producer, Manifest, OnError, TransformConfig, DEAD_LETTER};
+use crate::manifest::{Manifest, OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
 use crate::sink::{Sink, SinkContext};
-use crate::source::bad::OnBadRecord;
 use crate::source::{Source, SourceContext};
 use crate::{Error, Result};
 pub use dead_letter::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
@@ -55,219 +55,19 @@ pub struct Graph {
 }
 
 impl Graph {
-    /// Validates the structure of `manifest`.
+    /// Validates the structure of `manifest`: unique names, wiring,
+    /// plugin files, order (no cycles), dead letters read.
     pub fn new(manifest: Manifest) -> Result<Graph> {
-        let m = &manifest;
-        let loc = &m.located;
-        let mut kinds: HashMap<&str, NodeKind> = HashMap::new();
-        let all = m
-            .sources
-            .keys()
-            .map(|n| (n, NodeKind::Source))
-            .chain(m.transforms.keys().map(|n| (n, NodeKind::Transform)))
-            .chain(m.sinks.keys().map(|n| (n, NodeKind::Sink)));
-        for (name, kind) in all {
-            if let Some(other) = kinds.insert(name, kind) {
-                return Err(loc.error(
-                    kind.section(),
-                    Some(name),
-                    None,
-                    format!(
-                        "the name {name:?} is also used in [{}]; node names must be unique",
-                        other.section()
-                    ),
-                ));
-            }
-        }
-        if m.sources.is_empty() {
-            return Err(Error::Manifest(format!(
-                "{}: no [sources.*] table: a pipeline needs at least one source",
-                m.path.display()
-            )));
-        }
-        if m.sinks.is_empty() {
-            return Err(Error::Manifest(format!(
-                "{}: no [sinks.*] table: a pipeline needs at least one sink",
-                m.path.display()
-            )));
-        }
-
-        // Inputs: exist, produce output, listed once.
-        let inputs_of = m
-            .transforms
-            .iter()
-            .map(|(n, t)| (n, NodeKind::Transform, &t.inputs))
-            .chain(m.sinks.iter().map(|(n, s)| (n, NodeKind::Sink, &s.inputs)));
-        let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
-        for (name, kind, inputs) in inputs_of {
-            let at =
-                |message: String| loc.error(kind.section(), Some(name), Some("inputs"), message);
-            if inputs.is_empty() {
-                return Err(at(
-                    "`inputs` is empty: name at least one source or transform".into(),
-                ));
-            }
-            let mut seen = HashSet::new();
-            for input in inputs {
-                let (from, dead_letter) = producer(input);
-                match kinds.get(from) {
-                    None => {
-                        let mut known: Vec<&str> = m
-                            .sources
-                            .keys()
-                            .chain(m.transforms.keys())
-                            .map(String::as_str)
-                            .collect();
-                        known.sort_unstable();
-                        return Err(at(format!(
-                            "input {input:?} is not a source or transform (known: {})",
-                            known.join(", ")
-                        )));
-                    }
-                    Some(NodeKind::Sink) => {
-                        return Err(at(format!(
-                            "input {input:?} is a sink; sinks produce no output"
-                        )))
-                    }
-                    Some(NodeKind::Source)
-                        if dead_letter
-                            && m.sources[from].on_bad_record() != OnBadRecord::DeadLetter =>
-                    {
-                        return Err(at(format!(
-                            "input {input:?}: source {from:?} has no dead-letter output; \
-                             set on_bad_record = \"dead_letter\" on it"
-                        )))
-                    }
-                    Some(NodeKind::Transform)
-                        if dead_letter && m.transforms[from].on_error != OnError::DeadLetter =>
-                    {
-                        return Err(at(format!(
-                            "input {input:?}: transform {from:?} has no dead-letter output; \
-                             set on_error = \"dead_letter\" on it"
-                        )))
-                    }
-                    Some(_) => {}
-                }
-                if !seen.insert(input) {
-                    return Err(at(format!("input {input:?} is listed twice")));
-                }
-                consumers
-                    .entry(input.clone())
-                    .or_default()
-                    .push(name.clone());
-            }
-        }
-        for list in consumers.values_mut() {
-            list.sort();
-        }
-
-        // Plugin files exist.
-        for (name, t) in &m.transforms {
-            if t.parallelism == 0 {
-                return Err(loc.error(
-                    "transforms",
-                    Some(name),
-                    Some("parallelism"),
-                    "must be at least 1",
-                ));
-            }
-            let path = m.resolve(&t.plugin);
-            // A folder gets its own message from the host (which plugin
-            // it holds and how to build it).
-            if !path.exists() {
-                return Err(loc.error(
-                    "transforms",
-                    Some(name),
-                    Some("plugin"),
-                    format!(
-                        "plugin file {} not found; build it with `weir plugin build` or fix the path \
-                         (relative to the manifest's directory)",
-                        path.display()
-                    ),
-                ));
-            }
-        }
-
-        // Topological order of transforms (Kahn); what remains is a cycle.
-        let mut indegree: BTreeMap<&str, usize> = m
-            .transforms
-            .iter()
-            .map(|(n, t)| {
-                let upstream = t
-                    .inputs
-                    .iter()
-                    .filter(|i| m.transforms.contains_key(producer(i).0))
-                    .count();
-                (n.as_str(), upstream)
-            })
-            .collect();
-        let mut ready: VecDeque<&str> = indegree
-            .iter()
-            .filter(|(_, d)| **d == 0)
-            .map(|(n, _)| *n)
-            .collect();
-        let mut order: Vec<(String, NodeKind)> = m
-            .sources
-            .keys()
-            .map(|n| (n.clone(), NodeKind::Source))
-            .collect();
-        while let Some(node) = ready.pop_front() {
-            order.push((node.to_string(), NodeKind::Transform));
-            indegree.remove(node);
-            let dead = format!("{node}{}", crate::manifest::DEAD_LETTER);
-            let readers = consumers.get(node).into_iter().chain(consumers.get(&dead));
-            for next in readers.flatten() {
-                if let Some(d) = indegree.get_mut(next.as_str()) {
-                    *d -= 1;
-                    if *d == 0 {
-                        ready.push_back(next);
-                    }
-                }
-            }
-        }
-        if let Some((first, _)) = indegree.iter().next() {
-            let mut cycle: Vec<&str> = indegree.keys().copied().collect();
-            cycle.sort_unstable();
-            return Err(loc.error(
-                "transforms",
-                Some(first),
-                Some("inputs"),
-                format!(
-                    "the transforms {} form a cycle; a pipeline must be a DAG",
-                    cycle.join(", ")
-                ),
-            ));
-        }
-        order.extend(m.sinks.keys().map(|n| (n.clone(), NodeKind::Sink)));
-
+        let kinds = validate::names(&manifest)?;
+        let consumers = validate::wiring(&manifest, &kinds)?;
+        validate::plugins_present(&manifest)?;
+        let order = validate::order(&manifest, &consumers)?;
+        validate::dead_letters_read(&manifest, &consumers)?;
         for (name, kind) in &order {
             if *kind != NodeKind::Sink && !consumers.contains_key(name) {
                 tracing::warn!(node = %name, "nothing reads this node's output");
             }
         }
-        let dead_letters = m
-            .transforms
-            .iter()
-            .filter(|(_, t)| t.on_error == OnError::DeadLetter)
-            .map(|(n, _)| (n, "transforms", "on_error"))
-            .chain(
-                m.sources
-                    .iter()
-                    .filter(|(_, s)| s.on_bad_record() == OnBadRecord::DeadLetter)
-                    .map(|(n, _)| (n, "sources", "on_bad_record")),
-            );
-        for (name, section, key) in dead_letters {
-            let dead = format!("{name}{DEAD_LETTER}");
-            if !consumers.contains_key(&dead) {
-                return Err(loc.error(
-                    section,
-                    Some(name),
-                    Some(key),
-                    format!("{key} = \"dead_letter\" but no sink reads {dead:?}; add one with inputs = [{dead:?}]"),
-                ));
-            }
-        }
-
         Ok(Graph {
             manifest,
             order,
