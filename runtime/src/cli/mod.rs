@@ -2,6 +2,7 @@
 
 mod progress;
 mod scaffold;
+mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -324,7 +325,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             });
             let summary = run(&manifest, options, progress)?;
             if !quiet {
-                println!("{summary}");
+                println!("{}", summary::render(&summary));
             }
         }
         Command::Dev {
@@ -343,7 +344,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 }),
                 5.0,
             )?;
-            println!("{summary}");
+            println!("{}", summary::render(&summary));
         }
         Command::Check { manifest } => {
             let graph = load_graph(&manifest)?;
