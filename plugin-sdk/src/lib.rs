@@ -44,8 +44,8 @@ extern crate self as weir_plugin_sdk;
 
 mod batch;
 mod convert;
-mod error;
 mod export;
+mod failure;
 pub mod log;
 mod output;
 
@@ -53,7 +53,7 @@ pub use arrow_array;
 pub use arrow_buffer;
 pub use arrow_schema;
 pub use batch::Batch;
-pub use error::{Error, Result};
+pub use failure::{Error, Result};
 pub use output::Output;
 pub use serde;
 pub use serde_json;
@@ -81,6 +81,7 @@ pub mod __private {
 
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
+    pub use crate::{bail, debug, ensure, error, info, trace, warn};
     pub use crate::{Batch, Error, Output, Result, Transform};
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::{

@@ -134,12 +134,7 @@ impl Transform for Dedupe {
     }
 
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {
-        let dropped = self.dropped.to_string();
-        weir_plugin_sdk::log::log(
-            weir_plugin_sdk::log::Level::Info,
-            "dropped duplicate rows",
-            &[("count", dropped.as_str())],
-        );
+        info!(count = self.dropped; "dropped duplicate rows");
         Ok(Vec::new())
     }
 

@@ -50,3 +50,23 @@ impl From<&str> for Error {
         Error(e.to_string())
     }
 }
+
+/// Returns early with an [`Error`] made by `format!`:
+/// `bail!("column {name:?} is missing")`.
+#[macro_export]
+macro_rules! bail {
+    ($($message:tt)+) => {
+        return ::std::result::Result::Err($crate::Error::msg(::std::format!($($message)+)))
+    };
+}
+
+/// Returns early with an [`Error`] unless `condition` holds:
+/// `ensure!(rate > 0.0, "rate must be positive, got {rate}")`.
+#[macro_export]
+macro_rules! ensure {
+    ($condition:expr, $($message:tt)+) => {
+        if !$condition {
+            $crate::bail!($($message)+);
+        }
+    };
+}
