@@ -22,6 +22,7 @@ mod node;
 mod policy;
 mod restore;
 mod stats;
+mod tasks;
 mod workers;
 
 use std::collections::{HashMap, HashSet};
@@ -30,25 +31,18 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
-use tokio::sync::mpsc::{channel, Sender};
 use tokio::sync::Notify;
-use tokio::task::JoinSet;
-use tracing::info_span;
 
-use crate::checkpoint::{Coordinator, NodeState, Status};
+use crate::checkpoint::{NodeState, Status};
 pub use crate::graph::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
 use crate::graph::{Graph, NodeKind, Prepared};
-use crate::manifest::DEAD_LETTER;
 use crate::sink::Sink;
 use crate::source::{Delivery, Source};
 use crate::{Error, Result};
 use clock::SourceClock;
 pub use diff::Diff;
 pub use handover::{Ready, Recent, Reporter, Slots, Successor};
-use message::{Edge, Envelope, Inputs};
-use node::{
-    run_sink, run_source, run_transform, Context, LiveTransform, SourceEnd, TransformOutputs,
-};
+use node::LiveTransform;
 pub use stats::{CheckpointSummary, NodeStats, NodeSummary, RunSummary};
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an
@@ -293,17 +287,13 @@ pub async fn run(graph: &Graph, prepared: Prepared, control: Arc<Control>) -> Re
         .collect();
     loop {
         let generation = Arc::new(Generation::default());
-        let spawned = spawn(
-            &graph,
-            &mut live,
-            &done,
-            &mut stats,
-            &control,
-            &generation,
-            checkpoints.as_ref(),
-            &mut clocks,
-        );
-        let (mut tasks, names) = spawned;
+        let shared = tasks::Shared {
+            graph: &graph,
+            control: &control,
+            generation: &generation,
+            checkpoints: checkpoints.as_ref(),
+        };
+        let (mut tasks, names) = tasks::spawn(&shared, &mut live, &done, &mut stats, &mut clocks);
         if let Ok(mut progress) = control.progress.lock() {
             progress.nodes = graph
                 .order
@@ -499,158 +489,4 @@ fn apply(plan: Plan, live: &mut Live, done: &mut HashSet<String>, control: &Cont
     }
     live.schemas = built.schemas;
     graph
-}
-
-/// One generation's node tasks: each returns its node's name, and the node
-/// itself when it paused.
-type Tasks = JoinSet<(String, Option<Parked>)>;
-
-/// Starts one task per node of `graph` not yet done, wired by fresh
-/// channels; returns the tasks and their node names.
-#[allow(clippy::too_many_arguments)]
-fn spawn(
-    graph: &Graph,
-    live: &mut Live,
-    done: &HashSet<String>,
-    stats: &mut HashMap<String, Arc<NodeStats>>,
-    control: &Arc<Control>,
-    generation: &Arc<Generation>,
-    checkpoints: Option<&Arc<Coordinator>>,
-    clocks: &mut HashMap<String, Arc<Mutex<SourceClock>>>,
-) -> (Tasks, HashMap<tokio::task::Id, (String, &'static str)>) {
-    let capacity = graph.manifest.pipeline.channel_capacity;
-    // One input channel per consuming node; upstreams hold sender clones
-    // and tag what they send with their slot (their index in `inputs`).
-    let mut receivers: HashMap<String, Inputs> = HashMap::new();
-    let mut senders: HashMap<String, Sender<Envelope>> = HashMap::new();
-    for (name, kind) in &graph.order {
-        if *kind != NodeKind::Source && !done.contains(name) {
-            let (tx, rx) = channel(capacity);
-            senders.insert(name.clone(), tx);
-            receivers.insert(name.clone(), Inputs::new(rx, graph.inputs(name).len()));
-        }
-    }
-    let outputs_of = |name: &str| -> Vec<Edge> {
-        graph
-            .consumers
-            .get(name)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| {
-                let slot = graph.inputs(c).iter().position(|i| i == name)?;
-                let tx = senders.get(c)?.clone();
-                Some(Edge { tx, slot })
-            })
-            .collect()
-    };
-
-    let mut tasks = JoinSet::new();
-    let mut names = HashMap::new();
-    for (name, kind) in &graph.order {
-        if done.contains(name) {
-            continue;
-        }
-        let cx = Context {
-            name: name.clone(),
-            stats: stats.entry(name.clone()).or_default().clone(),
-            control: control.clone(),
-            generation: generation.clone(),
-            checkpoints: checkpoints.cloned(),
-        };
-        let span = info_span!("node", name = %name, kind = kind.section());
-        let outputs = outputs_of(name);
-        let dead_letter = outputs_of(&format!("{name}{DEAD_LETTER}"));
-        let name = name.clone();
-        // Each task records its own error before returning, i.e. before its
-        // senders drop, so a sink that sees its input close can tell a
-        // failure upstream from the end of input.
-        let task: Box<dyn FnOnce() -> Option<Parked> + Send> = match kind {
-            NodeKind::Source => {
-                let Some(mut source) = live.sources.remove(&name) else {
-                    continue;
-                };
-                // A source added by a manifest reload starts its clock here.
-                let clock = clocks
-                    .entry(name.clone())
-                    .or_insert_with(|| {
-                        Arc::new(Mutex::new(SourceClock::new(
-                            graph.manifest.watermarks.get(&name).cloned(),
-                            checkpoints.map_or(0, |c| c.requested()),
-                        )))
-                    })
-                    .clone();
-                Box::new(move || {
-                    match run_source(&cx, source.as_mut(), &outputs, &dead_letter, &clock) {
-                        Ok(SourceEnd::Paused) => Some(Parked::Source(source)),
-                        Ok(SourceEnd::Done) => None,
-                        Err(e) => {
-                            cx.control.fail(e);
-                            None
-                        }
-                    }
-                })
-            }
-            NodeKind::Transform => {
-                let (Some(mut node), Some(mut input)) =
-                    (live.transforms.remove(&name), receivers.remove(&name))
-                else {
-                    continue;
-                };
-                let config = graph.manifest.transforms[&name].clone();
-                let outputs = TransformOutputs {
-                    main: outputs,
-                    dead_letter,
-                };
-                Box::new(move || {
-                    match run_transform(&cx, &config, &mut node, &mut input, &outputs) {
-                        Ok(true) => Some(Parked::Transform(Box::new(node))),
-                        Ok(false) => None,
-                        Err(e) => {
-                            cx.control.fail(e);
-                            None
-                        }
-                    }
-                })
-            }
-            NodeKind::Sink => {
-                let (Some(mut sink), Some(mut input)) =
-                    (live.sinks.remove(&name), receivers.remove(&name))
-                else {
-                    continue;
-                };
-                Box::new(move || {
-                    let result = run_sink(&cx, sink.as_mut(), &mut input);
-                    // Drain so upstream never blocks on a sink that stopped.
-                    input.close();
-                    let control = &cx.control;
-                    let result = match (result, &cx.checkpoints) {
-                        (Ok(true), _) => return Some(Parked::Sink(sink)),
-                        // Under checkpoints the last part is published by
-                        // the final checkpoint, like every other.
-                        (Ok(false), Some(c)) if !control.failed() => sink
-                            .prepare()
-                            .map(|state| c.ended(&cx.name, NodeState::Sink(state))),
-                        (Ok(false), None) if !control.failed() => sink.commit(),
-                        (other, _) => {
-                            sink.abort();
-                            other.map(|_| ())
-                        }
-                    };
-                    if let Err(e) = result {
-                        control.fail(e);
-                    }
-                    None
-                })
-            }
-        };
-        let node = name.clone();
-        let handle = tasks.spawn_blocking(move || {
-            let _entered = span.enter();
-            (node, task())
-        });
-        names.insert(handle.id(), (name, kind.section()));
-    }
-    // Senders held here would keep channels open forever.
-    drop(senders);
-    (tasks, names)
 }
