@@ -7,8 +7,12 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-/// The largest single allocation a fuzz input may cause.
-pub const LIMIT: usize = 1 << 30;
+/// The largest single allocation a fuzz input may cause: 2 GiB, what one
+/// Parquet page (its sizes are i32) or one Arrow buffer behind i32 offsets
+/// can legitimately need. arrow-rs reserves a page's stated uncompressed
+/// size before decompressing it; such a reservation is address space, not
+/// memory, until data fills it (docs/fuzzing.md).
+pub const LIMIT: usize = 2 << 30;
 
 /// [`System`], aborting with a backtrace on an allocation over [`LIMIT`]
 /// (libFuzzer then saves the input as a crash).
