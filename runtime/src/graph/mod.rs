@@ -98,35 +98,7 @@ impl Graph {
         for (name, kind) in &self.order {
             match kind {
                 NodeKind::Source => {
-                    let source = m.sources[name].build(SourceContext {
-                        name,
-                        base_dir: &m.base_dir,
-                        batch_size: m.pipeline.batch_size,
-                    })?;
-                    if let Some(w) = m.watermarks.get(name) {
-                        let schema = source.schema();
-                        let fits = schema.field_with_name(&w.column).map(|f| {
-                            matches!(f.data_type(), arrow::datatypes::DataType::Timestamp(_, _))
-                        });
-                        if !fits.unwrap_or(false) {
-                            return Err(m.located.error(
-                                "sources",
-                                Some(name),
-                                Some("watermark"),
-                                format!(
-                                    "watermark.column {:?} must be a timestamp column of this source \
-                                     (its columns: {})",
-                                    w.column,
-                                    schema
-                                        .fields()
-                                        .iter()
-                                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
-                            ));
-                        }
-                    }
+                    let source = self.open_source(name)?;
                     schemas.insert(name.clone(), Some(source.schema()));
                     schemas.insert(
                         format!("{name}{DEAD_LETTER}"),
@@ -149,18 +121,7 @@ impl Graph {
                 }
                 NodeKind::Sink => {
                     let input = merge_inputs(self, name, &schemas)?;
-                    if let Some(schema) = &input {
-                        m.sinks[name].config.accepts(schema).map_err(|message| {
-                            m.located
-                                .error("sinks", Some(name), Some("inputs"), message)
-                        })?;
-                    }
-                    let sink = m.sinks[name].config.build(SinkContext {
-                        name,
-                        base_dir: &m.base_dir,
-                        schema: input.as_ref(),
-                        checkpointing: m.pipeline.checkpoint.is_some(),
-                    })?;
+                    let sink = self.open_sink(name, input.as_ref())?;
                     schemas.insert(name.clone(), input);
                     sinks.insert(name.clone(), sink);
                 }
@@ -171,6 +132,61 @@ impl Graph {
             transforms,
             sinks,
             schemas,
+        })
+    }
+
+    /// Opens source `name` and checks its watermark column against the
+    /// schema it reads; shared by [`Graph::prepare`] and the reload planner.
+    pub(crate) fn open_source(&self, name: &str) -> Result<Box<dyn Source>> {
+        let m = &self.manifest;
+        let source = m.sources[name].build(SourceContext {
+            name,
+            base_dir: &m.base_dir,
+            batch_size: m.pipeline.batch_size,
+        })?;
+        if let Some(w) = m.watermarks.get(name) {
+            let schema = source.schema();
+            let fits = schema
+                .field_with_name(&w.column)
+                .map(|f| matches!(f.data_type(), arrow::datatypes::DataType::Timestamp(_, _)));
+            if !fits.unwrap_or(false) {
+                let columns: Vec<String> = schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                    .collect();
+                return Err(m.located.error(
+                    "sources",
+                    Some(name),
+                    Some("watermark"),
+                    format!(
+                        "watermark.column {:?} must be a timestamp column of this source \
+                         (its columns: {})",
+                        w.column,
+                        columns.join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(source)
+    }
+
+    /// Checks that sink `name` can write `input` (when known) and opens it;
+    /// shared by [`Graph::prepare`] and the reload planner.
+    pub(crate) fn open_sink(&self, name: &str, input: Option<&SchemaRef>) -> Result<Box<dyn Sink>> {
+        let m = &self.manifest;
+        let config = &m.sinks[name].config;
+        if let Some(schema) = input {
+            config.accepts(schema).map_err(|message| {
+                m.located
+                    .error("sinks", Some(name), Some("inputs"), message)
+            })?;
+        }
+        config.build(SinkContext {
+            name,
+            base_dir: &m.base_dir,
+            schema: input,
+            checkpointing: m.pipeline.checkpoint.is_some(),
         })
     }
 

@@ -19,9 +19,7 @@ use crate::exec::Plan;
 use crate::graph::{merge_inputs, same_shape_opt, Graph, NodeKind, Prepared};
 use crate::manifest::{OnError, TransformConfig, DEAD_LETTER};
 use crate::plugin::PluginHost;
-use crate::sink::SinkContext;
 use crate::source::bad::OnBadRecord;
-use crate::source::SourceContext;
 use crate::Result;
 
 /// Each node's output schema (a sink's: its input), where known.
@@ -105,11 +103,7 @@ pub fn plan(
                         ))
                     }
                     None => {
-                        let source = config.build(SourceContext {
-                            name,
-                            base_dir: &m.base_dir,
-                            batch_size: m.pipeline.batch_size,
-                        })?;
+                        let source = new.open_source(name)?;
                         schemas.insert(name.clone(), Some(source.schema()));
                         built.sources.insert(name.clone(), source);
                         changes.push(format!("added source {name}"));
@@ -183,12 +177,7 @@ pub fn plan(
                         true
                     }
                 };
-                let opened = sink.config.build(SinkContext {
-                    name,
-                    base_dir: &m.base_dir,
-                    schema: input.as_ref(),
-                    checkpointing: m.pipeline.checkpoint.is_some(),
-                })?;
+                let opened = new.open_sink(name, input.as_ref())?;
                 schemas.insert(name.clone(), input);
                 built.sinks.insert(name.clone(), opened);
                 changes.push(if restart {

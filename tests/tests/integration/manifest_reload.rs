@@ -240,3 +240,31 @@ fn a_plan_handed_over_after_the_run_ended_is_answered_not_applied() {
         "the controller must not wait for a pipeline that ended"
     );
 }
+
+/// A node added by an edit is opened by the same code as at start, with
+/// the same checks: a watermark on a column that is no timestamp is
+/// refused by the planner (it used to slip through it).
+#[test]
+fn a_node_added_live_gets_the_checks_it_gets_at_start() {
+    let scratch = Scratch::new();
+    let before = "[sources.gen]\ntype = \"generate\"\nrows = 10\n\n\
+                  [sinks.out]\ntype = \"blackhole\"\ninputs = [\"gen\"]\n";
+    let path = scratch.write("pipeline.toml", before);
+    let old = Graph::new(Manifest::load(&path).unwrap()).unwrap();
+    let schemas = old.prepare(host()).unwrap().schemas;
+    let added = format!(
+        "{before}\n[sources.more]\ntype = \"generate\"\nrows = 10\n\
+         watermark = {{ column = \"seq\", delay_ms = 10 }}\n\n\
+         [sinks.more_out]\ntype = \"blackhole\"\ninputs = [\"more\"]\n"
+    );
+    let path = scratch.write("pipeline.toml", &added);
+    let new = Graph::new(Manifest::load(&path).unwrap()).unwrap();
+    let err = match weir::reload::plan(&old, &schemas, new, host()) {
+        Ok(_) => panic!("the planner accepted a watermark on an int64 column"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("watermark.column \"seq\" must be a timestamp column"),
+        "{err}"
+    );
+}
