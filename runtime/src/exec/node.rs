@@ -263,105 +263,134 @@ pub(super) fn run_transform(
     input: &mut Inputs,
     outputs: &TransformOutputs,
 ) -> Result<bool> {
-    let (name, stats) = (cx.name.as_str(), &*cx.stats);
-    let mut consecutive_failures = 0;
-    // The newest watermark sent on, and the last input schema (to lend a
-    // plugin an empty batch that carries a watermark advance).
-    let mut watermark: Option<i64> = None;
-    let mut schema = node.t.input.clone();
-    let mut failed_snapshots = 0;
+    let mut run = TransformRun {
+        cx,
+        config,
+        outputs,
+        schema: node.t.input.clone(),
+        watermark: None,
+        consecutive_failures: 0,
+        failed_snapshots: 0,
+    };
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
             return Ok(false);
         }
-        let (first, first_watermark) = match event {
-            Event::Batch(batch, w) => (batch, w),
-            Event::Barrier(id) => {
-                if let Some(checkpoints) = cx.checkpoints.as_deref() {
-                    match node.t.instance.snapshot() {
-                        Ok(state) => {
-                            failed_snapshots = 0;
-                            checkpoints.ack(
-                                id,
-                                name,
-                                NodeState::Transform {
-                                    state,
-                                    next_batch: node.t.next_batch,
-                                },
-                            );
-                        }
-                        // An error the plugin returned: its state is intact,
-                        // so this checkpoint is declined and the run goes
-                        // on. A trap lost the state: going on would give
-                        // wrong results, so that fails the run.
-                        Err(e)
-                            if !node.t.instance.trapped()
-                                && failed_snapshots < checkpoints.max_failed_snapshots() =>
-                        {
-                            failed_snapshots += 1;
-                            checkpoints.decline(id, name, e.to_string());
-                        }
-                        Err(e) => return Err(e),
-                    }
+        match event {
+            Event::Barrier(id) => run.barrier(node, id)?,
+            Event::Watermark(w) => run.advance(node, w)?,
+            Event::Batch(first, w) => {
+                run.schema = Some(first.schema());
+                let started = Instant::now();
+                let (group, outcomes) =
+                    process_group(&cx.name, config, node, (first, w), input, &cx.stats)?;
+                cx.stats.busy(started.elapsed());
+                if !run.deliver(node, &group, outcomes)? {
+                    return Ok(false);
                 }
-                send(&outputs.all(), &Msg::Barrier(id));
-                continue;
             }
-            Event::Watermark(w) => {
-                // The plugin sees the advance (a windowed one may close
-                // windows); what it emits travels with it.
-                let mut sent = false;
-                if let Some(schema) = &schema {
-                    let empty = RecordBatch::new_empty(schema.clone());
-                    node.set_watermark(Some(w));
-                    let outcome =
-                        process_one(name, config, node, &empty, node.t.next_batch, stats)?;
-                    if let Some(failure) = outcome.failure {
-                        return Err(failure);
-                    }
-                    for b in &outcome.outputs {
-                        stats.emitted(b);
-                        sent |= b.num_rows() > 0;
-                        send_batch(&outputs.main, b, Some(w));
-                    }
+        }
+    }
+    if cx.control.failed() {
+        return Ok(false);
+    }
+    if cx.generation.pausing() {
+        return Ok(true);
+    }
+    run.end(node, input.stopped())?;
+    Ok(false)
+}
+
+/// A transform node's state while its input flows: what it sent last,
+/// and how many batches and snapshots failed in a row.
+struct TransformRun<'a> {
+    cx: &'a Context,
+    config: &'a TransformConfig,
+    outputs: &'a TransformOutputs,
+    /// The last input schema (to lend a plugin an empty batch that carries
+    /// a watermark advance).
+    schema: Option<arrow::datatypes::SchemaRef>,
+    /// The newest watermark sent on.
+    watermark: Option<i64>,
+    consecutive_failures: u32,
+    failed_snapshots: u32,
+}
+
+impl TransformRun<'_> {
+    /// A checkpoint barrier: snapshot the plugin, pass the barrier on.
+    fn barrier(&mut self, node: &mut LiveTransform, id: u64) -> Result<()> {
+        let name = self.cx.name.as_str();
+        if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
+            match node.t.instance.snapshot() {
+                Ok(state) => {
+                    self.failed_snapshots = 0;
+                    checkpoints.ack(
+                        id,
+                        name,
+                        NodeState::Transform {
+                            state,
+                            next_batch: node.t.next_batch,
+                        },
+                    );
                 }
-                if !sent {
-                    send(&outputs.main, &Msg::Watermark(w));
+                // An error the plugin returned: its state is intact, so
+                // this checkpoint is declined and the run goes on. A trap
+                // lost the state: going on would give wrong results, so
+                // that fails the run.
+                Err(e)
+                    if !node.t.instance.trapped()
+                        && self.failed_snapshots < checkpoints.max_failed_snapshots() =>
+                {
+                    self.failed_snapshots += 1;
+                    checkpoints.decline(id, name, e.to_string());
                 }
-                stats.watermark(w);
-                watermark = Some(w);
-                continue;
+                Err(e) => return Err(e),
             }
-        };
-        schema = Some(first.schema());
-        let started = Instant::now();
-        let (group, outcomes) =
-            process_group(name, config, node, (first, first_watermark), input, stats)?;
-        stats.busy(started.elapsed());
+        }
+        send(&self.outputs.all(), &Msg::Barrier(id));
+        Ok(())
+    }
+
+    /// A watermark advance: the plugin sees it (a windowed one may close
+    /// windows); what it emits travels with it.
+    fn advance(&mut self, node: &mut LiveTransform, w: i64) -> Result<()> {
+        let (name, stats) = (self.cx.name.as_str(), &*self.cx.stats);
+        let mut sent = false;
+        if let Some(schema) = &self.schema {
+            let empty = RecordBatch::new_empty(schema.clone());
+            node.set_watermark(Some(w));
+            let outcome = process_one(name, self.config, node, &empty, node.t.next_batch, stats)?;
+            if let Some(failure) = outcome.failure {
+                return Err(failure);
+            }
+            for b in &outcome.outputs {
+                stats.emitted(b);
+                sent |= b.num_rows() > 0;
+                send_batch(&self.outputs.main, b, Some(w));
+            }
+        }
+        if !sent {
+            send(&self.outputs.main, &Msg::Watermark(w));
+        }
+        stats.watermark(w);
+        self.watermark = Some(w);
+        Ok(())
+    }
+
+    /// Sends on what a group of batches became, in input order: outputs,
+    /// dead letters, watermarks. `Ok(false)` when no one listens any more.
+    fn deliver(
+        &mut self,
+        node: &mut LiveTransform,
+        group: &[(RecordBatch, Option<i64>)],
+        outcomes: Vec<policy::Outcome>,
+    ) -> Result<bool> {
+        let (name, stats, outputs) = (self.cx.name.as_str(), &*self.cx.stats, self.outputs);
         for ((batch, w), outcome) in group.iter().zip(outcomes) {
             let index = node.t.next_batch;
             node.t.next_batch += 1;
             stats.consumed(batch);
-            if let Some(failure) = &outcome.failure {
-                consecutive_failures += 1;
-                stats.failed(&outcome.dead);
-                tracing::warn!(batch = index, error = %failure, policy = ?config.on_error,
-                    dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
-                if consecutive_failures > config.max_failures {
-                    return Err(Error::Plugin {
-                        node: name.to_string(),
-                        batch: crate::BatchRef::Batch(index),
-                        kind: crate::FailureKind::Limit,
-                        message: format!(
-                            "stopped after {consecutive_failures} consecutive failed batches \
-                             (max_failures = {}); last: {failure}",
-                            config.max_failures
-                        ),
-                    });
-                }
-            } else {
-                consecutive_failures = 0;
-            }
+            self.count_failure(index, &outcome)?;
             for (rows, error) in &outcome.dead {
                 send_batch(
                     &outputs.dead_letter,
@@ -379,50 +408,76 @@ pub(super) fn run_transform(
                 }
             }
             if let Some(now) = *w {
-                if !sent && Some(now) > watermark {
+                if !sent && Some(now) > self.watermark {
                     send(&outputs.main, &Msg::Watermark(now));
                 }
                 stats.watermark(now);
-                watermark = watermark.max(Some(now));
+                self.watermark = self.watermark.max(Some(now));
             }
         }
+        Ok(true)
     }
-    if cx.control.failed() {
-        return Ok(false);
-    }
-    if cx.generation.pausing() {
-        return Ok(true);
-    }
-    // Stopped (not ended) under checkpoints: the plugin's state (open
-    // windows, seen keys) goes into the final checkpoint as it is, and a
-    // restart continues from there. `finish` would emit it as final and a
-    // restart would emit it again. Without checkpoints nothing survives
-    // the stop, so flushing is the best there is (the summary says so).
-    let stopped = input.stopped();
-    if !(stopped && cx.checkpoints.is_some()) {
-        let started = Instant::now();
-        let out = finish_under_policy(name, config, node, stats)?;
-        stats.busy(started.elapsed());
-        for b in &out {
-            stats.emitted(b);
-            send_batch(&outputs.main, b, watermark);
+
+    /// Counts a failed batch; past `max_failures` in a row the node stops.
+    fn count_failure(&mut self, index: u64, outcome: &policy::Outcome) -> Result<()> {
+        let Some(failure) = &outcome.failure else {
+            self.consecutive_failures = 0;
+            return Ok(());
+        };
+        let config = self.config;
+        self.consecutive_failures += 1;
+        self.cx.stats.failed(&outcome.dead);
+        tracing::warn!(batch = index, error = %failure, policy = ?config.on_error,
+            dead_rows = outcome.dead.iter().map(|(b, _)| b.num_rows()).sum::<usize>(), "batch failed");
+        if self.consecutive_failures > config.max_failures {
+            return Err(Error::Plugin {
+                node: self.cx.name.clone(),
+                batch: crate::BatchRef::Batch(index),
+                kind: crate::FailureKind::Limit,
+                message: format!(
+                    "stopped after {} consecutive failed batches (max_failures = {}); last: {failure}",
+                    self.consecutive_failures, config.max_failures
+                ),
+            });
         }
+        Ok(())
     }
-    if let Some(checkpoints) = cx.checkpoints.as_deref() {
-        let state = node.t.instance.snapshot()?;
-        checkpoints.ended(
-            name,
-            NodeState::Transform {
-                state,
-                next_batch: node.t.next_batch,
-            },
+
+    /// The input ended (or was stopped): flush, keep the final state,
+    /// tell downstream.
+    fn end(&mut self, node: &mut LiveTransform, stopped: bool) -> Result<()> {
+        let (name, stats) = (self.cx.name.as_str(), &*self.cx.stats);
+        // Stopped (not ended) under checkpoints: the plugin's state (open
+        // windows, seen keys) goes into the final checkpoint as it is, and
+        // a restart continues from there. `finish` would emit it as final
+        // and a restart would emit it again. Without checkpoints nothing
+        // survives the stop, so flushing is the best there is (the summary
+        // says so).
+        if !(stopped && self.cx.checkpoints.is_some()) {
+            let started = Instant::now();
+            let out = finish_under_policy(name, self.config, node, stats)?;
+            stats.busy(started.elapsed());
+            for b in &out {
+                stats.emitted(b);
+                send_batch(&self.outputs.main, b, self.watermark);
+            }
+        }
+        if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
+            let state = node.t.instance.snapshot()?;
+            checkpoints.ended(
+                name,
+                NodeState::Transform {
+                    state,
+                    next_batch: node.t.next_batch,
+                },
+            );
+        }
+        send(
+            &self.outputs.all(),
+            if stopped { &Msg::Stopped } else { &Msg::End },
         );
+        Ok(())
     }
-    send(
-        &outputs.all(),
-        if stopped { &Msg::Stopped } else { &Msg::End },
-    );
-    Ok(false)
 }
 
 /// Processes `first` and, under `parallelism`, the batches that arrive
