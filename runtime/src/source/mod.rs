@@ -12,6 +12,7 @@ mod ipc;
 mod lines;
 mod ndjson;
 mod parquet;
+mod parquet_footer;
 mod postgres;
 mod robust;
 mod schema;

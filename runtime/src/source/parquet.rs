@@ -32,13 +32,15 @@ impl ParquetConfig {
         let node = ctx.name.to_string();
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
-            let file = StrictFile(files::open(node, path)?);
+            let mut file = files::open(node, path)?;
             let footer = |e: &dyn std::fmt::Display| {
                 Error::source(
                     node,
                     format!("{}: can't read the footer: {e}", path.display()),
                 )
             };
+            check_footer(&mut file).map_err(|e| footer(&e))?;
+            let file = StrictFile(file);
             crate::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
                 .map_err(|e| footer(&e))?
                 .map_err(|e| footer(&e))
@@ -88,6 +90,31 @@ impl ParquetConfig {
             files: MultiFile::new(ctx.name, files, open).with_policy(policy, bad),
         }))
     }
+}
+
+/// Checks the footer's schema before arrow-rs decodes it (see
+/// [`super::parquet_footer`]). An encrypted footer (`PARE`) or one too
+/// short to hold a schema is left to arrow-rs, which reports it.
+fn check_footer(file: &mut std::fs::File) -> std::result::Result<(), String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let io = |e: std::io::Error| e.to_string();
+    let len = file.seek(SeekFrom::End(0)).map_err(io)?;
+    if len < 12 {
+        return Ok(());
+    }
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::Start(len - 8)).map_err(io)?;
+    file.read_exact(&mut tail).map_err(io)?;
+    let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+    if &tail[4..] != b"PAR1" || footer_len + 8 > len {
+        return Ok(());
+    }
+    let mut footer = vec![0u8; footer_len as usize];
+    file.seek(SeekFrom::Start(len - 8 - footer_len))
+        .map_err(io)?;
+    file.read_exact(&mut footer).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    super::parquet_footer::check_schema(&footer)
 }
 
 /// A Parquet file whose readers treat reading at its end as an error.

@@ -229,3 +229,20 @@ fn a_parquet_page_header_lying_past_the_end_of_the_file_fails_at_once() {
     let summary = scratch.run(&manifest("parquet", &file, "skip")).unwrap();
     assert_eq!(summary.node("in").unwrap().dead_rows, 2, "both row groups");
 }
+
+/// A Parquet footer whose root claims 671 million children (found by the
+/// `parquet` fuzz target: arrow-rs reserves room for them first, 5 GiB,
+/// and where the system refuses, the process aborts): refused before
+/// arrow-rs reads it, naming the file and the schema element.
+#[test]
+fn a_parquet_footer_claiming_children_it_lacks_is_refused_before_any_allocation() {
+    let file = repo().join("tests/corpus/parquet-header/lying-num-children.parquet");
+    let err = Scratch::new()
+        .run(&manifest("parquet", &file, "fail"))
+        .expect_err("the footer lies")
+        .to_string();
+    assert!(
+        err.contains("lying-num-children.parquet: can't read the footer: schema element 0 claims 671088540 children"),
+        "{err}"
+    );
+}
