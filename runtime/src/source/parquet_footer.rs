@@ -65,7 +65,7 @@ impl Reader<'_> {
     }
 
     /// A list or set header: (element type, size), the size bounded by
-    /// the bytes left (every element takes at least one, but booleans).
+    /// the bytes left.
     fn list_header(&mut self) -> Fallible<(u8, u64)> {
         let header = self.byte()?;
         let size = match header >> 4 {
@@ -74,7 +74,8 @@ impl Reader<'_> {
         };
         let kind = header & 0x0f;
         let left = (self.bytes.len() - self.at) as u64;
-        if !matches!(kind, BOOL_TRUE | BOOL_FALSE) && size > left {
+        // Every element takes at least a byte (a boolean in a list too).
+        if size > left {
             return Err(format!("a list claims {size} elements in {left} bytes"));
         }
         Ok((kind, size))
@@ -110,6 +111,10 @@ impl Reader<'_> {
             }
             LIST | SET => {
                 let (element, size) = self.list_header()?;
+                if matches!(element, BOOL_TRUE | BOOL_FALSE) {
+                    // In a list a boolean is a byte, not part of a header.
+                    return self.skip_bytes(size);
+                }
                 (0..size).try_for_each(|_| self.skip(element, depth + 1))
             }
             MAP => {
@@ -231,6 +236,17 @@ mod tests {
             err.contains("schema element 0 claims 40 children, but 1 elements follow"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_list_of_booleans_is_skipped_a_byte_each_and_bounded_by_the_bytes_left() {
+        // FileMetaData { 1: list<bool> of 2^31 - 1 } in four bytes: refused
+        // at once, not skipped element by element (found by fuzzing).
+        let mut f = vec![0x19, 0xF0 | BOOL_TRUE, 0xff, 0xff, 0xff, 0xff, 0x07, 0];
+        let err = check_schema(&f).unwrap_err();
+        assert!(err.contains("claims 2147483647 elements"), "{err}");
+        f = vec![0x19, 0x20 | BOOL_TRUE, 1, 0, 0];
+        assert_eq!(check_schema(&f), Ok(()));
     }
 
     #[test]
