@@ -352,10 +352,7 @@ mod tests {
         .iter()
         .map(ToString::to_string)
         .collect();
-        assert_eq!(
-            shown,
-            ["0", "2.5", "'it''s'", "\"order id\"", "amount", "true"]
-        );
+        assert_eq!(shown, ["0", "2.5", "'it''s'", "\"order id\"", "amount", "true"]);
     }
 
     #[test]
