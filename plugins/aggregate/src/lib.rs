@@ -36,11 +36,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_plugin_sdk::arrow_array::types::{
-    Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type, UInt8Type,
+    Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
+    UInt32Type, UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde::{Deserialize as De, Serialize};
@@ -228,11 +230,9 @@ fn is_int(t: &DataType) -> bool {
 }
 
 fn field<'s>(input: &'s Schema, name: &str, role: &str) -> Result<&'s Field> {
-    input.field_with_name(name).map_err(|_| {
-        Error::msg(format!(
-            "aggregate: {role} column {name:?} is not in the input"
-        ))
-    })
+    input
+        .field_with_name(name)
+        .map_err(|_| Error::msg(format!("aggregate: {role} column {name:?} is not in the input")))
 }
 
 /// Checks `config` against `input`; the aggregates and key kinds it means.
@@ -264,9 +264,7 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
         let int = match (&a.column, a.op) {
             (None, Op::Count) => true,
             (None, op) => {
-                return Err(Error::msg(
-                    format!("aggregate: {op:?} needs a `column`").to_lowercase(),
-                ))
+                return Err(Error::msg(format!("aggregate: {op:?} needs a `column`").to_lowercase()))
             }
             (Some(c), _) => {
                 let t = field(input, c, "aggregate")?.data_type();
@@ -329,10 +327,9 @@ fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
             .iter()
             .map(|v| v.map(|s| s.saturating_mul(1000)))
             .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array
-            .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect(),
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            array.as_primitive::<TimestampMicrosecondType>().iter().collect()
+        }
         DataType::Timestamp(TimeUnit::Nanosecond, _) => array
             .as_primitive::<TimestampNanosecondType>()
             .iter()
@@ -345,11 +342,7 @@ fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
 fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
     macro_rules! read {
         ($t:ty) => {
-            array
-                .as_primitive::<$t>()
-                .iter()
-                .map(|v| v.map(i64::from))
-                .collect()
+            array.as_primitive::<$t>().iter().map(|v| v.map(i64::from)).collect()
         };
     }
     Some(match array.data_type() {
@@ -366,12 +359,7 @@ fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
 
 fn floats(array: &ArrayRef) -> Option<Vec<Option<f64>>> {
     match array.data_type() {
-        DataType::Float64 => Some(
-            array
-                .as_primitive::<weir_plugin_sdk::arrow_array::types::Float64Type>()
-                .iter()
-                .collect(),
-        ),
+        DataType::Float64 => Some(array.as_primitive::<weir_plugin_sdk::arrow_array::types::Float64Type>().iter().collect()),
         DataType::Float32 => Some(
             array
                 .as_primitive::<weir_plugin_sdk::arrow_array::types::Float32Type>()
@@ -389,51 +377,19 @@ fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
     Ok(match array.data_type() {
         DataType::Boolean => {
             let a = array.as_boolean();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Bool(a.value(i))
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
+            (0..n).map(|i| if valid(i) { Key::Bool(a.value(i)) } else { Key::Null }).collect()
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Str(a.value(i).to_string())
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
+            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Str(a.value(i).to_string())
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
+            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
         }
         _ => match ints(array) {
-            Some(v) => v
-                .into_iter()
-                .map(|v| v.map_or(Key::Null, Key::Int))
-                .collect(),
-            None => {
-                return Err(Error::msg(format!(
-                    "aggregate: a key column became {}",
-                    array.data_type()
-                )))
-            }
+            Some(v) => v.into_iter().map(|v| v.map_or(Key::Null, Key::Int)).collect(),
+            None => return Err(Error::msg(format!("aggregate: a key column became {}", array.data_type()))),
         },
     })
 }
@@ -461,9 +417,7 @@ impl Acc {
             Acc::SumInt(s) => {
                 if let Some(v) = int(values) {
                     let sum = s.unwrap_or(0).checked_add(v).ok_or_else(|| {
-                        Error::msg(
-                            "aggregate: an int64 sum overflowed; sum a float64 column instead",
-                        )
+                        Error::msg("aggregate: an int64 sum overflowed; sum a float64 column instead")
                     })?;
                     *s = Some(sum);
                 }
@@ -562,50 +516,28 @@ impl Aggregate {
             return Ok(Vec::new());
         }
         let (Some(schema), Some(aggs), Some(kinds)) = (&self.schema, &self.aggs, &self.keys) else {
-            return Err(Error::msg(
-                "aggregate: windows to emit but no input seen (internal error)",
-            ));
+            return Err(Error::msg("aggregate: windows to emit but no input seen (internal error)"));
         };
         let starts: Vec<i64> = closed.iter().map(|c| c.0).collect();
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(starts.clone()).with_timezone("UTC")),
             Arc::new(
-                TimestampMicrosecondArray::from(
-                    starts
-                        .iter()
-                        .map(|s| s + self.window_us)
-                        .collect::<Vec<_>>(),
-                )
-                .with_timezone("UTC"),
+                TimestampMicrosecondArray::from(starts.iter().map(|s| s + self.window_us).collect::<Vec<_>>())
+                    .with_timezone("UTC"),
             ),
         ];
         for (i, kind) in kinds.iter().enumerate() {
             let column: ArrayRef = match kind {
                 KeyKind::Bool => Arc::new(BooleanArray::from(
-                    closed
-                        .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Bool(b) => Some(*b),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    closed.iter().map(|c| match &c.1[i] { Key::Bool(b) => Some(*b), _ => None }).collect::<Vec<_>>(),
                 )),
                 KeyKind::Int => Arc::new(Int64Array::from(
-                    closed
-                        .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Int(v) => Some(*v),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
+                    closed.iter().map(|c| match &c.1[i] { Key::Int(v) => Some(*v), _ => None }).collect::<Vec<_>>(),
                 )),
                 KeyKind::Str => Arc::new(
                     closed
                         .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Str(s) => Some(s.as_str()),
-                            _ => None,
-                        })
+                        .map(|c| match &c.1[i] { Key::Str(s) => Some(s.as_str()), _ => None })
                         .collect::<StringArray>(),
                 ),
             };
@@ -614,16 +546,10 @@ impl Aggregate {
         for (j, agg) in aggs.iter().enumerate() {
             let column: ArrayRef = match agg.data_type() {
                 DataType::Int64 => Arc::new(Int64Array::from(
-                    closed
-                        .iter()
-                        .map(|c| c.2[j].int_value())
-                        .collect::<Vec<_>>(),
+                    closed.iter().map(|c| c.2[j].int_value()).collect::<Vec<_>>(),
                 )),
                 _ => Arc::new(Float64Array::from(
-                    closed
-                        .iter()
-                        .map(|c| c.2[j].float_value())
-                        .collect::<Vec<_>>(),
+                    closed.iter().map(|c| c.2[j].float_value()).collect::<Vec<_>>(),
                 )),
             };
             columns.push(column);
@@ -646,9 +572,7 @@ impl Transform for Aggregate {
             ));
         }
         if config.aggregates.is_empty() {
-            return Err(Error::msg(
-                "aggregate: `aggregates` must name at least one, e.g. [{ op = \"count\" }]",
-            ));
+            return Err(Error::msg("aggregate: `aggregates` must name at least one, e.g. [{ op = \"count\" }]"));
         }
         let ms = |v: u64| (v as i64).saturating_mul(1000);
         Ok(Aggregate {
@@ -687,19 +611,13 @@ impl Transform for Aggregate {
             let values: Vec<Values> = aggs
                 .iter()
                 .map(|a| -> Result<Values> {
-                    let Some(c) = &a.column else {
-                        return Ok(Values::Rows);
-                    };
+                    let Some(c) = &a.column else { return Ok(Values::Rows) };
                     let array = input.array(c)?;
                     Ok(match (ints(&array), floats(&array)) {
                         (Some(v), _) => Values::Int(v),
                         (None, Some(v)) => Values::Float(v),
                         // count of a non-numeric column: its validity.
-                        (None, None) => Values::Int(
-                            (0..array.len())
-                                .map(|i| array.is_valid(i).then_some(0))
-                                .collect(),
-                        ),
+                        (None, None) => Values::Int((0..array.len()).map(|i| array.is_valid(i).then_some(0)).collect()),
                     })
                 })
                 .collect::<Result<_>>()?;
@@ -737,11 +655,7 @@ impl Transform for Aggregate {
         if self.watermark.is_none() {
             return Ok(Vec::new());
         }
-        Ok(self
-            .fire(self.watermark)?
-            .into_iter()
-            .map(Output::batch)
-            .collect())
+        Ok(self.fire(self.watermark)?.into_iter().map(Output::batch).collect())
     }
 
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {
@@ -769,11 +683,7 @@ impl Transform for Aggregate {
         let state: State = serde_json::from_slice(state)?;
         self.watermark = state.watermark;
         self.late_rows = state.late_rows;
-        self.open = state
-            .windows
-            .into_iter()
-            .map(|(s, k, a)| ((s, k), a))
-            .collect();
+        self.open = state.windows.into_iter().map(|(s, k, a)| ((s, k), a)).collect();
         if let (Some(aggs), Some(keys)) = (state.aggs, state.keys) {
             self.schema = Some(Arc::new(output_schema(&self.config, &aggs, &keys)));
             self.aggs = Some(aggs);
@@ -795,11 +705,7 @@ mod tests {
             window_ms,
             slide_ms,
             group_by: vec![],
-            aggregates: vec![AggConfig {
-                op: Op::Count,
-                column: None,
-                name: None,
-            }],
+            aggregates: vec![AggConfig { op: Op::Count, column: None, name: None }],
             allowed_lateness_ms: 0,
         })
         .unwrap()
@@ -820,18 +726,12 @@ mod tests {
         let state = State {
             watermark: Some(7),
             late_rows: 2,
-            windows: vec![(
-                0,
-                vec![Key::Str("a".into())],
-                vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))],
-            )],
+            windows: vec![(0, vec![Key::Str("a".into())], vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))])],
             aggs: None,
             keys: None,
         };
         let back: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
-        let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else {
-            panic!()
-        };
+        let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else { panic!() };
         assert_eq!(v.0.to_bits(), (0.1f64 + 0.2).to_bits());
     }
 }
