@@ -2,7 +2,7 @@
 //! waits in, and what a transform node does at a batch boundary when one
 //! waits — hand the state over and swap ([`take_over`]), or run it in
 //! shadow first ([`shadow`], `--canary`). Building and checking the next
-//! version is [`crate::reload`]'s job, off the data path.
+//! version is the reload controller's job, off the data path.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

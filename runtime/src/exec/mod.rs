@@ -65,7 +65,7 @@ pub struct Control {
 }
 
 /// What a manifest reload changes, with every new or changed node built
-/// (by [`crate::reload::plan`]), for [`Control::reconfigure`] to apply.
+/// (by the reload planner), for [`Control::reconfigure`] to apply.
 pub struct Plan {
     /// The new graph.
     pub graph: Graph,

@@ -311,7 +311,7 @@ pub struct PreparedTransform {
     pub next_batch: u64,
 }
 
-/// Everything opened and checked, ready for [`crate::exec::run`].
+/// Everything opened and checked, ready to run.
 pub struct Prepared {
     /// Open sources, by name.
     pub sources: BTreeMap<String, Box<dyn Source>>,

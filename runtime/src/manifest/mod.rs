@@ -162,7 +162,7 @@ pub struct SinkNode {
 }
 
 /// A parsed, located manifest. Node-level checks (inputs exist, no cycles)
-/// happen in [`crate::graph`].
+/// happen when the graph is built from it.
 #[derive(Debug, Clone)]
 pub struct Manifest {
     /// The file it came from (for error messages).
