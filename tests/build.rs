@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-#[path = "../runtime/src/plugin/toolchain.rs"]
-#[allow(dead_code)]
-mod toolchain;
+use weir_plugin_build::toolchain;
 
 fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
     let toolchain = toolchain::detect(toolchain::TARGET).unwrap_or_else(|e| panic!("{e}"));

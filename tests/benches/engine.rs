@@ -466,7 +466,7 @@ fn languages(host: &PluginHost, scratch: &Scratch, s: &Sizes) {
             .join(lang);
         let guest = weir_tests::repo().join("target/guest");
         let built =
-            weir::plugin::build::build_quietly(&dir, &scratch.path("languages"), Some(&guest))
+            weir_plugin_build::build_quietly(&dir, &scratch.path("languages"), Some(&guest))
                 .unwrap_or_else(|e| panic!("building {lang}: {e}"));
         let path = built[0].path.to_string_lossy().into_owned();
         let mut plugin = instance(host, &path, "{}");

@@ -23,6 +23,16 @@ fn canary(n: u32) -> (Options, Arc<Mutex<Vec<String>>>) {
     (options, reports)
 }
 
+/// Waits until the canary has reported (a verdict), at most a minute: a
+/// loaded machine compiles and runs the shadow version late, and a fixed
+/// sleep would read that as "no verdict".
+fn wait_for_report(reports: &Mutex<Vec<String>>) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while reports.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn canary_runs_the_new_version_in_shadow_then_promotes_it() {
     let scratch = Scratch::new();
@@ -31,7 +41,7 @@ fn canary_runs_the_new_version_in_shadow_then_promotes_it() {
     let (options, reports) = canary(5);
     run_watching_with(&scratch, &stamped_pipeline(&plugin), options, || {
         replace(&plugin, &std::fs::read(plugins::STAMP_B).unwrap());
-        std::thread::sleep(Duration::from_millis(800));
+        wait_for_report(&reports);
     })
     .unwrap();
     // Every row once, in order; the promoted version's state (rows seen)
@@ -61,11 +71,12 @@ fn canary_runs_the_new_version_in_shadow_then_promotes_it() {
 #[test]
 fn canary_that_fails_in_shadow_is_never_promoted() {
     let scratch = Scratch::new();
+    host().load(Path::new(plugins::HOSTILE)).unwrap();
     let plugin = scratch.write("plugin.wasm", std::fs::read(plugins::STAMP_A).unwrap());
     let (options, reports) = canary(5);
     run_watching_with(&scratch, &stamped_pipeline(&plugin), options, || {
         replace(&plugin, &std::fs::read(plugins::HOSTILE).unwrap());
-        std::thread::sleep(Duration::from_millis(1000));
+        wait_for_report(&reports);
     })
     .unwrap();
     let versions = versions_per_batch(&batches(&scratch.path("out.arrow")));

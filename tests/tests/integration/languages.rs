@@ -9,7 +9,7 @@ use std::sync::{Mutex, OnceLock};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type};
-use weir::plugin::build::{self, Language};
+use weir_plugin_build::{self as build, Language};
 use weir_tests::{read_parquet, repo, toml_path, Scratch};
 
 /// The four languages, with the example's directory under

@@ -1,0 +1,207 @@
+//! Sources: where batches come from. One module per kind, registered in
+//! [`SourceConfig`] — adding a kind is one file plus one line there.
+
+pub mod bad;
+mod csv;
+mod directory;
+mod files;
+mod generate;
+#[cfg(feature = "http")]
+mod http;
+#[cfg(feature = "http")]
+mod http_poll;
+mod ipc;
+mod lines;
+mod ndjson;
+mod parquet;
+mod parquet_footer;
+#[cfg(feature = "postgres")]
+mod postgres;
+mod robust;
+mod schema;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+mod stdin;
+mod tail;
+
+use std::path::Path;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use serde::Deserialize;
+
+use crate::Result;
+pub use schema::{ColumnDecl, TypeName};
+
+pub use self::csv::CsvConfig;
+pub use self::directory::{DirectoryConfig, FileFormat};
+pub use self::generate::GenerateConfig;
+#[cfg(feature = "http")]
+pub use self::http::HttpConfig;
+#[cfg(feature = "http")]
+pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
+pub use self::ipc::IpcConfig;
+pub use self::lines::LineFormat;
+pub use self::ndjson::NdjsonConfig;
+pub use self::parquet::ParquetConfig;
+#[cfg(feature = "postgres")]
+pub use self::postgres::{PgIncremental, PostgresSourceConfig};
+#[cfg(feature = "sqlite")]
+pub use self::sqlite::SqliteSourceConfig;
+pub use self::stdin::StdinConfig;
+pub use self::tail::{StartAt, TailConfig};
+
+/// A `[sources.NAME]` table; `type` picks the kind.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// `type = "csv"`.
+    Csv(CsvConfig),
+    /// `type = "ndjson"`: one JSON object per line.
+    Ndjson(NdjsonConfig),
+    /// `type = "parquet"`.
+    Parquet(ParquetConfig),
+    /// `type = "ipc"`: Arrow IPC file or stream.
+    Ipc(IpcConfig),
+    /// `type = "stdin"`: CSV or NDJSON on standard input.
+    Stdin(StdinConfig),
+    /// `type = "generate"`: synthetic rows, for demos, tests and benchmarks.
+    Generate(GenerateConfig),
+    /// `type = "http_poll"`: records from a JSON API, paginated, optionally polled.
+    #[cfg(feature = "http")]
+    HttpPoll(Box<HttpPollConfig>),
+    /// `type = "postgres"`: a table or query, streamed through a cursor.
+    #[cfg(feature = "postgres")]
+    Postgres(PostgresSourceConfig),
+    /// `type = "sqlite"`: a table or query of an SQLite database file.
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteSourceConfig),
+    /// `type = "directory"`: new files in a directory as they appear (unbounded).
+    Directory(DirectoryConfig),
+    /// `type = "tail"`: lines appended to a file, following rotation (unbounded).
+    Tail(TailConfig),
+    /// `type = "http"`: an ingest endpoint clients POST rows to (unbounded).
+    #[cfg(feature = "http")]
+    Http(HttpConfig),
+}
+
+/// What a source is built with.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceContext<'a> {
+    /// The node's name.
+    pub name: &'a str,
+    /// Relative paths resolve against this (the manifest's directory).
+    pub base_dir: &'a Path,
+    /// Rows per batch, from `[pipeline]` unless the source overrides it.
+    pub batch_size: usize,
+}
+
+/// A source of record batches. Built once per run; `next_batch` is called
+/// on a blocking thread until it returns `None` (bounded) or the pipeline
+/// stops (unbounded).
+pub trait Source: Send {
+    /// The schema of every batch this source emits, known before any data
+    /// moves (declared, inferred from a sample, or read from file metadata).
+    fn schema(&self) -> SchemaRef;
+
+    /// The next batch, or `None` at end of input.
+    fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+
+    /// Records rejected since the last call (only under
+    /// `on_bad_record = "skip" | "dead_letter"`).
+    fn bad_records(&mut self) -> Vec<bad::BadRecord> {
+        Vec::new()
+    }
+
+    /// A graceful stop (Ctrl-C): the rows this source has already taken
+    /// responsibility for (answered a client for, read past) and must not
+    /// drop. It takes nothing new after this.
+    fn drain(&mut self) -> Result<Vec<RecordBatch>> {
+        Ok(Vec::new())
+    }
+
+    /// Where the source stands after the last batch it returned, for a
+    /// checkpoint; `None` when it can't resume mid-way.
+    fn position(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Resumes after `position` (taken by [`Source::position`] of the
+    /// same kind and config): the next batch starts with the first row not
+    /// covered by it.
+    fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
+        let _ = position;
+        Err(crate::Error::Checkpoint(
+            "this source can't resume from a position".into(),
+        ))
+    }
+
+    /// What a restart from a checkpoint does with this source's rows.
+    fn delivery(&self) -> Delivery {
+        if self.position().is_some() {
+            Delivery::ExactlyOnce
+        } else {
+            Delivery::AtLeastOnce
+        }
+    }
+}
+
+/// What a crash and a restart from the last checkpoint mean for a
+/// source's rows (shown in the run summary and `docs/streaming.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// The source resumes at its checkpointed position: every row once.
+    ExactlyOnce,
+    /// The source starts over: rows read before the crash come again.
+    AtLeastOnce,
+    /// What the source had accepted but not yet checkpointed is gone
+    /// (stdin, an ingest endpoint that answered 2xx): rows at most once.
+    AtMostOnce,
+}
+
+impl std::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Delivery::ExactlyOnce => "exactly-once",
+            Delivery::AtLeastOnce => "at-least-once",
+            Delivery::AtMostOnce => "at-most-once",
+        })
+    }
+}
+
+impl SourceConfig {
+    /// The source's `on_bad_record` policy.
+    pub fn on_bad_record(&self) -> bad::OnBadRecord {
+        match self {
+            SourceConfig::Csv(c) => c.on_bad_record,
+            SourceConfig::Ndjson(c) => c.on_bad_record,
+            SourceConfig::Parquet(c) => c.on_bad_record,
+            SourceConfig::Ipc(c) => c.on_bad_record,
+            SourceConfig::Stdin(c) => c.on_bad_record,
+            SourceConfig::Directory(c) => c.on_bad_record,
+            _ => bad::OnBadRecord::Fail,
+        }
+    }
+
+    /// Opens the source: resolves files, reads or infers the schema.
+    pub fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
+        match self {
+            SourceConfig::Csv(c) => c.build(ctx),
+            SourceConfig::Ndjson(c) => c.build(ctx),
+            SourceConfig::Parquet(c) => c.build(ctx),
+            SourceConfig::Ipc(c) => c.build(ctx),
+            SourceConfig::Stdin(c) => c.build(ctx),
+            SourceConfig::Generate(c) => c.build(ctx),
+            #[cfg(feature = "http")]
+            SourceConfig::HttpPoll(c) => c.build(ctx),
+            #[cfg(feature = "postgres")]
+            SourceConfig::Postgres(c) => c.build(ctx),
+            #[cfg(feature = "sqlite")]
+            SourceConfig::Sqlite(c) => c.build(ctx),
+            SourceConfig::Directory(c) => c.build(ctx),
+            SourceConfig::Tail(c) => c.build(ctx),
+            #[cfg(feature = "http")]
+            SourceConfig::Http(c) => c.build(ctx),
+        }
+    }
+}

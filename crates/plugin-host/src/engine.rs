@@ -1,0 +1,142 @@
+//! Engine policy, in one place.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
+
+use crate::{Error, Result};
+
+/// How often the epoch advances: the granularity of call timeouts.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Engine-wide settings (per-node limits live in the store).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Use the pooling allocator (falls back to on-demand if the machine
+    /// refuses the address-space reservation).
+    pub pooling: bool,
+    /// Largest wasm stack a call may use, in bytes.
+    pub max_wasm_stack: usize,
+    /// Where compiled components are kept between runs (`None`: compile
+    /// every run). Default: `$WEIR_CACHE_DIR`, else `$XDG_CACHE_HOME/weir`,
+    /// else `~/.cache/weir`; `WEIR_CACHE_DIR=off` disables it.
+    pub cache_dir: Option<std::path::PathBuf>,
+}
+
+/// The default compiled-component cache directory (see
+/// [`EngineConfig::cache_dir`]).
+pub fn default_cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    match std::env::var_os("WEIR_CACHE_DIR") {
+        Some(dir) if dir == "off" => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("weir")),
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            pooling: true,
+            max_wasm_stack: weir_core::defaults::MAX_STACK_KB << 10,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The engine for a pipeline whose plugin calls may use `max_stack_kb`
+    /// of wasm stack (`[pipeline] max_stack_kb`; at least 64).
+    pub fn with_max_stack_kb(max_stack_kb: usize) -> Self {
+        EngineConfig {
+            max_wasm_stack: max_stack_kb.max(64) << 10,
+            ..EngineConfig::default()
+        }
+    }
+}
+
+fn base_config(cfg: &EngineConfig) -> Config {
+    let mut c = Config::new();
+    c.wasm_component_model(true)
+        .epoch_interruption(true)
+        .max_wasm_stack(cfg.max_wasm_stack)
+        .cranelift_opt_level(OptLevel::Speed)
+        .parallel_compilation(true);
+    c
+}
+
+fn pooling() -> PoolingAllocationConfig {
+    let mut p = PoolingAllocationConfig::default();
+    // Enough for a few dozen transform nodes plus their check instances;
+    // memories are capped per node by the store's limiter, not here.
+    p.total_component_instances(256)
+        .total_core_instances(1024)
+        .total_memories(512)
+        .total_tables(1024)
+        .max_memories_per_component(8)
+        .max_tables_per_component(32)
+        .max_core_instances_per_component(32)
+        .max_memory_size(4 << 30);
+    p
+}
+
+/// Builds the engine all plugins share.
+pub fn new_engine(cfg: &EngineConfig) -> Result<Engine> {
+    let fail = |e: wasmtime::Error| Error::Build(format!("can't create the wasm engine: {e}"));
+    if cfg.pooling {
+        let mut c = base_config(cfg);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
+        match Engine::new(&c) {
+            Ok(engine) => return Ok(engine),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation")
+            }
+        }
+    }
+    Engine::new(&base_config(cfg)).map_err(fail)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`.
+    pub fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("weir-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .ok();
+        EpochTicker { stop, thread }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Epoch ticks for a wall-clock budget (at least one).
+pub fn ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}

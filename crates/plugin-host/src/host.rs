@@ -1,0 +1,348 @@
+//! Loading plugins: read, hash, compile (once per content hash), and check
+//! against the WIT world before any data moves.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Engine, Store};
+
+use super::engine::{new_engine, EngineConfig, EpochTicker};
+use super::instance::PluginInstance;
+use super::state::HostState;
+use super::{Confinement, Grants, Limits};
+use crate::bindings::{Plugin, PluginPre};
+use crate::{Error, Result};
+
+/// Interfaces a plugin may import. WASI filesystem and environment are
+/// linked but empty unless the node's `grants` open them. `wasi:sockets`
+/// is linked because language runtimes import it whether or not a plugin
+/// uses it (CPython's does), but every call is denied by the store's
+/// context. Anything else is refused when the component is loaded, naming
+/// the interface, so `weir check` catches it before data moves.
+const GRANTABLE: &[&str] = &[
+    "weir:plugin/",
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+    "wasi:sockets/",
+];
+
+/// A compiled, linked plugin, ready to instantiate any number of times.
+pub struct LoadedPlugin {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// BLAKE3 of the file: the version's identity in logs and caches.
+    pub hash: blake3::Hash,
+    pub(crate) pre: PluginPre<HostState>,
+}
+
+impl LoadedPlugin {
+    /// A short version id for logs (first 12 hex digits of the hash).
+    pub fn version(&self) -> String {
+        self.hash.to_hex()[..12].to_string()
+    }
+}
+
+/// The engine, linker and compiled-component cache shared by every node.
+/// Cloning is cheap and shares all of it (the reload controller holds a
+/// clone).
+#[derive(Clone)]
+pub struct PluginHost {
+    engine: Engine,
+    linker: Linker<HostState>,
+    cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
+    disk: Option<DiskCache>,
+    _ticker: Arc<EpochTicker>,
+}
+
+/// Compiled components on disk, keyed by the component's bytes and the
+/// engine's compatibility hash (wasmtime version, target, settings): a
+/// restart, or swapping back to an earlier version, doesn't recompile.
+#[derive(Clone)]
+struct DiskCache {
+    dir: PathBuf,
+    engine_key: String,
+}
+
+impl DiskCache {
+    fn new(engine: &Engine, dir: PathBuf) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        DiskCache {
+            dir,
+            engine_key: format!("{:016x}", hasher.finish()),
+        }
+    }
+
+    fn path(&self, hash: &blake3::Hash) -> PathBuf {
+        self.dir.join(format!(
+            "{}-{}.cwasm",
+            &hash.to_hex()[..32],
+            self.engine_key
+        ))
+    }
+
+    fn load(&self, engine: &Engine, hash: &blake3::Hash) -> Option<Component> {
+        let path = self.path(hash);
+        if !path.is_file() {
+            return None;
+        }
+        // SAFETY: `deserialize_file` trusts the file to be wasmtime's own
+        // output. Only this cache writes here (atomically, under a name
+        // keyed by the source's hash and the engine's compatibility hash);
+        // wasmtime still checks the header, and anything it rejects is
+        // recompiled. The cache directory must not be writable by others.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cache entry");
+                None
+            }
+        }
+    }
+
+    fn store(&self, hash: &blake3::Hash, component: &Component) {
+        let write = || -> std::io::Result<()> {
+            let bytes = component
+                .serialize()
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            std::fs::create_dir_all(&self.dir)?;
+            let path = self.path(hash);
+            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "can't write the compiled-component cache");
+        }
+    }
+}
+
+fn wasm_error(e: wasmtime::Error) -> String {
+    format!("{e:?}")
+}
+
+/// What `path` is instead of a component, and how to get one from it: a
+/// plugin's folder or one of its source files is built with `weir plugin
+/// build`.
+fn not_a_component(path: &Path) -> String {
+    use weir_plugin_build::Language;
+    let build_hint = |dir: &Path| {
+        format!(
+            "build it with `weir plugin build {}` and set `plugin` to the .wasm it writes \
+             (or add `build = \"{}\"` and run `weir dev`, which rebuilds it on every save)",
+            dir.display(),
+            dir.display()
+        )
+    };
+    if path.is_dir() {
+        return match Language::detect(path) {
+            Ok(lang) => format!(
+                "a folder holding a {} plugin's sources, not a component; {}",
+                lang.name(),
+                build_hint(path)
+            ),
+            Err(_) => "a folder, not a WebAssembly component; `plugin` names a .wasm file".into(),
+        };
+    }
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let language = match ext {
+        "rs" | "toml" => Some("Rust"),
+        "c" | "h" => Some("C"),
+        "js" | "mjs" => Some("JavaScript"),
+        "py" => Some("Python"),
+        _ => None,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| {
+            if d.ends_with("src") {
+                d.parent().unwrap_or(d)
+            } else {
+                d
+            }
+        })
+        .unwrap_or(Path::new("."));
+    match language {
+        Some(language) => format!(
+            "a {language} source file, not a WebAssembly component; {}",
+            build_hint(dir)
+        ),
+        None => "not a WebAssembly component (a .wasm file `weir plugin build` writes)".into(),
+    }
+}
+
+impl PluginHost {
+    /// Creates the engine and links the host interfaces: `weir:plugin/log`,
+    /// the `batch` resource, and WASI preview 2 (every capability denied
+    /// by the per-store context).
+    pub fn new(config: &EngineConfig) -> Result<PluginHost> {
+        let engine = new_engine(config)?;
+        let mut linker = Linker::new(&engine);
+        let fail = |e: wasmtime::Error| Error::Build(format!("can't link host interfaces: {e}"));
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+        Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
+        let ticker = EpochTicker::start(&engine);
+        let disk = config
+            .cache_dir
+            .clone()
+            .map(|dir| DiskCache::new(&engine, dir));
+        Ok(PluginHost {
+            engine,
+            linker,
+            cache: Arc::default(),
+            disk,
+            _ticker: Arc::new(ticker),
+        })
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads the component at `path`, compiling it unless a component with
+    /// the same bytes was loaded before.
+    pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>> {
+        let reject = |message: String| Error::PluginLoad {
+            path: path.to_path_buf(),
+            message,
+        };
+        if path.is_dir() {
+            return Err(reject(not_a_component(path)));
+        }
+        let bytes = std::fs::read(path).map_err(|e| {
+            reject(match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "no such file; build it with `weir plugin build` or fix `plugin`".to_string()
+                }
+                _ => e.to_string(),
+            })
+        })?;
+        let hash = blake3::hash(&bytes);
+        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
+            return Ok(hit);
+        }
+        let loaded = Arc::new(self.compile(path, &bytes, hash).map_err(reject)?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(hash, loaded.clone());
+        }
+        Ok(loaded)
+    }
+
+    fn compile(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        hash: blake3::Hash,
+    ) -> Result<LoadedPlugin, String> {
+        if wasmparser::Parser::is_core_wasm(bytes) {
+            return Err(
+                "a core wasm module, not a component; `weir plugin build` componentizes it".into(),
+            );
+        }
+        if !wasmparser::Parser::is_component(bytes) {
+            return Err(not_a_component(path));
+        }
+        let started = Instant::now();
+        let cached = self.disk.as_ref().and_then(|d| d.load(&self.engine, &hash));
+        let from_disk = cached.is_some();
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                let component = Component::new(&self.engine, bytes).map_err(wasm_error)?;
+                if let Some(disk) = &self.disk {
+                    disk.store(&hash, &component);
+                }
+                component
+            }
+        };
+        let denied: Vec<String> = component
+            .component_type()
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .filter(|name| !GRANTABLE.iter().any(|prefix| name.starts_with(prefix)))
+            .collect();
+        if !denied.is_empty() {
+            return Err(format!(
+                "imports {}, which weir never grants to plugins (allowed: weir:plugin, and WASI \
+                 io, cli, clocks, random, filesystem and sockets — whose access the node's `grants` \
+                 control; sockets are always denied)",
+                denied.join(", ")
+            ));
+        }
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+            format!(
+                "imports something the host does not provide (weir grants weir:plugin/log and \
+                 deny-by-default WASI 0.2): {}",
+                wasm_error(e)
+            )
+        })?;
+        let pre = PluginPre::new(pre).map_err(|e| {
+            format!(
+                "does not implement the weir:plugin@0.1.0 `plugin` world (see wit/plugin.wit): {}",
+                wasm_error(e)
+            )
+        })?;
+        tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
+            ms = started.elapsed().as_millis() as u64, from_disk, "loaded");
+        Ok(LoadedPlugin {
+            path: path.to_path_buf(),
+            hash,
+            pre,
+        })
+    }
+
+    /// A fresh, sandboxed instance of `plugin` for `node` (not yet
+    /// `init`ed), with the node's limits and grants; relative granted
+    /// directories resolve against `base_dir`.
+    pub fn instantiate<'a>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        node: &str,
+        confinement: impl Into<Confinement<'a>>,
+        base_dir: &Path,
+    ) -> Result<PluginInstance> {
+        let confinement = confinement.into();
+        let mut grants = confinement.grants.clone();
+        for dir in &mut grants.dirs {
+            *dir = weir_core::paths::resolve(base_dir, dir);
+        }
+        let sandbox = Arc::new(Sandbox {
+            node: Arc::from(node),
+            limits: confinement.limits.clone(),
+            grants,
+        });
+        PluginInstance::start(&self.engine, plugin.clone(), sandbox)
+    }
+}
+
+/// What every instance of one node is made with.
+pub(crate) struct Sandbox {
+    pub(crate) node: Arc<str>,
+    pub(crate) limits: Limits,
+    pub(crate) grants: Grants,
+}
+
+impl Sandbox {
+    /// A new store for this node, limits applied.
+    pub(crate) fn store(&self, engine: &Engine) -> Result<Store<HostState>> {
+        let state = HostState::new(self.node.clone(), &self.limits, &self.grants)?;
+        let mut store = Store::new(engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(
+            self.limits.timeout_ms,
+        )));
+        Ok(store)
+    }
+}

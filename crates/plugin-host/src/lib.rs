@@ -1,0 +1,34 @@
+//! weir's plugin host: wasmtime engine policy, compiled components, sandboxed
+//! instances, and the Arrow ↔ WIT boundary.
+//!
+//! - [`engine`]: one engine builder (component model, epoch interruption
+//!   with a ticker thread, pooling allocator with fallback).
+//! - [`host`]: loads and compiles components (cached by content hash),
+//!   checks them against the WIT, instantiates them per node.
+//! - [`instance`]: one long-lived, sandboxed instance of a transform node.
+//! - [`state`]: what a store holds — limits, the deny-by-default WASI
+//!   context, the host side of `batch` and `log`.
+//! - [`convert`] / [`output`]: typed columns across the boundary, and the
+//!   validation and assembly of everything a plugin returns.
+//!
+//! It knows nothing of graphs, sources or sinks: a node is a name, an
+//! instance and its limits.
+
+pub mod bindings;
+pub mod convert;
+pub mod engine;
+pub mod host;
+pub mod inspect;
+pub mod instance;
+pub mod output;
+pub mod state;
+pub mod stdio;
+
+mod confine;
+
+pub use confine::{Confinement, Grants, Limits};
+pub use engine::EngineConfig;
+pub use host::{LoadedPlugin, PluginHost};
+pub use instance::PluginInstance;
+pub use state::BatchRep;
+pub use weir_core::{BatchRef, Error, FailureKind, Result};

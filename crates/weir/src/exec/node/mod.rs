@@ -1,0 +1,36 @@
+//! What each node's task does with its batches: one file per node kind
+//! (the parallel instances of a transform run on `super::workers`). A task returns its node when the pipeline pauses for a manifest
+//! reload (the node lives on in the next generation) and `None` when the
+//! node is done (input ended: transforms ran `finish`, sinks committed).
+
+mod sink;
+mod source;
+mod transform;
+
+use std::sync::Arc;
+
+use arrow::record_batch::RecordBatch;
+
+use super::message::{send, Edge, Msg};
+use super::{Control, Generation, NodeStats};
+use crate::checkpoint::Coordinator;
+
+pub(super) use sink::run_sink;
+pub(super) use source::{run_source, SourceEnd};
+pub(crate) use transform::LiveTransform;
+pub(super) use transform::{run_transform, TransformOutputs};
+
+/// Sends rows with their watermark; `false` once no consumer is listening.
+fn send_batch(outputs: &[Edge], batch: &RecordBatch, watermark: Option<i64>) -> bool {
+    send(outputs, &Msg::Batch(batch.clone(), watermark))
+}
+
+/// What a node task needs besides its own node: the run's control, its
+/// generation, its counters, and the checkpoint coordinator if any.
+pub(in crate::exec) struct Context {
+    pub name: String,
+    pub stats: Arc<NodeStats>,
+    pub control: Arc<Control>,
+    pub generation: Arc<Generation>,
+    pub checkpoints: Option<Arc<Coordinator>>,
+}

@@ -1,0 +1,46 @@
+//! A sink node's task: writes every batch, prepares its output at a
+//! checkpoint barrier.
+
+use std::time::Instant;
+
+use super::Context;
+use crate::checkpoint::NodeState;
+use crate::exec::message::{Event, Inputs};
+use crate::sink::Sink;
+use crate::Result;
+
+/// Writes batches until the input closes; `Ok(true)` when it paused (no
+/// commit: the sink continues in the next generation). At a barrier the
+/// sink prepares its output for the checkpoint.
+pub(in crate::exec) fn run_sink(
+    cx: &Context,
+    sink: &mut dyn Sink,
+    input: &mut Inputs,
+) -> Result<bool> {
+    while let Some(event) = input.blocking_next() {
+        if cx.control.failed() {
+            return Ok(false);
+        }
+        match event {
+            Event::Batch(batch, w) => {
+                let started = Instant::now();
+                sink.write(&batch)?;
+                cx.stats.consumed(&batch);
+                cx.stats.busy(started.elapsed());
+                if let Some(w) = w {
+                    cx.stats.watermark(w);
+                }
+            }
+            Event::Watermark(w) => cx.stats.watermark(w),
+            Event::Barrier(id) => {
+                if let Some(checkpoints) = cx.checkpoints.as_deref() {
+                    let started = Instant::now();
+                    let state = sink.prepare()?;
+                    cx.stats.busy(started.elapsed());
+                    checkpoints.ack(id, &cx.name, NodeState::Sink(state));
+                }
+            }
+        }
+    }
+    Ok(!cx.control.failed() && cx.generation.pausing())
+}
