@@ -11,7 +11,7 @@ use tracing::info_span;
 use super::clock::SourceClock;
 use super::message::{Edge, Envelope, Inputs};
 use super::node::{
-    run_sink, run_source, run_transform, Context, LiveTransform, SourceEnd, TransformOutputs,
+    run_sink, run_source, run_transform, Context, LiveTransform, TaskEnd, TransformOutputs,
 };
 use super::{Control, Generation, Live, NodeStats, Parked};
 use crate::checkpoint::{Coordinator, NodeState};
@@ -168,8 +168,8 @@ fn source_task(
 ) -> Task {
     Box::new(
         move || match run_source(&cx, source.as_mut(), &outputs, &dead_letter, &clock) {
-            Ok(SourceEnd::Paused) => Some(Parked::Source(source)),
-            Ok(SourceEnd::Done) => None,
+            Ok(TaskEnd::Paused) => Some(Parked::Source(source)),
+            Ok(TaskEnd::Done) => None,
             Err(e) => {
                 cx.control.fail(e);
                 None
@@ -187,8 +187,8 @@ fn transform_task(
 ) -> Task {
     Box::new(
         move || match run_transform(&cx, &config, &mut node, &mut input, &outputs) {
-            Ok(true) => Some(Parked::Transform(Box::new(node))),
-            Ok(false) => None,
+            Ok(TaskEnd::Paused) => Some(Parked::Transform(Box::new(node))),
+            Ok(TaskEnd::Done) => None,
             Err(e) => {
                 cx.control.fail(e);
                 None
@@ -204,13 +204,13 @@ fn sink_task(cx: Context, mut sink: Box<dyn Sink>, mut input: Inputs) -> Task {
         input.close();
         let control = &cx.control;
         let result = match (result, &cx.checkpoints) {
-            (Ok(true), _) => return Some(Parked::Sink(sink)),
+            (Ok(TaskEnd::Paused), _) => return Some(Parked::Sink(sink)),
             // Under checkpoints the last part is published by the final
             // checkpoint, like every other.
-            (Ok(false), Some(c)) if !control.failed() => sink
+            (Ok(TaskEnd::Done), Some(c)) if !control.failed() => sink
                 .prepare()
                 .map(|state| c.ended(&cx.name, NodeState::Sink(state))),
-            (Ok(false), None) if !control.failed() => sink.commit(),
+            (Ok(TaskEnd::Done), None) if !control.failed() => sink.commit(),
             (other, _) => {
                 sink.abort();
                 other.map(|_| ())

@@ -16,7 +16,7 @@ use super::{Control, Generation, NodeStats};
 use crate::checkpoint::Coordinator;
 
 pub(super) use sink::run_sink;
-pub(super) use source::{run_source, SourceEnd};
+pub(super) use source::run_source;
 pub(crate) use transform::LiveTransform;
 pub(super) use transform::{run_transform, TransformOutputs};
 
@@ -33,4 +33,15 @@ pub(in crate::exec) struct Context {
     pub control: Arc<Control>,
     pub generation: Arc<Generation>,
     pub checkpoints: Option<Arc<Coordinator>>,
+}
+
+/// How a node's task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::exec) enum TaskEnd {
+    /// Its input ended (a transform ran `finish`), or the pipeline stops.
+    Done,
+    /// Paused for a reload: the node lives on in the next generation (a
+    /// source keeps its position, a transform skips `finish`, a sink
+    /// doesn't commit).
+    Paused,
 }

@@ -3,23 +3,23 @@
 
 use std::time::Instant;
 
-use super::Context;
+use super::{Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::message::{Event, Inputs};
 use crate::sink::Sink;
 use crate::Result;
 
-/// Writes batches until the input closes; `Ok(true)` when it paused (no
+/// Writes batches until the input closes; `Paused` when it paused (no
 /// commit: the sink continues in the next generation). At a barrier the
 /// sink prepares its output for the checkpoint.
 pub(in crate::exec) fn run_sink(
     cx: &Context,
     sink: &mut dyn Sink,
     input: &mut Inputs,
-) -> Result<bool> {
+) -> Result<TaskEnd> {
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
-            return Ok(false);
+            return Ok(TaskEnd::Done);
         }
         match event {
             Event::Batch(batch, w) => {
@@ -42,5 +42,9 @@ pub(in crate::exec) fn run_sink(
             }
         }
     }
-    Ok(!cx.control.failed() && cx.generation.pausing())
+    Ok(if !cx.control.failed() && cx.generation.pausing() {
+        TaskEnd::Paused
+    } else {
+        TaskEnd::Done
+    })
 }

@@ -7,20 +7,12 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 
-use super::{send_batch, Context};
+use super::{send_batch, Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::clock::SourceClock;
 use crate::exec::message::{send, Edge, Msg};
 use crate::source::Source;
 use crate::Result;
-
-/// How a source's task ended.
-pub(in crate::exec) enum SourceEnd {
-    /// Input exhausted, or the pipeline stops.
-    Done,
-    /// Paused for a reload: the source keeps its position.
-    Paused,
-}
 
 /// The first few bad records each get a line; after that one line per
 /// batch counts them (a file of a million bad lines must not flood the
@@ -36,7 +28,7 @@ pub(in crate::exec) fn run_source(
     outputs: &[Edge],
     dead_letter: &[Edge],
     clock: &Mutex<SourceClock>,
-) -> Result<SourceEnd> {
+) -> Result<TaskEnd> {
     let mut run = SourceRun {
         cx,
         outputs,
@@ -48,7 +40,7 @@ pub(in crate::exec) fn run_source(
     let mut ended = false;
     while !cx.control.stopping() {
         if cx.generation.pausing() {
-            return Ok(SourceEnd::Paused);
+            return Ok(TaskEnd::Paused);
         }
         run.barrier(source);
         let started = Instant::now();
@@ -72,7 +64,7 @@ pub(in crate::exec) fn run_source(
         run.drain(source)?;
     }
     run.end(source, ended);
-    Ok(SourceEnd::Done)
+    Ok(TaskEnd::Done)
 }
 
 /// One source task's state between two batches.

@@ -9,7 +9,7 @@ use arrow::record_batch::RecordBatch;
 use tokio::sync::Notify;
 use tracing::debug_span;
 
-use super::{send_batch, Context};
+use super::{send_batch, Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::handover::{self, Canary, Slots};
 use crate::exec::message::{send, Edge, Event, Inputs, Msg};
@@ -98,7 +98,7 @@ fn finish_under_policy(
     Ok(out)
 }
 
-/// Runs a transform until its input closes; `Ok(true)` when it paused
+/// Runs a transform until its input closes; `Paused` when it paused
 /// (no `finish`: the node continues in the next generation).
 pub(in crate::exec) fn run_transform(
     cx: &Context,
@@ -106,7 +106,7 @@ pub(in crate::exec) fn run_transform(
     node: &mut LiveTransform,
     input: &mut Inputs,
     outputs: &TransformOutputs,
-) -> Result<bool> {
+) -> Result<TaskEnd> {
     let mut run = TransformRun {
         cx,
         config,
@@ -118,7 +118,7 @@ pub(in crate::exec) fn run_transform(
     };
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
-            return Ok(false);
+            return Ok(TaskEnd::Done);
         }
         match event {
             Event::Barrier(id) => run.barrier(node, id)?,
@@ -130,19 +130,19 @@ pub(in crate::exec) fn run_transform(
                     process_group(&cx.name, config, node, (first, w), input, &cx.stats)?;
                 cx.stats.busy(started.elapsed());
                 if !run.deliver(node, &group, outcomes)? {
-                    return Ok(false);
+                    return Ok(TaskEnd::Done);
                 }
             }
         }
     }
     if cx.control.failed() {
-        return Ok(false);
+        return Ok(TaskEnd::Done);
     }
     if cx.generation.pausing() {
-        return Ok(true);
+        return Ok(TaskEnd::Paused);
     }
     run.end(node, input.stopped())?;
-    Ok(false)
+    Ok(TaskEnd::Done)
 }
 
 /// A transform node's state while its input flows: what it sent last,
