@@ -367,8 +367,8 @@ fn a_python_version_takes_over_the_rust_versions_row_count_mid_stream() {
             [sources.gen]
             type = "generate"
             rows = 8000
-            # 8 s of input: the swap (watcher, cached Python component,
-            # state handed over) has 6.5 s to land even on a loaded machine.
+            # 8 s of input: room for the swap (cached Python component,
+            # state handed over) to land even on a loaded machine.
             rate = 1000.0
 
             [transforms.positive]
@@ -392,11 +392,38 @@ fn a_python_version_takes_over_the_rust_versions_row_count_mid_stream() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Replace the plugin only once weir watches it: loading the Rust
+    // version can take seconds on a loaded machine, and a change made
+    // before the watcher starts is never seen.
+    let mut child = child;
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !log.lock().unwrap().contains("watching for changes")
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
     weir_tests::replace(&plugin, &std::fs::read(&python).unwrap());
-    let run = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "{stderr}");
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stderr = log.lock().unwrap().clone();
+    assert!(status.success(), "{stderr}");
     assert!(stderr.contains("swapped in the new version"), "{stderr}");
     // The Python version's finish counts every row, the Rust version's too.
     assert!(stderr.contains("saw 8000 rows"), "{stderr}");
