@@ -1,0 +1,244 @@
+//! Arrow arrays ↔ array nodes.
+//!
+//! Encoding hands over the array's own buffers (reference-counted, not
+//! copied); only an array that starts past offset 0 (a slice) is first
+//! compacted, so every node the other side sees starts at 0. Decoding moves
+//! the received buffers into the array and validates everything Arrow's
+//! readers assume — buffer sizes, offsets in range and increasing, UTF-8,
+//! dictionary keys, union type ids, child lengths, null counts and decimal
+//! precision — because the other side of the boundary is untrusted.
+
+use arrow_buffer::{bit_util, i256, ArrowNativeType, BooleanBuffer, Buffer, NullBuffer};
+use arrow_data::decimal::{
+    is_validate_decimal256_precision, is_validate_decimal32_precision,
+    is_validate_decimal64_precision, is_validate_decimal_precision,
+};
+use arrow_data::transform::MutableArrayData;
+use arrow_data::{ArrayData, ArrayDataBuilder};
+use arrow_schema::{DataType as A, Field};
+
+use crate::schema::MAX_DEPTH;
+use crate::tree;
+use crate::types::{ArrayNode, ColumnData};
+use crate::{Error, Result};
+
+/// An array as array nodes: its buffers are shared, not copied, unless it
+/// is a slice.
+pub fn array_to_wit(data: &ArrayData) -> Result<ColumnData> {
+    let mut nodes = Vec::new();
+    let root = push_array(&mut nodes, data)?;
+    Ok(ColumnData { nodes, root })
+}
+
+/// Array nodes as an array of `data_type`, validated in full.
+pub fn array_from_wit(column: ColumnData, data_type: &A) -> Result<ArrayData> {
+    tree::check(
+        column.nodes.len(),
+        &[column.root],
+        column
+            .nodes
+            .iter()
+            .map(|n| n.children.iter().copied().chain(n.dictionary).collect()),
+    )?;
+    let mut slots: Vec<Option<ArrayNode>> = column.nodes.into_iter().map(Some).collect();
+    build(&mut slots, column.root, data_type, 1)
+}
+
+fn push_array(nodes: &mut Vec<ArrayNode>, data: &ArrayData) -> Result<u32> {
+    if starts_past_zero(data) {
+        return push_array(nodes, &compact(data)?);
+    }
+    let index = nodes.len();
+    nodes.push(ArrayNode::default());
+    let validity = match data.nulls() {
+        Some(nulls) if nulls.null_count() > 0 => nulls
+            .buffer()
+            .slice_with_length(0, bit_util::ceil(data.len(), 8)),
+        _ => Buffer::from_vec(Vec::<u8>::new()),
+    };
+    let (children, dictionary) = match data.data_type() {
+        A::Dictionary(..) => (
+            Vec::new(),
+            data.child_data()
+                .first()
+                .map(|v| push_array(nodes, v))
+                .transpose()?,
+        ),
+        _ => (
+            data.child_data()
+                .iter()
+                .map(|c| push_array(nodes, c))
+                .collect::<Result<_>>()?,
+            None,
+        ),
+    };
+    nodes[index] = ArrayNode {
+        length: to_u32(data.len()),
+        null_count: to_u32(data.null_count()),
+        buffers: std::iter::once(validity)
+            .chain(data.buffers().iter().cloned())
+            .collect(),
+        children,
+        dictionary,
+    };
+    Ok(to_u32(index))
+}
+
+/// Lengths and counts past u32 can't be held by a batch a plugin is given
+/// (the WIT counts rows in u32); saturate rather than wrap.
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn starts_past_zero(data: &ArrayData) -> bool {
+    data.offset() != 0 || data.nulls().is_some_and(|n| n.offset() != 0)
+}
+
+/// A copy of `data` that starts at offset 0 and holds only its own slots
+/// (a list's child is cut to the range its offsets use).
+fn compact(data: &ArrayData) -> Result<ArrayData> {
+    let mut copy = MutableArrayData::new(vec![data], false, data.len());
+    copy.try_extend(0, 0, data.len())
+        .map_err(|e| Error::new(format!("copying a sliced {} array: {e}", data.data_type())))?;
+    Ok(copy.freeze())
+}
+
+/// The child types an array of `data_type` has, with their names for
+/// error messages; a dictionary's values come separately.
+fn child_fields(data_type: &A) -> Vec<Field> {
+    let field = |f: &arrow_schema::FieldRef| f.as_ref().clone();
+    match data_type {
+        A::List(f) | A::LargeList(f) | A::ListView(f) | A::LargeListView(f) => vec![field(f)],
+        A::FixedSizeList(f, _) | A::Map(f, _) => vec![field(f)],
+        A::Struct(fields) => fields.iter().map(field).collect(),
+        A::Union(fields, _) => fields.iter().map(|(_, f)| field(f)).collect(),
+        A::RunEndEncoded(ends, values) => vec![field(ends), field(values)],
+        _ => Vec::new(),
+    }
+}
+
+fn build(
+    slots: &mut [Option<ArrayNode>],
+    index: u32,
+    data_type: &A,
+    depth: usize,
+) -> Result<ArrayData> {
+    if depth > MAX_DEPTH {
+        return Err(Error::new(format!(
+            "arrays nest deeper than {MAX_DEPTH} levels"
+        )));
+    }
+    // `tree::check` proved every node has exactly one parent, so each is
+    // taken once.
+    let node = slots[index as usize]
+        .take()
+        .ok_or_else(|| Error::new(format!("node {index} is used twice")))?;
+    let fields = child_fields(data_type);
+    if node.children.len() != fields.len() {
+        return Err(Error::new(format!(
+            "a {data_type} array has {} child arrays, its type has {}",
+            node.children.len(),
+            fields.len()
+        )));
+    }
+    let mut child_data = node
+        .children
+        .iter()
+        .zip(&fields)
+        .map(|(&c, f)| build(slots, c, f.data_type(), depth + 1).map_err(|e| e.within(f.name())))
+        .collect::<Result<Vec<_>>>()?;
+    match (data_type, node.dictionary) {
+        (A::Dictionary(_, value), Some(d)) => child_data.push(build(slots, d, value, depth + 1)?),
+        (A::Dictionary(..), None) => {
+            return Err(Error::new("a dictionary array without its values"))
+        }
+        (_, Some(_)) => {
+            return Err(Error::new(format!(
+                "a {data_type} array can't carry a dictionary"
+            )))
+        }
+        (_, None) => {}
+    }
+    let (nulls, buffers) = validity(node.buffers, node.length, node.null_count, data_type)?;
+    let data = ArrayDataBuilder::new(data_type.clone())
+        .len(node.length as usize)
+        .nulls(nulls)
+        .buffers(buffers)
+        .child_data(child_data)
+        .align_buffers(true)
+        .build()
+        .map_err(|e| Error::new(e.to_string()))?;
+    check_precision(&data)?;
+    Ok(data)
+}
+
+/// Splits off `buffers[0]`, the validity bitmap, and checks it against the
+/// claimed length and null count.
+fn validity(
+    buffers: Vec<Buffer>,
+    length: u32,
+    null_count: u32,
+    data_type: &A,
+) -> Result<(Option<NullBuffer>, Vec<Buffer>)> {
+    let mut buffers = buffers.into_iter();
+    let Some(bitmap) = buffers.next() else {
+        return Err(Error::new(
+            "no buffers: buffers[0] is the validity bitmap (empty for no nulls)",
+        ));
+    };
+    let len = length as usize;
+    let nulls = if bitmap.is_empty() {
+        None
+    } else if matches!(data_type, A::Null | A::Union(..) | A::RunEndEncoded(..)) {
+        return Err(Error::new(format!(
+            "a {data_type} array has no validity bitmap: buffers[0] must be empty"
+        )));
+    } else if bitmap.len() < bit_util::ceil(len, 8) {
+        return Err(Error::new(format!(
+            "the validity bitmap has {} bytes for {len} rows (needs {})",
+            bitmap.len(),
+            bit_util::ceil(len, 8)
+        )));
+    } else {
+        Some(NullBuffer::new(BooleanBuffer::new(bitmap, 0, len)))
+    };
+    // The count of the bitmap's nulls (0 without one, null arrays included:
+    // they have no bitmap), as arrow-rs counts them.
+    let claimed = nulls.as_ref().map_or(0, NullBuffer::null_count);
+    if null_count as usize != claimed {
+        return Err(Error::new(format!(
+            "null-count says {null_count}, the array has {claimed}"
+        )));
+    }
+    Ok((nulls, buffers.collect()))
+}
+
+/// Every non-null decimal fits its declared precision (Arrow doesn't check
+/// this when it builds an array; a sink or a sum downstream would
+/// misbehave on it).
+fn check_precision(data: &ArrayData) -> Result<()> {
+    match data.data_type() {
+        A::Decimal32(p, _) => first_overflow(data, |v: i32| is_validate_decimal32_precision(v, *p)),
+        A::Decimal64(p, _) => first_overflow(data, |v: i64| is_validate_decimal64_precision(v, *p)),
+        A::Decimal128(p, _) => first_overflow(data, |v: i128| is_validate_decimal_precision(v, *p)),
+        A::Decimal256(p, _) => {
+            first_overflow(data, |v: i256| is_validate_decimal256_precision(v, *p))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn first_overflow<T: ArrowNativeType + std::fmt::Display>(
+    data: &ArrayData,
+    fits: impl Fn(T) -> bool,
+) -> Result<()> {
+    let values = &data.buffer::<T>(0)[..data.len()];
+    match (0..data.len()).find(|&i| data.is_valid(i) && !fits(values[i])) {
+        None => Ok(()),
+        Some(row) => Err(Error::new(format!(
+            "row {row}: {} (unscaled) exceeds the precision of {}",
+            values[row],
+            data.data_type()
+        ))),
+    }
+}
