@@ -15,6 +15,7 @@
 //! [`Error`] naming the field, never a panic.
 
 mod array;
+mod bind;
 mod schema;
 mod tree;
 pub mod types;
@@ -22,6 +23,11 @@ pub mod types;
 pub use array::{array_from_wit, array_to_wit};
 pub use schema::{field_to_wit, schema_from_wit, schema_to_wit, MAX_DEPTH};
 pub use types::*;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use arrow_buffer::Buffer;
+}
 
 /// What is wrong with a type tree or an array tree, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
