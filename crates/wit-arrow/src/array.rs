@@ -73,21 +73,26 @@ fn push_array(nodes: &mut Vec<ArrayNode>, data: &ArrayData) -> Result<u32> {
         ),
     };
     nodes[index] = ArrayNode {
-        length: to_u32(data.len()),
-        null_count: to_u32(data.null_count()),
+        length: to_u32(data.len(), data.data_type())?,
+        null_count: to_u32(data.null_count(), data.data_type())?,
         buffers: std::iter::once(validity)
             .chain(data.buffers().iter().cloned())
             .collect(),
         children,
         dictionary,
     };
-    Ok(to_u32(index))
+    to_u32(index, data.data_type())
 }
 
-/// Lengths and counts past u32 can't be held by a batch a plugin is given
-/// (the WIT counts rows in u32); saturate rather than wrap.
-fn to_u32(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+/// The WIT counts slots and nodes in u32: an array past that (a list's
+/// child of over 4 billion items) can't cross, and says so rather than
+/// crossing cut short.
+fn to_u32(n: usize, data_type: &A) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        Error::new(format!(
+            "a {data_type} array of {n} slots is past the 4,294,967,295 a plugin can be handed"
+        ))
+    })
 }
 
 fn starts_past_zero(data: &ArrayData) -> bool {
