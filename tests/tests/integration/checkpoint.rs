@@ -565,65 +565,77 @@ fn ctrl_c_without_checkpoints_says_plainly_what_was_written_and_that_state_was_f
     );
 }
 
+/// A checkpointed, unbounded generate → hostile → blackhole pipeline whose
+/// plugin has `config`, started with `weir run` (stdout and stderr piped).
+fn start_counter(scratch: &Scratch, config: &str) -> Child {
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            checkpoint = {{ dir = "checkpoints", interval_ms = 50 }}
+
+            [sources.gen]
+            type = "generate"
+            rate = 5000.0
+
+            [transforms.counter]
+            plugin = {hostile}
+            inputs = ["gen"]
+            config = {config}
+            grants = {{ stdio = true }}
+            limits = {{ timeout_ms = 300, memory_mb = 64 }}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["counter"]
+            "#,
+            hostile = toml_path(plugins::HOSTILE.as_ref()),
+        ),
+    );
+    weir()
+        .args(["run", "--progress", "0"])
+        .arg(manifest)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the checkpoints in `scratch` pass `after`, then stops the
+/// run with Ctrl-C; returns the summary of the clean stop.
+fn stop_after_a_checkpoint(scratch: &Scratch, child: Child, after: u64) -> String {
+    let checkpoints = scratch.path("checkpoints");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while newest_checkpoint(&checkpoints) <= after {
+        assert!(Instant::now() < deadline, "no checkpoint");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    interrupt(&child);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn a_plugin_whose_restore_panics_fails_the_resume_by_name_and_a_fixed_version_resumes_the_same_checkpoint(
 ) {
     let scratch = Scratch::new();
-    let manifest = |mode: &str| {
-        scratch.write(
-            "pipeline.toml",
-            format!(
-                r#"
-                [pipeline]
-                checkpoint = {{ dir = "checkpoints", interval_ms = 50 }}
-
-                [sources.gen]
-                type = "generate"
-                rate = 5000.0
-
-                [transforms.counter]
-                plugin = {hostile}
-                inputs = ["gen"]
-                config = {{ mode = "{mode}" }}
-                grants = {{ stdio = true }}
-
-                [sinks.out]
-                type = "blackhole"
-                inputs = ["counter"]
-                "#,
-                hostile = toml_path(plugins::HOSTILE.as_ref()),
-            ),
-        )
-    };
-    let run = |mode: &str| {
-        weir()
-            .args(["run", "--progress", "0"])
-            .arg(manifest(mode))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
     let checkpoints = scratch.path("checkpoints");
-    let stop_after_a_checkpoint = |child: Child, after: u64| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while newest_checkpoint(&checkpoints) <= after {
-            assert!(Instant::now() < deadline, "no checkpoint");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        interrupt(&child);
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    stop_after_a_checkpoint(run("stateful"), 0);
+    stop_after_a_checkpoint(
+        &scratch,
+        start_counter(&scratch, r#"{ mode = "stateful" }"#),
+        0,
+    );
     let saved = newest_checkpoint(&checkpoints);
 
-    let out = run("bad-restore").wait_with_output().unwrap();
+    let out = start_counter(&scratch, r#"{ mode = "bad-restore" }"#)
+        .wait_with_output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
@@ -641,7 +653,104 @@ fn a_plugin_whose_restore_panics_fails_the_resume_by_name_and_a_fixed_version_re
         "the checkpoint is untouched"
     );
 
-    let summary = stop_after_a_checkpoint(run("stateful"), saved);
+    let summary = stop_after_a_checkpoint(
+        &scratch,
+        start_counter(&scratch, r#"{ mode = "stateful" }"#),
+        saved,
+    );
+    assert!(
+        summary.contains(&format!("resumed from #{saved}")),
+        "{summary}"
+    );
+}
+
+/// What each misbehaviour must be reported as.
+fn cause(mode: &str) -> &'static str {
+    match mode {
+        "panic" => "panicked on purpose",
+        "loop" => "exceeded its time budget",
+        _ => "exceeded its memory limit",
+    }
+}
+
+/// A `snapshot` that panics, never returns or grows without bound is
+/// stopped by the node's limits (300 ms, 64 MiB here) and fails the run at
+/// that checkpoint, naming node and phase: the plugin's state is gone, so
+/// no later checkpoint could be consistent. (A snapshot that returns an
+/// error only declines its checkpoint: see below.)
+#[test]
+fn a_snapshot_that_panics_hangs_or_grows_fails_the_run_naming_node_and_phase_within_its_limits() {
+    for mode in ["panic", "loop", "grow"] {
+        let scratch = Scratch::new();
+        let started = Instant::now();
+        let out = start_counter(
+            &scratch,
+            &format!(r#"{{ mode = "{mode}", phase = "snapshot" }}"#),
+        )
+        .wait_with_output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("node \"counter\": plugin failed in snapshot")
+                && stderr.contains(cause(mode)),
+            "{mode}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            newest_checkpoint(&scratch.path("checkpoints")),
+            0,
+            "{mode}: no checkpoint without the plugin's state"
+        );
+    }
+}
+
+/// The same in `restore` when a checkpointed pipeline resumes: the run
+/// fails naming node and phase within the node's limits, and the
+/// checkpoint it was resuming from is kept for a fixed version.
+#[test]
+fn a_restore_that_panics_hangs_or_grows_fails_the_resume_naming_node_and_phase_and_keeps_the_checkpoint(
+) {
+    let scratch = Scratch::new();
+    let checkpoints = scratch.path("checkpoints");
+    // `phase = "restore"` with `mode = "pass"` keeps a count and restores it.
+    stop_after_a_checkpoint(
+        &scratch,
+        start_counter(&scratch, r#"{ mode = "pass", phase = "restore" }"#),
+        0,
+    );
+    let saved = newest_checkpoint(&checkpoints);
+    for mode in ["panic", "loop", "grow"] {
+        let started = Instant::now();
+        let out = start_counter(
+            &scratch,
+            &format!(r#"{{ mode = "{mode}", phase = "restore" }}"#),
+        )
+        .wait_with_output()
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("node \"counter\": plugin failed in restore")
+                && stderr.contains(cause(mode)),
+            "{mode}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{mode}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(newest_checkpoint(&checkpoints), saved, "{mode}");
+    }
+    let summary = stop_after_a_checkpoint(
+        &scratch,
+        start_counter(&scratch, r#"{ mode = "pass", phase = "restore" }"#),
+        saved,
+    );
     assert!(
         summary.contains(&format!("resumed from #{saved}")),
         "{summary}"

@@ -533,3 +533,77 @@ fn under_skip_a_failing_finish_costs_its_output_and_a_failing_init_still_fails()
         }
     }
 }
+
+/// `weir run` of generate (100 rows) → hostile(`config`) → blackhole, with
+/// plugin logs shown (`RUST_LOG=info`); returns its exit code and stderr.
+fn run_hostile_process(config: &str, extra: &str) -> (Option<i32>, String) {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rows = 100
+
+            [transforms.bad]
+            plugin = {}
+            inputs = ["gen"]
+            config = {config}
+            {extra}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["bad"]
+            "#,
+            toml_path(plugins::HOSTILE.as_ref())
+        ),
+    );
+    let out = crate::process::weir()
+        .env("RUST_LOG", "info")
+        .args(["run", "--progress", "0"])
+        .arg(manifest)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A million 1 KiB log lines from one `process` call (1 GiB of text) reach
+/// stderr as a burst and a count; the run itself succeeds.
+#[test]
+fn a_plugin_logging_a_million_lines_leaves_a_burst_and_a_count_on_stderr() {
+    let (code, stderr) = run_hostile_process(
+        r#"{ mode = "log-flood" }"#,
+        "limits = { timeout_ms = 120000 }",
+    );
+    assert_eq!(code, Some(0), "{}", &stderr[..stderr.len().min(4000)]);
+    let shown = stderr.matches("flood ").count();
+    assert!((200..=400).contains(&shown), "{shown} lines shown");
+    assert!(
+        stderr.contains("log lines suppressed"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(4000)..]
+    );
+    assert!(
+        stderr.len() < 1 << 20,
+        "stderr is {} bytes for a million lines",
+        stderr.len()
+    );
+}
+
+/// A 64 MiB error string is cut to a few KiB in the run's error, saying how
+/// much was left out.
+#[test]
+fn a_plugins_64_mib_error_is_cut_to_a_few_kib_saying_how_much_is_left_out() {
+    let (code, stderr) = run_hostile_process(r#"{ mode = "huge-error" }"#, "");
+    assert_eq!(code, Some(1), "{}", &stderr[..stderr.len().min(4000)]);
+    assert!(
+        stderr.contains("hostile plugin's huge error: yyy") && stderr.contains("more bytes)"),
+        "{}",
+        &stderr[..stderr.len().min(4000)]
+    );
+    assert!(stderr.len() < 64 << 10, "stderr is {} bytes", stderr.len());
+}

@@ -6,10 +6,12 @@
 //! (`seqs = [..]`), `pass`; `stateful` passes rows and keeps a count it
 //! snapshots and restores; `bad-restore` is `stateful` whose `restore`
 //! panics (a broken version resuming a checkpoint); `error` returns an
-//! error.
+//! error; `log-flood` logs a million 1 KiB lines; `huge-error` returns a
+//! 64 MiB error string.
 //!
 //! `phase` (default `process`) picks where the generic modes (`loop`,
-//! `grow`, `recurse`, `alloc-4g`, `panic`, `slow`, `print`, `error`)
+//! `grow`, `recurse`, `alloc-4g`, `panic`, `slow`, `print`, `error`,
+//! `log-flood`, `huge-error`)
 //! strike: `init`, `describe`, `process`, `finish`, `snapshot` or
 //! `restore`; every other phase passes rows through and keeps a count it
 //! snapshots.
@@ -128,6 +130,18 @@ fn misbehave(config: &Config, rows: usize) -> Result<()> {
             return Err(Error::msg(format!(
                 "hostile plugin failed on purpose in {}",
                 config.phase
+            )))
+        }
+        "log-flood" => {
+            let line = "x".repeat(1024);
+            for i in 0..1_000_000 {
+                info!("flood {i} {line}");
+            }
+        }
+        "huge-error" => {
+            return Err(Error::msg(format!(
+                "hostile plugin's huge error: {}",
+                "y".repeat(64 << 20)
             )))
         }
         other => return Err(Error::msg(format!("unknown mode {other:?}"))),
