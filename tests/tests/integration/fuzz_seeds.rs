@@ -137,7 +137,8 @@ mod seeds_and_mutations_never_panic {
         parquet,
         ipc,
         plugin_output,
-        checkpoint
+        checkpoint,
+        wit_arrow
     );
 }
 
@@ -151,6 +152,7 @@ fn every_fuzz_target_has_a_test_and_seeds() {
         "ipc",
         "plugin_output",
         "checkpoint",
+        "wit_arrow",
     ];
     let targets: Vec<_> = weir::fuzz::TARGETS.iter().map(|(n, _)| *n).collect();
     assert_eq!(targets, tested);

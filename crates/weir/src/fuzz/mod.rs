@@ -15,7 +15,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::bindings::types as wit;
+
+mod wit_arrow;
 use crate::source::{SourceConfig, SourceContext};
+pub use wit_arrow::wit_arrow;
 
 /// Batches read per input at most: a lying file can claim billions of
 /// rows; a fuzz iteration must stay fast.
@@ -420,4 +423,5 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("ipc", ipc),
     ("plugin_output", plugin_output),
     ("checkpoint", checkpoint),
+    ("wit_arrow", wit_arrow),
 ];
