@@ -40,7 +40,13 @@ fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let root = root.canonicalize().expect("repository root");
-    for dir in ["plugins", "tests/plugins", "plugin-sdk", "wit"] {
+    for dir in [
+        "plugins",
+        "tests/plugins",
+        "plugin-sdk",
+        "wit",
+        "crates/wit-arrow",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!("cargo:rerun-if-env-changed=WEIR_GUEST_TOOLCHAIN");

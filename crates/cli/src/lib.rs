@@ -22,7 +22,7 @@ use weir_plugin_build::{self as build, Language};
 /// bug report needs. A test keeps it equal to the WIT file and Cargo.lock.
 const LONG_VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
-    "\nplugin worlds served: weir:plugin@0.1.0",
+    "\nplugin worlds served: weir:plugin@0.2.0, weir:plugin@0.1.0",
     "\nwasmtime 48.0.8, arrow 60.1.0"
 );
 
@@ -400,6 +400,7 @@ mod tests {
     use super::*;
 
     const WIT_WORLD: &str = "weir:plugin@0.1.0";
+    const WIT_WORLD_0_2: &str = "weir:plugin@0.2.0";
     const WASMTIME: &str = "48.0.8";
     const ARROW: &str = "60.1.0";
 
@@ -410,6 +411,11 @@ mod tests {
             wit.contains(&format!("package {WIT_WORLD};")),
             "{WIT_WORLD}"
         );
+        let wit_0_2 = include_str!("../../../wit/0.2/plugin.wit");
+        assert!(
+            wit_0_2.contains(&format!("package {WIT_WORLD_0_2};")),
+            "{WIT_WORLD_0_2}"
+        );
         let lock = include_str!("../../../Cargo.lock");
         for (name, version) in [("wasmtime", WASMTIME), ("arrow", ARROW)] {
             assert!(
@@ -417,7 +423,7 @@ mod tests {
                 "{name} {version} is not what Cargo.lock has"
             );
         }
-        for part in [WIT_WORLD, WASMTIME, ARROW] {
+        for part in [WIT_WORLD, WIT_WORLD_0_2, WASMTIME, ARROW] {
             assert!(LONG_VERSION.contains(part), "{LONG_VERSION}");
         }
     }

@@ -13,7 +13,7 @@ use super::engine::{new_engine, EngineConfig, EpochTicker};
 use super::instance::PluginInstance;
 use super::state::HostState;
 use super::{Confinement, Grants, Limits};
-use crate::bindings::{Plugin, PluginPre};
+use crate::bindings::{v0_2, Plugin, PluginPre};
 use crate::{Error, Result};
 
 /// Interfaces a plugin may import. WASI filesystem and environment are
@@ -38,10 +38,29 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// BLAKE3 of the file: the version's identity in logs and caches.
     pub hash: blake3::Hash,
-    pub(crate) pre: PluginPre<HostState>,
+    pub(crate) pre: Pre,
 }
 
+/// A component linked against the contract version it was built for.
+pub(crate) enum Pre {
+    /// `weir:plugin@0.1.0`: the first contract (a subset of Arrow's types).
+    V0_1(PluginPre<HostState>),
+    /// `weir:plugin@0.2.0`: every Arrow type, ports, the state store.
+    V0_2(v0_2::PluginPre<HostState>),
+}
+
+/// The contract versions a component may export, newest first.
+pub const CONTRACTS: &[&str] = &["0.2.0", "0.1.0"];
+
 impl LoadedPlugin {
+    /// The `weir:plugin` version the component was built against.
+    pub fn contract(&self) -> &'static str {
+        match self.pre {
+            Pre::V0_1(_) => "0.1.0",
+            Pre::V0_2(_) => "0.2.0",
+        }
+    }
+
     /// A short version id for logs (first 12 hex digits of the hash).
     pub fn version(&self) -> String {
         self.hash.to_hex()[..12].to_string()
@@ -191,6 +210,8 @@ impl PluginHost {
         let fail = |e: wasmtime::Error| Error::Build(format!("can't link host interfaces: {e}"));
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
+        v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
+            .map_err(fail)?;
         let ticker = EpochTicker::start(&engine);
         let disk = config
             .cache_dir
@@ -287,12 +308,7 @@ impl PluginHost {
                 wasm_error(e)
             )
         })?;
-        let pre = PluginPre::new(pre).map_err(|e| {
-            format!(
-                "does not implement the weir:plugin@0.1.0 `plugin` world (see wit/plugin.wit): {}",
-                wasm_error(e)
-            )
-        })?;
+        let pre = link_contract(&self.engine, &component, pre)?;
         tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
             ms = started.elapsed().as_millis() as u64, from_disk, "loaded");
         Ok(LoadedPlugin {
@@ -323,6 +339,43 @@ impl PluginHost {
             grants,
         });
         PluginInstance::start(&self.engine, plugin.clone(), sandbox)
+    }
+}
+
+/// The contract version `component` exports `transform` for, linked.
+fn link_contract(
+    engine: &Engine,
+    component: &Component,
+    pre: wasmtime::component::InstancePre<HostState>,
+) -> Result<Pre, String> {
+    let exports: Vec<String> = component
+        .component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let version = CONTRACTS
+        .iter()
+        .find(|v| exports.contains(&format!("weir:plugin/transform@{v}")));
+    let wrong_world = |e: wasmtime::Error| {
+        format!(
+            "does not implement the weir:plugin@{} `plugin` world (see wit/): {}",
+            version.unwrap_or(&CONTRACTS[0]),
+            wasm_error(e)
+        )
+    };
+    match version {
+        Some(&"0.2.0") => Ok(Pre::V0_2(v0_2::PluginPre::new(pre).map_err(wrong_world)?)),
+        Some(_) => Ok(Pre::V0_1(PluginPre::new(pre).map_err(wrong_world)?)),
+        None => Err(format!(
+            "exports no weir:plugin transform (it exports {}); weir runs components built \
+             against weir:plugin@{} (see wit/)",
+            if exports.is_empty() {
+                "nothing".to_string()
+            } else {
+                exports.join(", ")
+            },
+            CONTRACTS.join(" or @")
+        )),
     }
 }
 

@@ -63,7 +63,10 @@ pub fn inspect(host: &PluginHost, path: &Path) -> Result<String> {
         describe_item(engine, name, &item.ty, &mut out);
     }
     let verdict = match host.load(path) {
-        Ok(_) => "runs on weir (implements weir:plugin@0.1.0 `plugin`)".to_string(),
+        Ok(plugin) => format!(
+            "runs on weir (implements weir:plugin@{} `plugin`)",
+            plugin.contract()
+        ),
         Err(e) => format!("can't run on weir: {e}"),
     };
     let _ = writeln!(out, "verdict: {verdict}");

@@ -7,7 +7,8 @@
 //!   checks them against the WIT, instantiates them per node.
 //! - [`instance`]: one long-lived, sandboxed instance of a transform node.
 //! - [`state`]: what a store holds — limits, the deny-by-default WASI
-//!   context, the host side of `batch` and `log`.
+//!   context, the host side of `batch` and `log` (`host_v0_2`: the same
+//!   for weir:plugin@0.2.0, and its `state` import over [`kv`]).
 //! - [`convert`] / [`output`]: typed columns across the boundary, and the
 //!   validation and assembly of everything a plugin returns.
 //!
@@ -18,8 +19,10 @@ pub mod bindings;
 pub mod convert;
 pub mod engine;
 pub mod host;
+mod host_v0_2;
 pub mod inspect;
 pub mod instance;
+pub mod kv;
 pub mod output;
 pub mod state;
 pub mod stdio;

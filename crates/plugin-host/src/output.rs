@@ -13,24 +13,147 @@ use arrow::record_batch::RecordBatch;
 
 use super::convert::column_from_wit;
 use crate::bindings::types as wit;
+use crate::bindings::v0_2::{map, types as wit2};
 
-/// Assembles one plugin output. `input` is `None` for `finish`, where
-/// derived outputs are not allowed.
+/// Assembles one weir:plugin@0.1.0 output. `input` is `None` for
+/// `finish`, where derived outputs are not allowed.
 pub fn assemble(
     input: Option<&RecordBatch>,
     output: wit::Output,
 ) -> Result<Vec<RecordBatch>, String> {
     match output {
         wit::Output::Derived(d) => {
-            let input = input.ok_or("`finish` must return whole batches, not a derived output")?;
-            derived(input, d).map(|b| vec![b])
+            let input = input.ok_or(FINISH_DERIVED)?;
+            let rows = input.num_rows();
+            let derivation = Derivation {
+                selection: d.selection.map(|s| match s {
+                    wit::Selection::Indices(i) => Selection::Indices(i),
+                    wit::Selection::Mask(m) => Selection::Mask(m),
+                }),
+                columns: d
+                    .columns
+                    .into_iter()
+                    .map(|named| lift_v0_1(named, rows))
+                    .collect::<Result<_, _>>()?,
+                drop: d.drop,
+                rename: d.rename,
+                project: d.project,
+            };
+            derived(input, derivation).map(|b| vec![b])
         }
-        wit::Output::Batch(b) => new_batch(b).map(|b| vec![b]),
+        wit::Output::Batch(b) => {
+            let rows = b.num_rows as usize;
+            let columns = b
+                .columns
+                .into_iter()
+                .map(|named| lift_v0_1(named, rows))
+                .collect::<Result<_, _>>()?;
+            new_batch(rows, columns).map(|b| vec![b])
+        }
         wit::Output::Ipc(bytes) => ipc(bytes),
     }
 }
 
-fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> {
+/// Assembles one weir:plugin@0.2.0 output's data (the caller checked its
+/// port).
+pub fn assemble_v0_2(
+    input: Option<&RecordBatch>,
+    data: wit2::OutputData,
+) -> Result<Vec<RecordBatch>, String> {
+    match data {
+        wit2::OutputData::Derived(d) => {
+            let input = input.ok_or(FINISH_DERIVED)?;
+            let rows = input.num_rows();
+            let derivation = Derivation {
+                selection: d.selection.map(|s| match s {
+                    wit2::Selection::Indices(i) => Selection::Indices(i),
+                    wit2::Selection::Mask(m) => Selection::Mask(m),
+                }),
+                columns: d
+                    .columns
+                    .into_iter()
+                    .map(|c| lift_v0_2(c, rows))
+                    .collect::<Result<_, _>>()?,
+                drop: d.drop,
+                rename: d.rename,
+                project: d.project,
+            };
+            derived(input, derivation).map(|b| vec![b])
+        }
+        wit2::OutputData::Batch(b) => {
+            let rows = b.num_rows as usize;
+            let columns = b
+                .columns
+                .into_iter()
+                .map(|c| lift_v0_2(c, rows))
+                .collect::<Result<_, _>>()?;
+            new_batch(rows, columns).map(|b| vec![b])
+        }
+        wit2::OutputData::Ipc(bytes) => ipc(bytes),
+    }
+}
+
+const FINISH_DERIVED: &str = "`finish` must return whole batches, not a derived output";
+
+/// Rows to keep, as either contract version spells it.
+enum Selection {
+    Indices(Vec<u32>),
+    Mask(Vec<u8>),
+}
+
+/// A derived output with its columns already lifted into Arrow.
+struct Derivation {
+    selection: Option<Selection>,
+    columns: Vec<(Field, ArrayRef)>,
+    drop: Vec<String>,
+    rename: Vec<(String, String)>,
+    project: Option<Vec<String>>,
+}
+
+/// A 0.1 column: typed values, named; always nullable (whether a plugin's
+/// column has nulls varies batch to batch, and the schema must not).
+fn lift_v0_1(named: wit::NamedColumn, rows: usize) -> Result<(Field, ArrayRef), String> {
+    let array =
+        column_from_wit(named.column, rows).map_err(|e| format!("column {:?}: {e}", named.name))?;
+    Ok((
+        Field::new(&named.name, array.data_type().clone(), true),
+        array,
+    ))
+}
+
+/// A 0.2 column: its field (one root of a type tree) and its array nodes,
+/// validated in full against that field's type.
+fn lift_v0_2(column: wit2::Column, rows: usize) -> Result<(Field, ArrayRef), String> {
+    let schema = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(column.field))
+        .map_err(|e| format!("a returned column's field: {e}"))?;
+    let [field] = schema.fields().iter().collect::<Vec<_>>()[..] else {
+        return Err(format!(
+            "a returned column's field has {} roots; it must have exactly one",
+            schema.fields().len()
+        ));
+    };
+    let field = field.as_ref().clone();
+    let data = weir_wit_arrow::array_from_wit(map::column_from_wit(column.data), field.data_type())
+        .map_err(|e| format!("column {:?}: {e}", field.name()))?;
+    let array = arrow::array::make_array(data);
+    if array.len() != rows {
+        return Err(format!(
+            "column {:?} has {} values, the batch has {rows} rows",
+            field.name(),
+            array.len()
+        ));
+    }
+    if !field.is_nullable() && array.null_count() > 0 {
+        return Err(format!(
+            "column {:?} is declared non-nullable but has {} nulls",
+            field.name(),
+            array.null_count()
+        ));
+    }
+    Ok((field, array))
+}
+
+fn derived(input: &RecordBatch, d: Derivation) -> Result<RecordBatch, String> {
     let rows = input.num_rows();
     let schema = input.schema();
     let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
@@ -55,13 +178,9 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
             })?;
         fields[i] = Arc::new(fields[i].as_ref().clone().with_name(to));
     }
-    for named in d.columns {
-        let array = column_from_wit(named.column, rows)
-            .map_err(|e| format!("column {:?}: {e}", named.name))?;
-        // Nullable: whether a plugin's column has nulls varies batch to batch,
-        // and the schema must not.
-        let field = Arc::new(Field::new(&named.name, array.data_type().clone(), true));
-        match fields.iter().position(|f| f.name() == &named.name) {
+    for (field, array) in d.columns {
+        let field = Arc::new(field);
+        match fields.iter().position(|f| f.name() == field.name()) {
             Some(i) => {
                 fields[i] = field;
                 columns[i] = array;
@@ -99,10 +218,14 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| e.to_string())?;
+    select(batch, d.selection)
+}
 
-    match d.selection {
+fn select(batch: RecordBatch, selection: Option<Selection>) -> Result<RecordBatch, String> {
+    let rows = batch.num_rows();
+    match selection {
         None => Ok(batch),
-        Some(wit::Selection::Indices(indices)) => {
+        Some(Selection::Indices(indices)) => {
             if let Some(w) = indices.windows(2).find(|w| w[0] >= w[1]) {
                 return Err(format!(
                     "selection indexes must strictly increase; found {} then {}",
@@ -119,7 +242,7 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
             }
             take_record_batch(&batch, &UInt32Array::from(indices)).map_err(|e| e.to_string())
         }
-        Some(wit::Selection::Mask(bits)) => {
+        Some(Selection::Mask(bits)) => {
             if bits.len() < rows.div_ceil(8) {
                 return Err(format!(
                     "selection mask has {} bytes, {rows} rows need {}",
@@ -136,22 +259,19 @@ fn derived(input: &RecordBatch, d: wit::Derived) -> Result<RecordBatch, String> 
     }
 }
 
-fn new_batch(b: wit::NewBatch) -> Result<RecordBatch, String> {
-    let rows = b.num_rows as usize;
-    let mut fields = Vec::with_capacity(b.columns.len());
-    let mut columns = Vec::with_capacity(b.columns.len());
-    for named in b.columns {
-        if fields.iter().any(|f: &Field| f.name() == &named.name) {
-            return Err(format!("column {:?} appears twice", named.name));
+fn new_batch(rows: usize, columns: Vec<(Field, ArrayRef)>) -> Result<RecordBatch, String> {
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays = Vec::with_capacity(columns.len());
+    for (field, array) in columns {
+        if fields.iter().any(|f: &Field| f.name() == field.name()) {
+            return Err(format!("column {:?} appears twice", field.name()));
         }
-        let array = column_from_wit(named.column, rows)
-            .map_err(|e| format!("column {:?}: {e}", named.name))?;
-        fields.push(Field::new(&named.name, array.data_type().clone(), true));
-        columns.push(array);
+        fields.push(field);
+        arrays.push(array);
     }
     RecordBatch::try_new_with_options(
         Arc::new(Schema::new(fields)),
-        columns,
+        arrays,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| e.to_string())
@@ -282,7 +402,7 @@ mod tests {
         .unwrap()
     }
 
-    fn derived(d: wit::Derived) -> Result<RecordBatch, String> {
+    fn derive(d: wit::Derived) -> Result<RecordBatch, String> {
         assemble(Some(&input()), wit::Output::Derived(d)).map(|mut v| v.remove(0))
     }
 
@@ -307,7 +427,7 @@ mod tests {
 
     #[test]
     fn rename_then_project_reorders_without_data() {
-        let out = derived(wit::Derived {
+        let out = derive(wit::Derived {
             rename: vec![("a".into(), "id".into())],
             project: Some(vec!["b".into(), "id".into()]),
             ..empty()
@@ -324,7 +444,7 @@ mod tests {
 
     #[test]
     fn mask_selection_keeps_set_bits_in_order() {
-        let out = derived(wit::Derived {
+        let out = derive(wit::Derived {
             selection: Some(wit::Selection::Mask(vec![0b101])),
             ..empty()
         })
@@ -363,7 +483,7 @@ mod tests {
 
     #[test]
     fn duplicate_output_names_are_rejected() {
-        let err = derived(wit::Derived {
+        let err = derive(wit::Derived {
             rename: vec![("a".into(), "b".into())],
             ..empty()
         })

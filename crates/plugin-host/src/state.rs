@@ -25,6 +25,24 @@ impl BatchRep {
     pub fn new(batch: RecordBatch, watermark: Option<i64>) -> Self {
         BatchRep { batch, watermark }
     }
+
+    pub(crate) fn batch(&self) -> &RecordBatch {
+        &self.batch
+    }
+
+    pub(crate) fn watermark(&self) -> Option<i64> {
+        self.watermark
+    }
+}
+
+/// `batch` as an Arrow IPC stream (the `to-ipc` of both contract versions).
+pub(crate) fn ipc_bytes(batch: &RecordBatch) -> wasmtime::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut writer = StreamWriter::try_new(&mut out, &batch.schema())?;
+    writer.write(batch)?;
+    writer.finish()?;
+    drop(writer);
+    Ok(out)
 }
 
 /// Per-store state of one plugin instance.
@@ -37,6 +55,8 @@ pub struct HostState {
     table: ResourceTable,
     pub(crate) limits: StoreLimits,
     log_budget: LogBudget,
+    /// The `state` store of a 0.2 plugin (empty for 0.1 ones).
+    pub(crate) kv: super::kv::KvStore,
 }
 
 /// How much a plugin may log: a burst of [`LogBudget::BURST`] lines, then
@@ -136,6 +156,7 @@ impl HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             log_budget: LogBudget::new(),
+            kv: super::kv::KvStore::new(memory),
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory)
                 .table_elements(1 << 20)
@@ -158,7 +179,7 @@ impl HostState {
         Ok(())
     }
 
-    fn batch(&self, handle: &Resource<BatchRep>) -> wasmtime::Result<&BatchRep> {
+    pub(crate) fn batch(&self, handle: &Resource<BatchRep>) -> wasmtime::Result<&BatchRep> {
         Ok(self.table.get(handle)?)
     }
 }
@@ -201,13 +222,7 @@ impl types::HostBatch for HostState {
     }
 
     fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {
-        let rep = self.batch(&handle)?;
-        let mut out = Vec::new();
-        let mut writer = StreamWriter::try_new(&mut out, &rep.batch.schema())?;
-        writer.write(&rep.batch)?;
-        writer.finish()?;
-        drop(writer);
-        Ok(out)
+        ipc_bytes(&self.batch(&handle)?.batch)
     }
 
     fn watermark(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Option<i64>> {

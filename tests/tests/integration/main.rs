@@ -6,6 +6,7 @@ mod cache;
 mod canary;
 mod checkpoint;
 mod cli;
+mod contract_v0_2;
 mod corrupt_files;
 mod csv_options;
 mod dag;

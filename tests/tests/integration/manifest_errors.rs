@@ -129,7 +129,8 @@ fn component_without_the_weir_exports_is_rejected() {
     let text = error_of(&scratch, m);
     assert_located(&text, m, "empty.wasm");
     assert!(
-        text.contains("does not implement the weir:plugin@0.1.0"),
+        text.contains("exports no weir:plugin transform")
+            && text.contains("weir:plugin@0.2.0 or @0.1.0"),
         "{text}"
     );
 }

@@ -1,0 +1,104 @@
+//! The host side of `weir:plugin@0.2.0`'s imports: the `batch` resource
+//! (every Arrow type, through the shared `weir-wit-arrow` mapping), `log`
+//! (the same budget as 0.1's) and the `state` store.
+
+use arrow::record_batch::RecordBatch;
+use wasmtime::component::Resource;
+
+use crate::bindings::log as log_v0_1;
+use crate::bindings::v0_2::{log, map, state, types};
+use crate::state::{BatchRep, HostState};
+
+/// The schema of `batch` as the 0.2 bindings carry it.
+pub(crate) fn schema_of(batch: &RecordBatch) -> types::Schema {
+    map::schema_to_wit(weir_wit_arrow::schema_to_wit(&batch.schema()))
+}
+
+impl types::Host for HostState {}
+
+impl types::HostBatch for HostState {
+    fn schema(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<types::Schema> {
+        Ok(schema_of(self.batch(&handle)?.batch()))
+    }
+
+    fn num_rows(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<u32> {
+        Ok(u32::try_from(self.batch(&handle)?.batch().num_rows()).unwrap_or(u32::MAX))
+    }
+
+    fn column(
+        &mut self,
+        handle: Resource<BatchRep>,
+        index: u32,
+    ) -> wasmtime::Result<Result<types::ColumnData, String>> {
+        let batch = self.batch(&handle)?.batch();
+        Ok(match batch.columns().get(index as usize) {
+            Some(array) => weir_wit_arrow::array_to_wit(&array.to_data())
+                .map(map::column_to_wit)
+                .map_err(|e| e.to_string()),
+            None => Err(format!(
+                "column index {index} out of range: the batch has {} columns",
+                batch.num_columns()
+            )),
+        })
+    }
+
+    fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {
+        crate::state::ipc_bytes(self.batch(&handle)?.batch())
+    }
+
+    fn watermark(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Option<i64>> {
+        Ok(self.batch(&handle)?.watermark())
+    }
+
+    fn drop(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<()> {
+        // Batches are only ever lent as borrows; see the 0.1 resource.
+        let _ = handle;
+        Ok(())
+    }
+}
+
+impl log::Host for HostState {
+    fn log(
+        &mut self,
+        level: log::Level,
+        message: String,
+        fields: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        let level = match level {
+            log::Level::Trace => log_v0_1::Level::Trace,
+            log::Level::Debug => log_v0_1::Level::Debug,
+            log::Level::Info => log_v0_1::Level::Info,
+            log::Level::Warn => log_v0_1::Level::Warn,
+            log::Level::Error => log_v0_1::Level::Error,
+        };
+        log_v0_1::Host::log(self, level, message, fields)
+    }
+}
+
+impl state::Host for HostState {
+    fn get(&mut self, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.kv.get(&key))
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.kv.put(key, value))
+    }
+
+    fn put_with_ttl(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.kv.put_with_ttl(key, value, ttl_ms))
+    }
+
+    fn delete(&mut self, key: Vec<u8>) -> wasmtime::Result<()> {
+        self.kv.delete(&key);
+        Ok(())
+    }
+
+    fn scan(&mut self, start: Vec<u8>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        Ok(self.kv.scan(&start, limit))
+    }
+}

@@ -1,0 +1,191 @@
+//! A weir:plugin@0.2.0 plugin written against the raw bindings and the
+//! shared Arrow mapping (`weir-wit-arrow`), the way the SDK will be. Its
+//! config is `{ mode = "..." }`:
+//!
+//! - `copy` (default): every column is lifted into an arrow-rs array
+//!   (validated in full, on the guest side), lowered again and returned as
+//!   a new batch: the whole type tree crosses the boundary both ways.
+//! - `pass`: returns the input untouched (a derived output reading nothing).
+//! - `count`: keeps a running row count in the host's `state` store and
+//!   appends it as an int64 column `total`.
+//! - `two-outputs`: declares output ports `a` and `b`.
+
+use arrow_schema::{DataType, Field, Schema};
+use weir::plugin::state;
+use weir::plugin::types::{
+    Batch, Column, ColumnData, Derived, NewBatch, Output, OutputData, PortNames, PortSchema,
+};
+
+wit_bindgen::generate!({
+    path: "../../../wit/0.2",
+    world: "plugin",
+    generate_all,
+});
+
+weir_wit_arrow::bind!(mod map = crate::weir::plugin::types);
+
+struct ContractV2;
+
+static MODE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+
+fn mode_of(config: &str) -> Result<String, String> {
+    let value: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
+    Ok(value
+        .get("mode")
+        .and_then(|m| m.as_str())
+        .unwrap_or("copy")
+        .to_string())
+}
+
+fn mode() -> String {
+    MODE.lock().map(|m| m.clone()).unwrap_or_default()
+}
+
+fn schema_of(batch: &Batch) -> Result<Schema, String> {
+    weir_wit_arrow::schema_from_wit(&map::schema_from_wit(batch.schema())).map_err(|e| e.to_string())
+}
+
+/// One field as a column's type tree (a schema with one root).
+fn field_tree(field: &Field) -> weir::plugin::types::Schema {
+    map::schema_to_wit(weir_wit_arrow::field_to_wit(field))
+}
+
+fn lower(data: &arrow_data::ArrayData) -> Result<ColumnData, String> {
+    weir_wit_arrow::array_to_wit(data)
+        .map(map::column_to_wit)
+        .map_err(|e| e.to_string())
+}
+
+/// Every column through arrow-rs and back.
+fn copy(batch: &Batch) -> Result<Output, String> {
+    let schema = schema_of(batch)?;
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (i, field) in schema.fields().iter().enumerate() {
+        let data = batch.column(i as u32)?;
+        let array = weir_wit_arrow::array_from_wit(map::column_from_wit(data), field.data_type())
+            .map_err(|e| format!("column {:?}: {e}", field.name()))?;
+        columns.push(Column {
+            field: field_tree(field),
+            data: lower(&array)?,
+        });
+    }
+    Ok(Output {
+        port: 0,
+        data: OutputData::Batch(NewBatch {
+            num_rows: batch.num_rows(),
+            columns,
+        }),
+    })
+}
+
+fn pass() -> Output {
+    Output {
+        port: 0,
+        data: OutputData::Derived(Derived {
+            selection: None,
+            columns: vec![],
+            drop: vec![],
+            rename: vec![],
+            project: None,
+        }),
+    }
+}
+
+/// The running count from the host store, plus this batch, as `total`.
+fn count(batch: &Batch) -> Result<Output, String> {
+    let rows = batch.num_rows();
+    let before = state::get(b"rows")
+        .map(|v| u64::from_le_bytes(v.try_into().unwrap_or([0; 8])))
+        .unwrap_or(0);
+    let total = before + u64::from(rows);
+    state::put(b"rows", &total.to_le_bytes())?;
+    let values: Vec<i64> = vec![total as i64; rows as usize];
+    let data = arrow_data::ArrayData::try_new(
+        DataType::Int64,
+        rows as usize,
+        None,
+        0,
+        vec![arrow_buffer::Buffer::from_vec(values)],
+        vec![],
+    )
+    .map_err(|e| e.to_string())?;
+    let mut output = pass();
+    if let OutputData::Derived(d) = &mut output.data {
+        d.columns.push(Column {
+            field: field_tree(&Field::new("total", DataType::Int64, false)),
+            data: lower(&data)?,
+        });
+    }
+    Ok(output)
+}
+
+impl exports::weir::plugin::transform::Guest for ContractV2 {
+    fn ports(config: String) -> Result<PortNames, String> {
+        let outputs = match mode_of(&config)?.as_str() {
+            "two-outputs" => vec!["a".into(), "b".into()],
+            _ => vec!["out".into()],
+        };
+        Ok(PortNames {
+            inputs: vec!["in".into()],
+            outputs,
+        })
+    }
+
+    fn init(config: String) -> Result<(), String> {
+        let mode = mode_of(&config)?;
+        if !["copy", "pass", "count", "two-outputs"].contains(&mode.as_str()) {
+            return Err(format!("unknown mode {mode:?}"));
+        }
+        *MODE.lock().map_err(|e| e.to_string())? = mode;
+        Ok(())
+    }
+
+    fn describe(inputs: Vec<PortSchema>, config: String) -> Result<Vec<PortSchema>, String> {
+        let input = inputs
+            .into_iter()
+            .next()
+            .and_then(|p| p.schema)
+            .ok_or("no input schema")?;
+        let schema = match mode_of(&config)?.as_str() {
+            "copy" => Some(input),
+            "count" => {
+                let input = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(input))
+                    .map_err(|e| e.to_string())?;
+                let mut fields: Vec<Field> =
+                    input.fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.push(Field::new("total", DataType::Int64, false));
+                Some(map::schema_to_wit(weir_wit_arrow::schema_to_wit(
+                    &Schema::new_with_metadata(fields, input.metadata().clone()),
+                )))
+            }
+            _ => None,
+        };
+        Ok(vec![PortSchema {
+            name: "out".into(),
+            schema,
+        }])
+    }
+
+    fn process(_input: u32, batch: &Batch) -> Result<Vec<Output>, String> {
+        Ok(vec![match mode().as_str() {
+            "pass" => pass(),
+            "count" => count(batch)?,
+            _ => copy(batch)?,
+        }])
+    }
+
+    fn finish() -> Result<Vec<Output>, String> {
+        Ok(vec![])
+    }
+
+    fn snapshot() -> Result<Option<Vec<u8>>, String> {
+        // Everything lives in the host's store.
+        Ok(None)
+    }
+
+    fn restore(_state: Vec<u8>) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+export!(ContractV2);

@@ -1,0 +1,256 @@
+//! Plugins built against weir:plugin@0.2.0: every Arrow type pyarrow
+//! writes crosses the boundary both ways unchanged, the host's state store
+//! survives a checkpoint and resume, and 0.1 plugins keep running beside
+//! them — refusing, by name, the columns 0.1 can't carry.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use weir_tests::{plugins, read_parquet, repo, toml_path, Scratch};
+
+use crate::process::{interrupt, weir};
+
+/// pyarrow's every-type files (IPC, and Parquet under every codec),
+/// written once per test process.
+fn every_type() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("weir-v0_2-types-{}", std::process::id()));
+        let status = std::process::Command::new(repo().join(".venv/bin/python"))
+            .arg(repo().join("tests/reference/every_type.py"))
+            .arg(&out)
+            .status()
+            .expect("running every_type.py (scripts/setup --test makes .venv)");
+        assert!(status.success(), "every_type.py failed");
+        out
+    })
+}
+
+/// The files ending in `suffix`, sorted.
+fn files(suffix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(every_type())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    files.sort();
+    assert!(files.len() > 30, "{} files ending in {suffix}", files.len());
+    files
+}
+
+/// A node name for a file: letters, digits and `_`.
+fn node(file: &Path) -> String {
+    file.file_name()
+        .unwrap()
+        .to_string_lossy()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// One run with a pipeline per file: source → (contract-v2 in `mode`, or
+/// nothing) → IPC sink `out/NODE.arrow`.
+fn run_each(scratch: &Scratch, files: &[PathBuf], mode: Option<&str>) {
+    let mut manifest = String::new();
+    for file in files {
+        let name = node(file);
+        let kind = if file.extension().is_some_and(|e| e == "arrow") {
+            "ipc"
+        } else {
+            "parquet"
+        };
+        manifest.push_str(&format!(
+            "[sources.s_{name}]\ntype = \"{kind}\"\npath = {}\n\n",
+            toml_path(file)
+        ));
+        let upstream = match mode {
+            Some(mode) => {
+                manifest.push_str(&format!(
+                    "[transforms.t_{name}]\nplugin = {}\ninputs = [\"s_{name}\"]\n\
+                     config = {{ mode = \"{mode}\" }}\n\n",
+                    toml_path(plugins::CONTRACT_V2.as_ref())
+                ));
+                format!("t_{name}")
+            }
+            None => format!("s_{name}"),
+        };
+        manifest.push_str(&format!(
+            "[sinks.o_{name}]\ntype = \"ipc\"\ninputs = [\"{upstream}\"]\npath = \"out/{name}.arrow\"\n\n"
+        ));
+    }
+    scratch
+        .run(&manifest)
+        .unwrap_or_else(|e| panic!("mode {mode:?}: {e}"));
+}
+
+/// Every non-empty batch of an IPC file.
+fn batches(path: &Path) -> Vec<RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    arrow::ipc::reader::FileReader::try_new(file, None)
+        .unwrap()
+        .map(|b| b.unwrap())
+        .filter(|b| b.num_rows() > 0)
+        .collect()
+}
+
+/// Each file through each mode equals the same file without a plugin:
+/// schema (types, nullability, metadata) and every value.
+fn crosses_unchanged(suffix: &str) {
+    let files = files(suffix);
+    let direct = Scratch::new();
+    run_each(&direct, &files, None);
+    for mode in ["copy", "pass"] {
+        let through = Scratch::new();
+        run_each(&through, &files, Some(mode));
+        for file in &files {
+            let name = format!("out/{}.arrow", node(file));
+            let (want, got) = (batches(&direct.path(&name)), batches(&through.path(&name)));
+            assert!(!want.is_empty(), "{name}: no rows at all");
+            assert_eq!(got, want, "{mode}: {name}");
+        }
+    }
+}
+
+#[test]
+fn every_type_in_pyarrows_ipc_files_crosses_a_0_2_plugin_both_ways_unchanged() {
+    crosses_unchanged(".arrow");
+}
+
+#[test]
+fn every_type_in_pyarrows_parquet_files_crosses_a_0_2_plugin_both_ways_unchanged() {
+    crosses_unchanged(".zstd.parquet");
+}
+
+/// A 0.1 plugin (the SDK's passthrough) fed a decimal column: the run
+/// doesn't start, and the message names the column and says to rebuild.
+#[test]
+fn a_0_1_plugin_fed_a_column_0_1_cant_carry_is_told_to_rebuild_against_0_2() {
+    let scratch = Scratch::new();
+    let decimal = every_type().join("decimal128.arrow");
+    let err = scratch
+        .check(&format!(
+            r#"
+            [sources.s]
+            type = "ipc"
+            path = {}
+
+            [transforms.old]
+            plugin = {}
+            inputs = ["s"]
+
+            [sinks.o]
+            type = "blackhole"
+            inputs = ["old"]
+            "#,
+            toml_path(&decimal),
+            toml_path(plugins::PASSTHROUGH.as_ref())
+        ))
+        .err()
+        .expect("a 0.1 plugin can't take a decimal column");
+    let text = err.to_string();
+    assert!(
+        text.contains("\"v\"") && text.contains("rebuild it against weir:plugin@0.2.0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_0_2_plugin_declaring_two_output_ports_is_refused_at_init_naming_them() {
+    let scratch = Scratch::new();
+    let err = scratch
+        .run(&format!(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rows = 10
+
+            [transforms.split]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "two-outputs" }}
+
+            [sinks.o]
+            type = "blackhole"
+            inputs = ["split"]
+            "#,
+            toml_path(plugins::CONTRACT_V2.as_ref())
+        ))
+        .expect_err("two output ports can't be wired yet");
+    let text = err.to_string();
+    assert!(
+        text.contains("output ports [a, b]") && text.contains("exactly one input and one output"),
+        "{text}"
+    );
+}
+
+/// The `count` mode keeps its running total only in the host's state
+/// store. Stopped after a checkpoint and resumed, the total carries on from
+/// the checkpoint: the largest total written equals the rows written.
+#[test]
+fn a_0_2_plugins_state_store_is_checkpointed_and_restored_on_resume() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            batch_size = 100
+            checkpoint = {{ dir = "checkpoints", interval_ms = 50 }}
+
+            [sources.gen]
+            type = "generate"
+            rate = 5000.0
+
+            [transforms.count]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "count" }}
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["count"]
+            path = "out/rows.parquet"
+            "#,
+            toml_path(plugins::CONTRACT_V2.as_ref())
+        ),
+    );
+    for _ in 0..2 {
+        let child = weir()
+            .args(["run", "--progress", "0"])
+            .arg(&manifest)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(800) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        interrupt(&child);
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut rows = 0;
+    let mut largest = 0;
+    for part in std::fs::read_dir(scratch.path("out")).unwrap() {
+        let path = part.unwrap().path();
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let batch = read_parquet(&path).unwrap();
+        rows += batch.num_rows() as i64;
+        let totals = batch.column_by_name("total").unwrap();
+        let max = totals.as_primitive::<Int64Type>().values().iter().max();
+        largest = largest.max(max.copied().unwrap_or(0));
+    }
+    assert!(rows > 0);
+    assert_eq!(largest, rows, "the running total carried across the resume");
+}
