@@ -8,13 +8,15 @@
 //! dictionary keys, union type ids, child lengths, null counts and decimal
 //! precision — because the other side of the boundary is untrusted.
 
-use arrow_buffer::{bit_util, i256, ArrowNativeType, BooleanBuffer, Buffer, NullBuffer};
+use arrow_buffer::{
+    bit_util, i256, ArrowNativeType, BooleanBuffer, Buffer, NullBuffer, ScalarBuffer,
+};
 use arrow_data::decimal::{
     is_validate_decimal256_precision, is_validate_decimal32_precision,
     is_validate_decimal64_precision, is_validate_decimal_precision,
 };
 use arrow_data::transform::MutableArrayData;
-use arrow_data::{ArrayData, ArrayDataBuilder};
+use arrow_data::{ArrayData, ArrayDataBuilder, BufferSpec};
 use arrow_schema::{DataType as A, Field};
 
 use crate::schema::MAX_DEPTH;
@@ -165,6 +167,7 @@ fn build(
         (_, None) => {}
     }
     let (nulls, buffers) = validity(node.buffers, node.length, node.null_count, data_type)?;
+    let buffers = whole_values(data_type, buffers);
     let data = ArrayDataBuilder::new(data_type.clone())
         .len(node.length as usize)
         .nulls(nulls)
@@ -175,6 +178,29 @@ fn build(
         .map_err(|e| Error::new(e.to_string()))?;
     check_precision(&data)?;
     Ok(data)
+}
+
+/// Each fixed-width buffer cut to a whole number of values. Bytes past the
+/// last value are legal (padding), but arrow-rs 60's validation asserts a
+/// whole number of values when it reads offsets, keys or run ends: a guest
+/// sending 3 stray bytes would panic the host (found by the `wit_arrow`
+/// fuzz target). Padding Arrow writers add is a multiple of 8 or 64 bytes,
+/// so a whole buffer of values is never cut.
+fn whole_values(data_type: &A, buffers: Vec<Buffer>) -> Vec<Buffer> {
+    let layout = arrow_data::layout(data_type);
+    buffers
+        .into_iter()
+        .enumerate()
+        .map(|(i, buffer)| match layout.buffers.get(i) {
+            Some(BufferSpec::FixedWidth { byte_width, .. })
+                if *byte_width > 0 && buffer.len() % byte_width != 0 =>
+            {
+                let whole = buffer.len() - buffer.len() % byte_width;
+                buffer.slice_with_length(0, whole)
+            }
+            _ => buffer,
+        })
+        .collect()
 }
 
 /// Splits off `buffers[0]`, the validity bitmap, and checks it against the
@@ -237,7 +263,10 @@ fn first_overflow<T: ArrowNativeType + std::fmt::Display>(
     data: &ArrayData,
     fits: impl Fn(T) -> bool,
 ) -> Result<()> {
-    let values = &data.buffer::<T>(0)[..data.len()];
+    // Not `data.buffer::<T>(0)`: that asserts the buffer is a whole number
+    // of values, and a guest may send trailing bytes past the last one
+    // (validation only checks there are enough). Aligned by the builder.
+    let values = ScalarBuffer::<T>::new(data.buffers()[0].clone(), data.offset(), data.len());
     match (0..data.len()).find(|&i| data.is_valid(i) && !fits(values[i])) {
         None => Ok(()),
         Some(row) => Err(Error::new(format!(

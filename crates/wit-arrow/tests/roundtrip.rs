@@ -422,6 +422,72 @@ fn a_decimal_past_its_precision_is_refused_naming_the_row() {
     assert!(e.contains("row 1") && e.contains("12345"), "{e}");
 }
 
+/// Found by the `wit_arrow` fuzz target: values buffers longer than the
+/// values (here by 3 bytes) are legal Arrow, and the precision check used
+/// to assert they were a whole number of values — a panic a guest could
+/// cause. Every decimal width, with and without the overflow.
+#[test]
+fn a_decimal_buffer_with_trailing_bytes_is_checked_not_a_panic() {
+    fn trailing<T: arrow::datatypes::ArrowNativeType>(values: &[T]) -> Buffer {
+        let mut bytes = Buffer::from_slice_ref(values).as_slice().to_vec();
+        bytes.extend([7, 7, 7]);
+        Buffer::from_vec(bytes)
+    }
+    let d128 = Decimal128Array::from(vec![100, 200])
+        .with_precision_and_scale(3, 2)
+        .expect("decimal");
+    let d32 = Decimal32Array::from(vec![1, 2])
+        .with_precision_and_scale(3, 1)
+        .expect("decimal");
+    let back = array_from_wit(
+        {
+            let mut c = array_to_wit(&d128.to_data()).expect("encodes");
+            c.nodes[0].buffers[1] = trailing(&[100i128, 200]);
+            c
+        },
+        d128.data_type(),
+    )
+    .expect("trailing bytes past the values are legal");
+    assert_eq!(make_array(back).as_ref(), &d128 as &dyn Array);
+    let e = forged(&d128, |c| {
+        c.nodes[0].buffers[1] = trailing(&[100i128, 12345]);
+    });
+    assert!(e.contains("row 1") && e.contains("12345"), "{e}");
+    let e = forged(&d32, |c| {
+        c.nodes[0].buffers[1] = trailing(&[1i32, 5000]);
+    });
+    assert!(e.contains("row 1") && e.contains("5000"), "{e}");
+}
+
+/// The same for the buffers arrow-rs's own validation reads as typed
+/// slices (offsets, keys, run ends), where it asserted a whole number of
+/// values and panicked: 3 stray bytes after each are ignored.
+#[test]
+fn offsets_keys_and_run_ends_with_trailing_bytes_are_read_not_a_panic() {
+    let strings = StringArray::from(vec![Some("ab"), None, Some("c")]);
+    let dict: DictionaryArray<Int16Type> = vec!["a", "b", "a"].into_iter().collect();
+    let runs = RunArray::<Int32Type>::try_new(
+        &Int32Array::from(vec![2, 3]),
+        &StringArray::from(vec!["x", "y"]),
+    )
+    .expect("runs");
+    for array in [&strings as &dyn Array, &dict, &runs] {
+        let mut column = array_to_wit(&array.to_data()).expect("encodes");
+        for node in &mut column.nodes {
+            for buffer in node.buffers.iter_mut().skip(1) {
+                let mut bytes = buffer.as_slice().to_vec();
+                if !bytes.is_empty() {
+                    bytes.extend([1, 2, 3]);
+                }
+                *buffer = Buffer::from_vec(bytes);
+            }
+        }
+        let back = array_from_wit(column, array.data_type())
+            .unwrap_or_else(|e| panic!("{}: {e}", array.data_type()));
+        assert_eq!(make_array(back).as_ref(), array);
+    }
+}
+
 #[test]
 fn invalid_utf8_is_refused() {
     let strings = StringArray::from(vec!["ok", "no"]);
