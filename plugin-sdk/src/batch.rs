@@ -1,10 +1,9 @@
 use std::cell::OnceCell;
-use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::SchemaRef;
 
-use crate::convert::{column_from_wit, schema_from_wit};
+use crate::convert::{array_from_wit, schema_ref_from_wit};
 use crate::wit::weir::plugin::types as wit;
 use crate::{Error, Result};
 
@@ -30,7 +29,12 @@ impl<'a> Batch<'a> {
     /// The batch's schema.
     pub fn schema(&self) -> SchemaRef {
         self.schema
-            .get_or_init(|| Arc::new(schema_from_wit(&self.inner.schema())))
+            .get_or_init(|| {
+                // The host lifts every schema it sends from arrow-rs; one
+                // this SDK can't read is a host bug, reported as a trap.
+                schema_ref_from_wit(self.inner.schema())
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
             .clone()
     }
 
@@ -52,10 +56,18 @@ impl<'a> Batch<'a> {
         })
     }
 
-    /// Column `index` as an arrow-rs array.
+    /// Column `index` as an arrow-rs array, of any Arrow type.
     pub fn array_at(&self, index: usize) -> Result<ArrayRef> {
-        let index = u32::try_from(index).map_err(|_| Error::msg("column index out of range"))?;
-        column_from_wit(self.inner.column(index).map_err(Error::from)?)
+        let schema = self.schema();
+        let field = schema.fields().get(index).ok_or_else(|| {
+            Error::msg(format!(
+                "column index {index} out of range: the batch has {} columns",
+                schema.fields().len()
+            ))
+        })?;
+        let data = self.inner.column(index as u32).map_err(Error::from)?;
+        array_from_wit(data, field.data_type())
+            .map_err(|e| Error::msg(format!("column {:?}: {e}", field.name())))
     }
 
     /// The column called `name` as an arrow-rs array.

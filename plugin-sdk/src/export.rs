@@ -51,19 +51,41 @@ pub fn init<T: Transform>(json: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One input port and one output port, as every SDK transform has.
+#[doc(hidden)]
+pub fn ports(_config: &str) -> Result<wit::PortNames, String> {
+    install_panic_hook();
+    Ok(wit::PortNames {
+        inputs: vec!["in".into()],
+        outputs: vec!["out".into()],
+    })
+}
+
 #[doc(hidden)]
 pub fn describe<T: Transform>(
-    input: Vec<wit::Field>,
+    inputs: Vec<wit::PortSchema>,
     json: &str,
-) -> Result<Option<Vec<wit::Field>>, String> {
+) -> Result<Vec<wit::PortSchema>, String> {
     // The host may call `describe` before `init` (`weir check` does).
     install_panic_hook();
     let config = config::<T>(json)?;
-    let schema = schema_from_wit(&input);
-    match T::describe(&schema, &config).map_err(|e| e.to_string())? {
-        Some(out) => schema_to_wit(&out).map(Some).map_err(|e| e.to_string()),
-        None => Ok(None),
-    }
+    let unknown = || {
+        vec![wit::PortSchema {
+            name: "out".into(),
+            schema: None,
+        }]
+    };
+    let Some(input) = inputs.into_iter().next().and_then(|p| p.schema) else {
+        return Ok(unknown());
+    };
+    let schema = schema_from_wit(input).map_err(|e| e.to_string())?;
+    Ok(match T::describe(&schema, &config).map_err(|e| e.to_string())? {
+        Some(out) => vec![wit::PortSchema {
+            name: "out".into(),
+            schema: Some(schema_to_wit(&out)),
+        }],
+        None => unknown(),
+    })
 }
 
 #[doc(hidden)]

@@ -48,6 +48,7 @@ mod export;
 mod failure;
 pub mod log;
 mod output;
+pub mod state;
 
 pub use arrow_array;
 pub use arrow_buffer;
@@ -63,7 +64,7 @@ pub use serde_json;
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "../wit/0.2",
         world: "plugin",
         pub_export_macro: true,
         export_macro_name: "__export_plugin",
@@ -179,21 +180,30 @@ macro_rules! __export_with {
         struct __WeirPluginExport;
 
         impl $crate::wit::exports::weir::plugin::transform::Guest for __WeirPluginExport {
+            fn ports(
+                config: ::std::string::String,
+            ) -> ::std::result::Result<
+                $crate::wit::weir::plugin::types::PortNames,
+                ::std::string::String,
+            > {
+                $crate::__private::ports(&config)
+            }
             fn init(
                 config: ::std::string::String,
             ) -> ::std::result::Result<(), ::std::string::String> {
                 $crate::__private::init::<$transform>(&config)
             }
             fn describe(
-                input: $crate::wit::weir::plugin::types::Schema,
+                inputs: ::std::vec::Vec<$crate::wit::weir::plugin::types::PortSchema>,
                 config: ::std::string::String,
             ) -> ::std::result::Result<
-                ::std::option::Option<$crate::wit::weir::plugin::types::Schema>,
+                ::std::vec::Vec<$crate::wit::weir::plugin::types::PortSchema>,
                 ::std::string::String,
             > {
-                $crate::__private::describe::<$transform>(input, &config)
+                $crate::__private::describe::<$transform>(inputs, &config)
             }
             fn process(
+                _port: u32,
                 input: &$crate::wit::weir::plugin::types::Batch,
             ) -> ::std::result::Result<
                 ::std::vec::Vec<$crate::wit::weir::plugin::types::Output>,

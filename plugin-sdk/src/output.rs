@@ -1,6 +1,6 @@
 use arrow_array::{Array, ArrayRef, BooleanArray, RecordBatch};
 
-use crate::convert::{batch_to_wit, column_to_wit};
+use crate::convert::{batch_to_wit, named_column_to_wit};
 use crate::wit::weir::plugin::types as wit;
 use crate::{Error, Result};
 
@@ -121,23 +121,18 @@ impl Output {
                     Keep::Mask(mask) => wit::Selection::Mask(mask_bits(&mask)),
                 });
                 let columns = columns
-                    .into_iter()
-                    .map(|(name, array)| {
-                        Ok(wit::NamedColumn {
-                            name,
-                            column: column_to_wit(array.as_ref())?,
-                        })
-                    })
+                    .iter()
+                    .map(|(name, array)| named_column_to_wit(name, array))
                     .collect::<Result<Vec<_>>>()?;
-                Ok(wit::Output::Derived(wit::Derived {
+                Ok(out(wit::OutputData::Derived(wit::Derived {
                     selection,
                     columns,
                     drop,
                     rename,
                     project,
-                }))
+                })))
             }
-            Output::Batch(batch) => Ok(wit::Output::Batch(batch_to_wit(&batch)?)),
+            Output::Batch(batch) => Ok(out(wit::OutputData::Batch(batch_to_wit(&batch)?))),
         }
     }
 
@@ -145,8 +140,13 @@ impl Output {
         if batch.num_columns() == 0 {
             return Err(Error::msg("an output batch needs at least one column"));
         }
-        Ok(wit::Output::Batch(batch_to_wit(&batch)?))
+        Ok(out(wit::OutputData::Batch(batch_to_wit(&batch)?)))
     }
+}
+
+/// An output through the node's one output port.
+fn out(data: wit::OutputData) -> wit::Output {
+    wit::Output { port: 0, data }
 }
 
 /// The mask's true-and-valid bits, as an offset-0 bitmap.

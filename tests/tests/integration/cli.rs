@@ -172,9 +172,27 @@ fn plugin_inspect_lists_exports_and_gives_a_verdict() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains("weir:plugin/transform@0.1.0"), "{stdout}");
+    assert!(stdout.contains("weir:plugin/transform@0.2.0"), "{stdout}");
     assert!(stdout.contains("func process"), "{stdout}");
-    assert!(stdout.contains("runs on weir"), "{stdout}");
+    assert!(
+        stdout.contains("runs on weir (implements weir:plugin@0.2.0"),
+        "{stdout}"
+    );
+}
+
+/// A plugin on the first contract (C, JavaScript and Python helpers, and
+/// every plugin built before 0.2) is still served, and says so.
+#[test]
+fn plugin_inspect_names_the_contract_a_0_1_plugin_is_served_as() {
+    let out = weir()
+        .args(["plugin", "inspect", plugins::RAW])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("runs on weir (implements weir:plugin@0.1.0"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -125,8 +125,8 @@ fn every_type_in_pyarrows_parquet_files_crosses_a_0_2_plugin_both_ways_unchanged
     crosses_unchanged(".zstd.parquet");
 }
 
-/// A 0.1 plugin (the SDK's passthrough) fed a decimal column: the run
-/// doesn't start, and the message names the column and says to rebuild.
+/// A 0.1 plugin (`raw`, on the 0.1 bindings) fed a decimal column: the
+/// run doesn't start, and the message names the column and says to rebuild.
 #[test]
 fn a_0_1_plugin_fed_a_column_0_1_cant_carry_is_told_to_rebuild_against_0_2() {
     let scratch = Scratch::new();
@@ -141,13 +141,14 @@ fn a_0_1_plugin_fed_a_column_0_1_cant_carry_is_told_to_rebuild_against_0_2() {
             [transforms.old]
             plugin = {}
             inputs = ["s"]
+            config = {{ mode = "ipc-echo" }}
 
             [sinks.o]
             type = "blackhole"
             inputs = ["old"]
             "#,
             toml_path(&decimal),
-            toml_path(plugins::PASSTHROUGH.as_ref())
+            toml_path(plugins::RAW.as_ref())
         ))
         .err()
         .expect("a 0.1 plugin can't take a decimal column");

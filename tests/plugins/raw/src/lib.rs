@@ -16,8 +16,16 @@
 //! - `type-flip`: `describe` says unknown; the first batch's `x` is int64,
 //!   every later one's float64.
 
-use weir_plugin_sdk::wit::exports::weir::plugin::transform::Guest;
-use weir_plugin_sdk::wit::weir::plugin::types::*;
+use exports::weir::plugin::transform::Guest;
+use weir::plugin::types::*;
+
+// weir:plugin@0.1.0, the first contract: the host keeps serving it beside
+// 0.2, and this plugin keeps that tested.
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "plugin",
+    generate_all,
+});
 
 struct Raw;
 
@@ -62,8 +70,8 @@ fn derived(selection: Option<Selection>, columns: Vec<NamedColumn>) -> Output {
 
 impl Guest for Raw {
     fn init(config: String) -> Result<(), String> {
-        let v: weir_plugin_sdk::serde_json::Value =
-            weir_plugin_sdk::serde_json::from_str(&config).map_err(|e| e.to_string())?;
+        let v: serde_json::Value =
+            serde_json::from_str(&config).map_err(|e| e.to_string())?;
         let m = v["mode"].as_str().ok_or("config needs a string `mode`")?.to_string();
         *MODE.lock().map_err(|e| e.to_string())? = m;
         Ok(())
@@ -165,4 +173,4 @@ impl Guest for Raw {
     }
 }
 
-weir_plugin_sdk::wit::__export_plugin!(Raw);
+export!(Raw);
