@@ -185,3 +185,126 @@ fn dedupe_on_a_string_and_int_key_pair_keeps_first_occurrences() {
         ["first", "x", "nullkey"]
     );
 }
+
+/// Orders as a JSON API or Spark writes them: a struct, a list, a decimal
+/// and a dictionary column beside the flat ones the plugins read.
+fn nested_orders() -> arrow::array::RecordBatch {
+    use std::sync::Arc;
+
+    use arrow::array::{
+        ArrayRef, Decimal128Array, DictionaryArray, Float64Array, Int64Array, ListArray,
+        StructArray,
+    };
+    use arrow::datatypes::{Field, Int16Type, Int32Type};
+
+    let countries: ArrayRef = Arc::new(StringArray::from(vec![
+        Some("DE"),
+        None,
+        Some("FR"),
+        Some("DE"),
+        Some("IT"),
+    ]));
+    let customer = StructArray::from(vec![(
+        Arc::new(Field::new("country", DataType::Utf8, true)),
+        countries,
+    )]);
+    let tags = ListArray::from_iter_primitive::<Int32Type, _, _>(vec![
+        Some(vec![Some(1), None]),
+        None,
+        Some(vec![]),
+        Some(vec![Some(4)]),
+        Some(vec![Some(5), Some(6)]),
+    ]);
+    let price = Decimal128Array::from(vec![Some(1250), Some(-1), None, Some(99_999), Some(5)])
+        .with_precision_and_scale(12, 2)
+        .unwrap();
+    let city: DictionaryArray<Int16Type> = vec![
+        Some("Berlin"),
+        None,
+        Some("Paris"),
+        Some("Berlin"),
+        Some("Rome"),
+    ]
+    .into_iter()
+    .collect();
+    weir_tests::batch(vec![
+        (
+            "id",
+            Arc::new(Int64Array::from(vec![1, 2, 3, 1, 5])) as ArrayRef,
+        ),
+        (
+            "amount",
+            Arc::new(Float64Array::from(vec![10.0, -1.0, 3.0, 7.0, 2.0])),
+        ),
+        (
+            "name",
+            Arc::new(StringArray::from(vec!["a", "b", "c", "d", "e"])),
+        ),
+        ("customer", Arc::new(customer)),
+        ("tags", Arc::new(tags)),
+        ("price", Arc::new(price)),
+        ("city", Arc::new(city)),
+    ])
+}
+
+/// filter → dedupe → rename → select over a batch carrying nested, decimal
+/// and dictionary columns none of them reads: `weir check` passes, and the
+/// columns come out as the input's rows, bit for bit, types unchanged.
+#[test]
+fn every_shipped_plugin_carries_nested_decimal_and_dictionary_columns_it_does_not_read() {
+    let scratch = Scratch::new();
+    let input = nested_orders();
+    weir_tests::write_ipc(&scratch.path("orders.arrow"), &input);
+    scratch
+        .run(&format!(
+            r#"
+            [sources.orders]
+            type = "ipc"
+            path = "orders.arrow"
+
+            [transforms.positive]
+            plugin = {filter}
+            inputs = ["orders"]
+            config = {{ predicate = "amount > 0" }}
+
+            [transforms.unique]
+            plugin = {dedupe}
+            inputs = ["positive"]
+            config = {{ key = ["id"] }}
+
+            [transforms.renamed]
+            plugin = {rename}
+            inputs = ["unique"]
+            config = {{ map = {{ name = "customer_name" }} }}
+
+            [transforms.picked]
+            plugin = {select}
+            inputs = ["renamed"]
+            config = {{ columns = ["id", "customer", "tags", "price", "city", "customer_name"] }}
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["picked"]
+            path = "out.arrow"
+            "#,
+            filter = toml_path(plugins::FILTER.as_ref()),
+            dedupe = toml_path(plugins::DEDUPE.as_ref()),
+            rename = toml_path(plugins::RENAME.as_ref()),
+            select = toml_path(plugins::SELECT.as_ref()),
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    // Kept: amount > 0 (rows 0, 2, 3, 4), then the first of each id (row 3
+    // repeats id 1): rows 0, 2, 4.
+    let rows = arrow::array::UInt32Array::from(vec![0, 2, 4]);
+    for name in ["customer", "tags", "price", "city"] {
+        let want = arrow::compute::take(input.column_by_name(name).unwrap(), &rows, None).unwrap();
+        let got = out.column_by_name(name).unwrap();
+        assert_eq!(got.data_type(), want.data_type(), "{name}");
+        assert_eq!(got.as_ref(), want.as_ref(), "{name}");
+    }
+    assert_eq!(
+        out.column_by_name("customer_name").unwrap().as_ref(),
+        &StringArray::from(vec!["a", "c", "e"]) as &dyn Array
+    );
+}
