@@ -255,3 +255,53 @@ fn a_0_2_plugins_state_store_is_checkpointed_and_restored_on_resume() {
     assert!(rows > 0);
     assert_eq!(largest, rows, "the running total carried across the resume");
 }
+
+/// `tests/fixtures/passthrough-0.1.0.wasm`, built by the SDK when it still
+/// targeted 0.1 and committed as built: it runs, copying every column it
+/// can carry across the boundary and back, and adds its tag.
+#[test]
+fn a_plugin_built_against_0_1_0_before_0_2_existed_still_runs() {
+    let fixture = repo().join("tests/fixtures/passthrough-0.1.0.wasm");
+    let loaded = weir_tests::host().load(&fixture).unwrap();
+    assert_eq!(loaded.contract(), "0.1.0");
+    let scratch = Scratch::new();
+    scratch.write(
+        "in.csv",
+        "id,name,at\n1,a,2026-01-02T03:04:05Z\n2,,\n3,c,2026-12-02T00:00:00Z\n",
+    );
+    scratch
+        .run(&format!(
+            r#"
+            [sources.in]
+            type = "csv"
+            path = "in.csv"
+
+            [transforms.old]
+            plugin = {}
+            inputs = ["in"]
+            config = {{ copy = true, tag = "0.1" }}
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["old"]
+            path = "out.arrow"
+
+            [sinks.direct]
+            type = "ipc"
+            inputs = ["in"]
+            path = "direct.arrow"
+            "#,
+            toml_path(&fixture)
+        ))
+        .unwrap();
+    let out = weir_tests::read_ipc(&scratch.path("out.arrow")).unwrap();
+    let direct = weir_tests::read_ipc(&scratch.path("direct.arrow")).unwrap();
+    for (i, field) in direct.schema().fields().iter().enumerate() {
+        assert_eq!(out.column(i), direct.column(i), "{}", field.name());
+    }
+    let tags = out.column_by_name("tag").unwrap();
+    assert_eq!(
+        tags.as_string::<i32>().iter().flatten().collect::<Vec<_>>(),
+        ["0.1"; 3]
+    );
+}
