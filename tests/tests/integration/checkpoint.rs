@@ -664,13 +664,34 @@ fn a_plugin_whose_restore_panics_fails_the_resume_by_name_and_a_fixed_version_re
     );
 }
 
-/// What each misbehaviour must be reported as.
-fn cause(mode: &str) -> &'static str {
-    match mode {
+/// Runs the counter pipeline with `mode` striking in `phase` to its end,
+/// and checks it failed within the node's limits, naming node, phase and
+/// the cause.
+fn fails_in(scratch: &Scratch, phase: &str, mode: &str) {
+    let started = Instant::now();
+    let out = start_counter(
+        scratch,
+        &format!(r#"{{ mode = "{mode}", phase = "{phase}" }}"#),
+    )
+    .wait_with_output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
+    let cause = match mode {
         "panic" => "panicked on purpose",
         "loop" => "exceeded its time budget",
         _ => "exceeded its memory limit",
-    }
+    };
+    assert!(
+        stderr.contains(&format!("node \"counter\": plugin failed in {phase}"))
+            && stderr.contains(cause),
+        "{mode}: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{mode}: took {:?}",
+        started.elapsed()
+    );
 }
 
 /// A `snapshot` that panics, never returns or grows without bound is
@@ -682,25 +703,7 @@ fn cause(mode: &str) -> &'static str {
 fn a_snapshot_that_panics_hangs_or_grows_fails_the_run_naming_node_and_phase_within_its_limits() {
     for mode in ["panic", "loop", "grow"] {
         let scratch = Scratch::new();
-        let started = Instant::now();
-        let out = start_counter(
-            &scratch,
-            &format!(r#"{{ mode = "{mode}", phase = "snapshot" }}"#),
-        )
-        .wait_with_output()
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
-        assert!(
-            stderr.contains("node \"counter\": plugin failed in snapshot")
-                && stderr.contains(cause(mode)),
-            "{mode}: {stderr}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{mode}: took {:?}",
-            started.elapsed()
-        );
+        fails_in(&scratch, "snapshot", mode);
         assert_eq!(
             newest_checkpoint(&scratch.path("checkpoints")),
             0,
@@ -725,25 +728,7 @@ fn a_restore_that_panics_hangs_or_grows_fails_the_resume_naming_node_and_phase_a
     );
     let saved = newest_checkpoint(&checkpoints);
     for mode in ["panic", "loop", "grow"] {
-        let started = Instant::now();
-        let out = start_counter(
-            &scratch,
-            &format!(r#"{{ mode = "{mode}", phase = "restore" }}"#),
-        )
-        .wait_with_output()
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{mode}: {stderr}");
-        assert!(
-            stderr.contains("node \"counter\": plugin failed in restore")
-                && stderr.contains(cause(mode)),
-            "{mode}: {stderr}"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{mode}: took {:?}",
-            started.elapsed()
-        );
+        fails_in(&scratch, "restore", mode);
         assert_eq!(newest_checkpoint(&checkpoints), saved, "{mode}");
     }
     let summary = stop_after_a_checkpoint(

@@ -97,6 +97,52 @@ fn a_timestamp_in_a_zone_that_does_not_exist_is_the_plugins_failure() {
     assert_reported("bad-zone", "\"Mars/Olympus\", which is not a time zone");
 }
 
+/// Under `on_error = "skip"` every malformed shape is that plugin's failed
+/// batch, counted, and the run goes on: 3 batches of 10 rows, each one
+/// malformed, end with 3 failed batches and no rows at the sink.
+#[test]
+fn under_skip_every_malformed_shape_costs_only_its_batch() {
+    for mode in [
+        "short-column",
+        "bad-offsets",
+        "offsets-past-end",
+        "bad-utf8",
+        "bad-selection",
+        "unsorted-selection",
+        "wrong-type",
+        "short-validity",
+        "no-columns",
+        "bad-zone",
+    ] {
+        let scratch = Scratch::new();
+        let summary = scratch
+            .run(&format!(
+                r#"
+                [pipeline]
+                batch_size = 10
+
+                [sources.gen]
+                type = "generate"
+                rows = 30
+
+                [transforms.bad]
+                plugin = {}
+                inputs = ["gen"]
+                config = {{ mode = "{mode}" }}
+                on_error = "skip"
+
+                [sinks.out]
+                type = "blackhole"
+                inputs = ["bad"]
+                "#,
+                toml_path(plugins::RAW.as_ref())
+            ))
+            .unwrap_or_else(|e| panic!("{mode} under skip: {e}"));
+        let node = summary.node("bad").unwrap();
+        assert_eq!((node.failed_batches, node.rows_out), (3, 0), "{mode}");
+    }
+}
+
 #[test]
 fn a_column_type_that_changes_between_batches_is_the_plugins_failure_and_its_policy_applies() {
     let run = |policy: &str| {
