@@ -167,7 +167,7 @@ fn build(
         (_, None) => {}
     }
     let (nulls, buffers) = validity(node.buffers, node.length, node.null_count, data_type)?;
-    let buffers = whole_values(data_type, buffers);
+    let buffers = first_offset(data_type, node.length, whole_values(data_type, buffers));
     let data = ArrayDataBuilder::new(data_type.clone())
         .len(node.length as usize)
         .nulls(nulls)
@@ -201,6 +201,22 @@ fn whole_values(data_type: &A, buffers: Vec<Buffer>) -> Vec<Buffer> {
             _ => buffer,
         })
         .collect()
+}
+
+/// An empty array's offsets as one zero offset. Arrow allows a 0-byte
+/// offsets buffer for an empty array and arrow-rs's validation accepts it,
+/// but parts of arrow-rs 60 index its first offset anyway (`ArrayData`
+/// equality panics on it: found by the `wit_arrow` fuzz target).
+fn first_offset(data_type: &A, length: u32, mut buffers: Vec<Buffer>) -> Vec<Buffer> {
+    let zero = match data_type {
+        A::Utf8 | A::Binary | A::List(_) | A::Map(..) => Buffer::from_vec(vec![0i32]),
+        A::LargeUtf8 | A::LargeBinary | A::LargeList(_) => Buffer::from_vec(vec![0i64]),
+        _ => return buffers,
+    };
+    if length == 0 && buffers.first().is_some_and(|b| b.is_empty()) {
+        buffers[0] = zero;
+    }
+    buffers
 }
 
 /// Splits off `buffers[0]`, the validity bitmap, and checks it against the

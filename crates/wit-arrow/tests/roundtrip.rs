@@ -488,6 +488,28 @@ fn offsets_keys_and_run_ends_with_trailing_bytes_are_read_not_a_panic() {
     }
 }
 
+/// Found by the `wit_arrow` fuzz target: an empty string, binary or list
+/// array may come with a 0-byte offsets buffer (Arrow allows it); it is
+/// read as one zero offset, so nothing downstream indexes past it
+/// (arrow-rs 60's `ArrayData` equality did, and panicked).
+#[test]
+fn an_empty_array_without_offsets_reads_as_one_zero_offset() {
+    let empty: [&dyn Array; 3] = [
+        &StringArray::from(Vec::<&str>::new()),
+        &LargeBinaryArray::from(Vec::<&[u8]>::new()),
+        &ListArray::from_iter_primitive::<Int32Type, Vec<Option<i32>>, _>(Vec::<
+            Option<Vec<Option<i32>>>,
+        >::new()),
+    ];
+    for array in empty {
+        let mut column = array_to_wit(&array.to_data()).expect("encodes");
+        column.nodes[0].buffers[1] = Buffer::from_vec(Vec::<u8>::new());
+        let back = array_from_wit(column, array.data_type()).expect("an empty array is valid");
+        assert_eq!(back.buffers()[0].len(), array.to_data().buffers()[0].len());
+        assert_eq!(make_array(back).as_ref(), array, "{}", array.data_type());
+    }
+}
+
 #[test]
 fn invalid_utf8_is_refused() {
     let strings = StringArray::from(vec!["ok", "no"]);
