@@ -305,3 +305,49 @@ fn a_plugin_built_against_0_1_0_before_0_2_existed_still_runs() {
         ["0.1"; 3]
     );
 }
+
+/// A 0.2 plugin returning malformed nested output — a struct child shorter
+/// than the struct, list offsets past the child, dictionary keys out of
+/// range, decimals past their precision — fails at the boundary as that
+/// plugin's malformed batch, naming node and column, before any sink.
+#[test]
+fn malformed_nested_output_from_a_0_2_plugin_is_refused_naming_node_and_column() {
+    for (mode, file, cause) in [
+        ("child-length", "struct.arrow", "child"),
+        ("offsets-past-child", "list.arrow", "offset"),
+        ("dictionary-key", "dictionary.arrow", "out of bounds"),
+        ("decimal-precision", "decimal128.arrow", "precision"),
+    ] {
+        let scratch = Scratch::new();
+        let err = scratch
+            .run(&format!(
+                r#"
+                [sources.s]
+                type = "ipc"
+                path = {}
+
+                [transforms.t]
+                plugin = {}
+                inputs = ["s"]
+                config = {{ mode = "{mode}" }}
+
+                [sinks.o]
+                type = "ipc"
+                inputs = ["t"]
+                path = "out.arrow"
+                "#,
+                toml_path(&every_type().join(file)),
+                toml_path(plugins::CONTRACT_V2.as_ref())
+            ))
+            .expect_err(mode);
+        let text = err.to_string();
+        assert!(
+            text.contains("node \"t\"")
+                && text.contains("malformed")
+                && text.contains("column \"v\"")
+                && text.to_lowercase().contains(cause),
+            "{mode}: {text}"
+        );
+        assert!(!scratch.path("out.arrow").exists(), "{mode}");
+    }
+}

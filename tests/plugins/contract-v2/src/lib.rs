@@ -9,6 +9,9 @@
 //! - `count`: keeps a running row count in the host's `state` store and
 //!   appends it as an int64 column `total`.
 //! - `two-outputs`: declares output ports `a` and `b`.
+//! - `child-length`, `offsets-past-child`, `dictionary-key`,
+//!   `decimal-precision`: `copy`, then the first column is damaged that
+//!   way before it is returned (a buggy guest's nested output).
 
 use arrow_schema::{DataType, Field, Schema};
 use weir::plugin::state;
@@ -56,6 +59,36 @@ fn lower(data: &arrow_data::ArrayData) -> Result<ColumnData, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Damages a lowered column as `mode` says; other modes leave it alone.
+fn damage(column: &mut ColumnData, mode: &str) {
+    let root = column.root as usize;
+    let Some(node) = column.nodes.get_mut(root) else {
+        return;
+    };
+    match mode {
+        "child-length" => {
+            if let Some(&child) = node.children.first() {
+                let child = &mut column.nodes[child as usize];
+                child.length = child.length.saturating_sub(1);
+            }
+        }
+        "offsets-past-child" => {
+            if let Some(offsets) = node.buffers.get_mut(1) {
+                let n = offsets.len();
+                if n >= 4 {
+                    offsets[n - 4..].copy_from_slice(&1_000_000i32.to_le_bytes());
+                }
+            }
+        }
+        "dictionary-key" | "decimal-precision" => {
+            if let Some(values) = node.buffers.get_mut(1) {
+                values.iter_mut().for_each(|b| *b = 0x7f);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Every column through arrow-rs and back.
 fn copy(batch: &Batch) -> Result<Output, String> {
     let schema = schema_of(batch)?;
@@ -64,9 +97,13 @@ fn copy(batch: &Batch) -> Result<Output, String> {
         let data = batch.column(i as u32)?;
         let array = weir_wit_arrow::array_from_wit(map::column_from_wit(data), field.data_type())
             .map_err(|e| format!("column {:?}: {e}", field.name()))?;
+        let mut data = lower(&array)?;
+        if i == 0 {
+            damage(&mut data, &mode());
+        }
         columns.push(Column {
             field: field_tree(field),
-            data: lower(&array)?,
+            data,
         });
     }
     Ok(Output {
@@ -133,7 +170,17 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
 
     fn init(config: String) -> Result<(), String> {
         let mode = mode_of(&config)?;
-        if !["copy", "pass", "count", "two-outputs"].contains(&mode.as_str()) {
+        let modes = [
+            "copy",
+            "pass",
+            "count",
+            "two-outputs",
+            "child-length",
+            "offsets-past-child",
+            "dictionary-key",
+            "decimal-precision",
+        ];
+        if !modes.contains(&mode.as_str()) {
             return Err(format!("unknown mode {mode:?}"));
         }
         *MODE.lock().map_err(|e| e.to_string())? = mode;
@@ -147,7 +194,8 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
             .and_then(|p| p.schema)
             .ok_or("no input schema")?;
         let schema = match mode_of(&config)?.as_str() {
-            "copy" => Some(input),
+            "copy" | "child-length" | "offsets-past-child" | "dictionary-key"
+            | "decimal-precision" => Some(input),
             "count" => {
                 let input = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(input))
                     .map_err(|e| e.to_string())?;
