@@ -97,6 +97,38 @@ fn a_timestamp_in_a_zone_that_does_not_exist_is_the_plugins_failure() {
     assert_reported("bad-zone", "\"Mars/Olympus\", which is not a time zone");
 }
 
+/// generate (30 rows in batches of 10) → raw(`mode`) as node `node` under
+/// `on_error = policy` → IPC `out.arrow`.
+fn raw_in_batches(
+    scratch: &Scratch,
+    node: &str,
+    mode: &str,
+    policy: &str,
+) -> weir::Result<weir::exec::RunSummary> {
+    scratch.run(&format!(
+        r#"
+        [pipeline]
+        batch_size = 10
+
+        [sources.gen]
+        type = "generate"
+        rows = 30
+
+        [transforms.{node}]
+        plugin = {}
+        inputs = ["gen"]
+        config = {{ mode = "{mode}" }}
+        on_error = "{policy}"
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["{node}"]
+        path = "out.arrow"
+        "#,
+        toml_path(plugins::RAW.as_ref())
+    ))
+}
+
 /// Under `on_error = "skip"` every malformed shape is that plugin's failed
 /// batch, counted, and the run goes on: 3 batches of 10 rows, each one
 /// malformed, end with 3 failed batches and no rows at the sink.
@@ -114,29 +146,7 @@ fn under_skip_every_malformed_shape_costs_only_its_batch() {
         "no-columns",
         "bad-zone",
     ] {
-        let scratch = Scratch::new();
-        let summary = scratch
-            .run(&format!(
-                r#"
-                [pipeline]
-                batch_size = 10
-
-                [sources.gen]
-                type = "generate"
-                rows = 30
-
-                [transforms.bad]
-                plugin = {}
-                inputs = ["gen"]
-                config = {{ mode = "{mode}" }}
-                on_error = "skip"
-
-                [sinks.out]
-                type = "blackhole"
-                inputs = ["bad"]
-                "#,
-                toml_path(plugins::RAW.as_ref())
-            ))
+        let summary = raw_in_batches(&Scratch::new(), "bad", mode, "skip")
             .unwrap_or_else(|e| panic!("{mode} under skip: {e}"));
         let node = summary.node("bad").unwrap();
         assert_eq!((node.failed_batches, node.rows_out), (3, 0), "{mode}");
@@ -147,28 +157,7 @@ fn under_skip_every_malformed_shape_costs_only_its_batch() {
 fn a_column_type_that_changes_between_batches_is_the_plugins_failure_and_its_policy_applies() {
     let run = |policy: &str| {
         let scratch = Scratch::new();
-        let result = scratch.run(&format!(
-            r#"
-            [pipeline]
-            batch_size = 10
-
-            [sources.gen]
-            type = "generate"
-            rows = 30
-
-            [transforms.flip]
-            plugin = {}
-            inputs = ["gen"]
-            config = {{ mode = "type-flip" }}
-            on_error = "{policy}"
-
-            [sinks.out]
-            type = "ipc"
-            inputs = ["flip"]
-            path = "out.arrow"
-            "#,
-            toml_path(plugins::RAW.as_ref())
-        ));
+        let result = raw_in_batches(&scratch, "flip", "type-flip", policy);
         (scratch, result)
     };
     let (_, failed) = run("fail");
