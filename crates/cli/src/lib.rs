@@ -200,7 +200,9 @@ pub fn main() -> ExitCode {
     match dispatch(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: weir's errors fold their cause into their
+            // own text and keep it as `source()` too.
+            eprintln!("error: {}", weir::error::report(e.chain()));
             ExitCode::from(exit_code(&e))
         }
     }

@@ -17,4 +17,4 @@ pub mod defaults;
 pub mod error;
 pub mod paths;
 
-pub use error::{BatchRef, Error, FailureKind, Result};
+pub use error::{BatchRef, Cause, Detail, Error, FailureKind, Result};

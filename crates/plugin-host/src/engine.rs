@@ -88,7 +88,7 @@ fn pooling() -> PoolingAllocationConfig {
 
 /// Builds the engine all plugins share.
 pub fn new_engine(cfg: &EngineConfig) -> Result<Engine> {
-    let fail = |e: wasmtime::Error| Error::Build(format!("can't create the wasm engine: {e}"));
+    let fail = |e: wasmtime::Error| Error::build_from("can't create the wasm engine", e);
     if cfg.pooling {
         let mut c = base_config(cfg);
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));

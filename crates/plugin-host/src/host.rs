@@ -207,7 +207,7 @@ impl PluginHost {
     pub fn new(config: &EngineConfig) -> Result<PluginHost> {
         let engine = new_engine(config)?;
         let mut linker = Linker::new(&engine);
-        let fail = |e: wasmtime::Error| Error::Build(format!("can't link host interfaces: {e}"));
+        let fail = |e: wasmtime::Error| Error::build_from("can't link host interfaces", e);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
         v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
@@ -237,6 +237,9 @@ impl PluginHost {
         let reject = |message: String| Error::PluginLoad {
             path: path.to_path_buf(),
             message,
+            // wasmtime's error is rendered whole, its causes included
+            // (`{e:?}`), as the message.
+            cause: None,
         };
         if path.is_dir() {
             return Err(reject(not_a_component(path)));

@@ -52,6 +52,7 @@ pub fn inspect(host: &PluginHost, path: &Path) -> Result<String> {
     let component = Component::new(engine, &bytes).map_err(|e| Error::PluginLoad {
         path: path.to_path_buf(),
         message: format!("{e:?}"),
+        cause: None,
     })?;
     let ty = component.component_type();
     let _ = writeln!(out, "imports:");

@@ -39,7 +39,7 @@ pub mod fuzz;
 // checkpoints, defaults and paths are weir-core's.
 pub(crate) use weir_core::paths;
 pub use weir_core::{checkpoint, defaults, error};
-pub use weir_core::{BatchRef, Error, FailureKind, Result};
+pub use weir_core::{BatchRef, Cause, Detail, Error, FailureKind, Result};
 pub use weir_io::{sink, source};
 pub use weir_plugin_host as plugin;
 pub use weir_plugin_host::bindings;

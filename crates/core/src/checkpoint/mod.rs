@@ -211,7 +211,7 @@ impl Coordinator {
         let thread = std::thread::Builder::new()
             .name("weir-checkpoint".into())
             .spawn(move || worker.run(rx))
-            .map_err(|e| Error::Checkpoint(format!("can't start the checkpoint thread: {e}")))?;
+            .map_err(|e| Error::checkpoint_from("can't start the checkpoint thread", e))?;
         Ok(Coordinator {
             requested,
             max_failed_snapshots: config.max_failed_snapshots,
@@ -275,7 +275,7 @@ impl Coordinator {
         self.send(Report::Finish(tx));
         let result = rx
             .recv()
-            .unwrap_or_else(|_| Err(Error::Checkpoint("the checkpoint thread stopped".into())));
+            .unwrap_or_else(|_| Err(Error::checkpoint("the checkpoint thread stopped")));
         self.join();
         result
     }
@@ -452,7 +452,7 @@ impl Worker {
             .filter(|n| !self.ended.contains_key(*n))
             .collect();
         if !missing.is_empty() {
-            return Err(Error::Checkpoint(format!(
+            return Err(Error::checkpoint(format!(
                 "the final checkpoint lacks nodes {missing:?}"
             )));
         }
@@ -484,10 +484,10 @@ impl Worker {
             if let NodeState::Sink(sink) = state {
                 for rename in &sink.pending {
                     rename.apply().map_err(|e| {
-                        Error::Checkpoint(format!(
-                            "checkpoint {id}: can't publish {}: {e}",
-                            rename.to.display()
-                        ))
+                        Error::checkpoint_from(
+                            format!("checkpoint {id}: can't publish {}", rename.to.display()),
+                            e,
+                        )
                     })?;
                 }
             }

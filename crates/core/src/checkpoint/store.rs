@@ -50,8 +50,13 @@ pub struct Loaded {
     pub path: PathBuf,
 }
 
-fn fail(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Checkpoint(format!("{}: {e}", path.display()))
+fn fail(path: &Path, e: impl Into<crate::Cause>) -> Error {
+    Error::checkpoint_from(path.display(), e)
+}
+
+/// A checkpoint file that reads but says something it can't.
+fn damaged(path: &Path, what: String) -> Error {
+    Error::checkpoint(format!("{}: {what}", path.display()))
 }
 
 fn name(id: u64) -> String {
@@ -163,7 +168,7 @@ fn read(path: &Path, id: u64) -> Result<Loaded> {
     let bytes = std::fs::read(&meta_path).map_err(|e| fail(&meta_path, e))?;
     let meta: Meta = serde_json::from_slice(&bytes).map_err(|e| fail(&meta_path, e))?;
     if meta.id != id {
-        return Err(fail(
+        return Err(damaged(
             &meta_path,
             format!(
                 "says checkpoint {}, but it is in the folder of checkpoint {id}",
@@ -190,7 +195,7 @@ fn read(path: &Path, id: u64) -> Result<Loaded> {
                         // Written by `write` as `<n>.state`: anything else
                         // (a path out of the checkpoint) is damage.
                         if !is_plain_name(&file) {
-                            return Err(fail(
+                            return Err(damaged(
                                 &meta_path,
                                 format!("node {node:?}: state file {file:?} is not a file name in the checkpoint"),
                             ));

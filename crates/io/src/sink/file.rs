@@ -113,8 +113,8 @@ impl<F: Format> FileSink<F> {
         }))
     }
 
-    fn fail(&self, e: impl std::fmt::Display) -> Error {
-        Error::sink(&self.node, format!("{}: {e}", self.target.display()))
+    fn fail(&self, e: impl Into<weir_core::Cause>) -> Error {
+        Error::sink_from(&self.node, self.target.display(), e)
     }
 
     fn start(&mut self, schema: &SchemaRef) -> Result<()> {
@@ -164,10 +164,10 @@ impl<F: Format> Sink for FileSink<F> {
         // Same names and types; restamp so nullability and metadata match
         // what the file declares.
         let batch = &RecordBatch::try_new(schema.clone(), batch.columns().to_vec())
-            .map_err(|e| Error::sink(&node, format!("{}: {e}", target.display())))?;
+            .map_err(|e| Error::sink_from(&node, target.display(), e))?;
         format
             .write(batch)
-            .map_err(|e| Error::sink(&node, format!("{}: {e}", target.display())))
+            .map_err(|e| Error::sink_from(&node, target.display(), e))
     }
 
     fn prepare(&mut self) -> Result<SinkState> {

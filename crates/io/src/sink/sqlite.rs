@@ -115,8 +115,8 @@ impl SqliteSinkConfig {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        let connection = Connection::open(&path)
-            .map_err(|e| Error::sink(ctx.name, format!("{}: {e}", path.display())))?;
+        let connection =
+            Connection::open(&path).map_err(|e| Error::sink_from(ctx.name, path.display(), e))?;
         Ok(Box::new(SqliteSink {
             node: ctx.name.to_string(),
             config: self.clone(),
@@ -166,14 +166,15 @@ fn value(array: &ArrayRef, text: &ArrayFormatter<'_>, row: usize) -> Result<Valu
 }
 
 impl SqliteSink {
-    fn fail(&self, what: &str, e: impl std::fmt::Display) -> Error {
-        Error::sink(
+    fn fail(&self, what: &str, e: impl Into<weir_core::Cause>) -> Error {
+        Error::sink_from(
             &self.node,
             format!(
-                "{} table {}: {what}: {e}",
+                "{} table {}: {what}",
                 self.path.display(),
                 self.config.table
             ),
+            e,
         )
     }
 
@@ -261,28 +262,30 @@ impl SqliteSink {
         let mut statement = self
             .connection
             .prepare_cached(&insert)
-            .map_err(|e| Error::sink(&self.node, format!("{}: {e}", self.config.table)))?;
+            .map_err(|e| Error::sink_from(&self.node, &self.config.table, e))?;
         let mut values = Vec::with_capacity(batch.num_columns());
         for row in 0..batch.num_rows() {
             values.clear();
             for (i, column) in batch.columns().iter().enumerate() {
                 values.push(value(column, &formatters[i], row).map_err(|e| {
-                    Error::sink(
+                    Error::sink_from(
                         &self.node,
-                        format!("column {:?}, row {row} of the batch: {e}", names[i]),
+                        format!("column {:?}, row {row} of the batch", names[i]),
+                        e,
                     )
                 })?);
             }
             statement
                 .execute(rusqlite::params_from_iter(values.iter()))
                 .map_err(|e| {
-                    Error::sink(
+                    Error::sink_from(
                         &self.node,
                         format!(
-                            "{} table {}: row {row} of the batch: {e}",
+                            "{} table {}: row {row} of the batch",
                             self.path.display(),
                             self.config.table
                         ),
+                        e,
                     )
                 })?;
         }

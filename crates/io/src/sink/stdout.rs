@@ -62,8 +62,8 @@ impl StdoutSinkConfig {
 }
 
 impl StdoutSink {
-    fn fail(&self, e: impl std::fmt::Display) -> Error {
-        Error::sink(&self.node, format!("stdout: {e}"))
+    fn fail(&self, e: impl Into<weir_core::Cause>) -> Error {
+        Error::sink_from(&self.node, "stdout", e)
     }
 }
 

@@ -166,9 +166,10 @@ impl DirectoryConfig {
             last_file: Instant::now(),
         };
         glob::Pattern::new(&source.pattern).map_err(|e| {
-            Error::source(
+            Error::source_from(
                 ctx.name,
-                format!("bad path pattern {:?}: {e}", source.pattern),
+                format!("bad path pattern {:?}", source.pattern),
+                e,
             )
         })?;
         let first = source.matching()?.into_iter().next();
@@ -226,9 +227,10 @@ struct Directory {
 impl Directory {
     fn matching(&self) -> Result<Vec<PathBuf>> {
         let paths = glob::glob(&self.pattern).map_err(|e| {
-            Error::source(
+            Error::source_from(
                 &self.node,
-                format!("bad path pattern {:?}: {e}", self.pattern),
+                format!("bad path pattern {:?}", self.pattern),
+                e,
             )
         })?;
         let mut files: Vec<PathBuf> = paths
@@ -290,12 +292,13 @@ impl Directory {
             return Ok(batch);
         };
         cast_to(batch, schema).map_err(|why| {
-            Error::source(
+            Error::source_from(
                 &self.node,
                 format!(
-                    "{}: doesn't fit the directory's schema ({schema}): {why}",
+                    "{}: doesn't fit the directory's schema ({schema})",
                     path.display()
                 ),
+                why,
             )
         })
     }

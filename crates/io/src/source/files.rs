@@ -20,7 +20,7 @@ pub(crate) fn expand(node: &str, base: &Path, pattern: &Path) -> Result<Vec<Path
     let full = resolve(base, pattern);
     let text = full.to_string_lossy();
     let paths = glob::glob(&text)
-        .map_err(|e| Error::source(node, format!("bad path pattern {text:?}: {e}")))?;
+        .map_err(|e| Error::source_from(node, format!("bad path pattern {text:?}"), e))?;
     let mut files = Vec::new();
     for entry in paths {
         let path = entry.map_err(|e| Error::source(node, e))?;
@@ -70,7 +70,7 @@ pub(crate) fn restamped(batches: BatchIter, schema: SchemaRef) -> BatchIter {
 /// Opens a file for reading, naming it on failure.
 pub(crate) fn open(node: &str, path: &Path) -> Result<std::fs::File> {
     std::fs::File::open(path)
-        .map_err(|e| Error::source(node, format!("can't open {}: {e}", path.display())))
+        .map_err(|e| Error::source_from(node, format!("can't open {}", path.display()), e))
 }
 
 /// Reads a list of files in order with one opener, naming the file in
@@ -129,13 +129,11 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
         &self,
         path: &std::path::Path,
         location: &str,
-        e: impl std::fmt::Display,
+        e: impl Into<weir_core::Cause>,
     ) -> Result<()> {
+        let e = e.into();
         if self.policy == OnBadRecord::Fail {
-            return Err(Error::source(
-                &self.node,
-                format!("{}: {e}", path.display()),
-            ));
+            return Err(Error::source_from(&self.node, path.display(), e));
         }
         bad::push(&self.bad, BadRecord::new(path, location, "", e));
         Ok(())
@@ -235,13 +233,8 @@ impl<F: FnMut(&Path) -> Result<BatchIter> + Send> MultiFile<F> {
                     }
                     tracing::debug!(node = %self.node, file = %path.display(), "reading");
                     let open = &mut self.open;
-                    let opened =
-                        weir_core::contain::contained(|| open(&path)).unwrap_or_else(|e| {
-                            Err(Error::source(
-                                &self.node,
-                                format!("{}: {e}", path.display()),
-                            ))
-                        });
+                    let opened = weir_core::contain::contained(|| open(&path))
+                        .unwrap_or_else(|e| Err(Error::source_from(&self.node, path.display(), e)));
                     match opened {
                         Ok(batches) => self.current = Some((path, batches)),
                         Err(Error::Source { message, .. }) if self.policy != OnBadRecord::Fail => {

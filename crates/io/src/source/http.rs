@@ -127,7 +127,7 @@ impl HttpConfig {
             None => None,
         };
         let server = tiny_http::Server::http(&self.address).map_err(|e| {
-            Error::source(ctx.name, format!("can't listen on {}: {e}", self.address))
+            Error::source_from(ctx.name, format!("can't listen on {}", self.address), e)
         })?;
         let server = Arc::new(server);
         if let Some(addr) = server.server_addr().to_ip() {

@@ -31,21 +31,22 @@ const FILE_MAGIC: &[u8; 6] = b"ARROW1";
 
 fn open_ipc(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
     weir_core::contain::contained(|| read_ipc_header(node, path))
-        .unwrap_or_else(|e| Err(Error::source(node, format!("{}: {e}", path.display()))))
+        .unwrap_or_else(|e| Err(Error::source_from(node, path.display(), e)))
 }
 
 fn read_ipc_header(node: &str, path: &Path) -> Result<(SchemaRef, BatchIter)> {
-    let fail = |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
+    let fail = |e: weir_core::Cause| Error::source_from(node, path.display(), e);
     let mut file = files::open(node, path)?;
     let mut magic = [0u8; 6];
     let is_file = file.read_exact(&mut magic).is_ok() && &magic == FILE_MAGIC;
-    file.seek(SeekFrom::Start(0)).map_err(|e| fail(&e))?;
+    file.seek(SeekFrom::Start(0)).map_err(|e| fail(e.into()))?;
     if is_file {
-        check_blocks(&mut file).map_err(|e| fail(&e))?;
-        let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+        check_blocks(&mut file).map_err(|e| fail(e.into()))?;
+        let reader = FileReader::try_new(file, None).map_err(|e| fail(e.into()))?;
         Ok((reader.schema(), Box::new(Numbered::new(reader))))
     } else {
-        let reader = StreamReader::try_new(BufReader::new(file), None).map_err(|e| fail(&e))?;
+        let reader =
+            StreamReader::try_new(BufReader::new(file), None).map_err(|e| fail(e.into()))?;
         Ok((reader.schema(), Box::new(Numbered::new(reader))))
     }
 }
@@ -150,7 +151,7 @@ impl IpcConfig {
         let open = move |path: &Path| -> Result<BatchIter> {
             let (schema, batches) = open_ipc(&node, path)?;
             files::fits(&expected, &schema)
-                .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::source_from(&node, path.display(), e))?;
             Ok(files::restamped(batches, expected.clone()))
         };
         Ok(Box::new(FileSource {

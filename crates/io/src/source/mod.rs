@@ -131,8 +131,8 @@ pub trait Source: Send {
     /// covered by it.
     fn seek(&mut self, position: &serde_json::Value) -> Result<()> {
         let _ = position;
-        Err(crate::Error::Checkpoint(
-            "this source can't resume from a position".into(),
+        Err(crate::Error::checkpoint(
+            "this source can't resume from a position",
         ))
     }
 

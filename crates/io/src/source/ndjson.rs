@@ -40,15 +40,12 @@ pub struct NdjsonConfig {
 /// instead of failing the whole source at inference.
 fn infer(node: &str, path: &Path, rows: usize) -> Result<SchemaRef> {
     use std::io::BufRead;
-    let fail = |e: &dyn std::fmt::Display| {
-        Error::source(
-            node,
-            format!("{}: can't infer a schema: {e}", path.display()),
-        )
+    let fail = |e: weir_core::Cause| {
+        Error::source_from(node, format!("{}: can't infer a schema", path.display()), e)
     };
     let mut records = Vec::new();
     for line in BufReader::new(files::open(node, path)?).lines() {
-        let line = line.map_err(|e| fail(&e))?;
+        let line = line.map_err(|e| fail(e.into()))?;
         if let Ok(value @ serde_json::Value::Object(_)) = serde_json::from_str(&line) {
             records.push(value);
             if records.len() >= rows {
@@ -56,7 +53,8 @@ fn infer(node: &str, path: &Path, rows: usize) -> Result<SchemaRef> {
             }
         }
     }
-    let schema = infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| fail(&e))?;
+    let schema =
+        infer_json_schema_from_iterator(records.iter().map(Ok)).map_err(|e| fail(e.into()))?;
     Ok(Arc::new(schema))
 }
 
@@ -108,7 +106,7 @@ pub(crate) fn opener(
         let reader = ReaderBuilder::new(schema.clone())
             .with_batch_size(batch_size)
             .build(BufReader::new(file))
-            .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::source_from(&node, path.display(), e))?;
         let (node, path, schema) = (node.clone(), path.to_path_buf(), schema.clone());
         // Full speed until an error; then find the first bad record to
         // report it by its line.

@@ -33,17 +33,18 @@ impl ParquetConfig {
         let batch_size = self.batch_size.unwrap_or(ctx.batch_size);
         let builder = |node: &str, path: &Path| {
             let mut file = files::open(node, path)?;
-            let footer = |e: &dyn std::fmt::Display| {
-                Error::source(
+            let footer = |e: weir_core::Cause| {
+                Error::source_from(
                     node,
-                    format!("{}: can't read the footer: {e}", path.display()),
+                    format!("{}: can't read the footer", path.display()),
+                    e,
                 )
             };
-            check_footer(&mut file).map_err(|e| footer(&e))?;
+            check_footer(&mut file).map_err(|e| footer(e.into()))?;
             let file = StrictFile(file);
             weir_core::contain::contained(|| ParquetRecordBatchReaderBuilder::try_new(file))
-                .map_err(|e| footer(&e))?
-                .map_err(|e| footer(&e))
+                .map_err(|e| footer(e.into()))?
+                .map_err(|e| footer(e.into()))
         };
         let schema = builder(ctx.name, &files[0])?.schema().clone();
         let expected = schema.clone();
@@ -53,7 +54,7 @@ impl ParquetConfig {
         let open = move |path: &Path| -> Result<BatchIter> {
             let b = builder(&node, path)?;
             files::fits(&expected, b.schema())
-                .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::source_from(&node, path.display(), e))?;
             if policy != OnBadRecord::Fail {
                 let groups = b.metadata().num_row_groups();
                 let batches = Box::new(RobustParquet::new(
@@ -74,7 +75,7 @@ impl ParquetConfig {
             let reader = b
                 .with_batch_size(batch_size)
                 .build()
-                .map_err(|e| Error::source(&node, format!("{}: {e}", path.display())))?;
+                .map_err(|e| Error::source_from(&node, path.display(), e))?;
             let counted = Box::new(Counted {
                 reader,
                 read: 0,

@@ -259,9 +259,10 @@ impl Source for PostgresSource {
         let columns = (0..self.types.len())
             .map(|i| {
                 self.column(&rows, i).map_err(|e| {
-                    Error::source(
+                    Error::source_from(
                         &self.node,
-                        format!("column {:?}: {e}", self.schema.field(i).name()),
+                        format!("column {:?}", self.schema.field(i).name()),
+                        e,
                     )
                 })
             })

@@ -84,7 +84,7 @@ struct SqliteSource {
 impl SqliteSourceConfig {
     pub(crate) fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
         let path = ctx.base_dir.join(&self.path);
-        let fail = |m: String| Error::source(ctx.name, format!("{}: {m}", path.display()));
+        let fail = |m: String| Error::source_from(ctx.name, path.display(), m);
         let query = match (&self.table, &self.query) {
             (Some(table), None) => {
                 format!("SELECT * FROM {}", weir_core::paths::quote_ident(table))

@@ -94,14 +94,14 @@ impl StdinConfig {
             for _ in 0..sample_lines {
                 if input
                     .read_until(b'\n', &mut sample)
-                    .map_err(|e| Error::source(node, format!("stdin: {e}")))?
+                    .map_err(|e| Error::source_from(node, "stdin", e))?
                     == 0
                 {
                     break;
                 }
             }
         }
-        let fail = |e: arrow::error::ArrowError| Error::source(node, format!("stdin: {e}"));
+        let fail = |e: arrow::error::ArrowError| Error::source_from(node, "stdin", e);
         let delimiter = u8::try_from(self.delimiter)
             .ok()
             .filter(u8::is_ascii)
@@ -114,7 +114,7 @@ impl StdinConfig {
                 let mut line = Vec::new();
                 input
                     .read_until(b'\n', &mut line)
-                    .map_err(|e| Error::source(node, format!("stdin: {e}")))?;
+                    .map_err(|e| Error::source_from(node, "stdin", e))?;
                 header = false;
                 by_header(node, columns, &line, delimiter)?
             }
@@ -186,7 +186,7 @@ impl StdinConfig {
         std::thread::Builder::new()
             .name(format!("weir-{node}-stdin"))
             .spawn(move || read_lines(reader, skip_header, tx))
-            .map_err(|e| Error::source(node, format!("can't start the stdin reader: {e}")))?;
+            .map_err(|e| Error::source_from(node, "can't start the stdin reader", e))?;
         Ok(Box::new(StdinLines {
             schema,
             node: node.to_string(),
@@ -288,7 +288,7 @@ impl StdinLines {
     fn emit(&mut self) -> Result<Option<RecordBatch>> {
         self.batcher
             .take()
-            .map_err(|e| Error::source(&self.node, format!("stdin: {e}")))
+            .map_err(|e| Error::source_from(&self.node, "stdin", e))
     }
 }
 
@@ -316,7 +316,7 @@ impl Source for StdinLines {
                         self.batcher.push(&line);
                     }
                 }
-                Ok(Err(e)) => return Err(Error::source(&self.node, format!("stdin: {e}"))),
+                Ok(Err(e)) => return Err(Error::source_from(&self.node, "stdin", e)),
                 Err(mpsc::RecvTimeoutError::Disconnected) => self.ended = true,
                 // Nothing came: let the run see stop, pause and checkpoints.
                 Err(mpsc::RecvTimeoutError::Timeout) if self.batcher.len() == 0 => {
@@ -344,7 +344,7 @@ impl Source for StdinSource {
     fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
         match self.batches.next() {
             Some(Ok(batch)) => Ok(Some(batch)),
-            Some(Err(e)) => Err(Error::source(&self.node, format!("stdin: {e}"))),
+            Some(Err(e)) => Err(Error::source_from(&self.node, "stdin", e)),
             None => Ok(None),
         }
     }

@@ -139,8 +139,8 @@ struct Tail {
 }
 
 impl Tail {
-    fn fail(&self, e: impl std::fmt::Display) -> Error {
-        Error::source(&self.node, format!("{}: {e}", self.path.display()))
+    fn fail(&self, e: impl Into<weir_core::Cause>) -> Error {
+        Error::source_from(&self.node, self.path.display(), e)
     }
 
     /// Opens the file if it exists (at the checkpoint's offset, the end,
@@ -190,7 +190,7 @@ impl Tail {
         let n = open
             .file
             .read(&mut chunk)
-            .map_err(|e| Error::source(&self.node, format!("{}: {e}", self.path.display())))?;
+            .map_err(|e| Error::source_from(&self.node, self.path.display(), e))?;
         self.read_offset += n as u64;
         self.partial.extend_from_slice(&chunk[..n]);
         self.split_lines();

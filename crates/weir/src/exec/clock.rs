@@ -72,7 +72,7 @@ impl SourceClock {
             ));
         }
         let micros = cast(column, &DataType::Timestamp(TimeUnit::Microsecond, None))
-            .map_err(|e| Error::source(node, format!("watermark.column: {e}")))?;
+            .map_err(|e| Error::source_from(node, "watermark.column", e))?;
         let Some(micros) = micros.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
             return Ok(self.watermark());
         };

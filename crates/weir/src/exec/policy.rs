@@ -24,7 +24,7 @@ pub fn dead_letter_batch(node: &str, rows: &RecordBatch, error: &str) -> Result<
         TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC"),
     ));
     RecordBatch::try_new(dead_letter_schema(&rows.schema()), columns)
-        .map_err(|e| Error::sink(node, format!("building a dead-letter batch: {e}")))
+        .map_err(|e| Error::sink_from(node, "building a dead-letter batch", e))
 }
 
 /// The outcome of processing one batch under a failure policy.

@@ -22,7 +22,7 @@ pub(super) fn resume(
     let loaded = checkpoint::latest(&dir)?;
     let fail =
         |node: &str, e: &dyn std::fmt::Display| {
-            Error::Checkpoint(format!(
+            Error::checkpoint(format!(
             "can't resume node {node:?} from {}: {e}; if the pipeline changed so that it can't \
              continue from there, move {} away to start over",
             loaded.as_ref().map_or(dir.clone(), |l| l.path.clone()).display(),

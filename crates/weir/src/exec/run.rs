@@ -77,7 +77,7 @@ impl<'c> Run<'c> {
             (super::restore::resume(&restoring, &mut prepared), prepared)
         })
         .await
-        .map_err(|e| Error::Checkpoint(format!("resuming from the checkpoint stopped: {e}")))?;
+        .map_err(|e| Error::checkpoint_from("resuming from the checkpoint stopped", e))?;
         let (checkpoints, resumed) = resumed?;
         let live = Live::new(prepared, control);
         let clocks = source_clocks(&graph, resumed.as_ref());

@@ -38,7 +38,7 @@ pub(super) fn names(m: &Manifest) -> Result<HashMap<&str, NodeKind>> {
     ] {
         if tables {
             let one = &what[..what.len() - 1];
-            return Err(Error::Manifest(format!(
+            return Err(Error::manifest(format!(
                 "{}: no [{what}.*] table: a pipeline needs at least one {one}",
                 m.path.display()
             )));

@@ -205,7 +205,7 @@ impl Located {
             None => format!("[{section}]"),
         };
         let key = key.map(|k| format!(" key `{k}`")).unwrap_or_default();
-        Error::Manifest(format!(
+        Error::manifest(format!(
             "{}{line}: {table}{key}: {message}",
             self.path.display()
         ))
@@ -247,7 +247,7 @@ impl Located {
             .chain(path)
             .collect::<Vec<_>>()
             .join(".");
-        Error::Manifest(format!(
+        Error::manifest(format!(
             "{}{line}: [{section}.{node}] key `{key}`: {text}",
             self.path.display()
         ))
@@ -269,7 +269,7 @@ impl Located {
         let key = key_in_message(e.message())
             .map(|k| format!(" key `{k}`:"))
             .unwrap_or_default();
-        Error::Manifest(format!(
+        Error::manifest(format!(
             "{}{}:{key} {}",
             self.path.display(),
             position.unwrap_or_default(),

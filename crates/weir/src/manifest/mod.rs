@@ -36,7 +36,7 @@ pub use crate::paths::resolve;
 pub use crate::plugin::{Confinement, Grants, Limits};
 use crate::sink::SinkConfig;
 use crate::source::SourceConfig;
-use crate::{Error, Result};
+use crate::{Detail, Error, Result};
 pub use locate::Located;
 
 pub use crate::defaults;
@@ -200,7 +200,10 @@ impl Manifest {
     /// Reads and parses `path`.
     pub fn load(path: &Path) -> Result<Manifest> {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Manifest(format!("{}: can't read the manifest: {e}", path.display()))
+            Error::Manifest(Detail::from(
+                format!("{}: can't read the manifest", path.display()),
+                e,
+            ))
         })?;
         Manifest::parse(&text, path)
     }

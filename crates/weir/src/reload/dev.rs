@@ -40,7 +40,7 @@ pub(super) fn rebuild(
             .find(|b| b.path.file_name() == name)
             .or_else(|| (built.len() == 1).then(|| &built[0]))
             .ok_or_else(|| {
-                Error::Build(format!(
+                Error::build(format!(
                     "{} builds {} components; none is named like {}",
                     dir.display(),
                     built.len(),

@@ -240,7 +240,7 @@ impl Controller {
                 let _ = tx.send(event.paths);
             }
         })
-        .map_err(|e| Error::Build(format!("can't watch files: {e}")))?;
+        .map_err(|e| Error::build_from("can't watch files", e))?;
         let manifest = canonical(graph.manifest.path.clone());
         let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
         let mut state = State {
@@ -262,7 +262,7 @@ impl Controller {
         let thread = std::thread::Builder::new()
             .name("weir-reload".into())
             .spawn(move || state.run(rx, flag))
-            .map_err(|e| Error::Build(format!("can't start the reload controller: {e}")))?;
+            .map_err(|e| Error::build_from("can't start the reload controller", e))?;
         Ok(Controller {
             stop,
             thread: Some(thread),
@@ -307,7 +307,7 @@ impl State {
             if self.watched.insert(dir.clone()) {
                 self.watcher
                     .watch(&dir, mode)
-                    .map_err(|e| Error::Build(format!("can't watch {}: {e}", dir.display())))?;
+                    .map_err(|e| Error::build_from(format!("can't watch {}", dir.display()), e))?;
             }
         }
         tracing::info!(directories = self.watched.len(), "watching for changes");

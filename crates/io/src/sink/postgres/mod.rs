@@ -240,16 +240,19 @@ impl PostgresSinkConfig {
 }
 
 impl PostgresSink {
-    fn fail(&self, what: &str, e: &::postgres::Error) -> Error {
-        Error::sink(
-            &self.node,
-            format!(
+    /// The client's error, kept typed (its SQLSTATE is `e.code()`), under
+    /// a message with the server's detail, hint and position.
+    fn fail(&self, what: &str, e: ::postgres::Error) -> Error {
+        Error::Sink {
+            node: self.node.clone(),
+            message: format!(
                 "{} table {}: {what}: {}",
                 self.target,
                 self.config.table,
-                explain(e)
+                explain(&e)
             ),
-        )
+            cause: Some(Box::new(e)),
+        }
     }
 
     /// The statements for `schema`.
@@ -400,7 +403,7 @@ impl PostgresSink {
                 let _ = self.client.batch_execute("ROLLBACK");
                 // A staging table created in that transaction is gone.
                 self.stage_ready = false;
-                return Err(self.fail(what, &e));
+                return Err(self.fail(what, e));
             }
             attempt += 1;
             tracing::warn!(node = %self.node, target = %self.target, attempt, error = %explain(&e),
@@ -411,7 +414,7 @@ impl PostgresSink {
                     self.client = client;
                     self.stage_ready = false;
                 }
-                Err(e) if attempt == RETRIES => return Err(self.fail("reconnecting", &e)),
+                Err(e) if attempt == RETRIES => return Err(self.fail("reconnecting", e)),
                 Err(_) => {}
             }
         }
@@ -466,7 +469,7 @@ impl PostgresSink {
                 if !self.in_run_transaction {
                     self.client
                         .batch_execute("BEGIN")
-                        .map_err(|e| self.fail("starting the transaction", &e))?;
+                        .map_err(|e| self.fail("starting the transaction", e))?;
                     self.in_run_transaction = true;
                 }
                 // A savepoint per batch: a rejected batch can be rolled
@@ -484,7 +487,7 @@ impl PostgresSink {
                         // The staging table may have been created inside it.
                         self.stage_ready = false;
                     }
-                    self.fail("loading a batch", &e)
+                    self.fail("loading a batch", e)
                 })
             }
         }
@@ -499,14 +502,14 @@ impl PostgresSink {
         if self.config.mode == Mode::Replace && !self.in_run_transaction {
             self.client
                 .batch_execute("BEGIN")
-                .map_err(|e| self.fail("starting the transaction", &e))?;
+                .map_err(|e| self.fail("starting the transaction", e))?;
             self.in_run_transaction = true;
         }
         if let Some(create) = plan.create.clone() {
             if self.in_run_transaction {
                 self.client
                     .batch_execute(&create)
-                    .map_err(|e| self.fail("creating the table", &e))?;
+                    .map_err(|e| self.fail("creating the table", e))?;
             } else {
                 self.retrying("creating the table", |sink, _| {
                     sink.client.batch_execute(&create)
@@ -534,7 +537,7 @@ impl PostgresSink {
                 "DROP TABLE IF EXISTS {table}; ALTER TABLE {new} RENAME TO {}",
                 quote(name)
             ))
-            .map_err(|e| self.fail("replacing the table", &e))
+            .map_err(|e| self.fail("replacing the table", e))
     }
 }
 
@@ -574,7 +577,7 @@ impl Sink for PostgresSink {
         if self.in_run_transaction {
             self.client
                 .batch_execute("COMMIT")
-                .map_err(|e| self.fail("committing", &e))?;
+                .map_err(|e| self.fail("committing", e))?;
         }
         if self.config.transaction == TransactionScope::Batch && self.batches > 0 {
             // Every batch is in; its records have served.
@@ -605,7 +608,7 @@ impl Sink for PostgresSink {
         if self.in_run_transaction {
             self.client
                 .batch_execute("COMMIT")
-                .map_err(|e| self.fail("committing at a checkpoint", &e))?;
+                .map_err(|e| self.fail("committing at a checkpoint", e))?;
             self.in_run_transaction = false;
         }
         Ok(weir_core::checkpoint::SinkState::default())

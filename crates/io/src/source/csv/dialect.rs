@@ -131,8 +131,7 @@ impl Dialect {
     pub(crate) fn open(&self, node: &str, path: &Path) -> Result<Box<dyn Read + Send>> {
         let file = files::open(node, path)?;
         let mut input = BufReader::with_capacity(1 << 16, file);
-        let unreadable =
-            |e: std::io::Error| Error::source(node, format!("{}: {e}", path.display()));
+        let unreadable = |e: std::io::Error| Error::source_from(node, path.display(), e);
         let mut line = Vec::new();
         for _ in 0..self.skip_rows {
             line.clear();
@@ -176,9 +175,10 @@ impl Dialect {
     pub(crate) fn header_names(&self, node: &str, path: &Path) -> Result<Vec<String>> {
         let mut reader = self.records(self.open(node, path)?, true);
         let header = reader.headers().map_err(|e| {
-            Error::source(
+            Error::source_from(
                 node,
-                format!("{}: can't read the header: {e}", path.display()),
+                format!("{}: can't read the header", path.display()),
+                e,
             )
         })?;
         Ok(header.iter().map(str::to_string).collect())

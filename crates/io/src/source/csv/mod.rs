@@ -200,10 +200,7 @@ fn infer(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Sche
         .plain_format(dialect.header)
         .infer_schema(&sample[..], Some(rows))
         .map_err(|e| {
-            Error::source(
-                node,
-                format!("{}: can't infer a schema: {e}", path.display()),
-            )
+            Error::source_from(node, format!("{}: can't infer a schema", path.display()), e)
         })?;
     Ok(Arc::new(schema))
 }
@@ -212,8 +209,7 @@ fn infer(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Sche
 /// plain CSV (`.` as the decimal mark in numbers written with `,`).
 fn sample(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Vec<u8>> {
     let number = regex::Regex::new(r"^[+-]?[0-9]*,[0-9]+$").expect("a constant pattern");
-    let unreadable =
-        |e: &dyn std::fmt::Display| Error::source(node, format!("{}: {e}", path.display()));
+    let unreadable = |e: weir_core::Cause| Error::source_from(node, path.display(), e);
     let mut reader = dialect.records(dialect.open(node, path)?, false);
     let mut writer = csv::WriterBuilder::new()
         .delimiter(dialect.delimiter)
@@ -227,7 +223,7 @@ fn sample(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Vec
             Ok(false) => break,
             // A broken quote or the like: what came before still counts.
             Err(_) if taken > 0 => break,
-            Err(e) => return Err(unreadable(&e)),
+            Err(e) => return Err(unreadable(e.into())),
         }
         let Ok(fields) = record
             .iter()
@@ -246,10 +242,12 @@ fn sample(node: &str, path: &Path, dialect: &Dialect, rows: usize) -> Result<Vec
                 false => v.to_string(),
             })
             .collect();
-        writer.write_record(&fields).map_err(|e| unreadable(&e))?;
+        writer
+            .write_record(&fields)
+            .map_err(|e| unreadable(e.into()))?;
         taken += 1;
     }
-    writer.into_inner().map_err(|e| unreadable(&e))
+    writer.into_inner().map_err(|e| unreadable(e.into()))
 }
 
 /// Everything one file's reader needs.
@@ -307,7 +305,7 @@ impl Reading {
             .with_projection(columns.projection.clone())
             .with_batch_size(self.batch_size)
             .build(input)
-            .map_err(|e| Error::source(&self.node, format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::source_from(&self.node, path.display(), e))?;
         let (node, path) = (self.node.clone(), path.to_path_buf());
         // Full speed until an error; then find the first bad record to
         // report it by its physical line and column name.
