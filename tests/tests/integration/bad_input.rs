@@ -329,3 +329,48 @@ fn stdin_csv_bad_records_go_to_the_dead_letter_sink() {
         ("stdin", "line 3", "x")
     );
 }
+
+#[test]
+fn a_source_failure_keeps_the_readers_error_typed_under_its_message() {
+    let scratch = Scratch::new();
+    write_parquet(&scratch.path("in.parquet"), 0, 1);
+    let mut bytes = std::fs::read(scratch.path("in.parquet")).unwrap();
+    // Damage inside the footer's thrift, which arrow-rs decodes.
+    let n = bytes.len();
+    bytes[n - 60..n - 20].fill(0x55);
+    std::fs::write(scratch.path("in.parquet"), &bytes).unwrap();
+    let err = scratch
+        .run(&pipeline(
+            "type = \"parquet\"\npath = \"in.parquet\"",
+            "fail",
+        ))
+        .expect_err("a damaged footer");
+    assert!(
+        matches!(&err, weir::Error::Source { node, .. } if node == "in"),
+        "{err:?}"
+    );
+    let cause = std::error::Error::source(&err)
+        .and_then(|c| c.downcast_ref::<parquet::errors::ParquetError>())
+        .unwrap_or_else(|| panic!("arrow-rs's ParquetError under {err:?}"));
+    assert!(
+        err.to_string().ends_with(&cause.to_string()),
+        "the message says what the cause does: {err}"
+    );
+}
+
+#[test]
+fn a_sink_failure_keeps_the_io_error_typed_under_its_message() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id\n1\n");
+    let err = scratch
+        .run(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\n\n[sinks.out]\ntype = \"csv\"\n\
+             inputs = [\"in\"]\npath = \"in.csv/under/out.csv\"\n",
+        )
+        .expect_err("a directory under a file");
+    let io = std::error::Error::source(&err)
+        .and_then(|c| c.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("the io::Error under {err:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotADirectory, "{err}");
+    assert!(err.to_string().contains("can't create directory"), "{err}");
+}

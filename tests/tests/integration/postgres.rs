@@ -324,6 +324,31 @@ fn postgres_constraint_violation_names_the_table_and_the_row() {
 }
 
 #[test]
+fn postgres_rejected_load_keeps_the_servers_error_typed_with_its_sqlstate() {
+    let scratch = Scratch::new();
+    let table = unique_table("typed");
+    postgres()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{table}\" (id bigint PRIMARY KEY, amount double precision)"
+        ))
+        .unwrap();
+    scratch.write("orders.csv", "id,amount\n1,5.0\n1,3.0\n");
+    let err = scratch
+        .run(&csv_pipeline(&table, ""))
+        .expect_err("a duplicate key");
+    let db = std::error::Error::source(&err)
+        .and_then(|c| c.downcast_ref::<::postgres::Error>())
+        .unwrap_or_else(|| panic!("the client's error under {err:?}"));
+    assert_eq!(
+        db.code(),
+        Some(&::postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{err}"
+    );
+    // The message reads whole: the server's message and detail.
+    assert!(err.to_string().contains("(id)=(1)"), "{err}");
+}
+
+#[test]
 fn postgres_connection_killed_mid_load_loses_and_duplicates_nothing() {
     let scratch = Scratch::new();
     let table = unique_table("killed");

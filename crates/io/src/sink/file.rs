@@ -122,8 +122,11 @@ impl<F: Format> FileSink<F> {
             self.temp = parts.temp();
         }
         if let Some(dir) = self.temp.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| self.fail(format!("can't create directory {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                let target = self.target.display();
+                let context = format!("{target}: can't create directory {}", dir.display());
+                Error::sink_from(&self.node, context, e)
+            })?;
         }
         let file = File::create(&self.temp).map_err(|e| self.fail(e))?;
         let format =
