@@ -16,7 +16,7 @@ use crate::process::{interrupt, weir};
 
 /// pyarrow's every-type files (IPC, and Parquet under every codec),
 /// written once per test process.
-fn every_type() -> &'static Path {
+pub(crate) fn every_type() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let out = std::env::temp_dir().join(format!("weir-v0_2-types-{}", std::process::id()));

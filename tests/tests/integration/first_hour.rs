@@ -95,20 +95,42 @@ fn ndjson_sources_keep_the_column_order_of_the_records() {
 #[test]
 fn check_refuses_a_column_the_sink_cannot_hold_naming_it_and_the_sink_line() {
     let scratch = Scratch::new();
-    scratch.write(
-        "in.ndjson",
-        "{\"id\": 1, \"customer\": {\"name\": \"ana\", \"city\": \"Oslo\"}}\n",
+    let durations = crate::contract_v0_2::every_type().join("duration_s.arrow");
+    let manifest = format!(
+        "[sources.in]\ntype = \"ipc\"\npath = {}\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"in\"]\npath = \"out.db\"\ntable = \"orders\"\n",
+        toml_path(&durations)
     );
-    let manifest = "[sources.in]\ntype = \"ndjson\"\npath = \"in.ndjson\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"in\"]\npath = \"out.db\"\ntable = \"orders\"\n";
-    let text = check_error(&scratch, manifest);
+    let text = check_error(&scratch, &manifest);
     assert!(
         text.contains("pipeline.toml:7")
             && text.contains("[sinks.db]")
-            && text.contains("column \"customer\" is Struct")
+            && text.contains("column \"v\" is Duration")
             && text.contains("SQLite can't hold"),
         "{text}"
     );
     assert!(!scratch.path("out.db").exists(), "nothing was written");
+}
+
+#[test]
+fn a_nested_json_object_lands_in_sqlite_as_json_its_json_functions_read() {
+    let scratch = Scratch::new();
+    scratch.write(
+        "in.ndjson",
+        "{\"id\": 1, \"customer\": {\"name\": \"ana\", \"city\": \"Oslo\"}, \"items\": [2, 3]}\n",
+    );
+    let manifest = "[sources.in]\ntype = \"ndjson\"\npath = \"in.ndjson\"\n\n[sinks.db]\ntype = \"sqlite\"\ninputs = [\"in\"]\npath = \"out.db\"\ntable = \"orders\"\n";
+    scratch
+        .run(manifest)
+        .expect("SQLite holds a struct as JSON text");
+    let db = rusqlite::Connection::open(scratch.path("out.db")).unwrap();
+    let (city, second): (String, i64) = db
+        .query_row(
+            "SELECT json_extract(customer, '$.city'), json_extract(items, '$[1]') FROM orders",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((city.as_str(), second), ("Oslo", 3));
 }
 
 #[test]

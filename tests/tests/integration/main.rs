@@ -19,6 +19,7 @@ mod languages;
 mod malformed;
 mod manifest_errors;
 mod manifest_reload;
+mod nested_sinks;
 mod parallel;
 mod plugins;
 mod postgres;

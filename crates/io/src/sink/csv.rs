@@ -8,6 +8,7 @@ use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::file::{flushed, FileSink, Format, Out};
+use super::json_text::nested_as_json;
 use super::{Sink, SinkContext};
 use crate::{Error, Result};
 
@@ -61,7 +62,11 @@ impl Format for CsvFormat {
     }
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), String> {
-        self.0.write(batch).map_err(|e| e.to_string())
+        // CSV has no nested type: lists, structs and maps are written as
+        // their JSON text, one cell each, as pandas' `to_csv` would not
+        // (it writes Python reprs) but a JSON reader can parse back.
+        let batch = nested_as_json(batch).map_err(|e| e.to_string())?;
+        self.0.write(&batch).map_err(|e| e.to_string())
     }
 
     fn close(self) -> Result<Out, String> {

@@ -9,6 +9,7 @@ mod blackhole;
 mod csv;
 mod file;
 mod ipc;
+mod json_text;
 mod ndjson;
 mod parquet;
 #[cfg(feature = "postgres")]
@@ -138,14 +139,16 @@ impl SinkConfig {
         for field in schema.fields() {
             let t = field.data_type();
             match self {
+                // CSV writes lists, structs and maps as JSON text; a
+                // union has no JSON form.
                 SinkConfig::Csv(_)
                 | SinkConfig::Stdout(stdout::StdoutSinkConfig {
                     format: stdout::StdoutFormat::Csv,
                     ..
-                }) if is_nested(t) => {
+                }) if has_union(t) => {
                     return refuse(
                         field,
-                        "CSV can't hold (CSV columns are flat): write it to ndjson, parquet or \
+                        "CSV can't hold (a union has no JSON form): write it to parquet or \
                          ipc, or select the columns you need",
                     )
                 }
@@ -190,13 +193,20 @@ impl SinkConfig {
     }
 }
 
-/// Lists, structs, maps and unions: what flat formats can't hold.
-fn is_nested(t: &arrow::datatypes::DataType) -> bool {
+/// Whether `t` is or holds a union, which no JSON encoding carries.
+pub(crate) fn has_union(t: &arrow::datatypes::DataType) -> bool {
     use arrow::datatypes::DataType::*;
     match t {
-        List(_) | LargeList(_) | FixedSizeList(..) | ListView(_) | LargeListView(_) | Struct(_)
-        | Map(..) | Union(..) => true,
-        Dictionary(_, value) => is_nested(value),
+        Union(..) => true,
+        List(f)
+        | LargeList(f)
+        | FixedSizeList(f, _)
+        | ListView(f)
+        | LargeListView(f)
+        | Map(f, _) => has_union(f.data_type()),
+        Struct(fields) => fields.iter().any(|f| has_union(f.data_type())),
+        Dictionary(_, value) => has_union(value),
+        RunEndEncoded(_, values) => has_union(values.data_type()),
         _ => false,
     }
 }

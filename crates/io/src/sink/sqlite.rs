@@ -17,7 +17,10 @@
 //! and `transaction = "run"` (default) commits only when the run succeeds.
 //! Types: integers and booleans as `INTEGER`, floats as `REAL`, strings as
 //! `TEXT`, binary as `BLOB`, dates as `TEXT` `YYYY-MM-DD`, timestamps as
-//! `TEXT` ISO 8601 (`…+00:00` when zoned), decimals as `TEXT`.
+//! `TEXT` ISO 8601 (`…+00:00` when zoned), decimals as `TEXT` (exact),
+//! lists, structs and maps as `TEXT` holding their JSON (SQLite's JSON
+//! functions read it: `json_extract(customer, '$.country')`), a dictionary
+//! column as its values' type.
 
 use std::path::PathBuf;
 
@@ -69,6 +72,9 @@ pub(crate) use weir_core::paths::quote_ident as quote;
 
 /// The SQLite column type for an Arrow type.
 pub(crate) fn sqlite_type(t: &DataType) -> Option<&'static str> {
+    if super::has_union(t) {
+        return None;
+    }
     Some(match t {
         DataType::Boolean
         | DataType::Int8
@@ -85,8 +91,17 @@ pub(crate) fn sqlite_type(t: &DataType) -> Option<&'static str> {
         | DataType::Utf8View
         | DataType::Date32
         | DataType::Timestamp(_, _)
-        | DataType::Decimal128(_, _) => "TEXT",
-        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => "BLOB",
+        | DataType::Date64
+        | DataType::Time32(_)
+        | DataType::Time64(_)
+        | DataType::Decimal128(_, _)
+        | DataType::Decimal256(_, _) => "TEXT",
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => "BLOB",
+        DataType::Dictionary(_, values) => return sqlite_type(values),
+        t if t.is_nested() => "TEXT",
         _ => return None,
     })
 }
@@ -160,6 +175,9 @@ fn value(array: &ArrayRef, text: &ArrayFormatter<'_>, row: usize) -> Result<Valu
         DataType::Binary => Value::Blob(array.as_binary::<i32>().value(row).to_vec()),
         DataType::LargeBinary => Value::Blob(array.as_binary::<i64>().value(row).to_vec()),
         DataType::BinaryView => Value::Blob(array.as_binary_view().value(row).to_vec()),
+        DataType::FixedSizeBinary(_) => {
+            Value::Blob(array.as_fixed_size_binary().value(row).to_vec())
+        }
         // Strings, dates, timestamps (ISO 8601) and decimals, as text.
         _ => Value::Text(text.value(row).to_string()),
     })
@@ -246,6 +264,8 @@ impl SqliteSink {
 
     fn insert(&mut self, batch: &RecordBatch) -> Result<()> {
         let insert = self.insert.clone().unwrap_or_default();
+        let batch =
+            &super::json_text::nested_as_json(batch).map_err(|e| self.fail("writing JSON", e))?;
         let options = FormatOptions::default();
         let formatters = batch
             .columns()

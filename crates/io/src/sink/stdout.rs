@@ -85,7 +85,8 @@ impl Sink for StdoutSink {
                     .with_header(!self.wrote_header)
                     .build(&mut out);
                 self.wrote_header = true;
-                w.write(batch).map_err(|e| self.fail(e))
+                let batch = super::json_text::nested_as_json(batch).map_err(|e| self.fail(e))?;
+                w.write(&batch).map_err(|e| self.fail(e))
             }
             StdoutFormat::Ndjson => {
                 let mut w = arrow::json::LineDelimitedWriter::new(&mut out);

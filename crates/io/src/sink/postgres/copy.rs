@@ -2,11 +2,14 @@
 //! from the Arrow schema. No per-value trait objects: each column is
 //! downcast once per batch and encoded in a tight loop per row.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
-    DataType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    DataType, Date32Type, Decimal128Type, Decimal256Type, Field, FieldRef, Float32Type,
+    Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
+    UInt64Type, UInt8Type,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -17,13 +20,30 @@ const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// The PostgreSQL column type for an Arrow type (the documented mapping),
 /// or `None` when weir can't load it. `json`: a text column declared JSON.
+/// Structs, maps and unions (and lists of them) are `jsonb`, lists of a
+/// loadable scalar are arrays of it (`bigint[]`, `numeric(12, 2)[]`), a
+/// dictionary column is its values' type.
 pub(crate) fn pg_type(t: &DataType, json: bool) -> Option<String> {
     if json {
         return matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
             .then(|| "jsonb".to_string());
     }
-    if let DataType::Decimal128(precision, scale) = t {
-        return (*scale >= 0).then(|| format!("numeric({precision}, {scale})"));
+    if crate::sink::has_union(t) {
+        return None;
+    }
+    match t {
+        DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale) => {
+            return (*scale >= 0).then(|| format!("numeric({precision}, {scale})"));
+        }
+        DataType::Dictionary(_, values) => return pg_type(values, false),
+        DataType::List(item) | DataType::LargeList(item) | DataType::FixedSizeList(item, _) => {
+            return Some(match element_oid(item.data_type()) {
+                Some(_) => format!("{}[]", pg_type(item.data_type(), false)?),
+                None => "jsonb".to_string(),
+            });
+        }
+        t if t.is_nested() => return Some("jsonb".to_string()),
+        _ => {}
     }
     Some(
         match t {
@@ -44,11 +64,40 @@ pub(crate) fn pg_type(t: &DataType, json: bool) -> Option<String> {
     )
 }
 
+/// The type OID of an array element of type `t`: the scalars
+/// [`encode_value`] writes, as [`pg_type`] maps them.
+fn element_oid(t: &DataType) -> Option<u32> {
+    if matches!(t, DataType::Dictionary(..)) || t.is_nested() {
+        return None;
+    }
+    let name = pg_type(t, false)?;
+    Some(match name.split('(').next()? {
+        "boolean" => 16,
+        "smallint" => 21,
+        "integer" => 23,
+        "bigint" => 20,
+        "real" => 700,
+        "double precision" => 701,
+        "text" => 25,
+        "bytea" => 17,
+        "date" => 1082,
+        "timestamp" => 1114,
+        "timestamptz" => 1184,
+        "numeric" => 1700,
+        _ => return None,
+    })
+}
+
 /// PostgreSQL's binary `numeric`: base-10000 digit groups around the
 /// decimal point, for `value` × 10^-`scale`.
 fn numeric(value: i128, scale: i8) -> Vec<u8> {
+    numeric_digits(&value.unsigned_abs().to_string(), value < 0, scale)
+}
+
+/// [`numeric`] for `digits` (the absolute value's decimal digits).
+fn numeric_digits(digits: &str, negative: bool, scale: i8) -> Vec<u8> {
     let scale = scale.max(0) as usize;
-    let text = value.unsigned_abs().to_string();
+    let text = digits;
     let text = format!("{text:0>width$}", width = scale + 1);
     let (int, frac) = text.split_at(text.len() - scale);
     let int = format!("{int:0>width$}", width = int.len().div_ceil(4) * 4);
@@ -76,7 +125,7 @@ fn numeric(value: i128, scale: i8) -> Vec<u8> {
     if digits.is_empty() {
         weight = 0;
     }
-    let sign: u16 = if value < 0 && !digits.is_empty() {
+    let sign: u16 = if negative && !digits.is_empty() {
         0x4000
     } else {
         0
@@ -116,14 +165,17 @@ fn micros(unit: &TimeUnit, v: i64) -> Option<i64> {
 /// unsigned value beyond bigint, a timestamp beyond PostgreSQL's range).
 /// `json[i]`: column `i` is loaded as `jsonb`.
 pub(super) fn encode(batch: &RecordBatch, json: &[bool], out: &mut Vec<u8>) -> Result<(), String> {
-    let columns: Vec<(&str, &ArrayRef, bool)> = batch
+    let columns: Vec<(&str, ArrayRef, bool)> = batch
         .schema_ref()
         .fields()
         .iter()
         .zip(batch.columns())
         .zip(json)
-        .map(|((f, a), j)| (f.name().as_str(), a, *j))
-        .collect();
+        .map(|((f, a), j)| {
+            let (array, json) = loadable(f, a, *j)?;
+            Ok((f.name().as_str(), array, json))
+        })
+        .collect::<Result<_, String>>()?;
     let count = (columns.len() as i16).to_be_bytes();
     for row in 0..batch.num_rows() {
         out.extend_from_slice(&count);
@@ -151,6 +203,57 @@ pub(super) fn encode(batch: &RecordBatch, json: &[bool], out: &mut Vec<u8>) -> R
                 .map_err(|e| format!("column {name:?}, row {row} of the batch: {e}"))?;
         }
     }
+    Ok(())
+}
+
+/// Column `a` as it is loaded, and whether into `jsonb`: a dictionary
+/// unpacked to its values, a struct, map or union (or a list of them) as
+/// its JSON text.
+fn loadable(field: &FieldRef, a: &ArrayRef, json: bool) -> Result<(ArrayRef, bool), String> {
+    if json {
+        return Ok((a.clone(), true));
+    }
+    let bad = |e: arrow::error::ArrowError| format!("column {:?}: {e}", field.name());
+    match a.data_type() {
+        DataType::Dictionary(_, values) => {
+            let plain = arrow::compute::cast(a, values).map_err(bad)?;
+            let values = (**values).clone();
+            let field = Arc::new(Field::new(field.name(), values, field.is_nullable()));
+            loadable(&field, &plain, false)
+        }
+        t if pg_type(t, false).as_deref() == Some("jsonb") => {
+            let text = crate::sink::json_text::json_text(field, a.as_ref()).map_err(bad)?;
+            Ok((text, true))
+        }
+        _ => Ok((a.clone(), false)),
+    }
+}
+
+/// Elements `start..end` of `values` as a one-dimensional PostgreSQL
+/// array in binary form (an empty array has no dimension).
+fn pg_array(values: &ArrayRef, start: usize, end: usize, out: &mut Vec<u8>) -> Result<(), String> {
+    let oid = element_oid(values.data_type())
+        .ok_or_else(|| format!("{} can't be an array element", values.data_type()))?;
+    let n = end - start;
+    let has_nulls = (start..end).any(|i| values.is_null(i));
+    let mut body = Vec::with_capacity(20 + 12 * n);
+    body.extend_from_slice(&i32::from(n > 0).to_be_bytes());
+    body.extend_from_slice(&i32::from(has_nulls).to_be_bytes());
+    body.extend_from_slice(&oid.to_be_bytes());
+    if n > 0 {
+        let len = i32::try_from(n).map_err(|_| format!("a list of {n} elements"))?;
+        body.extend_from_slice(&len.to_be_bytes());
+        body.extend_from_slice(&1i32.to_be_bytes());
+    }
+    for i in start..end {
+        if values.is_null(i) {
+            body.extend_from_slice(&(-1i32).to_be_bytes());
+        } else {
+            encode_value(values, i, &mut body)
+                .map_err(|e| format!("element {}: {e}", i - start))?;
+        }
+    }
+    field(out, &body);
     Ok(())
 }
 
@@ -209,10 +312,34 @@ fn encode_value(array: &ArrayRef, row: usize, out: &mut Vec<u8>) -> Result<(), S
             field(out, &pg.to_be_bytes())
         }
         DataType::Decimal128(_, scale) => {
-            let v = array
-                .as_primitive::<arrow::datatypes::Decimal128Type>()
-                .value(row);
+            let v = array.as_primitive::<Decimal128Type>().value(row);
             field(out, &numeric(v, *scale))
+        }
+        DataType::Decimal256(_, scale) => {
+            let v = array
+                .as_primitive::<Decimal256Type>()
+                .value(row)
+                .to_string();
+            let (negative, digits) = match v.strip_prefix('-') {
+                Some(digits) => (true, digits),
+                None => (false, v.as_str()),
+            };
+            field(out, &numeric_digits(digits, negative, *scale))
+        }
+        DataType::List(_) => {
+            let list = array.as_list::<i32>();
+            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
+            pg_array(list.values(), start as usize, end as usize, out)?
+        }
+        DataType::LargeList(_) => {
+            let list = array.as_list::<i64>();
+            let (start, end) = (list.value_offsets()[row], list.value_offsets()[row + 1]);
+            pg_array(list.values(), start as usize, end as usize, out)?
+        }
+        DataType::FixedSizeList(_, n) => {
+            let list = array.as_fixed_size_list();
+            let start = list.value_offset_at(row);
+            pg_array(list.values(), start, start + *n as usize, out)?
         }
         other => return Err(format!("{other} can't be loaded into PostgreSQL")),
     }
