@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::array::*;
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use arrow::ipc::writer::FileWriter;
-use weir_tests::{arc, plugins, read_ipc, read_parquet, toml_path, Scratch};
+use weir_tests::{arc, plugins, read_ipc, read_parquet, repo, toml_path, Scratch};
 
 fn every_type() -> RecordBatch {
     let schema = Schema::new(vec![
@@ -604,4 +604,98 @@ fn a_file_of_only_a_legacy_repeated_field_reads_every_row() {
         &[(Values::I32(&[10, 11, 12]), Some(LEVELS))],
     );
     assert_eq!(read_by_weir(&scratch, "legacy.parquet").num_rows(), 3);
+}
+
+/// Nested orders as an API returns them: a customer object, a list of
+/// line items, exact amounts, a field missing here and there.
+const NESTED_ORDERS: &str = concat!(
+    r#"{"id": 1, "amount": 12.30, "customer": {"name": "Ana", "country": "DE"}, "items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}], "tags": ["new"]}"#,
+    "\n",
+    r#"{"id": 2, "amount": 0.05, "customer": {"name": "Bo"}, "items": [], "tags": null}"#,
+    "\n",
+    r#"{"id": 3, "amount": 99999999.99, "customer": null, "items": [{"sku": null, "qty": 7}]}"#,
+    "\n",
+);
+
+/// Runs `source` (an ndjson table body) into `out.arrow` and has Python's
+/// json module check every value.
+fn read_nested_orders(source: &str) -> RecordBatch {
+    let scratch = Scratch::new();
+    scratch.write("orders.ndjson", NESTED_ORDERS);
+    scratch
+        .run(&format!(
+            "[sources.orders]\n{source}\n\n[sinks.out]\ntype = \"ipc\"\ninputs = [\"orders\"]\npath = \"out.arrow\"\n"
+        ))
+        .unwrap();
+    let check = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/check_json_source.py"))
+        .arg(scratch.path("orders.ndjson"))
+        .arg(scratch.path("out.arrow"))
+        .output()
+        .expect("running check_json_source.py (scripts/setup --test makes .venv)");
+    assert!(
+        check.status.success(),
+        "weir's reading differs from Python's json:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    read_ipc(&scratch.path("out.arrow")).unwrap()
+}
+
+#[test]
+fn ndjson_objects_and_arrays_are_inferred_as_structs_and_lists() {
+    let out = read_nested_orders("type = \"ndjson\"\npath = \"orders.ndjson\"");
+    let schema = out.schema();
+    let customer = schema.field_with_name("customer").unwrap().data_type();
+    assert!(
+        matches!(customer, DataType::Struct(f) if f.len() == 2),
+        "{customer}"
+    );
+    let items = schema.field_with_name("items").unwrap().data_type();
+    assert!(
+        matches!(items, DataType::List(f) if matches!(f.data_type(), DataType::Struct(_))),
+        "{items}"
+    );
+}
+
+#[test]
+fn ndjson_declared_nested_schema_reads_structs_lists_and_exact_decimals() {
+    let out = read_nested_orders(
+        "type = \"ndjson\"\npath = \"orders.ndjson\"\nschema = [\n\
+         { name = \"id\", type = \"int64\" },\n\
+         { name = \"amount\", type = \"decimal(12, 2)\" },\n\
+         { name = \"customer\", type = \"struct<name: utf8, country: utf8>\" },\n\
+         { name = \"items\", type = \"list<struct<sku: utf8, qty: int32>>\" },\n\
+         { name = \"tags\", type = \"list<utf8>\" },\n]",
+    );
+    let amounts = out
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Decimal128Type>();
+    assert_eq!(
+        amounts.values().to_vec(),
+        vec![1230, 5, 9_999_999_999],
+        "cents, exactly"
+    );
+}
+
+#[test]
+fn csv_declared_decimals_read_exactly_past_a_doubles_precision() {
+    let scratch = Scratch::new();
+    scratch.write("in.csv", "id,amount\n1,12345678901234567.89\n2,-0.01\n3,\n");
+    scratch
+        .run(
+            "[sources.in]\ntype = \"csv\"\npath = \"in.csv\"\nschema = [{ name = \"id\", type = \"int64\" }, { name = \"amount\", type = \"decimal(20, 2)\" }]\n\n[sinks.out]\ntype = \"ipc\"\ninputs = [\"in\"]\npath = \"out.arrow\"\n",
+        )
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let amounts = out
+        .column(1)
+        .as_primitive::<arrow::datatypes::Decimal128Type>();
+    assert_eq!(amounts.data_type(), &DataType::Decimal128(20, 2));
+    assert_eq!(
+        (amounts.value(0), amounts.value(1), amounts.is_null(2)),
+        (1_234_567_890_123_456_789, -1, true),
+        "a float64 would have read 12345678901234568"
+    );
 }

@@ -23,6 +23,7 @@ mod schema;
 mod sqlite;
 mod stdin;
 mod tail;
+mod type_syntax;
 
 use std::path::Path;
 

@@ -28,8 +28,11 @@ fn yes() -> bool {
 /// A column type by name: `bool`, `int8`…`int64`, `uint8`…`uint64`,
 /// `float32`, `float64`, `utf8` (or `string`), `binary`, `date32` (or
 /// `date`), `timestamp` (microseconds, no zone), `timestamp_ms`,
-/// `timestamp_s`, `timestamp_ns`, or any Arrow type spelled as arrow-rs
-/// prints it (`Timestamp(Microsecond, Some("UTC"))`).
+/// `timestamp_s`, `timestamp_ns`; nested and parameterised types built
+/// from them (`decimal(12, 2)`, `list<utf8>`, `struct<id: int64, tags:
+/// list<utf8>>`, `map<utf8, int64>`, `dictionary<int32, utf8>`, see
+/// [`super::type_syntax`]); or any Arrow type spelled as arrow-rs prints it
+/// (`Timestamp(Microsecond, Some("UTC"))`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeName(pub DataType);
 
@@ -42,9 +45,9 @@ impl<'de> Deserialize<'de> for TypeName {
     }
 }
 
-/// Parses a type name (see [`TypeName`]).
-pub fn parse_type(s: &str) -> Result<DataType, String> {
-    Ok(match s.trim().to_ascii_lowercase().as_str() {
+/// A simple type name, case-insensitive (see [`TypeName`]).
+fn simple(name: &str) -> Option<DataType> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
         "bool" | "boolean" => DataType::Boolean,
         "int8" => DataType::Int8,
         "int16" => DataType::Int16,
@@ -57,23 +60,36 @@ pub fn parse_type(s: &str) -> Result<DataType, String> {
         "float32" => DataType::Float32,
         "float64" | "float" | "double" => DataType::Float64,
         "utf8" | "string" | "str" => DataType::Utf8,
+        "large_utf8" | "large_string" => DataType::LargeUtf8,
         "binary" => DataType::Binary,
+        "large_binary" => DataType::LargeBinary,
         "date32" | "date" => DataType::Date32,
         "timestamp" | "timestamp_us" => DataType::Timestamp(TimeUnit::Microsecond, None),
         "timestamp_ms" => DataType::Timestamp(TimeUnit::Millisecond, None),
         "timestamp_s" => DataType::Timestamp(TimeUnit::Second, None),
         "timestamp_ns" => DataType::Timestamp(TimeUnit::Nanosecond, None),
-        _ => {
-            let t = DataType::from_str(s).map_err(|_| {
-                format!(
-                    "unknown type {s:?}; use bool, int8..int64, uint8..uint64, float32, float64, \
-                     utf8, binary, date32, timestamp, timestamp_ms, timestamp_s or timestamp_ns"
-                )
-            })?;
-            check_zone(&t)?;
-            t
-        }
+        _ => return None,
     })
+}
+
+/// Parses a type name (see [`TypeName`]).
+pub fn parse_type(s: &str) -> Result<DataType, String> {
+    if let Some(t) = simple(s) {
+        return Ok(t);
+    }
+    if super::type_syntax::is_ours(s) {
+        return super::type_syntax::parse(s, &simple);
+    }
+    let t = DataType::from_str(s).map_err(|_| {
+        format!(
+            "unknown type {s:?}; use bool, int8..int64, uint8..uint64, float32, float64, \
+             utf8, binary, date32, timestamp, timestamp_ms, timestamp_s or timestamp_ns, or \
+             nested ones such as decimal(12, 2), list<utf8>, struct<id: int64, tags: \
+             list<utf8>>, map<utf8, int64>"
+        )
+    })?;
+    check_zone(&t)?;
+    Ok(t)
 }
 
 /// A timestamp type's zone must be one readers know (an IANA name or an
