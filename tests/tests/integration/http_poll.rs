@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use arrow::datatypes::Int64Type;
 use weir_tests::api::{serve, Response};
 use weir_tests::{postgres, postgres_url, read_ipc, unique_table, Scratch};
@@ -345,4 +345,45 @@ fn http_poll_polls_again_asking_only_for_records_after_the_last_seen() {
             .map(String::as_str),
         Some("2026-11-25T10:00:08Z")
     );
+}
+
+#[test]
+fn http_poll_reads_nested_objects_into_structs_and_lists_with_exact_amounts() {
+    let api = serve(|_| {
+        Response::json(
+            r#"[{"id": 1, "amount": 12.30, "customer": {"name": "Ana", "country": "DE"}, "items": [{"sku": "a", "qty": 2}]},
+                {"id": 2, "amount": 0.05, "customer": {"name": "Bo"}, "items": []}]"#
+                .to_string(),
+        )
+    });
+    let scratch = Scratch::new();
+    scratch
+        .run(&format!(
+            "[sources.orders]\ntype = \"http_poll\"\nurl = \"{}/orders\"\nschema = [\n\
+             {{ name = \"id\", type = \"int64\" }},\n\
+             {{ name = \"amount\", type = \"decimal(12, 2)\" }},\n\
+             {{ name = \"customer\", type = \"struct<name: utf8, country: utf8>\" }},\n\
+             {{ name = \"items\", type = \"list<struct<sku: utf8, qty: int32>>\" }},\n]\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"orders\"]\npath = \"out.arrow\"\n",
+            api.base
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let amounts = out
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<arrow::datatypes::Decimal128Type>();
+    assert_eq!(amounts.values().to_vec(), vec![1230, 5]);
+    let customer = out.column_by_name("customer").unwrap().as_struct();
+    let country = customer
+        .column_by_name("country")
+        .unwrap()
+        .as_string::<i32>();
+    assert_eq!(
+        (country.value(0), country.is_null(1)),
+        ("DE", true),
+        "a missing field is null"
+    );
+    let items = out.column_by_name("items").unwrap().as_list::<i32>();
+    assert_eq!((items.value_length(0), items.value_length(1)), (1, 0));
 }
