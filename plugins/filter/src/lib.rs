@@ -8,8 +8,12 @@
 //! ```
 //!
 //! See [`predicate`] for the language. Only the columns the predicate
-//! names cross the boundary; the answer is a selection bitmap.
+//! names cross the boundary; the answer is a selection bitmap. Decimals
+//! compare exactly with number literals (`amount >= 12.30`, never through
+//! a float); `customer.country` reads a struct's field; dictionary columns
+//! compare on their values.
 
+mod exact;
 pub mod predicate;
 
 use std::collections::HashMap;
@@ -20,7 +24,10 @@ use arrow_ord::cmp;
 use predicate::{parse, Expr, Op, Operand};
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::*;
-use weir_plugin_sdk::arrow_array::{Datum, Scalar};
+use weir_plugin_sdk::arrow_array::{
+    make_array, AnyDictionaryArray, Datum, LargeStringArray, Scalar, StringViewArray,
+};
+use weir_plugin_sdk::arrow_buffer::NullBuffer;
 use weir_plugin_sdk::prelude::*;
 
 /// The `config` table.
@@ -101,15 +108,33 @@ fn literal_for(name: &str, t: &DataType, lit: &Operand) -> Result<Option<ArrayRe
     };
     match lit {
         Operand::Int(v) if is_numeric(t) => Ok(int_scalar(t, *v)),
-        Operand::Float(v) if t == &DataType::Float64 => {
+        Operand::Float(v, _) if t == &DataType::Float64 => {
             Ok(Some(Arc::new(Float64Array::from(vec![*v]))))
         }
-        Operand::Float(v) if t == &DataType::Float32 => {
+        Operand::Float(v, _) if t == &DataType::Float32 => {
             Ok(Some(Arc::new(Float32Array::from(vec![*v as f32]))))
         }
-        Operand::Float(_) if is_numeric(t) => Ok(None),
+        Operand::Float(..) if is_numeric(t) => Ok(None),
+        // Compared exactly by `exact::compare`, not through a scalar.
+        Operand::Int(_) | Operand::Float(..)
+            if matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) =>
+        {
+            Ok(None)
+        }
         Operand::Str(s) if t == &DataType::Utf8 => {
             Ok(Some(Arc::new(StringArray::from(vec![s.as_str()]))))
+        }
+        Operand::Str(s) if t == &DataType::LargeUtf8 => {
+            Ok(Some(Arc::new(LargeStringArray::from(vec![s.as_str()]))))
+        }
+        Operand::Str(s) if t == &DataType::Utf8View => {
+            Ok(Some(Arc::new(StringViewArray::from(vec![s.as_str()]))))
+        }
+        _ if matches!(t, DataType::Dictionary(..)) => {
+            let DataType::Dictionary(_, values) = t else {
+                return Err(mismatch());
+            };
+            literal_for(name, values, lit)
         }
         Operand::Bool(b) if t == &DataType::Boolean => {
             Ok(Some(Arc::new(BooleanArray::from(vec![*b]))))
@@ -121,22 +146,64 @@ fn literal_for(name: &str, t: &DataType, lit: &Operand) -> Result<Option<ArrayRe
 fn literal_f64(lit: &Operand) -> Option<f64> {
     match lit {
         Operand::Int(v) => Some(*v as f64),
-        Operand::Float(v) => Some(*v),
+        Operand::Float(v, _) => Some(*v),
         _ => None,
+    }
+}
+
+/// The type of column `name`, or of the struct field `name` spells as a
+/// path (`customer.address.city`) when no column is called that.
+fn type_of(schema: &Schema, name: &str) -> Option<DataType> {
+    if let Ok(field) = schema.field_with_name(name) {
+        return Some(field.data_type().clone());
+    }
+    let mut parts = name.split('.');
+    let mut t = schema.field_with_name(parts.next()?).ok()?.data_type().clone();
+    for part in parts {
+        let DataType::Struct(fields) = &t else {
+            return None;
+        };
+        t = fields.iter().find(|f| f.name() == part)?.data_type().clone();
+    }
+    Some(t)
+}
+
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
+    }
+}
+
+/// Type-checks `l (op) r`.
+fn check_cmp(l: &Operand, r: &Operand, ty: &dyn Fn(&str) -> Result<DataType>) -> Result<()> {
+    match (l, r) {
+        (Operand::Column(a), Operand::Column(b)) => {
+            let (ta, tb) = (ty(a)?, ty(b)?);
+            if ta == tb || (is_numeric(&ta) && is_numeric(&tb)) {
+                Ok(())
+            } else {
+                Err(Error::msg(format!(
+                    "filter: can't compare {a:?} ({ta}) with {b:?} ({tb})"
+                )))
+            }
+        }
+        (Operand::Column(c), lit) | (lit, Operand::Column(c)) => {
+            literal_for(c, &ty(c)?, lit).map(|_| ())
+        }
+        _ => Err(Error::msg("filter: a comparison needs at least one column")),
     }
 }
 
 /// Checks every column exists and every comparison type-checks.
 fn check(expr: &Expr, schema: &Schema) -> Result<()> {
     let ty = |name: &str| -> Result<DataType> {
-        schema
-            .field_with_name(name)
-            .map(|f| f.data_type().clone())
-            .map_err(|_| {
-                Error::msg(format!(
-                    "filter: the predicate names column {name:?}, which the input doesn't have"
-                ))
-            })
+        type_of(schema, name).ok_or_else(|| {
+            Error::msg(format!(
+                "filter: the predicate names column {name:?}, which the input doesn't have"
+            ))
+        })
     };
     match expr {
         Expr::And(a, b) | Expr::Or(a, b) => {
@@ -154,20 +221,21 @@ fn check(expr: &Expr, schema: &Schema) -> Result<()> {
         },
         Expr::Truthy(Operand::Bool(_)) => Ok(()),
         Expr::Truthy(other) => Err(Error::msg(format!("filter: {other} is not a condition"))),
-        Expr::Cmp(Operand::Column(a), _, Operand::Column(b)) => {
-            let (ta, tb) = (ty(a)?, ty(b)?);
-            if ta == tb || (is_numeric(&ta) && is_numeric(&tb)) {
-                Ok(())
-            } else {
-                Err(Error::msg(format!(
-                    "filter: can't compare {a:?} ({ta}) with {b:?} ({tb})"
-                )))
-            }
+        Expr::Cmp(l, _, r) => check_cmp(l, r, &ty),
+        Expr::In(o, values, _) => values.iter().try_for_each(|v| check_cmp(o, v, &ty)),
+        Expr::Between(o, low, high, _) => {
+            check_cmp(o, low, &ty)?;
+            check_cmp(o, high, &ty)
         }
-        Expr::Cmp(Operand::Column(c), _, lit) | Expr::Cmp(lit, _, Operand::Column(c)) => {
-            literal_for(c, &ty(c)?, lit).map(|_| ())
-        }
-        Expr::Cmp(_, _, _) => Err(Error::msg("filter: a comparison needs at least one column")),
+        Expr::Like(Operand::Column(c), _, _) => match ty(c)? {
+            t if is_text(&t) => Ok(()),
+            other => Err(Error::msg(format!(
+                "filter: `like` matches text; column {c:?} is {other}"
+            ))),
+        },
+        Expr::Like(other, _, _) => Err(Error::msg(format!(
+            "filter: `like` needs a column, not {other}"
+        ))),
     }
 }
 
@@ -181,9 +249,65 @@ impl Columns<'_, '_> {
         if let Some(a) = self.fetched.get(name) {
             return Ok(a.clone());
         }
-        let a = self.batch.array(name)?;
+        let a = match name.split_once('.') {
+            Some((top, path)) if self.batch.index_of(name).is_err() => {
+                let mut a = self.get(top)?;
+                for part in path.split('.') {
+                    a = struct_field(&a, part)?;
+                }
+                a
+            }
+            _ => self.batch.array(name)?,
+        };
         self.fetched.insert(name.to_string(), a.clone());
         Ok(a)
+    }
+}
+
+/// Field `name` of struct array `a`: null wherever the struct is.
+fn struct_field(a: &ArrayRef, name: &str) -> Result<ArrayRef> {
+    let parent = a
+        .as_struct_opt()
+        .ok_or_else(|| Error::msg(format!("filter: {} is not a struct", a.data_type())))?;
+    let child = parent
+        .column_by_name(name)
+        .ok_or_else(|| Error::msg(format!("filter: the struct has no field {name:?}")))?
+        .clone();
+    let Some(outer) = parent.nulls() else {
+        return Ok(child);
+    };
+    let nulls = NullBuffer::union(Some(outer), child.nulls());
+    let data = child.to_data().into_builder().nulls(nulls).build()?;
+    Ok(make_array(data))
+}
+
+/// The answer on a dictionary's values, per row: each row takes its key's.
+fn per_key(on_values: &BooleanArray, dict: &dyn AnyDictionaryArray) -> BooleanArray {
+    let keys = dict.normalized_keys();
+    let null_keys = dict.keys().logical_nulls();
+    keys.iter()
+        .enumerate()
+        .map(|(row, &k)| {
+            let key_null = null_keys.as_ref().is_some_and(|n| n.is_null(row));
+            (!key_null && on_values.is_valid(k)).then(|| on_values.value(k))
+        })
+        .collect()
+}
+
+/// `l (op) r` on the batch.
+fn comparison(cols: &mut Columns<'_, '_>, l: &Operand, op: Op, r: &Operand) -> Result<BooleanArray> {
+    match (l, r) {
+        (Operand::Column(a), Operand::Column(b)) => {
+            let (x, y) = (cols.get(a)?, cols.get(b)?);
+            if x.data_type() == y.data_type() {
+                compare(&x, op, &y)
+            } else {
+                compare(&as_f64(&x)?, op, &as_f64(&y)?)
+            }
+        }
+        (Operand::Column(c), lit) => column_vs_literal(cols, c, op, lit),
+        (lit, Operand::Column(c)) => column_vs_literal(cols, c, op.flipped(), lit),
+        _ => Err(Error::msg("filter: a comparison needs at least one column")),
     }
 }
 
@@ -207,18 +331,44 @@ fn eval(expr: &Expr, cols: &mut Columns<'_, '_>) -> Result<BooleanArray> {
         Expr::Truthy(other) => {
             return Err(Error::msg(format!("filter: {other} is not a condition")))
         }
-        Expr::Cmp(Operand::Column(a), op, Operand::Column(b)) => {
-            let (x, y) = (cols.get(a)?, cols.get(b)?);
-            if x.data_type() == y.data_type() {
-                compare(&x, *op, &y)?
+        Expr::Cmp(l, op, r) => comparison(cols, l, *op, r)?,
+        Expr::In(o, values, negated) => {
+            let mut any: Option<BooleanArray> = None;
+            for v in values {
+                let eq = comparison(cols, o, Op::Eq, v)?;
+                any = Some(match any {
+                    Some(a) => or_kleene(&a, &eq)?,
+                    None => eq,
+                });
+            }
+            let any = any.ok_or_else(|| Error::msg("filter: an empty `in` list"))?;
+            if *negated {
+                not(&any)?
             } else {
-                compare(&as_f64(&x)?, *op, &as_f64(&y)?)?
+                any
             }
         }
-        Expr::Cmp(Operand::Column(c), op, lit) => column_vs_literal(cols, c, *op, lit)?,
-        Expr::Cmp(lit, op, Operand::Column(c)) => column_vs_literal(cols, c, op.flipped(), lit)?,
-        Expr::Cmp(_, _, _) => {
-            return Err(Error::msg("filter: a comparison needs at least one column"))
+        Expr::Between(o, low, high, negated) => {
+            let within = and_kleene(
+                &comparison(cols, o, Op::Ge, low)?,
+                &comparison(cols, o, Op::Le, high)?,
+            )?;
+            if *negated {
+                not(&within)?
+            } else {
+                within
+            }
+        }
+        Expr::Like(Operand::Column(c), pattern, negated) => {
+            let matched = exact::like(&cols.get(c)?, pattern)?;
+            if *negated {
+                not(&matched)?
+            } else {
+                matched
+            }
+        }
+        Expr::Like(other, _, _) => {
+            return Err(Error::msg(format!("filter: `like` needs a column, not {other}")))
         }
     })
 }
@@ -230,12 +380,34 @@ fn column_vs_literal(
     lit: &Operand,
 ) -> Result<BooleanArray> {
     let array = cols.get(c)?;
-    match literal_for(c, array.data_type(), lit)? {
-        Some(scalar) => compare(&array, op, &Scalar::new(scalar)),
+    literal_compare(c, &array, op, lit)
+}
+
+/// `array (op) literal`, `array` being column (or field) `name`.
+fn literal_compare(name: &str, array: &ArrayRef, op: Op, lit: &Operand) -> Result<BooleanArray> {
+    if let Some(dict) = array.as_any_dictionary_opt() {
+        let on_values = literal_compare(name, dict.values(), op, lit)?;
+        return Ok(per_key(&on_values, dict));
+    }
+    if let DataType::Decimal128(_, scale) | DataType::Decimal256(_, scale) = array.data_type() {
+        let text = match lit {
+            Operand::Int(v) => v.to_string(),
+            Operand::Float(_, text) => text.clone(),
+            other => {
+                return Err(Error::msg(format!(
+                    "filter: can't compare column {name:?} ({}) with {other}",
+                    array.data_type()
+                )))
+            }
+        };
+        return exact::compare(array, *scale, op, &text);
+    }
+    match literal_for(name, array.data_type(), lit)? {
+        Some(scalar) => compare(array, op, &Scalar::new(scalar)),
         None => {
             let v = literal_f64(lit).ok_or_else(|| Error::msg("filter: not a number"))?;
             compare(
-                &as_f64(&array)?,
+                &as_f64(array)?,
                 op,
                 &Scalar::new(Float64Array::from(vec![v])),
             )

@@ -4,13 +4,18 @@
 //! expr    := and ("or" and)*
 //! and     := unary ("and" unary)*
 //! unary   := "not" unary | "(" expr ")" | operand "is" ["not"] "null"
+//!          | operand ["not"] "in" "(" operand ("," operand)* ")"
+//!          | operand ["not"] "like" 'pattern'
+//!          | operand ["not"] "between" operand "and" operand
 //!          | operand (op operand)?
 //! op      := "=" | "==" | "!=" | "<>" | "<" | "<=" | ">" | ">="
-//! operand := column | "quoted column" | `quoted column` | number
-//!          | 'string' | true | false
+//! operand := column | customer.country | "quoted column" | `quoted column`
+//!          | number | 'string' | true | false
 //! ```
-//! Keywords are case-insensitive. Comparisons with null are null, and a
-//! null predicate drops the row (as SQL's WHERE does).
+//! Keywords are case-insensitive. `a.b` reads field `b` of struct column
+//! `a` (unless a column is called `a.b`). `like` patterns match all of the
+//! text: `%` any run of characters, `_` one character. Comparisons with
+//! null are null, and a null predicate drops the row (as SQL's WHERE does).
 
 use std::fmt;
 
@@ -43,7 +48,9 @@ impl Op {
 pub enum Operand {
     Column(String),
     Int(i64),
-    Float(f64),
+    /// A number that isn't an i64, and its text (decimals compare exactly
+    /// against it).
+    Float(f64, String),
     Str(String),
     Bool(bool),
 }
@@ -58,7 +65,7 @@ impl fmt::Display for Operand {
             }
             Operand::Column(c) => write!(f, "\"{c}\""),
             Operand::Int(v) => write!(f, "{v}"),
-            Operand::Float(v) => write!(f, "{v:?}"),
+            Operand::Float(_, text) => write!(f, "{text}"),
             Operand::Str(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Operand::Bool(b) => write!(f, "{b}"),
         }
@@ -73,6 +80,12 @@ pub enum Expr {
     Not(Box<Expr>),
     Cmp(Operand, Op, Operand),
     IsNull(Operand, bool),
+    /// `operand [not] in (values)`.
+    In(Operand, Vec<Operand>, bool),
+    /// `operand [not] like 'pattern'`.
+    Like(Operand, String, bool),
+    /// `operand [not] between low and high` (both ends included).
+    Between(Operand, Operand, Operand, bool),
     /// A bare boolean column or literal.
     Truthy(Operand),
 }
@@ -86,6 +99,7 @@ enum Token {
     Op(Op),
     LParen,
     RParen,
+    Comma,
 }
 
 impl fmt::Display for Token {
@@ -97,6 +111,7 @@ impl fmt::Display for Token {
             Token::Op(op) => write!(f, "{op:?}"),
             Token::LParen => write!(f, "("),
             Token::RParen => write!(f, ")"),
+            Token::Comma => write!(f, ","),
         }
     }
 }
@@ -115,6 +130,10 @@ fn tokenize(s: &str) -> Result<Vec<Token>, String> {
             }
             ')' => {
                 out.push(Token::RParen);
+                i += 1;
+            }
+            ',' => {
+                out.push(Token::Comma);
                 i += 1;
             }
             '\'' | '"' | '`' => {
@@ -255,12 +274,51 @@ impl Parser {
             }
             return Ok(Expr::IsNull(left, negated));
         }
+        let negated = self.keyword("not");
+        if self.keyword("in") {
+            return Ok(Expr::In(left, self.list()?, negated));
+        }
+        if self.keyword("like") {
+            return match self.operand()? {
+                Operand::Str(pattern) => Ok(Expr::Like(left, pattern, negated)),
+                other => Err(format!("`like` takes a 'quoted pattern', not {other}")),
+            };
+        }
+        if self.keyword("between") {
+            let low = self.operand()?;
+            if !self.keyword("and") {
+                return Err("expected `and` in `between … and …`".into());
+            }
+            let high = self.operand()?;
+            return Ok(Expr::Between(left, low, high, negated));
+        }
+        if negated {
+            return Err("expected `in`, `like` or `between` after `not`".into());
+        }
         if let Some(Token::Op(op)) = self.peek().cloned() {
             self.pos += 1;
             let right = self.operand()?;
             return Ok(Expr::Cmp(left, op, right));
         }
         Ok(Expr::Truthy(left))
+    }
+
+    /// `( operand, … )` after `in`.
+    fn list(&mut self) -> Result<Vec<Operand>, String> {
+        if self.peek() != Some(&Token::LParen) {
+            return Err("expected `(` after `in`".into());
+        }
+        self.pos += 1;
+        let mut values = vec![self.operand()?];
+        while self.peek() == Some(&Token::Comma) {
+            self.pos += 1;
+            values.push(self.operand()?);
+        }
+        if self.peek() != Some(&Token::RParen) {
+            return Err("missing `)` after the `in` list".into());
+        }
+        self.pos += 1;
+        Ok(values)
     }
 
     fn operand(&mut self) -> Result<Operand, String> {
@@ -276,13 +334,14 @@ impl Parser {
             Token::Num(n) => match n.parse::<i64>() {
                 Ok(i) => Operand::Int(i),
                 Err(_) => {
-                    Operand::Float(n.parse::<f64>().map_err(|_| format!("bad number {n:?}"))?)
+                    let v = n.parse::<f64>().map_err(|_| format!("bad number {n:?}"))?;
+                    Operand::Float(v, n)
                 }
             },
             Token::Ident(word) if word.eq_ignore_ascii_case("true") => Operand::Bool(true),
             Token::Ident(word) if word.eq_ignore_ascii_case("false") => Operand::Bool(false),
             Token::Ident(word)
-                if ["and", "or", "not", "is", "null"]
+                if ["and", "or", "not", "is", "null", "in", "like", "between"]
                     .iter()
                     .any(|k| word.eq_ignore_ascii_case(k)) =>
             {
@@ -330,7 +389,16 @@ impl Expr {
                 add(l);
                 add(r);
             }
-            Expr::IsNull(o, _) | Expr::Truthy(o) => add(o),
+            Expr::IsNull(o, _) | Expr::Truthy(o) | Expr::Like(o, _, _) => add(o),
+            Expr::In(o, values, _) => {
+                add(o);
+                values.iter().for_each(add);
+            }
+            Expr::Between(o, low, high, _) => {
+                add(o);
+                add(low);
+                add(high);
+            }
         }
     }
 }
@@ -343,7 +411,7 @@ mod tests {
     fn operands_print_as_the_user_wrote_them() {
         let shown: Vec<String> = [
             Operand::Int(0),
-            Operand::Float(2.5),
+            Operand::Float(2.5, "2.5".into()),
             Operand::Str("it's".into()),
             Operand::Column("order id".into()),
             Operand::Column("amount".into()),
@@ -376,6 +444,34 @@ mod tests {
                 Box::new(Expr::IsNull(Operand::Column("Order ID".into()), true)),
             )
         );
+    }
+
+    #[test]
+    fn parses_in_like_and_between_with_their_negations() {
+        let col = |c: &str| Operand::Column(c.into());
+        assert_eq!(
+            parse("country in ('DE', 'FR')").unwrap(),
+            Expr::In(col("country"), vec![Operand::Str("DE".into()), Operand::Str("FR".into())], false)
+        );
+        assert_eq!(
+            parse("customer.name NOT LIKE 'A%'").unwrap(),
+            Expr::Like(col("customer.name"), "A%".into(), true)
+        );
+        assert_eq!(
+            parse("amount between 10 and 20.50 and ok").unwrap(),
+            Expr::And(
+                Box::new(Expr::Between(
+                    col("amount"),
+                    Operand::Int(10),
+                    Operand::Float(20.5, "20.50".into()),
+                    false
+                )),
+                Box::new(Expr::Truthy(col("ok")))
+            )
+        );
+        assert!(parse("a not = 1").unwrap_err().contains("after `not`"));
+        assert!(parse("a in 1, 2").unwrap_err().contains("expected `(`"));
+        assert!(parse("a like b").unwrap_err().contains("quoted pattern"));
     }
 
     #[test]

@@ -308,3 +308,68 @@ fn every_shipped_plugin_carries_nested_decimal_and_dictionary_columns_it_does_no
         &StringArray::from(vec!["a", "c", "e"]) as &dyn Array
     );
 }
+
+/// filter on the columns JSON and Spark bring: decimals compared exactly
+/// with literals of any scale, struct fields by path, dictionary columns
+/// by value, and `in`, `like`, `between` (each with `not`).
+#[test]
+fn filter_reads_decimals_exactly_struct_paths_and_dictionaries_with_in_like_between() {
+    let cases: &[(&str, &[&str])] = &[
+        ("price > 0.049", &["a", "d", "e"]),
+        ("price = 999.990", &["d"]),
+        ("price = 12.505", &[]),
+        ("price between -0.01 and 12.5", &["a", "b", "e"]),
+        ("price not between 0 and 100", &["b", "d"]),
+        ("customer.country = 'DE'", &["a", "d"]),
+        ("customer.country in ('FR', 'IT')", &["c", "e"]),
+        ("customer.country is null", &["b"]),
+        ("city like 'B%'", &["a", "d"]),
+        ("city not like 'B%'", &["c", "e"]),
+        ("city = 'Rome' or name in ('a')", &["a", "e"]),
+        ("name not in ('a', 'b')", &["c", "d", "e"]),
+    ];
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(&scratch.path("orders.arrow"), &nested_orders());
+    let mut manifest = "[sources.orders]\ntype = \"ipc\"\npath = \"orders.arrow\"\n\n".to_string();
+    for (i, (predicate, _)) in cases.iter().enumerate() {
+        manifest.push_str(&format!(
+            "[transforms.f{i}]\nplugin = {}\ninputs = [\"orders\"]\nconfig = {{ predicate = {predicate:?} }}\n\n\
+             [sinks.o{i}]\ntype = \"ipc\"\ninputs = [\"f{i}\"]\npath = \"out/{i}.arrow\"\n\n",
+            toml_path(plugins::FILTER.as_ref())
+        ));
+    }
+    scratch.run(&manifest).unwrap();
+    for (i, (predicate, want)) in cases.iter().enumerate() {
+        let out = read_ipc(&scratch.path(&format!("out/{i}.arrow"))).unwrap();
+        let got: Vec<&str> = out
+            .column_by_name("name")
+            .unwrap()
+            .as_string::<i32>()
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(&got, want, "{predicate}");
+    }
+}
+
+#[test]
+fn filter_refuses_like_on_a_number_and_a_missing_struct_field_before_data_moves() {
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(&scratch.path("orders.arrow"), &nested_orders());
+    for (predicate, says) in [
+        ("price like '1%'", "`like` matches text"),
+        ("customer.city = 'x'", "column \"customer.city\", which the input doesn't have"),
+    ] {
+        let err = scratch
+            .check(&format!(
+                "[sources.orders]\ntype = \"ipc\"\npath = \"orders.arrow\"\n\n\
+                 [transforms.f]\nplugin = {}\ninputs = [\"orders\"]\nconfig = {{ predicate = {predicate:?} }}\n\n\
+                 [sinks.o]\ntype = \"ipc\"\ninputs = [\"f\"]\npath = \"out.arrow\"\n",
+                toml_path(plugins::FILTER.as_ref())
+            ))
+            .err()
+            .unwrap_or_else(|| panic!("{predicate} must be refused"))
+            .to_string();
+        assert!(err.contains(says), "{predicate}: {err}");
+    }
+}
