@@ -75,6 +75,23 @@ impl<'a> Batch<'a> {
         self.array_at(self.index_of(name)?)
     }
 
+    /// The column called `name`, or — when no column is — the struct
+    /// field `name` spells as a path (`customer.country`), null wherever a
+    /// struct above it is. Only the top-level column crosses the boundary.
+    pub fn array_by_path(&self, name: &str) -> Result<ArrayRef> {
+        match name.split_once('.') {
+            Some((top, rest)) if self.index_of(name).is_err() => {
+                let mut array = self.array(top)?;
+                for part in rest.split('.') {
+                    array = crate::path::child(&array, part)
+                        .map_err(|e| Error::msg(format!("{name:?}: {e}")))?;
+                }
+                Ok(array)
+            }
+            _ => self.array(name),
+        }
+    }
+
     /// The column called `name` as a concrete array type, e.g.
     /// `batch.column::<Float64Array>("amount")?`.
     pub fn column<A: Array + Clone + 'static>(&self, name: &str) -> Result<A> {

@@ -48,6 +48,7 @@ mod export;
 mod failure;
 pub mod log;
 mod output;
+pub mod path;
 pub mod state;
 
 pub use arrow_array;

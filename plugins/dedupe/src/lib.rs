@@ -7,6 +7,9 @@
 //! config = { key = ["id"] }   # one or more columns; nulls compare equal
 //! ```
 //!
+//! A key may be any type — decimals, dictionaries (by value), structs,
+//! lists — and a struct's field by path (`key = ["customer.id"]`).
+//!
 //! Only the key columns cross the boundary; the answer is a selection.
 //! The set of seen keys is the plugin's state: it is handed to a successor
 //! version on hot reload (`snapshot` / `restore`).
@@ -44,9 +47,8 @@ struct Dedupe {
 
 fn check_keys(input: &Schema, key: &[String]) -> Result<()> {
     for k in key {
-        input
-            .index_of(k)
-            .map_err(|_| Error::msg(format!("dedupe: key column {k:?} is not in the input")))?;
+        weir_plugin_sdk::path::field(input, k)
+            .ok_or_else(|| Error::msg(format!("dedupe: key column {k:?} is not in the input")))?;
     }
     Ok(())
 }
@@ -56,7 +58,7 @@ impl Dedupe {
         let columns = self
             .key
             .iter()
-            .map(|k| input.array(k))
+            .map(|k| input.array_by_path(k))
             .collect::<Result<Vec<_>>>()?;
         if let ([column], Seen::Int(seen)) = (columns.as_slice(), &mut self.seen) {
             if column.data_type() == &DataType::Int64 {

@@ -25,9 +25,8 @@ use predicate::{parse, Expr, Op, Operand};
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::*;
 use weir_plugin_sdk::arrow_array::{
-    make_array, AnyDictionaryArray, Datum, LargeStringArray, Scalar, StringViewArray,
+    AnyDictionaryArray, Datum, LargeStringArray, Scalar, StringViewArray,
 };
-use weir_plugin_sdk::arrow_buffer::NullBuffer;
 use weir_plugin_sdk::prelude::*;
 
 /// The `config` table.
@@ -151,23 +150,6 @@ fn literal_f64(lit: &Operand) -> Option<f64> {
     }
 }
 
-/// The type of column `name`, or of the struct field `name` spells as a
-/// path (`customer.address.city`) when no column is called that.
-fn type_of(schema: &Schema, name: &str) -> Option<DataType> {
-    if let Ok(field) = schema.field_with_name(name) {
-        return Some(field.data_type().clone());
-    }
-    let mut parts = name.split('.');
-    let mut t = schema.field_with_name(parts.next()?).ok()?.data_type().clone();
-    for part in parts {
-        let DataType::Struct(fields) = &t else {
-            return None;
-        };
-        t = fields.iter().find(|f| f.name() == part)?.data_type().clone();
-    }
-    Some(t)
-}
-
 fn is_text(t: &DataType) -> bool {
     match t {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
@@ -199,7 +181,7 @@ fn check_cmp(l: &Operand, r: &Operand, ty: &dyn Fn(&str) -> Result<DataType>) ->
 /// Checks every column exists and every comparison type-checks.
 fn check(expr: &Expr, schema: &Schema) -> Result<()> {
     let ty = |name: &str| -> Result<DataType> {
-        type_of(schema, name).ok_or_else(|| {
+        weir_plugin_sdk::path::field(schema, name).map(|f| f.data_type().clone()).ok_or_else(|| {
             Error::msg(format!(
                 "filter: the predicate names column {name:?}, which the input doesn't have"
             ))
@@ -249,36 +231,10 @@ impl Columns<'_, '_> {
         if let Some(a) = self.fetched.get(name) {
             return Ok(a.clone());
         }
-        let a = match name.split_once('.') {
-            Some((top, path)) if self.batch.index_of(name).is_err() => {
-                let mut a = self.get(top)?;
-                for part in path.split('.') {
-                    a = struct_field(&a, part)?;
-                }
-                a
-            }
-            _ => self.batch.array(name)?,
-        };
+        let a = self.batch.array_by_path(name)?;
         self.fetched.insert(name.to_string(), a.clone());
         Ok(a)
     }
-}
-
-/// Field `name` of struct array `a`: null wherever the struct is.
-fn struct_field(a: &ArrayRef, name: &str) -> Result<ArrayRef> {
-    let parent = a
-        .as_struct_opt()
-        .ok_or_else(|| Error::msg(format!("filter: {} is not a struct", a.data_type())))?;
-    let child = parent
-        .column_by_name(name)
-        .ok_or_else(|| Error::msg(format!("filter: the struct has no field {name:?}")))?
-        .clone();
-    let Some(outer) = parent.nulls() else {
-        return Ok(child);
-    };
-    let nulls = NullBuffer::union(Some(outer), child.nulls());
-    let data = child.to_data().into_builder().nulls(nulls).build()?;
-    Ok(make_array(data))
 }
 
 /// The answer on a dictionary's values, per row: each row takes its key's.

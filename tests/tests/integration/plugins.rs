@@ -373,3 +373,75 @@ fn filter_refuses_like_on_a_number_and_a_missing_struct_field_before_data_moves(
         assert!(err.contains(says), "{predicate}: {err}");
     }
 }
+
+/// `nested_orders` through one plugin with `config`.
+fn nested_through(plugin: &str, config: &str) -> arrow::array::RecordBatch {
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(&scratch.path("orders.arrow"), &nested_orders());
+    scratch
+        .run(&format!(
+            "[sources.orders]\ntype = \"ipc\"\npath = \"orders.arrow\"\n\n\
+             [transforms.t]\nplugin = {}\ninputs = [\"orders\"]\nconfig = {config}\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"t\"]\npath = \"out.arrow\"\n",
+            toml_path(plugin.as_ref())
+        ))
+        .unwrap_or_else(|e| panic!("{config}: {e}"));
+    read_ipc(&scratch.path("out.arrow")).unwrap()
+}
+
+fn column_names(batch: &arrow::array::RecordBatch, column: &str) -> Vec<Option<String>> {
+    let array = arrow::compute::cast(batch.column_by_name(column).unwrap(), &DataType::Utf8).unwrap();
+    array
+        .as_string::<i32>()
+        .iter()
+        .map(|v| v.map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn dedupe_keys_on_a_struct_field_by_path_and_on_a_dictionary_by_value() {
+    for key in ["customer.country", "city"] {
+        let out = nested_through(plugins::DEDUPE, &format!("{{ key = [{key:?}] }}"));
+        // DE/Berlin repeats at row 3 (d); the one null key is kept once.
+        assert_eq!(
+            column_names(&out, "name"),
+            ["a", "b", "c", "e"].map(|s| Some(s.to_string())),
+            "{key}"
+        );
+    }
+}
+
+#[test]
+fn select_picks_struct_fields_by_path_named_by_the_field_or_by_as() {
+    let out = nested_through(
+        plugins::SELECT,
+        r#"{ columns = ["name", "customer.country", "price as exact_price"] }"#,
+    );
+    assert_eq!(names(&out), ["name", "country", "exact_price"]);
+    assert_eq!(
+        column_names(&out, "country"),
+        [Some("DE"), None, Some("FR"), Some("DE"), Some("IT")].map(|v| v.map(str::to_string))
+    );
+    assert_eq!(
+        out.column_by_name("exact_price").unwrap().data_type(),
+        &DataType::Decimal128(12, 2)
+    );
+}
+
+#[test]
+fn rename_flatten_brings_struct_fields_up_as_parent_child_columns_in_place() {
+    let out = nested_through(plugins::RENAME, "{ flatten = true }");
+    assert_eq!(
+        names(&out),
+        ["id", "amount", "name", "customer_country", "tags", "price", "city"]
+    );
+    assert_eq!(
+        column_names(&out, "customer_country"),
+        [Some("DE"), None, Some("FR"), Some("DE"), Some("IT")].map(|v| v.map(str::to_string))
+    );
+    let mapped = nested_through(
+        plugins::RENAME,
+        r#"{ flatten = true, map = { "customer.country" = "country" } }"#,
+    );
+    assert!(names(&mapped).contains(&"country".to_string()), "{:?}", names(&mapped));
+}
