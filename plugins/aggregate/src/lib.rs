@@ -36,12 +36,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use weir_plugin_sdk::arrow_array::types::{
-    Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
+    Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
     TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
     UInt32Type, UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray,
+    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
 use weir_plugin_sdk::prelude::*;
@@ -144,6 +144,11 @@ enum Acc {
     MaxInt(Option<i64>),
     MaxFloat(Option<Exact>),
     Avg(Exact, i64),
+    /// Decimals, exactly: unscaled values at the column's scale.
+    SumDecimal(Option<i128>),
+    MinDecimal(Option<i128>),
+    MaxDecimal(Option<i128>),
+    AvgDecimal(i128, i64),
 }
 
 /// How one aggregate reads its input.
@@ -155,10 +160,28 @@ struct Agg {
     name: String,
     /// The input is an integer column (else float).
     int: bool,
+    /// The input is a decimal128 column of this (precision, scale):
+    /// summed, compared and averaged exactly. Absent in states written
+    /// before decimals were aggregated.
+    #[serde(default)]
+    decimal: Option<(u8, i8)>,
 }
+
+/// Extra fractional digits of an average over its input (Spark's rule:
+/// avg(decimal(p, s)) is decimal(p + 4, s + 4)).
+const AVG_EXTRA_SCALE: u8 = 4;
 
 impl Agg {
     fn empty(&self) -> Acc {
+        if self.decimal.is_some() {
+            return match self.op {
+                Op::Count => Acc::Count(0),
+                Op::Sum => Acc::SumDecimal(None),
+                Op::Min => Acc::MinDecimal(None),
+                Op::Max => Acc::MaxDecimal(None),
+                Op::Avg => Acc::AvgDecimal(0, 0),
+            };
+        }
         match (self.op, self.int) {
             (Op::Count, _) => Acc::Count(0),
             (Op::Sum, true) => Acc::SumInt(None),
@@ -172,6 +195,17 @@ impl Agg {
     }
 
     fn data_type(&self) -> DataType {
+        if let (Some((p, s)), false) = (self.decimal, self.op == Op::Count) {
+            return match self.op {
+                // A sum may need every digit a decimal128 has.
+                Op::Sum => DataType::Decimal128(38, s),
+                Op::Avg => DataType::Decimal128(
+                    (p + AVG_EXTRA_SCALE).min(38),
+                    (s + AVG_EXTRA_SCALE as i8).min(38),
+                ),
+                _ => DataType::Decimal128(p, s),
+            };
+        }
         match (self.op, self.int) {
             (Op::Count, _) => DataType::Int64,
             (Op::Avg, _) => DataType::Float64,
@@ -186,6 +220,7 @@ enum Values {
     Rows,
     Int(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
+    Decimal(Vec<Option<i128>>),
 }
 
 /// The open windows' state, as snapshotted.
@@ -261,6 +296,13 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
     }
     let mut aggs = Vec::new();
     for a in &config.aggregates {
+        let decimal = match a.column.as_ref().map(|c| field(input, c, "aggregate")).transpose()? {
+            Some(f) => match f.data_type() {
+                DataType::Decimal128(p, s) if *s >= 0 => Some((*p, *s)),
+                _ => None,
+            },
+            None => None,
+        };
         let int = match (&a.column, a.op) {
             (None, Op::Count) => true,
             (None, op) => {
@@ -271,10 +313,12 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
                 match t {
                     t if is_int(t) => true,
                     DataType::Float32 | DataType::Float64 => false,
+                    DataType::Decimal128(_, s) if *s >= 0 => false,
                     _ if a.op == Op::Count => true,
                     t => {
                         return Err(Error::msg(format!(
-                            "aggregate: column {c:?} is {t}; sum, min, max and avg need a number"
+                            "aggregate: column {c:?} is {t}; sum, min, max and avg need a number \
+                             (an integer, a float or a decimal128)"
                         )))
                     }
                 }
@@ -289,6 +333,7 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
             column: a.column.clone(),
             name,
             int,
+            decimal,
         });
     }
     Ok((aggs, keys))
@@ -371,6 +416,22 @@ fn floats(array: &ArrayRef) -> Option<Vec<Option<f64>>> {
     }
 }
 
+fn decimals(array: &ArrayRef) -> Option<Vec<Option<i128>>> {
+    match array.data_type() {
+        DataType::Decimal128(..) => Some(array.as_primitive::<Decimal128Type>().iter().collect()),
+        _ => None,
+    }
+}
+
+/// `sum / n` at `extra` more digits of scale, rounded half away from zero
+/// (as PostgreSQL's and Spark's decimal division do).
+fn exact_average(sum: i128, n: i64, extra: u8) -> Option<i128> {
+    let scaled = sum.checked_mul(10i128.checked_pow(u32::from(extra))?)?;
+    let n = i128::from(n);
+    let (q, r) = (scaled / n, scaled % n);
+    Some(if 2 * r.abs() >= n { q + scaled.signum() } else { q })
+}
+
 fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
     let n = array.len();
     let valid = |i: usize| array.is_valid(i);
@@ -394,6 +455,14 @@ fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
     })
 }
 
+/// `a + b`, or an error past decimal128's 38 digits.
+fn add_decimal(a: i128, b: i128) -> Result<i128> {
+    const MAX: i128 = 10i128.pow(38) - 1;
+    a.checked_add(b)
+        .filter(|s| s.abs() <= MAX)
+        .ok_or_else(|| Error::msg("aggregate: a decimal sum passed 38 digits"))
+}
+
 impl Acc {
     fn add(&mut self, values: &Values, row: usize) -> Result<()> {
         let int = |v: &Values| match v {
@@ -403,7 +472,11 @@ impl Acc {
         let float = |v: &Values| match v {
             Values::Float(v) => v[row],
             Values::Int(v) => v[row].map(|i| i as f64),
-            Values::Rows => None,
+            Values::Rows | Values::Decimal(_) => None,
+        };
+        let decimal = |v: &Values| match v {
+            Values::Decimal(v) => v[row],
+            _ => None,
         };
         match self {
             Acc::Count(n) => {
@@ -411,6 +484,7 @@ impl Acc {
                     Values::Rows => true,
                     Values::Int(v) => v[row].is_some(),
                     Values::Float(v) => v[row].is_some(),
+                    Values::Decimal(v) => v[row].is_some(),
                 };
                 *n += i64::from(present);
             }
@@ -453,8 +527,40 @@ impl Acc {
                     *n += 1;
                 }
             }
+            Acc::SumDecimal(s) => {
+                if let Some(v) = decimal(values) {
+                    *s = Some(add_decimal(s.unwrap_or(0), v)?);
+                }
+            }
+            Acc::AvgDecimal(sum, n) => {
+                if let Some(v) = decimal(values) {
+                    *sum = add_decimal(*sum, v)?;
+                    *n += 1;
+                }
+            }
+            Acc::MinDecimal(m) => {
+                if let Some(v) = decimal(values) {
+                    *m = Some(m.map_or(v, |m| m.min(v)));
+                }
+            }
+            Acc::MaxDecimal(m) => {
+                if let Some(v) = decimal(values) {
+                    *m = Some(m.map_or(v, |m| m.max(v)));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// The exact decimal result (unscaled, at the output's scale).
+    fn decimal_value(&self) -> Option<i128> {
+        match self {
+            Acc::SumDecimal(v) | Acc::MinDecimal(v) | Acc::MaxDecimal(v) => *v,
+            Acc::AvgDecimal(sum, n) => {
+                (*n > 0).then(|| exact_average(*sum, *n, AVG_EXTRA_SCALE)).flatten()
+            }
+            _ => None,
+        }
     }
 
     fn int_value(&self) -> Option<i64> {
@@ -548,6 +654,10 @@ impl Aggregate {
                 DataType::Int64 => Arc::new(Int64Array::from(
                     closed.iter().map(|c| c.2[j].int_value()).collect::<Vec<_>>(),
                 )),
+                DataType::Decimal128(p, s) => Arc::new(
+                    Decimal128Array::from(closed.iter().map(|c| c.2[j].decimal_value()).collect::<Vec<_>>())
+                        .with_precision_and_scale(p, s)?,
+                ),
                 _ => Arc::new(Float64Array::from(
                     closed.iter().map(|c| c.2[j].float_value()).collect::<Vec<_>>(),
                 )),
@@ -613,6 +723,9 @@ impl Transform for Aggregate {
                 .map(|a| -> Result<Values> {
                     let Some(c) = &a.column else { return Ok(Values::Rows) };
                     let array = input.array(c)?;
+                    if let Some(v) = decimals(&array) {
+                        return Ok(Values::Decimal(v));
+                    }
                     Ok(match (ints(&array), floats(&array)) {
                         (Some(v), _) => Values::Int(v),
                         (None, Some(v)) => Values::Float(v),
@@ -719,6 +832,18 @@ mod tests {
         let t = agg(10, None);
         assert_eq!(t.windows(12_000).collect::<Vec<_>>(), vec![10_000]);
         assert_eq!(t.windows(-1).collect::<Vec<_>>(), vec![-10_000]);
+    }
+
+    #[test]
+    fn a_decimal_average_rounds_half_away_from_zero_at_four_more_digits() {
+        // (0.01 + 0.02) / 2 = 0.015 → 0.015000 at scale 2 + 4.
+        assert_eq!(exact_average(3, 2, 4), Some(15_000));
+        // 1 / 3 at scale 4 more: 0.3333.
+        assert_eq!(exact_average(1, 3, 4), Some(3_333));
+        // 2 / 3: 0.66666… rounds up to 0.6667; negative rounds away too.
+        assert_eq!(exact_average(2, 3, 4), Some(6_667));
+        assert_eq!(exact_average(-2, 3, 4), Some(-6_667));
+        assert!(add_decimal(10i128.pow(38) - 1, 1).is_err(), "past 38 digits");
     }
 
     #[test]

@@ -267,14 +267,12 @@ impl ParseTime {
     }
 
     fn convert(&self, name: &str, array: &ArrayRef) -> Result<ArrayRef> {
-        let micros: TimestampMicrosecondArray = match array.data_type() {
-            DataType::Utf8 => {
-                let strings = array.as_string::<i32>();
+        let micros: TimestampMicrosecondArray = match texts(array) {
+            Some(strings) => {
                 // Values and validity built side by side: no per-row Option.
                 let mut values = Vec::with_capacity(strings.len());
                 let mut valid = BooleanBufferBuilder::new(strings.len());
-                for i in 0..strings.len() {
-                    let raw = (!strings.is_null(i)).then(|| strings.value(i));
+                for raw in strings {
                     let parsed = raw.and_then(|s| self.parse(s));
                     if let (Some(raw), None, OnError::Fail) = (raw, parsed, self.config.on_error) {
                         if !raw.trim().is_empty() {
@@ -289,6 +287,14 @@ impl ParseTime {
                 }
                 TimestampMicrosecondArray::new(values.into(), Some(NullBuffer::new(valid.finish())))
             }
+            None => self.timestamps(name, array)?,
+        };
+        Ok(Arc::new(micros.with_data_type(self.output_type())))
+    }
+
+    /// A timestamp column in the configured zone, as microseconds.
+    fn timestamps(&self, name: &str, array: &ArrayRef) -> Result<TimestampMicrosecondArray> {
+        Ok(match array.data_type() {
             DataType::Timestamp(unit, label) => self.localize_all(match unit {
                 TimeUnit::Second => array
                     .as_primitive::<TimestampSecondType>()
@@ -308,8 +314,44 @@ impl ParseTime {
                     "parse-time: column {name:?} is {other}; expected strings or timestamps"
                 )))
             }
-        };
-        Ok(Arc::new(micros.with_data_type(self.output_type())))
+        })
+    }
+}
+
+/// The text of each row of a string column — utf8, large_utf8,
+/// utf8_view, or a dictionary of them (Spark's and pyarrow's encoding) —
+/// or `None` for other types.
+fn texts(array: &ArrayRef) -> Option<Vec<Option<&str>>> {
+    Some(match array.data_type() {
+        DataType::Utf8 => array.as_string::<i32>().iter().collect(),
+        DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
+        DataType::Utf8View => array.as_string_view().iter().collect(),
+        DataType::Dictionary(..) => {
+            let dict = array.as_any_dictionary();
+            let values = texts(dict.values())?;
+            let null_keys = dict.keys().logical_nulls();
+            dict.normalized_keys()
+                .iter()
+                .enumerate()
+                .map(|(row, &k)| {
+                    let null = null_keys.as_ref().is_some_and(|n| n.is_null(row));
+                    if null {
+                        None
+                    } else {
+                        values.get(k).copied().flatten()
+                    }
+                })
+                .collect()
+        }
+        _ => return None,
+    })
+}
+
+fn is_text(t: &DataType) -> bool {
+    match t {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
     }
 }
 
@@ -318,10 +360,7 @@ fn check(input: &Schema, config: &Config) -> Result<()> {
         let field = input
             .field_with_name(c)
             .map_err(|_| Error::msg(format!("parse-time: column {c:?} is not in the input")))?;
-        if !matches!(
-            field.data_type(),
-            DataType::Utf8 | DataType::Timestamp(_, _)
-        ) {
+        if !(is_text(field.data_type()) || matches!(field.data_type(), DataType::Timestamp(_, _))) {
             return Err(Error::msg(format!(
                 "parse-time: column {c:?} is {}; expected strings or timestamps",
                 field.data_type()

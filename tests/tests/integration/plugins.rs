@@ -445,3 +445,61 @@ fn rename_flatten_brings_struct_fields_up_as_parent_child_columns_in_place() {
     );
     assert!(names(&mapped).contains(&"country".to_string()), "{:?}", names(&mapped));
 }
+
+#[test]
+fn aggregate_sums_and_averages_decimals_exactly() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Decimal128Array, TimestampMicrosecondArray};
+    use arrow::datatypes::Decimal128Type;
+
+    let prices = Decimal128Array::from(vec![Some(10), Some(20), None, Some(1), Some(12_345_678_901_234_567)])
+        .with_precision_and_scale(20, 2)
+        .unwrap();
+    let ts = TimestampMicrosecondArray::from(vec![0, 1, 2, 3, 4]).with_timezone("UTC");
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(
+        &scratch.path("in.arrow"),
+        &weir_tests::batch(vec![
+            ("ts", Arc::new(ts) as ArrayRef),
+            ("price", Arc::new(prices)),
+        ]),
+    );
+    scratch
+        .run(&format!(
+            "[sources.in]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n\
+             [transforms.t]\nplugin = {}\ninputs = [\"in\"]\n\
+             config = {{ time = \"ts\", window_ms = 60000, aggregates = [\
+             {{ op = \"sum\", column = \"price\" }}, {{ op = \"avg\", column = \"price\" }}, \
+             {{ op = \"min\", column = \"price\" }}, {{ op = \"max\", column = \"price\" }}, \
+             {{ op = \"count\", column = \"price\" }}] }}\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"t\"]\npath = \"out.arrow\"\n",
+            toml_path(plugins::AGGREGATE.as_ref())
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let value = |name: &str| {
+        let a = out.column_by_name(name).unwrap();
+        (a.data_type().clone(), a.as_primitive::<Decimal128Type>().value(0))
+    };
+    // 0.10 + 0.20 + 0.01 + 123456789012345.67, to the cent.
+    assert_eq!(
+        value("sum_price"),
+        (DataType::Decimal128(38, 2), 12_345_678_901_234_598)
+    );
+    // Over the 4 values, 6 digits (Python's Decimal agrees):
+    // 30864197253086.495000.
+    assert_eq!(
+        value("avg_price"),
+        (DataType::Decimal128(24, 6), 30_864_197_253_086_495_000)
+    );
+    assert_eq!(value("min_price"), (DataType::Decimal128(20, 2), 1));
+    assert_eq!(
+        value("max_price"),
+        (DataType::Decimal128(20, 2), 12_345_678_901_234_567)
+    );
+    assert_eq!(
+        out.column_by_name("count_price").unwrap().as_primitive::<Int64Type>().value(0),
+        4
+    );
+}
