@@ -503,3 +503,43 @@ fn aggregate_sums_and_averages_decimals_exactly() {
         4
     );
 }
+
+#[test]
+fn parse_time_reads_dictionary_large_and_view_strings() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, LargeStringArray, StringViewArray};
+    use arrow::datatypes::Int32Type;
+
+    let texts = [Some("2026-01-02T03:04:05Z"), None, Some("2026-01-02T03:04:05Z")];
+    let dictionary: DictionaryArray<Int32Type> = texts.into_iter().collect();
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(
+        &scratch.path("in.arrow"),
+        &weir_tests::batch(vec![
+            ("d", Arc::new(dictionary) as ArrayRef),
+            ("l", Arc::new(LargeStringArray::from(texts.to_vec()))),
+            ("v", Arc::new(StringViewArray::from(texts.to_vec()))),
+        ]),
+    );
+    scratch
+        .run(&format!(
+            "[sources.in]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n\
+             [transforms.t]\nplugin = {}\ninputs = [\"in\"]\nconfig = {{ columns = [\"d\", \"l\", \"v\"] }}\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"t\"]\npath = \"out.arrow\"\n",
+            toml_path(plugins::PARSE_TIME.as_ref())
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    for name in ["d", "l", "v"] {
+        let ts = out
+            .column_by_name(name)
+            .unwrap()
+            .as_primitive::<TimestampMicrosecondType>();
+        assert_eq!(
+            ts.iter().collect::<Vec<_>>(),
+            vec![Some(1_767_323_045_000_000), None, Some(1_767_323_045_000_000)],
+            "{name}"
+        );
+    }
+}
