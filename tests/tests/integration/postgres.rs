@@ -591,3 +591,41 @@ fn postgres_replace_with_batch_transactions_is_refused_saying_why() {
         .to_string();
     assert!(err.contains("needs transaction = \"run\""), "{err}");
 }
+
+#[test]
+fn nested_orders_example_matches_pandas_json_normalize() {
+    let example = weir_tests::repo().join("examples/nested-orders");
+    let orders = std::fs::read_to_string(example.join("orders.json")).unwrap();
+    let api = weir_tests::api::serve(move |_| weir_tests::api::Response::json(orders.clone()));
+    let table = unique_table("nested_orders");
+    let manifest = std::fs::read_to_string(example.join("pipeline.toml"))
+        .unwrap()
+        .replace("http://127.0.0.1:8766/orders.json", &format!("{}/orders.json", api.base))
+        .replace("../../target/plugins/filter.wasm", plugins::FILTER)
+        .replace("../../target/plugins/dedupe.wasm", plugins::DEDUPE)
+        .replace("../../target/plugins/rename.wasm", plugins::RENAME)
+        .replace(
+            "table = \"orders_nested\"",
+            &format!("table = \"{table}\"\nurl = \"{}\"", postgres_url()),
+        );
+    let scratch = Scratch::new();
+    scratch.run(&manifest).unwrap();
+    let check = std::process::Command::new(weir_tests::repo().join(".venv/bin/python"))
+        .arg(weir_tests::repo().join("tests/reference/nested_orders.py"))
+        .arg(example.join("orders.json"))
+        .arg(postgres_url())
+        .arg(&table)
+        .output()
+        .expect("running nested_orders.py (scripts/setup --test makes .venv)");
+    assert!(
+        check.status.success(),
+        "weir's table differs from pandas':\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&check.stdout).contains("4 rows"),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
