@@ -32,8 +32,7 @@ impl<'a> Batch<'a> {
             .get_or_init(|| {
                 // The host lifts every schema it sends from arrow-rs; one
                 // this SDK can't read is a host bug, reported as a trap.
-                schema_ref_from_wit(self.inner.schema())
-                    .unwrap_or_else(|e| panic!("{e}"))
+                schema_ref_from_wit(self.inner.schema()).unwrap_or_else(|e| panic!("{e}"))
             })
             .clone()
     }

@@ -79,13 +79,15 @@ pub fn describe<T: Transform>(
         return Ok(unknown());
     };
     let schema = schema_from_wit(input).map_err(|e| e.to_string())?;
-    Ok(match T::describe(&schema, &config).map_err(|e| e.to_string())? {
-        Some(out) => vec![wit::PortSchema {
-            name: "out".into(),
-            schema: Some(schema_to_wit(&out)),
-        }],
-        None => unknown(),
-    })
+    Ok(
+        match T::describe(&schema, &config).map_err(|e| e.to_string())? {
+            Some(out) => vec![wit::PortSchema {
+                name: "out".into(),
+                schema: Some(schema_to_wit(&out)),
+            }],
+            None => unknown(),
+        },
+    )
 }
 
 #[doc(hidden)]

@@ -37,8 +37,8 @@ use std::sync::Arc;
 
 use weir_plugin_sdk::arrow_array::types::{
     Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type,
-    UInt32Type, UInt8Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
+    UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
     ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray,
@@ -265,9 +265,11 @@ fn is_int(t: &DataType) -> bool {
 }
 
 fn field<'s>(input: &'s Schema, name: &str, role: &str) -> Result<&'s Field> {
-    input
-        .field_with_name(name)
-        .map_err(|_| Error::msg(format!("aggregate: {role} column {name:?} is not in the input")))
+    input.field_with_name(name).map_err(|_| {
+        Error::msg(format!(
+            "aggregate: {role} column {name:?} is not in the input"
+        ))
+    })
 }
 
 /// Checks `config` against `input`; the aggregates and key kinds it means.
@@ -296,7 +298,12 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
     }
     let mut aggs = Vec::new();
     for a in &config.aggregates {
-        let decimal = match a.column.as_ref().map(|c| field(input, c, "aggregate")).transpose()? {
+        let decimal = match a
+            .column
+            .as_ref()
+            .map(|c| field(input, c, "aggregate"))
+            .transpose()?
+        {
             Some(f) => match f.data_type() {
                 DataType::Decimal128(p, s) if *s >= 0 => Some((*p, *s)),
                 _ => None,
@@ -306,7 +313,9 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
         let int = match (&a.column, a.op) {
             (None, Op::Count) => true,
             (None, op) => {
-                return Err(Error::msg(format!("aggregate: {op:?} needs a `column`").to_lowercase()))
+                return Err(Error::msg(
+                    format!("aggregate: {op:?} needs a `column`").to_lowercase(),
+                ))
             }
             (Some(c), _) => {
                 let t = field(input, c, "aggregate")?.data_type();
@@ -372,9 +381,10 @@ fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
             .iter()
             .map(|v| v.map(|s| s.saturating_mul(1000)))
             .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => {
-            array.as_primitive::<TimestampMicrosecondType>().iter().collect()
-        }
+        DataType::Timestamp(TimeUnit::Microsecond, _) => array
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect(),
         DataType::Timestamp(TimeUnit::Nanosecond, _) => array
             .as_primitive::<TimestampNanosecondType>()
             .iter()
@@ -387,7 +397,11 @@ fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
 fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
     macro_rules! read {
         ($t:ty) => {
-            array.as_primitive::<$t>().iter().map(|v| v.map(i64::from)).collect()
+            array
+                .as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(i64::from))
+                .collect()
         };
     }
     Some(match array.data_type() {
@@ -404,7 +418,12 @@ fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
 
 fn floats(array: &ArrayRef) -> Option<Vec<Option<f64>>> {
     match array.data_type() {
-        DataType::Float64 => Some(array.as_primitive::<weir_plugin_sdk::arrow_array::types::Float64Type>().iter().collect()),
+        DataType::Float64 => Some(
+            array
+                .as_primitive::<weir_plugin_sdk::arrow_array::types::Float64Type>()
+                .iter()
+                .collect(),
+        ),
         DataType::Float32 => Some(
             array
                 .as_primitive::<weir_plugin_sdk::arrow_array::types::Float32Type>()
@@ -429,7 +448,11 @@ fn exact_average(sum: i128, n: i64, extra: u8) -> Option<i128> {
     let scaled = sum.checked_mul(10i128.checked_pow(u32::from(extra))?)?;
     let n = i128::from(n);
     let (q, r) = (scaled / n, scaled % n);
-    Some(if 2 * r.abs() >= n { q + scaled.signum() } else { q })
+    Some(if 2 * r.abs() >= n {
+        q + scaled.signum()
+    } else {
+        q
+    })
 }
 
 fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
@@ -438,19 +461,51 @@ fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
     Ok(match array.data_type() {
         DataType::Boolean => {
             let a = array.as_boolean();
-            (0..n).map(|i| if valid(i) { Key::Bool(a.value(i)) } else { Key::Null }).collect()
+            (0..n)
+                .map(|i| {
+                    if valid(i) {
+                        Key::Bool(a.value(i))
+                    } else {
+                        Key::Null
+                    }
+                })
+                .collect()
         }
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
+            (0..n)
+                .map(|i| {
+                    if valid(i) {
+                        Key::Str(a.value(i).to_string())
+                    } else {
+                        Key::Null
+                    }
+                })
+                .collect()
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            (0..n).map(|i| if valid(i) { Key::Str(a.value(i).to_string()) } else { Key::Null }).collect()
+            (0..n)
+                .map(|i| {
+                    if valid(i) {
+                        Key::Str(a.value(i).to_string())
+                    } else {
+                        Key::Null
+                    }
+                })
+                .collect()
         }
         _ => match ints(array) {
-            Some(v) => v.into_iter().map(|v| v.map_or(Key::Null, Key::Int)).collect(),
-            None => return Err(Error::msg(format!("aggregate: a key column became {}", array.data_type()))),
+            Some(v) => v
+                .into_iter()
+                .map(|v| v.map_or(Key::Null, Key::Int))
+                .collect(),
+            None => {
+                return Err(Error::msg(format!(
+                    "aggregate: a key column became {}",
+                    array.data_type()
+                )))
+            }
         },
     })
 }
@@ -491,7 +546,9 @@ impl Acc {
             Acc::SumInt(s) => {
                 if let Some(v) = int(values) {
                     let sum = s.unwrap_or(0).checked_add(v).ok_or_else(|| {
-                        Error::msg("aggregate: an int64 sum overflowed; sum a float64 column instead")
+                        Error::msg(
+                            "aggregate: an int64 sum overflowed; sum a float64 column instead",
+                        )
                     })?;
                     *s = Some(sum);
                 }
@@ -556,9 +613,9 @@ impl Acc {
     fn decimal_value(&self) -> Option<i128> {
         match self {
             Acc::SumDecimal(v) | Acc::MinDecimal(v) | Acc::MaxDecimal(v) => *v,
-            Acc::AvgDecimal(sum, n) => {
-                (*n > 0).then(|| exact_average(*sum, *n, AVG_EXTRA_SCALE)).flatten()
-            }
+            Acc::AvgDecimal(sum, n) => (*n > 0)
+                .then(|| exact_average(*sum, *n, AVG_EXTRA_SCALE))
+                .flatten(),
             _ => None,
         }
     }
@@ -622,28 +679,50 @@ impl Aggregate {
             return Ok(Vec::new());
         }
         let (Some(schema), Some(aggs), Some(kinds)) = (&self.schema, &self.aggs, &self.keys) else {
-            return Err(Error::msg("aggregate: windows to emit but no input seen (internal error)"));
+            return Err(Error::msg(
+                "aggregate: windows to emit but no input seen (internal error)",
+            ));
         };
         let starts: Vec<i64> = closed.iter().map(|c| c.0).collect();
         let mut columns: Vec<ArrayRef> = vec![
             Arc::new(TimestampMicrosecondArray::from(starts.clone()).with_timezone("UTC")),
             Arc::new(
-                TimestampMicrosecondArray::from(starts.iter().map(|s| s + self.window_us).collect::<Vec<_>>())
-                    .with_timezone("UTC"),
+                TimestampMicrosecondArray::from(
+                    starts
+                        .iter()
+                        .map(|s| s + self.window_us)
+                        .collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
             ),
         ];
         for (i, kind) in kinds.iter().enumerate() {
             let column: ArrayRef = match kind {
                 KeyKind::Bool => Arc::new(BooleanArray::from(
-                    closed.iter().map(|c| match &c.1[i] { Key::Bool(b) => Some(*b), _ => None }).collect::<Vec<_>>(),
+                    closed
+                        .iter()
+                        .map(|c| match &c.1[i] {
+                            Key::Bool(b) => Some(*b),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
                 )),
                 KeyKind::Int => Arc::new(Int64Array::from(
-                    closed.iter().map(|c| match &c.1[i] { Key::Int(v) => Some(*v), _ => None }).collect::<Vec<_>>(),
+                    closed
+                        .iter()
+                        .map(|c| match &c.1[i] {
+                            Key::Int(v) => Some(*v),
+                            _ => None,
+                        })
+                        .collect::<Vec<_>>(),
                 )),
                 KeyKind::Str => Arc::new(
                     closed
                         .iter()
-                        .map(|c| match &c.1[i] { Key::Str(s) => Some(s.as_str()), _ => None })
+                        .map(|c| match &c.1[i] {
+                            Key::Str(s) => Some(s.as_str()),
+                            _ => None,
+                        })
                         .collect::<StringArray>(),
                 ),
             };
@@ -652,14 +731,25 @@ impl Aggregate {
         for (j, agg) in aggs.iter().enumerate() {
             let column: ArrayRef = match agg.data_type() {
                 DataType::Int64 => Arc::new(Int64Array::from(
-                    closed.iter().map(|c| c.2[j].int_value()).collect::<Vec<_>>(),
+                    closed
+                        .iter()
+                        .map(|c| c.2[j].int_value())
+                        .collect::<Vec<_>>(),
                 )),
                 DataType::Decimal128(p, s) => Arc::new(
-                    Decimal128Array::from(closed.iter().map(|c| c.2[j].decimal_value()).collect::<Vec<_>>())
-                        .with_precision_and_scale(p, s)?,
+                    Decimal128Array::from(
+                        closed
+                            .iter()
+                            .map(|c| c.2[j].decimal_value())
+                            .collect::<Vec<_>>(),
+                    )
+                    .with_precision_and_scale(p, s)?,
                 ),
                 _ => Arc::new(Float64Array::from(
-                    closed.iter().map(|c| c.2[j].float_value()).collect::<Vec<_>>(),
+                    closed
+                        .iter()
+                        .map(|c| c.2[j].float_value())
+                        .collect::<Vec<_>>(),
                 )),
             };
             columns.push(column);
@@ -682,7 +772,9 @@ impl Transform for Aggregate {
             ));
         }
         if config.aggregates.is_empty() {
-            return Err(Error::msg("aggregate: `aggregates` must name at least one, e.g. [{ op = \"count\" }]"));
+            return Err(Error::msg(
+                "aggregate: `aggregates` must name at least one, e.g. [{ op = \"count\" }]",
+            ));
         }
         let ms = |v: u64| (v as i64).saturating_mul(1000);
         Ok(Aggregate {
@@ -721,7 +813,9 @@ impl Transform for Aggregate {
             let values: Vec<Values> = aggs
                 .iter()
                 .map(|a| -> Result<Values> {
-                    let Some(c) = &a.column else { return Ok(Values::Rows) };
+                    let Some(c) = &a.column else {
+                        return Ok(Values::Rows);
+                    };
                     let array = input.array(c)?;
                     if let Some(v) = decimals(&array) {
                         return Ok(Values::Decimal(v));
@@ -730,7 +824,11 @@ impl Transform for Aggregate {
                         (Some(v), _) => Values::Int(v),
                         (None, Some(v)) => Values::Float(v),
                         // count of a non-numeric column: its validity.
-                        (None, None) => Values::Int((0..array.len()).map(|i| array.is_valid(i).then_some(0)).collect()),
+                        (None, None) => Values::Int(
+                            (0..array.len())
+                                .map(|i| array.is_valid(i).then_some(0))
+                                .collect(),
+                        ),
                     })
                 })
                 .collect::<Result<_>>()?;
@@ -768,7 +866,11 @@ impl Transform for Aggregate {
         if self.watermark.is_none() {
             return Ok(Vec::new());
         }
-        Ok(self.fire(self.watermark)?.into_iter().map(Output::batch).collect())
+        Ok(self
+            .fire(self.watermark)?
+            .into_iter()
+            .map(Output::batch)
+            .collect())
     }
 
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {
@@ -796,7 +898,11 @@ impl Transform for Aggregate {
         let state: State = serde_json::from_slice(state)?;
         self.watermark = state.watermark;
         self.late_rows = state.late_rows;
-        self.open = state.windows.into_iter().map(|(s, k, a)| ((s, k), a)).collect();
+        self.open = state
+            .windows
+            .into_iter()
+            .map(|(s, k, a)| ((s, k), a))
+            .collect();
         if let (Some(aggs), Some(keys)) = (state.aggs, state.keys) {
             self.schema = Some(Arc::new(output_schema(&self.config, &aggs, &keys)));
             self.aggs = Some(aggs);
@@ -818,7 +924,11 @@ mod tests {
             window_ms,
             slide_ms,
             group_by: vec![],
-            aggregates: vec![AggConfig { op: Op::Count, column: None, name: None }],
+            aggregates: vec![AggConfig {
+                op: Op::Count,
+                column: None,
+                name: None,
+            }],
             allowed_lateness_ms: 0,
         })
         .unwrap()
@@ -843,7 +953,10 @@ mod tests {
         // 2 / 3: 0.66666… rounds up to 0.6667; negative rounds away too.
         assert_eq!(exact_average(2, 3, 4), Some(6_667));
         assert_eq!(exact_average(-2, 3, 4), Some(-6_667));
-        assert!(add_decimal(10i128.pow(38) - 1, 1).is_err(), "past 38 digits");
+        assert!(
+            add_decimal(10i128.pow(38) - 1, 1).is_err(),
+            "past 38 digits"
+        );
     }
 
     #[test]
@@ -851,12 +964,18 @@ mod tests {
         let state = State {
             watermark: Some(7),
             late_rows: 2,
-            windows: vec![(0, vec![Key::Str("a".into())], vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))])],
+            windows: vec![(
+                0,
+                vec![Key::Str("a".into())],
+                vec![Acc::SumFloat(Some(Exact(0.1 + 0.2)))],
+            )],
             aggs: None,
             keys: None,
         };
         let back: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
-        let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else { panic!() };
+        let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else {
+            panic!()
+        };
         assert_eq!(v.0.to_bits(), (0.1f64 + 0.2).to_bits());
     }
 }

@@ -56,8 +56,15 @@ fn constant(array: &dyn Array, value: bool) -> BooleanArray {
 
 /// `array (op) literal` for a decimal column of scale `scale`, exactly.
 pub(crate) fn compare(array: &ArrayRef, scale: i8, op: Op, text: &str) -> Result<BooleanArray> {
-    let (value, literal_scale) = parse(text)
-        .ok_or_else(|| Error::msg(format!("filter: {text} is not a number a decimal can hold")))?;
+    let Some((value, literal_scale)) = parse(text) else {
+        // A number past 10^38 is beyond every decimal128 value.
+        return match text.parse::<f64>() {
+            Ok(f) if f.abs() >= 1e38 => Ok(constant(array, beyond(op, f > 0.0))),
+            _ => Err(Error::msg(format!(
+                "filter: {text} has more digits than a decimal holds (38)"
+            ))),
+        };
+    };
     let scale = u32::try_from(scale).map_err(|_| {
         Error::msg(format!(
             "filter: a decimal column of negative scale ({scale}) can't be compared yet"
@@ -92,9 +99,9 @@ pub(crate) fn compare(array: &ArrayRef, scale: i8, op: Op, text: &str) -> Result
         }
     };
     let scalar: ArrayRef = match array.data_type() {
-        DataType::Decimal128(p, s) => Arc::new(
-            Decimal128Array::from(vec![floor]).with_precision_and_scale(*p, *s)?,
-        ),
+        DataType::Decimal128(p, s) => {
+            Arc::new(Decimal128Array::from(vec![floor]).with_precision_and_scale(*p, *s)?)
+        }
         DataType::Decimal256(p, s) => Arc::new(
             Decimal256Array::from(vec![i256::from_i128(floor)]).with_precision_and_scale(*p, *s)?,
         ),
@@ -193,7 +200,10 @@ mod tests {
         assert_eq!(parse("1e3"), Some((1000, 0)));
         assert_eq!(parse("2.5e-3"), Some((25, 4)));
         assert_eq!(parse(".5"), Some((5, 1)));
-        assert_eq!(parse("12345678901234567.89"), Some((1234567890123456789, 2)));
+        assert_eq!(
+            parse("12345678901234567.89"),
+            Some((1234567890123456789, 2))
+        );
         assert_eq!(parse("abc"), None);
     }
 
@@ -206,18 +216,38 @@ mod tests {
     }
 
     fn answer(op: Op, text: &str) -> Vec<Option<bool>> {
-        let a = cents(vec![Some(1234), Some(1235), None, Some(1_234_567_890_123_456_789)]);
+        let a = cents(vec![
+            Some(1234),
+            Some(1235),
+            None,
+            Some(1_234_567_890_123_456_789),
+        ]);
         compare(&a, 2, op, text).unwrap().iter().collect()
     }
 
     #[test]
     fn decimals_compare_exactly_with_literals_of_any_scale() {
-        assert_eq!(answer(Op::Eq, "12.34"), [Some(true), Some(false), None, Some(false)]);
-        assert_eq!(answer(Op::Eq, "12.340"), [Some(true), Some(false), None, Some(false)]);
+        assert_eq!(
+            answer(Op::Eq, "12.34"),
+            [Some(true), Some(false), None, Some(false)]
+        );
+        assert_eq!(
+            answer(Op::Eq, "12.340"),
+            [Some(true), Some(false), None, Some(false)]
+        );
         // Between 12.34 and 12.35: never equal, and > means >= 12.35.
-        assert_eq!(answer(Op::Eq, "12.345"), [Some(false), Some(false), None, Some(false)]);
-        assert_eq!(answer(Op::Gt, "12.345"), [Some(false), Some(true), None, Some(true)]);
-        assert_eq!(answer(Op::Le, "12.345"), [Some(true), Some(false), None, Some(false)]);
+        assert_eq!(
+            answer(Op::Eq, "12.345"),
+            [Some(false), Some(false), None, Some(false)]
+        );
+        assert_eq!(
+            answer(Op::Gt, "12.345"),
+            [Some(false), Some(true), None, Some(true)]
+        );
+        assert_eq!(
+            answer(Op::Le, "12.345"),
+            [Some(true), Some(false), None, Some(false)]
+        );
         // Past a double's precision: the last cent counts.
         assert_eq!(
             answer(Op::Eq, "12345678901234567.89"),
@@ -227,7 +257,10 @@ mod tests {
             answer(Op::Lt, "12345678901234567.89"),
             [Some(true), Some(true), None, Some(false)]
         );
-        assert_eq!(answer(Op::Lt, "1e40"), [Some(true), Some(true), None, Some(true)]);
+        assert_eq!(
+            answer(Op::Lt, "1e40"),
+            [Some(true), Some(true), None, Some(true)]
+        );
     }
 
     #[test]

@@ -181,11 +181,13 @@ fn check_cmp(l: &Operand, r: &Operand, ty: &dyn Fn(&str) -> Result<DataType>) ->
 /// Checks every column exists and every comparison type-checks.
 fn check(expr: &Expr, schema: &Schema) -> Result<()> {
     let ty = |name: &str| -> Result<DataType> {
-        weir_plugin_sdk::path::field(schema, name).map(|f| f.data_type().clone()).ok_or_else(|| {
-            Error::msg(format!(
-                "filter: the predicate names column {name:?}, which the input doesn't have"
-            ))
-        })
+        weir_plugin_sdk::path::field(schema, name)
+            .map(|f| f.data_type().clone())
+            .ok_or_else(|| {
+                Error::msg(format!(
+                    "filter: the predicate names column {name:?}, which the input doesn't have"
+                ))
+            })
     };
     match expr {
         Expr::And(a, b) | Expr::Or(a, b) => {
@@ -251,7 +253,12 @@ fn per_key(on_values: &BooleanArray, dict: &dyn AnyDictionaryArray) -> BooleanAr
 }
 
 /// `l (op) r` on the batch.
-fn comparison(cols: &mut Columns<'_, '_>, l: &Operand, op: Op, r: &Operand) -> Result<BooleanArray> {
+fn comparison(
+    cols: &mut Columns<'_, '_>,
+    l: &Operand,
+    op: Op,
+    r: &Operand,
+) -> Result<BooleanArray> {
     match (l, r) {
         (Operand::Column(a), Operand::Column(b)) => {
             let (x, y) = (cols.get(a)?, cols.get(b)?);
@@ -324,7 +331,9 @@ fn eval(expr: &Expr, cols: &mut Columns<'_, '_>) -> Result<BooleanArray> {
             }
         }
         Expr::Like(other, _, _) => {
-            return Err(Error::msg(format!("filter: `like` needs a column, not {other}")))
+            return Err(Error::msg(format!(
+                "filter: `like` needs a column, not {other}"
+            )))
         }
     })
 }

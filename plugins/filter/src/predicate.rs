@@ -420,7 +420,10 @@ mod tests {
         .iter()
         .map(ToString::to_string)
         .collect();
-        assert_eq!(shown, ["0", "2.5", "'it''s'", "\"order id\"", "amount", "true"]);
+        assert_eq!(
+            shown,
+            ["0", "2.5", "'it''s'", "\"order id\"", "amount", "true"]
+        );
     }
 
     #[test]
@@ -451,7 +454,11 @@ mod tests {
         let col = |c: &str| Operand::Column(c.into());
         assert_eq!(
             parse("country in ('DE', 'FR')").unwrap(),
-            Expr::In(col("country"), vec![Operand::Str("DE".into()), Operand::Str("FR".into())], false)
+            Expr::In(
+                col("country"),
+                vec![Operand::Str("DE".into()), Operand::Str("FR".into())],
+                false
+            )
         );
         assert_eq!(
             parse("customer.name NOT LIKE 'A%'").unwrap(),

@@ -258,11 +258,18 @@ impl ParseTime {
     }
 
     /// A timestamp column without a zone holds wall-clock values.
-    fn localize_all(&self, micros: TimestampMicrosecondArray, naive: bool) -> Result<TimestampMicrosecondArray> {
+    fn localize_all(
+        &self,
+        micros: TimestampMicrosecondArray,
+        naive: bool,
+    ) -> Result<TimestampMicrosecondArray> {
         let (Some(zone), true) = (self.zone, naive) else {
             return Ok(micros);
         };
-        let out: TimestampMicrosecondArray = micros.iter().map(|v| v.and_then(|v| localize(zone, v))).collect();
+        let out: TimestampMicrosecondArray = micros
+            .iter()
+            .map(|v| v.and_then(|v| localize(zone, v)))
+            .collect();
         Ok(out)
     }
 
@@ -387,9 +394,10 @@ impl Transform for ParseTime {
         };
         let zone = match config.timezone.as_str() {
             "" | "UTC" => None,
-            name => Some(name.parse::<Tz>().map_err(|_| {
-                Error::msg(format!("parse-time: unknown time zone {name:?}"))
-            })?),
+            name => Some(
+                name.parse::<Tz>()
+                    .map_err(|_| Error::msg(format!("parse-time: unknown time zone {name:?}")))?,
+            ),
         };
         Ok(ParseTime {
             config,
@@ -465,13 +473,18 @@ mod tests {
     }
 
     fn parser(zone: &str) -> ParseTime {
-        let config: Config =
-            weir_plugin_sdk::serde_json::from_str(&format!(r#"{{"columns":["t"],"timezone":"{zone}"}}"#)).unwrap();
+        let config: Config = weir_plugin_sdk::serde_json::from_str(&format!(
+            r#"{{"columns":["t"],"timezone":"{zone}"}}"#
+        ))
+        .unwrap();
         ParseTime::new(config).unwrap_or_else(|_| panic!("zone {zone}"))
     }
 
     fn utc(micros: i64) -> String {
-        DateTime::from_timestamp_micros(micros).unwrap().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        DateTime::from_timestamp_micros(micros)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
     }
 
     #[test]
@@ -480,7 +493,7 @@ mod tests {
         let at = |s: &str| utc(paris.parse(s).unwrap());
         assert_eq!(at("2024-01-15 05:37:46"), "2024-01-15T04:37:46Z"); // CET, +01:00
         assert_eq!(at("2024-07-15 05:37:46"), "2024-07-15T03:37:46Z"); // CEST, +02:00
-        // An offset present wins over the zone.
+                                                                       // An offset present wins over the zone.
         assert_eq!(at("2024-07-15T05:37:46+00:00"), "2024-07-15T05:37:46Z");
         // Clocks forward 2024-03-31 02:00 -> 03:00: 02:30 doesn't exist;
         // read with the offset before the gap (+01:00), like PostgreSQL.
@@ -489,15 +502,20 @@ mod tests {
         // first (+02:00).
         assert_eq!(at("2024-10-27 02:30:00"), "2024-10-27T00:30:00Z");
         let utc_zone = parser("UTC");
-        assert_eq!(utc(utc_zone.parse("2024-01-15 05:37:46").unwrap()), "2024-01-15T05:37:46Z");
+        assert_eq!(
+            utc(utc_zone.parse("2024-01-15 05:37:46").unwrap()),
+            "2024-01-15T05:37:46Z"
+        );
     }
 
     #[test]
     fn an_unknown_zone_is_a_config_error_naming_it() {
-        let err = weir_plugin_sdk::serde_json::from_str::<Config>(r#"{"columns":["t"],"timezone":"Europe/Pariss"}"#)
-            .err()
-            .unwrap()
-            .to_string();
+        let err = weir_plugin_sdk::serde_json::from_str::<Config>(
+            r#"{"columns":["t"],"timezone":"Europe/Pariss"}"#,
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("unknown time zone \"Europe/Pariss\""), "{err}");
     }
 }

@@ -92,7 +92,14 @@ struct Column {
 fn plan(config: &Config, input: &Schema) -> Result<Vec<Column>> {
     let mut columns = Vec::new();
     for field in input.fields() {
-        flatten_into(config, field, field.name(), field.name(), false, &mut columns);
+        flatten_into(
+            config,
+            field,
+            field.name(),
+            field.name(),
+            false,
+            &mut columns,
+        );
     }
     let mut seen = HashSet::new();
     for c in &columns {

@@ -11,8 +11,8 @@
 //! its own name (`country`) or by `as`. Plain columns move no data: the
 //! host reorders them; a picked field crosses back as a new column.
 
-use weir_plugin_sdk::path;
 use weir_plugin_sdk::arrow_schema::FieldRef;
+use weir_plugin_sdk::path;
 use weir_plugin_sdk::prelude::*;
 
 /// The `config` table.
@@ -102,7 +102,9 @@ impl Transform for Select {
         }
         // Only names cross the boundary for input columns: the host
         // reorders them.
-        Ok(vec![out.project(picks.into_iter().map(|p| p.name).collect())])
+        Ok(vec![
+            out.project(picks.into_iter().map(|p| p.name).collect())
+        ])
     }
 }
 

@@ -358,7 +358,10 @@ fn filter_refuses_like_on_a_number_and_a_missing_struct_field_before_data_moves(
     weir_tests::write_ipc(&scratch.path("orders.arrow"), &nested_orders());
     for (predicate, says) in [
         ("price like '1%'", "`like` matches text"),
-        ("customer.city = 'x'", "column \"customer.city\", which the input doesn't have"),
+        (
+            "customer.city = 'x'",
+            "column \"customer.city\", which the input doesn't have",
+        ),
     ] {
         let err = scratch
             .check(&format!(
@@ -390,7 +393,8 @@ fn nested_through(plugin: &str, config: &str) -> arrow::array::RecordBatch {
 }
 
 fn column_names(batch: &arrow::array::RecordBatch, column: &str) -> Vec<Option<String>> {
-    let array = arrow::compute::cast(batch.column_by_name(column).unwrap(), &DataType::Utf8).unwrap();
+    let array =
+        arrow::compute::cast(batch.column_by_name(column).unwrap(), &DataType::Utf8).unwrap();
     array
         .as_string::<i32>()
         .iter()
@@ -433,7 +437,15 @@ fn rename_flatten_brings_struct_fields_up_as_parent_child_columns_in_place() {
     let out = nested_through(plugins::RENAME, "{ flatten = true }");
     assert_eq!(
         names(&out),
-        ["id", "amount", "name", "customer_country", "tags", "price", "city"]
+        [
+            "id",
+            "amount",
+            "name",
+            "customer_country",
+            "tags",
+            "price",
+            "city"
+        ]
     );
     assert_eq!(
         column_names(&out, "customer_country"),
@@ -443,7 +455,11 @@ fn rename_flatten_brings_struct_fields_up_as_parent_child_columns_in_place() {
         plugins::RENAME,
         r#"{ flatten = true, map = { "customer.country" = "country" } }"#,
     );
-    assert!(names(&mapped).contains(&"country".to_string()), "{:?}", names(&mapped));
+    assert!(
+        names(&mapped).contains(&"country".to_string()),
+        "{:?}",
+        names(&mapped)
+    );
 }
 
 #[test]
@@ -453,9 +469,15 @@ fn aggregate_sums_and_averages_decimals_exactly() {
     use arrow::array::{ArrayRef, Decimal128Array, TimestampMicrosecondArray};
     use arrow::datatypes::Decimal128Type;
 
-    let prices = Decimal128Array::from(vec![Some(10), Some(20), None, Some(1), Some(12_345_678_901_234_567)])
-        .with_precision_and_scale(20, 2)
-        .unwrap();
+    let prices = Decimal128Array::from(vec![
+        Some(10),
+        Some(20),
+        None,
+        Some(1),
+        Some(12_345_678_901_234_567),
+    ])
+    .with_precision_and_scale(20, 2)
+    .unwrap();
     let ts = TimestampMicrosecondArray::from(vec![0, 1, 2, 3, 4]).with_timezone("UTC");
     let scratch = Scratch::new();
     weir_tests::write_ipc(
@@ -480,7 +502,10 @@ fn aggregate_sums_and_averages_decimals_exactly() {
     let out = read_ipc(&scratch.path("out.arrow")).unwrap();
     let value = |name: &str| {
         let a = out.column_by_name(name).unwrap();
-        (a.data_type().clone(), a.as_primitive::<Decimal128Type>().value(0))
+        (
+            a.data_type().clone(),
+            a.as_primitive::<Decimal128Type>().value(0),
+        )
     };
     // 0.10 + 0.20 + 0.01 + 123456789012345.67, to the cent.
     assert_eq!(
@@ -499,7 +524,10 @@ fn aggregate_sums_and_averages_decimals_exactly() {
         (DataType::Decimal128(20, 2), 12_345_678_901_234_567)
     );
     assert_eq!(
-        out.column_by_name("count_price").unwrap().as_primitive::<Int64Type>().value(0),
+        out.column_by_name("count_price")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .value(0),
         4
     );
 }
@@ -511,7 +539,11 @@ fn parse_time_reads_dictionary_large_and_view_strings() {
     use arrow::array::{ArrayRef, DictionaryArray, LargeStringArray, StringViewArray};
     use arrow::datatypes::Int32Type;
 
-    let texts = [Some("2026-01-02T03:04:05Z"), None, Some("2026-01-02T03:04:05Z")];
+    let texts = [
+        Some("2026-01-02T03:04:05Z"),
+        None,
+        Some("2026-01-02T03:04:05Z"),
+    ];
     let dictionary: DictionaryArray<Int32Type> = texts.into_iter().collect();
     let scratch = Scratch::new();
     weir_tests::write_ipc(
@@ -538,7 +570,11 @@ fn parse_time_reads_dictionary_large_and_view_strings() {
             .as_primitive::<TimestampMicrosecondType>();
         assert_eq!(
             ts.iter().collect::<Vec<_>>(),
-            vec![Some(1_767_323_045_000_000), None, Some(1_767_323_045_000_000)],
+            vec![
+                Some(1_767_323_045_000_000),
+                None,
+                Some(1_767_323_045_000_000)
+            ],
             "{name}"
         );
     }

@@ -600,7 +600,10 @@ fn nested_orders_example_matches_pandas_json_normalize() {
     let table = unique_table("nested_orders");
     let manifest = std::fs::read_to_string(example.join("pipeline.toml"))
         .unwrap()
-        .replace("http://127.0.0.1:8766/orders.json", &format!("{}/orders.json", api.base))
+        .replace(
+            "http://127.0.0.1:8766/orders.json",
+            &format!("{}/orders.json", api.base),
+        )
         .replace("../../target/plugins/filter.wasm", plugins::FILTER)
         .replace("../../target/plugins/dedupe.wasm", plugins::DEDUPE)
         .replace("../../target/plugins/rename.wasm", plugins::RENAME)

@@ -45,7 +45,8 @@ fn mode() -> String {
 }
 
 fn schema_of(batch: &Batch) -> Result<Schema, String> {
-    weir_wit_arrow::schema_from_wit(&map::schema_from_wit(batch.schema())).map_err(|e| e.to_string())
+    weir_wit_arrow::schema_from_wit(&map::schema_from_wit(batch.schema()))
+        .map_err(|e| e.to_string())
 }
 
 /// One field as a column's type tree (a schema with one root).

@@ -13,7 +13,8 @@ impl Transform for NetClient {
     }
 
     fn process(&mut self, _input: &Batch<'_>) -> Result<Vec<Output>> {
-        std::net::TcpStream::connect("127.0.0.1:9").map_err(|e| Error::msg(format!("connect: {e}")))?;
+        std::net::TcpStream::connect("127.0.0.1:9")
+            .map_err(|e| Error::msg(format!("connect: {e}")))?;
         Err(Error::msg("opened a socket"))
     }
 }

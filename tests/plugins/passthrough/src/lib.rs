@@ -38,14 +38,23 @@ impl Transform for Passthrough {
             Output::pass()
         };
         if let Some(tag) = &self.0.tag {
-            let column: StringArray = std::iter::repeat_n(Some(tag.as_str()), input.num_rows()).collect();
+            let column: StringArray =
+                std::iter::repeat_n(Some(tag.as_str()), input.num_rows()).collect();
             out = match out {
                 Output::Batch(b) => {
-                    let mut fields: Vec<Field> = b.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+                    let mut fields: Vec<Field> = b
+                        .schema()
+                        .fields()
+                        .iter()
+                        .map(|f| f.as_ref().clone())
+                        .collect();
                     fields.push(Field::new("tag", DataType::Utf8, true));
                     let mut columns = b.columns().to_vec();
                     columns.push(Arc::new(column));
-                    Output::batch(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+                    Output::batch(RecordBatch::try_new(
+                        Arc::new(Schema::new(fields)),
+                        columns,
+                    )?)
                 }
                 derived => derived.with_column("tag", Arc::new(column)),
             };

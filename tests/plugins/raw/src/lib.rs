@@ -15,6 +15,9 @@
 //! - `bad-zone`: a timestamp column whose zone is not a time zone.
 //! - `type-flip`: `describe` says unknown; the first batch's `x` is int64,
 //!   every later one's float64.
+//! - `tag`: adds a column `tag` holding the config's `tag` on every row
+//!   (a well-behaved plugin with no Arrow in it: cheap to build for every
+//!   target `weir plugin build` takes).
 
 use exports::weir::plugin::transform::Guest;
 use weir::plugin::types::*;
@@ -30,6 +33,7 @@ wit_bindgen::generate!({
 struct Raw;
 
 static MODE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static TAG: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
 static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn mode() -> String {
@@ -70,10 +74,13 @@ fn derived(selection: Option<Selection>, columns: Vec<NamedColumn>) -> Output {
 
 impl Guest for Raw {
     fn init(config: String) -> Result<(), String> {
-        let v: serde_json::Value =
-            serde_json::from_str(&config).map_err(|e| e.to_string())?;
-        let m = v["mode"].as_str().ok_or("config needs a string `mode`")?.to_string();
+        let v: serde_json::Value = serde_json::from_str(&config).map_err(|e| e.to_string())?;
+        let m = v["mode"]
+            .as_str()
+            .ok_or("config needs a string `mode`")?
+            .to_string();
         *MODE.lock().map_err(|e| e.to_string())? = m;
+        *TAG.lock().map_err(|e| e.to_string())? = v["tag"].as_str().unwrap_or_default().to_string();
         Ok(())
     }
 
@@ -85,6 +92,25 @@ impl Guest for Raw {
         let rows = input.num_rows();
         Ok(vec![match mode().as_str() {
             "ipc-echo" => Output::Ipc(input.to_ipc()),
+            "tag" => {
+                let tag = TAG.lock().map(|t| t.clone()).unwrap_or_default();
+                let offsets = (0..=rows as i32).map(|i| i * tag.len() as i32).collect();
+                let column = Column {
+                    data_type: DataType::Utf8,
+                    values: Values::Var(VarData {
+                        offsets,
+                        data: tag.repeat(rows as usize).into_bytes(),
+                    }),
+                    validity: None,
+                };
+                derived(
+                    None,
+                    vec![NamedColumn {
+                        name: "tag".into(),
+                        column,
+                    }],
+                )
+            }
             "short-column" => derived(
                 None,
                 vec![NamedColumn {
