@@ -50,6 +50,7 @@ pub mod log;
 mod output;
 pub mod path;
 pub mod state;
+pub mod text;
 
 pub use arrow_array;
 pub use arrow_buffer;

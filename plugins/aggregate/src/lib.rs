@@ -286,7 +286,7 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
     for k in &config.group_by {
         let kind = match field(input, k, "`group_by`")?.data_type() {
             DataType::Boolean => KeyKind::Bool,
-            DataType::Utf8 | DataType::LargeUtf8 => KeyKind::Str,
+            t if weir_plugin_sdk::text::is_text(t) => KeyKind::Str,
             t if is_int(t) => KeyKind::Int,
             t => {
                 return Err(Error::msg(format!(
@@ -456,6 +456,12 @@ fn exact_average(sum: i128, n: i64, extra: u8) -> Option<i128> {
 }
 
 fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
+    if let Some(texts) = weir_plugin_sdk::text::strings(array) {
+        return Ok(texts
+            .into_iter()
+            .map(|v| v.map_or(Key::Null, |s| Key::Str(s.to_string())))
+            .collect());
+    }
     let n = array.len();
     let valid = |i: usize| array.is_valid(i);
     Ok(match array.data_type() {
@@ -465,30 +471,6 @@ fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
                 .map(|i| {
                     if valid(i) {
                         Key::Bool(a.value(i))
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
-        }
-        DataType::Utf8 => {
-            let a = array.as_string::<i32>();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Str(a.value(i).to_string())
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
-        }
-        DataType::LargeUtf8 => {
-            let a = array.as_string::<i64>();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Str(a.value(i).to_string())
                     } else {
                         Key::Null
                     }

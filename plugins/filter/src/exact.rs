@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::{
     Array, ArrayRef, BooleanArray, Decimal128Array, Decimal256Array, Scalar,
 };
@@ -173,21 +172,16 @@ pub(crate) fn like_match(text: &str, pattern: &str) -> bool {
 
 /// `array like pattern`, per row; null stays null.
 pub(crate) fn like(array: &ArrayRef, pattern: &str) -> Result<BooleanArray> {
-    if let Some(dict) = array.as_any_dictionary_opt() {
-        let on_values = like(dict.values(), pattern)?;
-        return Ok(crate::per_key(&on_values, dict));
-    }
-    let matches = |v: Option<&str>| v.map(|v| like_match(v, pattern));
-    Ok(match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().map(matches).collect(),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().map(matches).collect(),
-        DataType::Utf8View => array.as_string_view().iter().map(matches).collect(),
-        other => {
-            return Err(Error::msg(format!(
-                "filter: `like` matches text, not {other}"
-            )))
-        }
-    })
+    let texts = weir_plugin_sdk::text::strings(array).ok_or_else(|| {
+        Error::msg(format!(
+            "filter: `like` matches text, not {}",
+            array.data_type()
+        ))
+    })?;
+    Ok(texts
+        .into_iter()
+        .map(|v| v.map(|v| like_match(v, pattern)))
+        .collect())
 }
 
 #[cfg(test)]

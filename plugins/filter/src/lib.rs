@@ -28,6 +28,7 @@ use weir_plugin_sdk::arrow_array::{
     AnyDictionaryArray, Datum, LargeStringArray, Scalar, StringViewArray,
 };
 use weir_plugin_sdk::prelude::*;
+use weir_plugin_sdk::text::is_text;
 
 /// The `config` table.
 #[derive(Deserialize)]
@@ -147,14 +148,6 @@ fn literal_f64(lit: &Operand) -> Option<f64> {
         Operand::Int(v) => Some(*v as f64),
         Operand::Float(v, _) => Some(*v),
         _ => None,
-    }
-}
-
-fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, values) => is_text(values),
-        _ => false,
     }
 }
 

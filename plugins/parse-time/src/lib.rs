@@ -37,6 +37,7 @@ use weir_plugin_sdk::arrow_array::types::{
 };
 use weir_plugin_sdk::arrow_buffer::{BooleanBufferBuilder, NullBuffer};
 use weir_plugin_sdk::prelude::*;
+use weir_plugin_sdk::text::{is_text, strings};
 
 /// What to do with a value no format parses.
 #[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq)]
@@ -274,7 +275,7 @@ impl ParseTime {
     }
 
     fn convert(&self, name: &str, array: &ArrayRef) -> Result<ArrayRef> {
-        let micros: TimestampMicrosecondArray = match texts(array) {
+        let micros: TimestampMicrosecondArray = match strings(array) {
             Some(strings) => {
                 // Values and validity built side by side: no per-row Option.
                 let mut values = Vec::with_capacity(strings.len());
@@ -322,43 +323,6 @@ impl ParseTime {
                 )))
             }
         })
-    }
-}
-
-/// The text of each row of a string column — utf8, large_utf8,
-/// utf8_view, or a dictionary of them (Spark's and pyarrow's encoding) —
-/// or `None` for other types.
-fn texts(array: &ArrayRef) -> Option<Vec<Option<&str>>> {
-    Some(match array.data_type() {
-        DataType::Utf8 => array.as_string::<i32>().iter().collect(),
-        DataType::LargeUtf8 => array.as_string::<i64>().iter().collect(),
-        DataType::Utf8View => array.as_string_view().iter().collect(),
-        DataType::Dictionary(..) => {
-            let dict = array.as_any_dictionary();
-            let values = texts(dict.values())?;
-            let null_keys = dict.keys().logical_nulls();
-            dict.normalized_keys()
-                .iter()
-                .enumerate()
-                .map(|(row, &k)| {
-                    let null = null_keys.as_ref().is_some_and(|n| n.is_null(row));
-                    if null {
-                        None
-                    } else {
-                        values.get(k).copied().flatten()
-                    }
-                })
-                .collect()
-        }
-        _ => return None,
-    })
-}
-
-fn is_text(t: &DataType) -> bool {
-    match t {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, values) => is_text(values),
-        _ => false,
     }
 }
 

@@ -579,3 +579,59 @@ fn parse_time_reads_dictionary_large_and_view_strings() {
         );
     }
 }
+
+#[test]
+fn aggregate_groups_by_a_dictionary_string_column_by_value() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, DictionaryArray, Int64Array, TimestampMicrosecondArray};
+    use arrow::datatypes::Int8Type;
+
+    let city: DictionaryArray<Int8Type> = vec![Some("Berlin"), Some("Paris"), None, Some("Berlin")]
+        .into_iter()
+        .collect();
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(
+        &scratch.path("in.arrow"),
+        &weir_tests::batch(vec![
+            (
+                "ts",
+                Arc::new(TimestampMicrosecondArray::from(vec![0, 1, 2, 3]).with_timezone("UTC"))
+                    as ArrayRef,
+            ),
+            ("city", Arc::new(city)),
+            ("n", Arc::new(Int64Array::from(vec![1, 2, 3, 4]))),
+        ]),
+    );
+    scratch
+        .run(&format!(
+            "[sources.in]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n\
+             [transforms.t]\nplugin = {}\ninputs = [\"in\"]\n\
+             config = {{ time = \"ts\", window_ms = 60000, group_by = [\"city\"], \
+             aggregates = [{{ op = \"sum\", column = \"n\" }}] }}\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"t\"]\npath = \"out.arrow\"\n",
+            toml_path(plugins::AGGREGATE.as_ref())
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let mut groups: Vec<(Option<String>, i64)> = column_names(&out, "city")
+        .into_iter()
+        .zip(
+            out.column_by_name("sum_n")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .iter()
+                .copied(),
+        )
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        vec![
+            (None, 3),
+            (Some("Berlin".into()), 5),
+            (Some("Paris".into()), 2)
+        ]
+    );
+}
