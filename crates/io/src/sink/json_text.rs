@@ -75,6 +75,40 @@ pub(crate) fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowEr
     RecordBatch::try_new(Arc::new(schema), columns)
 }
 
+/// `batch` for a sink of flat columns: nested columns as their JSON text
+/// ([`nested_as_json`]), and dictionary columns as their values — a sink
+/// formatting values one by one must not see the dictionary (a dictionary
+/// of binary would otherwise be written as its text form).
+pub(crate) fn flat_values(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let batch = nested_as_json(batch)?;
+    let schema = batch.schema();
+    if !schema
+        .fields()
+        .iter()
+        .any(|f| matches!(f.data_type(), DataType::Dictionary(..)))
+    {
+        return Ok(batch);
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match field.data_type() {
+            DataType::Dictionary(_, values) => {
+                columns.push(arrow::compute::cast(column, values)?);
+                fields.push(Arc::new(
+                    field.as_ref().clone().with_data_type((**values).clone()),
+                ));
+            }
+            _ => {
+                columns.push(column.clone());
+                fields.push(field.clone());
+            }
+        }
+    }
+    let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
+    RecordBatch::try_new(Arc::new(schema), columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +191,21 @@ mod tests {
             vec![Some(r#"{"x":7}"#.into()), Some("{}".into()), None]
         );
         assert_eq!(out.schema().field(0).data_type(), &DataType::Utf8);
+    }
+
+    #[test]
+    fn a_dictionary_of_binary_is_unpacked_to_its_bytes() {
+        use arrow::array::{BinaryArray, DictionaryArray, Int8Array};
+        let values = Arc::new(BinaryArray::from(vec![&b"\x00\xff"[..], b"z"])) as ArrayRef;
+        let dict = DictionaryArray::new(Int8Array::from(vec![Some(1), None, Some(0)]), values);
+        let schema = Schema::new(vec![Field::new("b", dict.data_type().clone(), true)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(dict)]).unwrap();
+        let out = flat_values(&batch).unwrap();
+        let bytes = out.column(0).as_binary::<i32>();
+        assert_eq!(
+            bytes.iter().collect::<Vec<_>>(),
+            vec![Some(&b"z"[..]), None, Some(&b"\x00\xff"[..])]
+        );
     }
 
     #[test]

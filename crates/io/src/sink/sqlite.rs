@@ -265,7 +265,7 @@ impl SqliteSink {
     fn insert(&mut self, batch: &RecordBatch) -> Result<()> {
         let insert = self.insert.clone().unwrap_or_default();
         let batch =
-            &super::json_text::nested_as_json(batch).map_err(|e| self.fail("writing JSON", e))?;
+            &super::json_text::flat_values(batch).map_err(|e| self.fail("writing JSON", e))?;
         let options = FormatOptions::default();
         let formatters = batch
             .columns()
