@@ -79,6 +79,7 @@ pub(crate) fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowEr
 /// ([`nested_as_json`]), and dictionary columns as their values — a sink
 /// formatting values one by one must not see the dictionary (a dictionary
 /// of binary would otherwise be written as its text form).
+#[cfg(any(feature = "sqlite", test))]
 pub(crate) fn flat_values(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let batch = nested_as_json(batch)?;
     let schema = batch.schema();
