@@ -19,7 +19,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    ArrayRef, Float64Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray,
+};
+use arrow::buffer::OffsetBuffer;
 use arrow::compute::filter_record_batch;
 use arrow::compute::kernels::cmp::gt;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -108,10 +111,53 @@ fn boundary(host: &PluginHost, s: &Sizes) {
     );
 
     let mut copy = instance(host, plugins::PASSTHROUGH, r#"{"copy":true}"#);
-    let values: Vec<i64> = (0..s.round_trip_rows as i64).collect();
-    let bytes = values.len() * 8;
-    let big = RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(values)) as ArrayRef)])
-        .expect("batch");
+    for (kind, column) in round_trip_columns(s.round_trip_rows) {
+        round_trip(&mut copy, s, kind, column);
+    }
+}
+
+/// One column of each shape the boundary carries differently: fixed-width
+/// values; offsets + bytes; a list's offsets over a child array; a
+/// struct's children. About 8 MiB of buffers each at full size.
+fn round_trip_columns(rows: usize) -> Vec<(&'static str, ArrayRef)> {
+    let ints = || Int64Array::from((0..rows as i64).collect::<Vec<_>>());
+    let names =
+        || StringArray::from_iter_values((0..rows).map(|i| format!("n{:06}", i % 1_000_000)));
+    let per_list = 4;
+    let list = ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Int64, true)),
+        OffsetBuffer::from_lengths(std::iter::repeat_n(per_list, rows / per_list)),
+        Arc::new(Int64Array::from(
+            (0..(rows / per_list * per_list) as i64).collect::<Vec<_>>(),
+        )),
+        None,
+    );
+    let half = rows / 2;
+    let strukt = StructArray::from(vec![
+        (
+            Arc::new(Field::new("id", DataType::Int64, false)),
+            Arc::new(Int64Array::from((0..half as i64).collect::<Vec<_>>())) as ArrayRef,
+        ),
+        (
+            Arc::new(Field::new("name", DataType::Utf8, false)),
+            Arc::new(StringArray::from_iter_values(
+                (0..half).map(|i| format!("n{:06}", i % 1_000_000)),
+            )) as ArrayRef,
+        ),
+    ]);
+    vec![
+        ("int64", Arc::new(ints()) as ArrayRef),
+        ("utf8", Arc::new(names())),
+        ("list<int64>", Arc::new(list)),
+        ("struct<int64, utf8>", Arc::new(strukt)),
+    ]
+}
+
+/// `column` into the plugin and back as a new batch, against `memcpy` of
+/// the same number of buffer bytes.
+fn round_trip(copy: &mut PluginInstance, s: &Sizes, kind: &str, column: ArrayRef) {
+    let bytes = column.to_data().get_slice_memory_size().expect("sizes");
+    let big = RecordBatch::try_from_iter([("x", column)]).expect("batch");
     let trip = best(s.repeats, || {
         let out = copy.process(&big, 0).expect("process");
         assert_eq!(out[0].num_rows(), big.num_rows());
@@ -125,8 +171,8 @@ fn boundary(host: &PluginHost, s: &Sizes) {
     let gbs = |d: Duration| bytes as f64 / d.as_secs_f64() / 1e9;
     row(
         &format!(
-            "boundary: pass-through round trip, {} MiB column",
-            bytes >> 20
+            "boundary: pass-through round trip, {kind} column, {:.1} MiB",
+            bytes as f64 / (1 << 20) as f64
         ),
         format!(
             "{:.2} GB/s vs memcpy {:.2} GB/s = {:.0} %",

@@ -212,6 +212,7 @@ impl PluginHost {
         Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
         v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
             .map_err(fail)?;
+        crate::lend::link(&mut linker).map_err(fail)?;
         let ticker = EpochTicker::start(&engine);
         let disk = config
             .cache_dir

@@ -25,21 +25,15 @@ impl types::HostBatch for HostState {
         Ok(u32::try_from(self.batch(&handle)?.batch().num_rows()).unwrap_or(u32::MAX))
     }
 
+    /// Not reached: [`crate::lend`] serves `column` in one copy instead;
+    /// the generated trait still asks for it.
     fn column(
         &mut self,
         handle: Resource<BatchRep>,
         index: u32,
     ) -> wasmtime::Result<Result<types::ColumnData, String>> {
         let batch = self.batch(&handle)?.batch();
-        Ok(match batch.columns().get(index as usize) {
-            Some(array) => weir_wit_arrow::array_to_wit(&array.to_data())
-                .map(map::column_to_wit)
-                .map_err(|e| e.to_string()),
-            None => Err(format!(
-                "column index {index} out of range: the batch has {} columns",
-                batch.num_columns()
-            )),
-        })
+        Ok(crate::lend::column_data(batch, index).map(map::column_to_wit))
     }
 
     fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {

@@ -23,6 +23,7 @@ mod host_v0_2;
 pub mod inspect;
 pub mod instance;
 pub mod kv;
+mod lend;
 pub mod output;
 pub mod state;
 pub mod stdio;
