@@ -23,6 +23,7 @@ mod nested_sinks;
 mod parallel;
 mod plugins;
 mod postgres;
+mod postgres_source;
 mod process;
 mod quickstart;
 mod reload;

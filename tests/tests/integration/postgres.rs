@@ -480,11 +480,11 @@ fn postgres_source_names_a_column_it_cannot_read() {
     let scratch = Scratch::new();
     let err = scratch
         .check(&format!(
-            "[sources.orders]\ntype = \"postgres\"\nurl = \"{}\"\nquery = \"SELECT gen_random_uuid() AS token\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"orders\"]\n",
+            "[sources.orders]\ntype = \"postgres\"\nurl = \"{}\"\nquery = \"SELECT point(1, 2) AS token\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"orders\"]\n",
             postgres_url()
         ))
         .err()
-        .expect("uuid has no mapping")
+        .expect("point has no mapping")
         .to_string();
     assert!(err.contains("\"token\"") && err.contains("::text"), "{err}");
 }

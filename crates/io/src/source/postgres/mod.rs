@@ -13,20 +13,20 @@
 //! docs/postgres.md for the mapping); a type with no mapping is an error
 //! that names the column and suggests a cast in the query.
 
+mod decode;
+
 use std::sync::Arc;
 
 use ::postgres::types::{FromSql, Type};
 use ::postgres::{Client, NoTls};
-use arrow::array::{
-    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder,
-    Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::ArrayRef;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use serde::Deserialize;
 
 use super::{Source, SourceContext};
 use crate::{Error, Result};
+use decode::{arrow_type, decode};
 
 /// Read only rows after a position, in its order.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -74,26 +74,6 @@ impl<'a> FromSql<'a> for Raw<'a> {
     fn accepts(_: &Type) -> bool {
         true
     }
-}
-
-/// The Arrow type a PostgreSQL type is read as.
-fn arrow_type(t: &Type) -> Option<DataType> {
-    Some(match *t {
-        Type::BOOL => DataType::Boolean,
-        Type::INT2 => DataType::Int16,
-        Type::INT4 => DataType::Int32,
-        Type::INT8 => DataType::Int64,
-        Type::FLOAT4 => DataType::Float32,
-        Type::FLOAT8 => DataType::Float64,
-        Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::JSON | Type::JSONB => {
-            DataType::Utf8
-        }
-        Type::BYTEA => DataType::Binary,
-        Type::DATE => DataType::Date32,
-        Type::TIMESTAMP => DataType::Timestamp(TimeUnit::Microsecond, None),
-        Type::TIMESTAMPTZ => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        _ => return None,
-    })
 }
 
 struct PostgresSource {
@@ -145,7 +125,7 @@ impl PostgresSourceConfig {
         let mut fields = Vec::new();
         let mut types = Vec::new();
         for column in statement.columns() {
-            let t = arrow_type(column.type_()).ok_or_else(|| {
+            let t = arrow_type(column.type_(), column.type_modifier()).ok_or_else(|| {
                 fail(format!(
                     "column {:?} is PostgreSQL {}, which weir doesn't read yet; cast it in the \
                      query (e.g. `{}::text` or `::float8`)",
@@ -188,53 +168,13 @@ fn raw(row: &::postgres::Row, i: usize) -> std::result::Result<Option<&[u8]>, St
         .map_err(|e| e.to_string())
 }
 
-fn be<const N: usize>(raw: &[u8]) -> std::result::Result<[u8; N], String> {
-    raw.try_into()
-        .map_err(|_| format!("expected {N} bytes, got {}", raw.len()))
-}
-
 impl PostgresSource {
     fn column(&self, rows: &[::postgres::Row], i: usize) -> std::result::Result<ArrayRef, String> {
-        macro_rules! build {
-            ($builder:expr, |$b:ident| $decode:expr) => {{
-                let mut builder = $builder;
-                for row in rows {
-                    match raw(row, i)? {
-                        Some($b) => builder.append_value($decode),
-                        None => builder.append_null(),
-                    }
-                }
-                Arc::new(builder.finish()) as ArrayRef
-            }};
-        }
-        const PG_EPOCH_DAYS: i32 = 10_957;
-        const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-        Ok(match self.types[i] {
-            Type::BOOL => build!(BooleanBuilder::new(), |b| b.first() == Some(&1)),
-            Type::INT2 => build!(Int16Builder::new(), |b| i16::from_be_bytes(be(b)?)),
-            Type::INT4 => build!(Int32Builder::new(), |b| i32::from_be_bytes(be(b)?)),
-            Type::INT8 => build!(Int64Builder::new(), |b| i64::from_be_bytes(be(b)?)),
-            Type::FLOAT4 => build!(Float32Builder::new(), |b| f32::from_be_bytes(be(b)?)),
-            Type::FLOAT8 => build!(Float64Builder::new(), |b| f64::from_be_bytes(be(b)?)),
-            Type::BYTEA => build!(BinaryBuilder::new(), |b| b),
-            Type::JSONB => build!(StringBuilder::new(), |b| {
-                // jsonb's binary form: a version byte, then the text.
-                std::str::from_utf8(b.get(1..).unwrap_or_default()).map_err(|e| e.to_string())?
-            }),
-            Type::DATE => build!(Date32Builder::new(), |b| i32::from_be_bytes(be(b)?)
-                .saturating_add(PG_EPOCH_DAYS)),
-            Type::TIMESTAMP => build!(TimestampMicrosecondBuilder::new(), |b| i64::from_be_bytes(
-                be(b)?
-            )
-            .saturating_add(PG_EPOCH_MICROS)),
-            Type::TIMESTAMPTZ => build!(
-                TimestampMicrosecondBuilder::new().with_timezone("UTC"),
-                |b| i64::from_be_bytes(be(b)?).saturating_add(PG_EPOCH_MICROS)
-            ),
-            // text, varchar, char, name, json: UTF-8 text.
-            _ => build!(StringBuilder::new(), |b| std::str::from_utf8(b)
-                .map_err(|e| e.to_string())?),
-        })
+        let values = rows
+            .iter()
+            .map(|row| raw(row, i))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        decode(&values, &self.types[i], self.schema.field(i).data_type())
     }
 }
 
