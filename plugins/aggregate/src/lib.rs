@@ -15,8 +15,9 @@
 //!   UNIX epoch: `[k·slide, k·slide + window)`.
 //! - `window_ms`; `slide_ms` (optional) makes windows slide: a row then
 //!   counts in every window that contains it. Without it, tumbling.
-//! - `group_by`: key columns (strings, integers, booleans; nulls are a
-//!   key of their own). Integer keys come out as int64.
+//! - `group_by`: key columns (strings of any encoding, integers,
+//!   booleans, decimal128, date32; nulls are a key of their own). Integer
+//!   keys come out as int64, the others as their input type.
 //! - `aggregates`: `count` (rows, or non-null values of `column`), `sum`,
 //!   `min`, `max`, `avg` of a numeric `column`; `as` names the output
 //!   column (default `count` / `<op>_<column>`). Integer inputs sum, min
@@ -41,12 +42,15 @@ use weir_plugin_sdk::arrow_array::types::{
     UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
-    ArrayRef, BooleanArray, Decimal128Array, Float64Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, Decimal128Array, Float64Array, Int64Array, TimestampMicrosecondArray,
 };
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde::{Deserialize as De, Serialize};
 use weir_plugin_sdk::serde_json;
+
+mod keys;
+
+use keys::{keys_of, Key, KeyKind};
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -95,25 +99,6 @@ pub struct Config {
     /// `allowed_lateness_ms`: how long past its end a window waits.
     #[serde(default)]
     allowed_lateness_ms: u64,
-}
-
-/// A key value of one group column.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, De)]
-#[serde(crate = "weir_plugin_sdk::serde")]
-enum Key {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Str(String),
-}
-
-/// The kind of a group column's output.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, De)]
-#[serde(crate = "weir_plugin_sdk::serde")]
-enum KeyKind {
-    Bool,
-    Int,
-    Str,
 }
 
 /// An f64 kept bit-exact through a snapshot.
@@ -284,16 +269,7 @@ fn resolve(input: &Schema, config: &Config) -> Result<(Vec<Agg>, Vec<KeyKind>)> 
     }
     let mut keys = Vec::new();
     for k in &config.group_by {
-        let kind = match field(input, k, "`group_by`")?.data_type() {
-            DataType::Boolean => KeyKind::Bool,
-            t if weir_plugin_sdk::text::is_text(t) => KeyKind::Str,
-            t if is_int(t) => KeyKind::Int,
-            t => {
-                return Err(Error::msg(format!(
-                    "aggregate: group_by column {k:?} is {t}; keys can be strings, integers or booleans"
-                )))
-            }
-        };
+        let kind = KeyKind::of(k, field(input, k, "`group_by`")?.data_type())?;
         keys.push(kind);
     }
     let mut aggs = Vec::new();
@@ -355,11 +331,7 @@ fn output_schema(config: &Config, aggs: &[Agg], keys: &[KeyKind]) -> Schema {
         Field::new("window_end", ts, false),
     ];
     for (name, kind) in config.group_by.iter().zip(keys) {
-        let t = match kind {
-            KeyKind::Bool => DataType::Boolean,
-            KeyKind::Int => DataType::Int64,
-            KeyKind::Str => DataType::Utf8,
-        };
+        let t = kind.data_type();
         fields.push(Field::new(name, t, true));
     }
     for a in aggs {
@@ -452,43 +424,6 @@ fn exact_average(sum: i128, n: i64, extra: u8) -> Option<i128> {
         q + scaled.signum()
     } else {
         q
-    })
-}
-
-fn keys_of(array: &ArrayRef) -> Result<Vec<Key>> {
-    if let Some(texts) = weir_plugin_sdk::text::strings(array) {
-        return Ok(texts
-            .into_iter()
-            .map(|v| v.map_or(Key::Null, |s| Key::Str(s.to_string())))
-            .collect());
-    }
-    let n = array.len();
-    let valid = |i: usize| array.is_valid(i);
-    Ok(match array.data_type() {
-        DataType::Boolean => {
-            let a = array.as_boolean();
-            (0..n)
-                .map(|i| {
-                    if valid(i) {
-                        Key::Bool(a.value(i))
-                    } else {
-                        Key::Null
-                    }
-                })
-                .collect()
-        }
-        _ => match ints(array) {
-            Some(v) => v
-                .into_iter()
-                .map(|v| v.map_or(Key::Null, Key::Int))
-                .collect(),
-            None => {
-                return Err(Error::msg(format!(
-                    "aggregate: a key column became {}",
-                    array.data_type()
-                )))
-            }
-        },
     })
 }
 
@@ -679,35 +614,7 @@ impl Aggregate {
             ),
         ];
         for (i, kind) in kinds.iter().enumerate() {
-            let column: ArrayRef = match kind {
-                KeyKind::Bool => Arc::new(BooleanArray::from(
-                    closed
-                        .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Bool(b) => Some(*b),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-                KeyKind::Int => Arc::new(Int64Array::from(
-                    closed
-                        .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Int(v) => Some(*v),
-                            _ => None,
-                        })
-                        .collect::<Vec<_>>(),
-                )),
-                KeyKind::Str => Arc::new(
-                    closed
-                        .iter()
-                        .map(|c| match &c.1[i] {
-                            Key::Str(s) => Some(s.as_str()),
-                            _ => None,
-                        })
-                        .collect::<StringArray>(),
-                ),
-            };
+            let column = kind.column(closed.iter().map(|c| &c.1[i]))?;
             columns.push(column);
         }
         for (j, agg) in aggs.iter().enumerate() {

@@ -635,3 +635,67 @@ fn aggregate_groups_by_a_dictionary_string_column_by_value() {
         ]
     );
 }
+
+#[test]
+fn aggregate_groups_by_decimal_and_date_keys_as_pandas_does() {
+    use std::sync::Arc;
+
+    use arrow::array::{ArrayRef, Date32Array, Decimal128Array, TimestampMicrosecondArray};
+
+    let rows = 2_000i64;
+    let tier: Decimal128Array = (0..rows)
+        .map(|i| (i % 9 != 0).then_some(i128::from(i % 4) * 250 + 99))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(5, 2)
+        .unwrap();
+    let day: Date32Array = (0..rows)
+        .map(|i| (i % 13 != 0).then_some(20_000 + (i % 3) as i32))
+        .collect();
+    let amount = (0..rows)
+        .map(|i| (i % 7 != 0).then_some(i128::from(i) * 1_000_003 - 777_777_777))
+        .collect::<Decimal128Array>()
+        .with_precision_and_scale(18, 2)
+        .unwrap();
+    let ts = TimestampMicrosecondArray::from((0..rows).collect::<Vec<_>>()).with_timezone("UTC");
+    let scratch = Scratch::new();
+    weir_tests::write_ipc(
+        &scratch.path("in.arrow"),
+        &weir_tests::batch(vec![
+            ("ts", Arc::new(ts) as ArrayRef),
+            ("tier", Arc::new(tier)),
+            ("day", Arc::new(day)),
+            ("amount", Arc::new(amount)),
+        ]),
+    );
+    scratch
+        .run(&format!(
+            "[pipeline]\nbatch_size = 300\n\n[sources.in]\ntype = \"ipc\"\npath = \"in.arrow\"\n\n\
+             [transforms.t]\nplugin = {}\ninputs = [\"in\"]\n\
+             config = {{ time = \"ts\", window_ms = 60000, group_by = [\"tier\", \"day\"], \
+             aggregates = [{{ op = \"sum\", column = \"amount\" }}, {{ op = \"count\", column = \"amount\" }}] }}\n\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"t\"]\npath = \"out.arrow\"\n",
+            toml_path(plugins::AGGREGATE.as_ref())
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    assert_eq!(
+        out.schema().field_with_name("tier").unwrap().data_type(),
+        &DataType::Decimal128(5, 2)
+    );
+    assert_eq!(
+        out.schema().field_with_name("day").unwrap().data_type(),
+        &DataType::Date32
+    );
+    let check = std::process::Command::new(weir_tests::repo().join(".venv/bin/python"))
+        .arg(weir_tests::repo().join("tests/reference/aggregate_keys.py"))
+        .arg(scratch.path("in.arrow"))
+        .arg(scratch.path("out.arrow"))
+        .output()
+        .expect("running aggregate_keys.py (scripts/setup --test makes .venv)");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && said.contains("groups equal"),
+        "weir's groups differ from pandas':\n{said}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
