@@ -3,39 +3,24 @@
 A plugin module defines a class with ``__init__(self, config)`` and
 ``process(self, batch, output)`` (and, if it needs them, ``finish``,
 ``snapshot`` and ``restore``) and registers it with ``weir.export(Class)``.
-Columns arrive as Python lists (or ``bytes`` for 8-bit integers); a plugin
-answers through an :class:`Output`: a keep mask and new columns. No Arrow
-library is needed. ``weir plugin build`` componentizes the module with
+Columns arrive as Python lists — decimals as ``decimal.Decimal``, lists as
+lists, structs as dicts, dictionaries decoded to their values; a plugin
+answers through an :class:`Output`: a keep mask and new columns of any of
+those types. No Arrow library is needed (``weir_arrow`` reads and writes
+Arrow's buffers). An optional ``describe(schema, config)`` static method
+tells ``weir check`` the output's schema before any data flows. ``weir plugin build`` componentizes the module with
 componentize-py. See plugin-sdk/python/README.md for the guide.
 """
 
 import json
 from typing import Any, Callable, Dict, List, Optional
 
+import weir_arrow as _arrow
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import log as _log
+from wit_world.imports import state as _state
 from wit_world.imports import types as _t
-
-#: The logical types weir exchanges with plugins.
-TYPES = {
-    _t.DataType_Boolean: "boolean",
-    _t.DataType_Int8: "int8",
-    _t.DataType_Int16: "int16",
-    _t.DataType_Int32: "int32",
-    _t.DataType_Int64: "int64",
-    _t.DataType_Uint8: "uint8",
-    _t.DataType_Uint16: "uint16",
-    _t.DataType_Uint32: "uint32",
-    _t.DataType_Uint64: "uint64",
-    _t.DataType_Float32: "float32",
-    _t.DataType_Float64: "float64",
-    _t.DataType_Utf8: "utf8",
-    _t.DataType_Binary: "binary",
-    _t.DataType_Date32: "date32",
-    _t.DataType_Timestamp: "timestamp",
-}
-
 
 class WeirError(Exception):
     """An error whose message weir reports for the node (any exception works)."""
@@ -87,92 +72,104 @@ def config(raw: Dict[str, Any], **defaults: Any) -> Dict[str, Any]:
     return out
 
 
-class Column:
-    """One input column. ``values`` is a list (``bytes`` for int8/uint8;
-    for utf8 and binary use ``get`` or ``to_list``); slots behind a null
-    hold anything: test ``is_valid``."""
+class state:
+    """The node's key-value store, kept by the host: checkpointed with the
+    pipeline, carried over on hot reload, bounded by the node's memory
+    budget. Keys and values are bytes; ``scan`` walks keys in byte order."""
 
-    def __init__(self, name: str, raw: Any, rows: int) -> None:
-        self.name = name
-        self.type = TYPES[type(raw.data_type)]
-        self.length = rows
-        self.validity: Optional[bytes] = raw.validity
-        if isinstance(raw.values, _t.Values_Var):
-            self._var = raw.values.value
-            self.values: Any = None
+    get = staticmethod(_state.get)
+    delete = staticmethod(_state.delete)
+    scan = staticmethod(_state.scan)
+
+    @staticmethod
+    def put(key: bytes, value: bytes, ttl_ms: Optional[int] = None) -> None:
+        """Stores ``value`` under ``key``; with ``ttl_ms``, it expires that
+        much event time after the watermark passes the put."""
+        if ttl_ms is None:
+            _state.put(key, value)
         else:
-            self._var = None
-            self.values = raw.values.value
+            _state.put_with_ttl(key, value, ttl_ms)
+
+
+def _field_dict(field: "_arrow.Field") -> Dict[str, Any]:
+    return {"name": field.name, "type": str(field.type), "nullable": field.nullable, "_field": field}
+
+
+class Column:
+    """One input column: ``to_list()`` / ``get(i)`` decode it (decimals
+    exact as ``Decimal``, lists, structs as dicts, dictionaries to their
+    values). For numeric columns ``values`` is the raw list (slots behind a
+    null hold anything: test ``is_valid``). ``type`` is its spelling
+    (``decimal(12, 2)``, ``list<utf8>``); ``arrow_type`` its parts
+    (``precision``, ``scale``, ``unit``, ``tz``, ``fields``)."""
+
+    def __init__(self, field: "_arrow.Field", raw: Any, rows: int) -> None:
+        self.name = field.name
+        self.arrow_type = field.type
+        self.type = str(field.type)
+        self.length = rows
+        root = raw.nodes[raw.root]
+        buffers = root.buffers
+        self.validity: Optional[bytes] = buffers[0] if buffers and buffers[0] else None
+        self._raw = raw
+        self._list: Optional[List[Any]] = None
+        fixed = _arrow._FIXED.get(field.type.kind)
+        self.values: Any = None
+        if fixed is not None and field.type.kind != "dictionary":
+            self.values = buffers[1] if field.type.kind == "uint8" else _arrow._ints(buffers[1], *fixed, rows)
 
     def is_valid(self, i: int) -> bool:
         """Whether row ``i`` holds a value."""
         return self.validity is None or (self.validity[i >> 3] >> (i & 7)) & 1 == 1
 
     def get(self, i: int) -> Any:
-        """Value ``i``, or None; strings are decoded."""
-        if not self.is_valid(i):
-            return None
-        if self._var is None:
-            return self.values[i]
-        data = self._var.data[self._var.offsets[i] : self._var.offsets[i + 1]]
-        return data.decode() if self.type == "utf8" else data
+        """Value ``i``, or None."""
+        return self.to_list()[i]
 
     def to_list(self) -> List[Any]:
-        """Every value, None for nulls."""
-        if self._var is None and self.validity is None:
-            return list(self.values)
-        return [self.get(i) for i in range(self.length)]
+        """Every value, None for nulls (decoded once, then kept)."""
+        if self._list is None:
+            self._list = _arrow.decode(self._raw, self.arrow_type)
+        return self._list
 
 
 class Batch:
     """The input batch of one ``process`` call."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, port: int = 0) -> None:
         self._handle = handle
-        self._schema: Optional[List[Dict[str, Any]]] = None
+        self._fields: Optional[List[Any]] = None
         #: Number of rows.
         self.num_rows: int = handle.num_rows()
+        #: The input port it came in by (0 for a single-input plugin).
+        self.port = port
 
     @property
     def schema(self) -> List[Dict[str, Any]]:
-        """The schema: ``[{"name", "type", "nullable"}]``."""
-        if self._schema is None:
-            self._schema = [
-                {"name": f.name, "type": TYPES[type(f.data_type)], "nullable": f.nullable}
-                for f in self._handle.schema()
-            ]
-        return self._schema
+        """The schema: ``[{"name", "type", "nullable"}]``, ``type`` spelled
+        like the manifest's (``int64``, ``decimal(12, 2)``, ``list<utf8>``)."""
+        if self._fields is None:
+            self._fields = [_field_dict(f) for f in _arrow.schema_fields(self._handle.schema())]
+        return self._fields
 
     def column(self, name: str, type: Optional[str] = None) -> Column:
         """Fetches column ``name`` (only fetched columns cross into the
-        plugin); checks its type when given."""
+        plugin); checks its type when given (``"timestamp"`` and
+        ``"decimal"`` accept any unit, zone, precision and scale)."""
         for index, field in enumerate(self.schema):
             if field["name"] == name:
-                if type is not None and field["type"] != type:
+                have = field["_field"].type
+                if type is not None and not (
+                    _arrow.same_type(field["type"], type) or type in ("timestamp", "decimal") and have.kind == type
+                ):
                     raise WeirError(f"column `{name}` is {field['type']}, expected {type}")
-                return Column(name, self._handle.column(index), self.num_rows)
+                return Column(field["_field"], self._handle.column(index), self.num_rows)
         raise WeirError(f"no column named `{name}`")
 
     @property
     def watermark(self) -> Optional[int]:
         """The event-time watermark (microseconds since the epoch), or None."""
         return self._handle.watermark()
-
-
-def _bitmap(present: List[bool]) -> bytes:
-    bits = bytearray((len(present) + 7) >> 3)
-    for i, p in enumerate(present):
-        if p:
-            bits[i >> 3] |= 1 << (i & 7)
-    return bytes(bits)
-
-
-_ADD = {
-    "boolean": (_t.DataType_Boolean, _t.Values_Bool, False),
-    "int32": (_t.DataType_Int32, _t.Values_S32, 0),
-    "int64": (_t.DataType_Int64, _t.Values_S64, 0),
-    "float64": (_t.DataType_Float64, _t.Values_F64, 0.0),
-}
 
 
 class Output:
@@ -189,33 +186,19 @@ class Output:
         call, every row is kept."""
         if len(rows) != self.rows:
             raise WeirError(f"keep: {len(rows)} entries for {self.rows} rows")
-        self._mask = _bitmap(rows)
+        self._mask = _arrow._bitmap(rows)
 
     def add(self, name: str, type: str, values: List[Any]) -> None:
-        """Adds (or replaces) column ``name`` of ``type`` (boolean, int32,
-        int64, float64, utf8) from one value per row; None is null."""
+        """Adds (or replaces) column ``name`` of ``type`` from one value per
+        row; None is null. ``type``: boolean, the integers and floats,
+        utf8, large_utf8, binary, date32, ``timestamp`` (µs;
+        ``timestamp(ms, UTC)`` …, values are integers), ``decimal(p, s)``
+        (Decimal, int or str values, written exactly: a value with more
+        places than ``s`` is an error, never rounded), ``list<T>``,
+        ``struct<a: T, …>`` (dict values)."""
         if len(values) != self.rows:
             raise WeirError(f"column `{name}`: {len(values)} values for {self.rows} rows")
-        validity = None
-        if any(v is None for v in values):
-            validity = _bitmap([v is not None for v in values])
-        if type == "utf8":
-            offsets, data, at = [0] * (self.rows + 1), bytearray(), 0
-            for i, v in enumerate(values):
-                offsets[i] = at
-                if v is not None:
-                    encoded = str(v).encode()
-                    data += encoded
-                    at += len(encoded)
-            offsets[self.rows] = at
-            column = _t.Column(_t.DataType_Utf8(), _t.Values_Var(_t.VarData(offsets, bytes(data))), validity)
-        elif type in _ADD:
-            data_type, wrap, zero = _ADD[type]
-            filled = values if validity is None else [zero if v is None else v for v in values]
-            column = _t.Column(data_type(), wrap(filled), validity)
-        else:
-            raise WeirError(f"can't add a column of type {type}")
-        self._columns.append(_t.NamedColumn(name, column))
+        self._columns.append(_arrow.encode(_arrow.parse(type), values, name))
 
     def drop(self, name: str) -> None:
         """Drops column ``name`` from the output."""
@@ -223,9 +206,8 @@ class Output:
 
     def _wit(self) -> Any:
         selection = None if self._mask is None else _t.Selection_Mask(self._mask)
-        return _t.Output_Derived(
-            _t.Derived(selection=selection, columns=self._columns, drop=self._drop, rename=[], project=None)
-        )
+        derived = _t.Derived(selection=selection, columns=self._columns, drop=self._drop, rename=[], project=None)
+        return _t.Output(0, _t.OutputData_Derived(derived))
 
 
 _plugin_class: Optional[Callable[[Dict[str, Any]], Any]] = None
@@ -251,7 +233,7 @@ def _where(e: BaseException) -> str:
     tb = e.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code
-        if not code.co_filename.endswith("weir.py"):
+        if not code.co_filename.endswith(("weir.py", "weir_arrow.py")):
             frames.append(f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}")
         tb = tb.tb_next
     return " <- ".join(reversed(frames[-3:]))
@@ -264,7 +246,7 @@ def _guarded(f: Callable[[], Any]) -> Any:
         return f()
     except Err:
         raise
-    except WeirError as e:
+    except (WeirError, _arrow.ArrowError) as e:
         raise Err(str(e)[:2048])
     except Exception as e:  # noqa: BLE001 — any failure is the node's error
         text = f"{type(e).__name__}: {e}"[:2048]
@@ -278,8 +260,31 @@ def _instance() -> Any:
     return _plugin
 
 
+def _describe(inputs: List[Any], config: str) -> List[Any]:
+    describe = getattr(_plugin_class, "describe", None)
+    schema = inputs[0].schema if inputs else None
+    if describe is None or schema is None:
+        # Not known before data: weir skips the schema checks downstream.
+        return [_t.PortSchema("out", None)]
+    fields = [_field_dict(f) for f in _arrow.schema_fields(schema)]
+    out = describe(fields, json.loads(config))
+    if out is None:
+        return [_t.PortSchema("out", None)]
+    described = []
+    for f in out:
+        kept = f.get("_field")
+        if kept is not None and kept.name == f["name"] and str(kept.type) == f["type"]:
+            described.append(kept)
+        else:
+            described.append(_arrow.Field(f["name"], _arrow.parse(f["type"]), f.get("nullable", True)))
+    return [_t.PortSchema("out", _arrow.schema_to_wit(described))]
+
+
 class Transform(exports.Transform):
     """The ``weir:plugin/transform`` export, dispatching to the plugin class."""
+
+    def ports(self, config: str) -> Any:
+        return _t.PortNames(["in"], ["out"])
 
     def init(self, config: str) -> None:
         def run() -> None:
@@ -290,15 +295,14 @@ class Transform(exports.Transform):
 
         _guarded(run)
 
-    def describe(self, input: Any, config: str) -> Any:
-        # Not known before data: weir skips the schema checks downstream.
-        return None
+    def describe(self, inputs: List[Any], config: str) -> List[Any]:
+        return _guarded(lambda: _describe(inputs, config))
 
-    def process(self, input: Any) -> List[Any]:
+    def process(self, input: int, batch: Any) -> List[Any]:
         def run() -> List[Any]:
-            batch = Batch(input)
-            output = Output(batch.num_rows)
-            _instance().process(batch, output)
+            wrapped = Batch(batch, input)
+            output = Output(wrapped.num_rows)
+            _instance().process(wrapped, output)
             return [output._wit()]
 
         return _guarded(run)

@@ -31,7 +31,7 @@ pub(crate) fn every_type() -> &'static Path {
 }
 
 /// The files ending in `suffix`, sorted.
-fn files(suffix: &str) -> Vec<PathBuf> {
+pub(crate) fn files(suffix: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(every_type())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -43,7 +43,7 @@ fn files(suffix: &str) -> Vec<PathBuf> {
 }
 
 /// A node name for a file: letters, digits and `_`.
-fn node(file: &Path) -> String {
+pub(crate) fn node(file: &Path) -> String {
     file.file_name()
         .unwrap()
         .to_string_lossy()
@@ -52,9 +52,9 @@ fn node(file: &Path) -> String {
         .collect()
 }
 
-/// One run with a pipeline per file: source → (contract-v2 in `mode`, or
+/// One run with a pipeline per file: source → (`plugin` in `mode`, or
 /// nothing) → IPC sink `out/NODE.arrow`.
-fn run_each(scratch: &Scratch, files: &[PathBuf], mode: Option<&str>) {
+pub(crate) fn run_each(scratch: &Scratch, files: &[PathBuf], plugin: Option<(&Path, &str)>) {
     let mut manifest = String::new();
     for file in files {
         let name = node(file);
@@ -67,12 +67,12 @@ fn run_each(scratch: &Scratch, files: &[PathBuf], mode: Option<&str>) {
             "[sources.s_{name}]\ntype = \"{kind}\"\npath = {}\n\n",
             toml_path(file)
         ));
-        let upstream = match mode {
-            Some(mode) => {
+        let upstream = match plugin {
+            Some((plugin, mode)) => {
                 manifest.push_str(&format!(
                     "[transforms.t_{name}]\nplugin = {}\ninputs = [\"s_{name}\"]\n\
                      config = {{ mode = \"{mode}\" }}\n\n",
-                    toml_path(plugins::CONTRACT_V2.as_ref())
+                    toml_path(plugin)
                 ));
                 format!("t_{name}")
             }
@@ -84,11 +84,11 @@ fn run_each(scratch: &Scratch, files: &[PathBuf], mode: Option<&str>) {
     }
     scratch
         .run(&manifest)
-        .unwrap_or_else(|e| panic!("mode {mode:?}: {e}"));
+        .unwrap_or_else(|e| panic!("{plugin:?}: {e}"));
 }
 
 /// Every non-empty batch of an IPC file.
-fn batches(path: &Path) -> Vec<RecordBatch> {
+pub(crate) fn batches(path: &Path) -> Vec<RecordBatch> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     arrow::ipc::reader::FileReader::try_new(file, None)
         .unwrap()
@@ -105,7 +105,11 @@ fn crosses_unchanged(suffix: &str) {
     run_each(&direct, &files, None);
     for mode in ["copy", "pass"] {
         let through = Scratch::new();
-        run_each(&through, &files, Some(mode));
+        run_each(
+            &through,
+            &files,
+            Some((plugins::CONTRACT_V2.as_ref(), mode)),
+        );
         for file in &files {
             let name = format!("out/{}.arrow", node(file));
             let (want, got) = (batches(&direct.path(&name)), batches(&through.path(&name)));

@@ -28,7 +28,7 @@ fn weir() -> Command {
 /// Builds the plugin at `dir` into `out` with `weir plugin build` (the
 /// shared guest target dir keeps Rust's SDK dependencies built once);
 /// returns the component.
-fn cli_build(dir: &Path, out: &Path) -> PathBuf {
+pub(crate) fn cli_build(dir: &Path, out: &Path) -> PathBuf {
     let built = weir()
         .args(["plugin", "build"])
         .arg(dir)

@@ -25,6 +25,7 @@ mod plugins;
 mod postgres;
 mod postgres_source;
 mod process;
+mod python_types;
 mod quickstart;
 mod reload;
 mod sandbox;

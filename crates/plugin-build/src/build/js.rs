@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{find_tool, run, stage_wit, toolchains_dir, write, Capture};
+use super::{find_tool, run, stage_wit, toolchains_dir, write, Capture, WIT};
 use crate::{Error, Result};
 
 const WEIR_JS: &str = include_str!("../../../../plugin-sdk/js/weir.js");
@@ -50,7 +50,7 @@ pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> R
     std::fs::create_dir_all(&src).map_err(|e| Error::io(&src, e))?;
     copy_sources(dir, &src)?;
     write(&src, "weir.js", WEIR_JS)?;
-    let wit = stage_wit(stage)?;
+    let wit = stage_wit(stage, WIT)?;
     let component = stage.join(format!("{name}.wasm"));
     let mut cmd = Command::new(&tool);
     cmd.arg(src.join("plugin.js"))

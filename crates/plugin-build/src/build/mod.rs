@@ -22,8 +22,12 @@ use std::process::Command;
 
 use crate::{Error, Language, Result};
 
-/// weir's plugin contract, as every guest toolchain reads it.
+/// weir's plugin contract `weir:plugin@0.1.0`, as the C and JavaScript
+/// toolchains read it.
 pub(crate) const WIT: &str = include_str!("../../../../wit/plugin.wit");
+
+/// `weir:plugin@0.2.0` (every Arrow type), as the Python toolchain reads it.
+pub(crate) const WIT_V0_2: &str = include_str!("../../../../wit/0.2/plugin.wit");
 
 /// A component written by [`build`].
 #[derive(Debug, Clone)]
@@ -171,10 +175,10 @@ fn stage(target_dir: &Path, language: Language, name: &str) -> Result<PathBuf> {
 }
 
 /// `stage/wit/plugin.wit`, for the tools that read WIT from files.
-fn stage_wit(stage: &Path) -> Result<PathBuf> {
+fn stage_wit(stage: &Path, contract: &str) -> Result<PathBuf> {
     let wit = stage.join("wit");
     std::fs::create_dir_all(&wit).map_err(|e| Error::io(&wit, e))?;
-    write(&wit, "plugin.wit", WIT)?;
+    write(&wit, "plugin.wit", contract)?;
     Ok(wit)
 }
 
