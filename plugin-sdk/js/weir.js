@@ -2,18 +2,19 @@
 //
 // A plugin module exports `transform = weir.transform({ init, process, ... })`.
 // Columns arrive as typed arrays (Float64Array, BigInt64Array, Int32Array,
-// ...), a plugin answers through an `Output`: a keep mask and new columns.
-// No Arrow library is needed. `weir plugin build` bundles this file beside
-// the plugin and componentizes both with ComponentizeJS.
+// ...) or, for any type, decoded values (`toArray()`: exact Decimals,
+// lists, structs as objects, dictionaries as their values); a plugin
+// answers through an `Output`: a keep mask and new columns. No Arrow
+// library is needed (`weir_arrow.js` reads and writes Arrow's buffers).
+// `weir plugin build` bundles both files beside the plugin and
+// componentizes them with ComponentizeJS against weir:plugin@0.2.0.
 // See plugin-sdk/js/README.md for the guide.
 
-import { log as hostLog } from "weir:plugin/log@0.1.0";
+import { log as hostLog } from "weir:plugin/log@0.2.0";
+import * as hostState from "weir:plugin/state@0.2.0";
+import * as arrow from "./weir_arrow.js";
 
-/** The logical types weir exchanges with plugins, by WIT tag. */
-export const TYPES = [
-  "boolean", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-  "uint64", "float32", "float64", "utf8", "binary", "date32", "timestamp",
-];
+export { Decimal } from "./weir_arrow.js";
 
 function logAt(level) {
   return (message, fields = {}) =>
@@ -59,20 +60,45 @@ export function config(raw, defaults) {
 const utf8 = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
-/** One input column: `values` is a typed array (or, for utf8 and binary, use `get`). */
+/**
+ * The node's key-value store, kept by the host: checkpointed with the
+ * pipeline, carried over on hot reload, bounded by the node's memory
+ * budget. Keys and values are Uint8Arrays.
+ */
+export const state = {
+  get: (key) => hostState.get(key),
+  put: (key, value, ttlMs) => (ttlMs === undefined ? hostState.put(key, value) : hostState.putWithTtl(key, value, BigInt(ttlMs))),
+  delete: (key) => hostState.delete(key),
+  scan: (start, limit) => hostState.scan(start, limit),
+};
+
+function fieldObject(f) {
+  return { name: f.name, type: String(f.type), nullable: f.nullable, _field: f };
+}
+
+/**
+ * One input column. `values` is a typed array for fixed-width types
+ * (Float64Array for float64, BigInt64Array for int64 and timestamps, ...);
+ * `get(i)` / `toArray()` decode any type.
+ */
 export class Column {
-  constructor(name, raw, rows) {
+  constructor(field, raw, rows) {
     /** The column's name. */
-    this.name = name;
-    /** Its type name, one of TYPES. */
-    this.type = raw.dataType.tag;
+    this.name = field.name;
+    /** Its type, spelled like the manifest's (`int64`, `decimal(12, 2)`, `list<utf8>`). */
+    this.type = String(field.type);
+    /** The type's parts: kind, precision, scale, unit, tz, fields. */
+    this.arrowType = field.type;
     /** Number of rows. */
     this.length = rows;
-    /** Typed array of values (Float64Array for float64, BigInt64Array for int64 and timestamp, ...). */
-    this.values = raw.values.tag === "var" ? null : raw.values.val;
+    const root = raw.nodes[raw.root];
     /** Arrow validity bitmap, or null when there are no nulls. */
-    this.validity = raw.validity ?? null;
-    this._var = raw.values.tag === "var" ? raw.values.val : null;
+    this.validity = root.buffers[0]?.length ? root.buffers[0] : null;
+    const fixed = arrow.FIXED[field.type.kind];
+    /** Typed array of values for fixed-width types, else null. */
+    this.values = fixed === undefined ? null : arrow.view(root.buffers[1], fixed[0], fixed[1], rows);
+    this._raw = raw;
+    this._array = null;
   }
 
   /** Whether row `i` holds a value. */
@@ -80,41 +106,51 @@ export class Column {
     return this.validity === null || ((this.validity[i >> 3] >> (i & 7)) & 1) === 1;
   }
 
-  /** Value `i`, or null; strings are decoded, binary values are Uint8Arrays. */
+  /** Every value, decoded (null for nulls); computed once. */
+  toArray() {
+    if (this._array === null) this._array = arrow.decode(this._raw, this.arrowType);
+    return this._array;
+  }
+
+  /** Value `i`, or null: strings decoded, binary as Uint8Array, decimals as Decimal. */
   get(i) {
     if (!this.isValid(i)) return null;
-    if (this._var === null) return this.values[i];
-    const bytes = this._var.data.subarray(this._var.offsets[i], this._var.offsets[i + 1]);
-    return this.type === "utf8" ? utf8.decode(bytes) : bytes;
+    if (this.values !== null) return this.values[i];
+    return this.toArray()[i];
   }
 }
 
 /** The input batch of one `process` call. */
 export class Batch {
-  constructor(handle) {
+  constructor(handle, port = 0) {
     this._handle = handle;
     this._schema = null;
     /** Number of rows. */
     this.numRows = handle.numRows();
+    /** The input port it came in by (0 for a single-input plugin). */
+    this.port = port;
   }
 
-  /** The schema: [{ name, type, nullable }]. */
+  /** The schema: [{ name, type, nullable }], types spelled like the manifest's. */
   get schema() {
-    if (this._schema === null) {
-      this._schema = this._handle.schema().map((f) => ({ name: f.name, type: f.dataType.tag, nullable: f.nullable }));
-    }
+    if (this._schema === null) this._schema = arrow.schemaFields(this._handle.schema()).map(fieldObject);
     return this._schema;
   }
 
-  /** Fetches column `name` (only fetched columns cross into the plugin); checks its type when given. */
+  /**
+   * Fetches column `name` (only fetched columns cross into the plugin);
+   * checks its type when given ("decimal" and "timestamp" accept any
+   * precision, unit or zone).
+   */
   column(name, type) {
     const index = this.schema.findIndex((f) => f.name === name);
     if (index < 0) throw new WeirError(`no column named \`${name}\``);
-    const actual = this.schema[index].type;
-    if (type !== undefined && actual !== type) {
-      throw new WeirError(`column \`${name}\` is ${actual}, expected ${type}`);
+    const field = this.schema[index];
+    const kind = field._field.type.kind;
+    if (type !== undefined && !arrow.sameType(field.type, type) && !((type === "decimal" || type === "timestamp") && kind === type)) {
+      throw new WeirError(`column \`${name}\` is ${field.type}, expected ${type}`);
     }
-    return new Column(name, this._handle.column(index), this.numRows);
+    return new Column(field._field, this._handle.column(index), this.numRows);
   }
 
   /** The event-time watermark (microseconds since the epoch), or undefined. */
@@ -123,12 +159,11 @@ export class Batch {
   }
 }
 
-const VALUES = {
-  boolean: ["bool", (n) => new Array(n).fill(false)],
-  int32: ["s32", (n) => new Int32Array(n)],
-  int64: ["s64", (n) => new BigInt64Array(n)],
-  float64: ["f64", (n) => new Float64Array(n)],
-};
+function popcount(bits, rows) {
+  let n = 0;
+  for (let i = 0; i < rows; i++) n += (bits[i >> 3] >> (i & 7)) & 1;
+  return n;
+}
 
 /** What `process` produces: the input minus dropped rows, plus new columns. */
 export class Output {
@@ -152,17 +187,32 @@ export class Output {
   }
 
   /**
-   * Adds (or replaces) column `name` of `type` (boolean, int32, int64,
-   * float64) with one value per row; returns `{ values, setValid }`: fill
-   * `values` (a typed array) and call `setValid(i)` for each row with a
+   * Adds (or replaces) column `name` of a fixed-width `type` (boolean, the
+   * integers and floats, date32, timestamp, ...) with one value per row;
+   * returns `{ values, setValid }`: fill `values` (a typed array; an Array
+   * of booleans for boolean) and call `setValid(i)` for each row with a
    * value. With `{ nulls: false }` every row is valid.
    */
   add(name, type, { nulls = true } = {}) {
-    const spec = VALUES[type];
-    if (spec === undefined) throw new WeirError(`can't add a column of type ${type} (use addUtf8 for strings)`);
-    const values = spec[1](this.rows);
-    const validity = nulls ? new Uint8Array((this.rows + 7) >> 3) : undefined;
-    this._columns.push({ name, column: { dataType: { tag: type }, values: { tag: spec[0], val: values }, validity } });
+    const t = arrow.parse(type);
+    const fixed = arrow.FIXED[t.kind];
+    if (fixed === undefined && t.kind !== "boolean") {
+      throw new WeirError(`add: ${type} is not fixed-width; use addValues (or addUtf8 for strings)`);
+    }
+    const values = fixed === undefined ? new Array(this.rows).fill(false) : new fixed[0](this.rows);
+    const validity = nulls ? new Uint8Array((this.rows + 7) >> 3) : null;
+    this._columns.push(() => {
+      const data = fixed === undefined ? arrow.bitmap(values, Boolean) : new Uint8Array(values.buffer);
+      const present = validity === null ? this.rows : popcount(validity, this.rows);
+      const node = {
+        length: this.rows,
+        nullCount: this.rows - present,
+        buffers: [present === this.rows ? new Uint8Array(0) : validity, data],
+        children: [],
+        dictionary: undefined,
+      };
+      return { field: arrow.schemaToWit([new arrow.Field(name, t)]), data: { nodes: [node], root: 0 } };
+    });
     return {
       values,
       setValid: (i) => {
@@ -173,22 +223,20 @@ export class Output {
 
   /** Adds (or replaces) a utf8 column from one string (or null) per row. */
   addUtf8(name, strings) {
-    const offsets = new Int32Array(this.rows + 1);
-    const validity = new Uint8Array((this.rows + 7) >> 3);
-    const parts = [];
-    let at = 0;
-    for (let i = 0; i < this.rows; i++) {
-      offsets[i] = at;
-      if (strings[i] === null || strings[i] === undefined) continue;
-      const bytes = utf8Encoder.encode(String(strings[i]));
-      parts.push([at, bytes]);
-      at += bytes.length;
-      validity[i >> 3] |= 1 << (i & 7);
-    }
-    offsets[this.rows] = at;
-    const data = new Uint8Array(at);
-    for (const [start, bytes] of parts) data.set(bytes, start);
-    this._columns.push({ name, column: { dataType: { tag: "utf8" }, values: { tag: "var", val: { offsets, data } }, validity } });
+    this.addValues(name, "utf8", Array.from({ length: this.rows }, (_, i) => strings[i]));
+  }
+
+  /**
+   * Adds (or replaces) column `name` of any writable `type` from one value
+   * per row (null or undefined: null): `decimal(p, s)` from Decimals,
+   * BigInts or decimal strings (exact: more places than `s` throw, never
+   * round), `list<T>` from arrays, `struct<a: T, ...>` from objects,
+   * strings, binary (Uint8Arrays), and every fixed-width type.
+   */
+  addValues(name, type, values) {
+    if (values.length !== this.rows) throw new WeirError(`column \`${name}\`: ${values.length} values for ${this.rows} rows`);
+    const column = arrow.encode(arrow.parse(type), values, name);
+    this._columns.push(() => column);
   }
 
   /** Drops column `name` from the output. */
@@ -198,13 +246,16 @@ export class Output {
 
   _wit() {
     return {
-      tag: "derived",
-      val: {
-        selection: this._mask === null ? undefined : { tag: "mask", val: this._mask },
-        columns: this._columns,
-        drop: this._drop,
-        rename: [],
-        project: undefined,
+      port: 0,
+      data: {
+        tag: "derived",
+        val: {
+          selection: this._mask === null ? undefined : { tag: "mask", val: this._mask },
+          columns: this._columns.map((make) => make()),
+          drop: this._drop,
+          rename: [],
+          project: undefined,
+        },
       },
     };
   }
@@ -221,6 +272,9 @@ function guarded(f) {
 
 /**
  * Builds the `transform` export from a plugin object:
+ *   describe(schema, config) optional; the output schema before any data
+ *                            ([{ name, type, nullable }]; input fields
+ *                            returned as they came keep their exact type)
  *   init(config)            required; `config` is the parsed JSON object
  *   process(batch, output)  required; fill `output` (see Output)
  *   finish()                optional; end of input
@@ -229,16 +283,32 @@ function guarded(f) {
  */
 export function transform(plugin) {
   return {
+    ports(_config) {
+      return { inputs: ["in"], outputs: ["out"] };
+    },
     init(configJson) {
       guarded(() => plugin.init(JSON.parse(configJson)));
     },
-    describe(_input, _config) {
-      // Not known before data: weir skips the schema checks downstream.
-      return undefined;
-    },
-    process(handle) {
+    describe(inputs, configJson) {
       return guarded(() => {
-        const batch = new Batch(handle);
+        const schema = inputs[0]?.schema;
+        if (plugin.describe === undefined || schema === undefined) {
+          // Not known before data: weir skips the schema checks downstream.
+          return [{ name: "out", schema: undefined }];
+        }
+        const out = plugin.describe(arrow.schemaFields(schema).map(fieldObject), JSON.parse(configJson));
+        if (out === undefined || out === null) return [{ name: "out", schema: undefined }];
+        const fields = out.map((f) => {
+          const kept = f._field;
+          if (kept !== undefined && kept.name === f.name && String(kept.type) === f.type) return kept;
+          return new arrow.Field(f.name, arrow.parse(f.type), f.nullable ?? true);
+        });
+        return [{ name: "out", schema: arrow.schemaToWit(fields) }];
+      });
+    },
+    process(input, handle) {
+      return guarded(() => {
+        const batch = new Batch(handle, input);
         const output = new Output(batch.numRows);
         plugin.process(batch, output);
         return [output._wit()];

@@ -25,9 +25,10 @@ mod plugins;
 mod postgres;
 mod postgres_source;
 mod process;
-mod python_types;
+
 mod quickstart;
 mod reload;
 mod sandbox;
+mod sdk_types;
 mod sqlite;
 mod streaming;

@@ -1,9 +1,9 @@
 //! JavaScript plugins: an ES module `plugin.js` exporting `transform`
 //! (built with the helper `weir.js`), componentized by ComponentizeJS
-//! (StarlingMonkey, a SpiderMonkey build for WASI) against weir's WIT.
+//! (StarlingMonkey, a SpiderMonkey build for WASI) against `weir:plugin@0.2.0`.
 //!
 //! The plugin's files are staged beside the helper, so `plugin.js` imports
-//! it as `./weir.js`; other relative imports work as usual. Packages from
+//! it as `./weir.js` (which imports its Arrow codec `./weir_arrow.js`); other relative imports work as usual. Packages from
 //! npm must be bundled into the plugin's files first.
 //!
 //! `componentize-js` is, in order: `$WEIR_COMPONENTIZE_JS`, on `PATH`, or
@@ -12,10 +12,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{find_tool, run, stage_wit, toolchains_dir, write, Capture, WIT};
+use super::{find_tool, run, stage_wit, toolchains_dir, write, Capture, WIT_V0_2};
 use crate::{Error, Result};
 
 const WEIR_JS: &str = include_str!("../../../../plugin-sdk/js/weir.js");
+const WEIR_ARROW_JS: &str = include_str!("../../../../plugin-sdk/js/weir_arrow.js");
 
 /// Copies the plugin's files into `to`, skipping build output and
 /// dependencies (`target`, `node_modules`, hidden entries).
@@ -50,7 +51,8 @@ pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> R
     std::fs::create_dir_all(&src).map_err(|e| Error::io(&src, e))?;
     copy_sources(dir, &src)?;
     write(&src, "weir.js", WEIR_JS)?;
-    let wit = stage_wit(stage, WIT)?;
+    write(&src, "weir_arrow.js", WEIR_ARROW_JS)?;
+    let wit = stage_wit(stage, WIT_V0_2)?;
     let component = stage.join(format!("{name}.wasm"));
     let mut cmd = Command::new(&tool);
     cmd.arg(src.join("plugin.js"))

@@ -1,8 +1,10 @@
-//! The Python helper on weir:plugin@0.2.0 (`plugin-sdk/python`): every
-//! type pyarrow writes decodes to Python values, the types it can write
-//! come back exact, and `describe` lets `weir check` see through a Python
-//! node. The plugin is `tests/plugins/python-types`, built by
-//! `weir plugin build` like a user's.
+//! The Python and JavaScript helpers on weir:plugin@0.2.0
+//! (`plugin-sdk/{python,js}`): every type pyarrow writes decodes to the
+//! language's values (checked against pyarrow's own `to_pylist` for
+//! Python), the types they can write come back exact, and `describe` lets
+//! `weir check` see through the node. The plugins are
+//! `tests/plugins/{python,js}-types`, built by `weir plugin build` like a
+//! user's.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -13,14 +15,21 @@ use weir_tests::{repo, toml_path, Scratch};
 use crate::contract_v0_2::{batches, every_type, files, node, run_each};
 use crate::languages::cli_build;
 
-fn plugin() -> &'static Path {
+fn build(lang: &str) -> PathBuf {
+    cli_build(
+        &repo().join(format!("tests/plugins/{lang}-types")),
+        &repo().join("target/example-plugins"),
+    )
+}
+
+fn python() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        cli_build(
-            &repo().join("tests/plugins/python-types"),
-            &repo().join("target/example-plugins"),
-        )
-    })
+    BUILT.get_or_init(|| build("python"))
+}
+
+fn js() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build("js"))
 }
 
 /// pyarrow's IPC files of the types the helper writes back.
@@ -68,12 +77,12 @@ const WRITABLE: &[&str] = &[
     "struct_of_lists",
 ];
 
-/// Each file through the Python plugin in `mode` equals it without one.
-fn crosses_unchanged(files: &[PathBuf], mode: &str) {
+/// Each file through `plugin` in `mode` equals it without one.
+fn crosses_unchanged(plugin: &Path, files: &[PathBuf], mode: &str) {
     let direct = Scratch::new();
     run_each(&direct, files, None);
     let through = Scratch::new();
-    run_each(&through, files, Some((plugin(), mode)));
+    run_each(&through, files, Some((plugin, mode)));
     for file in files {
         let name = format!("out/{}.arrow", node(file));
         let (want, got) = (batches(&direct.path(&name)), batches(&through.path(&name)));
@@ -82,23 +91,39 @@ fn crosses_unchanged(files: &[PathBuf], mode: &str) {
     }
 }
 
-#[test]
-fn a_python_plugin_writes_back_what_it_decoded_bit_for_bit() {
-    every_type();
-    let files: Vec<PathBuf> = WRITABLE
+fn writable() -> Vec<PathBuf> {
+    WRITABLE
         .iter()
         .map(|name| every_type().join(format!("{name}.arrow")))
-        .collect();
-    crosses_unchanged(&files, "copy");
+        .collect()
+}
+
+#[test]
+fn a_python_plugin_writes_back_what_it_decoded_bit_for_bit() {
+    crosses_unchanged(python(), &writable(), "copy");
+}
+
+#[test]
+fn a_js_plugin_writes_back_what_it_decoded_bit_for_bit() {
+    crosses_unchanged(js(), &writable(), "copy");
+}
+
+/// In runs of 20 nodes: each CPython instance holds ~17 core instances of
+/// the engine's pool of 1,024.
+fn decodes_every_type(plugin: &Path) {
+    for chunk in files(".arrow").chunks(20) {
+        crosses_unchanged(plugin, chunk, "read");
+    }
 }
 
 #[test]
 fn a_python_plugin_decodes_every_type_and_leaves_the_batch_unchanged() {
-    // In runs of 20 nodes: each CPython instance holds ~17 core instances
-    // of the engine's pool of 1,024.
-    for chunk in files(".arrow").chunks(20) {
-        crosses_unchanged(chunk, "read");
-    }
+    decodes_every_type(python());
+}
+
+#[test]
+fn a_js_plugin_decodes_every_type_and_leaves_the_batch_unchanged() {
+    decodes_every_type(js());
 }
 
 /// pyarrow's IPC files the helper decodes to the values pyarrow's
@@ -137,7 +162,7 @@ fn python_values_decoded_by_the_helper_equal_pyarrows_to_pylist() {
         .map(|name| every_type().join(format!("{name}.arrow")))
         .collect();
     let scratch = Scratch::new();
-    run_each(&scratch, &files, Some((plugin(), "show")));
+    run_each(&scratch, &files, Some((python(), "show")));
     let outputs: Vec<PathBuf> = files
         .iter()
         .map(|f| scratch.path(&format!("out/{}.arrow", node(f))))
@@ -157,6 +182,15 @@ fn python_values_decoded_by_the_helper_equal_pyarrows_to_pylist() {
 
 #[test]
 fn weir_check_sees_through_a_python_plugin_that_describes_its_output() {
+    sees_through(python());
+}
+
+#[test]
+fn weir_check_sees_through_a_js_plugin_that_describes_its_output() {
+    sees_through(js());
+}
+
+fn sees_through(plugin: &Path) {
     let scratch = Scratch::new();
     scratch.write("orders.csv", "id,amount\n1,12.34\n2,-0.5\n3,\n");
     let manifest = format!(
@@ -164,7 +198,7 @@ fn weir_check_sees_through_a_python_plugin_that_describes_its_output() {
          schema = [{{ name = \"id\", type = \"int64\" }}, {{ name = \"amount\", type = \"decimal(12,2)\" }}]\n\n\
          [transforms.cents]\nplugin = {}\ninputs = [\"orders\"]\nconfig = {{ mode = \"cents\" }}\n\n\
          [sinks.out]\ntype = \"ipc\"\ninputs = [\"cents\"]\npath = \"out.arrow\"\n",
-        toml_path(plugin())
+        toml_path(plugin)
     );
     let prepared = scratch.check(&manifest).unwrap();
     let schema = prepared
