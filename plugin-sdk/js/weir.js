@@ -95,8 +95,10 @@ export class Column {
     /** Arrow validity bitmap, or null when there are no nulls. */
     this.validity = root.buffers[0]?.length ? root.buffers[0] : null;
     const fixed = arrow.FIXED[field.type.kind];
-    /** Typed array of values for fixed-width types, else null. */
-    this.values = fixed === undefined ? null : arrow.view(root.buffers[1], fixed[0], fixed[1], rows);
+    /** Typed array of values for fixed-width types (an Array of booleans for boolean), else null. */
+    this.values = field.type.kind === "boolean"
+      ? Array.from({ length: rows }, (_, i) => ((root.buffers[1][i >> 3] >> (i & 7)) & 1) === 1)
+      : fixed === undefined ? null : arrow.view(root.buffers[1], fixed[0], fixed[1], rows);
     this._raw = raw;
     this._array = null;
   }

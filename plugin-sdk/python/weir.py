@@ -98,8 +98,8 @@ def _field_dict(field: "_arrow.Field") -> Dict[str, Any]:
 class Column:
     """One input column: ``to_list()`` / ``get(i)`` decode it (decimals
     exact as ``Decimal``, lists, structs as dicts, dictionaries to their
-    values). For numeric columns ``values`` is the raw list (slots behind a
-    null hold anything: test ``is_valid``). ``type`` is its spelling
+    values). For numeric and boolean columns ``values`` is the raw list
+    (slots behind a null hold anything: test ``is_valid``). ``type`` is its spelling
     (``decimal(12, 2)``, ``list<utf8>``); ``arrow_type`` its parts
     (``precision``, ``scale``, ``unit``, ``tz``, ``fields``)."""
 
@@ -115,7 +115,9 @@ class Column:
         self._list: Optional[List[Any]] = None
         fixed = _arrow._FIXED.get(field.type.kind)
         self.values: Any = None
-        if fixed is not None and field.type.kind != "dictionary":
+        if field.type.kind == "boolean":
+            self.values = _arrow._bits(buffers[1], rows)
+        elif fixed is not None:
             self.values = buffers[1] if field.type.kind == "uint8" else _arrow._ints(buffers[1], *fixed, rows)
 
     def is_valid(self, i: int) -> bool:

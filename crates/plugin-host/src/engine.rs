@@ -73,10 +73,13 @@ fn base_config(cfg: &EngineConfig) -> Config {
 
 fn pooling() -> PoolingAllocationConfig {
     let mut p = PoolingAllocationConfig::default();
-    // Enough for a few dozen transform nodes plus their check instances;
-    // memories are capped per node by the store's limiter, not here.
-    p.total_component_instances(256)
-        .total_core_instances(1024)
+    // Slots, not reservations, for instances: a CPython component holds
+    // ~17 core instances, so 1,024 capped a pipeline at ~60 Python nodes
+    // (fewer with `parallelism` or mid hot reload). Memories are the
+    // costly slots (virtual address space each) and are capped per node
+    // by the store's limiter, not here.
+    p.total_component_instances(512)
+        .total_core_instances(4096)
         .total_memories(512)
         .total_tables(1024)
         .max_memories_per_component(8)

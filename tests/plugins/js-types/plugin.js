@@ -34,6 +34,12 @@ export const transform = weir.transform({
       const column = batch.column(field.name);
       if (UNREADABLE.includes(column.arrowType.kind)) continue;
       const values = column.toArray();
+      if (column.values !== null) {
+        // The raw values agree with the decoded ones wherever valid.
+        Array.from(column.values).forEach((v, i) => {
+          if (column.isValid(i) && !Object.is(v, values[i])) throw new Error(`${field.name}: values[${i}] ${v} but toArray ${values[i]}`);
+        });
+      }
       if (mode === "copy") output.addValues(field.name, field.type, values);
     }
   },

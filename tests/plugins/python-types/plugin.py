@@ -44,6 +44,10 @@ class Types:
             if column.arrow_type.kind in UNREADABLE:
                 continue
             values = column.to_list()
+            if column.values is not None and column.type not in ("uint8",):
+                raw = [v if column.is_valid(i) else None for i, v in enumerate(column.values)]
+                if repr(raw) != repr(values):  # NaN is not equal to itself
+                    raise weir.WeirError(f"{field['name']}: values {raw} but to_list {values}")
             if self.mode == "copy":
                 output.add(field["name"], field["type"], values)
             elif self.mode == "show":
