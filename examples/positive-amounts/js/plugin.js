@@ -17,6 +17,13 @@ function cents(amount) {
 }
 
 export const transform = weir.transform({
+  // The output schema before any data: the input's columns plus the cents
+  // column, so `weir check` checks the nodes downstream.
+  describe(schema, raw) {
+    const { column: name } = weir.config(raw, { column: "amount" });
+    return [...schema, { name: `${name}_cents`, type: "int64", nullable: true }];
+  },
+
   init(raw) {
     ({ column } = weir.config(raw, { column: "amount" }));
   },

@@ -29,6 +29,13 @@ class PositiveAmounts:
         self.column = weir.config(config, column="amount")["column"]
         self.rows_seen = 0
 
+    @staticmethod
+    def describe(schema, config):
+        """The output schema before any data: the input's columns plus the
+        cents column, so `weir check` checks the nodes downstream."""
+        column = weir.config(config, column="amount")["column"]
+        return schema + [{"name": f"{column}_cents", "type": "int64", "nullable": True}]
+
     def process(self, batch, output):
         amounts = batch.column(self.column, "float64").to_list()
         self.rows_seen += batch.num_rows

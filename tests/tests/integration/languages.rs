@@ -428,3 +428,26 @@ fn a_python_version_takes_over_the_rust_versions_row_count_mid_stream() {
     // The Python version's finish counts every row, the Rust version's too.
     assert!(stderr.contains("saw 8000 rows"), "{stderr}");
 }
+
+#[test]
+fn weir_check_sees_through_the_python_and_js_examples_by_their_describe() {
+    for lang in ["python", "js"] {
+        let scratch = Scratch::new();
+        scratch.write("orders.csv", orders_csv());
+        let prepared = scratch
+            .check(&pipeline(&example(lang), r#"{ column = "amount" }"#))
+            .unwrap();
+        let schema = prepared
+            .schemas
+            .get("positive")
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| panic!("{lang}: the node's schema is known before data"));
+        let cents = schema.field_with_name("amount_cents").unwrap();
+        assert_eq!(
+            cents.data_type(),
+            &arrow::datatypes::DataType::Int64,
+            "{lang}"
+        );
+    }
+}
