@@ -275,6 +275,14 @@ fn decimal<T: arrow::datatypes::DecimalType>(
              to float8 or text in the query"
         ));
     }
+    // parse_decimal rounds digits past the scale; a column's values never
+    // have them, but if one did it must fail, not be rounded.
+    let places = text.split_once('.').map_or(0, |(_, f)| f.len());
+    if places > usize::try_from(scale).unwrap_or(0) {
+        return Err(format!(
+            "{text} has more than {scale} decimal places for decimal({precision}, {scale})"
+        ));
+    }
     arrow::compute::kernels::cast_utils::parse_decimal::<T>(text, precision, scale)
         .map_err(|e| format!("{text} as decimal({precision}, {scale}): {e}"))
 }
@@ -403,5 +411,9 @@ mod tests {
         let e = decimal::<Decimal128Type>("NaN", 12, 2).unwrap_err();
         assert!(e.contains("float8"), "{e}");
         assert_eq!(decimal::<Decimal128Type>("-12.50", 12, 2).unwrap(), -1250);
+        assert!(
+            decimal::<Decimal128Type>("1.235", 12, 2).is_err(),
+            "never rounded"
+        );
     }
 }
