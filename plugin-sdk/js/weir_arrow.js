@@ -485,7 +485,13 @@ function nodeValues(nodes, node, t, depth) {
     const [Typed, size] = FIXED[t.index];
     const keys = view(b[1], Typed, size, n);
     const values = child(node.dictionary, t.fields[0].type);
-    return Array.from(keys, (key) => values[Number(key)] ?? null);
+    // A slot behind a null may hold any key; a valid one must be in range.
+    const validity = b[0];
+    return Array.from(keys, (key, j) => {
+      if (validity && validity.length > 0 && !bit(validity, j)) return null;
+      if (Number(key) < 0 || Number(key) >= values.length) throw new ArrowError(`a ${t} column with a key past its ${values.length} values`);
+      return values[Number(key)];
+    });
   }
   throw new ArrowError(`can't read a ${t} column in JavaScript yet (it passes through untouched)`);
 }

@@ -524,7 +524,11 @@ def _values(nodes: List[Any], node: Any, ty: Type, depth: int) -> List[Any]:
         code, size = _FIXED[ty.index]
         keys = _ints(b[1], code, size, n)
         values = _decode(nodes, node.dictionary, ty.fields[0].type, depth + 1)
-        return [values[key] if 0 <= key < len(values) else None for key in keys]
+        # A slot behind a null may hold any key; a valid one must be in range.
+        valid = _bits(b[0], n) if b[0] else [True] * n
+        if any(ok and not 0 <= key < len(values) for key, ok in zip(keys, valid)):
+            raise ArrowError(f"a {ty} column with a key past its {len(values)} values")
+        return [values[key] if ok else None for key, ok in zip(keys, valid)]
     raise ArrowError(f"can't read a {ty} column in Python yet (it passes through untouched)")
 
 
