@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plugin.h"
+#include "weir_internal.h"
 
 /* ---- Errors ----------------------------------------------------------------- */
 
@@ -31,8 +31,16 @@ static bool fail(plugin_string_t *err, const char *message) {
 
 const char *weir_type_name(weir_type type) {
     static const char *const names[] = {
-        "boolean", "int8",    "int16",   "int32",  "int64",  "uint8",  "uint16",    "uint32",
-        "uint64",  "float32", "float64", "utf8",   "binary", "date32", "timestamp",
+        "boolean",       "int8",          "int16",         "int32",
+        "int64",         "uint8",         "uint16",        "uint32",
+        "uint64",        "float32",       "float64",       "utf8",
+        "binary",        "date32",        "timestamp",     "null",
+        "float16",       "large_utf8",    "large_binary",  "utf8_view",
+        "binary_view",   "fixed_size_binary", "date64",    "time32",
+        "time64",        "duration",      "interval",      "decimal",
+        "list",          "large_list",    "fixed_size_list", "list_view",
+        "large_list_view", "struct",      "map",           "dictionary",
+        "union",         "run_end_encoded", "any",
     };
     return (unsigned)type < sizeof names / sizeof names[0] ? names[type] : "unknown";
 }
@@ -51,274 +59,6 @@ void weir_log(weir_level level, const char *format, ...) {
     weir_plugin_log_log((weir_plugin_log_level_t)level, &message, &fields);
 }
 
-/* ---- Config: a small JSON reader for the top-level keys -------------------------- */
-
-typedef enum { JSON_STRING, JSON_NUMBER, JSON_BOOL, JSON_NULL, JSON_OTHER } json_kind;
-
-typedef struct {
-    char *key;
-    json_kind kind;
-    char *string; /* JSON_STRING, decoded */
-    double number;
-    bool boolean;
-} config_entry;
-
-struct weir_config {
-    char *json;
-    config_entry *entries;
-    size_t len;
-};
-
-typedef struct {
-    const char *p;
-    const char *end;
-} cursor;
-
-static void skip_space(cursor *c) {
-    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
-        c->p++;
-}
-
-static void put_utf8(char **out, unsigned cp) {
-    char *o = *out;
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xC0 | (cp >> 6));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xE0 | (cp >> 12));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    } else {
-        *o++ = (char)(0xF0 | (cp >> 18));
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3F));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-        *o++ = (char)(0x80 | (cp & 0x3F));
-    }
-    *out = o;
-}
-
-static bool hex4(cursor *c, unsigned *value) {
-    if (c->end - c->p < 4) return false;
-    *value = 0;
-    for (int i = 0; i < 4; i++) {
-        char h = *c->p++;
-        *value <<= 4;
-        if (h >= '0' && h <= '9') *value |= (unsigned)(h - '0');
-        else if (h >= 'a' && h <= 'f') *value |= (unsigned)(h - 'a' + 10);
-        else if (h >= 'A' && h <= 'F') *value |= (unsigned)(h - 'A' + 10);
-        else return false;
-    }
-    return true;
-}
-
-/* Parses a JSON string at c->p (on the opening quote) into a malloc'ed,
- * NUL-terminated UTF-8 string; NULL on malformed input. */
-static char *parse_string(cursor *c) {
-    if (c->p >= c->end || *c->p != '"') return NULL;
-    c->p++;
-    /* Decoded text is never longer than the escaped text. */
-    char *out = malloc((size_t)(c->end - c->p) + 1), *o = out;
-    if (out == NULL) return NULL;
-    while (c->p < c->end && *c->p != '"') {
-        char ch = *c->p++;
-        if (ch != '\\') {
-            *o++ = ch;
-            continue;
-        }
-        if (c->p >= c->end) break;
-        char esc = *c->p++;
-        unsigned cp;
-        switch (esc) {
-        case '"': *o++ = '"'; break;
-        case '\\': *o++ = '\\'; break;
-        case '/': *o++ = '/'; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u':
-            if (!hex4(c, &cp)) goto bad;
-            if (cp >= 0xD800 && cp < 0xDC00 && c->end - c->p >= 6 && c->p[0] == '\\' &&
-                c->p[1] == 'u') {
-                unsigned low;
-                c->p += 2;
-                if (!hex4(c, &low) || low < 0xDC00 || low > 0xDFFF) goto bad;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (low - 0xDC00);
-            }
-            put_utf8(&o, cp);
-            break;
-        default: goto bad;
-        }
-    }
-    if (c->p >= c->end) goto bad;
-    c->p++; /* closing quote */
-    *o = '\0';
-    return out;
-bad:
-    free(out);
-    return NULL;
-}
-
-/* Skips any JSON value (nested arrays and objects included). */
-static bool skip_value(cursor *c) {
-    skip_space(c);
-    if (c->p >= c->end) return false;
-    if (*c->p == '"') {
-        char *s = parse_string(c);
-        free(s);
-        return s != NULL;
-    }
-    if (*c->p == '[' || *c->p == '{') {
-        int depth = 0;
-        while (c->p < c->end) {
-            if (*c->p == '"') {
-                char *s = parse_string(c);
-                if (s == NULL) return false;
-                free(s);
-                continue;
-            }
-            if (*c->p == '[' || *c->p == '{') depth++;
-            if (*c->p == ']' || *c->p == '}') depth--;
-            c->p++;
-            if (depth == 0) return true;
-        }
-        return false;
-    }
-    while (c->p < c->end && *c->p != ',' && *c->p != '}' && *c->p != ']') c->p++;
-    return true;
-}
-
-static void config_free(weir_config *config) {
-    for (size_t i = 0; i < config->len; i++) {
-        free(config->entries[i].key);
-        free(config->entries[i].string);
-    }
-    free(config->entries);
-    free(config->json);
-    memset(config, 0, sizeof *config);
-}
-
-static const char *config_parse(weir_config *config, const uint8_t *text, size_t len) {
-    config->json = malloc(len + 1);
-    if (config->json == NULL) return "out of memory";
-    memcpy(config->json, text, len);
-    config->json[len] = '\0';
-    cursor c = {config->json, config->json + len};
-    skip_space(&c);
-    if (c.p >= c.end || *c.p != '{') return "config: expected a JSON object";
-    c.p++;
-    for (;;) {
-        skip_space(&c);
-        if (c.p < c.end && *c.p == '}') return NULL;
-        char *key = parse_string(&c);
-        if (key == NULL) return "config: malformed JSON (expected a key)";
-        skip_space(&c);
-        if (c.p >= c.end || *c.p != ':') {
-            free(key);
-            return "config: malformed JSON (expected ':')";
-        }
-        c.p++;
-        skip_space(&c);
-        config_entry entry = {key, JSON_OTHER, NULL, 0, false};
-        const char *start = c.p;
-        if (c.p < c.end && *c.p == '"') {
-            entry.kind = JSON_STRING;
-            entry.string = parse_string(&c);
-            if (entry.string == NULL) {
-                free(key);
-                return "config: malformed JSON string";
-            }
-        } else if (!skip_value(&c)) {
-            free(key);
-            return "config: malformed JSON value";
-        } else if (c.p - start == 4 && memcmp(start, "true", 4) == 0) {
-            entry.kind = JSON_BOOL;
-            entry.boolean = true;
-        } else if (c.p - start == 5 && memcmp(start, "false", 5) == 0) {
-            entry.kind = JSON_BOOL;
-        } else if (c.p - start == 4 && memcmp(start, "null", 4) == 0) {
-            entry.kind = JSON_NULL;
-        } else if (*start == '-' || (*start >= '0' && *start <= '9')) {
-            entry.kind = JSON_NUMBER;
-            entry.number = strtod(start, NULL);
-        }
-        config_entry *grown = realloc(config->entries, (config->len + 1) * sizeof *grown);
-        if (grown == NULL) {
-            free(key);
-            free(entry.string);
-            return "out of memory";
-        }
-        config->entries = grown;
-        config->entries[config->len++] = entry;
-        skip_space(&c);
-        if (c.p < c.end && *c.p == ',') {
-            c.p++;
-            continue;
-        }
-        if (c.p < c.end && *c.p == '}') return NULL;
-        return "config: malformed JSON (expected ',' or '}')";
-    }
-}
-
-static const config_entry *config_find(const weir_config *config, const char *key) {
-    for (size_t i = 0; i < config->len; i++)
-        if (strcmp(config->entries[i].key, key) == 0) return &config->entries[i];
-    return NULL;
-}
-
-static void set_error(const char **error, const char *key, const char *want) {
-    if (error != NULL && *error == NULL)
-        *error = weir_error("config key `%s`: expected %s", key, want);
-}
-
-const char *weir_config_string(const weir_config *config, const char *key, const char *fallback,
-                               const char **error) {
-    const config_entry *e = config_find(config, key);
-    if (e == NULL) return fallback;
-    if (e->kind != JSON_STRING) {
-        set_error(error, key, "a string");
-        return fallback;
-    }
-    return e->string;
-}
-
-double weir_config_number(const weir_config *config, const char *key, double fallback,
-                          const char **error) {
-    const config_entry *e = config_find(config, key);
-    if (e == NULL) return fallback;
-    if (e->kind != JSON_NUMBER) {
-        set_error(error, key, "a number");
-        return fallback;
-    }
-    return e->number;
-}
-
-bool weir_config_bool(const weir_config *config, const char *key, bool fallback,
-                      const char **error) {
-    const config_entry *e = config_find(config, key);
-    if (e == NULL) return fallback;
-    if (e->kind != JSON_BOOL) {
-        set_error(error, key, "true or false");
-        return fallback;
-    }
-    return e->boolean;
-}
-
-const char *weir_config_only(const weir_config *config, const char *const *known) {
-    for (size_t i = 0; i < config->len; i++) {
-        bool found = false;
-        for (const char *const *k = known; *k != NULL && !found; k++)
-            found = strcmp(*k, config->entries[i].key) == 0;
-        if (!found) return weir_error("unknown config key `%s`", config->entries[i].key);
-    }
-    return NULL;
-}
-
-const char *weir_config_json(const weir_config *config) { return config->json; }
-
 /* ---- The input batch ------------------------------------------------------------ */
 
 struct weir_batch {
@@ -326,8 +66,9 @@ struct weir_batch {
     uint32_t rows;
     bool have_schema;
     weir_plugin_types_schema_t schema;
-    weir_plugin_types_column_t *fetched; /* freed after `weir_process` */
+    weir_plugin_types_column_data_t *fetched; /* freed after `weir_process` */
     size_t fetched_len;
+    weir_arena arena; /* the `weir_column` trees handed out */
 };
 
 uint32_t weir_num_rows(const weir_batch *input) { return input->rows; }
@@ -336,164 +77,321 @@ bool weir_watermark(const weir_batch *input, int64_t *watermark) {
     return weir_plugin_types_method_batch_watermark(input->handle, watermark);
 }
 
-const char *weir_column_get(weir_batch *input, const char *name, weir_type type,
-                            weir_column *column) {
+/* A dictionary column decoded to a plain column of its values' type
+ * (values of a fixed width, or strings and binaries). */
+static const char *decode_dictionary(const weir_column *dict, weir_column *out, weir_arena *arena) {
+    const weir_column *values = dict->dictionary;
+    bool large = values->type == WEIR_LARGE_UTF8 || values->type == WEIR_LARGE_BINARY;
+    bool var = large || values->type == WEIR_UTF8 || values->type == WEIR_BINARY;
+    size_t width = var || values->type == WEIR_DICTIONARY ? 0 : value_width(values);
+    if (!var && width == 0)
+        return weir_error("column `%s`: a dictionary of %s can't be decoded; ask for "
+                          "WEIR_DICTIONARY and read its `dictionary`",
+                          dict->name, weir_type_name(values->type));
+    /* Same type as the values (views keep their data buffers), but one
+     * row per key and a validity of its own. */
+    *out = *values;
+    out->name = dict->name;
+    out->len = dict->len;
+    out->nullable = dict->nullable || values->nullable;
+    uint8_t *validity = arena_alloc(arena, bitmap_bytes(dict->len));
+    if (validity == NULL) return "out of memory";
+    size_t total = 0;
+    for (uint32_t row = 0; row < dict->len; row++) {
+        uint64_t key = weir_key(dict, row);
+        if (!weir_valid(dict, row) || key >= values->len || !weir_valid(values, (uint32_t)key))
+            continue;
+        weir_bit_set(validity, row);
+        size_t n = 0;
+        if (var) weir_bytes(values, (uint32_t)key, &n);
+        total += n;
+    }
+    out->validity = validity;
+    if (!var) {
+        uint8_t *fixed = arena_alloc(arena, (size_t)dict->len * width);
+        if (fixed == NULL) return "out of memory";
+        for (uint32_t row = 0; row < dict->len; row++)
+            if (weir_valid(out, row))
+                memcpy(fixed + (size_t)row * width,
+                       (const uint8_t *)values->values + weir_key(dict, row) * width, width);
+        alias_values(out, fixed);
+        return NULL;
+    }
+    if (!large && total > INT32_MAX)
+        return weir_error("column `%s`: over 2 GiB once decoded", dict->name);
+    int32_t *offsets = large ? NULL : arena_alloc(arena, ((size_t)dict->len + 1) * 4);
+    int64_t *large_offsets = large ? arena_alloc(arena, ((size_t)dict->len + 1) * 8) : NULL;
+    uint8_t *data = arena_alloc(arena, total);
+    if ((offsets == NULL && large_offsets == NULL) || data == NULL) return "out of memory";
+    size_t at = 0;
+    for (uint32_t row = 0;; row++) {
+        if (large) large_offsets[row] = (int64_t)at;
+        else offsets[row] = (int32_t)at;
+        if (row == dict->len) break;
+        if (!weir_valid(out, row)) continue;
+        size_t n;
+        const uint8_t *bytes = weir_bytes(values, (uint32_t)weir_key(dict, row), &n);
+        memcpy(data + at, bytes, n);
+        at += n;
+    }
+    out->offsets = offsets;
+    out->large_offsets = large_offsets;
+    out->data = data;
+    return NULL;
+}
+
+/* The index of column `name` in `schema`, or `schema->columns.len`. */
+static size_t find_column(const weir_plugin_types_schema_t *schema, const char *name) {
+    size_t len = strlen(name);
+    for (size_t i = 0; i < schema->columns.len; i++) {
+        uint32_t field = schema->columns.ptr[i];
+        if (field >= schema->nodes.len) continue;
+        const plugin_string_t *n = &schema->nodes.ptr[field].name;
+        if (n->len == len && memcmp(n->ptr, name, len) == 0) return i;
+    }
+    return schema->columns.len;
+}
+
+/* The batch's schema, fetched on first use. */
+static const weir_plugin_types_schema_t *batch_schema(weir_batch *input) {
     if (!input->have_schema) {
         weir_plugin_types_method_batch_schema(input->handle, &input->schema);
         input->have_schema = true;
     }
-    size_t len = strlen(name);
-    size_t index = input->schema.len;
-    for (size_t i = 0; i < input->schema.len; i++) {
-        plugin_string_t *n = &input->schema.ptr[i].name;
-        if (n->len == len && memcmp(n->ptr, name, len) == 0) {
-            index = i;
-            break;
-        }
-    }
-    if (index == input->schema.len) return weir_error("no column named `%s`", name);
-    weir_type actual = (weir_type)input->schema.ptr[index].data_type.tag;
-    if (actual != type)
-        return weir_error("column `%s` is %s, expected %s", name, weir_type_name(actual),
-                          weir_type_name(type));
-    weir_plugin_types_column_t *grown =
+    return &input->schema;
+}
+
+uint32_t weir_column_count(weir_batch *input) {
+    return (uint32_t)batch_schema(input)->columns.len;
+}
+
+const char *weir_column_name(weir_batch *input, uint32_t index) {
+    const weir_plugin_types_schema_t *schema = batch_schema(input);
+    if (index >= schema->columns.len || schema->columns.ptr[index] >= schema->nodes.len) return NULL;
+    return arena_string(&input->arena, &schema->nodes.ptr[schema->columns.ptr[index]].name);
+}
+
+const char *weir_column_get(weir_batch *input, const char *name, weir_type type,
+                            weir_column *column) {
+    batch_schema(input);
+    size_t index = find_column(&input->schema, name);
+    if (index == input->schema.columns.len) return weir_error("no column named `%s`", name);
+    weir_plugin_types_column_data_t *grown =
         realloc(input->fetched, (input->fetched_len + 1) * sizeof *grown);
     if (grown == NULL) return "out of memory";
     input->fetched = grown;
-    weir_plugin_types_column_t *c = &input->fetched[input->fetched_len];
+    weir_plugin_types_column_data_t *data = &input->fetched[input->fetched_len];
     plugin_string_t err;
-    if (!weir_plugin_types_method_batch_column(input->handle, (uint32_t)index, c, &err)) {
+    if (!weir_plugin_types_method_batch_column(input->handle, (uint32_t)index, data, &err)) {
         const char *message = weir_error("column `%s`: %.*s", name, (int)err.len, err.ptr);
         plugin_string_free(&err);
         return message;
     }
     input->fetched_len++;
-    memset(column, 0, sizeof *column);
-    column->name = name;
-    column->type = type;
-    column->len = input->rows;
-    column->validity = c->validity.is_some ? c->validity.val.ptr : NULL;
-    switch (c->values.tag) {
-    case WEIR_PLUGIN_TYPES_VALUES_BOOL: column->boolean = c->values.val.bool_.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_S8: column->i8 = c->values.val.s8.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_S16: column->i16 = c->values.val.s16.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_S32: column->i32 = c->values.val.s32.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_S64: column->i64 = c->values.val.s64.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_U8: column->u8 = c->values.val.u8.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_U16: column->u16 = c->values.val.u16.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_U32: column->u32 = c->values.val.u32.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_U64: column->u64 = c->values.val.u64.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_F32: column->f32 = c->values.val.f32.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_F64: column->f64 = c->values.val.f64.ptr; break;
-    case WEIR_PLUGIN_TYPES_VALUES_VAR:
-        column->offsets = c->values.val.var.offsets.ptr;
-        column->data = c->values.val.var.data.ptr;
-        break;
+    weir_column read;
+    const char *error = column_from_wit(&input->schema, input->schema.columns.ptr[index], data,
+                                        data->root, &read, &input->arena);
+    if (error != NULL) return weir_error("column `%s`: %s", name, error);
+    read.name = name;
+    if (type == WEIR_ANY || read.type == type) {
+        *column = read;
+        return NULL;
     }
-    return NULL;
+    if (read.type == WEIR_DICTIONARY && read.dictionary->type == type)
+        return decode_dictionary(&read, column, &input->arena);
+    return weir_error("column `%s` is %s, expected %s", name, weir_type_name(read.type),
+                      weir_type_name(type));
 }
 
 static void batch_release(weir_batch *input) {
-    for (size_t i = 0; i < input->fetched_len; i++) weir_plugin_types_column_free(&input->fetched[i]);
+    for (size_t i = 0; i < input->fetched_len; i++)
+        weir_plugin_types_column_data_free(&input->fetched[i]);
     free(input->fetched);
     if (input->have_schema) weir_plugin_types_schema_free(&input->schema);
+    arena_free(&input->arena);
 }
 
 /* ---- The output -------------------------------------------------------------------- */
 
+/* A boolean column the plugin fills as bools: packed into Arrow's bits
+ * once `weir_process` returns. */
+typedef struct unpacked {
+    size_t column;
+} unpacked;
+
 struct weir_output {
     uint32_t rows;
     uint8_t *mask;
-    weir_plugin_types_named_column_t *columns;
+    weir_plugin_types_column_t *columns;
     size_t columns_len;
     plugin_string_t *drops;
     size_t drops_len;
+    unpacked *booleans;
+    size_t booleans_len;
 };
-
-static size_t bitmap_bytes(uint32_t rows) { return ((size_t)rows + 7) / 8; }
 
 uint8_t *weir_keep_mask(weir_output *output) {
     if (output->mask == NULL) output->mask = calloc(bitmap_bytes(output->rows) + 1, 1);
     return output->mask;
 }
 
-/* Appends a column of `rows` values of `width` bytes; returns its values. */
-static void *add_column(weir_output *output, const char *name, uint8_t type, uint8_t values_tag,
-                        size_t width, uint8_t **validity) {
-    weir_plugin_types_named_column_t *grown =
+/* A new, zeroed output column, or NULL. */
+static weir_plugin_types_column_t *push_column(weir_output *output) {
+    weir_plugin_types_column_t *grown =
         realloc(output->columns, (output->columns_len + 1) * sizeof *grown);
     if (grown == NULL) return NULL;
     output->columns = grown;
+    weir_plugin_types_column_t *c = &output->columns[output->columns_len];
+    memset(c, 0, sizeof *c);
+    return c;
+}
+
+/* `c`'s field: a one-column schema of `column`'s type. */
+static const char *set_field(weir_plugin_types_column_t *c, const weir_column *column) {
+    field_nodes nodes = {NULL, 0, 0};
+    uint32_t root;
+    const char *error = field_to_wit(column, &nodes, &root);
+    c->field.nodes.ptr = nodes.ptr;
+    c->field.nodes.len = nodes.len;
+    if (error == NULL && (c->field.columns.ptr = malloc(sizeof(uint32_t))) == NULL)
+        error = "out of memory";
+    if (error == NULL) {
+        c->field.columns.ptr[0] = root;
+        c->field.columns.len = 1;
+    }
+    return error;
+}
+
+/* Appends a column of `type` whose values (`width` bytes each, one per
+ * input row) and validity the plugin fills in: the buffers handed out are
+ * the ones weir receives. Returns its values. */
+static void *add_fixed(weir_output *output, const char *name, weir_column type, size_t width,
+                       uint8_t **validity) {
+    weir_plugin_types_column_t *c = push_column(output);
+    if (c == NULL) return NULL;
+    type.name = name;
+    type.nullable = true;
+    weir_plugin_types_array_node_t *node = calloc(1, sizeof *node);
+    plugin_list_u8_t *buffers = calloc(2, sizeof *buffers);
     /* calloc(0) may return NULL: allocate at least one byte. */
     void *values = calloc((size_t)output->rows + 1, width);
     uint8_t *bitmap = validity != NULL ? calloc(bitmap_bytes(output->rows) + 1, 1) : NULL;
-    if (values == NULL || (validity != NULL && bitmap == NULL)) {
-        free(values);
-        free(bitmap);
+    if (node == NULL || buffers == NULL || values == NULL || (validity != NULL && bitmap == NULL) ||
+        set_field(c, &type) != NULL) {
+        free(node), free(buffers), free(values), free(bitmap);
+        weir_plugin_types_schema_free(&c->field);
         return NULL;
     }
-    weir_plugin_types_named_column_t *c = &output->columns[output->columns_len++];
-    memset(c, 0, sizeof *c);
-    plugin_string_dup(&c->name, name);
-    c->column.data_type.tag = type;
-    c->column.values.tag = values_tag;
-    /* Every list variant has the same {ptr, len} layout. */
-    c->column.values.val.s64.ptr = values;
-    c->column.values.val.s64.len = output->rows;
-    if (bitmap != NULL) {
-        c->column.validity.is_some = true;
-        c->column.validity.val.ptr = bitmap;
-        c->column.validity.val.len = bitmap_bytes(output->rows);
-        *validity = bitmap;
-    }
+    output->columns_len++;
+    node->length = output->rows;
+    buffers[0] = (plugin_list_u8_t){bitmap, bitmap != NULL ? bitmap_bytes(output->rows) : 0};
+    buffers[1] = (plugin_list_u8_t){values, (size_t)output->rows * width};
+    node->buffers = (plugin_list_list_u8_t){buffers, 2};
+    c->data.nodes = (weir_plugin_types_list_array_node_t){node, 1};
+    if (validity != NULL) *validity = bitmap;
     return values;
 }
 
 int64_t *weir_add_int64(weir_output *output, const char *name, uint8_t **validity) {
-    return add_column(output, name, WEIR_PLUGIN_TYPES_DATA_TYPE_INT64,
-                      WEIR_PLUGIN_TYPES_VALUES_S64, sizeof(int64_t), validity);
+    return add_fixed(output, name, (weir_column){.type = WEIR_INT64}, 8, validity);
 }
 
 int32_t *weir_add_int32(weir_output *output, const char *name, uint8_t **validity) {
-    return add_column(output, name, WEIR_PLUGIN_TYPES_DATA_TYPE_INT32,
-                      WEIR_PLUGIN_TYPES_VALUES_S32, sizeof(int32_t), validity);
+    return add_fixed(output, name, (weir_column){.type = WEIR_INT32}, 4, validity);
 }
 
 double *weir_add_float64(weir_output *output, const char *name, uint8_t **validity) {
-    return add_column(output, name, WEIR_PLUGIN_TYPES_DATA_TYPE_FLOAT64,
-                      WEIR_PLUGIN_TYPES_VALUES_F64, sizeof(double), validity);
+    return add_fixed(output, name, (weir_column){.type = WEIR_FLOAT64}, 8, validity);
+}
+
+__int128 *weir_add_decimal(weir_output *output, const char *name, uint8_t precision, int8_t scale,
+                           uint8_t **validity) {
+    if (precision < 1 || precision > 38) return NULL;
+    weir_column type = {.type = WEIR_DECIMAL, .precision = precision, .scale = scale, .bits = 128};
+    return add_fixed(output, name, type, 16, validity);
 }
 
 bool *weir_add_boolean(weir_output *output, const char *name, uint8_t **validity) {
-    return add_column(output, name, WEIR_PLUGIN_TYPES_DATA_TYPE_BOOLEAN,
-                      WEIR_PLUGIN_TYPES_VALUES_BOOL, sizeof(bool), validity);
+    unpacked *grown = realloc(output->booleans, (output->booleans_len + 1) * sizeof *grown);
+    if (grown == NULL) return NULL;
+    output->booleans = grown;
+    /* One byte per row for the plugin; packed into bits by output_seal. */
+    bool *values = add_fixed(output, name, (weir_column){.type = WEIR_BOOLEAN}, 1, validity);
+    if (values != NULL) output->booleans[output->booleans_len++] = (unpacked){output->columns_len - 1};
+    return values;
 }
 
-const char *weir_add_utf8(weir_output *output, const char *name, const char *const *values) {
+/* Adds a string column from C strings (NULL is null), offsets of `large`
+ * (8 bytes) or regular (4 bytes) width. */
+static const char *add_strings(weir_output *output, const char *name, const char *const *values,
+                               bool large) {
     size_t total = 0;
     for (uint32_t i = 0; i < output->rows; i++)
         if (values[i] != NULL) total += strlen(values[i]);
-    if (total > INT32_MAX) return "utf8 column too large (over 2 GiB)";
+    if (!large && total > INT32_MAX) return "utf8 column too large (over 2 GiB): use large_utf8";
     uint8_t *validity;
-    int32_t *offsets = add_column(output, name, WEIR_PLUGIN_TYPES_DATA_TYPE_UTF8,
-                                  WEIR_PLUGIN_TYPES_VALUES_VAR, sizeof(int32_t), &validity);
+    weir_column type = {.type = large ? WEIR_LARGE_UTF8 : WEIR_UTF8};
+    void *offsets = add_fixed(output, name, type, large ? 8 : 4, &validity);
     uint8_t *data = offsets != NULL ? malloc(total + 1) : NULL;
     if (data == NULL) return "out of memory";
-    weir_plugin_types_var_data_t *var = &output->columns[output->columns_len - 1].column.values.val.var;
-    var->offsets.ptr = offsets;
-    var->offsets.len = (size_t)output->rows + 1;
-    var->data.ptr = data;
-    var->data.len = total;
+    weir_plugin_types_array_node_t *node = &output->columns[output->columns_len - 1].data.nodes.ptr[0];
+    /* add_fixed made room for two buffers: validity and the offsets; a
+     * string column has a third, its bytes. */
+    plugin_list_u8_t *buffers = realloc(node->buffers.ptr, 3 * sizeof *buffers);
+    if (buffers == NULL) {
+        free(data);
+        return "out of memory";
+    }
+    void *grown = realloc(offsets, ((size_t)output->rows + 1) * (large ? 8 : 4));
+    if (grown == NULL) {
+        free(data);
+        return "out of memory";
+    }
+    offsets = grown;
+    buffers[1] = (plugin_list_u8_t){offsets, ((size_t)output->rows + 1) * (large ? 8 : 4)};
+    buffers[2] = (plugin_list_u8_t){data, total};
+    node->buffers = (plugin_list_list_u8_t){buffers, 3};
     size_t at = 0;
-    for (uint32_t i = 0; i < output->rows; i++) {
-        offsets[i] = (int32_t)at;
+    for (uint32_t i = 0;; i++) {
+        if (large) ((int64_t *)offsets)[i] = (int64_t)at;
+        else ((int32_t *)offsets)[i] = (int32_t)at;
+        if (i == output->rows) break;
         if (values[i] == NULL) continue;
         size_t n = strlen(values[i]);
         memcpy(data + at, values[i], n);
         at += n;
         weir_bit_set(validity, i);
     }
-    offsets[output->rows] = (int32_t)at;
+    return NULL;
+}
+
+const char *weir_add_utf8(weir_output *output, const char *name, const char *const *values) {
+    return add_strings(output, name, values, false);
+}
+
+const char *weir_add_large_utf8(weir_output *output, const char *name, const char *const *values) {
+    return add_strings(output, name, values, true);
+}
+
+const char *weir_add_column(weir_output *output, const weir_column *column) {
+    if (column->name == NULL) return "weir_add_column: the column has no name";
+    if (column->len != output->rows)
+        return weir_error("column `%s`: %u rows, but the batch has %u", column->name, column->len,
+                          output->rows);
+    weir_plugin_types_column_t *c = push_column(output);
+    if (c == NULL) return "out of memory";
+    array_nodes nodes = {NULL, 0, 0};
+    uint32_t root = 0;
+    const char *error = set_field(c, column);
+    if (error == NULL) error = array_to_wit(column, &nodes, &root);
+    c->data.nodes.ptr = nodes.ptr;
+    c->data.nodes.len = nodes.len;
+    c->data.root = root;
+    if (error != NULL) {
+        weir_plugin_types_column_free(c);
+        return error;
+    }
+    output->columns_len++;
     return NULL;
 }
 
@@ -505,13 +403,162 @@ const char *weir_drop(weir_output *output, const char *name) {
     return NULL;
 }
 
+/* What the plugin filled in, as weir reads it: booleans packed into bits,
+ * and each new root array's null count. */
+static const char *output_seal(weir_output *output) {
+    for (size_t i = 0; i < output->booleans_len; i++) {
+        plugin_list_u8_t *values =
+            &output->columns[output->booleans[i].column].data.nodes.ptr[0].buffers.ptr[1];
+        uint8_t *bits = calloc(bitmap_bytes(output->rows) + 1, 1);
+        if (bits == NULL) return "out of memory";
+        for (uint32_t row = 0; row < output->rows; row++)
+            if (values->ptr[row]) weir_bit_set(bits, row);
+        free(values->ptr);
+        *values = (plugin_list_u8_t){bits, bitmap_bytes(output->rows)};
+    }
+    for (size_t i = 0; i < output->columns_len; i++) {
+        weir_plugin_types_column_data_t *data = &output->columns[i].data;
+        weir_plugin_types_array_node_t *root = &data->nodes.ptr[data->root];
+        const plugin_list_u8_t *validity = &root->buffers.ptr[0];
+        root->null_count = count_nulls(validity->len > 0 ? validity->ptr : NULL, root->length);
+    }
+    return NULL;
+}
+
 static void output_free(weir_output *output) {
     free(output->mask);
     for (size_t i = 0; i < output->columns_len; i++)
-        weir_plugin_types_named_column_free(&output->columns[i]);
+        weir_plugin_types_column_free(&output->columns[i]);
     free(output->columns);
     for (size_t i = 0; i < output->drops_len; i++) plugin_string_free(&output->drops[i]);
     free(output->drops);
+    free(output->booleans);
+}
+
+/* ---- describe ---------------------------------------------------------------------------- */
+
+struct weir_schema {
+    weir_column *columns;
+    uint32_t len;
+};
+
+uint32_t weir_schema_len(const weir_schema *schema) { return schema->len; }
+
+const weir_column *weir_schema_column(const weir_schema *schema, uint32_t index) {
+    return index < schema->len ? &schema->columns[index] : NULL;
+}
+
+const weir_column *weir_schema_find(const weir_schema *schema, const char *name) {
+    for (uint32_t i = 0; i < schema->len; i++)
+        if (strcmp(schema->columns[i].name, name) == 0) return &schema->columns[i];
+    return NULL;
+}
+
+/* One column of the declared output: an input column (its field node
+ * copied as is: item names, metadata) or one the plugin added. */
+typedef struct described {
+    const char *name;
+    uint32_t field; /* its field node: in the input, or in `added` */
+    bool is_added;
+    bool dropped;
+} described;
+
+struct weir_output_schema {
+    described *columns;
+    size_t len;
+    bool unknown;
+    /* The added columns' types, turned into field nodes as they are added
+     * (a plugin's children arrays may not outlive its call). */
+    field_nodes added;
+    weir_arena arena;
+};
+
+static described *describe_find(weir_output_schema *output, const char *name) {
+    for (size_t i = 0; i < output->len; i++)
+        if (!output->columns[i].dropped && strcmp(output->columns[i].name, name) == 0)
+            return &output->columns[i];
+    return NULL;
+}
+
+const char *weir_describe_add(weir_output_schema *output, const weir_column *column) {
+    if (column->name == NULL) return "weir_describe_add: the column has no name";
+    plugin_string_t name = {(uint8_t *)column->name, strlen(column->name)};
+    const char *copy = arena_string(&output->arena, &name);
+    uint32_t root;
+    const char *error = copy == NULL ? "out of memory" : field_to_wit(column, &output->added, &root);
+    if (error != NULL) return error;
+    described *slot = describe_find(output, column->name);
+    if (slot == NULL) {
+        described *grown = realloc(output->columns, (output->len + 1) * sizeof *grown);
+        if (grown == NULL) return "out of memory";
+        output->columns = grown;
+        slot = &output->columns[output->len++];
+    }
+    *slot = (described){copy, root, true, false};
+    return NULL;
+}
+
+const char *weir_describe_drop(weir_output_schema *output, const char *name) {
+    described *slot = describe_find(output, name);
+    if (slot != NULL) slot->dropped = true;
+    return NULL;
+}
+
+/* The declared output schema as WIT field nodes, into `*out`. */
+static const char *describe_seal(const weir_plugin_types_schema_t *input, weir_output_schema *d,
+                                 weir_plugin_types_schema_t *out) {
+    weir_plugin_types_schema_t added = {{d->added.ptr, d->added.len}, {NULL, 0}, {NULL, 0}};
+    field_nodes nodes = {NULL, 0, 0};
+    plugin_list_u32_t roots = {malloc((d->len + 1) * sizeof(uint32_t)), 0};
+    const char *error = roots.ptr == NULL ? "out of memory" : NULL;
+    for (size_t i = 0; error == NULL && i < d->len; i++) {
+        const described *c = &d->columns[i];
+        if (c->dropped) continue;
+        uint32_t root;
+        error = copy_field(c->is_added ? &added : input, c->field, &nodes, &root);
+        if (error == NULL) roots.ptr[roots.len++] = root;
+    }
+    out->nodes.ptr = nodes.ptr;
+    out->nodes.len = nodes.len;
+    out->columns = roots;
+    copy_metadata(&input->metadata, &out->metadata);
+    return error;
+}
+
+/* Not declared: the output is known once data flows. */
+__attribute__((weak)) const char *weir_describe(const weir_schema *input, const weir_config *config,
+                                                weir_output_schema *output) {
+    (void)input;
+    (void)config;
+    output->unknown = true;
+    return NULL;
+}
+
+/* `weir_describe` over one input schema: the declared output in `*out`,
+ * or `*known` false. */
+static const char *describe_one(const weir_plugin_types_schema_t *input, const weir_config *config,
+                                weir_plugin_types_schema_t *out, bool *known) {
+    weir_arena arena = {NULL, 0};
+    weir_schema schema = {NULL, (uint32_t)input->columns.len};
+    weir_output_schema d = {NULL, 0, false, {NULL, 0, 0}, {NULL, 0}};
+    schema.columns = arena_alloc(&arena, (schema.len + 1) * sizeof *schema.columns);
+    d.columns = malloc((schema.len + 1) * sizeof *d.columns);
+    const char *error = schema.columns == NULL || d.columns == NULL ? "out of memory" : NULL;
+    for (uint32_t i = 0; error == NULL && i < schema.len; i++) {
+        error = column_from_wit(input, input->columns.ptr[i], NULL, 0, &schema.columns[i], &arena);
+        if (error == NULL)
+            d.columns[d.len++] = (described){schema.columns[i].name, input->columns.ptr[i], false, false};
+    }
+    if (error == NULL) error = weir_describe(&schema, config, &d);
+    *known = error == NULL && !d.unknown;
+    if (*known) error = describe_seal(input, &d, out);
+    free(d.columns);
+    weir_plugin_types_list_field_node_t added = {d.added.ptr, d.added.len};
+    if (added.len > 0) weir_plugin_types_list_field_node_free(&added);
+    else free(added.ptr);
+    arena_free(&d.arena);
+    arena_free(&arena);
+    return error;
 }
 
 /* ---- Defaults for the optional functions ------------------------------------------------ */
@@ -534,6 +581,24 @@ __attribute__((weak)) const char *weir_restore(const uint8_t *state, size_t len)
 
 static weir_config the_config;
 
+/* One input port, "in"; one output port, "out". */
+bool exports_weir_plugin_transform_ports(plugin_string_t *config,
+                                         exports_weir_plugin_transform_port_names_t *ret,
+                                         plugin_string_t *err) {
+    plugin_string_free(config);
+    ret->inputs.ptr = malloc(sizeof(plugin_string_t));
+    ret->outputs.ptr = malloc(sizeof(plugin_string_t));
+    if (ret->inputs.ptr == NULL || ret->outputs.ptr == NULL) {
+        free(ret->inputs.ptr);
+        free(ret->outputs.ptr);
+        return fail(err, "out of memory");
+    }
+    plugin_string_dup(&ret->inputs.ptr[0], "in");
+    plugin_string_dup(&ret->outputs.ptr[0], "out");
+    ret->inputs.len = ret->outputs.len = 1;
+    return true;
+}
+
 bool exports_weir_plugin_transform_init(plugin_string_t *config, plugin_string_t *err) {
     config_free(&the_config);
     const char *error = config_parse(&the_config, config->ptr, config->len);
@@ -542,32 +607,53 @@ bool exports_weir_plugin_transform_init(plugin_string_t *config, plugin_string_t
     return error == NULL || fail(err, error);
 }
 
-bool exports_weir_plugin_transform_describe(exports_weir_plugin_transform_schema_t *input,
+bool exports_weir_plugin_transform_describe(exports_weir_plugin_transform_list_port_schema_t *inputs,
                                             plugin_string_t *config,
-                                            exports_weir_plugin_transform_option_schema_t *ret,
+                                            exports_weir_plugin_transform_list_port_schema_t *ret,
                                             plugin_string_t *err) {
-    (void)err;
-    /* Not known before data: weir skips the schema checks downstream. */
-    weir_plugin_types_schema_free(input);
+    weir_config parsed = {0};
+    const char *error = config_parse(&parsed, config->ptr, config->len);
     plugin_string_free(config);
-    ret->is_some = false;
+    exports_weir_plugin_transform_port_schema_t *out = calloc(1, sizeof *out);
+    if (error == NULL && out == NULL) error = "out of memory";
+    if (error == NULL) {
+        plugin_string_dup(&out->name, "out");
+        bool known = false;
+        if (inputs->len == 1 && inputs->ptr[0].schema.is_some)
+            error = describe_one(&inputs->ptr[0].schema.val, &parsed, &out->schema.val, &known);
+        out->schema.is_some = known;
+    }
+    config_free(&parsed);
+    exports_weir_plugin_transform_list_port_schema_free(inputs);
+    if (error != NULL) {
+        if (out != NULL) exports_weir_plugin_transform_port_schema_free(out);
+        free(out);
+        return fail(err, error);
+    }
+    ret->ptr = out;
+    ret->len = 1;
     return true;
 }
 
-bool exports_weir_plugin_transform_process(exports_weir_plugin_transform_borrow_batch_t input,
+bool exports_weir_plugin_transform_process(exports_weir_plugin_transform_port_t port,
+                                           exports_weir_plugin_transform_borrow_batch_t input,
                                            exports_weir_plugin_transform_list_output_t *ret,
                                            plugin_string_t *err) {
-    weir_batch batch = {input, weir_plugin_types_method_batch_num_rows(input), false, {0}, NULL, 0};
-    weir_output output = {batch.rows, NULL, NULL, 0, NULL, 0};
+    (void)port;
+    weir_batch batch = {input, weir_plugin_types_method_batch_num_rows(input), false, {0}, NULL, 0,
+                        {NULL, 0}};
+    weir_output output = {batch.rows, NULL, NULL, 0, NULL, 0, NULL, 0};
     const char *error = weir_process(&batch, &output);
     batch_release(&batch);
+    if (error == NULL) error = output_seal(&output);
     weir_plugin_types_output_t *out = error == NULL ? calloc(1, sizeof *out) : NULL;
     if (out == NULL) {
         output_free(&output);
         return fail(err, error != NULL ? error : "out of memory");
     }
-    out->tag = WEIR_PLUGIN_TYPES_OUTPUT_DERIVED;
-    weir_plugin_types_derived_t *derived = &out->val.derived;
+    out->port = 0;
+    out->data.tag = WEIR_PLUGIN_TYPES_OUTPUT_DATA_DERIVED;
+    weir_plugin_types_derived_t *derived = &out->data.val.derived;
     if (output.mask != NULL) {
         derived->selection.is_some = true;
         derived->selection.val.tag = WEIR_PLUGIN_TYPES_SELECTION_MASK;
@@ -578,6 +664,7 @@ bool exports_weir_plugin_transform_process(exports_weir_plugin_transform_borrow_
     derived->columns.len = output.columns_len;
     derived->drop.ptr = output.drops;
     derived->drop.len = output.drops_len;
+    free(output.booleans);
     /* The host frees all of it after the call returns. */
     ret->ptr = out;
     ret->len = 1;

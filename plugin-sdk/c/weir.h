@@ -26,7 +26,7 @@ extern "C" {
 
 /* ---- Types -------------------------------------------------------------- */
 
-/* A column's logical type (the Arrow types weir exchanges with plugins). */
+/* A column's logical type: every Arrow type (weir:plugin@0.2.0). */
 typedef enum weir_type {
     WEIR_BOOLEAN,
     WEIR_INT8,
@@ -42,8 +42,45 @@ typedef enum weir_type {
     WEIR_UTF8,
     WEIR_BINARY,
     WEIR_DATE32,    /* days since 1970-01-01, as int32 */
-    WEIR_TIMESTAMP, /* ticks since 1970-01-01T00:00Z, as int64 */
+    WEIR_TIMESTAMP, /* `unit`s since 1970-01-01T00:00Z, as int64; `timezone` */
+    WEIR_NULL,      /* no values, only a length */
+    WEIR_FLOAT16,   /* IEEE half floats, as uint16 (`u16`) */
+    WEIR_LARGE_UTF8,   /* `large_offsets` + `data` */
+    WEIR_LARGE_BINARY, /* `large_offsets` + `data` */
+    WEIR_UTF8_VIEW,    /* `values` (16-byte views) + `data_buffers`: read with weir_bytes */
+    WEIR_BINARY_VIEW,  /* likewise */
+    WEIR_FIXED_SIZE_BINARY, /* `size` bytes per value in `data` */
+    WEIR_DATE64,    /* milliseconds since the epoch, as int64 */
+    WEIR_TIME32,    /* `unit`s since midnight, as int32 (s, ms) */
+    WEIR_TIME64,    /* `unit`s since midnight, as int64 (us, ns) */
+    WEIR_DURATION,  /* `unit`s, as int64 */
+    WEIR_INTERVAL,  /* `interval`: int32 months; int32 days + int32 ms; or
+                       int32 months + int32 days + int64 ns (`values`) */
+    WEIR_DECIMAL,   /* unscaled `bits`-bit integers (`values`) with `precision`
+                       and `scale`: weir_decimal128, weir_decimal_text */
+    WEIR_LIST,      /* `offsets` into children[0] */
+    WEIR_LARGE_LIST,        /* `large_offsets` into children[0] */
+    WEIR_FIXED_SIZE_LIST,   /* `size` items per list in children[0] */
+    WEIR_LIST_VIEW,         /* `offsets` + `sizes` into children[0] */
+    WEIR_LARGE_LIST_VIEW,   /* `large_offsets` + `large_sizes` into children[0] */
+    WEIR_STRUCT,    /* one child per field, each `len` long */
+    WEIR_MAP,       /* `offsets` into children[0], a struct of key and value */
+    WEIR_DICTIONARY, /* keys of type `index` (in i8 … u64) into `*dictionary` */
+    WEIR_UNION,     /* `type_ids` (+ `offsets` when `dense`); `type_codes[i]`
+                       tags children[i] */
+    WEIR_RUN_END_ENCODED, /* children[0]: run ends; children[1]: values */
+    WEIR_ANY,       /* weir_column_get: whatever type the column has */
 } weir_type;
+
+/* The resolution of times, timestamps and durations. */
+typedef enum weir_unit { WEIR_SECOND, WEIR_MILLISECOND, WEIR_MICROSECOND, WEIR_NANOSECOND } weir_unit;
+
+/* What an interval counts. */
+typedef enum weir_interval_unit {
+    WEIR_YEAR_MONTH,
+    WEIR_DAY_TIME,
+    WEIR_MONTH_DAY_NANO,
+} weir_interval_unit;
 
 /* The name of a type, for messages ("float64"). */
 const char *weir_type_name(weir_type type);
@@ -58,18 +95,24 @@ typedef struct weir_output weir_output;
 /* The node's `config` table from the manifest. */
 typedef struct weir_config weir_config;
 
-/* One input column, as C arrays. Exactly one of the value pointers is set,
- * by type: `f64` for WEIR_FLOAT64, `i64` for WEIR_INT64 and
- * WEIR_TIMESTAMP, `i32` for WEIR_INT32 and WEIR_DATE32, `offsets` + `data`
- * for WEIR_UTF8 and WEIR_BINARY (value i is data[offsets[i]..offsets[i+1]]),
- * and so on. A value behind a null holds anything: test `weir_valid`. */
+/* A column — or, nested, a list's items, a struct's field, a dictionary's
+ * values — as C arrays, in Arrow's layout. The same struct describes a
+ * type (in `weir_describe`, with no data) and a column a plugin writes
+ * (`weir_add_column`).
+ *
+ * Which pointers are set depends on `type`: `f64` for WEIR_FLOAT64, `i64`
+ * for WEIR_INT64, WEIR_TIMESTAMP, WEIR_DATE64, WEIR_TIME64 and
+ * WEIR_DURATION, `i32` for WEIR_INT32, WEIR_DATE32 and WEIR_TIME32,
+ * `offsets` + `data` for WEIR_UTF8 and WEIR_BINARY (value i is
+ * data[offsets[i]..offsets[i+1]]), and so on (see `weir_type`). A value
+ * behind a null holds anything: test `weir_valid`. */
 typedef struct weir_column {
     const char *name;
     weir_type type;
     uint32_t len;
     /* Arrow validity bitmap (bit i set: row i is valid); NULL: no nulls. */
     const uint8_t *validity;
-    const bool *boolean;
+    const bool *boolean; /* one bool per value (unpacked from Arrow's bits) */
     const int8_t *i8;
     const int16_t *i16;
     const int32_t *i32;
@@ -82,6 +125,37 @@ typedef struct weir_column {
     const double *f64;
     const int32_t *offsets;
     const uint8_t *data;
+
+    /* Whether the field may hold nulls (what a schema declares). */
+    bool nullable;
+    /* Any fixed-width type's values as raw bytes (decimals, intervals,
+     * float16, views); the typed pointer above aliases it where one fits. */
+    const void *values;
+    const int64_t *large_offsets;
+    const int32_t *sizes;       /* WEIR_LIST_VIEW */
+    const int64_t *large_sizes; /* WEIR_LARGE_LIST_VIEW */
+    const uint8_t *const *data_buffers; /* views' data buffers */
+    uint32_t n_data_buffers;
+    /* WEIR_FIXED_SIZE_BINARY: bytes per value; WEIR_FIXED_SIZE_LIST:
+     * items per list. */
+    int32_t size;
+    /* WEIR_DECIMAL: total digits, digits after the point, and the width of
+     * the unscaled integers (32, 64, 128 or 256). */
+    uint8_t precision;
+    int8_t scale;
+    uint16_t bits;
+    weir_unit unit;
+    weir_interval_unit interval;
+    const char *timezone; /* WEIR_TIMESTAMP: "UTC", "Europe/Berlin"; NULL: naive */
+    weir_type index;      /* WEIR_DICTIONARY: the keys' integer type */
+    bool ordered;         /* WEIR_DICTIONARY */
+    bool keys_sorted;     /* WEIR_MAP */
+    bool dense;           /* WEIR_UNION */
+    const int8_t *type_ids;   /* WEIR_UNION: one per row */
+    const int8_t *type_codes; /* WEIR_UNION: children[i]'s type id */
+    uint32_t n_children;
+    const struct weir_column *children;
+    const struct weir_column *dictionary; /* WEIR_DICTIONARY's values */
 } weir_column;
 
 /* Whether row `row` of `column` holds a value (is not null). */
@@ -93,6 +167,27 @@ static inline bool weir_valid(const weir_column *column, uint32_t row) {
 static inline void weir_bit_set(uint8_t *bitmap, uint32_t i) {
     bitmap[i >> 3] |= (uint8_t)(1u << (i & 7));
 }
+
+/* The bytes of row `row` of a utf8, binary (large or view) or fixed-size
+ * binary column, and their count in `*len`. */
+const uint8_t *weir_bytes(const weir_column *column, uint32_t row, size_t *len);
+
+/* The items of row `row` of a list-like column (lists of every kind,
+ * maps) are rows `*start` up to `*end` of `children[0]`. */
+void weir_items(const weir_column *column, uint32_t row, uint64_t *start, uint64_t *end);
+
+/* Row `row` of a WEIR_DICTIONARY column: its key into `*dictionary`. */
+uint64_t weir_key(const weir_column *column, uint32_t row);
+
+/* Row `row` of a WEIR_DECIMAL column of 128 bits or fewer, unscaled: 12.34
+ * as decimal(5, 2) is 1234. */
+__int128 weir_decimal128(const weir_column *column, uint32_t row);
+
+/* Row `row` of a WEIR_DECIMAL column (any width) as exact decimal text in
+ * plain digits ("-12.34", "0.05", "1200" for 12 at scale -2), written to
+ * `text` (at most `size` bytes, NUL included, like snprintf). Returns the
+ * text's length; 300 bytes always suffice. */
+size_t weir_decimal_text(const weir_column *column, uint32_t row, char *text, size_t size);
 
 /* ---- What a plugin implements -------------------------------------------- *
  * Every function returns NULL on success or an error message (a string
@@ -117,6 +212,31 @@ const char *weir_snapshot(uint8_t **state, size_t *len);
  * `weir_init`. Optional; the default refuses, so a new version starts
  * fresh. */
 const char *weir_restore(const uint8_t *state, size_t len);
+
+/* The input schema `weir_describe` sees: its columns as `weir_column`s
+ * with no data (type, name, nullability, children). */
+typedef struct weir_schema weir_schema;
+uint32_t weir_schema_len(const weir_schema *schema);
+const weir_column *weir_schema_column(const weir_schema *schema, uint32_t index);
+/* The column named `name`, or NULL. */
+const weir_column *weir_schema_find(const weir_schema *schema, const char *name);
+
+/* The output schema `weir_describe` declares: the input's, changed like
+ * `weir_process` changes a batch. */
+typedef struct weir_output_schema weir_output_schema;
+/* Adds (or, for an existing name, replaces) a column of `column`'s name,
+ * type and nullability. */
+const char *weir_describe_add(weir_output_schema *output, const weir_column *column);
+/* Drops column `name`. */
+const char *weir_describe_drop(weir_output_schema *output, const char *name);
+
+/* Declares, before any data flows, the output schema for the input schema
+ * `input` under `config` (given before `weir_init`), so `weir check` can
+ * check the nodes after this one. Optional: without it the output is known
+ * once data flows and `weir check` skips the checks downstream. An error
+ * fails `weir check`. */
+const char *weir_describe(const weir_schema *input, const weir_config *config,
+                          weir_output_schema *output);
 
 /* ---- Config --------------------------------------------------------------- *
  * The config is a JSON object; these read its top-level keys. A key of the
@@ -143,9 +263,16 @@ const char *weir_config_json(const weir_config *config);
 /* Number of rows. */
 uint32_t weir_num_rows(const weir_batch *input);
 
+/* The number of columns, and the name of column `index` (NULL past the
+ * last): for plugins that treat every column. */
+uint32_t weir_column_count(weir_batch *input);
+const char *weir_column_name(weir_batch *input, uint32_t index);
+
 /* Fetches column `name` into `*column` (only the columns a plugin asks for
  * cross into it). Fails, with a message naming the column, when it is
- * missing or its type is not `type`. */
+ * missing or its type is not `type` (WEIR_ANY takes every type). A
+ * dictionary-encoded column asked for as its values' type (a Parquet
+ * file's dictionary<int32, utf8> asked for as WEIR_UTF8) is decoded. */
 const char *weir_column_get(weir_batch *input, const char *name, weir_type type,
                             weir_column *column);
 
@@ -172,6 +299,22 @@ bool *weir_add_boolean(weir_output *output, const char *name, uint8_t **validity
 /* Adds a utf8 column from one C string per input row (NULL is null); the
  * strings are copied. */
 const char *weir_add_utf8(weir_output *output, const char *name, const char *const *values);
+
+/* Adds a decimal128 column of `precision` (1 to 38) and `scale`: fill in
+ * the unscaled values (12.34 with scale 2 is 1234). A value with more
+ * digits than `precision` fails the batch at the boundary, never rounded. */
+__int128 *weir_add_decimal(weir_output *output, const char *name, uint8_t precision, int8_t scale,
+                           uint8_t **validity);
+
+/* Adds a large_utf8 column from one C string per input row (NULL is null). */
+const char *weir_add_large_utf8(weir_output *output, const char *name,
+                                const char *const *values);
+
+/* Adds (or replaces) a column of any type, given as the same struct
+ * columns are read in: `column->name`, its type, `len` (one per input row)
+ * and its arrays, nested ones in `children` and `dictionary`. Every array
+ * is copied, so the plugin's own may be freed or reused once this returns. */
+const char *weir_add_column(weir_output *output, const weir_column *column);
 
 /* Drops column `name` from the output. */
 const char *weir_drop(weir_output *output, const char *name);

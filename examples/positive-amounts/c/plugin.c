@@ -27,6 +27,19 @@ const char *weir_init(const weir_config *config) {
     return NULL;
 }
 
+/* The output schema before any data: the input's columns plus the cents
+ * column, so `weir check` checks the nodes downstream. */
+const char *weir_describe(const weir_schema *input, const weir_config *config,
+                          weir_output_schema *output) {
+    const char *error = NULL;
+    const char *name = weir_config_string(config, "column", "amount", &error);
+    if (error != NULL) return error;
+    char cents[256];
+    snprintf(cents, sizeof cents, "%s_cents", name);
+    weir_column added = {.name = cents, .type = WEIR_INT64, .nullable = true};
+    return weir_describe_add(output, &added);
+}
+
 const char *weir_process(weir_batch *input, weir_output *output) {
     weir_column amounts;
     const char *error = weir_column_get(input, column, WEIR_FLOAT64, &amounts);

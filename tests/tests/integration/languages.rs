@@ -430,8 +430,8 @@ fn a_python_version_takes_over_the_rust_versions_row_count_mid_stream() {
 }
 
 #[test]
-fn weir_check_sees_through_the_python_and_js_examples_by_their_describe() {
-    for lang in ["python", "js"] {
+fn weir_check_sees_through_the_c_python_and_js_examples_by_their_describe() {
+    for lang in ["c", "python", "js"] {
         let scratch = Scratch::new();
         scratch.write("orders.csv", orders_csv());
         let prepared = scratch

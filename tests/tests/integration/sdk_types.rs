@@ -1,9 +1,9 @@
-//! The Python and JavaScript helpers on weir:plugin@0.2.0
-//! (`plugin-sdk/{python,js}`): every type pyarrow writes decodes to the
-//! language's values (checked against pyarrow's own `to_pylist` for
+//! The C, Python and JavaScript helpers on weir:plugin@0.2.0
+//! (`plugin-sdk/{c,python,js}`): every type pyarrow writes decodes to the
+//! language's values (checked against pyarrow's own `to_pylist` for C and
 //! Python), the types they can write come back exact, and `describe` lets
 //! `weir check` see through the node. The plugins are
-//! `tests/plugins/{python,js}-types`, built by `weir plugin build` like a
+//! `tests/plugins/{c,python,js}-types`, built by `weir plugin build` like a
 //! user's.
 
 use std::path::{Path, PathBuf};
@@ -30,6 +30,11 @@ fn python() -> &'static Path {
 fn js() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| build("js"))
+}
+
+fn c() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| build("c"))
 }
 
 /// pyarrow's IPC files of the types the helper writes back.
@@ -108,6 +113,15 @@ fn a_js_plugin_writes_back_what_it_decoded_bit_for_bit() {
     crosses_unchanged(js(), &writable(), "copy");
 }
 
+/// The C helper writes every type (a plugin describes any column in the
+/// struct it reads columns in): strings, lists, decimals and dictionary
+/// keys rebuilt value by value through the accessors, into the plugin's
+/// own arrays.
+#[test]
+fn a_c_plugin_writes_back_every_type_it_read_bit_for_bit() {
+    crosses_unchanged(c(), &files(".arrow"), "copy");
+}
+
 /// All 60 files in one pipeline: 60 nodes of the same plugin at once (a
 /// CPython instance holds ~17 core instances of the engine's pool).
 fn decodes_every_type(plugin: &Path) {
@@ -176,6 +190,71 @@ fn python_values_decoded_by_the_helper_equal_pyarrows_to_pylist() {
         "the helper's values differ from pyarrow's:\n{said}{}",
         String::from_utf8_lossy(&check.stderr)
     );
+}
+
+/// pyarrow's IPC files of the conformance subset the C helper reads
+/// (decimals, lists, structs, maps, dictionaries, large and view strings).
+const C_READABLE: &[&str] = &[
+    "decimal32",
+    "decimal64",
+    "decimal128",
+    "decimal256",
+    "large_utf8",
+    "utf8_view",
+    "list",
+    "large_list",
+    "fixed_size_list",
+    "list_view",
+    "struct",
+    "map",
+    "dictionary",
+    "dictionary_large",
+    "list_struct_map",
+    "list_of_dictionary",
+    "struct_of_lists",
+];
+
+#[test]
+fn c_values_read_through_the_helper_equal_pyarrows_to_pylist() {
+    let files: Vec<PathBuf> = C_READABLE
+        .iter()
+        .map(|name| every_type().join(format!("{name}.arrow")))
+        .collect();
+    let scratch = Scratch::new();
+    run_each(&scratch, &files, Some((c(), "show")));
+    let outputs: Vec<PathBuf> = files
+        .iter()
+        .map(|f| scratch.path(&format!("out/{}.arrow", node(f))))
+        .collect();
+    let check = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/c_values.py"))
+        .args(&outputs)
+        .output()
+        .expect("running c_values.py (scripts/setup --test makes .venv)");
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && said.matches("values equal").count() == files.len(),
+        "the C helper's values differ from pyarrow's:\n{said}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// A dictionary column asked for as WEIR_UTF8 arrives decoded.
+#[test]
+fn a_c_plugin_asking_for_utf8_gets_a_dictionary_column_decoded() {
+    let file = every_type().join("dictionary.arrow");
+    let scratch = Scratch::new();
+    run_each(&scratch, std::slice::from_ref(&file), Some((c(), "decoded")));
+    for batch in batches(&scratch.path(&format!("out/{}.arrow", node(&file)))) {
+        let want = arrow::compute::cast(batch.column_by_name("v").unwrap(), &DataType::LargeUtf8)
+            .unwrap();
+        assert_eq!(batch.column_by_name("v_decoded").unwrap(), &want);
+    }
+}
+
+#[test]
+fn weir_check_sees_through_a_c_plugin_that_describes_its_output() {
+    sees_through(c());
 }
 
 #[test]

@@ -12,18 +12,33 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{run, write, Capture, WIT};
+use super::{run, write, Capture, WIT_V0_2};
 use crate::{Error, Result};
 
+/// The helper, `plugin-sdk/c`: its header, then its sources.
 const WEIR_H: &str = include_str!("../../../../plugin-sdk/c/weir.h");
-const WEIR_C: &str = include_str!("../../../../plugin-sdk/c/weir.c");
+const HELPER: [(&str, &str); 4] = [
+    (
+        "weir_internal.h",
+        include_str!("../../../../plugin-sdk/c/weir_internal.h"),
+    ),
+    ("weir.c", include_str!("../../../../plugin-sdk/c/weir.c")),
+    (
+        "weir_config.c",
+        include_str!("../../../../plugin-sdk/c/weir_config.c"),
+    ),
+    (
+        "weir_arrow.c",
+        include_str!("../../../../plugin-sdk/c/weir_arrow.c"),
+    ),
+];
 
 /// The bindings of the `plugin` world: `plugin.h`, `plugin.c` and the
 /// component-type object `plugin_component_type.o`, written to `stage`.
 fn generate_bindings(stage: &Path) -> Result<()> {
     let fail = |e: anyhow::Error| Error::Build(format!("generating C bindings: {e:#}"));
     let mut resolve = wit_parser::Resolve::default();
-    let package = resolve.push_str("plugin.wit", WIT).map_err(fail)?;
+    let package = resolve.push_str("plugin.wit", WIT_V0_2).map_err(fail)?;
     let world = resolve
         .select_world(&[package], Some("plugin"))
         .map_err(fail)?;
@@ -75,7 +90,13 @@ fn clang() -> Result<(PathBuf, Vec<String>)> {
 pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> Result<PathBuf> {
     generate_bindings(stage)?;
     write(stage, "weir.h", WEIR_H)?;
-    let helper = write(stage, "weir.c", WEIR_C)?;
+    let mut helper = Vec::new();
+    for (name, text) in HELPER {
+        let path = write(stage, name, text)?;
+        if name.ends_with(".c") {
+            helper.push(path);
+        }
+    }
     let (clang, flags) = clang()?;
     let module = stage.join(format!("{name}.core.wasm"));
     let mut cmd = Command::new(&clang);
@@ -87,7 +108,7 @@ pub(super) fn build(dir: &Path, name: &str, stage: &Path, capture: Capture) -> R
         .arg("-I")
         .arg(dir)
         .args(crate::language::c_sources(dir)?)
-        .arg(helper)
+        .args(helper)
         .arg(stage.join("plugin.c"))
         .arg(stage.join("plugin_component_type.o"))
         .arg("-o")

@@ -22,11 +22,8 @@ use std::process::Command;
 
 use crate::{Error, Language, Result};
 
-/// weir's plugin contract `weir:plugin@0.1.0`, as the C toolchain reads it.
-pub(crate) const WIT: &str = include_str!("../../../../wit/plugin.wit");
-
-/// `weir:plugin@0.2.0` (every Arrow type), as the Python and JavaScript
-/// toolchains read it.
+/// `weir:plugin@0.2.0` (every Arrow type), as the C, Python and
+/// JavaScript toolchains read it. (Rust plugins take it from the SDK.)
 pub(crate) const WIT_V0_2: &str = include_str!("../../../../wit/0.2/plugin.wit");
 
 /// A component written by [`build`].
