@@ -244,10 +244,14 @@ fn c_values_read_through_the_helper_equal_pyarrows_to_pylist() {
 fn a_c_plugin_asking_for_utf8_gets_a_dictionary_column_decoded() {
     let file = every_type().join("dictionary.arrow");
     let scratch = Scratch::new();
-    run_each(&scratch, std::slice::from_ref(&file), Some((c(), "decoded")));
+    run_each(
+        &scratch,
+        std::slice::from_ref(&file),
+        Some((c(), "decoded")),
+    );
     for batch in batches(&scratch.path(&format!("out/{}.arrow", node(&file)))) {
-        let want = arrow::compute::cast(batch.column_by_name("v").unwrap(), &DataType::LargeUtf8)
-            .unwrap();
+        let want =
+            arrow::compute::cast(batch.column_by_name("v").unwrap(), &DataType::LargeUtf8).unwrap();
         assert_eq!(batch.column_by_name("v_decoded").unwrap(), &want);
     }
 }
