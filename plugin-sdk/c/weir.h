@@ -264,7 +264,8 @@ const char *weir_config_json(const weir_config *config);
 uint32_t weir_num_rows(const weir_batch *input);
 
 /* The number of columns, and the name of column `index` (NULL past the
- * last): for plugins that treat every column. */
+ * last; valid until `weir_process` returns): for plugins that treat every
+ * column. */
 uint32_t weir_column_count(weir_batch *input);
 const char *weir_column_name(weir_batch *input, uint32_t index);
 
