@@ -1,7 +1,7 @@
 /*
  * weir_internal.h — what the helper's files share (not for plugins):
  * per-call allocations, and the mapping between `weir_column` trees and
- * weir:plugin@0.2.0's flattened type and array tables (`weir_arrow.c`).
+ * weir:plugin@0.2.0's flattened type and array tables.
  */
 #ifndef WEIR_INTERNAL_H
 #define WEIR_INTERNAL_H
@@ -31,7 +31,19 @@ struct weir_config {
 const char *config_parse(weir_config *config, const uint8_t *text, size_t len);
 void config_free(weir_config *config);
 
-/* ---- Arrow (weir_arrow.c) ---- */
+/* ---- Arrow (weir_arrow.c, weir_arrow_write.c) ---- */
+
+/* Nesting deeper than this is refused (the host refuses it too). */
+#define MAX_DEPTH 64
+
+/* WIT's index-type enum, in order, as weir types. */
+extern const weir_type WEIR_INDEX_TYPES[8];
+
+/* The children field indices of a field node's type (`*list`, pointing
+ * into the type or at `one`, room for two), in the order its array node
+ * lists its children, a dictionary's values excluded. Returns how many. */
+size_t field_children(const weir_plugin_types_data_type_t *type, const uint32_t **list,
+                      uint32_t *one);
 
 /* Allocations that live until the current export returns. */
 typedef struct weir_arena {
@@ -94,5 +106,47 @@ uint32_t count_nulls(const uint8_t *validity, uint32_t len);
 
 /* Bytes of `len` bits. */
 static inline size_t bitmap_bytes(uint64_t len) { return (size_t)((len + 7) / 8); }
+
+/* ---- Batch, output, describe (weir_batch.c, weir_output.c, weir_describe.c) ---- */
+
+struct weir_batch {
+    weir_plugin_types_borrow_batch_t handle;
+    uint32_t rows;
+    bool have_schema;
+    weir_plugin_types_schema_t schema;
+    weir_plugin_types_column_data_t *fetched; /* freed after `weir_process` */
+    size_t fetched_len;
+    weir_arena arena; /* the `weir_column` trees handed out */
+};
+
+/* Frees what `weir_process` fetched. */
+void batch_release(weir_batch *input);
+
+/* A boolean column the plugin fills as bools: packed into Arrow's bits
+ * once `weir_process` returns. */
+typedef struct unpacked {
+    size_t column;
+} unpacked;
+
+struct weir_output {
+    uint32_t rows;
+    uint8_t *mask;
+    weir_plugin_types_column_t *columns;
+    size_t columns_len;
+    plugin_string_t *drops;
+    size_t drops_len;
+    unpacked *booleans;
+    size_t booleans_len;
+};
+
+/* Packs the booleans the plugin filled in and counts each new column's
+ * nulls: the output as weir reads it. NULL or an error. */
+const char *output_seal(weir_output *output);
+void output_free(weir_output *output);
+
+/* `weir_describe` over one input schema: the declared output in `*out`,
+ * or `*known` false. */
+const char *describe_one(const weir_plugin_types_schema_t *input, const weir_config *config,
+                         weir_plugin_types_schema_t *out, bool *known);
 
 #endif /* WEIR_INTERNAL_H */

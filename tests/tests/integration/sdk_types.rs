@@ -169,27 +169,7 @@ const READABLE: &[&str] = &[
 
 #[test]
 fn python_values_decoded_by_the_helper_equal_pyarrows_to_pylist() {
-    let files: Vec<PathBuf> = READABLE
-        .iter()
-        .map(|name| every_type().join(format!("{name}.arrow")))
-        .collect();
-    let scratch = Scratch::new();
-    run_each(&scratch, &files, Some((python(), "show")));
-    let outputs: Vec<PathBuf> = files
-        .iter()
-        .map(|f| scratch.path(&format!("out/{}.arrow", node(f))))
-        .collect();
-    let check = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/python_values.py"))
-        .args(&outputs)
-        .output()
-        .expect("running python_values.py (scripts/setup --test makes .venv)");
-    let said = String::from_utf8_lossy(&check.stdout);
-    assert!(
-        check.status.success() && said.matches("values equal").count() == files.len(),
-        "the helper's values differ from pyarrow's:\n{said}{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    values_equal_pyarrows(python(), READABLE, "python");
 }
 
 /// pyarrow's IPC files of the conformance subset the C helper reads
@@ -216,25 +196,33 @@ const C_READABLE: &[&str] = &[
 
 #[test]
 fn c_values_read_through_the_helper_equal_pyarrows_to_pylist() {
-    let files: Vec<PathBuf> = C_READABLE
+    values_equal_pyarrows(c(), C_READABLE, "c");
+}
+
+/// Each file through `plugin` in `show` mode, which adds what the helper
+/// read of column `v`; `tests/reference/helper_values.py LANG` compares it
+/// with pyarrow's `to_pylist` of `v`.
+fn values_equal_pyarrows(plugin: &Path, names: &[&str], lang: &str) {
+    let files: Vec<PathBuf> = names
         .iter()
         .map(|name| every_type().join(format!("{name}.arrow")))
         .collect();
     let scratch = Scratch::new();
-    run_each(&scratch, &files, Some((c(), "show")));
+    run_each(&scratch, &files, Some((plugin, "show")));
     let outputs: Vec<PathBuf> = files
         .iter()
         .map(|f| scratch.path(&format!("out/{}.arrow", node(f))))
         .collect();
     let check = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/c_values.py"))
+        .arg(repo().join("tests/reference/helper_values.py"))
+        .arg(lang)
         .args(&outputs)
         .output()
-        .expect("running c_values.py (scripts/setup --test makes .venv)");
+        .expect("running helper_values.py (scripts/setup --test makes .venv)");
     let said = String::from_utf8_lossy(&check.stdout);
     assert!(
         check.status.success() && said.matches("values equal").count() == files.len(),
-        "the C helper's values differ from pyarrow's:\n{said}{}",
+        "the {lang} helper's values differ from pyarrow's:\n{said}{}",
         String::from_utf8_lossy(&check.stderr)
     );
 }

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 
 /// The helper, `plugin-sdk/c`: its header, then its sources.
 const WEIR_H: &str = include_str!("../../../../plugin-sdk/c/weir.h");
-const HELPER: [(&str, &str); 4] = [
+const HELPER: [(&str, &str); 8] = [
     (
         "weir_internal.h",
         include_str!("../../../../plugin-sdk/c/weir_internal.h"),
@@ -28,8 +28,24 @@ const HELPER: [(&str, &str); 4] = [
         include_str!("../../../../plugin-sdk/c/weir_config.c"),
     ),
     (
+        "weir_batch.c",
+        include_str!("../../../../plugin-sdk/c/weir_batch.c"),
+    ),
+    (
+        "weir_output.c",
+        include_str!("../../../../plugin-sdk/c/weir_output.c"),
+    ),
+    (
+        "weir_describe.c",
+        include_str!("../../../../plugin-sdk/c/weir_describe.c"),
+    ),
+    (
         "weir_arrow.c",
         include_str!("../../../../plugin-sdk/c/weir_arrow.c"),
+    ),
+    (
+        "weir_arrow_write.c",
+        include_str!("../../../../plugin-sdk/c/weir_arrow_write.c"),
     ),
 ];
 
