@@ -303,7 +303,9 @@ const char *weir_add_utf8(weir_output *output, const char *name, const char *con
 
 /* Adds a decimal128 column of `precision` (1 to 38) and `scale`: fill in
  * the unscaled values (12.34 with scale 2 is 1234). A value with more
- * digits than `precision` fails the batch at the boundary, never rounded. */
+ * digits than `precision` fails the batch at the boundary, never rounded.
+ * NULL when out of memory or when `precision` is outside 1 to 38 (wider
+ * decimals: weir_add_column with `bits` 256). */
 __int128 *weir_add_decimal(weir_output *output, const char *name, uint8_t precision, int8_t scale,
                            uint8_t **validity);
 

@@ -38,8 +38,12 @@ static const char *decode_dictionary(const weir_column *dict, weir_column *out, 
     size_t total = 0;
     for (uint32_t row = 0; row < dict->len; row++) {
         uint64_t key = weir_key(dict, row);
-        if (!weir_valid(dict, row) || key >= values->len || !weir_valid(values, (uint32_t)key))
-            continue;
+        if (!weir_valid(dict, row)) continue; /* a null slot's key means nothing */
+        /* Never a silent null: a valid slot's key must name a value. */
+        if (key >= values->len)
+            return weir_error("column `%s`: row %u's dictionary key %llu is past its %u values",
+                              dict->name, row, (unsigned long long)key, values->len);
+        if (!weir_valid(values, (uint32_t)key)) continue;
         weir_bit_set(validity, row);
         size_t n = 0;
         if (var) weir_bytes(values, (uint32_t)key, &n);
