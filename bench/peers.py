@@ -10,10 +10,13 @@ peers into .venv-bench); `--smoke` uses tiny inputs so CI can run it.
 import argparse
 import random
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -107,11 +110,11 @@ row_group_rows = {row_group}
 """
 
 
-def run_weir(weir: str, manifest: Path, cores: str | None) -> tuple[float, int]:
+def run_weir(weir: str, manifest: Path, cores: str | None, extra=()) -> tuple[float, int]:
     """Wall seconds and peak RSS (MiB, as weir's summary reports it: VmHWM —
     getrusage would count this Python's image, forked before exec) of
     `weir run`, optionally pinned to `cores`."""
-    cmd = [weir, "run", str(manifest)]
+    cmd = [weir, "run", *extra, str(manifest)]
     if cores:
         cmd = ["taskset", "-c", cores] + cmd
     started = time.perf_counter()
@@ -162,6 +165,55 @@ def run_pandas(csv: Path, out: Path) -> None:
     df.to_parquet(out)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_weir_scraped(weir: str, manifest: Path) -> tuple[float, int]:
+    """`weir run --metrics` with /metrics scraped every 100 ms throughout
+    (Prometheus scrapes every 5–60 s): wall seconds and scrapes answered."""
+    port = free_port()
+    done = threading.Event()
+    scrapes = [0]
+
+    def scrape() -> None:
+        while not done.is_set():
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1).read()
+                scrapes[0] += 1
+            except OSError:
+                pass
+            time.sleep(0.1)
+
+    t = threading.Thread(target=scrape)
+    t.start()
+    try:
+        took = run_weir(weir, manifest, None, ["--metrics", f"127.0.0.1:{port}"])[0]
+    finally:
+        done.set()
+        t.join()
+    return took, scrapes[0]
+
+
+def metrics_cost(weir: str, manifest: Path, rows: int) -> None:
+    """The seed job with metrics served and scraped vs without, alternating
+    so that both see the same machine; best of 5 each."""
+    off, on, scrapes = [], [], 0
+    for _ in range(5):
+        off.append(run_weir(weir, manifest, None)[0])
+        took, n = run_weir_scraped(weir, manifest)
+        on.append(took)
+        scrapes = max(scrapes, n)
+    print(f"\nmetrics cost, seed job ({rows:,} rows), best of 5 alternating:")
+    print("| weir run | seconds | rows/s |")
+    print("|---|---|---|")
+    print(f"| without --metrics | {min(off):.3f} | {rows / min(off):,.0f} |")
+    print(f"| --metrics, scraped every 100 ms (up to {scrapes} scrapes a run) | {min(on):.3f} | {rows / min(on):,.0f} |")
+    print(f"throughput with metrics: {min(off) / min(on) * 100:.1f}% of without (target ≥ 97%)")
+
+
 def timed(f, *args) -> float:
     started = time.perf_counter()
     f(*args)
@@ -210,6 +262,8 @@ def main() -> None:
             mine = results["weir, 1 core (taskset)"] if ("threads = 1" in label or "1 core" in label) \
                 else results["weir, 2 cores"]
             print(f"| {label} | {secs:.3f} | {rows / secs:,.0f} | {secs / mine:.2f}× |")
+
+        metrics_cost(args.weir, manifest, rows)
 
         small_rows = rows // 10
         small = d / "small.csv"

@@ -1,5 +1,8 @@
 //! The `weir` command line.
 
+mod check;
+mod graph;
+mod metrics;
 mod progress;
 mod summary;
 
@@ -79,6 +82,14 @@ enum Command {
         /// this prints only the summary.
         #[arg(long, value_name = "SECS", default_value_t = 5.0)]
         progress: f64,
+        /// Serve Prometheus metrics at http://ADDR/metrics while the
+        /// pipeline runs (overrides `[pipeline] metrics`).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
+        /// Write the run summary as JSON to FILE (also when the run fails:
+        /// then with the error).
+        #[arg(long, value_name = "FILE")]
+        summary_json: Option<PathBuf>,
     },
     /// The development loop: `run --watch`, plus rebuilding the plugins the
     /// manifest marks as local crates (`build = "path/to/crate"`) whenever
@@ -100,6 +111,22 @@ enum Command {
     Check {
         /// The pipeline manifest.
         manifest: PathBuf,
+        /// Print the graph as JSON: nodes with their schema per output
+        /// port, and edges.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Draws the pipeline: nodes with their kind, plugin and output
+    /// schema, and the edges between them (dead letters dashed).
+    Graph {
+        /// The pipeline manifest.
+        manifest: PathBuf,
+        /// `mermaid`, `dot` (Graphviz) or `svg` (laid out by weir itself).
+        #[arg(long, value_enum, default_value_t = graph::Format::Mermaid)]
+        format: graph::Format,
+        /// Write to FILE instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Plugin authoring: scaffold, build, inspect.
     #[command(subcommand)]
@@ -212,9 +239,22 @@ fn load_graph(manifest: &std::path::Path) -> anyhow::Result<Graph> {
     Ok(Graph::new(Manifest::load(manifest)?)?)
 }
 
+/// How `weir run` reports while it runs.
+#[derive(Default)]
+struct Reporting {
+    /// Seconds between progress lines (0: none).
+    progress: f64,
+    /// `--metrics`: where to serve Prometheus metrics.
+    metrics: Option<std::net::SocketAddr>,
+}
+
 /// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
 /// `watch`, under a reload controller.
-fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result<exec::RunSummary> {
+fn run(
+    manifest: &Path,
+    watch: Option<Options>,
+    reporting: Reporting,
+) -> anyhow::Result<exec::RunSummary> {
     let loading = std::time::Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -225,6 +265,14 @@ fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result
     let control = Arc::new(Control::default());
     runtime.spawn(stop_on_signal(control.clone()));
     let graph = load_graph(manifest)?;
+    let _metrics = match reporting.metrics.or(graph.manifest.pipeline.metrics) {
+        Some(addr) => {
+            let server = metrics::MetricsServer::start(addr, control.clone())?;
+            eprintln!("metrics: http://{}/metrics", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
     let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
         graph.manifest.pipeline.max_stack_kb,
     ))?;
@@ -240,11 +288,9 @@ fn run(manifest: &Path, watch: Option<Options>, progress: f64) -> anyhow::Result
         )?),
         None => None,
     };
-    let _progress = (progress > 0.0 && progress.is_finite()).then(|| {
-        progress::Progress::start(
-            control.clone(),
-            std::time::Duration::from_secs_f64(progress),
-        )
+    let every = reporting.progress;
+    let _progress = (every > 0.0 && every.is_finite()).then(|| {
+        progress::Progress::start(control.clone(), std::time::Duration::from_secs_f64(every))
     });
     let mut summary = runtime.block_on(exec::run(&graph, prepared, control))?;
     summary.load = Some(load);
@@ -309,6 +355,13 @@ fn build_local_plugins(manifest: &Path, target_dir: Option<&Path>) -> anyhow::Re
     Ok(())
 }
 
+/// Writes `json` to `path` (pretty, with a final newline).
+fn write_json(path: &Path, json: &serde_json::Value) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(json)?;
+    text.push('\n');
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
 fn dispatch(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Run {
@@ -317,12 +370,22 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             watch,
             canary,
             progress,
+            metrics,
+            summary_json,
         } => {
             let options = watch.then(|| Options {
                 canary: canary.unwrap_or(0),
                 ..Options::default()
             });
-            let summary = run(&manifest, options, progress)?;
+            let result = run(&manifest, options, Reporting { progress, metrics });
+            if let Some(path) = &summary_json {
+                let json = match &result {
+                    Ok(summary) => summary::to_json(summary),
+                    Err(e) => summary::failed_json(&weir::error::report(e.chain())),
+                };
+                write_json(path, &json)?;
+            }
+            let summary = result?;
             if !quiet {
                 println!("{}", summary::render(&summary));
             }
@@ -341,28 +404,40 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                     target_dir,
                     report: Arc::new(|text: &str| eprintln!("{text}")),
                 }),
-                5.0,
+                Reporting {
+                    progress: 5.0,
+                    ..Reporting::default()
+                },
             )?;
             println!("{}", summary::render(&summary));
         }
-        Command::Check { manifest } => {
+        Command::Check { manifest, json } => {
             let graph = load_graph(&manifest)?;
             let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
                 graph.manifest.pipeline.max_stack_kb,
             ))?;
             let prepared = graph.prepare(&host)?;
-            println!("{}: ok", manifest.display());
-            for (name, kind) in &graph.order {
-                let schema = match prepared.schemas.get(name) {
-                    Some(Some(s)) => s
-                        .fields()
-                        .iter()
-                        .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    _ => "(known once data flows)".into(),
-                };
-                println!("  {:<10} {name:<16} [{schema}]", kind.section());
+            if json {
+                println!("{}", check::to_json(&graph, &prepared));
+            } else {
+                print!("{}", check::render(&manifest, &graph, &prepared));
+            }
+        }
+        Command::Graph {
+            manifest,
+            format,
+            out,
+        } => {
+            let graph = load_graph(&manifest)?;
+            let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
+                graph.manifest.pipeline.max_stack_kb,
+            ))?;
+            let prepared = graph.prepare(&host)?;
+            let text = graph::render(&graph, &prepared, format);
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
             }
         }
         Command::Plugin(PluginCommand::New {

@@ -91,6 +91,29 @@ pub(crate) fn line(before: &Snapshot, now: &Snapshot, took: Duration) -> String 
         if let Some(w) = node.watermark {
             part.push_str(&format!(" lag {}", lag((now_us - w).max(0) as f64 / 1e6)));
         }
+        // Where the pipeline is slow: batches waiting at this node's
+        // input, and the share of the interval it waited for room
+        // downstream.
+        let queued: u64 = now
+            .edges
+            .iter()
+            .filter(|e| e.to == node.name)
+            .map(|e| e.queued)
+            .sum();
+        if queued > 0 {
+            part.push_str(&format!(" queue {queued}"));
+        }
+        let blocked = |s: &Snapshot| -> f64 {
+            s.edges
+                .iter()
+                .filter(|e| weir::manifest::producer(&e.from).0 == node.name)
+                .map(|e| e.backpressure.as_secs_f64())
+                .sum()
+        };
+        let share = (blocked(now) - blocked(before)) / secs;
+        if share >= 0.005 {
+            part.push_str(&format!(" backpressure {:.0}%", (share * 100.0).min(100.0)));
+        }
         parts.push(part);
     }
     let mut text = format!("progress: {}", parts.join(" | "));

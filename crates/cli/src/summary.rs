@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use serde_json::{json, Value};
+
 use weir::exec::{CheckpointSummary, NodeSummary, RunSummary};
 use weir::graph::NodeKind;
 
@@ -160,4 +162,84 @@ fn checkpoints(c: &CheckpointSummary) -> String {
         sinks.join(", ")
     );
     out
+}
+
+/// The summary as JSON (`weir run --summary-json`): the run, each node's
+/// figures, and the delivery guarantees under checkpoints. Durations are
+/// seconds, sizes bytes, watermarks µs since the Unix epoch.
+pub fn to_json(summary: &RunSummary) -> Value {
+    let sources: u64 = summary
+        .nodes
+        .iter()
+        .filter(|n| n.kind == NodeKind::Source)
+        .map(|n| n.rows_out)
+        .sum();
+    json!({
+        "status": if summary.stopped { "stopped" } else { "completed" },
+        "elapsed_seconds": summary.elapsed.as_secs_f64(),
+        "load_seconds": summary.load.map(|d| d.as_secs_f64()),
+        "rows": sources,
+        "peak_rss_bytes": summary.peak_rss,
+        "nodes": summary.nodes.iter().map(node_json).collect::<Vec<_>>(),
+        "checkpoints": summary.checkpoint.as_ref().map(checkpoints_json),
+    })
+}
+
+/// What `--summary-json` holds when the run failed: the error as printed.
+pub fn failed_json(error: &str) -> Value {
+    json!({ "status": "failed", "error": error })
+}
+
+fn node_json(n: &NodeSummary) -> Value {
+    let kind = match n.kind {
+        NodeKind::Source => "source",
+        NodeKind::Transform => "transform",
+        NodeKind::Sink => "sink",
+    };
+    let mut node = json!({
+        "name": n.name,
+        "kind": kind,
+        "rows_in": n.rows_in,
+        "rows_out": n.rows_out,
+        "batches_in": n.batches_in,
+        "batches_out": n.batches_out,
+        "bytes_in": n.bytes_in,
+        "bytes_out": n.bytes_out,
+        "busy_seconds": n.busy.as_secs_f64(),
+        "failed_batches": n.failed_batches,
+        "dead_lettered_rows": n.dead_rows,
+        "watermark_us": n.watermark,
+    });
+    if let Some(policy) = n.policy {
+        node["policy"] = json!(policy);
+    }
+    if n.kind == NodeKind::Source {
+        node["bad_records"] = json!(n.bad_records);
+    }
+    if n.kind == NodeKind::Transform {
+        node["swaps"] = json!(n.swaps);
+        node["rejected_versions"] = json!(n.rejected_versions);
+        node["longest_switch_seconds"] = json!(n.longest_switch.as_secs_f64());
+        if let Some(calls) = &n.calls {
+            node["plugin_calls"] = json!(calls.calls());
+            node["plugin_call_seconds"] = json!(calls.total.as_secs_f64());
+        }
+        node["plugin_memory_bytes"] = json!(n.plugin_memory);
+    }
+    node
+}
+
+fn checkpoints_json(c: &CheckpointSummary) -> Value {
+    json!({
+        "completed": c.completed,
+        "last": c.last,
+        "resumed_from": c.resumed_from,
+        "delivery": {
+            "sources": c.sources.iter().map(|(name, d)| (name.clone(), json!(d.to_string())))
+                .collect::<serde_json::Map<_, _>>(),
+            "sinks": c.sinks.iter().map(|(name, once)| {
+                (name.clone(), json!(if *once { "exactly-once" } else { "at-least-once" }))
+            }).collect::<serde_json::Map<_, _>>(),
+        },
+    })
 }

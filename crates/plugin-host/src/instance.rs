@@ -352,6 +352,12 @@ impl PluginInstance {
         self.last_call
     }
 
+    /// The linear memory the instance holds, in bytes (every memory of
+    /// the component, as granted by the node's limiter).
+    pub fn memory_bytes(&self) -> u64 {
+        self.store.data().limits.memory_bytes as u64
+    }
+
     /// The plugin's state for a successor (`None`: stateless).
     pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
         self.store.set_epoch_deadline(self.budget);

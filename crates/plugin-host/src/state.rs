@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use wasmtime::component::{Resource, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::convert::{column_to_wit, schema_to_wit};
@@ -53,10 +53,64 @@ pub struct HostState {
     pub(crate) last_panic: Option<String>,
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: Metered,
     log_budget: LogBudget,
     /// The `state` store of a 0.2 plugin (empty for 0.1 ones).
     pub(crate) kv: super::kv::KvStore,
+}
+
+/// The store's limits, and the linear memory its instance holds: every
+/// memory's creation and growth goes through `memory_growing`, so the sum
+/// of what was granted is what the plugin has (wasm memories never
+/// shrink). Read after each call for the metrics.
+pub(crate) struct Metered {
+    limits: StoreLimits,
+    pub(crate) memory_bytes: usize,
+}
+
+impl ResourceLimiter for Metered {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        // An allowed growth past the memory's own maximum still fails.
+        if allowed && maximum.is_none_or(|m| desired <= m) {
+            self.memory_bytes += desired.saturating_sub(current);
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
+    }
 }
 
 /// How much a plugin may log: a burst of [`LogBudget::BURST`] lines, then
@@ -157,14 +211,17 @@ impl HostState {
             table: ResourceTable::new(),
             log_budget: LogBudget::new(),
             kv: super::kv::KvStore::new(memory),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(memory)
-                .table_elements(1 << 20)
-                .instances(64)
-                .tables(64)
-                .memories(8)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: Metered {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(memory)
+                    .table_elements(1 << 20)
+                    .instances(64)
+                    .tables(64)
+                    .memories(8)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                memory_bytes: 0,
+            },
         })
     }
 

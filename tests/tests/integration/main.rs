@@ -20,6 +20,7 @@ mod malformed;
 mod manifest_errors;
 mod manifest_reload;
 mod nested_sinks;
+mod observe;
 mod parallel;
 mod plugins;
 mod postgres;

@@ -26,7 +26,7 @@ fn start(manifest: &Path) -> Child {
 }
 
 /// Waits for `child` to exit (at most `limit`); its stdout and stderr.
-fn finish(mut child: Child, limit: Duration) -> (String, String) {
+pub(crate) fn finish(mut child: Child, limit: Duration) -> (String, String) {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -50,7 +50,7 @@ fn finish(mut child: Child, limit: Duration) -> (String, String) {
 }
 
 /// Waits until `check` holds, at most `limit`.
-fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+pub(crate) fn eventually(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -78,7 +78,7 @@ fn lines_of(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<Stri
 }
 
 /// A free port on loopback (bound and released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -87,7 +87,7 @@ fn free_port() -> u16 {
 }
 
 /// One HTTP/1.1 request; the status code, headers (lower-cased) and body.
-fn request(
+pub(crate) fn request(
     port: u16,
     method: &str,
     path: &str,

@@ -151,6 +151,7 @@ pub struct Status {
     last_id: AtomicU64,
     last_unix_ms: AtomicU64,
     last_took_us: AtomicU64,
+    last_bytes: AtomicU64,
 }
 
 impl Status {
@@ -172,6 +173,16 @@ impl Status {
     /// How long the newest checkpoint took from request to durable.
     pub fn last_took(&self) -> Duration {
         Duration::from_micros(self.last_took_us.load(Ordering::Relaxed))
+    }
+
+    /// When the newest checkpoint became durable, in ms since the epoch.
+    pub fn last_unix_ms(&self) -> u64 {
+        self.last_unix_ms.load(Ordering::Relaxed)
+    }
+
+    /// The bytes the newest checkpoint wrote (state files and metadata).
+    pub fn last_bytes(&self) -> u64 {
+        self.last_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -477,7 +488,7 @@ impl Worker {
                 sink.pending = all;
             }
         }
-        store::write(&self.dir, id, states, finished)?;
+        let bytes = store::write(&self.dir, id, states, finished)?;
         self.carried.clear();
         // Durable: now the prepared files may become visible.
         for state in states.values() {
@@ -507,6 +518,7 @@ impl Worker {
         self.status
             .last_took_us
             .store(took.as_micros() as u64, Ordering::Relaxed);
+        self.status.last_bytes.store(bytes, Ordering::Relaxed);
         tracing::debug!(
             checkpoint = id,
             finished,

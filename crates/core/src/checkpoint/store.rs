@@ -76,13 +76,14 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Writes checkpoint `id` into `dir` atomically.
+/// Writes checkpoint `id` into `dir` atomically; returns the bytes written.
 pub(super) fn write(
     dir: &Path,
     id: u64,
     states: &BTreeMap<String, NodeState>,
     finished: bool,
-) -> Result<()> {
+) -> Result<u64> {
+    let mut written = 0u64;
     let temp = dir.join(format!(".{}.tmp", name(id)));
     let _ = std::fs::remove_dir_all(&temp);
     std::fs::create_dir_all(&temp).map_err(|e| fail(&temp, e))?;
@@ -101,6 +102,7 @@ pub(super) fn write(
                     Some(bytes) => {
                         let file = format!("{index}.state");
                         write_synced(&temp.join(&file), bytes)?;
+                        written += bytes.len() as u64;
                         Some(file)
                     }
                     None => None,
@@ -121,11 +123,12 @@ pub(super) fn write(
     };
     let json = serde_json::to_vec_pretty(&meta).map_err(|e| fail(&temp, e))?;
     write_synced(&temp.join("meta.json"), &json)?;
+    written += json.len() as u64;
     sync_dir(&temp);
     let target = dir.join(name(id));
     std::fs::rename(&temp, &target).map_err(|e| fail(&target, e))?;
     sync_dir(dir);
-    Ok(())
+    Ok(written)
 }
 
 fn ids(dir: &Path) -> Vec<u64> {

@@ -113,6 +113,22 @@ pub trait Sink: Send {
 }
 
 impl SinkConfig {
+    /// The `type` this sink was declared with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SinkConfig::Parquet(_) => "parquet",
+            SinkConfig::Csv(_) => "csv",
+            SinkConfig::Ndjson(_) => "ndjson",
+            SinkConfig::Ipc(_) => "ipc",
+            SinkConfig::Stdout(_) => "stdout",
+            #[cfg(feature = "postgres")]
+            SinkConfig::Postgres(_) => "postgres",
+            #[cfg(feature = "sqlite")]
+            SinkConfig::Sqlite(_) => "sqlite",
+            SinkConfig::Blackhole(_) => "blackhole",
+        }
+    }
+
     /// The file this sink writes, if it writes one (as written in the
     /// manifest, unresolved).
     pub fn path(&self) -> Option<&Path> {

@@ -171,6 +171,28 @@ impl std::fmt::Display for Delivery {
 }
 
 impl SourceConfig {
+    /// The `type` this source was declared with.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceConfig::Csv(_) => "csv",
+            SourceConfig::Ndjson(_) => "ndjson",
+            SourceConfig::Parquet(_) => "parquet",
+            SourceConfig::Ipc(_) => "ipc",
+            SourceConfig::Stdin(_) => "stdin",
+            SourceConfig::Generate(_) => "generate",
+            #[cfg(feature = "http")]
+            SourceConfig::HttpPoll(_) => "http_poll",
+            #[cfg(feature = "postgres")]
+            SourceConfig::Postgres(_) => "postgres",
+            #[cfg(feature = "sqlite")]
+            SourceConfig::Sqlite(_) => "sqlite",
+            SourceConfig::Directory(_) => "directory",
+            SourceConfig::Tail(_) => "tail",
+            #[cfg(feature = "http")]
+            SourceConfig::Http(_) => "http",
+        }
+    }
+
     /// The source's `on_bad_record` policy.
     pub fn on_bad_record(&self) -> bad::OnBadRecord {
         match self {

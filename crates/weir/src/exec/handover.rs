@@ -148,6 +148,7 @@ pub fn take_over(
     let version = ready.plugin.version();
     let switch = Instant::now();
     if !hand_over(node, &mut transform.t.instance, &mut ready.instance) {
+        stats.rejected_version();
         return None;
     }
     if ready.canary > 0 {
@@ -179,6 +180,7 @@ pub fn take_over(
         Err(e) => {
             tracing::error!(node, version, batch = index, error = %e,
                 "rejected the new version: it failed on its first batch, which runs on the old version instead");
+            stats.rejected_version();
             None
         }
     }
@@ -193,6 +195,7 @@ pub fn shadow(
     batch: &RecordBatch,
     index: u64,
     outputs: &[RecordBatch],
+    stats: &NodeStats,
 ) {
     let Some(canary) = transform.canary.as_mut() else {
         return;
@@ -206,6 +209,7 @@ pub fn shadow(
                 canary.diff
             ));
             tracing::error!(node, version, batch = index, error = %e, "canary rejected; the running version stays");
+            stats.rejected_version();
             transform.canary = None;
             return;
         }

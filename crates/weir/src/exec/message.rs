@@ -16,8 +16,12 @@
 //!   everything before it on every input, and nothing after.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
+use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 /// One message on an edge.
@@ -45,24 +49,62 @@ pub(crate) struct Envelope {
     pub msg: Msg,
 }
 
-/// One outgoing edge: a consumer's channel and our slot in it.
+/// What the metrics read of one edge: messages from this producer still
+/// in the consumer's channel, and the time the producer spent blocked on
+/// a full channel (backpressure).
+#[derive(Debug, Default)]
+pub struct EdgeMeter {
+    queued: AtomicI64,
+    blocked_ns: AtomicU64,
+}
+
+impl EdgeMeter {
+    /// Messages sent on the edge and not yet taken by the consumer.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Time the producer waited for room on this edge.
+    pub fn blocked(&self) -> Duration {
+        Duration::from_nanos(self.blocked_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// One outgoing edge: a consumer's channel, our slot in it, and its meter.
 #[derive(Clone)]
 pub(crate) struct Edge {
     pub tx: Sender<Envelope>,
     pub slot: usize,
+    pub meter: Arc<EdgeMeter>,
 }
 
 /// Sends `msg` on every edge; `false` once no consumer is listening.
 pub(crate) fn send(edges: &[Edge], msg: &Msg) -> bool {
     let mut delivered = false;
     for edge in edges {
-        delivered |= edge
-            .tx
-            .blocking_send(Envelope {
-                slot: edge.slot,
-                msg: msg.clone(),
-            })
-            .is_ok();
+        let envelope = Envelope {
+            slot: edge.slot,
+            msg: msg.clone(),
+        };
+        edge.meter.queued.fetch_add(1, Ordering::Relaxed);
+        // The clock runs only when the channel is full: the time measured
+        // is backpressure, and an uncontended send costs no clock read.
+        let sent = match edge.tx.try_send(envelope) {
+            Ok(()) => true,
+            Err(TrySendError::Closed(_)) => false,
+            Err(TrySendError::Full(envelope)) => {
+                let started = Instant::now();
+                let sent = edge.tx.blocking_send(envelope).is_ok();
+                edge.meter
+                    .blocked_ns
+                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                sent
+            }
+        };
+        if !sent {
+            edge.meter.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        delivered |= sent;
     }
     delivered
 }
@@ -90,6 +132,8 @@ struct Slot {
 pub(crate) struct Inputs {
     rx: Receiver<Envelope>,
     slots: Vec<Slot>,
+    /// Each input edge's meter, by slot.
+    meters: Vec<Arc<EdgeMeter>>,
     ready: VecDeque<Event>,
     /// The node's watermark as last reported.
     watermark: Option<i64>,
@@ -98,10 +142,12 @@ pub(crate) struct Inputs {
 }
 
 impl Inputs {
-    pub(crate) fn new(rx: Receiver<Envelope>, slots: usize) -> Inputs {
+    /// The merged view of `rx`, whose producers send on the edges
+    /// `meters` measure (one per input slot).
+    pub(crate) fn new(rx: Receiver<Envelope>, meters: Vec<Arc<EdgeMeter>>) -> Inputs {
         Inputs {
             rx,
-            slots: (0..slots.max(1))
+            slots: (0..meters.len().max(1))
                 .map(|_| Slot {
                     watermark: None,
                     ended: false,
@@ -109,6 +155,7 @@ impl Inputs {
                     held: VecDeque::new(),
                 })
                 .collect(),
+            meters,
             ready: VecDeque::new(),
             watermark: None,
             stopped: false,
@@ -185,6 +232,9 @@ impl Inputs {
     }
 
     fn accept(&mut self, envelope: Envelope) {
+        if let Some(meter) = self.meters.get(envelope.slot) {
+            meter.queued.fetch_sub(1, Ordering::Relaxed);
+        }
         let slot = envelope.slot.min(self.slots.len() - 1);
         if self.slots[slot].blocked_at.is_some() {
             self.slots[slot].held.push_back(envelope.msg);
@@ -304,7 +354,7 @@ mod tests {
     #[test]
     fn barrier_waits_for_every_open_input_and_holds_later_rows_back() {
         let (_tx, rx) = tokio::sync::mpsc::channel(1);
-        let mut inputs = Inputs::new(rx, 2);
+        let mut inputs = Inputs::new(rx, vec![Arc::default(), Arc::default()]);
         let got = events(
             &mut inputs,
             vec![
@@ -321,7 +371,7 @@ mod tests {
     #[test]
     fn an_ended_input_no_longer_holds_barriers_or_watermarks_back() {
         let (_tx, rx) = tokio::sync::mpsc::channel(1);
-        let mut inputs = Inputs::new(rx, 2);
+        let mut inputs = Inputs::new(rx, vec![Arc::default(), Arc::default()]);
         let got = events(
             &mut inputs,
             vec![
@@ -333,5 +383,48 @@ mod tests {
             ],
         );
         assert_eq!(got, ["b1@None", "b2@Some(5)", "|1", "w10", "w20"]);
+    }
+
+    #[test]
+    fn an_edge_meter_counts_what_waits_in_the_channel_and_the_time_blocked_on_it() {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let meter = Arc::new(EdgeMeter::default());
+        let edge = Edge {
+            tx,
+            slot: 0,
+            meter: meter.clone(),
+        };
+        let mut inputs = Inputs::new(rx, vec![meter.clone()]);
+        assert!(send(
+            std::slice::from_ref(&edge),
+            &Msg::Batch(batch(1), None)
+        ));
+        assert_eq!(meter.queued(), 1);
+        assert_eq!(
+            meter.blocked(),
+            Duration::ZERO,
+            "room in the channel: no wait"
+        );
+        // The channel is full: the next send waits until the consumer
+        // takes the first message, 50 ms from now.
+        let consumer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let first = inputs.blocking_next();
+            (inputs, first.is_some())
+        });
+        assert!(send(
+            std::slice::from_ref(&edge),
+            &Msg::Batch(batch(2), None)
+        ));
+        let (mut inputs, took_first) = consumer.join().unwrap();
+        assert!(took_first);
+        assert!(
+            meter.blocked() >= Duration::from_millis(40),
+            "{:?}",
+            meter.blocked()
+        );
+        assert_eq!(meter.queued(), 1);
+        assert!(inputs.blocking_next().is_some());
+        assert_eq!(meter.queued(), 0);
     }
 }

@@ -41,9 +41,12 @@ use crate::source::Source;
 use crate::Error;
 pub use diff::Diff;
 pub use handover::{Ready, Recent, Reporter, Slots, Successor};
+use message::EdgeMeter;
 use node::LiveTransform;
 pub use run::run;
-pub use stats::{CheckpointSummary, NodeStats, NodeSummary, RunSummary};
+pub use stats::{
+    CallLatency, CheckpointSummary, NodeStats, NodeSummary, RunSummary, CALL_SECONDS_BUCKETS,
+};
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an
 /// error) that sources check between batches, and a pending manifest
@@ -80,8 +83,47 @@ pub struct Plan {
 /// What a live progress line reads while the pipeline runs.
 #[derive(Default, Clone)]
 struct Progress {
-    nodes: Vec<(String, NodeKind, Arc<NodeStats>)>,
+    /// Each node: name, kind, failure policy, counters.
+    nodes: Vec<(String, NodeKind, Option<&'static str>, Arc<NodeStats>)>,
+    /// Each edge of the running generation: producer output, consumer.
+    edges: Vec<(String, String, Arc<EdgeMeter>)>,
     checkpoints: Option<Arc<Status>>,
+}
+
+/// One edge of a running pipeline, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EdgeSummary {
+    /// The producer's output: a node, or `NODE.dead_letter`.
+    pub from: String,
+    /// The consuming node.
+    pub to: String,
+    /// Batches (and barriers, watermarks) sent and not yet taken.
+    pub queued: u64,
+    /// Time the producer spent waiting for room on this edge.
+    pub backpressure: std::time::Duration,
+}
+
+/// Checkpointing so far, for metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointStatus {
+    /// Checkpoints completed in this run.
+    pub completed: u64,
+    /// The newest one: its id, when it completed (ms since the epoch),
+    /// how long it took from request to durable, and the bytes written.
+    pub last: Option<LastCheckpoint>,
+}
+
+/// The newest completed checkpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// When it became durable, in ms since the Unix epoch.
+    pub unix_ms: u64,
+    /// From request to durable.
+    pub took: std::time::Duration,
+    /// Bytes written: state files and metadata.
+    pub bytes: u64,
 }
 
 /// A moment of a running pipeline, for a live progress line.
@@ -93,6 +135,10 @@ pub struct Snapshot {
     pub last_checkpoint: Option<(u64, std::time::Duration)>,
     /// Whether the pipeline takes checkpoints.
     pub checkpointing: bool,
+    /// Every edge of the running generation.
+    pub edges: Vec<EdgeSummary>,
+    /// Checkpointing details, if the pipeline takes checkpoints.
+    pub checkpoints: Option<CheckpointStatus>,
 }
 
 /// The reload slot: a plan waiting, and whether the run has ended (after
@@ -157,10 +203,41 @@ impl Control {
             nodes: progress
                 .nodes
                 .iter()
-                .map(|(name, kind, stats)| stats.summary(name, *kind))
+                .map(|(name, kind, policy, stats)| NodeSummary {
+                    policy: *policy,
+                    ..stats.summary(name, *kind)
+                })
                 .collect(),
             last_checkpoint: progress.checkpoints.as_ref().and_then(|s| s.last()),
             checkpointing: progress.checkpoints.is_some(),
+            edges: progress
+                .edges
+                .iter()
+                .map(|(from, to, meter)| EdgeSummary {
+                    from: from.clone(),
+                    to: to.clone(),
+                    queued: meter.queued(),
+                    backpressure: meter.blocked(),
+                })
+                .collect(),
+            checkpoints: progress.checkpoints.as_ref().map(|s| CheckpointStatus {
+                completed: s.completed(),
+                last: s.last().map(|(id, _)| LastCheckpoint {
+                    id,
+                    unix_ms: s.last_unix_ms(),
+                    took: s.last_took(),
+                    bytes: s.last_bytes(),
+                }),
+            }),
+        }
+    }
+
+    /// Counts a rejected plugin version against node `name` (hot reload).
+    pub fn rejected_version(&self, name: &str) {
+        if let Ok(progress) = self.progress.lock() {
+            if let Some((.., stats)) = progress.nodes.iter().find(|n| n.0 == name) {
+                stats.rejected_version();
+            }
         }
     }
 

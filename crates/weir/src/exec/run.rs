@@ -10,9 +10,10 @@ use std::time::Instant;
 use tokio::task::{Id, JoinError};
 
 use super::clock::SourceClock;
+use super::message::EdgeMeter;
 use super::tasks;
 use super::{apply, stats, Control, Generation, Live, Reconfigure};
-use super::{CheckpointSummary, NodeStats, RunSummary};
+use super::{CheckpointSummary, NodeStats, NodeSummary, RunSummary};
 use crate::checkpoint::{Coordinator, Loaded, NodeState};
 use crate::graph::{Graph, NodeKind, Prepared};
 use crate::source::Delivery;
@@ -116,14 +117,18 @@ impl<'c> Run<'c> {
             generation: &generation,
             checkpoints: self.checkpoints.as_ref(),
         };
-        let (mut tasks, names) = tasks::spawn(
+        let tasks::Spawned {
+            mut tasks,
+            names,
+            edges,
+        } = tasks::spawn(
             &shared,
             &mut self.live,
             &self.done,
             &mut self.stats,
             &mut self.clocks,
         );
-        self.publish_progress();
+        self.publish_progress(edges);
         let mut pending: Option<Reconfigure> = None;
         loop {
             tokio::select! {
@@ -149,14 +154,18 @@ impl<'c> Run<'c> {
     }
 
     /// The nodes `weir run`'s progress line reads, for this generation.
-    fn publish_progress(&self) {
+    fn publish_progress(&self, edges: Vec<(String, String, Arc<EdgeMeter>)>) {
         if let Ok(mut progress) = self.control.progress.lock() {
             progress.nodes = self
                 .graph
                 .order
                 .iter()
-                .filter_map(|(n, k)| self.stats.get(n).map(|s| (n.clone(), *k, s.clone())))
+                .filter_map(|(n, k)| {
+                    let stats = self.stats.get(n)?.clone();
+                    Some((n.clone(), *k, policy(&self.graph, n, *k), stats))
+                })
                 .collect();
+            progress.edges = edges;
             progress.checkpoints = self.checkpoints.as_ref().map(|c| c.status().clone());
         }
     }
@@ -203,7 +212,10 @@ impl<'c> Run<'c> {
             .graph
             .order
             .iter()
-            .map(|(name, kind)| node_summary(&self.stats, name, *kind))
+            .map(|(name, kind)| NodeSummary {
+                policy: policy(&self.graph, name, *kind),
+                ..node_summary(&self.stats, name, *kind)
+            })
             .collect();
         Ok(RunSummary {
             elapsed: self.started.elapsed(),
@@ -234,6 +246,26 @@ fn source_clocks(
         clocks.insert(name.clone(), Arc::new(Mutex::new(clock)));
     }
     clocks
+}
+
+/// A node's failure policy as the manifest spells it: a transform's
+/// `on_error`, a source's `on_bad_record`.
+pub(super) fn policy(graph: &Graph, name: &str, kind: NodeKind) -> Option<&'static str> {
+    use crate::manifest::OnError;
+    use crate::source::bad::OnBadRecord;
+    match kind {
+        NodeKind::Transform => Some(match graph.manifest.transforms.get(name)?.on_error {
+            OnError::Fail => "fail",
+            OnError::Skip => "skip",
+            OnError::DeadLetter => "dead_letter",
+        }),
+        NodeKind::Source => Some(match graph.manifest.sources.get(name)?.on_bad_record() {
+            OnBadRecord::Fail => "fail",
+            OnBadRecord::Skip => "skip",
+            OnBadRecord::DeadLetter => "dead_letter",
+        }),
+        NodeKind::Sink => None,
+    }
 }
 
 fn node_summary(

@@ -9,7 +9,7 @@ use tokio::task::JoinSet;
 use tracing::info_span;
 
 use super::clock::SourceClock;
-use super::message::{Edge, Envelope, Inputs};
+use super::message::{Edge, EdgeMeter, Envelope, Inputs};
 use super::node::{
     run_sink, run_source, run_transform, Context, LiveTransform, TaskEnd, TransformOutputs,
 };
@@ -36,10 +36,12 @@ pub(super) struct Shared<'a> {
 }
 
 /// One input channel per consuming node; upstreams hold sender clones and
-/// tag what they send with their slot (their index in `inputs`).
+/// tag what they send with their slot (their index in `inputs`). Each
+/// edge has a meter the consumer and the producer share.
 struct Wiring {
     receivers: HashMap<String, Inputs>,
     senders: HashMap<String, Sender<Envelope>>,
+    meters: HashMap<String, Vec<Arc<EdgeMeter>>>,
 }
 
 impl Wiring {
@@ -47,14 +49,22 @@ impl Wiring {
         let capacity = graph.manifest.pipeline.channel_capacity;
         let mut receivers = HashMap::new();
         let mut senders = HashMap::new();
+        let mut meters = HashMap::new();
         for (name, kind) in &graph.order {
             if *kind != NodeKind::Source && !done.contains(name) {
                 let (tx, rx) = channel(capacity);
+                let slots: Vec<Arc<EdgeMeter>> =
+                    graph.inputs(name).iter().map(|_| Arc::default()).collect();
                 senders.insert(name.clone(), tx);
-                receivers.insert(name.clone(), Inputs::new(rx, graph.inputs(name).len()));
+                receivers.insert(name.clone(), Inputs::new(rx, slots.clone()));
+                meters.insert(name.clone(), slots);
             }
         }
-        Wiring { receivers, senders }
+        Wiring {
+            receivers,
+            senders,
+            meters,
+        }
     }
 
     /// The edges from output `name` (a node, or `NODE.dead_letter`).
@@ -67,10 +77,34 @@ impl Wiring {
             .filter_map(|c| {
                 let slot = graph.inputs(c).iter().position(|i| i == name)?;
                 let tx = self.senders.get(c)?.clone();
-                Some(Edge { tx, slot })
+                let meter = self.meters.get(c)?.get(slot)?.clone();
+                Some(Edge { tx, slot, meter })
             })
             .collect()
     }
+
+    /// Every edge as (producer output, consumer, meter), in pipeline order
+    /// of the consumers.
+    fn edges(&self, graph: &Graph) -> Vec<(String, String, Arc<EdgeMeter>)> {
+        let mut edges = Vec::new();
+        for (consumer, _) in &graph.order {
+            let Some(meters) = self.meters.get(consumer) else {
+                continue;
+            };
+            for (input, meter) in graph.inputs(consumer).iter().zip(meters) {
+                edges.push((input.clone(), consumer.clone(), meter.clone()));
+            }
+        }
+        edges
+    }
+}
+
+/// What [`spawn`] started: the tasks, their node names and kinds by task
+/// id, and the generation's edges for the metrics.
+pub(super) struct Spawned {
+    pub tasks: Tasks,
+    pub names: HashMap<tokio::task::Id, (String, &'static str)>,
+    pub edges: Vec<(String, String, Arc<EdgeMeter>)>,
 }
 
 /// Starts one task per node of the graph not yet done; returns the tasks
@@ -81,9 +115,10 @@ pub(super) fn spawn(
     done: &HashSet<String>,
     stats: &mut HashMap<String, Arc<NodeStats>>,
     clocks: &mut HashMap<String, Arc<Mutex<SourceClock>>>,
-) -> (Tasks, HashMap<tokio::task::Id, (String, &'static str)>) {
+) -> Spawned {
     let graph = shared.graph;
     let mut wiring = Wiring::new(graph, done);
+    let edges = wiring.edges(graph);
     let mut tasks = JoinSet::new();
     let mut names = HashMap::new();
     for (name, kind) in &graph.order {
@@ -138,7 +173,11 @@ pub(super) fn spawn(
     }
     // Senders held here would keep channels open forever.
     drop(wiring);
-    (tasks, names)
+    Spawned {
+        tasks,
+        names,
+        edges,
+    }
 }
 
 /// The source's event-time clock; a source added by a manifest reload

@@ -70,6 +70,10 @@ pub struct PipelineConfig {
     /// `checkpoint`: periodic checkpoints for exactly-once restarts (see
     /// [`CheckpointConfig`]); absent means none.
     pub checkpoint: Option<CheckpointConfig>,
+    /// `metrics`: an address (`"127.0.0.1:9100"`) where `weir run` serves
+    /// Prometheus metrics at `/metrics`; `--metrics` overrides it.
+    #[serde(deserialize_with = "metrics_address")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Default for PipelineConfig {
@@ -79,8 +83,22 @@ impl Default for PipelineConfig {
             channel_capacity: defaults::CHANNEL_CAPACITY,
             max_stack_kb: defaults::MAX_STACK_KB,
             checkpoint: None,
+            metrics: None,
         }
     }
+}
+
+/// `metrics = "IP:PORT"`, with an error that says what to write.
+fn metrics_address<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<std::net::SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "metrics = {text:?} is not an address to listen on: write IP:PORT, for example \
+             \"127.0.0.1:9100\" (or \"0.0.0.0:9100\" to be scraped from other hosts)"
+        ))
+    })
 }
 
 /// A `[transforms.NAME]` table.

@@ -394,6 +394,7 @@ impl State {
                             // A version that fails on the last batches
                             // would fail in the pipeline: it doesn't go in.
                             node.rejected = Some(hash);
+                            node.control.rejected_version(&node.name);
                             (self.options.report)(&format!(
                                 "rejected {} of {}: replaying the last {} batches failed on it: \
                                  {e}; the running version {} stays",
@@ -414,6 +415,7 @@ impl State {
             Ok(None) => {}
             Err(e) => {
                 node.rejected = Some(hash);
+                node.control.rejected_version(&node.name);
                 tracing::error!(node = %node.name, file = %node.path.display(), error = %e,
                     "rejected the new version; the running one stays");
             }

@@ -352,7 +352,7 @@ fn process_group(
         running,
         on_main,
     } = dispatch(name, config, node, &mut siblings, first, input, stats);
-    let on_siblings = collect(name, running, &mut siblings);
+    let on_siblings = collect(name, running, &mut siblings, stats);
     let settled = settle(
         name,
         config,
@@ -452,11 +452,13 @@ fn collect(
     name: &str,
     running: Vec<std::sync::mpsc::Receiver<Done>>,
     siblings: &mut Vec<PluginInstance>,
+    stats: &NodeStats,
 ) -> Vec<Result<Vec<RecordBatch>>> {
     let mut on_siblings = Vec::with_capacity(running.len());
     for result in running {
         match result.recv() {
             Ok((instance, outcome)) => {
+                stats.called(&instance);
                 siblings.push(instance);
                 on_siblings.push(outcome);
             }
@@ -538,7 +540,8 @@ fn process_one(
         },
         (None, _) => policy::process(node, batch, index, isolate)?,
     };
+    stats.called(&node.t.instance);
     node.observe(batch);
-    handover::shadow(name, node, batch, index, &outcome.outputs);
+    handover::shadow(name, node, batch, index, &outcome.outputs, stats);
     Ok(outcome)
 }
