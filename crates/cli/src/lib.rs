@@ -2,6 +2,7 @@
 
 mod check;
 mod graph;
+mod lineage;
 mod metrics;
 mod progress;
 mod summary;
@@ -90,6 +91,11 @@ enum Command {
         /// then with the error).
         #[arg(long, value_name = "FILE")]
         summary_json: Option<PathBuf>,
+        /// OpenLineage run events (START, RUNNING, COMPLETE, FAIL): a file
+        /// to append them to as NDJSON, or an http(s) URL to POST them to
+        /// (overrides where `[pipeline] lineage` sends them).
+        #[arg(long, value_name = "FILE|URL")]
+        lineage: Option<String>,
     },
     /// The development loop: `run --watch`, plus rebuilding the plugins the
     /// manifest marks as local crates (`build = "path/to/crate"`) whenever
@@ -246,6 +252,8 @@ struct Reporting {
     progress: f64,
     /// `--metrics`: where to serve Prometheus metrics.
     metrics: Option<std::net::SocketAddr>,
+    /// `--lineage`: where OpenLineage events go.
+    lineage: Option<String>,
 }
 
 /// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
@@ -273,14 +281,64 @@ fn run(
         }
         None => None,
     };
+    let lineage = lineage::configure(&graph, reporting.lineage.as_deref())
+        .map(|c| Arc::new(lineage::Lineage::new(&graph, manifest, &c)));
+    let outcome = run_graph(
+        &graph,
+        watch,
+        &reporting,
+        (&control, &runtime, loading),
+        lineage.as_ref(),
+    );
+    if let Some(lineage) = &lineage {
+        let sent = match &outcome {
+            Ok(summary) => lineage.complete(&summary.nodes),
+            Err(e) => lineage.fail(&weir::error::report(e.chain())),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "lineage: final event not sent");
+        }
+    }
+    outcome
+}
+
+/// Prepares and runs `graph` (the part of [`run`] a lineage run covers).
+fn run_graph(
+    graph: &Graph,
+    watch: Option<Options>,
+    reporting: &Reporting,
+    (control, runtime, loading): (&Arc<Control>, &tokio::runtime::Runtime, std::time::Instant),
+    lineage: Option<&Arc<lineage::Lineage>>,
+) -> anyhow::Result<exec::RunSummary> {
     let host = PluginHost::new(&EngineConfig::with_max_stack_kb(
         graph.manifest.pipeline.max_stack_kb,
     ))?;
     let prepared = graph.prepare(&host)?;
     let load = loading.elapsed();
+    let _heartbeat = match lineage {
+        Some(lineage) => {
+            lineage.start(&prepared)?;
+            let every = graph
+                .manifest
+                .pipeline
+                .lineage
+                .as_ref()
+                .map_or(weir::defaults::LINEAGE_RUNNING_INTERVAL_MS, |l| {
+                    l.running_interval_ms
+                });
+            (every > 0).then(|| {
+                lineage::Heartbeat::start(
+                    lineage.clone(),
+                    control.clone(),
+                    std::time::Duration::from_millis(every),
+                )
+            })
+        }
+        None => None,
+    };
     let _controller = match watch {
         Some(options) => Some(Controller::start(
-            &graph,
+            graph,
             &prepared,
             host.clone(),
             control.clone(),
@@ -292,7 +350,7 @@ fn run(
     let _progress = (every > 0.0 && every.is_finite()).then(|| {
         progress::Progress::start(control.clone(), std::time::Duration::from_secs_f64(every))
     });
-    let mut summary = runtime.block_on(exec::run(&graph, prepared, control))?;
+    let mut summary = runtime.block_on(exec::run(graph, prepared, control.clone()))?;
     summary.load = Some(load);
     Ok(summary)
 }
@@ -372,12 +430,18 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             progress,
             metrics,
             summary_json,
+            lineage,
         } => {
             let options = watch.then(|| Options {
                 canary: canary.unwrap_or(0),
                 ..Options::default()
             });
-            let result = run(&manifest, options, Reporting { progress, metrics });
+            let reporting = Reporting {
+                progress,
+                metrics,
+                lineage,
+            };
+            let result = run(&manifest, options, reporting);
             if let Some(path) = &summary_json {
                 let json = match &result {
                     Ok(summary) => summary::to_json(summary),

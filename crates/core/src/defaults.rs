@@ -14,3 +14,7 @@ pub const TIMEOUT_MS: u64 = 2_000;
 /// Consecutive failed batches after which a node stops, under the
 /// `skip` and `dead_letter` policies.
 pub const MAX_FAILURES: u32 = 10;
+
+/// `[pipeline] lineage.running_interval_ms`: how often a running pipeline
+/// sends an OpenLineage RUNNING event with its row counts so far.
+pub const LINEAGE_RUNNING_INTERVAL_MS: u64 = 60_000;

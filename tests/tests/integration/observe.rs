@@ -495,3 +495,197 @@ fn graph_draws_a_fan_out_fan_in_as_mermaid_dot_and_svg() {
         );
     }
 }
+
+/// The OpenLineage events in `file`, each rebuilt by openlineage-python's
+/// spec classes (`tests/reference/openlineage_events.py`), in order.
+fn lineage_events(file: &Path) -> Vec<Value> {
+    let out = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/openlineage_events.py"))
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the events don't hold to the OpenLineage spec:\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(file).unwrap_or_default()
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+/// The dataset of `events[k]` (inputs or outputs) whose name ends with `file`.
+fn lineage_dataset(event: &Value, side: &str, file: &str) -> Value {
+    event[side]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"].as_str().unwrap().ends_with(file))
+        .unwrap_or_else(|| panic!("no {side} dataset {file} in {event}"))
+        .clone()
+}
+
+#[test]
+fn lineage_of_a_batch_run_is_start_then_complete_with_schemas_and_row_counts() {
+    let scratch = Scratch::new();
+    let manifest = fan_out_fan_in(&scratch);
+    let out = weir()
+        .args(["run", "--lineage", "events.ndjson"])
+        .arg(&manifest)
+        .current_dir(scratch.path(""))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events = lineage_events(&scratch.path("events.ndjson"));
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["START", "COMPLETE"]);
+    assert_eq!(events[0]["run"], events[1]["run"]);
+    assert_eq!(events[0]["job"][0], "weir");
+
+    let (start, complete) = (&events[0], &events[1]);
+    let a = lineage_dataset(start, "inputs", "a.csv");
+    assert_eq!(a["namespace"], "file");
+    assert_eq!(a["columns"], serde_json::json!(["id", "amount"]));
+    assert_eq!(a["rows"], Value::Null, "no counts before data moves");
+    assert_eq!(lineage_dataset(complete, "inputs", "a.csv")["rows"], 1);
+    assert_eq!(lineage_dataset(complete, "inputs", "b.csv")["rows"], 1);
+    // a's 2.5 passes the filter, b's -1 doesn't (filtered out, not a
+    // failure: nothing dead-lettered); `all` has both.
+    assert_eq!(
+        lineage_dataset(complete, "outputs", "good.parquet")["rows"],
+        1
+    );
+    assert_eq!(
+        lineage_dataset(complete, "outputs", "bad.ndjson")["rows"],
+        0
+    );
+    assert_eq!(lineage_dataset(complete, "outputs", "all.csv")["rows"], 2);
+    let bad = lineage_dataset(start, "outputs", "bad.ndjson");
+    assert!(
+        bad["columns"]
+            .as_array()
+            .unwrap()
+            .contains(&"_error".into()),
+        "{bad}"
+    );
+}
+
+#[test]
+fn lineage_of_a_stream_sends_running_events_with_rising_counts() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [pipeline]
+        lineage = { file = "events.ndjson", namespace = "team-a", job = "orders_stream", running_interval_ms = 200 }
+
+        [sources.gen]
+        type = "generate"
+        rate = 50000
+
+        [sinks.out]
+        type = "blackhole"
+        inputs = ["gen"]
+        "#,
+    );
+    let child = start(&manifest, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    interrupt(&child);
+    finish(child, Duration::from_secs(60));
+    let events = lineage_events(&scratch.path("events.ndjson"));
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types.first(), Some(&"START"), "{types:?}");
+    assert_eq!(types.last(), Some(&"COMPLETE"), "{types:?}");
+    let running: Vec<u64> = events
+        .iter()
+        .filter(|e| e["type"] == "RUNNING")
+        .map(|e| e["outputs"][0]["rows"].as_u64().unwrap())
+        .collect();
+    assert!(running.len() >= 3, "{types:?}");
+    assert!(running.windows(2).all(|w| w[0] <= w[1]), "{running:?}");
+    assert!(running.last() > running.first(), "{running:?}");
+    assert_eq!(
+        events[0]["job"],
+        serde_json::json!(["team-a", "orders_stream"])
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["inputs"][0]["rows"], last["outputs"][0]["rows"]);
+}
+
+/// Accepts HTTP requests on loopback and keeps each POST's body; answers
+/// 201 as an OpenLineage endpoint (Marquez) does.
+fn lineage_endpoint() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let _ = tx.send(String::from_utf8(body).unwrap());
+            let _ = (&stream).write_all(
+                b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn lineage_of_a_failed_run_posts_fail_with_the_error() {
+    let scratch = Scratch::new();
+    scratch.write("orders.csv", "id,amount\n1,2.5\n2,oops\n");
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [sources.orders]
+        type = "csv"
+        path = "orders.csv"
+        schema = [{ name = "id", type = "int64" }, { name = "amount", type = "float64" }]
+
+        [sinks.out]
+        type = "blackhole"
+        inputs = ["orders"]
+        "#,
+    );
+    let (port, bodies) = lineage_endpoint();
+    let out = weir()
+        .args([
+            "run",
+            "--lineage",
+            &format!("http://127.0.0.1:{port}/api/v1/lineage"),
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let posted: Vec<String> = (0..2)
+        .map(|_| {
+            bodies
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a POST")
+        })
+        .collect();
+    let file = scratch.write("posted.ndjson", posted.join("\n") + "\n");
+    let events = lineage_events(&file);
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["START", "FAIL"]);
+    let error = events[1]["error"].as_str().unwrap();
+    assert!(
+        error.contains("orders.csv") && error.contains("oops"),
+        "{error}"
+    );
+}

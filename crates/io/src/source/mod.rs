@@ -171,6 +171,22 @@ impl std::fmt::Display for Delivery {
 }
 
 impl SourceConfig {
+    /// The file (or glob) this source reads, if it reads files (as written
+    /// in the manifest, unresolved).
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            SourceConfig::Csv(c) => Some(&c.path),
+            SourceConfig::Ndjson(c) => Some(&c.path),
+            SourceConfig::Parquet(c) => Some(&c.path),
+            SourceConfig::Ipc(c) => Some(&c.path),
+            SourceConfig::Directory(c) => Some(&c.path),
+            SourceConfig::Tail(c) => Some(&c.path),
+            #[cfg(feature = "sqlite")]
+            SourceConfig::Sqlite(c) => Some(&c.path),
+            _ => None,
+        }
+    }
+
     /// The `type` this source was declared with.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -74,6 +74,40 @@ pub struct PipelineConfig {
     /// Prometheus metrics at `/metrics`; `--metrics` overrides it.
     #[serde(deserialize_with = "metrics_address")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// `lineage`: OpenLineage run events (see [`LineageConfig`]); absent
+    /// means none. `--lineage` overrides where they go.
+    pub lineage: Option<LineageConfig>,
+}
+
+/// `[pipeline] lineage = { ... }`: OpenLineage run events — START, RUNNING
+/// (every `running_interval_ms`), COMPLETE or FAIL — with the pipeline's
+/// inputs and outputs, their schemas and row counts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LineageConfig {
+    /// `file`: append each event as a line of JSON (relative to the
+    /// manifest).
+    pub file: Option<PathBuf>,
+    /// `url`: POST each event (an OpenLineage endpoint such as Marquez's
+    /// `http://host:5000/api/v1/lineage`).
+    pub url: Option<String>,
+    /// `namespace`: the job's namespace (default `"weir"`).
+    #[serde(default = "lineage_namespace")]
+    pub namespace: String,
+    /// `job`: the job's name (default: the manifest's directory name).
+    pub job: Option<String>,
+    /// `running_interval_ms`: a RUNNING event with the row counts so far
+    /// this often (default 60000; 0: none).
+    #[serde(default = "lineage_running_ms")]
+    pub running_interval_ms: u64,
+}
+
+fn lineage_namespace() -> String {
+    "weir".into()
+}
+
+fn lineage_running_ms() -> u64 {
+    defaults::LINEAGE_RUNNING_INTERVAL_MS
 }
 
 impl Default for PipelineConfig {
@@ -84,6 +118,7 @@ impl Default for PipelineConfig {
             max_stack_kb: defaults::MAX_STACK_KB,
             checkpoint: None,
             metrics: None,
+            lineage: None,
         }
     }
 }
