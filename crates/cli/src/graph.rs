@@ -86,9 +86,19 @@ fn edges(graph: &Graph) -> Vec<(String, bool, String)> {
 pub(crate) fn render(graph: &Graph, prepared: &Prepared, format: Format) -> String {
     match format {
         Format::Mermaid => mermaid(graph, prepared),
-        Format::Dot => dot(graph, prepared),
-        Format::Svg => svg(&dot(graph, prepared)),
+        Format::Dot => dot(graph, prepared, false),
+        Format::Svg => svg(&dot(graph, prepared, false)),
     }
+}
+
+/// The line the live view (`weir run --ui`) fills in with each node's
+/// figures: the third line of the node's label.
+pub(crate) const LIVE_PLACEHOLDER: &str = "·";
+
+/// The SVG for the live view: each node's label has a [`LIVE_PLACEHOLDER`]
+/// line under its title for the page to fill.
+pub(crate) fn live_svg(graph: &Graph, prepared: &Prepared) -> String {
+    svg(&dot(graph, prepared, true))
 }
 
 fn mermaid(graph: &Graph, prepared: &Prepared) -> String {
@@ -154,7 +164,7 @@ fn quoted(s: &str) -> String {
     format!("\"{}\"", escaped(s))
 }
 
-fn dot(graph: &Graph, prepared: &Prepared) -> String {
+fn dot(graph: &Graph, prepared: &Prepared, live: bool) -> String {
     let mut out = String::from(
         "digraph pipeline {\n    rankdir=LR;\n    node [shape=box, style=filled, fontsize=12];\n",
     );
@@ -171,8 +181,9 @@ fn dot(graph: &Graph, prepared: &Prepared) -> String {
             .iter()
             .map(|c| format!("{}\\l", escaped(c)))
             .collect();
+        let figures = if live { LIVE_PLACEHOLDER } else { "" };
         let label = format!(
-            "\"{}\\n{}\\n\\n{columns}\"",
+            "\"{}\\n{}\\n{figures}\\n{columns}\"",
             escaped(&n.name),
             escaped(&n.title)
         );

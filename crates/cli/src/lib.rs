@@ -6,6 +6,7 @@ mod lineage;
 mod metrics;
 mod progress;
 mod summary;
+mod ui;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -87,6 +88,11 @@ enum Command {
         /// pipeline runs (overrides `[pipeline] metrics`).
         #[arg(long, value_name = "ADDR")]
         metrics: Option<std::net::SocketAddr>,
+        /// Serve a live view of the running pipeline at http://ADDR/: the
+        /// graph with each node's rows/s, queue, lag and failures, the
+        /// last checkpoint, plugin versions and hot swaps.
+        #[arg(long, value_name = "ADDR")]
+        ui: Option<std::net::SocketAddr>,
         /// Write the run summary as JSON to FILE (also when the run fails:
         /// then with the error).
         #[arg(long, value_name = "FILE")]
@@ -254,6 +260,8 @@ struct Reporting {
     metrics: Option<std::net::SocketAddr>,
     /// `--lineage`: where OpenLineage events go.
     lineage: Option<String>,
+    /// `--ui`: where to serve the live view.
+    ui: Option<std::net::SocketAddr>,
 }
 
 /// Runs the pipeline at `manifest` until its sources end or Ctrl-C; with
@@ -315,6 +323,16 @@ fn run_graph(
     ))?;
     let prepared = graph.prepare(&host)?;
     let load = loading.elapsed();
+    let _ui = match reporting.ui {
+        Some(addr) => {
+            let svg = graph::live_svg(graph, &prepared);
+            let title = graph.manifest.path.display().to_string();
+            let server = ui::UiServer::start(addr, control.clone(), svg, title)?;
+            eprintln!("live view: http://{}/", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
     let _heartbeat = match lineage {
         Some(lineage) => {
             lineage.start(&prepared)?;
@@ -429,6 +447,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
             canary,
             progress,
             metrics,
+            ui,
             summary_json,
             lineage,
         } => {
@@ -440,6 +459,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
                 progress,
                 metrics,
                 lineage,
+                ui,
             };
             let result = run(&manifest, options, reporting);
             if let Some(path) = &summary_json {

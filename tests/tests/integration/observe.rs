@@ -689,3 +689,97 @@ fn lineage_of_a_failed_run_posts_fail_with_the_error() {
         "{error}"
     );
 }
+
+#[test]
+fn the_live_view_in_chromium_shows_every_node_with_rising_rows_and_a_hot_swap() {
+    let scratch = Scratch::new();
+    let filter = std::fs::read(plugins::FILTER).unwrap();
+    let plugin = scratch.write("filter.wasm", &filter);
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            checkpoint = {{ dir = "checkpoints", interval_ms = 300 }}
+
+            [sources.gen]
+            type = "generate"
+            rate = 20000
+
+            [transforms.keep]
+            plugin = {plugin}
+            inputs = ["gen"]
+            config = {{ predicate = "value > 0.5" }}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["keep"]
+            "#,
+            plugin = toml_path(&plugin)
+        ),
+    );
+    let port = free_port();
+    let child = start(
+        &manifest,
+        &["--watch", "--ui", &format!("127.0.0.1:{port}")],
+    );
+    eventually(Duration::from_secs(60), "the live view", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    // The browser script creates `swap-now` after its two readings; the
+    // plugin is then rebuilt (new bytes, same behaviour) under the run.
+    let signal = scratch.path("swap-now");
+    let swapper = {
+        let (signal, plugin) = (signal.clone(), plugin.clone());
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while !signal.exists() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            weir_tests::replace(&plugin, &weir_tests::new_version(&filter, "v2"));
+        })
+    };
+    let artifacts = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join("live-view.png");
+    let seen = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/live_view.py"))
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .arg(&screenshot)
+        .arg(&signal)
+        .output()
+        .unwrap();
+    swapper.join().unwrap();
+    interrupt(&child);
+    finish(child, Duration::from_secs(60));
+    assert!(
+        seen.status.success(),
+        "the browser script failed:\n{}",
+        String::from_utf8_lossy(&seen.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&seen.stdout).unwrap();
+    for node in ["gen", "keep", "out"] {
+        let (first, second) = (&seen["first"][node], &seen["second"][node]);
+        assert!(
+            second.as_u64() > first.as_u64() && first.as_u64() > Some(0),
+            "{node}: {first} then {second}"
+        );
+        let label = seen["labels"][node].as_str().unwrap_or_default();
+        assert!(
+            label.contains("rows/s"),
+            "{node}'s figures in the graph: {label:?}"
+        );
+    }
+    assert_eq!(seen["status"], "live");
+    assert!(
+        seen["checkpoint"]
+            .as_str()
+            .unwrap()
+            .starts_with("checkpoint #"),
+        "{seen}"
+    );
+    let swaps = seen["swaps"].as_array().unwrap();
+    assert_eq!(swaps.len(), 1, "{swaps:?}");
+    assert!(swaps[0].as_str().unwrap().contains("keep →"), "{swaps:?}");
+    assert!(screenshot.metadata().unwrap().len() > 10_000);
+}

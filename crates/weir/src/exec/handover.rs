@@ -174,7 +174,7 @@ pub fn take_over(
             transform.t.instance = ready.instance;
             transform.t.siblings = ready.siblings;
             transform.canary = None;
-            stats.swapped(switched);
+            stats.swapped(switched, version.clone());
             Some(out)
         }
         Err(e) => {
@@ -225,6 +225,7 @@ pub fn shadow(
             canary.diff
         ));
         tracing::info!(node, version, from_batch = index + 1, "canary promoted");
+        stats.took_over(version.clone());
         transform.t.instance = canary.ready.instance;
         transform.t.siblings = canary.ready.siblings;
     }

@@ -45,7 +45,8 @@ use message::EdgeMeter;
 use node::LiveTransform;
 pub use run::run;
 pub use stats::{
-    CallLatency, CheckpointSummary, NodeStats, NodeSummary, RunSummary, CALL_SECONDS_BUCKETS,
+    CallLatency, CheckpointSummary, NodeStats, NodeSummary, RunSummary, Versions,
+    CALL_SECONDS_BUCKETS,
 };
 
 /// Shared run state: the first error, a stop request (Ctrl-C or an

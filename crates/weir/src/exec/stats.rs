@@ -1,7 +1,8 @@
 //! Per-node counters and the run summary.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
 
@@ -88,6 +89,19 @@ pub struct NodeStats {
     calls: CallTimes,
     /// The largest linear memory any of the node's plugin instances holds.
     plugin_memory: AtomicU64,
+    /// The plugin version running, and every change of version (rare:
+    /// a mutex is fine).
+    versions: Mutex<Versions>,
+}
+
+/// A transform's plugin versions: the one running and when each took over.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Versions {
+    /// The version running now (the component's content hash, short).
+    pub current: Option<String>,
+    /// Each hot swap or canary promotion: when (ms since the Unix epoch)
+    /// and to which version.
+    pub history: Vec<(u64, String)>,
 }
 
 /// A batch's size as the metrics count it: its Arrow buffers' memory
@@ -97,10 +111,29 @@ fn bytes(batch: &RecordBatch) -> u64 {
 }
 
 impl NodeStats {
-    pub(crate) fn swapped(&self, took: Duration) {
+    pub(crate) fn swapped(&self, took: Duration, version: String) {
         self.swaps.fetch_add(1, Ordering::Relaxed);
         self.longest_switch_ns
             .fetch_max(took.as_nanos() as u64, Ordering::Relaxed);
+        self.took_over(version);
+    }
+
+    /// `version` runs from now on (a swap, or a canary promoted).
+    pub(crate) fn took_over(&self, version: String) {
+        let at = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        if let Ok(mut v) = self.versions.lock() {
+            v.history.push((at, version.clone()));
+            v.current = Some(version);
+        }
+    }
+
+    /// The version a transform starts with (kept across generations).
+    pub(crate) fn starts_with(&self, version: String) {
+        if let Ok(mut v) = self.versions.lock() {
+            v.current.get_or_insert(version);
+        }
     }
 
     pub(crate) fn watermark(&self, us: i64) {
@@ -176,6 +209,7 @@ impl NodeStats {
             longest_switch: Duration::from_nanos(self.longest_switch_ns.load(Ordering::Relaxed)),
             watermark: Some(self.watermark_us.load(Ordering::Relaxed)).filter(|w| *w != 0),
             calls: (kind == NodeKind::Transform).then(|| self.calls.read()),
+            versions: self.versions.lock().map(|v| v.clone()).unwrap_or_default(),
             plugin_memory: Some(self.plugin_memory.load(Ordering::Relaxed)).filter(|m| *m != 0),
             policy: None,
         }
@@ -224,6 +258,8 @@ pub struct NodeSummary {
     pub calls: Option<CallLatency>,
     /// The largest linear memory of the node's plugin instances, in bytes.
     pub plugin_memory: Option<u64>,
+    /// A transform's plugin version and swap history.
+    pub versions: Versions,
     /// The failure policy in force: a transform's `on_error`, a source's
     /// `on_bad_record` (as written in the manifest).
     pub policy: Option<&'static str>,

@@ -107,6 +107,7 @@ pub(in crate::exec) fn run_transform(
     input: &mut Inputs,
     outputs: &TransformOutputs,
 ) -> Result<TaskEnd> {
+    cx.stats.starts_with(node.t.instance.plugin().version());
     let mut run = TransformRun {
         cx,
         config,
