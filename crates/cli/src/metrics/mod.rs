@@ -21,6 +21,9 @@ use prometheus_client::registry::{Registry, Unit};
 use weir::exec::{Control, NodeSummary, Snapshot, CALL_SECONDS_BUCKETS};
 use weir::graph::NodeKind;
 
+mod process;
+use process::process;
+
 /// The metrics endpoint; stops serving when dropped.
 pub(crate) struct MetricsServer {
     server: Arc<tiny_http::Server>,
@@ -104,10 +107,10 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-type Labels<'a> = Vec<(&'static str, &'a str)>;
+pub(super) type Labels<'a> = Vec<(&'static str, &'a str)>;
 
 /// One metric family: its descriptor, then a sample per label set.
-fn family<'a, M: EncodeMetric>(
+pub(super) fn family<'a, M: EncodeMetric>(
     encoder: &mut DescriptorEncoder<'_>,
     (name, help, unit, kind): (&str, &str, Option<Unit>, MetricType),
     samples: impl IntoIterator<Item = (Labels<'a>, M)>,
@@ -123,15 +126,15 @@ fn family<'a, M: EncodeMetric>(
     Ok(())
 }
 
-fn counter(name: &'static str, help: &'static str, unit: Option<Unit>) -> Desc {
+pub(super) fn counter(name: &'static str, help: &'static str, unit: Option<Unit>) -> Desc {
     (name, help, unit, MetricType::Counter)
 }
 
-fn gauge(name: &'static str, help: &'static str, unit: Option<Unit>) -> Desc {
+pub(super) fn gauge(name: &'static str, help: &'static str, unit: Option<Unit>) -> Desc {
     (name, help, unit, MetricType::Gauge)
 }
 
-type Desc = (&'static str, &'static str, Option<Unit>, MetricType);
+pub(super) type Desc = (&'static str, &'static str, Option<Unit>, MetricType);
 
 fn node_labels(n: &NodeSummary) -> Labels<'_> {
     let kind = match n.kind {
@@ -449,65 +452,8 @@ fn lag(e: &mut DescriptorEncoder<'_>, nodes: &[NodeSummary]) -> Result<(), std::
     )
 }
 
-fn unix_secs(t: SystemTime) -> f64 {
+pub(super) fn unix_secs(t: SystemTime) -> f64 {
     t.duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
         .as_secs_f64()
-}
-
-/// The standard process metrics (`process_*`, as every Prometheus client
-/// names them).
-fn process(e: &mut DescriptorEncoder<'_>, started: SystemTime) -> Result<(), std::fmt::Error> {
-    if let Some(rss) = resident_bytes() {
-        family(
-            e,
-            gauge(
-                "process_resident_memory",
-                "Resident memory size.",
-                Some(Unit::Bytes),
-            ),
-            [(vec![], ConstGauge::new(rss as i64))],
-        )?;
-    }
-    if let Some(cpu) = cpu_seconds() {
-        family(
-            e,
-            counter(
-                "process_cpu",
-                "User and system CPU time spent.",
-                Some(Unit::Seconds),
-            ),
-            [(vec![], ConstCounter::new(cpu))],
-        )?;
-    }
-    family(
-        e,
-        gauge(
-            "process_start_time",
-            "When the process started, since the Unix epoch.",
-            Some(Unit::Seconds),
-        ),
-        [(vec![], ConstGauge::new(unix_secs(started)))],
-    )
-}
-
-/// Resident set size now (`VmRSS`; the summary's peak is `VmHWM`).
-fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// The process's user + system CPU time, every thread included: fields
-/// 14 and 15 of `/proc/self/stat`, in clock ticks of 1/100 s (`USER_HZ`,
-/// which Linux fixes at 100 for what /proc reports).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // The command name (field 2) may hold spaces: count after its ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
-    // `rest` starts at field 3 (state): utime is field 14, stime 15.
-    Some((ticks(11)? + ticks(12)?) as f64 / 100.0)
 }
