@@ -66,6 +66,32 @@ fn node_named(json: &Value, name: &str) -> Value {
         .clone()
 }
 
+/// Holds the JSON document at `path` to `docs/schemas/NAME.schema.json`
+/// (validated by the `jsonschema` package).
+fn assert_matches_schema(name: &str, path: &Path) {
+    let out = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/json_schema.py"))
+        .arg(repo().join(format!("docs/schemas/{name}.schema.json")))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{} doesn't match docs/schemas/{name}.schema.json:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value on the exposition's first line starting with `series` (0 if
+/// none): a quick look while waiting, before the full parse.
+fn line_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// `GET /metrics` on `port`: the content type and the body.
 fn scrape(port: u16) -> (String, String) {
     let (status, head, body) = request(port, "GET", "/metrics", &[], b"");
@@ -134,7 +160,7 @@ fn metrics_scraped_during_a_stream_parse_as_prometheus_text_and_rise() {
             drop(stream);
             first = scrape(port).1;
             first.contains("weir_checkpoint_last_success_timestamp_seconds")
-                && first.contains("weir_node_sent_rows_total{node=\"keep\"")
+                && line_value(&first, "weir_node_sent_rows_total{node=\"keep\"") > 0.0
         },
     );
     std::thread::sleep(Duration::from_millis(1200));
@@ -234,12 +260,19 @@ fn metrics_scraped_during_a_stream_parse_as_prometheus_text_and_rise() {
 #[test]
 fn summary_json_of_a_stopped_stream_has_every_nodes_figures() {
     let scratch = Scratch::new();
-    let manifest = slow_sink_stream(&scratch, free_port());
+    let port = free_port();
+    let manifest = slow_sink_stream(&scratch, port);
     let json = scratch.path("summary.json");
     let child = start(&manifest, &["--summary-json", json.to_str().unwrap()]);
-    std::thread::sleep(Duration::from_secs(2));
+    // Stopped once rows reached the sink (however long the first compile
+    // of the plugin takes on this machine).
+    eventually(Duration::from_secs(60), "rows at the sink", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && line_value(&scrape(port).1, "weir_node_received_rows_total{node=\"slow\"") > 0.0
+    });
     interrupt(&child);
     finish(child, Duration::from_secs(60));
+    assert_matches_schema("run-summary", &json);
     let summary: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(summary["status"], "stopped");
     let node = |name: &str| node_named(&summary, name);
@@ -256,11 +289,11 @@ fn summary_json_of_a_stopped_stream_has_every_nodes_figures() {
     );
 }
 
-#[test]
-fn summary_json_of_a_failed_run_says_failed_and_why() {
-    let scratch = Scratch::new();
+/// A CSV whose second row has `oops` for a float64 amount: the run fails
+/// on it (on_bad_record = "fail", the default).
+fn failing_csv(scratch: &Scratch) -> std::path::PathBuf {
     scratch.write("orders.csv", "id,amount\n1,2.5\n2,oops\n");
-    let manifest = scratch.write(
+    scratch.write(
         "pipeline.toml",
         r#"
         [sources.orders]
@@ -272,7 +305,13 @@ fn summary_json_of_a_failed_run_says_failed_and_why() {
         type = "blackhole"
         inputs = ["orders"]
         "#,
-    );
+    )
+}
+
+#[test]
+fn summary_json_of_a_failed_run_says_failed_and_why() {
+    let scratch = Scratch::new();
+    let manifest = failing_csv(&scratch);
     let json = scratch.path("summary.json");
     let out = weir()
         .args(["run", "--summary-json", json.to_str().unwrap()])
@@ -280,6 +319,7 @@ fn summary_json_of_a_failed_run_says_failed_and_why() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
+    assert_matches_schema("run-summary", &json);
     let summary: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(summary["status"], "failed");
     let error = summary["error"].as_str().unwrap();
@@ -348,6 +388,7 @@ fn check_json_shows_each_nodes_ports_and_the_edges_of_a_fan_out_fan_in() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert_matches_schema("check", &scratch.write("check.json", &out.stdout));
     let graph: Value = serde_json::from_slice(&out.stdout).unwrap();
     let node = |name: &str| node_named(&graph, name);
     assert_eq!(node("a")["kind"], "source");
@@ -592,10 +633,13 @@ fn lineage_of_a_stream_sends_running_events_with_rising_counts() {
         "#,
     );
     let child = start(&manifest, &[]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let file = scratch.path("events.ndjson");
+    eventually(Duration::from_secs(60), "four RUNNING events", || {
+        std::fs::read_to_string(&file).is_ok_and(|t| t.matches("\"RUNNING\"").count() >= 4)
+    });
     interrupt(&child);
     finish(child, Duration::from_secs(60));
-    let events = lineage_events(&scratch.path("events.ndjson"));
+    let events = lineage_events(&file);
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types.first(), Some(&"START"), "{types:?}");
     assert_eq!(types.last(), Some(&"COMPLETE"), "{types:?}");
@@ -647,20 +691,7 @@ fn lineage_endpoint() -> (u16, std::sync::mpsc::Receiver<String>) {
 #[test]
 fn lineage_of_a_failed_run_posts_fail_with_the_error() {
     let scratch = Scratch::new();
-    scratch.write("orders.csv", "id,amount\n1,2.5\n2,oops\n");
-    let manifest = scratch.write(
-        "pipeline.toml",
-        r#"
-        [sources.orders]
-        type = "csv"
-        path = "orders.csv"
-        schema = [{ name = "id", type = "int64" }, { name = "amount", type = "float64" }]
-
-        [sinks.out]
-        type = "blackhole"
-        inputs = ["orders"]
-        "#,
-    );
+    let manifest = failing_csv(&scratch);
     let (port, bodies) = lineage_endpoint();
     let out = weir()
         .args([
