@@ -268,7 +268,10 @@ fn summary_json_of_a_stopped_stream_has_every_nodes_figures() {
     // of the plugin takes on this machine).
     eventually(Duration::from_secs(60), "rows at the sink", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && line_value(&scrape(port).1, "weir_node_received_rows_total{node=\"slow\"") > 0.0
+            && line_value(
+                &scrape(port).1,
+                "weir_node_received_rows_total{node=\"slow\"",
+            ) > 0.0
     });
     interrupt(&child);
     finish(child, Duration::from_secs(60));
