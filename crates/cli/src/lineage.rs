@@ -21,7 +21,7 @@ use weir::manifest::LineageConfig;
 
 const RUN_EVENT: &str = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent";
 const PRODUCER: &str = concat!(
-    "https://github.com/weir-dataflow/weir/tree/v",
+    "https://github.com/weir-rs/weir/tree/v",
     env!("CARGO_PKG_VERSION")
 );
 const SCHEMA_FACET: &str =

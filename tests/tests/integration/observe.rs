@@ -485,7 +485,7 @@ fn graph(manifest: &Path, format: &str) -> String {
 }
 
 #[test]
-fn graph_draws_a_fan_out_fan_in_as_mermaid_dot_and_svg() {
+fn graph_draws_a_fan_out_fan_in_as_mermaid_that_mermaid_renders_dot_and_svg() {
     let scratch = Scratch::new();
     let manifest = fan_out_fan_in(&scratch);
 
@@ -498,6 +498,51 @@ fn graph_draws_a_fan_out_fan_in_as_mermaid_dot_and_svg() {
         "{mermaid}"
     );
     assert!(mermaid.contains("amount: Float64"), "{mermaid}");
+    // Mermaid itself (its npm bundle, in headless Chromium) draws it: six
+    // nodes with their names, six edges, the dead-letter one labelled.
+    let mmd = scratch.write("graph.mmd", &mermaid);
+    let drawn = std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference/mermaid_render.py"))
+        .arg(repo().join(".toolchains/mermaid/mermaid.min.js"))
+        .arg(&mmd)
+        .output()
+        .unwrap();
+    assert!(
+        drawn.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drawn.stderr)
+    );
+    let drawn: Value = serde_json::from_slice(&drawn.stdout).unwrap();
+    assert_eq!(
+        drawn["error"],
+        Value::Null,
+        "Mermaid can't draw it:\n{mermaid}"
+    );
+    let nodes = drawn["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 6, "{drawn}");
+    // A node's text runs its lines together: name, then "kind · type".
+    for (name, kind) in [
+        ("a", "source"),
+        ("b", "source"),
+        ("keep", "transform"),
+        ("good", "sink"),
+        ("bad", "sink"),
+        ("all", "sink"),
+    ] {
+        let head = format!("{name}{kind} ·");
+        assert!(
+            nodes.iter().any(|n| n.as_str().unwrap().starts_with(&head)),
+            "no node {head} in {drawn}"
+        );
+    }
+    assert_eq!(drawn["edges"], 6, "{drawn}");
+    assert!(
+        drawn["edge_labels"]
+            .as_array()
+            .unwrap()
+            .contains(&"dead_letter".into()),
+        "{drawn}"
+    );
 
     let dot = graph(&manifest, "dot");
     for edge in [

@@ -94,7 +94,8 @@ pub struct LineageConfig {
     /// `namespace`: the job's namespace (default `"weir"`).
     #[serde(default = "lineage_namespace")]
     pub namespace: String,
-    /// `job`: the job's name (default: the manifest's directory name).
+    /// `job`: the job's name (default: the manifest's file stem, or its
+    /// directory's name when the file is `pipeline.toml`).
     pub job: Option<String>,
     /// `running_interval_ms`: a RUNNING event with the row counts so far
     /// this often (default 60000; 0: none).
