@@ -7,8 +7,7 @@ import pathlib
 import sys
 import tempfile
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
+from browser import chromium
 from selenium.webdriver.support.ui import WebDriverWait
 
 bundle, source = pathlib.Path(sys.argv[1]).resolve(), pathlib.Path(sys.argv[2]).read_text()
@@ -20,11 +19,7 @@ mermaid.render("graph", {json.dumps(source)})
   .then((r) => {{ document.getElementById("out").innerHTML = r.svg; document.title = "rendered"; }})
   .catch((e) => {{ document.title = "error: " + (e.message || e); }});
 </script></body></html>""")
-options = webdriver.ChromeOptions()
-options.binary_location = "/usr/bin/chromium"
-for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--allow-file-access-from-files"):
-    options.add_argument(arg)
-driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+driver = chromium("--allow-file-access-from-files")
 try:
     driver.get(page.as_uri())
     WebDriverWait(driver, 30).until(lambda d: d.title)

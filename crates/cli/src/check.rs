@@ -49,14 +49,6 @@ pub(crate) fn schema_json(schema: Option<&SchemaRef>) -> Value {
     }
 }
 
-fn kind_name(kind: NodeKind) -> &'static str {
-    match kind {
-        NodeKind::Source => "source",
-        NodeKind::Transform => "transform",
-        NodeKind::Sink => "sink",
-    }
-}
-
 /// The node's `type` (sources, sinks) or plugin file (transforms).
 fn what(graph: &Graph, name: &str, kind: NodeKind) -> (&'static str, Value) {
     let m = &graph.manifest;
@@ -79,7 +71,7 @@ pub(crate) fn to_json(graph: &Graph, prepared: &Prepared) -> Value {
         .order
         .iter()
         .map(|(name, kind)| {
-            let mut node = json!({ "name": name, "kind": kind_name(*kind) });
+            let mut node = json!({ "name": name, "kind": kind.name() });
             let (key, value) = what(graph, name, *kind);
             node[key] = value;
             if *kind == NodeKind::Sink {

@@ -53,7 +53,8 @@ impl Drop for Progress {
     }
 }
 
-fn rows(n: &weir::exec::NodeSummary) -> u64 {
+/// The rows a node moved: a source's out, any other node's in.
+pub(crate) fn rows(n: &weir::exec::NodeSummary) -> u64 {
     if n.kind == NodeKind::Source {
         n.rows_out
     } else {

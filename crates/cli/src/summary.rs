@@ -40,11 +40,7 @@ fn node_line(n: &NodeSummary) -> String {
     } else {
         "-".into()
     };
-    let kind = match n.kind {
-        NodeKind::Source => "source",
-        NodeKind::Transform => "transform",
-        NodeKind::Sink => "sink",
-    };
+    let kind = n.kind.name();
     let rows_in = if n.kind == NodeKind::Source {
         "-".to_string()
     } else {
@@ -191,11 +187,7 @@ pub fn failed_json(error: &str) -> Value {
 }
 
 fn node_json(n: &NodeSummary) -> Value {
-    let kind = match n.kind {
-        NodeKind::Source => "source",
-        NodeKind::Transform => "transform",
-        NodeKind::Sink => "sink",
-    };
+    let kind = n.kind.name();
     let mut node = json!({
         "name": n.name,
         "kind": kind,

@@ -66,15 +66,20 @@ fn node_named(json: &Value, name: &str) -> Value {
         .clone()
 }
 
+/// Runs `tests/reference/SCRIPT` with the test venv's Python; its output.
+fn reference(script: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference").join(script))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 /// Holds the JSON document at `path` to `docs/schemas/NAME.schema.json`
 /// (validated by the `jsonschema` package).
 fn assert_matches_schema(name: &str, path: &Path) {
-    let out = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/json_schema.py"))
-        .arg(repo().join(format!("docs/schemas/{name}.schema.json")))
-        .arg(path)
-        .output()
-        .unwrap();
+    let schema = repo().join(format!("docs/schemas/{name}.schema.json"));
+    let out = reference("json_schema.py", &[schema.as_os_str(), path.as_os_str()]);
     assert!(
         out.status.success(),
         "{} doesn't match docs/schemas/{name}.schema.json:\n{}",
@@ -501,12 +506,8 @@ fn graph_draws_a_fan_out_fan_in_as_mermaid_that_mermaid_renders_dot_and_svg() {
     // Mermaid itself (its npm bundle, in headless Chromium) draws it: six
     // nodes with their names, six edges, the dead-letter one labelled.
     let mmd = scratch.write("graph.mmd", &mermaid);
-    let drawn = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/mermaid_render.py"))
-        .arg(repo().join(".toolchains/mermaid/mermaid.min.js"))
-        .arg(&mmd)
-        .output()
-        .unwrap();
+    let bundle = repo().join(".toolchains/mermaid/mermaid.min.js");
+    let drawn = reference("mermaid_render.py", &[bundle.as_os_str(), mmd.as_os_str()]);
     assert!(
         drawn.status.success(),
         "{}",
@@ -588,11 +589,7 @@ fn graph_draws_a_fan_out_fan_in_as_mermaid_that_mermaid_renders_dot_and_svg() {
 /// The OpenLineage events in `file`, each rebuilt by openlineage-python's
 /// spec classes (`tests/reference/openlineage_events.py`), in order.
 fn lineage_events(file: &Path) -> Vec<Value> {
-    let out = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/openlineage_events.py"))
-        .arg(file)
-        .output()
-        .unwrap();
+    let out = reference("openlineage_events.py", &[file.as_os_str()]);
     assert!(
         out.status.success(),
         "the events don't hold to the OpenLineage spec:\n{}\n{}",
@@ -821,13 +818,11 @@ fn the_live_view_in_chromium_shows_every_node_with_rising_rows_and_a_hot_swap() 
     let artifacts = repo().join("target/test-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let screenshot = artifacts.join("live-view.png");
-    let seen = std::process::Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference/live_view.py"))
-        .arg(format!("http://127.0.0.1:{port}/"))
-        .arg(&screenshot)
-        .arg(&signal)
-        .output()
-        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let seen = reference(
+        "live_view.py",
+        &[url.as_ref(), screenshot.as_os_str(), signal.as_os_str()],
+    );
     swapper.join().unwrap();
     interrupt(&child);
     finish(child, Duration::from_secs(60));

@@ -137,12 +137,7 @@ pub(super) fn gauge(name: &'static str, help: &'static str, unit: Option<Unit>) 
 pub(super) type Desc = (&'static str, &'static str, Option<Unit>, MetricType);
 
 fn node_labels(n: &NodeSummary) -> Labels<'_> {
-    let kind = match n.kind {
-        NodeKind::Source => "source",
-        NodeKind::Transform => "transform",
-        NodeKind::Sink => "sink",
-    };
-    vec![("node", n.name.as_str()), ("kind", kind)]
+    vec![("node", n.name.as_str()), ("kind", n.kind.name())]
 }
 
 /// A per-node counter over the nodes `pick` has a value for.

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
 
-use weir::exec::{Control, NodeSummary, Snapshot};
-use weir::graph::NodeKind;
+use weir::exec::{Control, Snapshot};
+
+use crate::progress::rows;
 
 const PAGE: &str = include_str!("index.html");
 /// How often `/events` sends the state.
@@ -159,14 +160,6 @@ fn events(request: tiny_http::Request, shared: &Shared) {
     let _ = write!(out, "event: end\ndata: {{}}\n\n").and_then(|()| out.flush());
 }
 
-fn rows(n: &NodeSummary) -> u64 {
-    if n.kind == NodeKind::Source {
-        n.rows_out
-    } else {
-        n.rows_in
-    }
-}
-
 /// The pipeline's state as the page reads it; rates against `before`,
 /// `took` earlier.
 fn state(now: &Snapshot, before: Option<&Snapshot>, took: Duration) -> Value {
@@ -194,7 +187,7 @@ fn state(now: &Snapshot, before: Option<&Snapshot>, took: Duration) -> Value {
                 .sum();
             json!({
                 "name": n.name,
-                "kind": n.kind.section().trim_end_matches('s'),
+                "kind": n.kind.name(),
                 "rows": rows(n),
                 "rows_per_second": rate,
                 "queued": queued,

@@ -40,6 +40,15 @@ impl NodeKind {
             NodeKind::Sink => "sinks",
         }
     }
+
+    /// The kind as one word: `source`, `transform` or `sink`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Source => "source",
+            NodeKind::Transform => "transform",
+            NodeKind::Sink => "sink",
+        }
+    }
 }
 
 /// A manifest whose structure is valid: unique names, existing inputs,
