@@ -22,34 +22,36 @@ try:
         and d.find_element(By.ID, "status").text == "live"
     )
 
+    # The page redraws itself from every event, so read it in one script:
+    # page scripts cannot run in between, and no element goes stale.
     def read():
-        rows = {}
-        for tr in driver.find_elements(By.CSS_SELECTOR, "#nodes tbody tr"):
-            rows[tr.get_attribute("data-node")] = int(
-                tr.find_element(By.CSS_SELECTOR, "td.rows").text.replace(",", "")
-            )
-        return rows
+        return driver.execute_script("""
+            const rows = {}, versions = {}, labels = {};
+            for (const tr of document.querySelectorAll("#nodes tbody tr")) {
+              rows[tr.dataset.node] = parseInt(
+                tr.querySelector("td.rows").textContent.replaceAll(",", ""), 10);
+              versions[tr.dataset.node] = tr.querySelector("td.version").textContent;
+            }
+            for (const text of document.querySelectorAll("#graph text")) {
+              const spans = text.querySelectorAll("tspan");
+              if (spans.length > 2) labels[spans[0].textContent] = spans[2].textContent;
+            }
+            const swaps = [...document.querySelectorAll("#swaps li:not(.none)")]
+              .map((li) => li.textContent);
+            const text = (id) => document.getElementById(id).textContent;
+            return {rows, versions, labels, swaps,
+                    status: text("status"), checkpoint: text("checkpoint")};
+        """)
 
     time.sleep(1.0)
-    first = read()
+    first = read()["rows"]
     time.sleep(1.5)
-    second = read()
-    swaps = []
+    second = read()["rows"]
     if len(sys.argv) > 3:
         open(sys.argv[3], "w").close()
-        WebDriverWait(driver, 30).until(
-            lambda d: d.find_elements(By.CSS_SELECTOR, "#swaps li:not(.none)")
-        )
-        swaps = [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#swaps li")]
-    labels = {}
-    for text in driver.find_elements(By.CSS_SELECTOR, "#graph text"):
-        spans = text.find_elements(By.TAG_NAME, "tspan")
-        if len(spans) > 2:
-            labels[spans[0].text] = spans[2].text
-    versions = {
-        tr.get_attribute("data-node"): tr.find_element(By.CSS_SELECTOR, "td.version").text
-        for tr in driver.find_elements(By.CSS_SELECTOR, "#nodes tbody tr")
-    }
+        WebDriverWait(driver, 30).until(lambda d: read()["swaps"])
+    last = read()
+    swaps, labels, versions = last["swaps"], last["labels"], last["versions"]
     driver.save_screenshot(screenshot)
     print(json.dumps({
         "first": first,
@@ -57,8 +59,8 @@ try:
         "labels": labels,
         "versions": versions,
         "swaps": swaps,
-        "status": driver.find_element(By.ID, "status").text,
-        "checkpoint": driver.find_element(By.ID, "checkpoint").text,
+        "status": last["status"],
+        "checkpoint": last["checkpoint"],
         "title": driver.title,
     }))
 finally:
