@@ -117,6 +117,7 @@ impl Toolchain {
             rustflags.push_str(" -L /usr/lib/wasm32-wasi");
         }
         cmd.env("RUSTFLAGS", rustflags);
+        c_compiler(&mut cmd, target);
         cmd
     }
 
@@ -124,4 +125,24 @@ impl Toolchain {
     pub fn output_dir(target_dir: &Path, target: &str) -> PathBuf {
         target_dir.join(target).join("release")
     }
+}
+
+/// C code in a Rust plugin (a `-sys` crate: the `sql` plugin's zstd) is
+/// compiled by Debian's clang against Debian's wasi-libc, both installed
+/// by `scripts/setup`; a user's own `CC_<target>` wins.
+fn c_compiler(cmd: &mut Command, target: &str) {
+    let var = target.replace('-', "_");
+    let clang = Path::new("/usr/bin/clang-14");
+    // wasm32-unknown-unknown has no libc to compile C against.
+    let no_libc = target == "wasm32-unknown-unknown";
+    if no_libc || std::env::var_os(format!("CC_{var}")).is_some() || !clang.exists() {
+        return;
+    }
+    // Debian's clang finds wasi-libc's headers and libraries under /usr.
+    cmd.env(format!("CC_{var}"), clang)
+        .env(
+            format!("CFLAGS_{var}"),
+            "--target=wasm32-wasi --sysroot=/usr",
+        )
+        .env(format!("AR_{var}"), "/usr/bin/llvm-ar-14");
 }

@@ -82,6 +82,15 @@ fn pooling() -> PoolingAllocationConfig {
         .total_core_instances(4096)
         .total_memories(512)
         .total_tables(1024)
+        // Function tables of big components: the sql plugin (DataFusion)
+        // starts with 60,762 entries, over the default 20,000. Address
+        // space only: 1,024 tables x 131,072 x 8 bytes is reserved, and a
+        // table's pages are touched as it is used.
+        .table_elements(1 << 17)
+        // Its instance's VM context (one entry per function) is 1.9 MB,
+        // over the default 1 MB; the bound is bookkeeping, not a reservation.
+        .max_core_instance_size(8 << 20)
+        .max_component_instance_size(8 << 20)
         .max_memories_per_component(8)
         .max_tables_per_component(32)
         .max_core_instances_per_component(32)

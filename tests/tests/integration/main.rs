@@ -31,5 +31,6 @@ mod quickstart;
 mod reload;
 mod sandbox;
 mod sdk_types;
+mod sql;
 mod sqlite;
 mod streaming;
