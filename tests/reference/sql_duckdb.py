@@ -85,13 +85,15 @@ def compare(data, cases_path):
     con.execute(f"CREATE VIEW input AS SELECT * FROM read_parquet('{data}')")
     failed = 0
     for case in cases:
-        want = con.execute(case["duckdb"]).fetch_arrow_table()
+        result = con.execute(case["duckdb"])
+        names = [d[0] for d in result.description]
+        w = [dict(zip(names, row)) for row in result.fetchall()]
         with pa.memory_map(case["output"]) as source:
             got = pa.ipc.open_file(source).read_all()
         problems = []
-        if want.column_names != got.column_names:
-            problems.append(f"columns: duckdb {want.column_names} weir {got.column_names}")
-        w, g = want.to_pylist(), got.to_pylist()
+        if names != got.column_names:
+            problems.append(f"columns: duckdb {names} weir {got.column_names}")
+        g = got.to_pylist()
         if len(w) != len(g):
             problems.append(f"rows: duckdb {len(w)} weir {len(g)}")
         for i, (rw, rg) in enumerate(zip(w, g)):

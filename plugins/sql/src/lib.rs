@@ -77,8 +77,8 @@ fn schema_from_wit(schema: weir::plugin::types::Schema) -> Result<Schema, String
 
 fn schema_to_wit(schema: &Schema) -> Result<weir::plugin::types::Schema, String> {
     let json = serde_json::to_value(schema).map_err(|e| e.to_string())?;
-    let schema: arrow_schema_60::Schema = serde_json::from_value(json)
-        .map_err(|e| format!("a result type weir can't take: {e}"))?;
+    let schema: arrow_schema_60::Schema =
+        serde_json::from_value(json).map_err(|e| format!("a result type weir can't take: {e}"))?;
     Ok(map::schema_to_wit(weir_wit_arrow::schema_to_wit(&schema)))
 }
 

@@ -198,9 +198,9 @@ fn per_batch(plan: &LogicalPlan) -> Result<(), String> {
             LogicalPlan::Limit(_) => Some(
                 "LIMIT/OFFSET would apply to each batch, not the stream: filter rows with WHERE",
             ),
-            LogicalPlan::Join(_) => Some(
-                "a join needs a second input: a sql node reads only `input` for now",
-            ),
+            LogicalPlan::Join(_) => {
+                Some("a join needs a second input: a sql node reads only `input` for now")
+            }
             _ => Some("this statement is not a per-row query (SELECT ... FROM input WHERE ...)"),
         };
         if let Some(why) = why {
@@ -212,9 +212,9 @@ fn per_batch(plan: &LogicalPlan) -> Result<(), String> {
     .map_err(|e| plain(&e))?;
     match refused {
         Some(why) => Err(why.to_string()),
-        None if !reads_input => {
-            Err(format!("the query does not read its input: write SELECT ... FROM {INPUT}"))
-        }
+        None if !reads_input => Err(format!(
+            "the query does not read its input: write SELECT ... FROM {INPUT}"
+        )),
         None => Ok(()),
     }
 }
