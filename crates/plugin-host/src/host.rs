@@ -75,6 +75,10 @@ pub struct PluginHost {
     engine: Engine,
     linker: Linker<HostState>,
     cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
+    /// One gate per component being compiled: a second load of the same
+    /// bytes waits for the first compile instead of repeating it (the sql
+    /// plugin compiles for minutes; two test threads did it twice).
+    compiling: Arc<Mutex<HashMap<blake3::Hash, Arc<Mutex<()>>>>>,
     disk: Option<DiskCache>,
     _ticker: Arc<EpochTicker>,
 }
@@ -222,6 +226,7 @@ impl PluginHost {
             engine,
             linker,
             cache: Arc::default(),
+            compiling: Arc::default(),
             disk,
             _ticker: Arc::new(ticker),
         })
@@ -254,14 +259,30 @@ impl PluginHost {
             })
         })?;
         let hash = blake3::hash(&bytes);
-        if let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&hash).cloned()) {
+        let cached = || self.cache.lock().ok().and_then(|c| c.get(&hash).cloned());
+        if let Some(hit) = cached() {
             return Ok(hit);
         }
-        let loaded = Arc::new(self.compile(path, &bytes, hash).map_err(reject)?);
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(hash, loaded.clone());
+        let gate = self
+            .compiling
+            .lock()
+            .ok()
+            .map(|mut gates| gates.entry(hash).or_default().clone());
+        let _compiling = gate.as_ref().map(|g| g.lock());
+        // Whoever held the gate before may have compiled it meanwhile.
+        if let Some(hit) = cached() {
+            return Ok(hit);
         }
-        Ok(loaded)
+        let compiled = self.compile(path, &bytes, hash).map(Arc::new);
+        if let Ok(loaded) = &compiled {
+            if let Ok(mut cache) = self.cache.lock() {
+                cache.insert(hash, loaded.clone());
+            }
+        }
+        if let Ok(mut gates) = self.compiling.lock() {
+            gates.remove(&hash);
+        }
+        compiled.map_err(reject)
     }
 
     fn compile(
