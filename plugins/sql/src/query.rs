@@ -172,6 +172,12 @@ fn per_batch(plan: &LogicalPlan) -> Result<(), String> {
                 reads_input = true;
                 None
             }
+            // `IN (SELECT … FROM input)`, a scalar subquery: a second read
+            // of `input` would see only the current batch.
+            LogicalPlan::Subquery(_) => Some(
+                "a subquery over `input` would see only the current batch, not the stream: \
+                 compare with literal values, or keep state with a plugin (`dedupe`, `aggregate`)",
+            ),
             LogicalPlan::Projection(_)
             | LogicalPlan::Filter(_)
             | LogicalPlan::SubqueryAlias(_)

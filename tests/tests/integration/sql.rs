@@ -219,6 +219,10 @@ fn check_refuses_order_by_limit_distinct_and_windows_that_would_apply_per_batch(
             "SELECT id, row_number() OVER (ORDER BY id) AS r FROM input",
             "window",
         ),
+        (
+            "SELECT id FROM input WHERE id IN (SELECT id FROM input WHERE status = 500)",
+            "subquery over `input`",
+        ),
     ] {
         let e = check_error(query);
         assert!(e.contains(says), "{query}: {e}");
