@@ -118,4 +118,13 @@ impl<'a> Batch<'a> {
     pub fn watermark(&self) -> Option<i64> {
         self.inner.watermark()
     }
+
+    /// Whether this empty batch marks the end of its input port: nothing
+    /// more comes on it. A node with several input ports gets one per port
+    /// as it ends (a join learns that its table is complete); a node with
+    /// one input port gets [`Transform::finish`](crate::Transform::finish)
+    /// instead.
+    pub fn port_ended(&self) -> bool {
+        self.inner.port_ended()
+    }
 }

@@ -51,13 +51,13 @@ pub fn init<T: Transform>(json: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// One input port and one output port, as every SDK transform has.
 #[doc(hidden)]
-pub fn ports(_config: &str) -> Result<wit::PortNames, String> {
+pub fn ports<T: Transform>(json: &str) -> Result<wit::PortNames, String> {
     install_panic_hook();
+    let ports = T::ports(&config::<T>(json)?);
     Ok(wit::PortNames {
-        inputs: vec!["in".into()],
-        outputs: vec!["out".into()],
+        inputs: ports.inputs,
+        outputs: ports.outputs,
     })
 }
 
@@ -69,32 +69,29 @@ pub fn describe<T: Transform>(
     // The host may call `describe` before `init` (`weir check` does).
     install_panic_hook();
     let config = config::<T>(json)?;
-    let unknown = || {
-        vec![wit::PortSchema {
-            name: "out".into(),
-            schema: None,
-        }]
-    };
-    let Some(input) = inputs.into_iter().next().and_then(|p| p.schema) else {
-        return Ok(unknown());
-    };
-    let schema = schema_from_wit(input).map_err(|e| e.to_string())?;
-    Ok(
-        match T::describe(&schema, &config).map_err(|e| e.to_string())? {
-            Some(out) => vec![wit::PortSchema {
-                name: "out".into(),
-                schema: Some(schema_to_wit(&out)),
-            }],
-            None => unknown(),
-        },
-    )
+    let ports = T::ports(&config);
+    let schemas = inputs
+        .into_iter()
+        .map(|p| p.schema.map(schema_from_wit).transpose())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let described = T::describe_ports(&schemas, &config).map_err(|e| e.to_string())?;
+    Ok(ports
+        .outputs
+        .into_iter()
+        .zip(described.into_iter().chain(std::iter::repeat(None)))
+        .map(|(name, schema)| wit::PortSchema {
+            name,
+            schema: schema.as_ref().map(schema_to_wit),
+        })
+        .collect())
 }
 
 #[doc(hidden)]
-pub fn process<T: Transform>(input: &wit::Batch) -> Result<Vec<wit::Output>, String> {
+pub fn process<T: Transform>(port: u32, input: &wit::Batch) -> Result<Vec<wit::Output>, String> {
     let batch = Batch::new(input);
     with_instance::<T, _>(|t| {
-        t.process(&batch)?
+        t.process_port(port as usize, &batch)?
             .into_iter()
             .map(Output::into_wit)
             .collect()

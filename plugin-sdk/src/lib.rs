@@ -85,7 +85,7 @@ pub mod __private {
 /// Everything a plugin usually needs, in one import.
 pub mod prelude {
     pub use crate::{bail, debug, ensure, error, info, trace, warn};
-    pub use crate::{Batch, Error, Output, Result, Transform};
+    pub use crate::{Batch, Error, Output, Ports, Result, Transform};
     pub use arrow_array::cast::AsArray;
     pub use arrow_array::{
         Array, ArrayRef, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array,
@@ -126,6 +126,41 @@ pub trait Transform: Sized + 'static {
     /// Transforms one batch into zero, one or many outputs.
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>>;
 
+    /// The node's named input and output ports under `config`. The
+    /// default is one input, `in`, and one output, `out`. A node with
+    /// several inputs is wired by name in the manifest
+    /// (`inputs = { orders = "clean", customers = "customers" }`), and
+    /// each further output is read as `"node.port"` downstream.
+    fn ports(config: &Self::Config) -> Ports {
+        let _ = config;
+        Ports::default()
+    }
+
+    /// Each output port's schema (by index into [`Ports::outputs`]) given
+    /// each input port's (`None`: not known before data). The default
+    /// answers the first output port with [`Transform::describe`] of the
+    /// first input, and leaves the others unknown.
+    fn describe_ports(
+        inputs: &[Option<Schema>],
+        config: &Self::Config,
+    ) -> Result<Vec<Option<Schema>>> {
+        let first = match inputs.first() {
+            Some(Some(input)) => Self::describe(input, config)?,
+            _ => None,
+        };
+        let mut out = vec![None; Self::ports(config).outputs.len().max(1)];
+        out[0] = first;
+        Ok(out)
+    }
+
+    /// One batch from input port `port` (an index into [`Ports::inputs`]).
+    /// The default hands it to [`Transform::process`]: a one-input
+    /// transform implements only that.
+    fn process_port(&mut self, port: usize, input: &Batch<'_>) -> Result<Vec<Output>> {
+        let _ = port;
+        self.process(input)
+    }
+
     /// End of input: returns whatever the transform held back.
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {
         Ok(Vec::new())
@@ -142,6 +177,32 @@ pub trait Transform: Sized + 'static {
     fn restore(&mut self, state: &[u8]) -> Result<()> {
         let _ = state;
         Err(Error::msg("this transform does not restore state"))
+    }
+}
+
+/// A node's port names, in order: what [`Transform::ports`] declares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ports {
+    /// Input ports; a batch's port is its index here.
+    pub inputs: Vec<String>,
+    /// Output ports; [`Output::to`] takes an index here.
+    pub outputs: Vec<String>,
+}
+
+impl Ports {
+    /// Ports with these names.
+    pub fn new(inputs: &[&str], outputs: &[&str]) -> Self {
+        Ports {
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+            outputs: outputs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Default for Ports {
+    /// One input, `in`, and one output, `out`.
+    fn default() -> Self {
+        Ports::new(&["in"], &["out"])
     }
 }
 
@@ -188,7 +249,7 @@ macro_rules! __export_with {
                 $crate::wit::weir::plugin::types::PortNames,
                 ::std::string::String,
             > {
-                $crate::__private::ports(&config)
+                $crate::__private::ports::<$transform>(&config)
             }
             fn init(
                 config: ::std::string::String,
@@ -205,13 +266,13 @@ macro_rules! __export_with {
                 $crate::__private::describe::<$transform>(inputs, &config)
             }
             fn process(
-                _port: u32,
+                port: u32,
                 input: &$crate::wit::weir::plugin::types::Batch,
             ) -> ::std::result::Result<
                 ::std::vec::Vec<$crate::wit::weir::plugin::types::Output>,
                 ::std::string::String,
             > {
-                $crate::__private::process::<$transform>(input)
+                $crate::__private::process::<$transform>(port, input)
             }
             fn finish() -> ::std::result::Result<
                 ::std::vec::Vec<$crate::wit::weir::plugin::types::Output>,

@@ -4,14 +4,21 @@ use crate::convert::{batch_to_wit, named_column_to_wit};
 use crate::wit::weir::plugin::types as wit;
 use crate::{Error, Result};
 
-/// One output batch of a transform.
+/// One output batch of a transform, and the output port it leaves by
+/// (the first, unless [`Output::to`] says otherwise).
 ///
 /// Most transforms describe their output relative to the input —
 /// [`Output::pass`], [`Output::keep`], [`Output::with_column`],
 /// [`Output::drop_column`] — so only what changed crosses back to the host.
 /// A transform that builds new rows returns [`Output::batch`].
 #[derive(Debug, Clone)]
-pub enum Output {
+pub struct Output {
+    port: usize,
+    body: Body,
+}
+
+#[derive(Debug, Clone)]
+enum Body {
     /// The input, with rows selected and columns added, replaced or dropped.
     Derived {
         /// Rows to keep; `None` keeps all.
@@ -32,7 +39,7 @@ pub enum Output {
 
 /// Which rows of the input to keep.
 #[derive(Debug, Clone)]
-pub enum Keep {
+enum Keep {
     /// Keep rows where the mask is true (null counts as false).
     Mask(BooleanArray),
     /// Keep these row indexes (strictly increasing).
@@ -42,12 +49,15 @@ pub enum Keep {
 impl Output {
     /// The input unchanged.
     pub fn pass() -> Self {
-        Output::Derived {
-            keep: None,
-            columns: Vec::new(),
-            drop: Vec::new(),
-            rename: Vec::new(),
-            project: None,
+        Output {
+            port: 0,
+            body: Body::Derived {
+                keep: None,
+                columns: Vec::new(),
+                drop: Vec::new(),
+                rename: Vec::new(),
+                project: None,
+            },
         }
     }
 
@@ -63,11 +73,21 @@ impl Output {
 
     /// A whole new batch.
     pub fn batch(batch: RecordBatch) -> Self {
-        Output::Batch(batch)
+        Output {
+            port: 0,
+            body: Body::Batch(batch),
+        }
+    }
+
+    /// Sends this output through output port `port`: an index into the
+    /// outputs [`Transform::ports`](crate::Transform::ports) declares.
+    pub fn to(mut self, port: usize) -> Self {
+        self.port = port;
+        self
     }
 
     fn select(mut self, selection: Keep) -> Self {
-        if let Output::Derived { keep, .. } = &mut self {
+        if let Body::Derived { keep, .. } = &mut self.body {
             *keep = Some(selection);
         }
         self
@@ -76,7 +96,7 @@ impl Output {
     /// Adds a column called `name`, or replaces the input column of that
     /// name in place. `array` has one value per input row.
     pub fn with_column(mut self, name: impl Into<String>, array: ArrayRef) -> Self {
-        if let Output::Derived { columns, .. } = &mut self {
+        if let Body::Derived { columns, .. } = &mut self.body {
             columns.push((name.into(), array));
         }
         self
@@ -84,7 +104,7 @@ impl Output {
 
     /// Renames the input column `from` to `to`, keeping its data and place.
     pub fn rename_column(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
-        if let Output::Derived { rename, .. } = &mut self {
+        if let Body::Derived { rename, .. } = &mut self.body {
             rename.push((from.into(), to.into()));
         }
         self
@@ -93,7 +113,7 @@ impl Output {
     /// Keeps exactly these columns, in this order (applied after drops,
     /// renames and added columns). No data crosses the boundary.
     pub fn project(mut self, names: Vec<String>) -> Self {
-        if let Output::Derived { project, .. } = &mut self {
+        if let Body::Derived { project, .. } = &mut self.body {
             *project = Some(names);
         }
         self
@@ -101,15 +121,16 @@ impl Output {
 
     /// Removes the input column called `name`.
     pub fn drop_column(mut self, name: impl Into<String>) -> Self {
-        if let Output::Derived { drop, .. } = &mut self {
+        if let Body::Derived { drop, .. } = &mut self.body {
             drop.push(name.into());
         }
         self
     }
 
     pub(crate) fn into_wit(self) -> Result<wit::Output> {
-        match self {
-            Output::Derived {
+        let port = u32::try_from(self.port).map_err(|_| Error::msg("no such output port"))?;
+        let data = match self.body {
+            Body::Derived {
                 keep,
                 columns,
                 drop,
@@ -124,29 +145,28 @@ impl Output {
                     .iter()
                     .map(|(name, array)| named_column_to_wit(name, array))
                     .collect::<Result<Vec<_>>>()?;
-                Ok(out(wit::OutputData::Derived(wit::Derived {
+                wit::OutputData::Derived(wit::Derived {
                     selection,
                     columns,
                     drop,
                     rename,
                     project,
-                })))
+                })
             }
-            Output::Batch(batch) => Ok(out(wit::OutputData::Batch(batch_to_wit(&batch)?))),
-        }
+            Body::Batch(batch) => wit::OutputData::Batch(batch_to_wit(&batch)?),
+        };
+        Ok(wit::Output { port, data })
     }
 
     pub(crate) fn batch_into_wit(batch: RecordBatch) -> Result<wit::Output> {
         if batch.num_columns() == 0 {
             return Err(Error::msg("an output batch needs at least one column"));
         }
-        Ok(out(wit::OutputData::Batch(batch_to_wit(&batch)?)))
+        Ok(wit::Output {
+            port: 0,
+            data: wit::OutputData::Batch(batch_to_wit(&batch)?),
+        })
     }
-}
-
-/// An output through the node's one output port.
-fn out(data: wit::OutputData) -> wit::Output {
-    wit::Output { port: 0, data }
 }
 
 /// The mask's true-and-valid bits, as an offset-0 bitmap.

@@ -160,7 +160,7 @@ fn round_trip(copy: &mut PluginInstance, s: &Sizes, kind: &str, column: ArrayRef
     let big = RecordBatch::try_from_iter([("x", column)]).expect("batch");
     let trip = best(s.repeats, || {
         let out = copy.process(&big, 0).expect("process");
-        assert_eq!(out[0].num_rows(), big.num_rows());
+        assert_eq!(out[0].batch.num_rows(), big.num_rows());
     });
     let src = vec![7u8; bytes];
     let mut dst = vec![0u8; bytes];
@@ -234,7 +234,9 @@ fn column_proportional(host: &PluginHost, s: &Sizes) {
             let mask = gt(batch.column(0), &Float64Array::new_scalar(0.0)).expect("gt");
             filter_record_batch(batch, &mask).expect("filter");
         });
-        let kept = filter.process(batch, 0).expect("process")[0].num_rows();
+        let kept = filter.process(batch, 0).expect("process")[0]
+            .batch
+            .num_rows();
         let mask = gt(batch.column(0), &Float64Array::new_scalar(0.0)).expect("gt");
         assert_eq!(
             kept,

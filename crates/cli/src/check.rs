@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use serde_json::{json, Value};
 
 use weir::graph::{Graph, NodeKind, Prepared};
-use weir::manifest::{producer, DEAD_LETTER};
+use weir::manifest::{output_ref, DEAD_LETTER};
 
 /// The text form: `PATH: ok`, then each node's output schema.
 pub(crate) fn render(manifest: &Path, graph: &Graph, prepared: &Prepared) -> String {
@@ -78,6 +78,10 @@ pub(crate) fn to_json(graph: &Graph, prepared: &Prepared) -> Value {
                 node["input"] = schema(name);
             } else {
                 let mut ports = json!({ "main": schema(name) });
+                let declared = prepared.transforms.get(name).map(|t| &t.ports.outputs);
+                for port in declared.into_iter().flatten().skip(1) {
+                    ports[port] = schema(&format!("{name}.{port}"));
+                }
                 let dead = format!("{name}{DEAD_LETTER}");
                 if prepared.schemas.contains_key(&dead) {
                     ports["dead_letter"] = schema(&dead);
@@ -92,12 +96,16 @@ pub(crate) fn to_json(graph: &Graph, prepared: &Prepared) -> Value {
         .iter()
         .flat_map(|(to, _)| {
             graph.inputs(to).iter().map(move |input| {
-                let (from, dead) = producer(input);
-                json!({
-                    "from": from,
-                    "port": if dead { "dead_letter" } else { "main" },
-                    "to": to,
-                })
+                let (from, port) = output_ref(input);
+                let first = prepared
+                    .transforms
+                    .get(from)
+                    .and_then(|t| t.ports.outputs.first());
+                let port = match port {
+                    Some(p) if Some(p) != first.map(String::as_str) => p,
+                    _ => "main",
+                };
+                json!({ "from": from, "port": port, "to": to })
             })
         })
         .collect();

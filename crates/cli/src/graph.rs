@@ -4,7 +4,7 @@
 //! that same DOT.
 
 use weir::graph::{Graph, NodeKind, Prepared};
-use weir::manifest::{producer, DEAD_LETTER};
+use weir::manifest::{output_ref, DEAD_LETTER};
 
 /// How many columns a node's box lists before "… N more".
 const MAX_COLUMNS: usize = 8;
@@ -68,16 +68,44 @@ fn drawn(graph: &Graph, prepared: &Prepared) -> Vec<Drawn> {
         .collect()
 }
 
-/// Every edge: producer node, whether from its dead-letter port, consumer.
-fn edges(graph: &Graph) -> Vec<(String, bool, String)> {
+/// One edge of the drawing.
+struct DrawnEdge {
+    from: String,
+    to: String,
+    /// From the producer's dead-letter port (drawn dashed).
+    dead: bool,
+    /// The ports it joins, where not the first: `late`, `→ customers`.
+    label: Option<String>,
+}
+
+/// Every edge, labelled with its output port (other than a node's first)
+/// and the consumer's named input port.
+fn edges(graph: &Graph) -> Vec<DrawnEdge> {
     graph
         .order
         .iter()
         .flat_map(|(to, _)| {
-            graph.inputs(to).iter().map(move |input| {
-                let (from, dead) = producer(input);
-                (from.to_string(), dead, to.clone())
-            })
+            let named = graph.manifest.transforms.get(to).map(|t| &t.inputs);
+            graph
+                .inputs(to)
+                .iter()
+                .enumerate()
+                .map(move |(slot, input)| {
+                    let (from, port) = output_ref(input);
+                    let into = named.and_then(|n| n.port_of(slot));
+                    let label = match (port, into) {
+                        (None, None) => None,
+                        (Some(p), None) => Some(p.to_string()),
+                        (None, Some(i)) => Some(format!("→ {i}")),
+                        (Some(p), Some(i)) => Some(format!("{p} → {i}")),
+                    };
+                    DrawnEdge {
+                        from: from.to_string(),
+                        to: to.clone(),
+                        dead: port == Some(DEAD_LETTER.trim_start_matches('.')),
+                        label,
+                    }
+                })
         })
         .collect()
 }
@@ -132,16 +160,14 @@ fn mermaid(graph: &Graph, prepared: &Prepared) -> String {
         };
         out.push_str(&format!("    n{i}{open}\"{label}\"{close}\n"));
     }
-    for (from, dead, to) in edges(graph) {
-        if dead {
-            out.push_str(&format!(
-                "    {} -. dead_letter .-> {}\n",
-                id(&from),
-                id(&to)
-            ));
-        } else {
-            out.push_str(&format!("    {} --> {}\n", id(&from), id(&to)));
-        }
+    for e in edges(graph) {
+        let (from, to) = (id(&e.from), id(&e.to));
+        let line = match (&e.label, e.dead) {
+            (Some(label), true) => format!("{from} -. {} .-> {to}", text(label)),
+            (Some(label), false) => format!("{from} -->|\"{}\"| {to}", text(label)),
+            (None, _) => format!("{from} --> {to}"),
+        };
+        out.push_str(&format!("    {line}\n"));
     }
     for (i, n) in nodes.iter().enumerate() {
         out.push_str(&format!("    class n{i} {}\n", n.kind.section()));
@@ -193,19 +219,16 @@ fn dot(graph: &Graph, prepared: &Prepared, live: bool) -> String {
             quoted(fill)
         ));
     }
-    for (from, dead, to) in edges(graph) {
-        let style = if dead {
-            format!(
-                " [label={}, style=dashed]",
-                quoted(DEAD_LETTER.trim_start_matches('.'))
-            )
-        } else {
-            String::new()
+    for e in edges(graph) {
+        let style = match (&e.label, e.dead) {
+            (Some(label), true) => format!(" [label={}, style=dashed]", quoted(label)),
+            (Some(label), false) => format!(" [label={}]", quoted(label)),
+            (None, _) => String::new(),
         };
         out.push_str(&format!(
             "    {} -> {}{style};\n",
-            quoted(&from),
-            quoted(&to)
+            quoted(&e.from),
+            quoted(&e.to)
         ));
     }
     out.push_str("}\n");

@@ -44,6 +44,10 @@ impl types::HostBatch for HostState {
         Ok(self.batch(&handle)?.watermark())
     }
 
+    fn port_ended(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<bool> {
+        Ok(self.batch(&handle)?.port_ended())
+    }
+
     fn drop(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<()> {
         // Batches are only ever lent as borrows; see the 0.1 resource.
         let _ = handle;

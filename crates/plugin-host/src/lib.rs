@@ -33,6 +33,6 @@ mod confine;
 pub use confine::{Confinement, Grants, Limits};
 pub use engine::EngineConfig;
 pub use host::{LoadedPlugin, PluginHost};
-pub use instance::PluginInstance;
+pub use instance::{Emitted, PluginInstance, Ports};
 pub use state::BatchRep;
 pub use weir_core::{BatchRef, Error, FailureKind, Result};

@@ -18,12 +18,30 @@ use crate::{Error, Result};
 pub struct BatchRep {
     batch: RecordBatch,
     watermark: Option<i64>,
+    port_ended: bool,
 }
 
 impl BatchRep {
     /// Wraps a batch (and its watermark) to lend it to a plugin.
     pub fn new(batch: RecordBatch, watermark: Option<i64>) -> Self {
-        BatchRep { batch, watermark }
+        BatchRep {
+            batch,
+            watermark,
+            port_ended: false,
+        }
+    }
+
+    /// An empty batch of `schema` marking the end of its input port.
+    pub fn port_end(schema: arrow::datatypes::SchemaRef, watermark: Option<i64>) -> Self {
+        BatchRep {
+            batch: RecordBatch::new_empty(schema),
+            watermark,
+            port_ended: true,
+        }
+    }
+
+    pub(crate) fn port_ended(&self) -> bool {
+        self.port_ended
     }
 
     pub(crate) fn batch(&self) -> &RecordBatch {

@@ -24,8 +24,11 @@
 //!   and max as int64; floats and `avg` as float64; nulls are skipped.
 //! - `allowed_lateness_ms`: a window is emitted once the watermark passes
 //!   its end plus this. A row arriving for a window already emitted is
-//!   late: it is dropped and counted (`late rows dropped` in the log,
-//!   with the running total), never silently merged.
+//!   late: it is never silently merged. It leaves unchanged by the `late`
+//!   port (`inputs = ["per_minute.late"]` downstream) and is counted
+//!   (`late rows` in the log, with the running total). With sliding
+//!   windows, a row late for any of its windows goes there (it still
+//!   counts in those of its windows still open).
 //!
 //! The watermark is the one weir hands over with every batch (sources
 //! declare `watermark = { column, delay_ms }`). Without one, windows are
@@ -34,6 +37,9 @@
 //! they survive hot reload and checkpoints.
 
 use std::collections::BTreeMap;
+
+/// The output port of rows later than `allowed_lateness_ms`.
+const LATE: &str = "late";
 use std::sync::Arc;
 
 use weir_plugin_sdk::arrow_array::types::{
@@ -681,14 +687,29 @@ impl Transform for Aggregate {
         })
     }
 
+    fn ports(_config: &Config) -> Ports {
+        Ports::new(&["in"], &["out", LATE])
+    }
+
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
         let (aggs, keys) = resolve(input, config)?;
         Ok(Some(output_schema(config, &aggs, &keys)))
     }
 
+    fn describe_ports(inputs: &[Option<Schema>], config: &Config) -> Result<Vec<Option<Schema>>> {
+        match inputs.first() {
+            Some(Some(input)) => Ok(vec![
+                Self::describe(input, config)?,
+                Some(input.clone()),
+            ]),
+            _ => Ok(vec![None, None]),
+        }
+    }
+
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
         self.ensure(&input.schema())?;
         let before = self.watermark;
+        let mut outputs = Vec::new();
         let n = input.num_rows();
         if n > 0 {
             let times = micros(&input.array(&self.config.time)?)?;
@@ -721,7 +742,7 @@ impl Transform for Aggregate {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let mut late = 0u64;
+            let mut late: Vec<u32> = Vec::new();
             for row in 0..n {
                 let Some(ts) = times[row] else {
                     self.untimed_rows += 1;
@@ -742,24 +763,23 @@ impl Transform for Aggregate {
                         acc.add(v, row)?;
                     }
                 }
-                late += u64::from(missed);
+                if missed {
+                    late.push(row as u32);
+                }
             }
-            if late > 0 {
-                self.late_rows += late;
-                warn!(rows = late, total = self.late_rows; "late rows dropped");
+            if !late.is_empty() {
+                self.late_rows += late.len() as u64;
+                warn!(rows = late.len(), total = self.late_rows; "late rows sent to the `late` port");
+                outputs.push(Output::keep_indices(late).to(1));
             }
         }
         if let Some(w) = input.watermark() {
             self.watermark = Some(self.watermark.map_or(w, |old| old.max(w)));
         }
-        if self.watermark.is_none() {
-            return Ok(Vec::new());
+        if self.watermark.is_some() {
+            outputs.extend(self.fire(self.watermark)?.into_iter().map(Output::batch));
         }
-        Ok(self
-            .fire(self.watermark)?
-            .into_iter()
-            .map(Output::batch)
-            .collect())
+        Ok(outputs)
     }
 
     fn finish(&mut self) -> Result<Vec<RecordBatch>> {

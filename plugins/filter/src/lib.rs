@@ -7,6 +7,10 @@
 //! config = { predicate = "amount > 0 and status != 'refunded'" }
 //! ```
 //!
+//! The rows the predicate doesn't keep (false or null) leave by the
+//! `rejected` port: `inputs = ["valid.rejected"]` downstream reads them
+//! (unread, they cost nothing).
+//!
 //! See [`predicate`] for the language. Only the columns the predicate
 //! names cross the boundary; the answer is a selection bitmap. Decimals
 //! compare exactly with number literals (`amount >= 12.30`, never through
@@ -29,6 +33,9 @@ use weir_plugin_sdk::arrow_array::{
 };
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::text::is_text;
+
+/// The output port of the rows the predicate doesn't keep.
+const REJECTED: &str = "rejected";
 
 /// The `config` table.
 #[derive(Deserialize)]
@@ -383,12 +390,24 @@ impl Transform for Filter {
         Ok(Filter { expr })
     }
 
+    fn ports(_config: &Config) -> Ports {
+        Ports::new(&["in"], &["out", REJECTED])
+    }
+
     fn describe(input: &Schema, config: &Config) -> Result<Option<Schema>> {
         let expr = parse(&config.predicate).map_err(|e| {
             Error::msg(format!("filter: bad predicate {:?}: {e}", config.predicate))
         })?;
         check(&expr, input)?;
         Ok(Some(input.clone()))
+    }
+
+    fn describe_ports(inputs: &[Option<Schema>], config: &Config) -> Result<Vec<Option<Schema>>> {
+        let out = match inputs.first() {
+            Some(Some(input)) => Self::describe(input, config)?,
+            _ => None,
+        };
+        Ok(vec![out.clone(), out])
     }
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
@@ -401,7 +420,16 @@ impl Transform for Filter {
         if mask.null_count() == 0 && mask.true_count() == mask.len() {
             return Ok(vec![Output::pass()]);
         }
-        Ok(vec![Output::keep(&mask)])
+        // Null is not kept, so it is rejected: every row leaves by one port.
+        let kept = match mask.nulls() {
+            Some(nulls) => mask.values() & nulls.inner(),
+            None => mask.values().clone(),
+        };
+        let rejected = BooleanArray::new(!&kept, None);
+        Ok(vec![
+            Output::keep(&mask),
+            Output::keep(&rejected).to(1),
+        ])
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use weir_tests::{plugins, read_parquet, repo, toml_path, Scratch};
+use weir_tests::{plugins, read_ipc, read_parquet, repo, toml_path, Scratch};
 
 use crate::process::{interrupt, weir};
 
@@ -164,9 +164,9 @@ fn a_0_1_plugin_fed_a_column_0_1_cant_carry_is_told_to_rebuild_against_0_2() {
 }
 
 #[test]
-fn a_0_2_plugin_declaring_two_output_ports_is_refused_at_init_naming_them() {
+fn a_0_2_plugin_with_two_output_ports_feeds_the_readers_of_each() {
     let scratch = Scratch::new();
-    let err = scratch
+    let summary = scratch
         .run(&format!(
             r#"
             [sources.gen]
@@ -178,18 +178,31 @@ fn a_0_2_plugin_declaring_two_output_ports_is_refused_at_init_naming_them() {
             inputs = ["gen"]
             config = {{ mode = "two-outputs" }}
 
-            [sinks.o]
-            type = "blackhole"
+            [sinks.first]
+            type = "ipc"
             inputs = ["split"]
+            path = "a.arrow"
+
+            [sinks.named]
+            type = "ipc"
+            inputs = ["split.a"]
+            path = "a2.arrow"
+
+            [sinks.second]
+            type = "ipc"
+            inputs = ["split.b"]
+            path = "b.arrow"
             "#,
             toml_path(plugins::CONTRACT_V2.as_ref())
         ))
-        .expect_err("two output ports can't be wired yet");
-    let text = err.to_string();
-    assert!(
-        text.contains("output ports [a, b]") && text.contains("exactly one input and one output"),
-        "{text}"
-    );
+        .unwrap();
+    // `split` is its first port, `a`; `split.b` the second.
+    for file in ["a.arrow", "a2.arrow", "b.arrow"] {
+        let got = read_ipc(&scratch.path(file)).unwrap();
+        assert_eq!(got.num_rows(), 10, "{file}");
+    }
+    let split = summary.nodes.iter().find(|n| n.name == "split").unwrap();
+    assert_eq!(split.rows_out, 20, "10 rows through each port");
 }
 
 /// The `count` mode keeps its running total only in the host's state

@@ -23,6 +23,7 @@ mod nested_sinks;
 mod observe;
 mod parallel;
 mod plugins;
+mod ports;
 mod postgres;
 mod postgres_source;
 mod process;

@@ -400,7 +400,7 @@ fn http_source_answers_429_with_retry_after_while_the_pipeline_is_behind() {
 }
 
 #[test]
-fn aggregate_windows_count_late_rows_within_allowed_lateness_and_drop_later_ones() {
+fn aggregate_windows_count_rows_within_allowed_lateness_and_send_later_ones_to_the_late_port() {
     let scratch = Scratch::new();
     // Event times in seconds, in arrival order; two rows per batch.
     let times = ["0.1", "0.5", "1.2", "0.8", "1.7", "0.9", "0.95", "2.6"];
@@ -437,6 +437,11 @@ fn aggregate_windows_count_late_rows_within_allowed_lateness_and_drop_later_ones
             type = "ipc"
             inputs = ["per_second"]
             path = "out.arrow"
+
+            [sinks.late]
+            type = "ipc"
+            inputs = ["per_second.late"]
+            path = "late.arrow"
             "#,
             aggregate = toml_path(plugins::AGGREGATE.as_ref())
         ),
@@ -466,9 +471,17 @@ fn aggregate_windows_count_late_rows_within_allowed_lateness_and_drop_later_ones
     assert!(
         stderr
             .lines()
-            .any(|l| l.contains("late rows dropped") && l.contains("total=1")),
+            .any(|l| l.contains("late rows sent to the `late` port") && l.contains("total=1")),
         "the late row is counted in the log:\n{stderr}"
     );
+    // The late row itself, unchanged: 0.95 s, the 7th row.
+    let late = read_ipc(&scratch.path("late.arrow")).unwrap();
+    assert_eq!(late.num_rows(), 1);
+    let amount = late
+        .column_by_name("amount")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    assert_eq!(amount.values().to_vec(), vec![7]);
 }
 
 #[test]

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::fmt;
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::plugin::Emitted;
 
 /// Rows shown per side when outputs differ.
 const SAMPLES: usize = 3;
@@ -26,11 +27,16 @@ pub struct Diff {
     only_new: Vec<String>,
 }
 
-/// Each row rendered as `name=value, …`, so rows compare across schemas.
-fn rows(batches: &[RecordBatch]) -> Vec<String> {
+/// Each row rendered as `name=value, …`, so rows compare across schemas;
+/// a row on an output port other than the first is prefixed `[port N]`.
+fn rows(batches: &[Emitted]) -> Vec<String> {
     let options = FormatOptions::default().with_null("null");
     let mut out = Vec::new();
-    for batch in batches {
+    for Emitted { port, batch } in batches {
+        let prefix = match port {
+            0 => String::new(),
+            p => format!("[port {p}] "),
+        };
         let schema = batch.schema();
         let formatters: Vec<_> = batch
             .columns()
@@ -47,7 +53,7 @@ fn rows(batches: &[RecordBatch]) -> Vec<String> {
                     None => format!("{}=?", field.name()),
                 })
                 .collect();
-            out.push(cells.join(", "));
+            out.push(format!("{prefix}{}", cells.join(", ")));
         }
     }
     out
@@ -73,16 +79,18 @@ fn missing_from(a: &[String], b: &[String]) -> Vec<String> {
 
 impl Diff {
     /// Adds one input batch of `rows_in` rows and each version's outputs.
-    pub fn add(&mut self, rows_in: usize, old: &[RecordBatch], new: &[RecordBatch]) {
+    pub fn add(&mut self, rows_in: usize, old: &[Emitted], new: &[Emitted]) {
         self.batches += 1;
         self.rows_in += rows_in;
-        self.old_rows += old.iter().map(RecordBatch::num_rows).sum::<usize>();
-        self.new_rows += new.iter().map(RecordBatch::num_rows).sum::<usize>();
-        if let Some(b) = old.first() {
-            self.old_schema.get_or_insert_with(|| b.schema());
+        let count = |out: &[Emitted]| out.iter().map(|e| e.batch.num_rows()).sum::<usize>();
+        self.old_rows += count(old);
+        self.new_rows += count(new);
+        let main = |out: &[Emitted]| out.iter().find(|e| e.port == 0).map(|e| e.batch.schema());
+        if let Some(schema) = main(old) {
+            self.old_schema.get_or_insert(schema);
         }
-        if let Some(b) = new.first() {
-            self.new_schema.get_or_insert_with(|| b.schema());
+        if let Some(schema) = main(new) {
+            self.new_schema.get_or_insert(schema);
         }
         let (old, new) = (rows(old), rows(new));
         let only_old = missing_from(&old, &new);
@@ -173,16 +181,18 @@ impl fmt::Display for Diff {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::{Int64Array, StringArray};
+    use arrow::array::{Int64Array, RecordBatch, StringArray};
 
     use super::*;
 
-    fn batch(ids: &[i64]) -> RecordBatch {
-        RecordBatch::try_from_iter([(
-            "id",
-            Arc::new(Int64Array::from(ids.to_vec())) as arrow::array::ArrayRef,
-        )])
-        .unwrap()
+    fn batch(ids: &[i64]) -> Emitted {
+        Emitted::main(
+            RecordBatch::try_from_iter([(
+                "id",
+                Arc::new(Int64Array::from(ids.to_vec())) as arrow::array::ArrayRef,
+            )])
+            .unwrap(),
+        )
     }
 
     #[test]
@@ -204,7 +214,7 @@ mod tests {
             ("name", Arc::new(StringArray::from(vec!["a"])) as _),
         ])
         .unwrap();
-        diff.add(2, &[batch(&[1, 2])], &[with_name]);
+        diff.add(2, &[batch(&[1, 2])], &[Emitted::main(with_name)]);
         let text = diff.to_string();
         assert!(!diff.is_same());
         assert!(text.contains("old 2, new 1 (-1)"), "{text}");

@@ -12,8 +12,9 @@ use arrow::record_batch::RecordBatch;
 
 use super::diff::Diff;
 use super::node::LiveTransform;
+use super::policy::At;
 use super::NodeStats;
-use crate::plugin::{LoadedPlugin, PluginInstance};
+use crate::plugin::{Emitted, LoadedPlugin, PluginInstance};
 
 /// Where reports meant for the person at the terminal go (canary results,
 /// `weir dev` replays and build errors).
@@ -138,13 +139,32 @@ pub fn take_over(
     node: &str,
     transform: &mut LiveTransform,
     batch: &RecordBatch,
-    index: u64,
+    at: At,
     stats: &NodeStats,
-) -> Option<Vec<RecordBatch>> {
+) -> Option<Vec<Emitted>> {
+    let index = at.index;
     let mut ready = transform.slots.successor.take()?;
+    // The node's wiring is its ports': a version that declares others
+    // needs the manifest rewired (a manifest reload rebuilds the node).
+    let (old, new) = (
+        transform.t.instance.declared_ports(),
+        ready.instance.declared_ports(),
+    );
+    if old != new {
+        tracing::error!(node, version = %ready.plugin.version(),
+            old_ports = ?old, new_ports = ?new,
+            "rejected the new version: it declares other ports than the running one; \
+             change the manifest's wiring to match and it is rebuilt on reload");
+        stats.rejected_version();
+        return None;
+    }
     ready
         .instance
         .set_watermark(transform.t.instance.watermark());
+    let wired = transform.t.instance.wired();
+    std::iter::once(&mut ready.instance)
+        .chain(ready.siblings.iter_mut())
+        .for_each(|i| i.set_wired(wired.to_vec()));
     let version = ready.plugin.version();
     let switch = Instant::now();
     if !hand_over(node, &mut transform.t.instance, &mut ready.instance) {
@@ -167,7 +187,7 @@ pub fn take_over(
         return None;
     }
     let switched = switch.elapsed();
-    match ready.instance.process(batch, index) {
+    match ready.instance.process_port(at.port, batch, index) {
         Ok(out) => {
             tracing::info!(node, version, from_batch = index, switch_us = switched.as_micros() as u64,
                 plugin = %ready.plugin.path.display(), "swapped in the new version");
@@ -193,15 +213,17 @@ pub fn shadow(
     node: &str,
     transform: &mut LiveTransform,
     batch: &RecordBatch,
-    index: u64,
-    outputs: &[RecordBatch],
+    at: At,
+    outputs: &[Emitted],
     stats: &NodeStats,
 ) {
     let Some(canary) = transform.canary.as_mut() else {
         return;
     };
+    let index = at.index;
     let version = canary.ready.plugin.version();
-    match canary.ready.instance.process(batch, index) {
+    match canary.ready.instance.process_port(at.port, batch, index) {
+        // Port by port: rows on another port are another output.
         Ok(out) => canary.diff.add(batch.num_rows(), outputs, &out),
         Err(e) => {
             (canary.ready.report)(&format!(

@@ -112,12 +112,15 @@ pub(crate) fn send(edges: &[Edge], msg: &Msg) -> bool {
 /// What a node acts on, in order.
 #[derive(Debug)]
 pub(crate) enum Event {
-    /// Rows; the node's watermark once they are counted.
-    Batch(RecordBatch, Option<i64>),
+    /// Rows; the node's watermark once they are counted; the input slot
+    /// they came in on.
+    Batch(RecordBatch, Option<i64>, usize),
     /// The node's watermark advanced without rows.
     Watermark(i64),
     /// Barrier `n` has arrived on every open input.
     Barrier(u64),
+    /// Input slot `slot` ended (its producer is done; not a stop).
+    Ended(usize),
 }
 
 struct Slot {
@@ -248,7 +251,8 @@ impl Inputs {
             Msg::Batch(batch, watermark) => {
                 self.advance(slot, watermark);
                 self.watermark = self.current();
-                self.ready.push_back(Event::Batch(batch, self.watermark));
+                self.ready
+                    .push_back(Event::Batch(batch, self.watermark, slot));
             }
             Msg::Watermark(w) => {
                 self.advance(slot, Some(w));
@@ -260,6 +264,9 @@ impl Inputs {
             }
             Msg::End | Msg::Stopped => {
                 self.stopped |= matches!(msg, Msg::Stopped);
+                if matches!(msg, Msg::End) && !self.slots[slot].ended {
+                    self.ready.push_back(Event::Ended(slot));
+                }
                 self.slots[slot].ended = true;
                 self.slots[slot].blocked_at = None;
                 self.align();
@@ -340,12 +347,13 @@ mod tests {
         let mut out = Vec::new();
         while let Some(e) = inputs.ready.pop_front() {
             out.push(match e {
-                Event::Batch(b, w) => {
+                Event::Batch(b, w, _) => {
                     let v = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
                     format!("b{}@{w:?}", v.value(0))
                 }
                 Event::Watermark(w) => format!("w{w}"),
                 Event::Barrier(n) => format!("|{n}"),
+                Event::Ended(slot) => format!("end{slot}"),
             });
         }
         out

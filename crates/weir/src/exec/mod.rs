@@ -30,7 +30,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
-use arrow::record_batch::RecordBatch;
 use tokio::sync::Notify;
 
 use crate::checkpoint::Status;
@@ -379,9 +378,9 @@ fn apply(plan: Plan, live: &mut Live, done: &mut HashSet<String>, control: &Cont
         if let Some(mut old) = live.transforms.remove(name) {
             if removed.contains(name) {
                 match old.t.instance.finish() {
-                    Ok(out) if out.iter().any(|b| b.num_rows() > 0) => tracing::warn!(
+                    Ok(out) if out.iter().any(|e| e.batch.num_rows() > 0) => tracing::warn!(
                         node = %name,
-                        rows = out.iter().map(RecordBatch::num_rows).sum::<usize>(),
+                        rows = out.iter().map(|e| e.batch.num_rows()).sum::<usize>(),
                         "the removed node emitted rows at finish; they have nowhere to go"
                     ),
                     Ok(_) => {}

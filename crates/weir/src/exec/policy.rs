@@ -8,6 +8,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray
 
 use super::node::LiveTransform;
 use crate::graph::dead_letter_schema;
+use crate::plugin::Emitted;
 use crate::{Error, FailureKind, Result};
 
 /// `rows` with the error, node and time appended.
@@ -30,8 +31,8 @@ pub fn dead_letter_batch(node: &str, rows: &RecordBatch, error: &str) -> Result<
 /// The outcome of processing one batch under a failure policy.
 #[derive(Default)]
 pub struct Outcome {
-    /// Outputs for downstream, in input order.
-    pub outputs: Vec<RecordBatch>,
+    /// Outputs for downstream, in input order, each with its port.
+    pub outputs: Vec<Emitted>,
     /// Rows that failed, with their error (dead_letter only).
     pub dead: Vec<(RecordBatch, String)>,
     /// The first failure, if any.
@@ -58,27 +59,35 @@ fn isolable(e: &Error) -> bool {
     )
 }
 
+/// Where a batch goes in: the input port it came in on, and its index
+/// (which names it in errors).
+#[derive(Clone, Copy)]
+pub struct At {
+    pub port: usize,
+    pub index: u64,
+}
+
 /// Runs `batch`; on failure, recovers the instance and, when `isolate`,
 /// bisects to find the failing rows: every other row is processed and
 /// kept, in order.
 pub fn process(
     node: &mut LiveTransform,
     batch: &RecordBatch,
-    index: u64,
+    at: At,
     isolate: bool,
 ) -> Result<Outcome> {
     let mut outcome = Outcome::default();
-    match node.t.instance.process(batch, index) {
+    match node.t.instance.process_port(at.port, batch, at.index) {
         Ok(outputs) => outcome.outputs = outputs,
         Err(e) => {
             node.t.instance.recover()?;
             if isolate && isolable(&e) && batch.num_rows() > 1 {
                 let mid = batch.num_rows() / 2;
-                bisect(node, &batch.slice(0, mid), index, &mut outcome)?;
+                bisect(node, &batch.slice(0, mid), at, &mut outcome)?;
                 bisect(
                     node,
                     &batch.slice(mid, batch.num_rows() - mid),
-                    index,
+                    at,
                     &mut outcome,
                 )?;
             } else {
@@ -93,10 +102,10 @@ pub fn process(
 fn bisect(
     node: &mut LiveTransform,
     batch: &RecordBatch,
-    index: u64,
+    at: At,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    match node.t.instance.process(batch, index) {
+    match node.t.instance.process_port(at.port, batch, at.index) {
         Ok(outputs) => outcome.outputs.extend(outputs),
         Err(e) => {
             node.t.instance.recover()?;
@@ -104,13 +113,8 @@ fn bisect(
                 outcome.dead.push((batch.clone(), message(&e)));
             } else {
                 let mid = batch.num_rows() / 2;
-                bisect(node, &batch.slice(0, mid), index, outcome)?;
-                bisect(
-                    node,
-                    &batch.slice(mid, batch.num_rows() - mid),
-                    index,
-                    outcome,
-                )?;
+                bisect(node, &batch.slice(0, mid), at, outcome)?;
+                bisect(node, &batch.slice(mid, batch.num_rows() - mid), at, outcome)?;
             }
         }
     }

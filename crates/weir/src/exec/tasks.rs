@@ -67,7 +67,7 @@ impl Wiring {
         }
     }
 
-    /// The edges from output `name` (a node, or `NODE.dead_letter`).
+    /// The edges from output `name` (a node, or `NODE.PORT`).
     fn outputs_of(&self, graph: &Graph, name: &str) -> Vec<Edge> {
         graph
             .consumers
@@ -79,6 +79,22 @@ impl Wiring {
                 let tx = self.senders.get(c)?.clone();
                 let meter = self.meters.get(c)?.get(slot)?.clone();
                 Some(Edge { tx, slot, meter })
+            })
+            .collect()
+    }
+
+    /// The edges from each of a transform's output ports, by index: the
+    /// first is read as `node` or `node.PORT`, the others as `node.PORT`.
+    fn port_outputs(&self, graph: &Graph, node: &str, ports: &[String]) -> Vec<Vec<Edge>> {
+        ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| {
+                let mut edges = self.outputs_of(graph, &format!("{node}.{port}"));
+                if i == 0 {
+                    edges.extend(self.outputs_of(graph, node));
+                }
+                edges
             })
             .collect()
     }
@@ -149,7 +165,7 @@ pub(super) fn spawn(
                 .map(|(node, input)| {
                     let config = graph.manifest.transforms[name].clone();
                     let outputs = TransformOutputs {
-                        main: outputs,
+                        ports: wiring.port_outputs(graph, name, &node.t.ports.outputs),
                         dead_letter,
                     };
                     transform_task(cx, config, node, input, outputs)

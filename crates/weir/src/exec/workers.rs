@@ -12,11 +12,11 @@ use std::thread::JoinHandle;
 use arrow::record_batch::RecordBatch;
 use tokio::sync::Notify;
 
-use crate::plugin::PluginInstance;
+use crate::plugin::{Emitted, PluginInstance};
 use crate::Result;
 
 /// What a worker returns: the instance, and what it made of the batch.
-pub(crate) type Done = (PluginInstance, Result<Vec<RecordBatch>>);
+pub(crate) type Done = (PluginInstance, Result<Vec<Emitted>>);
 
 struct Job {
     instance: PluginInstance,

@@ -13,12 +13,15 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 
 use crate::manifest::{Manifest, OnError, TransformConfig, DEAD_LETTER};
-use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance};
+use crate::plugin::{LoadedPlugin, PluginHost, PluginInstance, Ports};
 use crate::sink::{Sink, SinkContext};
 use crate::source::{Source, SourceContext};
 use crate::{Error, Result};
 pub use dead_letter::{dead_letter_schema, ERROR_COLUMN, NODE_COLUMN, TIME_COLUMN};
-pub use schema::{merge_inputs, same_shape, same_shape_opt};
+pub use schema::{insert_outputs, merge, merge_inputs, same_shape, same_shape_opt};
+
+/// Each output's schema by reference (`node`, `node.port`), where known.
+pub type Schemas = BTreeMap<String, Option<SchemaRef>>;
 
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,7 +76,10 @@ impl Graph {
         let order = validate::order(&manifest, &consumers)?;
         validate::dead_letters_read(&manifest, &consumers)?;
         for (name, kind) in &order {
-            if *kind != NodeKind::Sink && !consumers.contains_key(name) {
+            let read = consumers
+                .keys()
+                .any(|output| crate::manifest::output_ref(output).0 == name);
+            if *kind != NodeKind::Sink && !read {
                 tracing::warn!(node = %name, "nothing reads this node's output");
             }
         }
@@ -87,7 +93,7 @@ impl Graph {
     /// The inputs of a transform or sink.
     pub fn inputs(&self, node: &str) -> &[String] {
         if let Some(t) = self.manifest.transforms.get(node) {
-            &t.inputs
+            &t.inputs.producers
         } else if let Some(s) = self.manifest.sinks.get(node) {
             &s.inputs
         } else {
@@ -116,16 +122,8 @@ impl Graph {
                     sources.insert(name.clone(), source);
                 }
                 NodeKind::Transform => {
-                    let config = &m.transforms[name];
-                    let input = merge_inputs(self, name, &schemas)?;
-                    let prepared = self.prepare_transform(host, name, config, input.as_ref())?;
-                    schemas.insert(name.clone(), prepared.output.clone());
-                    if config.on_error == OnError::DeadLetter {
-                        schemas.insert(
-                            format!("{name}{DEAD_LETTER}"),
-                            input.as_ref().map(dead_letter_schema),
-                        );
-                    }
+                    let prepared = self.prepare_transform(host, name, &schemas)?;
+                    prepared.insert_schemas(name, &m.transforms[name], &mut schemas);
                     transforms.insert(name.clone(), prepared);
                 }
                 NodeKind::Sink => {
@@ -199,13 +197,116 @@ impl Graph {
         })
     }
 
+    /// The schema flowing into each input port the manifest wires, by
+    /// the port's name (`None`: the list form's one port), in the order
+    /// the ports first appear.
+    pub fn wired_inputs(
+        &self,
+        node: &str,
+        schemas: &Schemas,
+    ) -> Result<Vec<(Option<String>, Option<SchemaRef>)>> {
+        let inputs = &self.manifest.transforms[node].inputs;
+        if !inputs.named() {
+            return Ok(vec![(None, merge_inputs(self, node, schemas)?)]);
+        }
+        let mut names: Vec<&String> = Vec::new();
+        for port in &inputs.ports {
+            if !names.contains(&port) {
+                names.push(port);
+            }
+        }
+        names
+            .into_iter()
+            .map(|port| {
+                let wired = inputs
+                    .producers
+                    .iter()
+                    .zip(&inputs.ports)
+                    .filter(|(_, p)| *p == port)
+                    .map(|(from, _)| from);
+                Ok((Some(port.clone()), merge(self, node, wired, schemas)?))
+            })
+            .collect()
+    }
+
+    /// Each input slot's port index, and each port's schema, for a node
+    /// whose plugin declares `ports`: the manifest's wiring checked
+    /// against them.
+    fn port_inputs(
+        &self,
+        name: &str,
+        ports: &Ports,
+        schemas: &Schemas,
+    ) -> Result<(Vec<usize>, Vec<Option<SchemaRef>>)> {
+        let config = &self.manifest.transforms[name];
+        let at = |message: String| {
+            self.manifest
+                .located
+                .error("transforms", Some(name), Some("inputs"), message)
+        };
+        if !config.inputs.named() {
+            if ports.inputs.len() != 1 {
+                let example: Vec<String> = ports
+                    .inputs
+                    .iter()
+                    .map(|p| format!("{p} = \"…\""))
+                    .collect();
+                return Err(at(format!(
+                    "the plugin has input ports {}: wire each by name, \
+                     inputs = {{ {} }}",
+                    ports.inputs.join(", "),
+                    example.join(", ")
+                )));
+            }
+            let slots = vec![0; config.inputs.producers.len()];
+            return Ok((slots, vec![merge_inputs(self, name, schemas)?]));
+        }
+        let wired = self.wired_inputs(name, schemas)?;
+        let mut by_port = vec![None; ports.inputs.len()];
+        for (port, schema) in wired {
+            let port = port.unwrap_or_default();
+            let Some(i) = ports.input(&port) else {
+                return Err(at(format!(
+                    "the plugin has no input port {port:?} (its input ports: {})",
+                    ports.inputs.join(", ")
+                )));
+            };
+            by_port[i] = Some(schema);
+        }
+        if let Some(i) = by_port.iter().position(Option::is_none) {
+            return Err(at(format!(
+                "input port {:?} of the plugin is not wired: add {} = \"…\" to inputs",
+                ports.inputs[i], ports.inputs[i]
+            )));
+        }
+        if ports.inputs.len() > 1 && config.parallelism > 1 {
+            return Err(self.manifest.located.error(
+                "transforms",
+                Some(name),
+                Some("parallelism"),
+                "parallelism > 1 runs batches on several instances at once, which a node \
+                 with several input ports (a join: state across its inputs) can't do; \
+                 remove it",
+            ));
+        }
+        let slots = config
+            .inputs
+            .ports
+            .iter()
+            .map(|p| ports.input(p).unwrap_or(0))
+            .collect();
+        Ok((slots, by_port.into_iter().map(Option::flatten).collect()))
+    }
+
+    /// Loads, instantiates, wires, describes and initializes transform
+    /// `name`, its inputs' schemas taken from `schemas`.
     pub(crate) fn prepare_transform(
         &self,
         host: &PluginHost,
         name: &str,
-        config: &TransformConfig,
-        input: Option<&SchemaRef>,
+        schemas: &Schemas,
     ) -> Result<PreparedTransform> {
+        let config = &self.manifest.transforms[name];
         let loc = &self.manifest.located;
         let path = self.manifest.resolve(&config.plugin);
         let plugin = host
@@ -221,21 +322,32 @@ impl Graph {
                 .contains(" at line ")
                 .then(|| loc.config_error("transforms", name, &config_json, &message))
         };
-        let output = match input {
-            Some(schema) => instance.describe(schema, &config_json).map_err(|e| {
-                config_error(&e).unwrap_or_else(|| Error::Schema {
-                    node: name.to_string(),
-                    message: format!(
-                        "{} (at {})",
-                        plain(&e),
-                        location(
-                            loc.path(),
-                            loc.line_of("transforms", Some(name), Some("config"))
-                        )
-                    ),
+        let ports = instance
+            .ports(&config_json)
+            .map_err(|e| {
+                config_error(&e).unwrap_or_else(|| {
+                    loc.error("transforms", Some(name), Some("plugin"), plain(&e))
                 })
-            })?,
-            None => None,
+            })?
+            .clone();
+        let (port_of_slot, inputs) = self.port_inputs(name, &ports, schemas)?;
+        let outputs = match inputs.iter().any(Option::is_some) {
+            true => instance
+                .describe_ports(&inputs, &config_json)
+                .map_err(|e| {
+                    config_error(&e).unwrap_or_else(|| Error::Schema {
+                        node: name.to_string(),
+                        message: format!(
+                            "{} (at {})",
+                            plain(&e),
+                            location(
+                                loc.path(),
+                                loc.line_of("transforms", Some(name), Some("config"))
+                            )
+                        ),
+                    })
+                })?,
+            false => vec![None; ports.outputs.len()],
         };
         instance.init(&config_json).map_err(|e| {
             config_error(&e)
@@ -254,8 +366,12 @@ impl Graph {
             instance,
             siblings,
             config_json,
-            input: input.cloned(),
-            output,
+            input: inputs.first().cloned().flatten(),
+            output: outputs.first().cloned().flatten(),
+            inputs,
+            outputs,
+            ports,
+            port_of_slot,
             next_batch: 0,
         })
     }
@@ -312,12 +428,34 @@ pub struct PreparedTransform {
     pub siblings: Vec<PluginInstance>,
     /// The node's config as handed to `init`.
     pub config_json: String,
-    /// The input schema, where known before data.
+    /// The first input port's schema, where known before data.
     pub input: Option<SchemaRef>,
-    /// The declared output schema.
+    /// The first output port's declared schema.
     pub output: Option<SchemaRef>,
+    /// Each input port's schema, by port index.
+    pub inputs: Vec<Option<SchemaRef>>,
+    /// Each output port's declared schema, by port index.
+    pub outputs: Vec<Option<SchemaRef>>,
+    /// The ports the plugin declared.
+    pub ports: Ports,
+    /// The input port each input slot (`inputs` in manifest order) feeds.
+    pub port_of_slot: Vec<usize>,
     /// The index of the next batch (carried across reloads and restarts).
     pub next_batch: u64,
+}
+
+impl PreparedTransform {
+    /// Records the node's output schemas under their references, and its
+    /// dead-letter output's (the first input port's rows, with the error).
+    pub fn insert_schemas(&self, name: &str, config: &TransformConfig, schemas: &mut Schemas) {
+        insert_outputs(schemas, name, &self.ports.outputs, &self.outputs);
+        if config.on_error == OnError::DeadLetter {
+            schemas.insert(
+                format!("{name}{DEAD_LETTER}"),
+                self.input.as_ref().map(dead_letter_schema),
+            );
+        }
+    }
 }
 
 /// Everything opened and checked, ready to run.
@@ -328,6 +466,7 @@ pub struct Prepared {
     pub transforms: BTreeMap<String, PreparedTransform>,
     /// Open sinks, by name.
     pub sinks: BTreeMap<String, Box<dyn Sink>>,
-    /// Each node's output schema (a sink's: its input), where known.
-    pub schemas: BTreeMap<String, Option<SchemaRef>>,
+    /// Each output's schema by reference (a sink's: its input), where
+    /// known.
+    pub schemas: Schemas,
 }

@@ -1,4 +1,5 @@
-//! Schema propagation at fan-in: every input of a node must agree.
+//! Schema propagation: each output port's schema under its reference
+//! (`node`, `node.port`), and at fan-in every input of a port must agree.
 
 use std::collections::BTreeMap;
 
@@ -30,6 +31,23 @@ pub fn same_shape_opt(a: Option<&SchemaRef>, b: Option<&SchemaRef>) -> bool {
     }
 }
 
+/// Records a node's output schemas: its first port under `node` (and
+/// `node.PORT`), every other port under `node.PORT`.
+pub fn insert_outputs(
+    schemas: &mut BTreeMap<String, Option<SchemaRef>>,
+    node: &str,
+    ports: &[String],
+    outputs: &[Option<SchemaRef>],
+) {
+    for (i, port) in ports.iter().enumerate() {
+        let schema = outputs.get(i).cloned().flatten();
+        if i == 0 {
+            schemas.insert(node.to_string(), schema.clone());
+        }
+        schemas.insert(format!("{node}.{port}"), schema);
+    }
+}
+
 /// The schema flowing into `node`: its inputs' common schema, `None` when
 /// some input's schema is unknown before data. Inputs that disagree on
 /// column names or types are an error naming both and the first clash.
@@ -38,11 +56,28 @@ pub fn merge_inputs(
     node: &str,
     schemas: &BTreeMap<String, Option<SchemaRef>>,
 ) -> Result<Option<SchemaRef>> {
-    let inputs = graph.inputs(node);
+    merge(graph, node, graph.inputs(node).iter(), schemas)
+}
+
+/// The common schema of `inputs` (output references) flowing into one
+/// input port of `node`; see [`merge_inputs`]. A reference to an output
+/// port its node doesn't have is an error naming the ones it has.
+pub fn merge<'a>(
+    graph: &Graph,
+    node: &str,
+    inputs: impl Iterator<Item = &'a String>,
+    schemas: &BTreeMap<String, Option<SchemaRef>>,
+) -> Result<Option<SchemaRef>> {
     let mut merged: Option<(&str, SchemaRef)> = None;
+    let mut unknown = false;
     for input in inputs {
-        let Some(Some(schema)) = schemas.get(input) else {
-            return Ok(None);
+        let schema = match schemas.get(input) {
+            Some(Some(schema)) => schema,
+            Some(None) => {
+                unknown = true;
+                continue;
+            }
+            None => return Err(no_such_port(graph, node, input, schemas)),
         };
         match &merged {
             None => merged = Some((input, schema.clone())),
@@ -81,5 +116,39 @@ pub fn merge_inputs(
             }
         }
     }
-    Ok(merged.map(|(_, s)| s))
+    Ok(merged.filter(|_| !unknown).map(|(_, s)| s))
+}
+
+/// `input` names an output port its node doesn't have.
+fn no_such_port(
+    graph: &Graph,
+    node: &str,
+    input: &str,
+    schemas: &BTreeMap<String, Option<SchemaRef>>,
+) -> Error {
+    let (from, _) = crate::manifest::output_ref(input);
+    let prefix = format!("{from}.");
+    let ports: Vec<&str> = schemas
+        .keys()
+        .filter_map(|k| k.strip_prefix(&prefix))
+        .collect();
+    let section = if graph.manifest.sinks.contains_key(node) {
+        "sinks"
+    } else {
+        "transforms"
+    };
+    graph.manifest.located.error(
+        section,
+        Some(node),
+        Some("inputs"),
+        format!(
+            "input {input:?}: {from:?} has no such output port (its ports: {}); \
+             \"{from}\" alone is its first",
+            if ports.is_empty() {
+                "none but the first".to_string()
+            } else {
+                ports.join(", ")
+            }
+        ),
+    )
 }

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
 use super::NodeKind;
-use crate::manifest::{producer, Manifest, OnError, DEAD_LETTER};
+use crate::manifest::{output_ref, producer, Manifest, OnError, DEAD_LETTER, DEAD_LETTER_PORT};
 use crate::source::bad::OnBadRecord;
 use crate::{Error, Result};
 
@@ -20,6 +20,17 @@ pub(super) fn names(m: &Manifest) -> Result<HashMap<&str, NodeKind>> {
         .chain(m.transforms.keys().map(|n| (n, NodeKind::Transform)))
         .chain(m.sinks.keys().map(|n| (n, NodeKind::Sink)));
     for (name, kind) in all {
+        if name.contains('.') {
+            return Err(loc.error(
+                kind.section(),
+                Some(name),
+                None,
+                format!(
+                    "the name {name:?} holds a `.`, which separates a node from its port in \
+                     `inputs` (\"clean.dead_letter\"); use `_` or `-`"
+                ),
+            ));
+        }
         if let Some(other) = kinds.insert(name, kind) {
             return Err(loc.error(
                 kind.section(),
@@ -57,7 +68,7 @@ pub(super) fn wiring(
     let inputs_of = m
         .transforms
         .iter()
-        .map(|(n, t)| (n, NodeKind::Transform, &t.inputs))
+        .map(|(n, t)| (n, NodeKind::Transform, &t.inputs.producers))
         .chain(m.sinks.iter().map(|(n, s)| (n, NodeKind::Sink, &s.inputs)));
     let mut consumers: HashMap<String, Vec<String>> = HashMap::new();
     for (name, kind, inputs) in inputs_of {
@@ -94,7 +105,8 @@ fn check_input(
     kinds: &HashMap<&str, NodeKind>,
     input: &str,
 ) -> std::result::Result<(), String> {
-    let (from, dead_letter) = producer(input);
+    let (from, port) = output_ref(input);
+    let dead_letter = port == Some(DEAD_LETTER_PORT);
     match kinds.get(from) {
         None => {
             let mut known: Vec<&str> = m
@@ -120,6 +132,10 @@ fn check_input(
                  set on_bad_record = \"dead_letter\" on it"
             ))
         }
+        Some(NodeKind::Source) if port.is_some() && !dead_letter => Err(format!(
+            "input {input:?}: a source has one output, {from:?} (and {from:?}.dead_letter \
+             under on_bad_record = \"dead_letter\")"
+        )),
         Some(NodeKind::Transform)
             if dead_letter && m.transforms[from].on_error != OnError::DeadLetter =>
         {
@@ -174,6 +190,7 @@ pub(super) fn order(
         .map(|(n, t)| {
             let upstream = t
                 .inputs
+                .producers
                 .iter()
                 .filter(|i| m.transforms.contains_key(producer(i).0))
                 .count();
@@ -193,9 +210,12 @@ pub(super) fn order(
     while let Some(node) = ready.pop_front() {
         order.push((node.to_string(), NodeKind::Transform));
         indegree.remove(node);
-        let dead = format!("{node}{DEAD_LETTER}");
-        let readers = consumers.get(node).into_iter().chain(consumers.get(&dead));
-        for next in readers.flatten() {
+        // The readers of every output port of `node`, once per input.
+        let readers = consumers
+            .iter()
+            .filter(|(output, _)| output_ref(output).0 == node)
+            .flat_map(|(_, readers)| readers);
+        for next in readers {
             if let Some(d) = indegree.get_mut(next.as_str()) {
                 *d -= 1;
                 if *d == 0 {

@@ -143,8 +143,9 @@ fn metrics_address<'de, D: serde::Deserializer<'de>>(
 pub struct TransformConfig {
     /// `plugin`: the component file, relative to the manifest.
     pub plugin: PathBuf,
-    /// `inputs`: names of the sources or transforms feeding this node.
-    pub inputs: Vec<String>,
+    /// `inputs`: the outputs feeding this node — a list (all into its one
+    /// input port), or a table of input port → output(s).
+    pub inputs: TransformInputs,
     /// `config`: handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: toml::Table,
@@ -183,12 +184,117 @@ fn parallelism() -> usize {
 /// The suffix naming a transform's dead-letter output in `inputs`.
 pub const DEAD_LETTER: &str = ".dead_letter";
 
+/// The port name of a node's dead-letter output.
+pub const DEAD_LETTER_PORT: &str = "dead_letter";
+
 /// The node that produces `input` (`"clean.dead_letter"` → `"clean"`), and
 /// whether it is that node's dead-letter output.
 pub fn producer(input: &str) -> (&str, bool) {
-    match input.strip_suffix(DEAD_LETTER) {
-        Some(node) => (node, true),
-        None => (input, false),
+    let (node, port) = output_ref(input);
+    (node, port == Some(DEAD_LETTER_PORT))
+}
+
+/// An output reference split into its node and port: `"clean"` is
+/// `clean`'s first output port, `"clean.late"` its port `late`. Node
+/// names can't hold a `.`, so the first one splits.
+pub fn output_ref(input: &str) -> (&str, Option<&str>) {
+    match input.split_once('.') {
+        Some((node, port)) => (node, Some(port)),
+        None => (input, None),
+    }
+}
+
+/// A transform's `inputs`. A list — `inputs = ["a", "b"]` — feeds every
+/// output into the node's one input port (fan-in: their schemas must
+/// agree). A table — `inputs = { orders = "clean", customers =
+/// ["crm", "web"] }` — wires each of the plugin's named input ports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TransformInputs {
+    /// Every output feeding the node, in the order of its input slots.
+    pub producers: Vec<String>,
+    /// The table's form: the input port each producer feeds, by slot.
+    /// Empty for the list form.
+    pub ports: Vec<String>,
+}
+
+impl TransformInputs {
+    /// The list form: every producer into the one input port.
+    pub fn list(producers: Vec<String>) -> Self {
+        TransformInputs {
+            producers,
+            ports: Vec::new(),
+        }
+    }
+
+    /// Whether the inputs are a table of named ports.
+    pub fn named(&self) -> bool {
+        !self.ports.is_empty()
+    }
+
+    /// The input port slot `slot` feeds (`None`: the list form's one port).
+    pub fn port_of(&self, slot: usize) -> Option<&str> {
+        self.ports.get(slot).map(String::as_str)
+    }
+}
+
+impl<'de> Deserialize<'de> for TransformInputs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TransformInputs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a list of outputs (inputs = [\"clean\"]) or a table of input ports \
+                     (inputs = { orders = \"clean\", customers = \"customers\" })",
+                )
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let list =
+                    Vec::<String>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(TransformInputs::list(list))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut inputs = TransformInputs::default();
+                while let Some(port) = map.next_key::<String>()? {
+                    let from = match map.next_value::<OneOrMany>().map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "input port {port:?}: write an output (\"clean\") or a list of them"
+                        ))
+                    })? {
+                        OneOrMany::One(one) => vec![one],
+                        OneOrMany::Many(many) => many,
+                    };
+                    if from.is_empty() {
+                        return Err(serde::de::Error::custom(format!(
+                            "input port {port:?} is wired to nothing: name an output"
+                        )));
+                    }
+                    for producer in from {
+                        inputs.producers.push(producer);
+                        inputs.ports.push(port.clone());
+                    }
+                }
+                if inputs.producers.is_empty() {
+                    return Err(serde::de::Error::custom(
+                        "`inputs` is empty: wire at least one input port",
+                    ));
+                }
+                Ok(inputs)
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 

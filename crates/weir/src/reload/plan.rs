@@ -17,7 +17,7 @@ use arrow::datatypes::SchemaRef;
 
 use crate::exec::Plan;
 use crate::graph::{merge_inputs, same_shape_opt, Graph, NodeKind, Prepared};
-use crate::manifest::{OnError, TransformConfig, DEAD_LETTER};
+use crate::manifest::{TransformConfig, DEAD_LETTER};
 use crate::plugin::PluginHost;
 use crate::source::bad::OnBadRecord;
 use crate::{Error, Result};
@@ -26,9 +26,13 @@ use crate::{Error, Result};
 pub type Schemas = BTreeMap<String, Option<SchemaRef>>;
 
 fn definition(t: &TransformConfig) -> TransformConfig {
-    // Rewiring a node's inputs does not rebuild it.
+    // Rewiring a one-port node's inputs does not rebuild it; rewiring a
+    // node's named ports does (which slot feeds which port is the node's).
     TransformConfig {
-        inputs: Vec::new(),
+        inputs: match t.inputs.named() {
+            true => t.inputs.clone(),
+            false => Default::default(),
+        },
         ..t.clone()
     }
 }
@@ -174,7 +178,7 @@ impl Planner<'_> {
     /// otherwise built (a successor its state is handed over to).
     fn transform(&mut self, name: &String) -> Result<()> {
         let config = &self.new.manifest.transforms[name];
-        let input = merge_inputs(self.new, name, &self.schemas)?;
+        let inputs = self.new.wired_inputs(name, &self.schemas)?;
         let kept = self
             .old
             .manifest
@@ -182,17 +186,27 @@ impl Planner<'_> {
             .get(name)
             .is_some_and(|before| {
                 definition(before) == definition(config)
-                    && merge_inputs(self.old, name, self.old_schemas)
-                        .is_ok_and(|was| same_shape_opt(was.as_ref(), input.as_ref()))
+                    && self
+                        .old
+                        .wired_inputs(name, self.old_schemas)
+                        .is_ok_and(|was| {
+                            was.len() == inputs.len()
+                                && was.iter().zip(&inputs).all(|((p, a), (q, b))| {
+                                    p == q && same_shape_opt(a.as_ref(), b.as_ref())
+                                })
+                        })
             });
         if kept {
-            let schema = self.old_schemas.get(name).cloned().flatten();
-            self.schemas.insert(name.clone(), schema);
+            // Every output port's schema (`name`, `name.PORT`) carries over.
+            let prefix = format!("{name}.");
+            for (key, schema) in self.old_schemas {
+                if key == name || key.starts_with(&prefix) {
+                    self.schemas.insert(key.clone(), schema.clone());
+                }
+            }
         } else {
-            let prepared = self
-                .new
-                .prepare_transform(self.host, name, config, input.as_ref())?;
-            self.schemas.insert(name.clone(), prepared.output.clone());
+            let prepared = self.new.prepare_transform(self.host, name, &self.schemas)?;
+            prepared.insert_schemas(name, config, &mut self.schemas);
             self.built.transforms.insert(name.clone(), prepared);
             self.changes
                 .push(if self.old.manifest.transforms.contains_key(name) {
@@ -200,12 +214,6 @@ impl Planner<'_> {
                 } else {
                     format!("added transform {name}")
                 });
-        }
-        if config.on_error == OnError::DeadLetter {
-            self.schemas.insert(
-                format!("{name}{DEAD_LETTER}"),
-                input.as_ref().map(crate::graph::dead_letter_schema),
-            );
         }
         Ok(())
     }

@@ -17,7 +17,7 @@ use super::plan::{plan, Schemas};
 use crate::exec::{Control, Diff, Ready, Reporter, Slots};
 use crate::graph::{same_shape, Graph, Prepared, PreparedTransform};
 use crate::manifest::{Manifest, TransformConfig};
-use crate::plugin::{LoadedPlugin, PluginHost};
+use crate::plugin::{LoadedPlugin, PluginHost, Ports};
 use crate::{Error, Result};
 
 /// A change is over once its files have been quiet this long (editors and
@@ -61,8 +61,10 @@ struct Node {
     crate_dir: Option<PathBuf>,
     config: TransformConfig,
     config_json: String,
-    input: Option<SchemaRef>,
-    output: Option<SchemaRef>,
+    /// The running version's ports, and each one's schema.
+    ports: Ports,
+    inputs: Vec<Option<SchemaRef>>,
+    outputs: Vec<Option<SchemaRef>>,
     /// The node's hand-over slots in the running pipeline.
     control: Arc<Control>,
     /// The version the node runs (or was last offered).
@@ -91,8 +93,9 @@ impl Node {
                 .map(|dir| canonical(graph.manifest.resolve(dir))),
             config,
             config_json: t.config_json.clone(),
-            input: t.input.clone(),
-            output: t.output.clone(),
+            ports: t.ports.clone(),
+            inputs: t.inputs.clone(),
+            outputs: t.outputs.clone(),
             control: control.clone(),
             current: t.plugin.clone(),
             rejected: None,
@@ -112,15 +115,33 @@ impl Node {
             return Ok(None);
         }
         let mut instance = host.instantiate(&plugin, &self.name, &self.config, base_dir)?;
-        if let Some(input) = &self.input {
-            let output = instance.describe(input, &self.config_json)?;
-            if let (Some(new), Some(old)) = (&output, &self.output) {
+        let ports = instance.ports(&self.config_json)?;
+        if *ports != self.ports {
+            return Err(Error::Schema {
+                node: self.name.clone(),
+                message: format!(
+                    "the new version declares other ports ({:?} in, {:?} out) than the running \
+                     one ({:?} in, {:?} out); rewire the manifest to match and it is rebuilt",
+                    ports.inputs, ports.outputs, self.ports.inputs, self.ports.outputs
+                ),
+            });
+        }
+        if self.inputs.iter().any(Option::is_some) {
+            let outputs = instance.describe_ports(&self.inputs, &self.config_json)?;
+            for (port, (new, old)) in outputs.iter().zip(&self.outputs).enumerate() {
+                let (Some(new), Some(old)) = (new, old) else {
+                    continue;
+                };
                 if !same_shape(new, old) {
+                    let on = match port {
+                        0 => String::new(),
+                        p => format!(" of port {:?}", self.ports.outputs[p]),
+                    };
                     return Err(Error::Schema {
                         node: self.name.clone(),
                         message: format!(
-                            "the new version changes the output schema from [{old}] to [{new}]; \
-                             restart the pipeline to apply such a change"
+                            "the new version changes the output schema{on} from [{old}] to \
+                             [{new}]; restart the pipeline to apply such a change"
                         ),
                     });
                 }

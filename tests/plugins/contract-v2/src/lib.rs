@@ -8,7 +8,8 @@
 //! - `pass`: returns the input untouched (a derived output reading nothing).
 //! - `count`: keeps a running row count in the host's `state` store and
 //!   appends it as an int64 column `total`.
-//! - `two-outputs`: declares output ports `a` and `b`.
+//! - `two-outputs`: declares output ports `a` and `b`, and sends every
+//!   batch through both (`b` after `a`), with describe naming both.
 //! - `child-length`, `offsets-past-child`, `dictionary-key`,
 //!   `decimal-precision`: `copy`, then the first column is damaged that
 //!   way before it is returned (a buggy guest's nested output).
@@ -194,7 +195,16 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
             .next()
             .and_then(|p| p.schema)
             .ok_or("no input schema")?;
-        let schema = match mode_of(&config)?.as_str() {
+        let mode = mode_of(&config)?;
+        if mode == "two-outputs" {
+            return Ok(["a", "b"]
+                .map(|name| PortSchema {
+                    name: name.into(),
+                    schema: Some(input.clone()),
+                })
+                .to_vec());
+        }
+        let schema = match mode.as_str() {
             "copy" | "child-length" | "offsets-past-child" | "dictionary-key"
             | "decimal-precision" => Some(input),
             "count" => {
@@ -216,6 +226,11 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
     }
 
     fn process(_input: u32, batch: &Batch) -> Result<Vec<Output>, String> {
+        if mode() == "two-outputs" {
+            let mut b = pass();
+            b.port = 1;
+            return Ok(vec![pass(), b]);
+        }
         Ok(vec![match mode().as_str() {
             "pass" => pass(),
             "count" => count(batch)?,

@@ -32,33 +32,32 @@ impl Transform for Passthrough {
     }
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
-        let mut out = if self.0.copy {
-            Output::batch(input.record_batch()?)
-        } else {
-            Output::pass()
+        let tag: Option<StringArray> = self
+            .0
+            .tag
+            .as_deref()
+            .map(|tag| std::iter::repeat_n(Some(tag), input.num_rows()).collect());
+        let out = match (self.0.copy, tag) {
+            (true, Some(column)) => {
+                let b = input.record_batch()?;
+                let mut fields: Vec<Field> = b
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.as_ref().clone())
+                    .collect();
+                fields.push(Field::new("tag", DataType::Utf8, true));
+                let mut columns = b.columns().to_vec();
+                columns.push(Arc::new(column));
+                Output::batch(RecordBatch::try_new(
+                    Arc::new(Schema::new(fields)),
+                    columns,
+                )?)
+            }
+            (true, None) => Output::batch(input.record_batch()?),
+            (false, Some(column)) => Output::pass().with_column("tag", Arc::new(column)),
+            (false, None) => Output::pass(),
         };
-        if let Some(tag) = &self.0.tag {
-            let column: StringArray =
-                std::iter::repeat_n(Some(tag.as_str()), input.num_rows()).collect();
-            out = match out {
-                Output::Batch(b) => {
-                    let mut fields: Vec<Field> = b
-                        .schema()
-                        .fields()
-                        .iter()
-                        .map(|f| f.as_ref().clone())
-                        .collect();
-                    fields.push(Field::new("tag", DataType::Utf8, true));
-                    let mut columns = b.columns().to_vec();
-                    columns.push(Arc::new(column));
-                    Output::batch(RecordBatch::try_new(
-                        Arc::new(Schema::new(fields)),
-                        columns,
-                    )?)
-                }
-                derived => derived.with_column("tag", Arc::new(column)),
-            };
-        }
         Ok(vec![out])
     }
 }

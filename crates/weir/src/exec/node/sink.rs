@@ -22,7 +22,7 @@ pub(in crate::exec) fn run_sink(
             return Ok(TaskEnd::Done);
         }
         match event {
-            Event::Batch(batch, w) => {
+            Event::Batch(batch, w, _) => {
                 let started = Instant::now();
                 sink.write(&batch)?;
                 cx.stats.consumed(&batch);
@@ -32,6 +32,7 @@ pub(in crate::exec) fn run_sink(
                 }
             }
             Event::Watermark(w) => cx.stats.watermark(w),
+            Event::Ended(_) => {}
             Event::Barrier(id) => {
                 if let Some(checkpoints) = cx.checkpoints.as_deref() {
                     let started = Instant::now();

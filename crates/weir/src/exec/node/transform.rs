@@ -13,23 +13,35 @@ use super::{send_batch, Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::handover::{self, Canary, Slots};
 use crate::exec::message::{send, Edge, Event, Inputs, Msg};
+use crate::exec::policy::At;
 use crate::exec::workers::{Done, Workers};
 use crate::exec::{policy, NodeStats};
 use crate::graph::PreparedTransform;
 use crate::manifest::{OnError, TransformConfig};
-use crate::plugin::PluginInstance;
+use crate::plugin::{Emitted, PluginInstance};
 use crate::{Error, Result};
 
-/// Where a transform's batches go: its consumers, and the consumers of
-/// its dead-letter output.
+/// Where a transform's batches go: the consumers of each output port, by
+/// port index, and of its dead-letter output.
 pub(in crate::exec) struct TransformOutputs {
-    pub main: Vec<Edge>,
+    pub ports: Vec<Vec<Edge>>,
     pub dead_letter: Vec<Edge>,
 }
 
 impl TransformOutputs {
+    /// Every edge: barriers, watermarks and the end go down all of them.
     fn all(&self) -> Vec<Edge> {
-        self.main.iter().chain(&self.dead_letter).cloned().collect()
+        self.ports
+            .iter()
+            .flatten()
+            .chain(&self.dead_letter)
+            .cloned()
+            .collect()
+    }
+
+    /// The edges of output port `port`.
+    fn port(&self, port: usize) -> &[Edge] {
+        self.ports.get(port).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -65,9 +77,29 @@ impl LiveTransform {
         }
     }
 
-    /// Records `batch` for replay (a no-op unless `weir dev` asked).
-    fn observe(&self, batch: &RecordBatch) {
-        self.slots.recent.push(batch);
+    /// Tells every instance which output ports someone reads.
+    fn set_wired(&mut self, outputs: &TransformOutputs) {
+        let wired: Vec<bool> = outputs.ports.iter().map(|p| !p.is_empty()).collect();
+        let canary = self.canary.iter_mut().flat_map(|c| {
+            std::iter::once(&mut c.ready.instance).chain(c.ready.siblings.iter_mut())
+        });
+        std::iter::once(&mut self.t.instance)
+            .chain(self.t.siblings.iter_mut())
+            .chain(canary)
+            .for_each(|i| i.set_wired(wired.clone()));
+    }
+
+    /// Records `batch` for replay (a no-op unless `weir dev` asked; only
+    /// the first input port's batches are replayed).
+    fn observe(&self, batch: &RecordBatch, port: usize) {
+        if port == 0 {
+            self.slots.recent.push(batch);
+        }
+    }
+
+    /// The input port input slot `slot` feeds.
+    fn port_of(&self, slot: usize) -> usize {
+        self.t.port_of_slot.get(slot).copied().unwrap_or(0)
     }
 }
 
@@ -81,7 +113,7 @@ fn finish_under_policy(
     config: &TransformConfig,
     node: &mut LiveTransform,
     stats: &NodeStats,
-) -> Result<Vec<RecordBatch>> {
+) -> Result<Vec<Emitted>> {
     let mut out = Vec::new();
     let instances = std::iter::once(&mut node.t.instance).chain(node.t.siblings.iter_mut());
     for instance in instances {
@@ -108,6 +140,7 @@ pub(in crate::exec) fn run_transform(
     outputs: &TransformOutputs,
 ) -> Result<TaskEnd> {
     cx.stats.starts_with(node.t.instance.plugin().version());
+    node.set_wired(outputs);
     let mut run = TransformRun {
         cx,
         config,
@@ -116,6 +149,9 @@ pub(in crate::exec) fn run_transform(
         watermark: None,
         consecutive_failures: 0,
         failed_snapshots: 0,
+        gone: Default::default(),
+        ended: Default::default(),
+        port_schemas: Default::default(),
     };
     while let Some(event) = input.blocking_next() {
         if cx.control.failed() {
@@ -124,11 +160,16 @@ pub(in crate::exec) fn run_transform(
         match event {
             Event::Barrier(id) => run.barrier(node, id)?,
             Event::Watermark(w) => run.advance(node, w)?,
-            Event::Batch(first, w) => {
-                run.schema = Some(first.schema());
+            Event::Ended(slot) => run.slot_ended(node, slot)?,
+            Event::Batch(first, w, slot) => {
+                let port = node.port_of(slot);
+                if port == 0 {
+                    run.schema = Some(first.schema());
+                }
+                run.port_schemas.insert(port, first.schema());
                 let started = Instant::now();
                 let (group, outcomes) =
-                    process_group(&cx.name, config, node, (first, w), input, &cx.stats)?;
+                    process_group(&cx.name, config, node, (first, w, port), input, &cx.stats)?;
                 cx.stats.busy(started.elapsed());
                 if !run.deliver(node, &group, outcomes)? {
                     return Ok(TaskEnd::Done);
@@ -159,6 +200,12 @@ struct TransformRun<'a> {
     watermark: Option<i64>,
     consecutive_failures: u32,
     failed_snapshots: u32,
+    /// The output ports whose every reader stopped listening.
+    gone: std::collections::BTreeSet<usize>,
+    /// The input slots that ended.
+    ended: std::collections::BTreeSet<usize>,
+    /// The last schema seen on each input port.
+    port_schemas: std::collections::BTreeMap<usize, arrow::datatypes::SchemaRef>,
 }
 
 impl TransformRun<'_> {
@@ -204,18 +251,22 @@ impl TransformRun<'_> {
         if let Some(schema) = &self.schema {
             let empty = RecordBatch::new_empty(schema.clone());
             node.set_watermark(Some(w));
-            let outcome = process_one(name, self.config, node, &empty, node.t.next_batch, stats)?;
+            let at = At {
+                port: 0,
+                index: node.t.next_batch,
+            };
+            let outcome = process_one(name, self.config, node, &empty, at, stats)?;
             if let Some(failure) = outcome.failure {
                 return Err(failure);
             }
-            for b in &outcome.outputs {
-                stats.emitted(b);
-                sent |= b.num_rows() > 0;
-                send_batch(&self.outputs.main, b, Some(w));
+            for e in &outcome.outputs {
+                stats.emitted(&e.batch);
+                sent |= e.batch.num_rows() > 0;
+                send_batch(self.outputs.port(e.port), &e.batch, Some(w));
             }
         }
         if !sent {
-            send(&self.outputs.main, &Msg::Watermark(w));
+            send(&self.outputs.all(), &Msg::Watermark(w));
         }
         stats.watermark(w);
         self.watermark = Some(w);
@@ -227,11 +278,11 @@ impl TransformRun<'_> {
     fn deliver(
         &mut self,
         node: &mut LiveTransform,
-        group: &[(RecordBatch, Option<i64>)],
+        group: &[(RecordBatch, Option<i64>, usize)],
         outcomes: Vec<policy::Outcome>,
     ) -> Result<bool> {
         let (name, stats, outputs) = (self.cx.name.as_str(), &*self.cx.stats, self.outputs);
-        for ((batch, w), outcome) in group.iter().zip(outcomes) {
+        for ((batch, w, _), outcome) in group.iter().zip(outcomes) {
             let index = node.t.next_batch;
             node.t.next_batch += 1;
             stats.consumed(batch);
@@ -244,23 +295,61 @@ impl TransformRun<'_> {
                 );
             }
             let mut sent = false;
-            for b in &outcome.outputs {
-                stats.emitted(b);
+            for e in &outcome.outputs {
+                stats.emitted(&e.batch);
                 sent = true;
-                let listened = !outputs.main.is_empty() || !outputs.dead_letter.is_empty();
-                if !send_batch(&outputs.main, b, *w) && outputs.dead_letter.is_empty() && listened {
-                    return Ok(false);
+                let edges = outputs.port(e.port);
+                if !send_batch(edges, &e.batch, *w) && !edges.is_empty() {
+                    self.gone.insert(e.port);
+                    // Every reader gone: stop reading.
+                    let read = |(p, edges): (usize, &Vec<Edge>)| {
+                        !edges.is_empty() && !self.gone.contains(&p)
+                    };
+                    if outputs.dead_letter.is_empty() && !outputs.ports.iter().enumerate().any(read)
+                    {
+                        return Ok(false);
+                    }
                 }
             }
             if let Some(now) = *w {
                 if !sent && Some(now) > self.watermark {
-                    send(&outputs.main, &Msg::Watermark(now));
+                    send(&outputs.all(), &Msg::Watermark(now));
                 }
                 stats.watermark(now);
                 self.watermark = self.watermark.max(Some(now));
             }
         }
         Ok(true)
+    }
+
+    /// Input slot `slot` ended. When it was the last of its input port's
+    /// slots, a node with several input ports is told (a join's table is
+    /// complete), and what it emits goes on.
+    fn slot_ended(&mut self, node: &mut LiveTransform, slot: usize) -> Result<()> {
+        self.ended.insert(slot);
+        if node.t.ports.inputs.len() < 2 {
+            return Ok(());
+        }
+        let port = node.port_of(slot);
+        let slots = node.t.port_of_slot.len();
+        if (0..slots).any(|s| node.port_of(s) == port && !self.ended.contains(&s)) {
+            return Ok(());
+        }
+        let schema = self
+            .port_schemas
+            .get(&port)
+            .cloned()
+            .or_else(|| node.t.inputs.get(port).cloned().flatten())
+            .unwrap_or_else(|| Arc::new(arrow::datatypes::Schema::empty()));
+        let started = Instant::now();
+        let out = node.t.instance.end_port(port, schema, node.t.next_batch)?;
+        self.cx.stats.busy(started.elapsed());
+        tracing::debug!(node = %self.cx.name, port = %node.t.ports.inputs[port], "input port ended");
+        for e in &out {
+            self.cx.stats.emitted(&e.batch);
+            send_batch(self.outputs.port(e.port), &e.batch, self.watermark);
+        }
+        Ok(())
     }
 
     /// Counts a failed batch; past `max_failures` in a row the node stops.
@@ -302,9 +391,9 @@ impl TransformRun<'_> {
             let started = Instant::now();
             let out = finish_under_policy(name, self.config, node, stats)?;
             stats.busy(started.elapsed());
-            for b in &out {
-                stats.emitted(b);
-                send_batch(&self.outputs.main, b, self.watermark);
+            for e in &out {
+                stats.emitted(&e.batch);
+                send_batch(self.outputs.port(e.port), &e.batch, self.watermark);
             }
         }
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
@@ -325,8 +414,9 @@ impl TransformRun<'_> {
     }
 }
 
-/// Batches taken from the input together, each with its watermark.
-type Group = Vec<(RecordBatch, Option<i64>)>;
+/// Batches taken from the input together, each with its watermark and
+/// the input port it came in on.
+type Group = Vec<(RecordBatch, Option<i64>, usize)>;
 
 /// Processes `first` and, under `parallelism`, the batches that arrive
 /// while it runs: each on its own instance at once, numbered from
@@ -335,16 +425,21 @@ fn process_group(
     name: &str,
     config: &TransformConfig,
     node: &mut LiveTransform,
-    first: (RecordBatch, Option<i64>),
+    first: (RecordBatch, Option<i64>, usize),
     input: &mut Inputs,
     stats: &NodeStats,
 ) -> Result<(Group, Vec<policy::Outcome>)> {
     let base = node.t.next_batch;
     // A swap or canary in progress goes batch by batch on the main
-    // instance: versions must change at one batch boundary.
+    // instance: versions must change at one batch boundary. (A node with
+    // parallel instances has one input port: the graph checks.)
     if node.t.siblings.is_empty() || node.slots.successor.is_waiting() || node.canary.is_some() {
         node.set_watermark(first.1);
-        let outcome = process_one(name, config, node, &first.0, base, stats)?;
+        let at = At {
+            port: first.2,
+            index: base,
+        };
+        let outcome = process_one(name, config, node, &first.0, at, stats)?;
         return Ok((vec![first], vec![outcome]));
     }
     let mut siblings = std::mem::take(&mut node.t.siblings);
@@ -387,7 +482,7 @@ fn dispatch(
     config: &TransformConfig,
     node: &mut LiveTransform,
     siblings: &mut Vec<PluginInstance>,
-    first: (RecordBatch, Option<i64>),
+    first: (RecordBatch, Option<i64>, usize),
     input: &mut Inputs,
     stats: &NodeStats,
 ) -> Dispatched {
@@ -406,7 +501,8 @@ fn dispatch(
         let Some(mut sibling) = siblings.pop() else {
             // Every sibling is busy: the newest batch runs here.
             node.set_watermark(group[k].1);
-            on_main = Some(process_one(name, config, node, &group[k].0, index, stats));
+            let at = At { port: 0, index };
+            on_main = Some(process_one(name, config, node, &group[k].0, at, stats));
             break;
         };
         sibling.set_watermark(group[k].1);
@@ -415,7 +511,8 @@ fn dispatch(
             Err(sibling) => {
                 siblings.push(sibling);
                 node.set_watermark(group[k].1);
-                on_main = Some(process_one(name, config, node, &group[k].0, index, stats));
+                let at = At { port: 0, index };
+                on_main = Some(process_one(name, config, node, &group[k].0, at, stats));
                 break;
             }
         }
@@ -432,7 +529,7 @@ fn dispatch(
             None => input.try_next(),
         };
         match next {
-            Some(Event::Batch(batch, w)) => group.push((batch, w)),
+            Some(Event::Batch(batch, w, _)) => group.push((batch, w, 0)),
             Some(other) => {
                 input.unread(other);
                 break;
@@ -454,7 +551,7 @@ fn collect(
     running: Vec<std::sync::mpsc::Receiver<Done>>,
     siblings: &mut Vec<PluginInstance>,
     stats: &NodeStats,
-) -> Vec<Result<Vec<RecordBatch>>> {
+) -> Vec<Result<Vec<Emitted>>> {
     let mut on_siblings = Vec::with_capacity(running.len());
     for result in running {
         match result.recv() {
@@ -483,7 +580,7 @@ fn settle(
     node: &mut LiveTransform,
     siblings: &mut [PluginInstance],
     group: &Group,
-    on_siblings: Vec<Result<Vec<RecordBatch>>>,
+    on_siblings: Vec<Result<Vec<Emitted>>>,
     stats: &NodeStats,
 ) -> Result<Vec<policy::Outcome>> {
     let base = node.t.next_batch;
@@ -493,7 +590,7 @@ fn settle(
         let batch = &group[k].0;
         match result {
             Ok(outputs) => {
-                node.observe(batch);
+                node.observe(batch, 0);
                 outcomes.push(policy::Outcome {
                     outputs,
                     ..Default::default()
@@ -509,7 +606,8 @@ fn settle(
                     return Err(e);
                 }
                 node.set_watermark(group[k].1);
-                outcomes.push(process_one(name, config, node, batch, index, stats)?);
+                let at = At { port: 0, index };
+                outcomes.push(process_one(name, config, node, batch, at, stats)?);
             }
         }
     }
@@ -523,26 +621,31 @@ fn process_one(
     config: &TransformConfig,
     node: &mut LiveTransform,
     batch: &RecordBatch,
-    index: u64,
+    at: At,
     stats: &NodeStats,
 ) -> Result<policy::Outcome> {
-    let span = debug_span!("batch", index, rows = batch.num_rows());
+    let span = debug_span!(
+        "batch",
+        index = at.index,
+        port = at.port,
+        rows = batch.num_rows()
+    );
     let _entered = span.enter();
     let isolate = config.on_error == OnError::DeadLetter;
-    let swapped = handover::take_over(name, node, batch, index, stats);
+    let swapped = handover::take_over(name, node, batch, at, stats);
     let outcome = match (swapped, config.on_error) {
         (Some(outputs), _) => policy::Outcome {
             outputs,
             ..Default::default()
         },
         (None, OnError::Fail) => policy::Outcome {
-            outputs: node.t.instance.process(batch, index)?,
+            outputs: node.t.instance.process_port(at.port, batch, at.index)?,
             ..Default::default()
         },
-        (None, _) => policy::process(node, batch, index, isolate)?,
+        (None, _) => policy::process(node, batch, at, isolate)?,
     };
     stats.called(&node.t.instance);
-    node.observe(batch);
-    handover::shadow(name, node, batch, index, &outcome.outputs, stats);
+    node.observe(batch, at.port);
+    handover::shadow(name, node, batch, at, &outcome.outputs, stats);
     Ok(outcome)
 }

@@ -3,17 +3,20 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use wasmtime::{Engine, Store};
 
-use super::convert::{schema_from_wit, schema_to_wit};
-use super::engine::{ticks, EPOCH_TICK};
-use super::host::{LoadedPlugin, Pre, Sandbox};
-use super::output::{assemble, assemble_v0_2, conforms, sound, with_schema};
-use super::state::{BatchRep, HostState};
 use crate::bindings::{types, v0_2, Plugin};
+use crate::engine::{ticks, EPOCH_TICK};
+use crate::host::{LoadedPlugin, Pre, Sandbox};
+use crate::state::{BatchRep, HostState};
 use crate::{BatchRef, Error, FailureKind, Result};
+use collect::Observed;
+pub use ports::{Emitted, Ports};
+
+mod collect;
+mod ports;
 
 /// An instance's exports, as the contract version it was built for
 /// generates them.
@@ -42,12 +45,16 @@ pub struct PluginInstance {
     store: Store<HostState>,
     bindings: Bindings,
     budget: u64,
-    declared: Option<SchemaRef>,
-    /// Without a declared schema: the input schema and the first output
-    /// batch's schema for it. Every later output for the same input
-    /// schema must match (a sink downstream can't take a type change); a
-    /// new input schema (a manifest reload upstream) fixes it anew.
-    observed: Option<(Option<SchemaRef>, SchemaRef)>,
+    /// The ports the plugin declared (one of each until asked).
+    ports: Ports,
+    /// Which output ports someone reads, by index (empty: all). Outputs
+    /// for the others are dropped unassembled.
+    wired: Vec<bool>,
+    /// Each output port's schema as `describe` declared it, by index.
+    declared: Vec<Option<SchemaRef>>,
+    /// Each output port's schema as its first batch fixed it, where
+    /// `describe` didn't (see [`Observed`]).
+    observed: Vec<Option<Observed>>,
     config: Option<String>,
     trapped: bool,
     /// How long the last `process` call spent in the plugin (its own work
@@ -81,8 +88,10 @@ impl PluginInstance {
             plugin,
             store,
             bindings,
-            declared: None,
-            observed: None,
+            ports: Ports::default(),
+            wired: Vec::new(),
+            declared: Vec::new(),
+            observed: Vec::new(),
             config: None,
             trapped: false,
             last_call: Duration::ZERO,
@@ -108,6 +117,8 @@ impl PluginInstance {
         }
         let mut fresh =
             PluginInstance::start(&self.engine, self.plugin.clone(), self.sandbox.clone())?;
+        fresh.ports = self.ports.clone();
+        fresh.wired = self.wired.clone();
         fresh.declared = self.declared.clone();
         fresh.observed = self.observed.clone();
         fresh.watermark = self.watermark;
@@ -127,7 +138,7 @@ impl PluginInstance {
             batch,
             kind,
             // A plugin's own text (a 64 MiB error string) is cut short.
-            message: super::state::bounded(message.into()),
+            message: crate::state::bounded(message.into()),
         }
     }
 
@@ -166,7 +177,7 @@ impl PluginInstance {
 
     /// Calls `init` with the node's config (JSON).
     pub fn init(&mut self, config: &str) -> Result<()> {
-        self.check_ports(config)?;
+        self.ports(config)?;
         self.store.set_epoch_deadline(self.budget);
         let result = match &self.bindings {
             Bindings::V0_1(b) => b.weir_plugin_transform().call_init(&mut self.store, config),
@@ -186,110 +197,6 @@ impl PluginInstance {
         }
     }
 
-    /// Calls `describe`: the output schema for `input`, if the plugin knows
-    /// it without data. Remembers it to check every output batch against.
-    pub fn describe(&mut self, input: &Schema, config: &str) -> Result<Option<SchemaRef>> {
-        let out = match &self.bindings {
-            Bindings::V0_1(_) => self.describe_v0_1(input, config)?,
-            Bindings::V0_2(_) => self.describe_v0_2(input, config)?,
-        };
-        self.declared = out.clone();
-        Ok(out)
-    }
-
-    fn describe_v0_1(&mut self, input: &Schema, config: &str) -> Result<Option<SchemaRef>> {
-        let Bindings::V0_1(bindings) = &self.bindings else {
-            unreachable!("called for 0.1 bindings only")
-        };
-        let fields = schema_to_wit(input).map_err(|e| {
-            self.fail(
-                BatchRef::Describe,
-                FailureKind::Setup,
-                format!(
-                    "{e}; the plugin is built against weir:plugin@0.1.0, which has no such \
-                     type: rebuild it against weir:plugin@0.2.0 (the current SDK), which carries \
-                     every Arrow type"
-                ),
-            )
-        })?;
-        self.store.set_epoch_deadline(self.budget);
-        let transform = bindings.weir_plugin_transform();
-        match transform.call_describe(&mut self.store, &fields, config) {
-            Ok(Ok(schema)) => Ok(schema.map(|s| Arc::new(schema_from_wit(&s)))),
-            Ok(Err(message)) => Err(self.fail(BatchRef::Describe, FailureKind::Setup, message)),
-            Err(e) => Err(self.trap(BatchRef::Describe, e)),
-        }
-    }
-
-    fn describe_v0_2(&mut self, input: &Schema, config: &str) -> Result<Option<SchemaRef>> {
-        let Bindings::V0_2(bindings) = &self.bindings else {
-            unreachable!("called for 0.2 bindings only")
-        };
-        let inputs = [v0_2::types::PortSchema {
-            name: "in".into(),
-            schema: Some(v0_2::map::schema_to_wit(weir_wit_arrow::schema_to_wit(
-                input,
-            ))),
-        }];
-        self.store.set_epoch_deadline(self.budget);
-        let transform = bindings.weir_plugin_transform();
-        let ports = match transform.call_describe(&mut self.store, &inputs, config) {
-            Ok(Ok(ports)) => ports,
-            Ok(Err(message)) => {
-                return Err(self.fail(BatchRef::Describe, FailureKind::Setup, message))
-            }
-            Err(e) => return Err(self.trap(BatchRef::Describe, e)),
-        };
-        let Some(schema) = ports.into_iter().next().and_then(|p| p.schema) else {
-            return Ok(None);
-        };
-        weir_wit_arrow::schema_from_wit(&v0_2::map::schema_from_wit(schema))
-            .map(|s| Some(Arc::new(s)))
-            .map_err(|e| {
-                self.fail(
-                    BatchRef::Describe,
-                    FailureKind::Setup,
-                    format!("describe returned a malformed schema: {e}"),
-                )
-            })
-    }
-
-    /// A 0.2 plugin names its ports before `init`; until the graph wires
-    /// named ports, a node has one input and one output.
-    fn check_ports(&mut self, config: &str) -> Result<()> {
-        let Bindings::V0_2(bindings) = &self.bindings else {
-            return Ok(());
-        };
-        self.store.set_epoch_deadline(self.budget);
-        let ports = match bindings
-            .weir_plugin_transform()
-            .call_ports(&mut self.store, config)
-        {
-            Ok(Ok(ports)) => ports,
-            Ok(Err(message)) => {
-                return Err(self.fail(
-                    BatchRef::Init,
-                    FailureKind::Setup,
-                    format!("ports rejected the config: {message}"),
-                ))
-            }
-            Err(e) => return Err(self.trap(BatchRef::Init, e)),
-        };
-        if ports.inputs.len() != 1 || ports.outputs.len() != 1 {
-            return Err(self.fail(
-                BatchRef::Init,
-                FailureKind::Setup,
-                format!(
-                    "declares input ports [{}] and output ports [{}]; this version of weir \
-                     wires exactly one input and one output per transform",
-                    ports.inputs.join(", "),
-                    ports.outputs.join(", ")
-                ),
-            ));
-        }
-        Ok(())
-    }
-
     /// The event-time watermark (µs since the epoch) the next batches
     /// carry into the plugin (`batch.watermark()` in the WIT).
     pub fn set_watermark(&mut self, watermark: Option<i64>) {
@@ -304,9 +211,53 @@ impl PluginInstance {
         self.watermark
     }
 
-    /// Runs one batch through the plugin; `index` names it in errors.
-    pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<RecordBatch>> {
+    /// Runs one batch through the plugin on its first input port; `index`
+    /// names it in errors.
+    pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<Emitted>> {
+        self.process_port(0, batch, index)
+    }
+
+    /// Runs one batch that came in on input port `input` through the
+    /// plugin; `index` names it in errors.
+    pub fn process_port(
+        &mut self,
+        input: usize,
+        batch: &RecordBatch,
+        index: u64,
+    ) -> Result<Vec<Emitted>> {
+        let rep = BatchRep::new(batch.clone(), self.watermark);
+        self.lend_to_process(input, rep, index)
+    }
+
+    /// Tells the plugin input port `input` (whose batches had `schema`)
+    /// ended: an empty batch whose `port-ended` is true. Only 0.2 plugins
+    /// have ports to end.
+    pub fn end_port(
+        &mut self,
+        input: usize,
+        schema: SchemaRef,
+        index: u64,
+    ) -> Result<Vec<Emitted>> {
+        if matches!(self.bindings, Bindings::V0_1(_)) {
+            return Ok(Vec::new());
+        }
+        let rep = BatchRep::port_end(schema, self.watermark);
+        self.lend_to_process(input, rep, index)
+    }
+
+    fn lend_to_process(&mut self, input: usize, rep: BatchRep, index: u64) -> Result<Vec<Emitted>> {
+        let batch = &rep.batch().clone();
         let label = BatchRef::Batch(index);
+        if input >= self.ports.inputs.len() {
+            return Err(self.fail(
+                label,
+                FailureKind::Setup,
+                format!(
+                    "a batch for input port {input}; the node declares {}",
+                    self.ports.inputs.join(", ")
+                ),
+            ));
+        }
         if self.trapped {
             return Err(self.fail(
                 label,
@@ -315,11 +266,7 @@ impl PluginInstance {
             ));
         }
         self.store.set_epoch_deadline(self.budget);
-        let handle = match self
-            .store
-            .data_mut()
-            .lend(BatchRep::new(batch.clone(), self.watermark))
-        {
+        let handle = match self.store.data_mut().lend(rep) {
             Ok(h) => h,
             Err(e) => return Err(self.trap(label, e)),
         };
@@ -332,7 +279,7 @@ impl PluginInstance {
                 .map(|r| r.map(Outputs::V0_1)),
             Bindings::V0_2(b) => b
                 .weir_plugin_transform()
-                .call_process(&mut self.store, 0, borrowed)
+                .call_process(&mut self.store, input as u32, borrowed)
                 .map(|r| r.map(Outputs::V0_2)),
         };
         self.last_call = started.elapsed();
@@ -342,7 +289,7 @@ impl PluginInstance {
             Ok(Err(message)) => return Err(self.fail(label, FailureKind::Error, message)),
             Err(e) => return Err(self.trap(label, e)),
         };
-        self.collect(Some(batch), outputs, label)
+        self.collect(Some((input, batch)), outputs, label)
     }
 
     /// How long the last [`process`](Self::process) spent inside the
@@ -366,7 +313,7 @@ impl PluginInstance {
             Bindings::V0_2(b) => b
                 .weir_plugin_transform()
                 .call_snapshot(&mut self.store)
-                .map(|r| r.map(|state| super::kv::wrap(state, &self.store.data().kv))),
+                .map(|r| r.map(|state| crate::kv::wrap(state, &self.store.data().kv))),
         };
         match result {
             Ok(Ok(state)) => Ok(state),
@@ -378,7 +325,7 @@ impl PluginInstance {
     /// Takes over a predecessor's state (after `init`).
     pub fn restore(&mut self, state: &[u8]) -> Result<()> {
         let budget = self.store.data().kv.budget();
-        let (own, kv) = super::kv::unwrap(state, budget).map_err(|e| {
+        let (own, kv) = crate::kv::unwrap(state, budget).map_err(|e| {
             self.fail(
                 BatchRef::Restore,
                 FailureKind::Error,
@@ -413,13 +360,18 @@ impl PluginInstance {
         }
     }
 
-    /// The output schema declared by `describe`, if any.
+    /// The first output port's schema as declared by `describe`, if any.
     pub fn declared(&self) -> Option<&SchemaRef> {
-        self.declared.as_ref()
+        self.declared.first().and_then(Option::as_ref)
+    }
+
+    /// Each output port's schema as declared by `describe`, by index.
+    pub fn declared_schemas(&self) -> &[Option<SchemaRef>] {
+        &self.declared
     }
 
     /// End of input: whatever the plugin held back.
-    pub fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+    pub fn finish(&mut self) -> Result<Vec<Emitted>> {
         self.store.set_epoch_deadline(self.budget);
         let result: Call<Outputs> = match &self.bindings {
             Bindings::V0_1(b) => b
@@ -439,68 +391,5 @@ impl PluginInstance {
             Err(e) => return Err(self.trap(BatchRef::Finish, e)),
         };
         self.collect(None, outputs, BatchRef::Finish)
-    }
-
-    fn collect(
-        &mut self,
-        input: Option<&RecordBatch>,
-        outputs: Outputs,
-        label: BatchRef,
-    ) -> Result<Vec<RecordBatch>> {
-        let malformed = |e: String| {
-            self.fail(
-                label,
-                FailureKind::Malformed,
-                format!("returned a malformed batch: {e}"),
-            )
-        };
-        let mut batches = Vec::new();
-        let input_schema = input.map(RecordBatch::schema);
-        // `finish` (no input) answers to what the last input fixed.
-        let mut observed = self.observed.clone().filter(|(seen, _)| {
-            input_schema.is_none()
-                || seen.as_ref().map(|s| s.fields()) == input_schema.as_ref().map(|s| s.fields())
-        });
-        let assembled: Vec<Vec<RecordBatch>> = match outputs {
-            Outputs::V0_1(outputs) => outputs
-                .into_iter()
-                .map(|o| assemble(input, o))
-                .collect::<std::result::Result<_, _>>(),
-            Outputs::V0_2(outputs) => outputs
-                .into_iter()
-                .map(|o| match o.port {
-                    0 => assemble_v0_2(input, o.data),
-                    port => Err(format!(
-                        "an output for port {port}; the node has one output port (0)"
-                    )),
-                })
-                .collect(),
-        }
-        .map_err(malformed)?;
-        for output in assembled {
-            for batch in output {
-                sound(&batch).map_err(malformed)?;
-                let fixed_by_first = observed.as_ref().map(|(_, out)| out);
-                let batch = match (&self.declared, fixed_by_first) {
-                    (Some(fixed), _) | (None, Some(fixed)) => conforms(&batch, fixed)
-                        .and_then(|()| with_schema(batch, fixed))
-                        .map_err(|e| match &self.declared {
-                            Some(_) => e,
-                            None => format!(
-                                "{e} (the plugin's describe said its schema is unknown until \
-                                 its first batch, and then it changed)"
-                            ),
-                        })
-                        .map_err(malformed)?,
-                    (None, None) => {
-                        observed = Some((input_schema.clone(), batch.schema()));
-                        batch
-                    }
-                };
-                batches.push(batch);
-            }
-        }
-        self.observed = observed;
-        Ok(batches)
     }
 }

@@ -1,0 +1,398 @@
+//! `join`: enriches a stream with a table — `INNER` or `LEFT` join on one
+//! or more key columns.
+//!
+//! ```toml
+//! [transforms.enriched]
+//! plugin = "plugins/join.wasm"
+//! inputs = { stream = "orders", table = "customers" }
+//! config = { on = ["customer_id"], how = "left" }
+//! ```
+//!
+//! - Ports: input `stream` (rows to enrich, any number of batches, endless
+//!   or not) and input `table` (a bounded input: a file, a SQLite or
+//!   PostgreSQL query); output `out`.
+//! - `on`: the key columns, named alike on both sides, or
+//!   `[{ stream = "customer_id", table = "id" }]` where they differ. Key
+//!   types must be equal on both sides. A null key matches nothing (SQL).
+//! - `how`: `"inner"` (default: stream rows without a match are dropped)
+//!   or `"left"` (kept, the table's columns null).
+//! - `columns`: the table columns to add (default: all but its keys);
+//!   `prefix` is put before their names (a name both sides have is an
+//!   error that says to set it).
+//!
+//! The table is read to its end before any stream row is joined: stream
+//! batches that arrive earlier wait in the plugin (and in its checkpoint).
+//! Output rows keep the stream's order; a stream row matching several
+//! table rows comes out once per match, in the table's order — DuckDB's
+//! and PostgreSQL's result for the same query, as a multiset. The table
+//! lives in the plugin's memory, under the node's `limits.memory_mb`.
+
+mod state;
+
+use std::sync::Arc;
+
+use arrow_row::{RowConverter, Rows, SortField};
+use arrow_select::concat::concat_batches;
+use arrow_select::take::take;
+use rustc_hash::FxHashMap as HashMap;
+use weir_plugin_sdk::arrow_array::UInt32Array;
+use weir_plugin_sdk::arrow_schema::FieldRef;
+use weir_plugin_sdk::prelude::*;
+
+/// Input port indexes, as [`Join::ports`] declares them.
+const STREAM: usize = 0;
+const TABLE: usize = 1;
+
+/// One key: the stream's column and the table's.
+#[derive(Deserialize, Clone)]
+#[serde(untagged)]
+enum Key {
+    Same(String),
+    Pair { stream: String, table: String },
+}
+
+impl Key {
+    fn stream(&self) -> &str {
+        match self {
+            Key::Same(c) => c,
+            Key::Pair { stream, .. } => stream,
+        }
+    }
+    fn table(&self) -> &str {
+        match self {
+            Key::Same(c) => c,
+            Key::Pair { table, .. } => table,
+        }
+    }
+}
+
+#[derive(Deserialize, Clone, Copy, Default, PartialEq)]
+#[serde(rename_all = "lowercase")]
+enum How {
+    #[default]
+    Inner,
+    Left,
+}
+
+/// The `config` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    on: Vec<Key>,
+    #[serde(default)]
+    how: How,
+    columns: Option<Vec<String>>,
+    #[serde(default)]
+    prefix: String,
+}
+
+/// What the join adds from the table: each column's index in the table
+/// and its field in the output.
+struct Plan {
+    /// The stream schema it was made for.
+    stream: SchemaRef,
+    added: Vec<(usize, FieldRef)>,
+    output: SchemaRef,
+}
+
+/// The output schema and the table columns it adds, checked.
+fn plan(stream: &Schema, table: &Schema, config: &Config) -> Result<Plan> {
+    ensure!(!config.on.is_empty(), "join: `on` names no key column");
+    for key in &config.on {
+        let s = stream.field_with_name(key.stream()).map_err(|_| {
+            Error::msg(format!("join: key {:?} is not a column of the stream", key.stream()))
+        })?;
+        let t = table.field_with_name(key.table()).map_err(|_| {
+            Error::msg(format!("join: key {:?} is not a column of the table", key.table()))
+        })?;
+        ensure!(
+            s.data_type() == t.data_type(),
+            "join: key {:?} is {} in the stream but {:?} is {} in the table; cast one side \
+             (a `sql` node before the join) so they match",
+            key.stream(),
+            s.data_type(),
+            key.table(),
+            t.data_type()
+        );
+    }
+    let keys: Vec<&str> = config.on.iter().map(Key::table).collect();
+    let names: Vec<String> = match &config.columns {
+        Some(columns) => columns.clone(),
+        None => table
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .filter(|n| !keys.contains(&n.as_str()))
+            .collect(),
+    };
+    let mut fields: Vec<FieldRef> = stream.fields().iter().cloned().collect();
+    let mut added = Vec::new();
+    for name in names {
+        let index = table
+            .index_of(&name)
+            .map_err(|_| Error::msg(format!("join: `columns` names {name:?}, not a table column")))?;
+        let out = format!("{}{name}", config.prefix);
+        ensure!(
+            stream.field_with_name(&out).is_err(),
+            "join: the stream already has a column {out:?}; set `prefix` (e.g. prefix = \
+             \"customer_\") or list the table `columns` to add"
+        );
+        let field = table.field(index).clone().with_name(out);
+        // A left join's unmatched rows are null on the table's side.
+        let nullable = field.is_nullable() || config.how == How::Left;
+        let field = Arc::new(field.with_nullable(nullable));
+        fields.push(field.clone());
+        added.push((index, field));
+    }
+    Ok(Plan {
+        stream: Arc::new(stream.clone()),
+        added,
+        output: Arc::new(Schema::new_with_metadata(fields, stream.metadata().clone())),
+    })
+}
+
+/// The table once complete: its rows, and where each key's rows are.
+struct Index {
+    table: RecordBatch,
+    converter: RowConverter,
+    rows: HashMap<Box<[u8]>, Vec<u32>>,
+    /// Some key has more than one row (the output may have more rows than
+    /// the stream's batch).
+    fans_out: bool,
+}
+
+impl Index {
+    fn build(table: RecordBatch, keys: &[usize]) -> Result<Index> {
+        let fields = keys
+            .iter()
+            .map(|&k| SortField::new(table.schema().field(k).data_type().clone()))
+            .collect();
+        let converter = RowConverter::new(fields)?;
+        let columns: Vec<ArrayRef> = keys.iter().map(|&k| table.column(k).clone()).collect();
+        let encoded = converter.convert_columns(&columns)?;
+        let mut rows: HashMap<Box<[u8]>, Vec<u32>> = HashMap::default();
+        let mut fans_out = false;
+        for i in 0..table.num_rows() {
+            if columns.iter().any(|c| c.is_null(i)) {
+                continue;
+            }
+            let at = rows.entry(encoded.row(i).as_ref().into()).or_default();
+            fans_out |= !at.is_empty();
+            at.push(i as u32);
+        }
+        Ok(Index {
+            table,
+            converter,
+            rows,
+            fans_out,
+        })
+    }
+
+    fn matches(&self, keys: &Rows, columns: &[ArrayRef], row: usize) -> &[u32] {
+        if columns.iter().any(|c| c.is_null(row)) {
+            return &[];
+        }
+        self.rows
+            .get(keys.row(row).as_ref())
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+struct Join {
+    config: Config,
+    /// Table rows so far (until the table port ends).
+    loading: Vec<RecordBatch>,
+    /// Stream batches that came before the table was complete.
+    waiting: Vec<RecordBatch>,
+    index: Option<Index>,
+    plan: Option<Plan>,
+}
+
+impl Join {
+    fn table_keys(&self, table: &Schema) -> Result<Vec<usize>> {
+        self.config
+            .on
+            .iter()
+            .map(|k| Ok(table.index_of(k.table())?))
+            .collect()
+    }
+
+    /// The table port ended: index it, then join what waited.
+    fn complete(&mut self, schema: SchemaRef) -> Result<Vec<Output>> {
+        let table = concat_batches(&schema, &self.loading)?;
+        self.loading.clear();
+        let keys = self.table_keys(&schema)?;
+        let index = Index::build(table, &keys)?;
+        info!(rows = index.table.num_rows(), keys = index.rows.len(),
+            waiting_batches = self.waiting.len(); "table loaded");
+        if let Some(first) = self.waiting.first() {
+            self.plan = Some(plan(&first.schema(), &index.table.schema(), &self.config)?);
+        }
+        self.index = Some(index);
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut out = Vec::new();
+        for batch in waiting {
+            let keys = self.stream_keys(&batch.schema(), |i| Ok(batch.column(i).clone()))?;
+            out.extend(self.join(keys, batch.num_rows(), || Ok(batch.clone()), false)?);
+        }
+        Ok(out)
+    }
+
+    /// The stream's key columns, fetched by index.
+    fn stream_keys(
+        &self,
+        schema: &Schema,
+        column: impl Fn(usize) -> Result<ArrayRef>,
+    ) -> Result<Vec<ArrayRef>> {
+        self.config
+            .on
+            .iter()
+            .map(|k| column(schema.index_of(k.stream())?))
+            .collect()
+    }
+
+    /// Joins one stream batch of `n` rows whose key columns are `columns`;
+    /// `stream` fetches the whole batch when the output needs it.
+    /// `derive`: the output may be derived from the input batch (only the
+    /// table's columns cross back).
+    fn join(
+        &mut self,
+        columns: Vec<ArrayRef>,
+        n: usize,
+        stream: impl FnOnce() -> Result<RecordBatch>,
+        derive: bool,
+    ) -> Result<Vec<Output>> {
+        let Some(index) = self.index.as_ref() else {
+            bail!("join: a stream batch before the table");
+        };
+        let Some(plan) = self.plan.as_ref() else {
+            bail!("join: a stream batch before its schema was planned");
+        };
+        let keys = index.converter.convert_columns(&columns)?;
+        let left = self.config.how == How::Left;
+        if !index.fans_out && derive {
+            // At most one match per row: the table's columns, as long as
+            // the input, and a selection for an inner join.
+            let mut matched = Vec::with_capacity(n);
+            let mut kept = Vec::with_capacity(n);
+            for row in 0..n {
+                let m = index.matches(&keys, &columns, row).first().copied();
+                if m.is_some() || left {
+                    kept.push(row as u32);
+                }
+                matched.push(m);
+            }
+            let rows = UInt32Array::from(matched);
+            let mut out = match kept.len() < n {
+                true => Output::keep_indices(kept),
+                false => Output::pass(),
+            };
+            for (i, field) in &plan.added {
+                let column = take(index.table.column(*i), &rows, None)?;
+                out = out.with_column(field.name().clone(), column);
+            }
+            return Ok(vec![out]);
+        }
+        let mut from_stream = Vec::with_capacity(n);
+        let mut from_table = Vec::with_capacity(n);
+        for row in 0..n {
+            let matches = index.matches(&keys, &columns, row);
+            for &m in matches {
+                from_stream.push(row as u32);
+                from_table.push(Some(m));
+            }
+            if matches.is_empty() && left {
+                from_stream.push(row as u32);
+                from_table.push(None);
+            }
+        }
+        let from_stream = UInt32Array::from(from_stream);
+        let from_table = UInt32Array::from(from_table);
+        let mut out: Vec<ArrayRef> = stream()?
+            .columns()
+            .iter()
+            .map(|c| take(c, &from_stream, None))
+            .collect::<std::result::Result<_, _>>()?;
+        for (i, _) in &plan.added {
+            out.push(take(index.table.column(*i), &from_table, None)?);
+        }
+        Ok(vec![Output::batch(RecordBatch::try_new(plan.output.clone(), out)?)])
+    }
+}
+
+impl Transform for Join {
+    type Config = Config;
+
+    fn new(config: Config) -> Result<Self> {
+        ensure!(!config.on.is_empty(), "join: `on` names no key column");
+        Ok(Join {
+            config,
+            loading: Vec::new(),
+            waiting: Vec::new(),
+            index: None,
+            plan: None,
+        })
+    }
+
+    fn ports(_config: &Config) -> Ports {
+        Ports::new(&["stream", "table"], &["out"])
+    }
+
+    fn describe_ports(inputs: &[Option<Schema>], config: &Config) -> Result<Vec<Option<Schema>>> {
+        match inputs {
+            [Some(stream), Some(table)] => Ok(vec![Some(
+                plan(stream, table, config)?.output.as_ref().clone(),
+            )]),
+            _ => Ok(vec![None]),
+        }
+    }
+
+    fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
+        self.process_port(STREAM, input)
+    }
+
+    fn process_port(&mut self, port: usize, input: &Batch<'_>) -> Result<Vec<Output>> {
+        match port {
+            TABLE if input.port_ended() => self.complete(input.schema()),
+            TABLE => {
+                ensure!(
+                    self.index.is_none(),
+                    "join: table rows after the table's end (a table input must be bounded)"
+                );
+                if input.num_rows() > 0 {
+                    self.loading.push(input.record_batch()?);
+                }
+                Ok(Vec::new())
+            }
+            STREAM if self.index.is_none() => {
+                if input.num_rows() > 0 {
+                    self.waiting.push(input.record_batch()?);
+                }
+                Ok(Vec::new())
+            }
+            STREAM if input.num_rows() == 0 => Ok(Vec::new()),
+            STREAM => {
+                let schema = input.schema();
+                let planned = self.plan.as_ref().map(|p| &p.stream);
+                if planned.is_none_or(|p| p.fields() != schema.fields()) {
+                    let table = self.index.as_ref().map(|i| i.table.schema());
+                    let table = table.ok_or_else(|| Error::msg("join: no table"))?;
+                    self.plan = Some(plan(&schema, &table, &self.config)?);
+                }
+                let keys = self.stream_keys(&schema, |i| input.array_at(i))?;
+                self.join(keys, input.num_rows(), || input.record_batch(), true)
+            }
+            _ => bail!("join: no input port {port}"),
+        }
+    }
+
+    fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        state::save(self).map(Some)
+    }
+
+    fn restore(&mut self, bytes: &[u8]) -> Result<()> {
+        state::load(self, bytes)
+    }
+}
+
+weir_plugin_sdk::export!(Join);

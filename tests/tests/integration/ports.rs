@@ -1,0 +1,214 @@
+//! Named ports: a plugin's further outputs read as `node.port`, named
+//! inputs wired as `inputs = { port = "…" }`, and the shipped plugins that
+//! use them — filter's `rejected`, aggregate's `late`, and `join`, checked
+//! against DuckDB.
+
+use std::process::Command;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use weir_tests::{plugins, read_ipc, repo, toml_path, Scratch};
+
+fn python(script: &str, args: &[&str]) -> std::process::Output {
+    Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script} (scripts/setup --test makes .venv): {e}"))
+}
+
+fn ids(batch: &RecordBatch, column: &str) -> Vec<i64> {
+    batch
+        .column_by_name(column)
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec()
+}
+
+#[test]
+fn filter_sends_the_rows_it_does_not_keep_to_its_rejected_port() {
+    let scratch = Scratch::new();
+    // Every third amount is null: neither true nor false, so rejected.
+    let csv: String = std::iter::once("id,amount\n".to_string())
+        .chain((0..1000).map(|i| match i % 3 {
+            0 => format!("{i},\n"),
+            _ => format!("{i},{}\n", i % 7 - 3),
+        }))
+        .collect();
+    scratch.write("orders.csv", csv);
+    scratch
+        .run(&format!(
+            r#"
+            [pipeline]
+            batch_size = 128
+
+            [sources.orders]
+            type = "csv"
+            path = "orders.csv"
+
+            [transforms.valid]
+            plugin = {}
+            inputs = ["orders"]
+            config = {{ predicate = "amount > 0" }}
+
+            [sinks.kept]
+            type = "ipc"
+            inputs = ["valid"]
+            path = "kept.arrow"
+
+            [sinks.rejected]
+            type = "ipc"
+            inputs = ["valid.rejected"]
+            path = "rejected.arrow"
+            "#,
+            toml_path(plugins::FILTER.as_ref())
+        ))
+        .unwrap();
+    let kept = ids(&read_ipc(&scratch.path("kept.arrow")).unwrap(), "id");
+    let rejected = ids(&read_ipc(&scratch.path("rejected.arrow")).unwrap(), "id");
+    let expected_kept: Vec<i64> = (0..1000).filter(|i| i % 3 != 0 && i % 7 > 3).collect();
+    let expected_rejected: Vec<i64> = (0..1000).filter(|i| !expected_kept.contains(i)).collect();
+    assert_eq!(kept, expected_kept);
+    assert_eq!(rejected, expected_rejected, "false and null rows, in order");
+}
+
+/// A pipeline with a `join` node between `orders` and `customers`, the
+/// data made by `join_duckdb.py`; batches of 700, so the stream's batches
+/// race the table's.
+fn join_manifest(table: &str, config: &str) -> String {
+    format!(
+        r#"
+        [pipeline]
+        batch_size = 700
+
+        [sources.orders]
+        type = "parquet"
+        path = "orders.parquet"
+
+        [sources.customers]
+        type = "parquet"
+        path = "{table}.parquet"
+
+        [transforms.enriched]
+        plugin = {}
+        inputs = {{ stream = "orders", table = "customers" }}
+        config = {config}
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["enriched"]
+        path = "out.arrow"
+        "#,
+        toml_path(plugins::JOIN.as_ref())
+    )
+}
+
+fn assert_join_equals_duckdb(table: &str, config: &str, sql: &str) {
+    let scratch = Scratch::new();
+    let dir = scratch.path("").display().to_string();
+    let made = python("join_duckdb.py", &["make", &dir, "20000", "3000"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    scratch.run(&join_manifest(table, config)).unwrap();
+    let out = scratch.path("out.arrow").display().to_string();
+    let check = python("join_duckdb.py", &["compare", &dir, &out, sql]);
+    assert!(
+        check.status.success(),
+        "weir's join differs from DuckDB's:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+#[test]
+fn a_left_join_with_a_table_equals_duckdbs() {
+    assert_join_equals_duckdb(
+        "customers",
+        r#"{ on = [{ stream = "customer_id", table = "id" }], how = "left" }"#,
+        "SELECT o.*, c.name, c.city, c.tier FROM orders o LEFT JOIN customers c ON o.customer_id = c.id",
+    );
+}
+
+#[test]
+fn an_inner_join_with_duplicate_table_keys_equals_duckdbs() {
+    assert_join_equals_duckdb(
+        "customers_dup",
+        r#"{ on = [{ stream = "customer_id", table = "id" }], columns = ["name", "tier"], prefix = "customer_" }"#,
+        "SELECT o.*, c.name AS customer_name, c.tier AS customer_tier \
+         FROM orders o JOIN customers_dup c ON o.customer_id = c.id",
+    );
+}
+
+/// `weir check` on a join wired by `inputs`; the error's text.
+fn join_check_error(inputs: &str) -> String {
+    let scratch = Scratch::new();
+    let dir = scratch.path("").display().to_string();
+    let made = python("join_duckdb.py", &["make", &dir, "10", "5"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let manifest = join_manifest(
+        "customers",
+        r#"{ on = [{ stream = "customer_id", table = "id" }] }"#,
+    )
+    .replace(r#"{ stream = "orders", table = "customers" }"#, inputs);
+    match scratch.check(&manifest) {
+        Ok(_) => panic!("weir check accepted inputs = {inputs}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn check_asks_to_wire_a_two_input_plugins_ports_by_name() {
+    let e = join_check_error(r#"["orders", "customers"]"#);
+    assert!(
+        e.contains("stream, table") && e.contains("inputs = { stream = "),
+        "{e}"
+    );
+    assert!(e.contains("pipeline.toml:15"), "{e}");
+}
+
+#[test]
+fn check_names_an_unwired_input_port_and_an_unknown_one() {
+    let e = join_check_error(r#"{ stream = "orders" }"#);
+    assert!(e.contains("\"table\" of the plugin is not wired"), "{e}");
+    let e = join_check_error(r#"{ stream = "orders", tabel = "customers" }"#);
+    assert!(
+        e.contains("no input port \"tabel\"") && e.contains("stream, table"),
+        "{e}"
+    );
+}
+
+#[test]
+fn check_names_an_output_port_a_node_does_not_have() {
+    let scratch = Scratch::new();
+    let e = scratch
+        .check(&format!(
+            r#"
+            [sources.gen]
+            type = "generate"
+            rows = 10
+
+            [transforms.valid]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ predicate = "seq > 3" }}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["valid.rejcted"]
+            "#,
+            toml_path(plugins::FILTER.as_ref())
+        ))
+        .map(|_| ())
+        .expect_err("no such port");
+    let e = e.to_string();
+    assert!(e.contains("valid.rejcted") && e.contains("rejected"), "{e}");
+    assert!(e.contains("pipeline.toml:13"), "{e}");
+}
