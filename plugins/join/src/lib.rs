@@ -217,8 +217,13 @@ impl Join {
             .collect()
     }
 
-    /// The table port ended: index it, then join what waited.
+    /// The table port ended: index it, then join what waited. A table
+    /// that ends again with no rows (a run resumed from a checkpoint after
+    /// its source had finished) keeps the table it had.
     fn complete(&mut self, schema: SchemaRef) -> Result<Vec<Output>> {
+        if self.index.is_some() && self.loading.is_empty() {
+            return Ok(Vec::new());
+        }
         let table = concat_batches(&schema, &self.loading)?;
         self.loading.clear();
         let keys = self.table_keys(&schema)?;
@@ -354,11 +359,9 @@ impl Transform for Join {
     fn process_port(&mut self, port: usize, input: &Batch<'_>) -> Result<Vec<Output>> {
         match port {
             TABLE if input.port_ended() => self.complete(input.schema()),
+            // Rows after the table's end (a resumed source re-reading)
+            // make a new version, swapped in when the port ends again.
             TABLE => {
-                ensure!(
-                    self.index.is_none(),
-                    "join: table rows after the table's end (a table input must be bounded)"
-                );
                 if input.num_rows() > 0 {
                     self.loading.push(input.record_batch()?);
                 }

@@ -212,3 +212,109 @@ fn check_names_an_output_port_a_node_does_not_have() {
     assert!(e.contains("valid.rejcted") && e.contains("rejected"), "{e}");
     assert!(e.contains("pipeline.toml:13"), "{e}");
 }
+
+/// A checkpointed pipeline: 30,000 generated rows at 20,000/s joined
+/// with a 60-row table (keys k0…k59 of the stream's 100), into Parquet
+/// parts under `dir`.
+fn checkpointed_join(scratch: &Scratch, dir: &str) -> std::path::PathBuf {
+    let keys: String = (0..60).map(|i| format!("k{i},{},tier-{}\n", i * 10, i % 3)).collect();
+    scratch.write("tiers.csv", format!("key,rank,tier\n{keys}"));
+    scratch.write(
+        &format!("{dir}.toml"),
+        format!(
+            r#"
+            [pipeline]
+            batch_size = 500
+            checkpoint = {{ dir = "{dir}-checkpoints", interval_ms = 100 }}
+
+            [sources.gen]
+            type = "generate"
+            rows = 30000
+            rate = 20000.0
+
+            [sources.tiers]
+            type = "csv"
+            path = "tiers.csv"
+
+            [transforms.enriched]
+            plugin = {}
+            inputs = {{ stream = "gen", table = "tiers" }}
+            config = {{ on = ["key"] }}
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["enriched"]
+            path = "{dir}/part.parquet"
+            "#,
+            toml_path(plugins::JOIN.as_ref())
+        ),
+    )
+}
+
+/// Every row under `dir` as (seq, key, rank, tier), sorted.
+fn joined(dir: &std::path::Path) -> Vec<(i64, String, i64, String)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let b = weir_tests::read_parquet(&entry.path()).unwrap();
+        let seq = ids(&b, "seq");
+        let rank = ids(&b, "rank");
+        let key = b.column_by_name("key").unwrap().as_string::<i32>();
+        let tier = b.column_by_name("tier").unwrap().as_string::<i32>();
+        for i in 0..b.num_rows() {
+            rows.push((seq[i], key.value(i).into(), rank[i], tier.value(i).into()));
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
+    use crate::process::weir;
+    let scratch = Scratch::new();
+    let whole = checkpointed_join(&scratch, "whole");
+    let run = weir().args(["run", "--quiet"]).arg(&whole).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let expected = joined(&scratch.path("whole"));
+    assert!(expected.len() > 15_000, "{} rows joined", expected.len());
+
+    let crashed = checkpointed_join(&scratch, "crashed");
+    let mut child = weir().args(["run", "--quiet"]).arg(&crashed).spawn().unwrap();
+    // Past a few checkpoints: the table is in the join's state by then.
+    let checkpoints = scratch.path("crashed-checkpoints");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let newest = || {
+        std::fs::read_dir(&checkpoints)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+            .max()
+            .unwrap_or(0u64)
+    };
+    while newest() < 4 {
+        assert!(std::time::Instant::now() < deadline, "no checkpoints");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = joined(&scratch.path("crashed"));
+    assert!(partial.len() < expected.len(), "killed before the end");
+    let run = weir().args(["run", "--quiet"]).arg(&crashed).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let got = joined(&scratch.path("crashed"));
+    let missing: Vec<_> = expected.iter().filter(|r| !got.contains(r)).take(5).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let repeated: Vec<_> = got.iter().filter(|r| !seen.insert(*r)).take(5).collect();
+    assert!(
+        got == expected,
+        "after the kill: {} rows against {} (before the kill: {}); missing {missing:?}; \
+         repeated {repeated:?}",
+        got.len(),
+        expected.len(),
+        partial.len()
+    );
+}
