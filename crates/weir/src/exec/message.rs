@@ -390,7 +390,25 @@ mod tests {
                 (0, Msg::Watermark(20)),
             ],
         );
-        assert_eq!(got, ["b1@None", "b2@Some(5)", "|1", "w10", "w20"]);
+        assert_eq!(got, ["b1@None", "b2@Some(5)", "end1", "|1", "w10", "w20"]);
+    }
+
+    #[test]
+    fn each_input_that_ends_is_told_once_but_a_stopped_one_is_not() {
+        let (_tx, rx) = tokio::sync::mpsc::channel(1);
+        let mut inputs = Inputs::new(rx, vec![Arc::default(), Arc::default()]);
+        let got = events(
+            &mut inputs,
+            vec![
+                (1, Msg::Batch(batch(1), None)),
+                (1, Msg::End),
+                (1, Msg::End),
+                (0, Msg::Batch(batch(2), None)),
+                (0, Msg::Stopped),
+            ],
+        );
+        assert_eq!(got, ["b1@None", "end1", "b2@None"]);
+        assert!(inputs.stopped());
     }
 
     #[test]

@@ -333,6 +333,43 @@ mod tests {
     }
 
     #[test]
+    fn named_inputs_wire_each_port_in_slot_order_and_order_the_graph() {
+        let g = graph(&format!(
+            "{SOURCE}[sources.more]\ntype = \"generate\"\nrows = 1\n\
+             [transforms.j]\nplugin = \"p.wasm\"\n\
+             inputs = {{ stream = \"a.late\", table = [\"gen\", \"more\"] }}\n{}{}",
+            transform("a", "\"gen\"", ""),
+            sink("out", "\"j\"")
+        ))
+        .unwrap();
+        let inputs = &g.manifest.transforms["j"].inputs;
+        assert_eq!(inputs.producers, ["a.late", "gen", "more"]);
+        assert_eq!(inputs.ports, ["stream", "table", "table"]);
+        let order: Vec<&str> = g.order.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(order, ["gen", "more", "a", "j", "out"], "a's `late` port feeds j");
+    }
+
+    #[test]
+    fn a_named_port_wired_to_nothing_and_a_dotted_node_name_are_rejected() {
+        let empty = error(&format!(
+            "{SOURCE}[transforms.j]\nplugin = \"p.wasm\"\ninputs = {{ table = [] }}\n{}",
+            sink("out", "\"j\"")
+        ));
+        assert!(empty.contains("input port \"table\" is wired to nothing"), "{empty}");
+        let dotted = error(&format!(
+            "{SOURCE}[transforms.\"a.b\"]\nplugin = \"p.wasm\"\ninputs = [\"gen\"]\n{}",
+            sink("out", "\"a.b\"")
+        ));
+        assert!(dotted.contains("holds a `.`"), "{dotted}");
+    }
+
+    #[test]
+    fn a_source_has_no_port_but_its_dead_letter_one() {
+        let err = error(&format!("{SOURCE}{}", sink("out", "\"gen.late\"")));
+        assert!(err.contains("a source has one output"), "{err}");
+    }
+
+    #[test]
     fn a_pipeline_without_a_sink_is_rejected() {
         assert!(error(SOURCE).contains("a pipeline needs at least one sink"));
     }
