@@ -217,7 +217,9 @@ fn check_names_an_output_port_a_node_does_not_have() {
 /// with a 60-row table (keys k0…k59 of the stream's 100), into Parquet
 /// parts under `dir`.
 fn checkpointed_join(scratch: &Scratch, dir: &str) -> std::path::PathBuf {
-    let keys: String = (0..60).map(|i| format!("k{i},{},tier-{}\n", i * 10, i % 3)).collect();
+    let keys: String = (0..60)
+        .map(|i| format!("k{i},{},tier-{}\n", i * 10, i % 3))
+        .collect();
     scratch.write("tiers.csv", format!("key,rank,tier\n{keys}"));
     scratch.write(
         &format!("{dir}.toml"),
@@ -276,13 +278,25 @@ fn a_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
     use crate::process::weir;
     let scratch = Scratch::new();
     let whole = checkpointed_join(&scratch, "whole");
-    let run = weir().args(["run", "--quiet"]).arg(&whole).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let expected = joined(&scratch.path("whole"));
     assert!(expected.len() > 15_000, "{} rows joined", expected.len());
 
     let crashed = checkpointed_join(&scratch, "crashed");
-    let mut child = weir().args(["run", "--quiet"]).arg(&crashed).spawn().unwrap();
+    let mut child = weir()
+        .args(["run", "--quiet"])
+        .arg(&crashed)
+        .spawn()
+        .unwrap();
     // Past a few checkpoints: the table is in the join's state by then.
     let checkpoints = scratch.path("crashed-checkpoints");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
@@ -303,10 +317,22 @@ fn a_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
     child.wait().unwrap();
     let partial = joined(&scratch.path("crashed"));
     assert!(partial.len() < expected.len(), "killed before the end");
-    let run = weir().args(["run", "--quiet"]).arg(&crashed).output().unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(&crashed)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let got = joined(&scratch.path("crashed"));
-    let missing: Vec<_> = expected.iter().filter(|r| !got.contains(r)).take(5).collect();
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|r| !got.contains(r))
+        .take(5)
+        .collect();
     let mut seen = std::collections::BTreeSet::new();
     let repeated: Vec<_> = got.iter().filter(|r| !seen.insert(*r)).take(5).collect();
     assert!(

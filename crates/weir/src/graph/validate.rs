@@ -346,7 +346,11 @@ mod tests {
         assert_eq!(inputs.producers, ["a.late", "gen", "more"]);
         assert_eq!(inputs.ports, ["stream", "table", "table"]);
         let order: Vec<&str> = g.order.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(order, ["gen", "more", "a", "j", "out"], "a's `late` port feeds j");
+        assert_eq!(
+            order,
+            ["gen", "more", "a", "j", "out"],
+            "a's `late` port feeds j"
+        );
     }
 
     #[test]
@@ -355,7 +359,10 @@ mod tests {
             "{SOURCE}[transforms.j]\nplugin = \"p.wasm\"\ninputs = {{ table = [] }}\n{}",
             sink("out", "\"j\"")
         ));
-        assert!(empty.contains("input port \"table\" is wired to nothing"), "{empty}");
+        assert!(
+            empty.contains("input port \"table\" is wired to nothing"),
+            "{empty}"
+        );
         let dotted = error(&format!(
             "{SOURCE}[transforms.\"a.b\"]\nplugin = \"p.wasm\"\ninputs = [\"gen\"]\n{}",
             sink("out", "\"a.b\"")
