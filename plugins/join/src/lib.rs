@@ -399,3 +399,68 @@ impl Transform for Join {
 }
 
 weir_plugin_sdk::export!(Join);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_plugin_sdk::arrow_array::{Int32Array, Int64Array};
+
+    fn config(toml: &str) -> Config {
+        weir_plugin_sdk::serde_json::from_str(toml).unwrap()
+    }
+
+    fn schema(fields: &[(&str, DataType)]) -> Schema {
+        Schema::new(
+            fields
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.clone(), true))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn a_left_join_adds_the_table_columns_but_its_keys_as_nullable() {
+        let stream = schema(&[("id", DataType::Int64), ("customer_id", DataType::Int64)]);
+        let mut table = schema(&[("cid", DataType::Int64), ("name", DataType::Utf8)]);
+        table = Schema::new(
+            table
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone().with_nullable(false))
+                .collect::<Vec<_>>(),
+        );
+        let c = config(r#"{"on": [{"stream": "customer_id", "table": "cid"}], "how": "left"}"#);
+        let p = plan(&stream, &table, &c).unwrap();
+        let names: Vec<&str> = p.output.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "customer_id", "name"]);
+        assert!(p.output.field(2).is_nullable());
+    }
+
+    #[test]
+    fn mismatched_key_types_and_clashing_names_are_refused_with_the_fix() {
+        let stream = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
+        let table = schema(&[("id", DataType::Int32), ("name", DataType::Utf8)]);
+        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#)).err().unwrap();
+        assert!(e.to_string().contains("Int64 in the stream but"), "{e}");
+        let table = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
+        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#)).err().unwrap();
+        assert!(e.to_string().contains("set `prefix`"), "{e}");
+        assert!(plan(&stream, &table, &config(r#"{"on": ["id"], "prefix": "t_"}"#)).is_ok());
+    }
+
+    #[test]
+    fn the_index_skips_null_keys_and_keeps_every_row_of_a_repeated_key() {
+        let table = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![Some(1), None, Some(2), Some(1)])) as ArrayRef),
+            ("tier", Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef),
+        ])
+        .unwrap();
+        let index = Index::build(table, &[0]).unwrap();
+        assert!(index.fans_out);
+        let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]))];
+        let rows = index.converter.convert_columns(&keys).unwrap();
+        assert_eq!(index.matches(&rows, &keys, 0), [0, 3]);
+        assert!(index.matches(&rows, &keys, 1).is_empty(), "null matches nothing");
+        assert!(index.matches(&rows, &keys, 2).is_empty());
+    }
+}
