@@ -6,14 +6,15 @@
       ids) and DIR/customers_dup.parquet (some ids twice), with pyarrow.
 
   join_duckdb.py compare DIR OUTPUT.arrow SQL
-      DuckDB runs SQL with views `orders`, `customers` and `customers_dup`
-      of those files; weir's result is the Arrow IPC file OUTPUT. Column
+      DuckDB runs SQL with a view of every DIR/NAME.parquet, called NAME;
+      weir's result is the Arrow IPC file OUTPUT. Column
       names must be equal and the rows equal as multisets (a join's row
       order is the engine's). Prints "equal: N rows", or the difference.
 """
 
 import random
 import sys
+from pathlib import Path
 from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -58,8 +59,8 @@ def rows(table):
 
 def compare(folder, output, sql):
     con = duckdb.connect()
-    for name in ["orders", "customers", "customers_dup"]:
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM '{folder}/{name}.parquet'")
+    for path in sorted(Path(folder).glob("*.parquet")):
+        con.execute(f"CREATE VIEW {path.stem} AS SELECT * FROM '{path}'")
     result = con.execute(sql)
     fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
     expected = fetch()

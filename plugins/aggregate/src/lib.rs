@@ -698,10 +698,7 @@ impl Transform for Aggregate {
 
     fn describe_ports(inputs: &[Option<Schema>], config: &Config) -> Result<Vec<Option<Schema>>> {
         match inputs.first() {
-            Some(Some(input)) => Ok(vec![
-                Self::describe(input, config)?,
-                Some(input.clone()),
-            ]),
+            Some(Some(input)) => Ok(vec![Self::describe(input, config)?, Some(input.clone())]),
             _ => Ok(vec![None, None]),
         }
     }

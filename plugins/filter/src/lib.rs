@@ -426,10 +426,7 @@ impl Transform for Filter {
             None => mask.values().clone(),
         };
         let rejected = BooleanArray::new(!&kept, None);
-        Ok(vec![
-            Output::keep(&mask),
-            Output::keep(&rejected).to(1),
-        ])
+        Ok(vec![Output::keep(&mask), Output::keep(&rejected).to(1)])
     }
 }
 

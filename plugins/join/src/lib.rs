@@ -27,6 +27,7 @@
 //! and PostgreSQL's result for the same query, as a multiset. The table
 //! lives in the plugin's memory, under the node's `limits.memory_mb`.
 
+mod interval;
 mod state;
 
 use std::sync::Arc;
@@ -84,6 +85,8 @@ pub struct Config {
     columns: Option<Vec<String>>,
     #[serde(default)]
     prefix: String,
+    /// An interval join of two streams (ports `left` and `right`).
+    within: Option<interval::Within>,
 }
 
 /// What the join adds from the table: each column's index in the table
@@ -97,18 +100,30 @@ struct Plan {
 
 /// The output schema and the table columns it adds, checked.
 fn plan(stream: &Schema, table: &Schema, config: &Config) -> Result<Plan> {
+    plan_sides(stream, table, config, "stream", "table")
+}
+
+/// [`plan`] for any two sides, named `a` and `b` in errors (the keys'
+/// `stream` is side `a`, `table` side `b`).
+fn plan_sides(stream: &Schema, table: &Schema, config: &Config, a: &str, b: &str) -> Result<Plan> {
     ensure!(!config.on.is_empty(), "join: `on` names no key column");
     for key in &config.on {
         let s = stream.field_with_name(key.stream()).map_err(|_| {
-            Error::msg(format!("join: key {:?} is not a column of the stream", key.stream()))
+            Error::msg(format!(
+                "join: key {:?} is not a column of the {a} input",
+                key.stream()
+            ))
         })?;
         let t = table.field_with_name(key.table()).map_err(|_| {
-            Error::msg(format!("join: key {:?} is not a column of the table", key.table()))
+            Error::msg(format!(
+                "join: key {:?} is not a column of the {b} input",
+                key.table()
+            ))
         })?;
         ensure!(
             s.data_type() == t.data_type(),
-            "join: key {:?} is {} in the stream but {:?} is {} in the table; cast one side \
-             (a `sql` node before the join) so they match",
+            "join: key {:?} is {} in the {a} input but {:?} is {} in the {b} input; cast one \
+             side (a `sql` node before the join) so they match",
             key.stream(),
             s.data_type(),
             key.table(),
@@ -130,12 +145,12 @@ fn plan(stream: &Schema, table: &Schema, config: &Config) -> Result<Plan> {
     for name in names {
         let index = table
             .index_of(&name)
-            .map_err(|_| Error::msg(format!("join: `columns` names {name:?}, not a table column")))?;
+            .map_err(|_| Error::msg(format!("join: `columns` names {name:?}, not a {b} column")))?;
         let out = format!("{}{name}", config.prefix);
         ensure!(
             stream.field_with_name(&out).is_err(),
-            "join: the stream already has a column {out:?}; set `prefix` (e.g. prefix = \
-             \"customer_\") or list the table `columns` to add"
+            "join: the {a} input already has a column {out:?}; set `prefix` (e.g. prefix = \
+             \"customer_\") or list the {b} `columns` to add"
         );
         let field = table.field(index).clone().with_name(out);
         // A left join's unmatched rows are null on the table's side.
@@ -206,6 +221,8 @@ struct Join {
     waiting: Vec<RecordBatch>,
     index: Option<Index>,
     plan: Option<Plan>,
+    /// With `within`: the interval join of two streams instead.
+    interval: Option<interval::IntervalJoin>,
 }
 
 impl Join {
@@ -321,7 +338,10 @@ impl Join {
         for (i, _) in &plan.added {
             out.push(take(index.table.column(*i), &from_table, None)?);
         }
-        Ok(vec![Output::batch(RecordBatch::try_new(plan.output.clone(), out)?)])
+        Ok(vec![Output::batch(RecordBatch::try_new(
+            plan.output.clone(),
+            out,
+        )?)])
     }
 }
 
@@ -330,20 +350,38 @@ impl Transform for Join {
 
     fn new(config: Config) -> Result<Self> {
         ensure!(!config.on.is_empty(), "join: `on` names no key column");
+        let interval = match &config.within {
+            Some(within) => {
+                ensure!(
+                    config.how == How::Inner,
+                    "join: an interval join (`within`) is inner: remove `how`"
+                );
+                Some(interval::IntervalJoin::new(within.clone(), &config.on))
+            }
+            None => None,
+        };
         Ok(Join {
             config,
             loading: Vec::new(),
             waiting: Vec::new(),
             index: None,
             plan: None,
+            interval,
         })
     }
 
-    fn ports(_config: &Config) -> Ports {
-        Ports::new(&["stream", "table"], &["out"])
+    fn ports(config: &Config) -> Ports {
+        match config.within {
+            Some(_) => Ports::new(&["left", "right"], &["out"]),
+            None => Ports::new(&["stream", "table"], &["out"]),
+        }
     }
 
     fn describe_ports(inputs: &[Option<Schema>], config: &Config) -> Result<Vec<Option<Schema>>> {
+        if let (Some(within), [Some(left), Some(right)]) = (&config.within, inputs) {
+            let out = interval::output(left, right, config, within)?;
+            return Ok(vec![Some(out.as_ref().clone())]);
+        }
         match inputs {
             [Some(stream), Some(table)] => Ok(vec![Some(
                 plan(stream, table, config)?.output.as_ref().clone(),
@@ -357,6 +395,13 @@ impl Transform for Join {
     }
 
     fn process_port(&mut self, port: usize, input: &Batch<'_>) -> Result<Vec<Output>> {
+        if let Some(join) = self.interval.as_mut() {
+            if input.port_ended() {
+                return Ok(Vec::new());
+            }
+            ensure!(port <= interval::RIGHT, "join: no input port {port}");
+            return join.process(port, input.record_batch()?, input.watermark(), &self.config);
+        }
         match port {
             TABLE if input.port_ended() => self.complete(input.schema()),
             // Rows after the table's end (a resumed source re-reading)
@@ -431,7 +476,12 @@ mod tests {
         );
         let c = config(r#"{"on": [{"stream": "customer_id", "table": "cid"}], "how": "left"}"#);
         let p = plan(&stream, &table, &c).unwrap();
-        let names: Vec<&str> = p.output.fields().iter().map(|f| f.name().as_str()).collect();
+        let names: Vec<&str> = p
+            .output
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
         assert_eq!(names, ["id", "customer_id", "name"]);
         assert!(p.output.field(2).is_nullable());
     }
@@ -440,19 +490,34 @@ mod tests {
     fn mismatched_key_types_and_clashing_names_are_refused_with_the_fix() {
         let stream = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
         let table = schema(&[("id", DataType::Int32), ("name", DataType::Utf8)]);
-        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#)).err().unwrap();
+        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("Int64 in the stream but"), "{e}");
         let table = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
-        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#)).err().unwrap();
+        let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#))
+            .err()
+            .unwrap();
         assert!(e.to_string().contains("set `prefix`"), "{e}");
-        assert!(plan(&stream, &table, &config(r#"{"on": ["id"], "prefix": "t_"}"#)).is_ok());
+        assert!(plan(
+            &stream,
+            &table,
+            &config(r#"{"on": ["id"], "prefix": "t_"}"#)
+        )
+        .is_ok());
     }
 
     #[test]
     fn the_index_skips_null_keys_and_keeps_every_row_of_a_repeated_key() {
         let table = RecordBatch::try_from_iter([
-            ("id", Arc::new(Int64Array::from(vec![Some(1), None, Some(2), Some(1)])) as ArrayRef),
-            ("tier", Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef),
+            (
+                "id",
+                Arc::new(Int64Array::from(vec![Some(1), None, Some(2), Some(1)])) as ArrayRef,
+            ),
+            (
+                "tier",
+                Arc::new(Int32Array::from(vec![1, 2, 3, 4])) as ArrayRef,
+            ),
         ])
         .unwrap();
         let index = Index::build(table, &[0]).unwrap();
@@ -460,7 +525,10 @@ mod tests {
         let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]))];
         let rows = index.converter.convert_columns(&keys).unwrap();
         assert_eq!(index.matches(&rows, &keys, 0), [0, 3]);
-        assert!(index.matches(&rows, &keys, 1).is_empty(), "null matches nothing");
+        assert!(
+            index.matches(&rows, &keys, 1).is_empty(),
+            "null matches nothing"
+        );
         assert!(index.matches(&rows, &keys, 2).is_empty());
     }
 }

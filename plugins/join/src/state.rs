@@ -9,6 +9,8 @@ use weir_plugin_sdk::prelude::*;
 use super::Join;
 
 const COMPLETE: u8 = 1;
+/// An interval join: its two sides' waiting rows follow.
+const INTERVAL: u8 = 2;
 
 fn ipc(batches: &[RecordBatch], out: &mut Vec<u8>) -> Result<()> {
     let mut bytes = Vec::new();
@@ -39,6 +41,13 @@ fn batches(bytes: &mut &[u8]) -> Result<Vec<RecordBatch>> {
 
 pub(super) fn save(join: &Join) -> Result<Vec<u8>> {
     let mut out = Vec::new();
+    if let Some(interval) = &join.interval {
+        out.push(INTERVAL);
+        for side in interval.state() {
+            ipc(&side, &mut out)?;
+        }
+        return Ok(out);
+    }
     match &join.index {
         Some(index) => {
             out.push(COMPLETE);
@@ -57,6 +66,15 @@ pub(super) fn load(join: &mut Join, bytes: &[u8]) -> Result<()> {
     let (flag, mut rest) = bytes
         .split_first()
         .ok_or_else(|| Error::msg("join: the saved state is empty"))?;
+    if *flag == INTERVAL {
+        let sides = [batches(&mut rest)?, batches(&mut rest)?];
+        let Some(interval) = join.interval.as_mut() else {
+            bail!(
+                "join: the saved state is an interval join's; this node's config has no `within`"
+            );
+        };
+        return interval.restore(sides, &join.config);
+    }
     let table = batches(&mut rest)?;
     join.waiting = batches(&mut rest)?;
     join.loading = table;

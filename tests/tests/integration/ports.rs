@@ -344,3 +344,168 @@ fn a_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
         partial.len()
     );
 }
+
+/// Two generated streams, `clicks` (left) and `impressions` (right), 10
+/// keys, one row per millisecond of event time each, joined when a click
+/// comes at most 20 ms before an impression of its key. `rate`: rows/s per
+/// stream ("" for as fast as they go).
+fn interval_join(rate: &str) -> String {
+    let stream = |name: &str, seed: u32| {
+        format!(
+            "[sources.{name}]\ntype = \"generate\"\nrows = 20000\nkeys = 10\nseed = {seed}\n\
+             {rate}\nwatermark = {{ column = \"ts\" }}\n\n"
+        )
+    };
+    format!(
+        "[pipeline]\nbatch_size = 400\n\n{}{}\
+         [transforms.joined]\nplugin = {}\ninputs = {{ left = \"clicks\", right = \"impressions\" }}\n\
+         config = {{ on = [\"key\"], prefix = \"r_\", \
+         within = {{ left = \"ts\", right = \"ts\", before_ms = 20 }} }}\n\n",
+        stream("clicks", 1),
+        stream("impressions", 2),
+        toml_path(plugins::JOIN.as_ref())
+    )
+}
+
+/// [`interval_join`] checkpointed into Parquet parts under `dir`.
+fn checkpointed_interval_join(scratch: &Scratch, dir: &str) -> std::path::PathBuf {
+    let manifest = interval_join("rate = 10000.0").replace(
+        "[pipeline]\n",
+        &format!("[pipeline]\ncheckpoint = {{ dir = \"{dir}-checkpoints\", interval_ms = 100 }}\n"),
+    );
+    scratch.write(
+        &format!("{dir}.toml"),
+        format!(
+            "{manifest}[sinks.out]\ntype = \"parquet\"\ninputs = [\"joined\"]\npath = \"{dir}/part.parquet\"\n"
+        ),
+    )
+}
+
+/// Every row under `dir` as (left seq, right seq), sorted.
+fn pairs(dir: &std::path::Path) -> Vec<(i64, i64)> {
+    let mut rows = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let b = weir_tests::read_parquet(&entry.path()).unwrap();
+        rows.extend(ids(&b, "seq").into_iter().zip(ids(&b, "r_seq")));
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn an_interval_join_of_two_streams_equals_duckdbs() {
+    use crate::process::weir;
+    let scratch = Scratch::new();
+    // The join, and the two streams written out for DuckDB.
+    let dump = scratch.write(
+        "dump.toml",
+        format!(
+            "{}[sinks.c]\ntype = \"parquet\"\ninputs = [\"clicks\"]\npath = \"data/clicks.parquet\"\n\
+             [sinks.i]\ntype = \"parquet\"\ninputs = [\"impressions\"]\npath = \"data/impressions.parquet\"\n\
+             [sinks.out]\ntype = \"ipc\"\ninputs = [\"joined\"]\npath = \"joined.arrow\"\n",
+            interval_join("")
+        ),
+    );
+    let run = weir().args(["run", "--quiet"]).arg(&dump).output().unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let data = scratch.path("data").display().to_string();
+    let out = scratch.path("joined.arrow").display().to_string();
+    let check = python(
+        "join_duckdb.py",
+        &[
+            "compare",
+            &data,
+            &out,
+            "SELECT l.*, r.seq AS r_seq, r.ts AS r_ts, r.value AS r_value \
+             FROM clicks l JOIN impressions r ON l.key = r.key \
+             AND l.ts BETWEEN r.ts - INTERVAL 20 MILLISECOND AND r.ts",
+        ],
+    );
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "weir's interval join differs from DuckDB's:\n{said}{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let rows: usize = said
+        .trim()
+        .trim_start_matches("equal: ")
+        .trim_end_matches(" rows")
+        .parse()
+        .unwrap();
+    assert!(rows > 20_000, "{said}");
+}
+
+#[test]
+fn an_interval_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
+    use crate::process::weir;
+    let scratch = Scratch::new();
+    let whole = checkpointed_interval_join(&scratch, "whole");
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(&whole)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let expected = pairs(&scratch.path("whole"));
+    assert!(expected.len() > 20_000, "{} pairs", expected.len());
+
+    let crashed = checkpointed_interval_join(&scratch, "crashed");
+    let checkpoints = scratch.path("crashed-checkpoints");
+    let newest = || {
+        std::fs::read_dir(&checkpoints)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+            .max()
+            .unwrap_or(0u64)
+    };
+    // Killed twice, at different points, then run to the end.
+    for at in [3, 9] {
+        let mut child = weir()
+            .args(["run", "--quiet"])
+            .arg(&crashed)
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while newest() < at {
+            assert!(std::time::Instant::now() < deadline, "no checkpoint {at}");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    assert!(
+        pairs(&scratch.path("crashed")).len() < expected.len(),
+        "killed before the end"
+    );
+    let run = weir()
+        .args(["run", "--quiet"])
+        .arg(&crashed)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let got = pairs(&scratch.path("crashed"));
+    assert!(
+        got == expected,
+        "after two kills: {} pairs against {}",
+        got.len(),
+        expected.len()
+    );
+}
