@@ -268,3 +268,84 @@ fn a_node_added_live_gets_the_checks_it_gets_at_start() {
         "{err}"
     );
 }
+
+/// generate → join (table `tiers`: k0…k99 → `tier`) → out.arrow.
+fn joined_pipeline(table: &str) -> String {
+    format!(
+        r#"
+        [pipeline]
+        batch_size = 50
+
+        [sources.gen]
+        type = "generate"
+        rate = 2000.0
+
+        [sources.{table}]
+        type = "csv"
+        path = "{table}.csv"
+
+        [transforms.enriched]
+        plugin = {}
+        inputs = {{ stream = "gen", table = "{table}" }}
+        config = {{ on = ["key"] }}
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["enriched"]
+        path = "out.arrow"
+        "#,
+        toml_path(Path::new(plugins::JOIN))
+    )
+}
+
+#[test]
+fn a_join_rewired_to_a_new_table_swaps_it_at_a_batch_boundary_without_losing_a_row() {
+    let scratch = Scratch::new();
+    for (file, tier) in [("tiers_v1", "old"), ("tiers_v2", "new")] {
+        let rows: String = (0..100).map(|k| format!("k{k},{tier}\n")).collect();
+        scratch.write(&format!("{file}.csv"), format!("key,tier\n{rows}"));
+    }
+    run_watching_with(
+        &scratch,
+        &joined_pipeline("tiers_v1"),
+        Options::default(),
+        || edit(&scratch, &joined_pipeline("tiers_v2")),
+    )
+    .unwrap();
+    let out = batches(&scratch.path("out.arrow"));
+    let seq: Vec<i64> = out
+        .iter()
+        .flat_map(|b| {
+            b.column_by_name("seq")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        })
+        .collect();
+    let tiers: Vec<String> = out
+        .iter()
+        .flat_map(|b| {
+            let t = b.column_by_name("tier").unwrap().as_string::<i32>();
+            (0..b.num_rows())
+                .map(|i| t.value(i).to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        seq,
+        (0..seq.len() as i64).collect::<Vec<_>>(),
+        "every row once, in order"
+    );
+    // Old table up to one batch boundary, the new one from there on.
+    let swap = tiers
+        .iter()
+        .position(|t| t == "new")
+        .expect("the new table took over");
+    assert!(swap > 0, "the old table joined the first rows");
+    assert!(tiers[..swap].iter().all(|t| t == "old"));
+    assert!(
+        tiers[swap..].iter().all(|t| t == "new"),
+        "no row joined the old table after the swap"
+    );
+}
