@@ -24,6 +24,16 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Runs `tests/reference/SCRIPT` with `.venv`'s Python (pyarrow, pandas,
+/// DuckDB: `scripts/setup --test` makes it).
+pub fn reference(script: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(repo().join(".venv/bin/python"))
+        .arg(repo().join("tests/reference").join(script))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("running {script} (scripts/setup --test makes .venv): {e}"))
+}
+
 /// Replaces the file at `to` with `bytes` the way a build tool does:
 /// write beside it, then rename over it (a watcher never sees half a file).
 pub fn replace(to: &Path, bytes: &[u8]) {

@@ -3,19 +3,9 @@
 //! use them — filter's `rejected`, aggregate's `late`, and `join`, checked
 //! against DuckDB.
 
-use std::process::Command;
-
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use weir_tests::{plugins, read_ipc, repo, toml_path, Scratch};
-
-fn python(script: &str, args: &[&str]) -> std::process::Output {
-    Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference").join(script))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {script} (scripts/setup --test makes .venv): {e}"))
-}
+use weir_tests::{plugins, read_ipc, reference, toml_path, Scratch};
 
 fn ids(batch: &RecordBatch, column: &str) -> Vec<i64> {
     batch
@@ -107,7 +97,7 @@ fn join_manifest(table: &str, config: &str) -> String {
 fn assert_join_equals_duckdb(table: &str, config: &str, sql: &str) {
     let scratch = Scratch::new();
     let dir = scratch.path("").display().to_string();
-    let made = python("join_duckdb.py", &["make", &dir, "20000", "3000"]);
+    let made = reference("join_duckdb.py", &["make", &dir, "20000", "3000"]);
     assert!(
         made.status.success(),
         "{}",
@@ -115,7 +105,7 @@ fn assert_join_equals_duckdb(table: &str, config: &str, sql: &str) {
     );
     scratch.run(&join_manifest(table, config)).unwrap();
     let out = scratch.path("out.arrow").display().to_string();
-    let check = python("join_duckdb.py", &["compare", &dir, &out, sql]);
+    let check = reference("join_duckdb.py", &["compare", &dir, &out, sql]);
     assert!(
         check.status.success(),
         "weir's join differs from DuckDB's:\n{}{}",
@@ -147,7 +137,7 @@ fn an_inner_join_with_duplicate_table_keys_equals_duckdbs() {
 fn join_check_error(inputs: &str) -> String {
     let scratch = Scratch::new();
     let dir = scratch.path("").display().to_string();
-    let made = python("join_duckdb.py", &["make", &dir, "10", "5"]);
+    let made = reference("join_duckdb.py", &["make", &dir, "10", "5"]);
     assert!(
         made.status.success(),
         "{}",
@@ -213,6 +203,46 @@ fn check_names_an_output_port_a_node_does_not_have() {
     assert!(e.contains("pipeline.toml:13"), "{e}");
 }
 
+/// Runs `manifest` to the end with `weir run`; it must succeed.
+fn run_to_end(manifest: &std::path::Path) {
+    let run = crate::process::weir()
+        .args(["run", "--quiet"])
+        .arg(manifest)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// Starts `manifest` with `weir run` and kills it with SIGKILL once its
+/// checkpoint `at` is on disk (checkpoints in `checkpoints`).
+fn kill_after_checkpoint(manifest: &std::path::Path, checkpoints: &std::path::Path, at: u64) {
+    let newest = || {
+        std::fs::read_dir(checkpoints)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
+            .max()
+            .unwrap_or(0u64)
+    };
+    let mut child = crate::process::weir()
+        .args(["run", "--quiet"])
+        .arg(manifest)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while newest() < at {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint {at}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// A checkpointed pipeline: 30,000 generated rows at 20,000/s joined
 /// with a 60-row table (keys k0…k59 of the stream's 100), into Parquet
 /// parts under `dir`.
@@ -275,58 +305,17 @@ fn joined(dir: &std::path::Path) -> Vec<(i64, String, i64, String)> {
 
 #[test]
 fn a_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
-    use crate::process::weir;
     let scratch = Scratch::new();
-    let whole = checkpointed_join(&scratch, "whole");
-    let run = weir()
-        .args(["run", "--quiet"])
-        .arg(&whole)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_to_end(&checkpointed_join(&scratch, "whole"));
     let expected = joined(&scratch.path("whole"));
     assert!(expected.len() > 15_000, "{} rows joined", expected.len());
 
     let crashed = checkpointed_join(&scratch, "crashed");
-    let mut child = weir()
-        .args(["run", "--quiet"])
-        .arg(&crashed)
-        .spawn()
-        .unwrap();
     // Past a few checkpoints: the table is in the join's state by then.
-    let checkpoints = scratch.path("crashed-checkpoints");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let newest = || {
-        std::fs::read_dir(&checkpoints)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
-            .max()
-            .unwrap_or(0u64)
-    };
-    while newest() < 4 {
-        assert!(std::time::Instant::now() < deadline, "no checkpoints");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_checkpoint(&crashed, &scratch.path("crashed-checkpoints"), 4);
     let partial = joined(&scratch.path("crashed"));
     assert!(partial.len() < expected.len(), "killed before the end");
-    let run = weir()
-        .args(["run", "--quiet"])
-        .arg(&crashed)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_to_end(&crashed);
     let got = joined(&scratch.path("crashed"));
     let missing: Vec<_> = expected
         .iter()
@@ -417,7 +406,7 @@ fn an_interval_join_of_two_streams_equals_duckdbs() {
     );
     let data = scratch.path("data").display().to_string();
     let out = scratch.path("joined.arrow").display().to_string();
-    let check = python(
+    let check = reference(
         "join_duckdb.py",
         &[
             "compare",
@@ -445,62 +434,21 @@ fn an_interval_join_of_two_streams_equals_duckdbs() {
 
 #[test]
 fn an_interval_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run() {
-    use crate::process::weir;
     let scratch = Scratch::new();
-    let whole = checkpointed_interval_join(&scratch, "whole");
-    let run = weir()
-        .args(["run", "--quiet"])
-        .arg(&whole)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_to_end(&checkpointed_interval_join(&scratch, "whole"));
     let expected = pairs(&scratch.path("whole"));
     assert!(expected.len() > 20_000, "{} pairs", expected.len());
 
     let crashed = checkpointed_interval_join(&scratch, "crashed");
-    let checkpoints = scratch.path("crashed-checkpoints");
-    let newest = || {
-        std::fs::read_dir(&checkpoints)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse().ok())
-            .max()
-            .unwrap_or(0u64)
-    };
     // Killed twice, at different points, then run to the end.
     for at in [3, 9] {
-        let mut child = weir()
-            .args(["run", "--quiet"])
-            .arg(&crashed)
-            .spawn()
-            .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while newest() < at {
-            assert!(std::time::Instant::now() < deadline, "no checkpoint {at}");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        kill_after_checkpoint(&crashed, &scratch.path("crashed-checkpoints"), at);
     }
     assert!(
         pairs(&scratch.path("crashed")).len() < expected.len(),
         "killed before the end"
     );
-    let run = weir()
-        .args(["run", "--quiet"])
-        .arg(&crashed)
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    run_to_end(&crashed);
     let got = pairs(&scratch.path("crashed"));
     assert!(
         got == expected,

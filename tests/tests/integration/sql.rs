@@ -1,9 +1,7 @@
 //! The shipped `sql` plugin: DataFusion inside the sandbox, checked
 //! against DuckDB running the same SQL on the same file.
 
-use std::process::Command;
-
-use weir_tests::{plugins, repo, toml_path, Scratch};
+use weir_tests::{plugins, reference, toml_path, Scratch};
 
 /// One query per function family: (name, weir's query, DuckDB's query when
 /// the dialects spell it differently).
@@ -91,14 +89,6 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
     ),
 ];
 
-fn python(script: &str, args: &[&str]) -> std::process::Output {
-    Command::new(repo().join(".venv/bin/python"))
-        .arg(repo().join("tests/reference").join(script))
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("running {script} (scripts/setup --test makes .venv): {e}"))
-}
-
 /// The sql plugin's path in a manifest. Its tests are ignored unless the
 /// build made it (`WEIR_TEST_SQL=1`, see tests/build.rs).
 fn sql_plugin() -> String {
@@ -111,7 +101,7 @@ fn sql_plugin() -> String {
 
 fn make_log(scratch: &Scratch, rows: usize) -> String {
     let data = scratch.path("log.parquet").display().to_string();
-    let made = python("sql_duckdb.py", &["make", &data, &rows.to_string()]);
+    let made = reference("sql_duckdb.py", &["make", &data, &rows.to_string()]);
     assert!(
         made.status.success(),
         "{}",
@@ -150,7 +140,7 @@ fn sql_queries_of_every_function_family_equal_duckdbs() {
     }
     scratch.run(&manifest).unwrap();
     let cases_path = scratch.write("cases.json", serde_json::to_vec(&cases).unwrap());
-    let check = python(
+    let check = reference(
         "sql_duckdb.py",
         &["compare", &data, &cases_path.display().to_string()],
     );
