@@ -14,15 +14,15 @@ uses a tiny input so CI proves it still runs.
 import argparse
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from common import report, run, timed, weir_run
 
 QUERY = """SELECT o.*, c.name, c.city, c.tier FROM orders o
 LEFT JOIN customers c ON o.customer_id = c.id"""
@@ -86,28 +86,12 @@ path = "{out}"
 """
 
 
-def run(cmd) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    took = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed: {proc.stderr}")
-    return took
-
-
-def weir_run(weir: str, m: Path, cores: str | None) -> float:
-    cmd = [weir, "run", str(m)]
-    return run(["taskset", "-c", cores] + cmd if cores else cmd)
-
-
-def duckdb_job(folder: Path, out: Path, threads: int) -> float:
-    started = time.perf_counter()
+def duckdb_job(folder: Path, out: Path, threads: int) -> None:
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     for name in ("orders", "customers"):
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{folder / name}.parquet')")
     con.execute(f"COPY ({QUERY}) TO '{out}' (FORMAT parquet)")
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -142,33 +126,22 @@ def main() -> None:
         for threads in (1, 2):
             out = d / f"duckdb{threads}.parquet"
             results[f"DuckDB, threads = {threads}"] = min(
-                duckdb_job(d, out, threads) for _ in range(runs))
+                timed(duckdb_job, d, out, threads) for _ in range(runs))
         want = pq.read_table(d / "duckdb1.parquet")
         got = pq.read_table(d / "weir.parquet")
         if sorted(want.column_names) != sorted(got.column_names) or want.num_rows != got.num_rows:
             sys.exit(f"weir wrote {got.num_rows} rows {got.column_names}, "
                      f"DuckDB {want.num_rows} {want.column_names}")
-        key = ["order_id"]
-        if want.sort_by([(k, "ascending") for k in key]) != got.select(want.column_names).sort_by(
-                [(k, "ascending") for k in key]):
-            sys.exit("weir's rows differ from DuckDB's")
+        # Rows compared as values (nullability and metadata aside).
+        order = [("order_id", "ascending")]
+        want_rows = want.sort_by(order).to_pylist()
+        got_rows = got.select(want.column_names).sort_by(order).to_pylist()
+        if want_rows != got_rows:
+            diff = next(i for i, (a, b) in enumerate(zip(want_rows, got_rows)) if a != b)
+            sys.exit(f"weir's rows differ from DuckDB's, first at order {diff}: "
+                     f"{got_rows[diff]} against {want_rows[diff]}")
         print(f"both wrote the same {got.num_rows:,} rows\n")
-        print("| run | seconds | rows/s |")
-        print("|---|---|---|")
-        for label, secs in results.items():
-            print(f"| {label} | {secs:.3f} | {orders / secs:,.0f} |")
-        batches = -(-orders // batch)
-        print()
-        for label, threads in (("1 core (taskset)", 1), ("2 cores", 2)):
-            key = f"weir, {label}"
-            if key not in results:
-                continue
-            node = results[key] - results[f"weir without the join node, {label}"]
-            duck = results[f"DuckDB, threads = {threads}"]
-            print(f"{label}: the join node adds {node:.3f} s ({node / batches * 1e3:.2f} ms per "
-                  f"batch); the whole job is {results[key] / duck:.2f}× DuckDB's "
-                  f"(threads = {threads}; target ≤ 1.5×)")
-
+        report(results, orders, batch, "join")
 
 if __name__ == "__main__":
     main()

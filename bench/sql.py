@@ -16,15 +16,15 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from common import report, run, timed, weir_run
 
 QUERY = """SELECT id, lower(trim(agent)) AS agent, bytes / 1024.0 AS kb,
   CASE WHEN status >= 500 THEN 'error' WHEN status >= 400 THEN 'client' ELSE 'ok' END AS outcome,
@@ -81,31 +81,11 @@ path = "{out}"
 """
 
 
-def run(cmd, env=None) -> float:
-    started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    took = time.perf_counter() - started
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed: {proc.stderr}")
-    return took
-
-
-def weir_run(weir: str, m: Path, cores: str | None) -> float:
-    cmd = [weir, "run", str(m)]
-    return run(["taskset", "-c", cores] + cmd if cores else cmd)
-
-
 def duckdb_job(data: Path, out: Path, threads: int) -> None:
     con = duckdb.connect()
     con.execute(f"SET threads = {threads}")
     con.execute(f"CREATE VIEW input AS SELECT * FROM read_parquet('{data}')")
     con.execute(f"COPY ({QUERY}) TO '{out}' (FORMAT parquet)")
-
-
-def timed(f, *args) -> float:
-    started = time.perf_counter()
-    f(*args)
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -155,22 +135,7 @@ def main() -> None:
             sys.exit(f"weir wrote {got.num_rows} rows {got.column_names}, "
                      f"DuckDB {want.num_rows} {want.column_names}")
         print(f"both wrote {got.num_rows:,} rows\n")
-        print("| run | seconds | rows/s |")
-        print("|---|---|---|")
-        for label, secs in results.items():
-            print(f"| {label} | {secs:.3f} | {rows / secs:,.0f} |")
-        batches = -(-rows // batch)
-        print()
-        for label, threads in (("1 core (taskset)", 1), ("2 cores", 2)):
-            key = f"weir, {label}"
-            if key not in results:
-                continue
-            node = results[key] - results[f"weir without the sql node, {label}"]
-            duck = results[f"DuckDB, threads = {threads}"]
-            print(f"{label}: the sql node adds {node:.3f} s ({node / batches * 1e3:.2f} ms per "
-                  f"batch); the whole job is {results[key] / duck:.2f}× DuckDB's "
-                  f"(threads = {threads}; target ≤ 1.5×)")
-
+        report(results, rows, batch, "sql")
 
 if __name__ == "__main__":
     main()
