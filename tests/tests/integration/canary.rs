@@ -85,3 +85,66 @@ fn canary_that_fails_in_shadow_is_never_promoted() {
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert!(reports[0].contains("rejected"), "{}", reports[0]);
 }
+
+#[test]
+fn canary_of_a_node_with_two_output_ports_compares_both_and_promotes_it() {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{Float64Type, Int64Type};
+    let scratch = Scratch::new();
+    let filter = std::fs::read(plugins::FILTER).unwrap();
+    let next = weir_tests::new_version(&filter, "v2");
+    let plugin = scratch.write("filter.wasm", &filter);
+    let manifest = format!(
+        r#"
+        [pipeline]
+        batch_size = 50
+
+        [sources.gen]
+        type = "generate"
+        rate = 2000.0
+
+        [transforms.valid]
+        plugin = {plugin:?}
+        inputs = ["gen"]
+        config = {{ predicate = "value >= 0" }}
+
+        [sinks.out]
+        type = "ipc"
+        inputs = ["valid"]
+        path = "out.arrow"
+
+        [sinks.rejected]
+        type = "ipc"
+        inputs = ["valid.rejected"]
+        path = "rejected.arrow"
+        "#
+    );
+    let (options, reports) = canary(5);
+    run_watching_with(&scratch, &manifest, options, || {
+        replace(&plugin, &next);
+        wait_for_report(&reports);
+    })
+    .unwrap();
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert!(
+        reports[0].contains("promoted") && reports[0].contains("identical output"),
+        "{}",
+        reports[0]
+    );
+    // Every row in exactly one of the two ports, on the right side.
+    let mut seqs = Vec::new();
+    for (file, kept) in [("out.arrow", true), ("rejected.arrow", false)] {
+        for b in batches(&scratch.path(file)) {
+            let seq = b.column_by_name("seq").unwrap().as_primitive::<Int64Type>();
+            let value = b
+                .column_by_name("value")
+                .unwrap()
+                .as_primitive::<Float64Type>();
+            assert!(value.values().iter().all(|v| (*v >= 0.0) == kept), "{file}");
+            seqs.extend(seq.values().iter().copied());
+        }
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..seqs.len() as i64).collect::<Vec<_>>());
+}
