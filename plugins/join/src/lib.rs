@@ -36,7 +36,9 @@ use arrow_row::{RowConverter, Rows, SortField};
 use arrow_select::concat::concat_batches;
 use arrow_select::take::take;
 use rustc_hash::FxHashMap as HashMap;
-use weir_plugin_sdk::arrow_array::UInt32Array;
+use weir_plugin_sdk::arrow_array::cast::AsArray;
+use weir_plugin_sdk::arrow_array::types::Int64Type;
+use weir_plugin_sdk::arrow_array::{Int64Array, UInt32Array};
 use weir_plugin_sdk::arrow_schema::FieldRef;
 use weir_plugin_sdk::prelude::*;
 
@@ -166,50 +168,128 @@ fn plan_sides(stream: &Schema, table: &Schema, config: &Config, a: &str, b: &str
     })
 }
 
+/// Where a key's table rows are: a span of [`Index::rows`].
+type Span = (u32, u32);
+
+/// Key → span: one int64 key by value (the common `id` case, without
+/// row-encoding every probe), any other keys row-encoded.
+enum Lookup {
+    Int(HashMap<i64, Span>),
+    Rows(RowConverter, HashMap<Box<[u8]>, Span>),
+}
+
+/// A stream batch's keys, ready to look up.
+enum Probe<'a> {
+    Int(&'a Int64Array),
+    Rows(Rows, &'a [ArrayRef]),
+}
+
 /// The table once complete: its rows, and where each key's rows are.
 struct Index {
     table: RecordBatch,
-    converter: RowConverter,
-    rows: HashMap<Box<[u8]>, Vec<u32>>,
+    lookup: Lookup,
+    /// Table row numbers grouped by key, in table order within a key.
+    rows: Vec<u32>,
     /// Some key has more than one row (the output may have more rows than
     /// the stream's batch).
     fans_out: bool,
 }
 
+/// Groups `keys` (row, key) into spans of a row array, rows in order
+/// within a key; and whether a key has several rows.
+fn spans<K: std::hash::Hash + Eq + Clone>(keys: &[(u32, K)]) -> (HashMap<K, Span>, Vec<u32>, bool) {
+    let mut spans: HashMap<K, Span> = HashMap::default();
+    for (_, k) in keys {
+        spans.entry(k.clone()).or_default().1 += 1;
+    }
+    let mut start = 0;
+    for span in spans.values_mut() {
+        span.0 = start;
+        start += span.1;
+    }
+    let fans_out = spans.values().any(|&(_, n)| n > 1);
+    // Each span's start serves as its cursor while filling, then is put back.
+    let mut rows = vec![0; keys.len()];
+    for (row, k) in keys {
+        if let Some(span) = spans.get_mut(k) {
+            rows[span.0 as usize] = *row;
+            span.0 += 1;
+        }
+    }
+    for span in spans.values_mut() {
+        span.0 -= span.1;
+    }
+    (spans, rows, fans_out)
+}
+
 impl Index {
     fn build(table: RecordBatch, keys: &[usize]) -> Result<Index> {
-        let fields = keys
-            .iter()
-            .map(|&k| SortField::new(table.schema().field(k).data_type().clone()))
-            .collect();
-        let converter = RowConverter::new(fields)?;
         let columns: Vec<ArrayRef> = keys.iter().map(|&k| table.column(k).clone()).collect();
-        let encoded = converter.convert_columns(&columns)?;
-        let mut rows: HashMap<Box<[u8]>, Vec<u32>> = HashMap::default();
-        let mut fans_out = false;
-        for i in 0..table.num_rows() {
-            if columns.iter().any(|c| c.is_null(i)) {
-                continue;
+        let valid = |i: usize| columns.iter().all(|c| c.is_valid(i));
+        let n = table.num_rows();
+        let (lookup, rows, fans_out) = match columns.as_slice() {
+            [one] if one.data_type() == &DataType::Int64 => {
+                let ints = one.as_primitive::<Int64Type>();
+                let keyed: Vec<(u32, i64)> = (0..n)
+                    .filter(|&i| valid(i))
+                    .map(|i| (i as u32, ints.value(i)))
+                    .collect();
+                let (map, rows, fans_out) = spans(&keyed);
+                (Lookup::Int(map), rows, fans_out)
             }
-            let at = rows.entry(encoded.row(i).as_ref().into()).or_default();
-            fans_out |= !at.is_empty();
-            at.push(i as u32);
-        }
+            _ => {
+                let fields = columns
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect();
+                let converter = RowConverter::new(fields)?;
+                let encoded = converter.convert_columns(&columns)?;
+                let keyed: Vec<(u32, Box<[u8]>)> = (0..n)
+                    .filter(|&i| valid(i))
+                    .map(|i| (i as u32, encoded.row(i).as_ref().into()))
+                    .collect();
+                let (map, rows, fans_out) = spans(&keyed);
+                (Lookup::Rows(converter, map), rows, fans_out)
+            }
+        };
         Ok(Index {
             table,
-            converter,
+            lookup,
             rows,
             fans_out,
         })
     }
 
-    fn matches(&self, keys: &Rows, columns: &[ArrayRef], row: usize) -> &[u32] {
-        if columns.iter().any(|c| c.is_null(row)) {
-            return &[];
+    /// Distinct keys in the table.
+    fn keys(&self) -> usize {
+        match &self.lookup {
+            Lookup::Int(map) => map.len(),
+            Lookup::Rows(_, map) => map.len(),
         }
-        self.rows
-            .get(keys.row(row).as_ref())
-            .map_or(&[], Vec::as_slice)
+    }
+
+    /// A stream batch's key `columns`, ready for [`matches`](Self::matches).
+    fn probe<'a>(&self, columns: &'a [ArrayRef]) -> Result<Probe<'a>> {
+        Ok(match &self.lookup {
+            Lookup::Int(_) => Probe::Int(columns[0].as_primitive::<Int64Type>()),
+            Lookup::Rows(converter, _) => Probe::Rows(converter.convert_columns(columns)?, columns),
+        })
+    }
+
+    /// The table rows matching the stream's row `row` (a null key: none).
+    fn matches(&self, probe: &Probe<'_>, row: usize) -> &[u32] {
+        let span = match (&self.lookup, probe) {
+            (Lookup::Int(map), Probe::Int(keys)) if keys.is_valid(row) => map.get(&keys.value(row)),
+            (Lookup::Rows(_, map), Probe::Rows(rows, columns))
+                if columns.iter().all(|c| c.is_valid(row)) =>
+            {
+                map.get(rows.row(row).as_ref())
+            }
+            _ => None,
+        };
+        span.map_or(&[], |&(start, len)| {
+            &self.rows[start as usize..(start + len) as usize]
+        })
     }
 }
 
@@ -245,7 +325,7 @@ impl Join {
         self.loading.clear();
         let keys = self.table_keys(&schema)?;
         let index = Index::build(table, &keys)?;
-        info!(rows = index.table.num_rows(), keys = index.rows.len(),
+        info!(rows = index.table.num_rows(), keys = index.keys(),
             waiting_batches = self.waiting.len(); "table loaded");
         if let Some(first) = self.waiting.first() {
             self.plan = Some(plan(&first.schema(), &index.table.schema(), &self.config)?);
@@ -290,7 +370,7 @@ impl Join {
         let Some(plan) = self.plan.as_ref() else {
             bail!("join: a stream batch before its schema was planned");
         };
-        let keys = index.converter.convert_columns(&columns)?;
+        let keys = index.probe(&columns)?;
         let left = self.config.how == How::Left;
         if !index.fans_out && derive {
             // At most one match per row: the table's columns, as long as
@@ -298,7 +378,7 @@ impl Join {
             let mut matched = Vec::with_capacity(n);
             let mut kept = Vec::with_capacity(n);
             for row in 0..n {
-                let m = index.matches(&keys, &columns, row).first().copied();
+                let m = index.matches(&keys, row).first().copied();
                 if m.is_some() || left {
                     kept.push(row as u32);
                 }
@@ -318,7 +398,7 @@ impl Join {
         let mut from_stream = Vec::with_capacity(n);
         let mut from_table = Vec::with_capacity(n);
         for row in 0..n {
-            let matches = index.matches(&keys, &columns, row);
+            let matches = index.matches(&keys, row);
             for &m in matches {
                 from_stream.push(row as u32);
                 from_table.push(Some(m));
@@ -448,7 +528,9 @@ weir_plugin_sdk::export!(Join);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use weir_plugin_sdk::arrow_array::{Int32Array, Int64Array};
+    use weir_plugin_sdk::arrow_array::{Int32Array, StringArray};
+
+    use super::Int64Array;
 
     fn config(toml: &str) -> Config {
         weir_plugin_sdk::serde_json::from_str(toml).unwrap()
@@ -493,7 +575,10 @@ mod tests {
         let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#))
             .err()
             .unwrap();
-        assert!(e.to_string().contains("Int64 in the stream but"), "{e}");
+        assert!(
+            e.to_string().contains("Int64 in the stream input but"),
+            "{e}"
+        );
         let table = schema(&[("id", DataType::Int64), ("name", DataType::Utf8)]);
         let e = plan(&stream, &table, &config(r#"{"on": ["id"]}"#))
             .err()
@@ -523,12 +608,34 @@ mod tests {
         let index = Index::build(table, &[0]).unwrap();
         assert!(index.fans_out);
         let keys: Vec<ArrayRef> = vec![Arc::new(Int64Array::from(vec![Some(1), None, Some(3)]))];
-        let rows = index.converter.convert_columns(&keys).unwrap();
-        assert_eq!(index.matches(&rows, &keys, 0), [0, 3]);
+        let rows = index.probe(&keys).unwrap();
+        assert_eq!(index.matches(&rows, 0), [0, 3]);
+        assert!(index.matches(&rows, 1).is_empty(), "null matches nothing");
+        assert!(index.matches(&rows, 2).is_empty());
+    }
+
+    #[test]
+    fn two_key_columns_match_on_both() {
+        let table = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![1, 1, 2])) as ArrayRef),
+            (
+                "region",
+                Arc::new(StringArray::from(vec!["eu", "us", "eu"])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let index = Index::build(table, &[0, 1]).unwrap();
+        assert!(!index.fans_out);
+        let keys: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(vec![1, 2, 1])),
+            Arc::new(StringArray::from(vec![Some("us"), Some("us"), None])),
+        ];
+        let probe = index.probe(&keys).unwrap();
+        assert_eq!(index.matches(&probe, 0), [1]);
+        assert!(index.matches(&probe, 1).is_empty());
         assert!(
-            index.matches(&rows, &keys, 1).is_empty(),
-            "null matches nothing"
+            index.matches(&probe, 2).is_empty(),
+            "a null in any key matches nothing"
         );
-        assert!(index.matches(&rows, &keys, 2).is_empty());
     }
 }
