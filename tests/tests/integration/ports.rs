@@ -457,3 +457,25 @@ fn an_interval_join_killed_mid_stream_and_restarted_equals_an_uninterrupted_run(
         expected.len()
     );
 }
+
+#[test]
+fn check_refuses_dead_letters_from_a_node_with_two_input_ports() {
+    let scratch = Scratch::new();
+    let made = reference(
+        "join_duckdb.py",
+        &["make", &scratch.path("").display().to_string(), "10", "5"],
+    );
+    assert!(made.status.success());
+    let manifest = join_manifest(
+        "customers",
+        r#"{ on = [{ stream = "customer_id", table = "id" }] }
+        on_error = "dead_letter""#,
+    )
+        + "\n[sinks.dead]\ntype = \"blackhole\"\ninputs = [\"enriched.dead_letter\"]\n";
+    let e = scratch.check(&manifest).map(|_| ()).expect_err("two ports");
+    let e = e.to_string();
+    assert!(
+        e.contains("needs a node with one input port") && e.contains("on_error"),
+        "{e}"
+    );
+}

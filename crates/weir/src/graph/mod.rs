@@ -279,6 +279,17 @@ impl Graph {
                 ports.inputs[i], ports.inputs[i]
             )));
         }
+        if ports.inputs.len() > 1 && config.on_error == OnError::DeadLetter {
+            // A dead-letter output has one schema: the failing rows' with
+            // the error. Rows from two input ports have two.
+            return Err(self.manifest.located.error(
+                "transforms",
+                Some(name),
+                Some("on_error"),
+                "on_error = \"dead_letter\" needs a node with one input port (its failing rows \
+                 have that port's columns); this one has several: use \"skip\" or \"fail\"",
+            ));
+        }
         if ports.inputs.len() > 1 && config.parallelism > 1 {
             return Err(self.manifest.located.error(
                 "transforms",
