@@ -51,6 +51,7 @@ mod output;
 pub mod path;
 pub mod state;
 pub mod text;
+pub mod time;
 
 pub use arrow_array;
 pub use arrow_buffer;

@@ -43,9 +43,7 @@ const LATE: &str = "late";
 use std::sync::Arc;
 
 use weir_plugin_sdk::arrow_array::types::{
-    Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt16Type, UInt32Type,
-    UInt8Type,
+    Decimal128Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt8Type,
 };
 use weir_plugin_sdk::arrow_array::{
     ArrayRef, Decimal128Array, Float64Array, Int64Array, TimestampMicrosecondArray,
@@ -344,32 +342,6 @@ fn output_schema(config: &Config, aggs: &[Agg], keys: &[KeyKind]) -> Schema {
         fields.push(Field::new(&a.name, a.data_type(), true));
     }
     Schema::new(fields)
-}
-
-/// Event times as µs since the epoch.
-fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    Ok(match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => array
-            .as_primitive::<TimestampSecondType>()
-            .iter()
-            .map(|v| v.map(|s| s.saturating_mul(1_000_000)))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => array
-            .as_primitive::<TimestampMillisecondType>()
-            .iter()
-            .map(|v| v.map(|s| s.saturating_mul(1000)))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array
-            .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect(),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => array
-            .as_primitive::<TimestampNanosecondType>()
-            .iter()
-            .map(|v| v.map(|n| n.div_euclid(1000)))
-            .collect(),
-        t => return Err(Error::msg(format!("aggregate: the time column became {t}"))),
-    })
 }
 
 fn ints(array: &ArrayRef) -> Option<Vec<Option<i64>>> {
@@ -709,7 +681,7 @@ impl Transform for Aggregate {
         let mut outputs = Vec::new();
         let n = input.num_rows();
         if n > 0 {
-            let times = micros(&input.array(&self.config.time)?)?;
+            let times = weir_plugin_sdk::time::micros(&input.array(&self.config.time)?)?;
             let keys: Vec<Vec<Key>> = self
                 .config
                 .group_by

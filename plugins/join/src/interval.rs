@@ -11,10 +11,6 @@ use std::collections::VecDeque;
 use arrow_row::{RowConverter, Rows, SortField};
 use arrow_select::interleave::interleave;
 use rustc_hash::FxHashMap as HashMap;
-use weir_plugin_sdk::arrow_array::types::{
-    TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType,
-};
 use weir_plugin_sdk::prelude::*;
 
 use super::{Config, Key};
@@ -105,32 +101,6 @@ pub struct IntervalJoin {
     right_columns: Vec<usize>,
 }
 
-/// A timestamp column of any unit as µs.
-fn micros(array: &ArrayRef) -> Result<Vec<Option<i64>>> {
-    Ok(match array.data_type() {
-        DataType::Timestamp(TimeUnit::Second, _) => array
-            .as_primitive::<TimestampSecondType>()
-            .iter()
-            .map(|v| v.map(|v| v.saturating_mul(1_000_000)))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Millisecond, _) => array
-            .as_primitive::<TimestampMillisecondType>()
-            .iter()
-            .map(|v| v.map(|v| v.saturating_mul(1_000)))
-            .collect(),
-        DataType::Timestamp(TimeUnit::Microsecond, _) => array
-            .as_primitive::<TimestampMicrosecondType>()
-            .iter()
-            .collect(),
-        DataType::Timestamp(TimeUnit::Nanosecond, _) => array
-            .as_primitive::<TimestampNanosecondType>()
-            .iter()
-            .map(|v| v.map(|v| v / 1_000))
-            .collect(),
-        other => bail!("join: an event-time column is {other}, not a timestamp"),
-    })
-}
-
 impl IntervalJoin {
     pub fn new(within: Within, on: &[Key]) -> Self {
         IntervalJoin {
@@ -195,7 +165,7 @@ impl IntervalJoin {
         } else {
             &self.within.right
         };
-        let times = micros(batch.column(batch.schema().index_of(time)?))?;
+        let times = weir_plugin_sdk::time::micros(batch.column(batch.schema().index_of(time)?))?;
         Ok(Keyed {
             keys,
             encoded,
