@@ -388,6 +388,19 @@ impl Transform for Join {
         }
     }
 
+    /// The end of every input. Stream rows still waiting for a table that
+    /// never ended (a run stopped without checkpoints) can't be joined:
+    /// an error, never a silent loss.
+    fn finish(&mut self) -> Result<Vec<RecordBatch>> {
+        let waiting: usize = self.waiting.iter().map(RecordBatch::num_rows).sum();
+        ensure!(
+            waiting == 0,
+            "join: {waiting} stream rows were waiting for the table, whose input never ended; \
+             they were not joined (run with checkpoints to resume instead)"
+        );
+        Ok(Vec::new())
+    }
+
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
         state::save(self).map(Some)
     }
@@ -486,6 +499,21 @@ mod tests {
         assert_eq!(index.matches(&rows, 0), [0, 3]);
         assert!(index.matches(&rows, 1).is_empty(), "null matches nothing");
         assert!(index.matches(&rows, 2).is_empty());
+    }
+
+    #[test]
+    fn stream_rows_still_waiting_for_the_table_at_the_end_are_an_error() {
+        let mut join = Join::new(config(r#"{"on": ["id"]}"#)).unwrap();
+        assert!(join.finish().unwrap().is_empty(), "nothing waiting: fine");
+        join.waiting.push(
+            RecordBatch::try_from_iter([(
+                "id",
+                Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef,
+            )])
+            .unwrap(),
+        );
+        let e = join.finish().unwrap_err().to_string();
+        assert!(e.contains("2 stream rows were waiting"), "{e}");
     }
 
     #[test]
