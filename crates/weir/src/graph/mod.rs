@@ -377,8 +377,6 @@ impl Graph {
             instance,
             siblings,
             config_json,
-            input: inputs.first().cloned().flatten(),
-            output: outputs.first().cloned().flatten(),
             inputs,
             outputs,
             ports,
@@ -439,10 +437,6 @@ pub struct PreparedTransform {
     pub siblings: Vec<PluginInstance>,
     /// The node's config as handed to `init`.
     pub config_json: String,
-    /// The first input port's schema, where known before data.
-    pub input: Option<SchemaRef>,
-    /// The first output port's declared schema.
-    pub output: Option<SchemaRef>,
     /// Each input port's schema, by port index.
     pub inputs: Vec<Option<SchemaRef>>,
     /// Each output port's declared schema, by port index.
@@ -456,6 +450,11 @@ pub struct PreparedTransform {
 }
 
 impl PreparedTransform {
+    /// The first input port's schema, where known before data.
+    pub fn input(&self) -> Option<&SchemaRef> {
+        self.inputs.first().and_then(Option::as_ref)
+    }
+
     /// Records the node's output schemas under their references, and its
     /// dead-letter output's (the first input port's rows, with the error).
     pub fn insert_schemas(&self, name: &str, config: &TransformConfig, schemas: &mut Schemas) {
@@ -463,7 +462,7 @@ impl PreparedTransform {
         if config.on_error == OnError::DeadLetter {
             schemas.insert(
                 format!("{name}{DEAD_LETTER}"),
-                self.input.as_ref().map(dead_letter_schema),
+                self.input().map(dead_letter_schema),
             );
         }
     }

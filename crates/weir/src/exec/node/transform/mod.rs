@@ -147,7 +147,7 @@ pub(in crate::exec) fn run_transform(
         cx,
         config,
         outputs,
-        schema: node.t.input.clone(),
+        schema: node.t.input().cloned(),
         watermark: None,
         consecutive_failures: 0,
         failed_snapshots: 0,
