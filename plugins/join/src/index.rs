@@ -111,7 +111,14 @@ impl Index {
     /// A stream batch's key `columns`, ready for [`matches`](Self::matches).
     pub(crate) fn probe<'a>(&self, columns: &'a [ArrayRef]) -> Result<Probe<'a>> {
         Ok(match &self.lookup {
-            Lookup::Int(_) => Probe::Int(columns[0].as_primitive::<Int64Type>()),
+            Lookup::Int(_) => Probe::Int(
+                columns
+                    .first()
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                    .ok_or_else(|| {
+                        Error::msg("join: the stream's key is no longer int64, the table's is")
+                    })?,
+            ),
             Lookup::Rows(converter, _) => Probe::Rows(converter.convert_columns(columns)?, columns),
         })
     }
