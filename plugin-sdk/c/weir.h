@@ -238,6 +238,46 @@ const char *weir_describe_drop(weir_output_schema *output, const char *name);
 const char *weir_describe(const weir_schema *input, const weir_config *config,
                           weir_output_schema *output);
 
+/* ---- Ports (optional) ------------------------------------------------------ *
+ * A plugin with one input and one output needs none of this: its ports are
+ * "in" and "out". A plugin that routes rows (a side output such as
+ * "rejected") or reads several inputs (a stream and a table) names them. */
+
+#define WEIR_MAX_PORTS 16
+
+typedef struct weir_port_names {
+    const char *inputs[WEIR_MAX_PORTS];
+    uint32_t inputs_len;
+    const char *outputs[WEIR_MAX_PORTS];
+    uint32_t outputs_len;
+} weir_port_names;
+
+/* Declares the node's input and output ports under `config` (called before
+ * `weir_init`): fill in the names (copied once this returns). The manifest
+ * wires them (`inputs = { a = "…", b = "…" }`, downstream `"node.port"`).
+ * Optional; the default declares "in" and "out". */
+const char *weir_ports(const weir_config *config, weir_port_names *ports);
+
+/* The input port `input` came in by: its name, and its index in `inputs`. */
+const char *weir_input_port(const weir_batch *input, uint32_t *index);
+
+/* Whether this (empty) batch marks the end of its input port: a plugin
+ * with several input ports gets one per port, when all of that port's
+ * producers have ended (a join learns its table is complete). */
+bool weir_port_ended(const weir_batch *input);
+
+/* The output of port `port`, over the same input rows as `output` (the one
+ * `weir_process` gets is the first output port's). A port other than the
+ * first starts with no row kept: set the rows it carries in its
+ * `weir_keep_mask`. A port never asked for gets no batch this call. NULL
+ * for a port not declared, or out of memory. */
+weir_output *weir_output_to(weir_output *output, const char *port);
+
+/* In `weir_describe`: the output port being described. With several
+ * output ports, `weir_describe` is called once per port, each time over
+ * the first input port's schema. */
+const char *weir_describe_port(const weir_output_schema *output);
+
 /* ---- Config --------------------------------------------------------------- *
  * The config is a JSON object; these read its top-level keys. A key of the
  * wrong type is an error, reported through `error` (set to NULL when all is

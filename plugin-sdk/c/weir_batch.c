@@ -12,6 +12,15 @@
 
 uint32_t weir_num_rows(const weir_batch *input) { return input->rows; }
 
+const char *weir_input_port(const weir_batch *input, uint32_t *index) {
+    if (index != NULL) *index = input->port;
+    return input->port_name;
+}
+
+bool weir_port_ended(const weir_batch *input) {
+    return weir_plugin_types_method_batch_port_ended(input->handle);
+}
+
 bool weir_watermark(const weir_batch *input, int64_t *watermark) {
     return weir_plugin_types_method_batch_watermark(input->handle, watermark);
 }

@@ -37,6 +37,7 @@ typedef struct described {
 } described;
 
 struct weir_output_schema {
+    const char *port;
     described *columns;
     size_t len;
     bool unknown;
@@ -98,6 +99,8 @@ static const char *describe_seal(const weir_plugin_types_schema_t *input, weir_o
     return error;
 }
 
+const char *weir_describe_port(const weir_output_schema *output) { return output->port; }
+
 /* Not declared: the output is known once data flows. */
 __attribute__((weak)) const char *weir_describe(const weir_schema *input, const weir_config *config,
                                                 weir_output_schema *output) {
@@ -110,10 +113,10 @@ __attribute__((weak)) const char *weir_describe(const weir_schema *input, const 
 /* `weir_describe` over one input schema: the declared output in `*out`,
  * or `*known` false. */
 const char *describe_one(const weir_plugin_types_schema_t *input, const weir_config *config,
-                                weir_plugin_types_schema_t *out, bool *known) {
+                         const char *port, weir_plugin_types_schema_t *out, bool *known) {
     weir_arena arena = {NULL, 0};
     weir_schema schema = {NULL, (uint32_t)input->columns.len};
-    weir_output_schema d = {NULL, 0, false, {NULL, 0, 0}, {NULL, 0}};
+    weir_output_schema d = {port, NULL, 0, false, {NULL, 0, 0}, {NULL, 0}};
     schema.columns = arena_alloc(&arena, (schema.len + 1) * sizeof *schema.columns);
     d.columns = malloc((schema.len + 1) * sizeof *d.columns);
     const char *error = schema.columns == NULL || d.columns == NULL ? "out of memory" : NULL;

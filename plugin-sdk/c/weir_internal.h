@@ -109,8 +109,22 @@ static inline size_t bitmap_bytes(uint64_t len) { return (size_t)((len + 7) / 8)
 
 /* ---- Batch, output, describe (weir_batch.c, weir_output.c, weir_describe.c) ---- */
 
+/* The declared ports' names, owned by the helper. */
+typedef struct port_table {
+    char *inputs[WEIR_MAX_PORTS];
+    uint32_t inputs_len;
+    char *outputs[WEIR_MAX_PORTS];
+    uint32_t outputs_len;
+} port_table;
+
+/* `weir_ports` under `config`, checked and copied into `*table` (its old
+ * names freed). NULL or an error. */
+const char *ports_declare(const weir_config *config, port_table *table);
+
 struct weir_batch {
     weir_plugin_types_borrow_batch_t handle;
+    uint32_t port;
+    const char *port_name;
     uint32_t rows;
     bool have_schema;
     weir_plugin_types_schema_t schema;
@@ -129,6 +143,12 @@ typedef struct unpacked {
 } unpacked;
 
 struct weir_output {
+    uint32_t port;
+    const port_table *ports;
+    /* The first port's output, which owns the others (chained by `next`,
+     * in the order they were asked for). */
+    struct weir_output *first;
+    struct weir_output *next;
     uint32_t rows;
     uint8_t *mask;
     weir_plugin_types_column_t *columns;
@@ -147,6 +167,6 @@ void output_free(weir_output *output);
 /* `weir_describe` over one input schema: the declared output in `*out`,
  * or `*known` false. */
 const char *describe_one(const weir_plugin_types_schema_t *input, const weir_config *config,
-                         weir_plugin_types_schema_t *out, bool *known);
+                         const char *port, weir_plugin_types_schema_t *out, bool *known);
 
 #endif /* WEIR_INTERNAL_H */

@@ -15,6 +15,26 @@ uint8_t *weir_keep_mask(weir_output *output) {
     return output->mask;
 }
 
+weir_output *weir_output_to(weir_output *output, const char *port) {
+    weir_output *first = output->first;
+    uint32_t index = 0;
+    while (index < first->ports->outputs_len && strcmp(first->ports->outputs[index], port) != 0)
+        index++;
+    if (index == first->ports->outputs_len) return NULL;
+    weir_output **at = &first;
+    for (; *at != NULL; at = &(*at)->next)
+        if ((*at)->port == index) return *at;
+    weir_output *opened = calloc(1, sizeof *opened);
+    if (opened == NULL) return NULL;
+    *opened = (weir_output){.port = index, .ports = first->ports, .first = first, .rows = first->rows};
+    if (weir_keep_mask(opened) == NULL) {
+        free(opened);
+        return NULL;
+    }
+    *at = opened;
+    return opened;
+}
+
 /* A new, zeroed output column, or NULL. */
 static weir_plugin_types_column_t *push_column(weir_output *output) {
     weir_plugin_types_column_t *grown =

@@ -124,13 +124,24 @@ export class Column {
 
 /** The input batch of one `process` call. */
 export class Batch {
-  constructor(handle, port = 0) {
+  constructor(handle, port = "in", portIndex = 0) {
     this._handle = handle;
     this._schema = null;
     /** Number of rows. */
     this.numRows = handle.numRows();
-    /** The input port it came in by (0 for a single-input plugin). */
+    /** The name of the input port it came in by ("in" for a single-input plugin). */
     this.port = port;
+    /** That port's index in the declared `inputs`. */
+    this.portIndex = portIndex;
+  }
+
+  /**
+   * Whether this (empty) batch marks the end of its input port: a plugin
+   * with several input ports gets one per port, when all of that port's
+   * producers have ended (a join learns its table is complete).
+   */
+  get portEnded() {
+    return this._handle.portEnded();
   }
 
   /** The schema: [{ name, type, nullable }], types spelled like the manifest's. */
@@ -167,13 +178,40 @@ function popcount(bits, rows) {
   return n;
 }
 
-/** What `process` produces: the input minus dropped rows, plus new columns. */
+/**
+ * What `process` produces on one output port: the input minus dropped rows,
+ * plus new columns. The Output `process` gets is the first output port's;
+ * `output.to(name)` is another port's, over the same input rows.
+ */
 export class Output {
-  constructor(rows) {
+  constructor(rows, port = 0, ports = null) {
     this.rows = rows;
+    this._port = port;
+    // Shared by every port's Output of one call: name -> index, and the
+    // Outputs asked for, in the order they were.
+    this._ports = ports ?? { names: new Map([["out", 0]]), opened: new Map() };
+    this._ports.opened.set(port, this);
     this._mask = null;
     this._columns = [];
     this._drop = [];
+  }
+
+  /**
+   * The Output for output port `name` (declared by `ports`), over the same
+   * input rows. A port asked for gets a batch (a port other than the first
+   * starts with no rows kept: `keep` the ones it carries); a port never
+   * asked for gets nothing this call.
+   */
+  to(name) {
+    const index = this._ports.names.get(name);
+    if (index === undefined) {
+      throw new WeirError(`no output port \`${name}\` (declared: ${[...this._ports.names.keys()].join(", ")})`);
+    }
+    const opened = this._ports.opened.get(index);
+    if (opened !== undefined) return opened;
+    const output = new Output(this.rows, index, this._ports);
+    output.keepMask();
+    return output;
   }
 
   /** A zeroed bitmap, one bit per input row: rows with their bit set (`keep(i)`) are kept. Without it, every row is kept. */
@@ -248,7 +286,7 @@ export class Output {
 
   _wit() {
     return {
-      port: 0,
+      port: this._port,
       data: {
         tag: "derived",
         val: {
@@ -272,11 +310,54 @@ function guarded(f) {
   }
 }
 
+// The port names `plugin.ports(config)` declares (one "in", one "out" without it).
+function declaredPorts(plugin, config) {
+  const declared = plugin.ports?.(config) ?? { inputs: ["in"], outputs: ["out"] };
+  const inputs = declared.inputs ?? ["in"];
+  const outputs = declared.outputs ?? ["out"];
+  if (!Array.isArray(inputs) || !Array.isArray(outputs)) {
+    throw new WeirError("ports(config) returns { inputs: [names], outputs: [names] }");
+  }
+  return { inputs: inputs.map(String), outputs: outputs.map(String) };
+}
+
+// A described schema ([{ name, type, nullable }], or undefined) as WIT.
+function describedSchema(out) {
+  if (out === undefined || out === null) return undefined;
+  const fields = out.map((f) => {
+    const kept = f._field;
+    if (kept !== undefined && kept.name === f.name && String(kept.type) === f.type) return kept;
+    return new arrow.Field(f.name, arrow.parse(f.type), f.nullable ?? true);
+  });
+  return arrow.schemaToWit(fields);
+}
+
+// Every output port's schema: `describePorts` over every input port, or
+// `describe` over the first input port's schema, the same for each output.
+function describeAll(plugin, inputs, config) {
+  const ports = declaredPorts(plugin, config);
+  const fields = (schema) => (schema === undefined ? undefined : arrow.schemaFields(schema).map(fieldObject));
+  if (plugin.describePorts !== undefined) {
+    const given = Object.fromEntries(inputs.map((p) => [p.name, fields(p.schema)]));
+    const out = plugin.describePorts(given, config) ?? {};
+    return ports.outputs.map((name) => ({ name, schema: describedSchema(out[name]) }));
+  }
+  const first = fields(inputs[0]?.schema);
+  const schema = plugin.describe === undefined || first === undefined ? undefined : describedSchema(plugin.describe(first, config));
+  // Not known before data (undefined): weir skips the schema checks downstream.
+  return ports.outputs.map((name) => ({ name, schema }));
+}
+
 /**
  * Builds the `transform` export from a plugin object:
+ *   ports(config)           optional; { inputs: [names], outputs: [names] }
+ *                           (one "in" and one "out" without it)
  *   describe(schema, config) optional; the output schema before any data
  *                            ([{ name, type, nullable }]; input fields
- *                            returned as they came keep their exact type)
+ *                            returned as they came keep their exact type),
+ *                            from the first input port's, for every output port
+ *   describePorts(inputs, config) optional, instead of describe: { port:
+ *                            fields } from { port: fields or undefined }
  *   init(config)            required; `config` is the parsed JSON object
  *   process(batch, output)  required; fill `output` (see Output)
  *   finish()                optional; end of input
@@ -284,36 +365,30 @@ function guarded(f) {
  *   restore(state)          optional; takes over a predecessor's snapshot
  */
 export function transform(plugin) {
+  let ports = null;
   return {
-    ports(_config) {
-      return { inputs: ["in"], outputs: ["out"] };
+    ports(configJson) {
+      return guarded(() => declaredPorts(plugin, JSON.parse(configJson)));
     },
     init(configJson) {
-      guarded(() => plugin.init(JSON.parse(configJson)));
+      guarded(() => {
+        const config = JSON.parse(configJson);
+        ports = declaredPorts(plugin, config);
+        plugin.init(config);
+      });
     },
     describe(inputs, configJson) {
-      return guarded(() => {
-        const schema = inputs[0]?.schema;
-        if (plugin.describe === undefined || schema === undefined) {
-          // Not known before data: weir skips the schema checks downstream.
-          return [{ name: "out", schema: undefined }];
-        }
-        const out = plugin.describe(arrow.schemaFields(schema).map(fieldObject), JSON.parse(configJson));
-        if (out === undefined || out === null) return [{ name: "out", schema: undefined }];
-        const fields = out.map((f) => {
-          const kept = f._field;
-          if (kept !== undefined && kept.name === f.name && String(kept.type) === f.type) return kept;
-          return new arrow.Field(f.name, arrow.parse(f.type), f.nullable ?? true);
-        });
-        return [{ name: "out", schema: arrow.schemaToWit(fields) }];
-      });
+      return guarded(() => describeAll(plugin, inputs, JSON.parse(configJson)));
     },
     process(input, handle) {
       return guarded(() => {
-        const batch = new Batch(handle, input);
-        const output = new Output(batch.numRows);
+        const batch = new Batch(handle, ports.inputs[input], input);
+        const names = new Map(ports.outputs.map((name, i) => [name, i]));
+        const output = new Output(batch.numRows, 0, { names, opened: new Map() });
         plugin.process(batch, output);
-        return [output._wit()];
+        // No rows in, no rows out (a port's end is an empty batch).
+        if (batch.numRows === 0) return [];
+        return [...output._ports.opened.values()].map((o) => o._wit());
       });
     },
     finish() {

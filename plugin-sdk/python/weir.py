@@ -13,7 +13,7 @@ componentize-py. See plugin-sdk/python/README.md for the guide.
 """
 
 import json
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import weir_arrow as _arrow
 from componentize_py_types import Err
@@ -138,13 +138,23 @@ class Column:
 class Batch:
     """The input batch of one ``process`` call."""
 
-    def __init__(self, handle: Any, port: int = 0) -> None:
+    def __init__(self, handle: Any, port: str = "in", port_index: int = 0) -> None:
         self._handle = handle
         self._fields: Optional[List[Any]] = None
         #: Number of rows.
         self.num_rows: int = handle.num_rows()
-        #: The input port it came in by (0 for a single-input plugin).
+        #: The name of the input port it came in by (``"in"`` for a
+        #: single-input plugin).
         self.port = port
+        #: That port's index in the declared ``inputs``.
+        self.port_index = port_index
+
+    @property
+    def port_ended(self) -> bool:
+        """Whether this (empty) batch marks the end of its input port: a
+        plugin with several input ports gets one per port, when all of that
+        port's producers have ended (a join learns its table is complete)."""
+        return bool(self._handle.port_ended())
 
     @property
     def schema(self) -> List[Dict[str, Any]]:
@@ -175,13 +185,35 @@ class Batch:
 
 
 class Output:
-    """What ``process`` produces: the input minus dropped rows, plus new columns."""
+    """What ``process`` produces on one output port: the input minus dropped
+    rows, plus new columns. The Output ``process`` gets is the first output
+    port's; ``output.to(name)`` is another port's, over the same input rows."""
 
-    def __init__(self, rows: int) -> None:
+    def __init__(self, rows: int, port: int = 0, ports: Optional[Tuple[Dict[str, int], Dict[int, "Output"]]] = None) -> None:
         self.rows = rows
+        self._port = port
+        # Shared by every port's Output of one call: name -> index, and the
+        # Outputs asked for, in the order they were.
+        self._ports = ports if ports is not None else ({"out": 0}, {})
+        self._ports[1][port] = self
         self._mask: Optional[bytes] = None
         self._columns: List[Any] = []
         self._drop: List[str] = []
+
+    def to(self, name: str) -> "Output":
+        """The Output for output port ``name`` (declared by ``ports``), over
+        the same input rows. A port asked for gets a batch (a port other
+        than the first starts with no rows kept: ``keep`` the ones it
+        carries); a port never asked for gets nothing this call."""
+        names, opened = self._ports
+        index = names.get(name)
+        if index is None:
+            raise WeirError(f"no output port `{name}` (declared: {', '.join(names)})")
+        if index in opened:
+            return opened[index]
+        output = Output(self.rows, index, self._ports)
+        output._mask = bytes((self.rows + 7) >> 3)
+        return output
 
     def keep(self, rows: List[bool]) -> None:
         """Keeps the rows whose entry is true (one per input row). Without a
@@ -209,7 +241,7 @@ class Output:
     def _wit(self) -> Any:
         selection = None if self._mask is None else _t.Selection_Mask(self._mask)
         derived = _t.Derived(selection=selection, columns=self._columns, drop=self._drop, rename=[], project=None)
-        return _t.Output(0, _t.OutputData_Derived(derived))
+        return _t.Output(self._port, _t.OutputData_Derived(derived))
 
 
 _plugin_class: Optional[Callable[[Dict[str, Any]], Any]] = None
@@ -219,7 +251,11 @@ _plugin: Any = None
 def export(cls: Callable[[Dict[str, Any]], Any]) -> Callable[[Dict[str, Any]], Any]:
     """Registers the plugin class: weir calls ``cls(config)`` once, then
     ``process(batch, output)`` for every batch, ``finish()`` at the end,
-    and ``snapshot()`` / ``restore(state)`` across hot reloads."""
+    and ``snapshot()`` / ``restore(state)`` across hot reloads. Called on
+    the class, before any instance: ``ports(config)`` (optional; named
+    ports, ``{"inputs": [...], "outputs": [...]}``), ``describe(schema,
+    config)`` or ``describe_ports(inputs, config)`` (optional; output
+    schemas for ``weir check``)."""
     global _plugin_class
     _plugin_class = cls
     return cls
@@ -262,16 +298,26 @@ def _instance() -> Any:
     return _plugin
 
 
-def _describe(inputs: List[Any], config: str) -> List[Any]:
-    describe = getattr(_plugin_class, "describe", None)
-    schema = inputs[0].schema if inputs else None
-    if describe is None or schema is None:
-        # Not known before data: weir skips the schema checks downstream.
-        return [_t.PortSchema("out", None)]
-    fields = [_field_dict(f) for f in _arrow.schema_fields(schema)]
-    out = describe(fields, json.loads(config))
+def _declared_ports(config: Dict[str, Any]) -> Tuple[List[str], List[str]]:
+    """The port names the plugin class's ``ports(config)`` declares (one
+    ``in`` and one ``out`` without it)."""
+    ports = getattr(_plugin_class, "ports", None)
+    declared = ports(config) if ports is not None else {}
+    if not isinstance(declared, dict):
+        raise WeirError('ports(config) returns {"inputs": [names], "outputs": [names]}')
+    inputs = [str(n) for n in declared.get("inputs", ["in"])]
+    outputs = [str(n) for n in declared.get("outputs", ["out"])]
+    return inputs, outputs
+
+
+def _fields(schema: Any) -> Optional[List[Dict[str, Any]]]:
+    return None if schema is None else [_field_dict(f) for f in _arrow.schema_fields(schema)]
+
+
+def _described(out: Optional[List[Dict[str, Any]]]) -> Any:
+    """A described schema (``[{"name", "type", "nullable"}]`` or None) as WIT."""
     if out is None:
-        return [_t.PortSchema("out", None)]
+        return None
     described = []
     for f in out:
         kept = f.get("_field")
@@ -279,21 +325,42 @@ def _describe(inputs: List[Any], config: str) -> List[Any]:
             described.append(kept)
         else:
             described.append(_arrow.Field(f["name"], _arrow.parse(f["type"]), f.get("nullable", True)))
-    return [_t.PortSchema("out", _arrow.schema_to_wit(described))]
+    return _arrow.schema_to_wit(described)
+
+
+def _describe(inputs: List[Any], config: str) -> List[Any]:
+    """Every output port's schema: ``describe_ports`` over every input port,
+    or ``describe`` over the first input port's, the same for each output.
+    None: not known before data (weir skips the checks downstream)."""
+    parsed = json.loads(config)
+    _, outputs = _declared_ports(parsed)
+    describe_ports = getattr(_plugin_class, "describe_ports", None)
+    if describe_ports is not None:
+        out = describe_ports({p.name: _fields(p.schema) for p in inputs}, parsed) or {}
+        return [_t.PortSchema(name, _described(out.get(name))) for name in outputs]
+    describe = getattr(_plugin_class, "describe", None)
+    first = _fields(inputs[0].schema) if inputs else None
+    schema = None if describe is None or first is None else _described(describe(first, parsed))
+    return [_t.PortSchema(name, schema) for name in outputs]
+
+
+_ports: Tuple[List[str], List[str]] = (["in"], ["out"])
 
 
 class Transform(exports.Transform):
     """The ``weir:plugin/transform`` export, dispatching to the plugin class."""
 
     def ports(self, config: str) -> Any:
-        return _t.PortNames(["in"], ["out"])
+        return _guarded(lambda: _t.PortNames(*_declared_ports(json.loads(config))))
 
     def init(self, config: str) -> None:
         def run() -> None:
-            global _plugin
+            global _plugin, _ports
             if _plugin_class is None:
                 raise WeirError("no plugin registered: call weir.export(YourClass) in plugin.py")
-            _plugin = _plugin_class(json.loads(config))
+            parsed = json.loads(config)
+            _ports = _declared_ports(parsed)
+            _plugin = _plugin_class(parsed)
 
         _guarded(run)
 
@@ -302,10 +369,13 @@ class Transform(exports.Transform):
 
     def process(self, input: int, batch: Any) -> List[Any]:
         def run() -> List[Any]:
-            wrapped = Batch(batch, input)
-            output = Output(wrapped.num_rows)
+            inputs, outputs = _ports
+            wrapped = Batch(batch, inputs[input], input)
+            output = Output(wrapped.num_rows, 0, ({name: i for i, name in enumerate(outputs)}, {}))
             _instance().process(wrapped, output)
-            return [output._wit()]
+            if wrapped.num_rows == 0:
+                return []  # no rows in, no rows out (a port's end is an empty batch)
+            return [o._wit() for o in output._ports[1].values()]
 
         return _guarded(run)
 

@@ -31,6 +31,7 @@ mod process;
 mod quickstart;
 mod reload;
 mod sandbox;
+mod sdk_ports;
 mod sdk_types;
 mod sql;
 mod sqlite;
