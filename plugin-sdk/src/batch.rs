@@ -119,11 +119,13 @@ impl<'a> Batch<'a> {
         self.inner.watermark()
     }
 
-    /// Whether this empty batch marks the end of its input port: nothing
-    /// more comes on it. A node with several input ports gets one per port
-    /// as it ends (a join learns that its table is complete); a node with
-    /// one input port gets [`Transform::finish`](crate::Transform::finish)
-    /// instead.
+    /// Whether this empty batch marks the end of its input port: its
+    /// producers sent all of their data. A node with several input ports
+    /// gets one per port as it ends (a join learns that its table is
+    /// complete); a node with one input port gets
+    /// [`Transform::finish`](crate::Transform::finish) instead. A refreshed
+    /// table (`refresh_ms`) sends each new version after that end and ends
+    /// the port again: the new version replaces the old.
     pub fn port_ended(&self) -> bool {
         self.inner.port_ended()
     }

@@ -29,6 +29,7 @@ mod postgres_source;
 mod process;
 
 mod quickstart;
+mod refresh;
 mod reload;
 mod sandbox;
 mod sdk_ports;

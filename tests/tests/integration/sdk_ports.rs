@@ -57,7 +57,10 @@ fn manifest(plugin: &Path) -> String {
 /// `(from, n)` of every row, sorted: the two inputs interleave at random.
 fn rows(batch: &RecordBatch) -> Vec<(String, Option<i64>)> {
     let from = batch.column_by_name("from").unwrap().as_string::<i32>();
-    let n = batch.column_by_name("n").unwrap().as_primitive::<Int64Type>();
+    let n = batch
+        .column_by_name("n")
+        .unwrap()
+        .as_primitive::<Int64Type>();
     let mut rows: Vec<_> = (0..batch.num_rows())
         .map(|i| (from.value(i).to_string(), n.is_valid(i).then(|| n.value(i))))
         .collect();
@@ -90,8 +93,13 @@ fn routes_rows_by_named_ports(lang: &str) {
     let prepared = scratch.check(&manifest(&plugin)).unwrap();
     let split = &prepared.transforms["split"];
     for (port, schema) in split.ports.outputs.iter().zip(&split.outputs) {
-        let schema = schema.as_ref().unwrap_or_else(|| panic!("{lang}: `{port}` undescribed"));
-        assert!(schema.field_with_name("from").is_ok(), "{lang}: {port}: {schema:?}");
+        let schema = schema
+            .as_ref()
+            .unwrap_or_else(|| panic!("{lang}: `{port}` undescribed"));
+        assert!(
+            schema.field_with_name("from").is_ok(),
+            "{lang}: {port}: {schema:?}"
+        );
     }
     drop(prepared);
 
@@ -107,7 +115,11 @@ fn routes_rows_by_named_ports(lang: &str) {
     let mut negative = [tagged("a", &a, false), tagged("b", &b, false)].concat();
     kept.sort();
     negative.sort();
-    assert_eq!(rows(&read_ipc(&scratch.path("kept.arrow")).unwrap()), kept, "{lang}");
+    assert_eq!(
+        rows(&read_ipc(&scratch.path("kept.arrow")).unwrap()),
+        kept,
+        "{lang}"
+    );
     assert_eq!(
         rows(&read_ipc(&scratch.path("negative.arrow")).unwrap()),
         negative,

@@ -122,6 +122,7 @@ impl DirectoryConfig {
                 skip_rows: self.skip_rows,
                 encoding: self.encoding,
                 decimal: self.decimal,
+                refresh_ms: None,
             }),
             FileFormat::Ndjson => SourceConfig::Ndjson(NdjsonConfig {
                 path,
@@ -129,15 +130,18 @@ impl DirectoryConfig {
                 infer_rows: super::csv::infer_rows(),
                 batch_size: self.batch_size,
                 on_bad_record: self.on_bad_record,
+                refresh_ms: None,
             }),
             FileFormat::Parquet => SourceConfig::Parquet(ParquetConfig {
                 path,
                 batch_size: self.batch_size,
                 on_bad_record: self.on_bad_record,
+                refresh_ms: None,
             }),
             FileFormat::Ipc => SourceConfig::Ipc(IpcConfig {
                 path,
                 on_bad_record: self.on_bad_record,
+                refresh_ms: None,
             }),
         }
     }

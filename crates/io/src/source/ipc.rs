@@ -25,6 +25,11 @@ pub struct IpcConfig {
     /// the unit is a file (an IPC file can't be read past corruption).
     #[serde(default)]
     pub on_bad_record: OnBadRecord,
+    /// `refresh_ms`: read the whole source again whenever it changed
+    /// (checked this often), each read a new version of a table — see
+    /// `docs/joins.md`. Absent: read once.
+    #[serde(default)]
+    pub refresh_ms: Option<u64>,
 }
 
 const FILE_MAGIC: &[u8; 6] = b"ARROW1";

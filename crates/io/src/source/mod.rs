@@ -17,6 +17,7 @@ mod parquet;
 mod parquet_footer;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod refresh;
 mod robust;
 mod schema;
 #[cfg(feature = "sqlite")]
@@ -137,6 +138,20 @@ pub trait Source: Send {
         ))
     }
 
+    /// Whether the batches returned so far complete a version of the
+    /// source's data, and the next ones (if any) start a new version that
+    /// replaces it (a `refresh_ms` table). Asked after every `next_batch`
+    /// and `drain`; true once per version.
+    fn take_complete(&mut self) -> bool {
+        false
+    }
+
+    /// Whether a checkpoint may be taken now: a refreshed table only
+    /// between two versions, so a checkpoint never holds half a table.
+    fn at_boundary(&self) -> bool {
+        true
+    }
+
     /// What a restart from a checkpoint does with this source's rows.
     fn delivery(&self) -> Delivery {
         if self.position().is_some() {
@@ -222,8 +237,40 @@ impl SourceConfig {
         }
     }
 
+    /// `refresh_ms`: read the whole source again whenever it changed, each
+    /// read a new version of a table (files, SQLite and PostgreSQL).
+    pub fn refresh_ms(&self) -> Option<u64> {
+        match self {
+            SourceConfig::Csv(c) => c.refresh_ms,
+            SourceConfig::Ndjson(c) => c.refresh_ms,
+            SourceConfig::Parquet(c) => c.refresh_ms,
+            SourceConfig::Ipc(c) => c.refresh_ms,
+            #[cfg(feature = "postgres")]
+            SourceConfig::Postgres(c) => c.refresh_ms,
+            #[cfg(feature = "sqlite")]
+            SourceConfig::Sqlite(c) => c.refresh_ms,
+            _ => None,
+        }
+    }
+
     /// Opens the source: resolves files, reads or infers the schema.
     pub fn build(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
+        match self.refresh_ms() {
+            #[cfg(feature = "postgres")]
+            Some(_) if matches!(self, SourceConfig::Postgres(c) if c.incremental.is_some()) => {
+                Err(crate::Error::source(
+                    ctx.name,
+                    "`refresh_ms` reads the whole table again; `incremental` reads only new \
+                     rows — choose one",
+                ))
+            }
+            Some(ms) => refresh::Refreshing::build(self, ctx, ms),
+            None => self.build_once(ctx),
+        }
+    }
+
+    /// Opens the source for one read (`refresh_ms` aside).
+    fn build_once(&self, ctx: SourceContext<'_>) -> Result<Box<dyn Source>> {
         match self {
             SourceConfig::Csv(c) => c.build(ctx),
             SourceConfig::Ndjson(c) => c.build(ctx),

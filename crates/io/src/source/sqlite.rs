@@ -45,6 +45,11 @@ pub struct SqliteSourceConfig {
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     #[serde(default)]
     pub batch_size: Option<usize>,
+    /// `refresh_ms`: read the whole source again whenever it changed
+    /// (checked this often), each read a new version of a table — see
+    /// `docs/joins.md`. Absent: read once.
+    #[serde(default)]
+    pub refresh_ms: Option<u64>,
 }
 
 /// The Arrow type of a declared SQLite type, by affinity; `None`: decided

@@ -33,6 +33,10 @@ pub(crate) enum Msg {
     Watermark(i64),
     /// Checkpoint barrier `n`: everything before it belongs to checkpoint `n`.
     Barrier(u64),
+    /// The producer has sent a complete version of its data, and what it
+    /// sends next (if anything) is a new version that replaces it: a
+    /// `refresh_ms` table source between two reads.
+    Complete,
     /// The producer is done: no more messages on this input.
     End,
     /// The producer stopped on request (Ctrl-C, SIGTERM) before its input
@@ -119,6 +123,8 @@ pub(crate) enum Event {
     Watermark(i64),
     /// Barrier `n` has arrived on every open input.
     Barrier(u64),
+    /// Input slot `slot` sent a complete version of its data (`Msg::Complete`).
+    Complete(usize),
     /// Input slot `slot` ended (its producer is done; not a stop).
     Ended(usize),
 }
@@ -262,6 +268,7 @@ impl Inputs {
                 self.slots[slot].blocked_at = Some(n);
                 self.align();
             }
+            Msg::Complete => self.ready.push_back(Event::Complete(slot)),
             Msg::End | Msg::Stopped => {
                 self.stopped |= matches!(msg, Msg::Stopped);
                 if matches!(msg, Msg::End) && !self.slots[slot].ended {
@@ -354,6 +361,7 @@ mod tests {
                 Event::Watermark(w) => format!("w{w}"),
                 Event::Barrier(n) => format!("|{n}"),
                 Event::Ended(slot) => format!("end{slot}"),
+                Event::Complete(slot) => format!("complete{slot}"),
             });
         }
         out

@@ -50,6 +50,11 @@ pub struct CsvConfig {
     pub infer_rows: usize,
     /// `batch_size`: rows per batch, overriding `[pipeline]`.
     pub batch_size: Option<usize>,
+    /// `refresh_ms`: read the whole source again whenever it changed
+    /// (checked this often), each read a new version of a table — see
+    /// `docs/joins.md`. Absent: read once.
+    #[serde(default)]
+    pub refresh_ms: Option<u64>,
     /// `on_bad_record`: `"fail"` (default), `"skip"` or `"dead_letter"`.
     #[serde(default)]
     pub on_bad_record: OnBadRecord,

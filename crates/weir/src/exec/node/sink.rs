@@ -32,7 +32,7 @@ pub(in crate::exec) fn run_sink(
                 }
             }
             Event::Watermark(w) => cx.stats.watermark(w),
-            Event::Ended(_) => {}
+            Event::Ended(_) | Event::Complete(_) => {}
             Event::Barrier(id) => {
                 if let Some(checkpoints) = cx.checkpoints.as_deref() {
                     let started = Instant::now();

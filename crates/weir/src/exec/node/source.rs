@@ -42,7 +42,9 @@ pub(in crate::exec) fn run_source(
         if cx.generation.pausing() {
             return Ok(TaskEnd::Paused);
         }
-        run.barrier(source);
+        if source.at_boundary() {
+            run.barrier(source);
+        }
         let started = Instant::now();
         let next = source.next_batch()?;
         run.report_bad(source)?;
@@ -53,15 +55,14 @@ pub(in crate::exec) fn run_source(
         // An unbounded source that found nothing (a poll with no new
         // records) returns an empty batch, so stop, pause and checkpoints
         // are seen.
-        if batch.num_rows() == 0 {
-            continue;
-        }
-        if !run.emit(&batch, started)? {
+        if batch.num_rows() > 0 && !run.emit(&batch, started)? {
             break;
         }
+        run.complete(source);
     }
     if !ended && !cx.control.failed() {
         run.drain(source)?;
+        run.complete(source);
     }
     run.end(source, ended);
     Ok(TaskEnd::Done)
@@ -152,6 +153,14 @@ impl SourceRun<'_> {
         // at all is a node nobody reads yet (mid-way through a manifest
         // edit): its batches are discarded, as the manifest says.
         Ok(send_batch(self.outputs, batch, watermark) || self.outputs.is_empty())
+    }
+
+    /// After a refreshed table's last batch of a version: the mark that
+    /// lets a join swap tables there.
+    fn complete(&self, source: &mut dyn Source) {
+        if source.take_complete() {
+            send(self.outputs, &Msg::Complete);
+        }
     }
 
     /// A graceful stop: what the source already took on still goes.

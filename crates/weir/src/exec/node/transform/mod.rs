@@ -153,6 +153,7 @@ pub(in crate::exec) fn run_transform(
         failed_snapshots: 0,
         gone: Default::default(),
         ended: Default::default(),
+        complete: Default::default(),
         port_schemas: Default::default(),
     };
     while let Some(event) = input.blocking_next() {
@@ -163,6 +164,7 @@ pub(in crate::exec) fn run_transform(
             Event::Barrier(id) => run.barrier(node, id)?,
             Event::Watermark(w) => run.advance(node, w)?,
             Event::Ended(slot) => run.slot_ended(node, slot)?,
+            Event::Complete(slot) => run.slot_complete(node, slot)?,
             Event::Batch(first, w, slot) => {
                 let port = node.port_of(slot);
                 if port == 0 {
@@ -206,6 +208,9 @@ struct TransformRun<'a> {
     gone: std::collections::BTreeSet<usize>,
     /// The input slots that ended.
     ended: std::collections::BTreeSet<usize>,
+    /// The input slots that completed a version their port has not yet
+    /// been told of.
+    complete: std::collections::BTreeSet<usize>,
     /// The last schema seen on each input port.
     port_schemas: std::collections::BTreeMap<usize, arrow::datatypes::SchemaRef>,
 }
@@ -337,6 +342,41 @@ impl TransformRun<'_> {
         if (0..slots).any(|s| node.port_of(s) == port && !self.ended.contains(&s)) {
             return Ok(());
         }
+        self.end_port(node, port)
+    }
+
+    /// Input slot `slot` sent a complete version of its data (a
+    /// `refresh_ms` table between two reads). Once every slot of its port
+    /// has (or has ended), a node with several input ports is told the
+    /// port ended — a join swaps in the new table at this batch boundary —
+    /// and a node with one input port passes the mark on, so a table can
+    /// be reshaped on its way to a join.
+    fn slot_complete(&mut self, node: &mut LiveTransform, slot: usize) -> Result<()> {
+        self.complete.insert(slot);
+        let port = node.port_of(slot);
+        let slots: Vec<usize> = (0..node.t.port_of_slot.len().max(slot + 1))
+            .filter(|&s| node.port_of(s) == port)
+            .collect();
+        if slots
+            .iter()
+            .any(|s| !self.complete.contains(s) && !self.ended.contains(s))
+        {
+            return Ok(());
+        }
+        for s in &slots {
+            self.complete.remove(s);
+        }
+        if node.t.ports.inputs.len() < 2 {
+            let ports: Vec<Edge> = self.outputs.ports.iter().flatten().cloned().collect();
+            send(&ports, &Msg::Complete);
+            return Ok(());
+        }
+        self.end_port(node, port)
+    }
+
+    /// Tells the plugin input port `port` ended (or completed a version),
+    /// and sends on what it emits.
+    fn end_port(&mut self, node: &mut LiveTransform, port: usize) -> Result<()> {
         let schema = self
             .port_schemas
             .get(&port)
