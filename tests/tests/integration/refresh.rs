@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::Int64Type;
-use weir_tests::{plugins, read_parquet, toml_path, Scratch};
+use weir_tests::{plugins, postgres, postgres_url, read_parquet, toml_path, unique_table, Scratch};
 
 const ROWS: i64 = 20_000;
 
@@ -22,9 +22,17 @@ fn write_table(scratch: &Scratch, version: &str) {
     std::fs::rename(scratch.path("tiers.csv.tmp"), scratch.path("tiers.csv")).unwrap();
 }
 
-/// 20,000 generated rows at 4,000/s joined with `tiers.csv` (refreshed
-/// every 50 ms), checkpointed every 100 ms into Parquet parts under `out`.
-fn manifest(scratch: &Scratch) -> PathBuf {
+/// The table source: `tiers.csv`, refreshed every 50 ms.
+const CSV_TABLE: &str = r#"
+    type = "csv"
+    path = "tiers.csv"
+    refresh_ms = 50
+"#;
+
+/// 20,000 generated rows at 4,000/s joined with the table `tiers`
+/// (`table`: its source's keys), checkpointed every 100 ms into Parquet
+/// parts under `out`.
+fn manifest(scratch: &Scratch, table: &str) -> PathBuf {
     scratch.write(
         "pipeline.toml",
         format!(
@@ -39,9 +47,7 @@ fn manifest(scratch: &Scratch) -> PathBuf {
             rate = 4000.0
 
             [sources.tiers]
-            type = "csv"
-            path = "tiers.csv"
-            refresh_ms = 50
+            {table}
 
             [transforms.enriched]
             plugin = {}
@@ -128,7 +134,7 @@ fn assert_versions_in_order(rows: &[(i64, String, String)], order: &[&str]) {
 fn a_refreshed_table_is_swapped_into_a_join_mid_stream_at_a_batch_boundary() {
     let scratch = Scratch::new();
     write_table(&scratch, "old");
-    let child = start(&manifest(&scratch));
+    let child = start(&manifest(&scratch, CSV_TABLE));
     let out = scratch.path("out");
     wait_for("rows joined with the old table", || {
         rows(&out).len() >= 2_000
@@ -142,7 +148,7 @@ fn a_refreshed_table_is_swapped_into_a_join_mid_stream_at_a_batch_boundary() {
 fn a_join_killed_after_a_refresh_restarts_with_the_new_table_and_each_row_once() {
     let scratch = Scratch::new();
     write_table(&scratch, "old");
-    let manifest = manifest(&scratch);
+    let manifest = manifest(&scratch, CSV_TABLE);
     let out = scratch.path("out");
     let mut child = start(&manifest);
     wait_for("rows joined with the old table", || {
@@ -157,5 +163,34 @@ fn a_join_killed_after_a_refresh_restarts_with_the_new_table_and_each_row_once()
     // The restart restores the join's table from the checkpoint; the
     // file is unchanged, so it is not read again.
     stop_when_all_committed(start(&manifest), &out);
+    assert_versions_in_order(&rows(&out), &["old", "new"]);
+}
+
+#[test]
+fn a_postgres_table_read_on_an_interval_is_swapped_into_a_join_when_it_changes() {
+    let table = unique_table("tiers");
+    let set =
+        |version: &str| format!("UPDATE \"{table}\" SET tier = '{version}-' || substr(key, 2)");
+    postgres()
+        .batch_execute(&format!(
+            "CREATE TABLE \"{table}\" (key text, tier text);
+             INSERT INTO \"{table}\" SELECT 'k' || i, '' FROM generate_series(0, 99) i;
+             {};",
+            set("old")
+        ))
+        .unwrap();
+    let scratch = Scratch::new();
+    let source = format!(
+        "type = \"postgres\"\nurl = \"{}\"\nquery = \"SELECT key, tier FROM \\\"{table}\\\" ORDER BY key\"\nrefresh_ms = 50",
+        postgres_url()
+    );
+    let child = start(&manifest(&scratch, &source));
+    let out = scratch.path("out");
+    wait_for("rows joined with the old table", || {
+        rows(&out).len() >= 2_000
+    });
+    // One transaction: a read sees the old table or the new one.
+    postgres().batch_execute(&set("new")).unwrap();
+    stop_when_all_committed(child, &out);
     assert_versions_in_order(&rows(&out), &["old", "new"]);
 }

@@ -5,7 +5,7 @@
 //!
 //! - **Change**: files are compared by name, size and modification time
 //!   every `refresh_ms`; a database has no such mark and is read again
-//!   every `refresh_ms`.
+//!   every `refresh_ms`, its read sent only when its content changed.
 //! - **Whole versions**: a version is read completely into memory before
 //!   any of it is sent, then sent with a `complete` mark after its last
 //!   batch (a join swaps tables there, at a batch boundary). A read that
@@ -18,10 +18,12 @@
 //!   from a checkpoint reads the source again only if it changed since.
 
 use std::collections::VecDeque;
+use std::hash::{DefaultHasher, Hasher};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use arrow::datatypes::SchemaRef;
+use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
@@ -49,8 +51,12 @@ pub(crate) struct Refreshing {
     /// The version being sent.
     queued: VecDeque<RecordBatch>,
     bad: Vec<BadRecord>,
-    /// The mark of the last version read (`None`: none yet, or a database).
+    /// The mark of the last version sent (`None`: none yet): files' names,
+    /// sizes and times, or a database read's content digest.
     version: Option<String>,
+    /// The mark of the last read not sent (failed, or no rows), so it is
+    /// not read and warned of again until it changes.
+    passed: Option<String>,
     /// Whether a version was read (in this run or before the checkpoint
     /// it resumed from): a failed read then keeps that version.
     read_once: bool,
@@ -84,6 +90,7 @@ impl Refreshing {
             queued: VecDeque::new(),
             bad: Vec::new(),
             version: None,
+            passed: None,
             read_once: false,
             checked: None,
             complete: false,
@@ -146,25 +153,25 @@ impl Refreshing {
         Ok(batches)
     }
 
-    /// Checks for a change and, when there is one, reads the new version
-    /// into the queue.
-    fn refresh(&mut self) -> Result<()> {
+    /// Whether `refresh_ms` passed since the last check; waits a little
+    /// when not.
+    fn due(&mut self) -> bool {
         let now = Instant::now();
         if let Some(checked) = self.checked {
             let due = checked + self.every;
             if now < due {
                 std::thread::sleep((due - now).min(IDLE_WAIT));
-                return Ok(());
+                return false;
             }
         }
         self.checked = Some(now);
-        let first = self.first.take();
-        let mark = self.mark()?;
-        if mark.is_some() && mark == self.version {
-            // Unchanged (or, after a restart, as the checkpoint left it:
-            // the join restored that version already).
-            return Ok(());
-        }
+        true
+    }
+
+    /// Reads a whole version (from the source opened at build time, or a
+    /// new one). The outer error fails the run (other columns); the inner
+    /// one is a read that may succeed next time.
+    fn read_version(&mut self, first: Option<Box<dyn Source>>) -> Result<Result<Vec<RecordBatch>>> {
         let opened = match first {
             Some(source) => Ok(source),
             None => self.config.build_once(SourceContext {
@@ -176,33 +183,82 @@ impl Refreshing {
         if let Ok(source) = &opened {
             self.same_columns(source.as_ref())?;
         }
-        let read = opened.and_then(|source| self.read(source));
-        match read {
-            Ok(batches) if batches.is_empty() => {
-                tracing::warn!(source = %self.name,
-                    "the table read has no rows: the previous version stays (see refresh_ms in docs)");
-            }
-            Ok(batches) => {
-                let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-                tracing::info!(source = %self.name, rows, "table read; sending it as a new version");
-                self.queued.extend(batches);
-            }
+        Ok(opened.and_then(|source| self.read(source)))
+    }
+
+    /// Checks for a change and, when there is one, reads the new version
+    /// into the queue.
+    fn refresh(&mut self) -> Result<()> {
+        if !self.due() {
+            return Ok(());
+        }
+        let first = self.first.take();
+        let mark = self.mark()?;
+        if mark.is_some() && (mark == self.version || mark == self.passed) {
+            // Unchanged (or, after a restart, as the checkpoint left it:
+            // the join restored that version already).
+            return Ok(());
+        }
+        let batches = match self.read_version(first)? {
+            Ok(batches) => batches,
             // The first version has nothing to fall back on.
             Err(e) if !self.read_once => return Err(e),
             Err(e) => {
                 tracing::warn!(source = %self.name, error = %e,
-                    "reading the table again failed; the previous version stays, retrying in refresh_ms");
+                    "reading the table again failed; the previous version stays until it changes");
+                self.passed = mark;
                 return Ok(());
             }
+        };
+        // A database has no change mark: its content is one.
+        let version = Some(mark.unwrap_or_else(|| digest(&batches)));
+        if version == self.version || version == self.passed {
+            return Ok(());
         }
+        if batches.is_empty() && self.read_once {
+            tracing::warn!(source = %self.name,
+                "the table read has no rows: the previous version stays (see refresh_ms in docs/joins.md)");
+            self.passed = version;
+            return Ok(());
+        }
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        tracing::info!(source = %self.name, rows, "table read; sending it as a new version");
+        self.queued.extend(batches);
+        // The very first version may be empty: a join then has an empty table.
+        self.complete = self.queued.is_empty();
         self.read_once = true;
-        self.version = mark;
+        self.version = version;
         Ok(())
     }
 
     fn empty(&self) -> RecordBatch {
         RecordBatch::new_empty(self.schema.clone())
     }
+}
+
+/// A digest of a read's content (its Arrow IPC stream): a database's
+/// version mark, so an unchanged table is not sent again.
+fn digest(batches: &[RecordBatch]) -> String {
+    struct Hashing(DefaultHasher);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.write(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(DefaultHasher::new());
+    if let Some(first) = batches.first() {
+        if let Ok(mut writer) = StreamWriter::try_new(&mut hashing, &first.schema()) {
+            for batch in batches {
+                let _ = writer.write(batch);
+            }
+            let _ = writer.finish();
+        }
+    }
+    format!("content:{:016x}", hashing.0.finish())
 }
 
 impl Source for Refreshing {
