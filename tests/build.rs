@@ -6,10 +6,21 @@ use std::path::{Path, PathBuf};
 
 use weir_plugin_build::toolchain;
 
-fn build(workspace: &Path, target_dir: &Path) -> Vec<(String, PathBuf)> {
+/// The constant naming plugin `name`'s component.
+fn constant(name: &str, workspace: &str, path: &Path) -> String {
+    format!(
+        "/// `{name}`, built from `{workspace}/{name}`.\npub const {}: &str = {:?};\n",
+        name.to_uppercase().replace('-', "_"),
+        path.display().to_string()
+    )
+}
+
+/// Builds every plugin of `workspace` (`env`: profile overrides).
+fn build(workspace: &Path, target_dir: &Path, env: &[(&str, &str)]) -> Vec<(String, PathBuf)> {
     let toolchain = toolchain::detect(toolchain::TARGET).unwrap_or_else(|e| panic!("{e}"));
     let output = toolchain
         .cargo_build(workspace, target_dir, toolchain::TARGET)
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("running cargo for {}: {e}", workspace.display()));
     if !output.status.success() {
@@ -57,27 +68,23 @@ fn main() {
     // and the SDK compile once.
     let target_dir = root.join("target/guest");
     let mut consts = String::new();
-    // The sql plugin (DataFusion inside) is built only with WEIR_TEST_SQL=1:
-    // a cold build is ~57 CPU-minutes and its first compile by wasmtime
-    // minutes more, which CI's budget can't take yet (docs/sql.md). Its
-    // tests are ignored without it.
-    let with_sql = std::env::var_os("WEIR_TEST_SQL").is_some_and(|v| v == "1");
-    println!("cargo:rerun-if-env-changed=WEIR_TEST_SQL");
-    let mut workspaces = vec!["plugins", "tests/plugins"];
-    if with_sql {
-        workspaces.insert(1, "plugins/sql");
-    } else {
-        consts
-            .push_str("/// Not built (WEIR_TEST_SQL=1 builds it).\npub const SQL: &str = \"\";\n");
-    }
-    for workspace in workspaces {
-        for (name, path) in build(&root.join(workspace), &target_dir) {
-            consts.push_str(&format!(
-                "/// `{name}`, built from `{workspace}/{name}`.\npub const {}: &str = {:?};\n",
-                name.to_uppercase().replace('-', "_"),
-                path.display().to_string()
-            ));
+    for workspace in ["plugins", "tests/plugins"] {
+        for (name, path) in build(&root.join(workspace), &target_dir, &[]) {
+            consts.push_str(&constant(&name, workspace, &path));
         }
+    }
+    // The sql plugin (DataFusion inside) at opt-level 0: ~10 CPU-minutes
+    // cold where the shipped profile (opt-level 3) takes ~57, which CI's
+    // budget can't take. Its tests check results, not speed. A target dir
+    // of its own keeps `weir plugin build plugins/sql` (the benchmarks')
+    // optimized build from being rebuilt back and forth.
+    let sql_profile = [
+        ("CARGO_PROFILE_RELEASE_OPT_LEVEL", "0"),
+        ("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256"),
+    ];
+    let sql_dir = root.join("target/guest-sql-test");
+    for (name, path) in build(&root.join("plugins/sql"), &sql_dir, &sql_profile) {
+        consts.push_str(&constant(&name, "plugins", &path));
     }
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out.join("plugins.rs"), consts).expect("writing plugins.rs");

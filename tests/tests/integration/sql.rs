@@ -89,13 +89,9 @@ const CASES: &[(&str, &str, Option<&str>)] = &[
     ),
 ];
 
-/// The sql plugin's path in a manifest. Its tests are ignored unless the
-/// build made it (`WEIR_TEST_SQL=1`, see tests/build.rs).
+/// The sql plugin's path in a manifest (built at opt-level 0 for the
+/// tests, see tests/build.rs).
 fn sql_plugin() -> String {
-    assert!(
-        !plugins::SQL.is_empty(),
-        "the sql plugin was not built: run with WEIR_TEST_SQL=1"
-    );
     toml_path(plugins::SQL.as_ref())
 }
 
@@ -116,7 +112,6 @@ fn quoted(text: &str) -> String {
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn sql_queries_of_every_function_family_equal_duckdbs() {
     let scratch = Scratch::new();
     let data = make_log(&scratch, 5_000);
@@ -170,7 +165,6 @@ fn check_error(query: &str) -> String {
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn check_names_a_misspelt_column_with_the_manifest_line() {
     let e = check_error("SELECT id, nmae FROM input");
     assert!(e.contains("nmae"), "{e}");
@@ -178,7 +172,6 @@ fn check_names_a_misspelt_column_with_the_manifest_line() {
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn check_names_an_unknown_function_with_the_manifest_line() {
     let e = check_error("SELECT id, lowercase(name) AS n FROM input");
     assert!(e.contains("lowercase"), "{e}");
@@ -186,7 +179,6 @@ fn check_names_an_unknown_function_with_the_manifest_line() {
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn check_refuses_an_aggregating_query_and_points_to_aggregate() {
     for query in [
         "SELECT status, count(*) AS n FROM input GROUP BY status",
@@ -199,7 +191,6 @@ fn check_refuses_an_aggregating_query_and_points_to_aggregate() {
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn check_refuses_order_by_limit_distinct_and_windows_that_would_apply_per_batch() {
     for (query, says) in [
         ("SELECT id FROM input ORDER BY id", "ORDER BY"),
@@ -220,7 +211,6 @@ fn check_refuses_order_by_limit_distinct_and_windows_that_would_apply_per_batch(
 }
 
 #[test]
-#[ignore = "builds DataFusion (~57 CPU-minutes cold): WEIR_TEST_SQL=1 cargo test -- --ignored sql::"]
 fn check_refuses_statements_that_are_not_queries() {
     let e = check_error("CREATE TABLE t AS SELECT * FROM input");
     assert!(e.contains("pipeline.toml:8"), "{e}");
