@@ -30,10 +30,13 @@ pub struct EngineConfig {
 /// [`EngineConfig::cache_dir`]).
 pub fn default_cache_dir() -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
-    match std::env::var_os("WEIR_CACHE_DIR") {
+    // An empty variable (`WEIR_CACHE_DIR=` in a shell) is unset, not the
+    // current directory: 300 MB compiled artifacts must not land there.
+    let set = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    match set("WEIR_CACHE_DIR") {
         Some(dir) if dir == "off" => None,
         Some(dir) => Some(PathBuf::from(dir)),
-        None => std::env::var_os("XDG_CACHE_HOME")
+        None => set("XDG_CACHE_HOME")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
             .map(|d| d.join("weir")),
