@@ -114,6 +114,70 @@ fn boundary(host: &PluginHost, s: &Sizes) {
     for (kind, column) in round_trip_columns(s.round_trip_rows) {
         round_trip(&mut copy, s, kind, column);
     }
+    ipc_or_columns(host, s);
+}
+
+/// The two ways a plugin with an Arrow of its own (the `sql` plugin's
+/// DataFusion is on arrow 59) can take a batch in and give one back: the
+/// WIT column tables (`column`, a new `batch`), or one Arrow IPC stream
+/// each way (`to-ipc`, `ipc`). A batch shaped like `bench/sql.py`'s web
+/// log, every column decoded into arrow-rs in the guest and encoded back.
+fn ipc_or_columns(host: &PluginHost, s: &Sizes) {
+    let rows = s.round_trip_rows.min(65_536);
+    let text = |choices: &[&str]| {
+        StringArray::from_iter_values((0..rows).map(|i| choices[i * 7 % choices.len()]))
+    };
+    let batch = RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(Int64Array::from_iter_values(0..rows as i64)) as ArrayRef,
+        ),
+        (
+            "agent",
+            Arc::new(text(&["  Firefox ", "CHROME", "safari", "curl/8.5"])),
+        ),
+        (
+            "status",
+            Arc::new(arrow::array::Int32Array::from_iter_values(
+                (0..rows as i32).map(|i| 200 + i % 4 * 100),
+            )) as ArrayRef,
+        ),
+        (
+            "path",
+            Arc::new(text(&["/api/v1/orders", "/static/app.js", "/health"])),
+        ),
+        (
+            "bytes",
+            Arc::new(Int64Array::from_iter_values(
+                (0..rows as i64).map(|i| i * 37 % 500_000),
+            )),
+        ),
+        (
+            "ts",
+            Arc::new(arrow::array::TimestampMicrosecondArray::from_iter_values(
+                (0..rows as i64).map(|i| 1_774_000_000_000_000 + i),
+            )),
+        ),
+    ])
+    .expect("batch");
+    let mut time = |mode: &str| {
+        let mut plugin = instance(
+            host,
+            plugins::CONTRACT_V2,
+            &format!(r#"{{"mode":"{mode}"}}"#),
+        );
+        best(s.repeats, || {
+            let out = plugin.process(&batch, 0).expect("process");
+            assert_eq!(out[0].batch.num_rows(), rows);
+        })
+    };
+    let (columns, ipc) = (time("copy"), time("ipc-copy"));
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    row(
+        &format!("boundary: a {rows}-row web-log batch into arrow-rs in the guest and back, WIT columns vs Arrow IPC"),
+        format!("columns {:.2} ms, IPC {:.2} ms = {:.2}×", ms(columns), ms(ipc), ms(ipc) / ms(columns)),
+        "the faster path for a plugin with its own Arrow".into(),
+    );
 }
 
 /// One column of each shape the boundary carries differently: fixed-width

@@ -5,6 +5,10 @@
 //! - `copy` (default): every column is lifted into an arrow-rs array
 //!   (validated in full, on the guest side), lowered again and returned as
 //!   a new batch: the whole type tree crosses the boundary both ways.
+//! - `ipc-copy`: the same through the other path a plugin with its own
+//!   Arrow can take: the batch as an Arrow IPC stream (`to-ipc`), decoded
+//!   into arrow-rs, encoded again and returned as `ipc` (the engine
+//!   benchmark sets one against the other).
 //! - `pass`: returns the input untouched (a derived output reading nothing).
 //! - `count`: keeps a running row count in the host's `state` store and
 //!   appends it as an int64 column `total`.
@@ -117,6 +121,28 @@ fn copy(batch: &Batch) -> Result<Output, String> {
     })
 }
 
+/// Every column through arrow-rs and back by way of Arrow IPC streams.
+fn ipc_copy(batch: &Batch) -> Result<Output, String> {
+    let bytes = batch.to_ipc();
+    let reader = arrow_ipc::reader::StreamReader::try_new(bytes.as_slice(), None)
+        .map_err(|e| e.to_string())?;
+    let schema = reader.schema();
+    let mut out = Vec::new();
+    let mut writer =
+        arrow_ipc::writer::StreamWriter::try_new(&mut out, &schema).map_err(|e| e.to_string())?;
+    for decoded in reader {
+        writer
+            .write(&decoded.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    }
+    writer.finish().map_err(|e| e.to_string())?;
+    drop(writer);
+    Ok(Output {
+        port: 0,
+        data: OutputData::Ipc(out),
+    })
+}
+
 fn pass() -> Output {
     Output {
         port: 0,
@@ -174,6 +200,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
         let mode = mode_of(&config)?;
         let modes = [
             "copy",
+            "ipc-copy",
             "pass",
             "count",
             "two-outputs",
@@ -205,7 +232,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
                 .to_vec());
         }
         let schema = match mode.as_str() {
-            "copy" | "child-length" | "offsets-past-child" | "dictionary-key"
+            "copy" | "ipc-copy" | "child-length" | "offsets-past-child" | "dictionary-key"
             | "decimal-precision" => Some(input),
             "count" => {
                 let input = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(input))
@@ -233,6 +260,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
         }
         Ok(vec![match mode().as_str() {
             "pass" => pass(),
+            "ipc-copy" => ipc_copy(batch)?,
             "count" => count(batch)?,
             _ => copy(batch)?,
         }])
