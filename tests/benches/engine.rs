@@ -160,7 +160,7 @@ fn ipc_or_columns(host: &PluginHost, s: &Sizes) {
         ),
     ])
     .expect("batch");
-    let mut time = |mode: &str| {
+    let time = |mode: &str| {
         let mut plugin = instance(
             host,
             plugins::CONTRACT_V2,
