@@ -222,7 +222,13 @@ impl Refreshing {
             return Ok(());
         }
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-        tracing::info!(source = %self.name, rows, "table read; sending it as a new version");
+        if self.read_once {
+            tracing::info!(source = %self.name, rows, "the table changed; sending its new version");
+        } else {
+            // A newcomer's bounded pipeline would otherwise seem to hang.
+            tracing::info!(source = %self.name, rows, refresh_ms = self.every.as_millis() as u64,
+                "table read; it is read again whenever it changes, so the pipeline runs until stopped (Ctrl-C)");
+        }
         self.queued.extend(batches);
         // The very first version may be empty: a join then has an empty table.
         self.complete = self.queued.is_empty();
