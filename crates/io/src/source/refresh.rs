@@ -28,6 +28,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::json;
 
 use super::bad::BadRecord;
+use super::schema::decls;
 use super::{files, Source, SourceConfig, SourceContext};
 use crate::{Error, Result};
 
@@ -83,7 +84,7 @@ impl Refreshing {
             name: ctx.name.to_string(),
             base_dir: ctx.base_dir.to_path_buf(),
             batch_size: ctx.batch_size,
-            config: config.clone(),
+            config: pinned(config, &first.schema()),
             every,
             schema: first.schema(),
             first: Some(first),
@@ -240,6 +241,21 @@ impl Refreshing {
     fn empty(&self) -> RecordBatch {
         RecordBatch::new_empty(self.schema.clone())
     }
+}
+
+/// `config` with the types its first read inferred declared: a later
+/// version is read with them (a price column of whole numbers stays
+/// float64; a value that doesn't parse is a failed read that keeps the old
+/// table), rather than re-inferred into other columns that would stop the
+/// pipeline.
+fn pinned(config: &SourceConfig, schema: &SchemaRef) -> SourceConfig {
+    let mut config = config.clone();
+    match &mut config {
+        SourceConfig::Csv(c) if c.schema.is_none() => c.schema = Some(decls(schema)),
+        SourceConfig::Ndjson(c) if c.schema.is_none() => c.schema = Some(decls(schema)),
+        _ => {}
+    }
+    config
 }
 
 /// A digest of a read's content (its Arrow IPC stream): a database's
@@ -416,6 +432,26 @@ mod tests {
         let mut resumed = open(&dir, &config);
         resumed.seek(&position).unwrap();
         assert_eq!(next_version(resumed.as_mut(), 10), Some(vec![2]));
+    }
+
+    #[test]
+    fn a_later_version_is_read_with_the_types_the_first_read_inferred() {
+        let (dir, _) = setup("pinned", "id\n1\n");
+        let config = SourceConfig::Csv(
+            serde_json::from_value(json!({ "path": "t.csv", "refresh_ms": 10 })).unwrap(),
+        );
+        std::fs::write(dir.join("t.csv"), "id,price\n1,2.5\n").unwrap();
+        let mut source = open(&dir, &config);
+        let price = |source: &mut dyn Source| loop {
+            let batch = source.next_batch().unwrap().expect("never ends");
+            if batch.num_rows() > 0 {
+                return batch.column(1).data_type().clone();
+            }
+        };
+        assert_eq!(price(source.as_mut()), arrow::datatypes::DataType::Float64);
+        // Whole numbers alone would infer int64.
+        rewrite(&dir, "id,price\n2,3\n");
+        assert_eq!(price(source.as_mut()), arrow::datatypes::DataType::Float64);
     }
 
     #[test]
