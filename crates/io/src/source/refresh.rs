@@ -19,7 +19,7 @@
 
 use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use arrow::datatypes::SchemaRef;
@@ -47,8 +47,9 @@ pub(crate) struct Refreshing {
     every: Duration,
     schema: SchemaRef,
     /// The first read's source, opened at build time (its schema is the
-    /// node's); taken by the first `next_batch`.
-    first: Option<Box<dyn Source>>,
+    /// node's) and the change mark taken just before it opened; taken
+    /// by the first `next_batch`.
+    first: Option<(Box<dyn Source>, Option<String>)>,
     /// The version being sent.
     queued: VecDeque<RecordBatch>,
     bad: Vec<BadRecord>,
@@ -79,6 +80,9 @@ impl Refreshing {
                 format!("`refresh_ms = {refresh_ms}` is too short; use at least 10"),
             ));
         }
+        // The mark is taken before the first source opens: a file replaced
+        // in between is then read again, never kept under the new mark.
+        let first_mark = mark_of(config, ctx.name, ctx.base_dir)?;
         let first = config.build_once(ctx)?;
         Ok(Box::new(Refreshing {
             name: ctx.name.to_string(),
@@ -87,7 +91,7 @@ impl Refreshing {
             config: pinned(config, &first.schema()),
             every,
             schema: first.schema(),
-            first: Some(first),
+            first: Some((first, first_mark)),
             queued: VecDeque::new(),
             bad: Vec::new(),
             version: None,
@@ -101,26 +105,7 @@ impl Refreshing {
     /// The source's change mark: every matched file's name, size and
     /// modification time; `None` for a database.
     fn mark(&self) -> Result<Option<String>> {
-        let Some(path) = self.config.path() else {
-            return Ok(None);
-        };
-        let mut mark = String::new();
-        for file in files::expand(&self.name, &self.base_dir, path)? {
-            let meta = std::fs::metadata(&file)
-                .map_err(|e| Error::source_from(&self.name, file.display(), e))?;
-            let modified = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .unwrap_or_default();
-            mark.push_str(&format!(
-                "{}:{}:{}\n",
-                file.display(),
-                meta.len(),
-                modified.as_nanos()
-            ));
-        }
-        Ok(Some(mark))
+        mark_of(&self.config, &self.name, &self.base_dir)
     }
 
     /// A new version's columns must be the table's: not a passing
@@ -193,8 +178,10 @@ impl Refreshing {
         if !self.due() {
             return Ok(());
         }
-        let first = self.first.take();
-        let mark = self.mark()?;
+        let (first, mark) = match self.first.take() {
+            Some((source, mark)) => (Some(source), mark),
+            None => (None, self.mark()?),
+        };
         if mark.is_some() && (mark == self.version || mark == self.passed) {
             // Unchanged (or, after a restart, as the checkpoint left it:
             // the join restored that version already).
@@ -241,6 +228,31 @@ impl Refreshing {
     fn empty(&self) -> RecordBatch {
         RecordBatch::new_empty(self.schema.clone())
     }
+}
+
+/// `config`'s change mark: every matched file's name, size and
+/// modification time; `None` for a database.
+fn mark_of(config: &SourceConfig, name: &str, base_dir: &Path) -> Result<Option<String>> {
+    let Some(path) = config.path() else {
+        return Ok(None);
+    };
+    let mut mark = String::new();
+    for file in files::expand(name, base_dir, path)? {
+        let meta =
+            std::fs::metadata(&file).map_err(|e| Error::source_from(name, file.display(), e))?;
+        let modified = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        mark.push_str(&format!(
+            "{}:{}:{}\n",
+            file.display(),
+            meta.len(),
+            modified.as_nanos()
+        ));
+    }
+    Ok(Some(mark))
 }
 
 /// `config` with the types its first read inferred declared: a later
