@@ -93,6 +93,50 @@ pub struct SinkState {
     pub state: serde_json::Value,
     /// Files to publish once the checkpoint is durable.
     pub pending: Vec<Rename>,
+    /// Bytes kept with the checkpoint, in a file of their own beside its
+    /// metadata (a Kafka sink: the records of transactions not yet known
+    /// committed, replayed on resume).
+    #[serde(skip)]
+    pub data: Option<Vec<u8>>,
+    /// Run once the checkpoint is durable, after the renames (a Kafka
+    /// sink: its transaction's commit). Never stored.
+    #[serde(skip)]
+    pub publish: Option<Publish>,
+}
+
+/// Work a node hands to the checkpoint that covers it, run on the
+/// checkpoint thread once that checkpoint is on disk: a transaction's
+/// commit, offsets committed to a Kafka consumer group.
+///
+/// A publish must also cover whatever the node handed to earlier
+/// checkpoints: those of an abandoned checkpoint run with the next
+/// completed one, and any of them may be lost to a crash (a resumed node
+/// redoes it from its checkpointed state).
+#[derive(Clone)]
+pub struct Publish(Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
+
+impl Publish {
+    /// Wraps `f`; its `Err` is logged (the node itself fails the run when
+    /// it can't go on).
+    pub fn new(f: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static) -> Self {
+        Publish(Arc::new(f))
+    }
+
+    fn run(&self) -> std::result::Result<(), String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Publish {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Publish")
+    }
+}
+
+impl PartialEq for Publish {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// One node's part of a checkpoint.
@@ -116,6 +160,15 @@ pub enum NodeState {
     Sink(SinkState),
 }
 
+/// A sink's publish, taken out of its state (states are cloned into
+/// later checkpoints; a publish runs once).
+fn take_publish(state: &mut NodeState) -> Option<Publish> {
+    match state {
+        NodeState::Sink(sink) => sink.publish.take(),
+        _ => None,
+    }
+}
+
 /// What the coordinator hears from the nodes.
 enum Report {
     /// `node` reached barrier `id` with `state`.
@@ -131,6 +184,9 @@ enum Report {
     Pause,
     /// The run succeeded: write the final checkpoint and stop.
     Finish(mpsc::Sender<Result<()>>),
+    /// Run `Publish` once checkpoint `id` (or a later one) is durable;
+    /// `node` names it in the log.
+    Publish(u64, String, Publish),
     /// The run failed or was abandoned: stop.
     Stop,
 }
@@ -218,6 +274,7 @@ impl Coordinator {
             paused: false,
             next: after + 1,
             carried: BTreeMap::new(),
+            publishes: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("weir-checkpoint".into())
@@ -252,6 +309,12 @@ impl Coordinator {
     /// `node` reached barrier `id`.
     pub fn ack(&self, id: u64, node: &str, state: NodeState) {
         self.send(Report::Ack(id, node.to_string(), state));
+    }
+
+    /// Runs `publish` once checkpoint `id`, or a later one, is on disk
+    /// (after the sinks' renames). Ask before acking `id`.
+    pub fn on_durable(&self, id: u64, node: &str, publish: Publish) {
+        self.send(Report::Publish(id, node.to_string(), publish));
     }
 
     /// `node` declines checkpoint `id` (why: its plugin's error).
@@ -326,6 +389,8 @@ struct Worker {
     /// Files prepared for a checkpoint that could not be written: they
     /// ride with the next one (their rows are past its source positions).
     carried: BTreeMap<String, Vec<Rename>>,
+    /// Publishes waiting for their checkpoint, in the order asked.
+    publishes: Vec<(u64, String, Publish)>,
 }
 
 impl Worker {
@@ -334,17 +399,25 @@ impl Worker {
         loop {
             let wait = due.saturating_duration_since(Instant::now());
             match reports.recv_timeout(wait) {
-                Ok(Report::Ack(id, node, state)) => match self.flight.as_mut() {
+                Ok(Report::Ack(id, node, mut state)) => match self.flight.as_mut() {
                     Some(flight) if flight.id == id => {
+                        self.publishes.extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
                         flight.acks.insert(node, state);
                     }
                     // A barrier of an abandoned checkpoint: files its sink
                     // prepared still must be published, with the next one.
-                    _ => self.carry(node, state),
+                    _ => {
+                        self.publishes.extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
+                        self.carry(node, state)
+                    }
                 },
-                Ok(Report::Ended(node, state)) => {
+                Ok(Report::Ended(node, mut state)) => {
+                    // Covered by whichever checkpoint is written next: it
+                    // holds every ended node's state.
+                    self.publishes.extend(take_publish(&mut state).map(|p| (0, node.clone(), p)));
                     self.ended.insert(node, state);
                 }
+                Ok(Report::Publish(id, node, publish)) => self.publishes.push((id, node, publish)),
                 Ok(Report::Decline(id, node, why)) => {
                     if self.flight.as_ref().is_some_and(|f| f.id == id) {
                         tracing::warn!(checkpoint = id, node = %node, error = %why,
@@ -416,6 +489,20 @@ impl Worker {
         if let Some(flight) = self.flight.take() {
             for (node, state) in flight.acks {
                 self.carry(node, state);
+            }
+        }
+    }
+
+    /// Runs the publishes checkpoint `id` covers, in the order asked.
+    fn run_publishes(&mut self, id: u64) {
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.publishes)
+            .into_iter()
+            .partition(|(at, _, _)| *at <= id);
+        self.publishes = later;
+        for (_, node, publish) in due {
+            if let Err(e) = publish.run() {
+                tracing::error!(checkpoint = id, node = %node, error = %e,
+                    "publishing after the checkpoint failed");
             }
         }
     }
@@ -503,6 +590,7 @@ impl Worker {
                 }
             }
         }
+        self.run_publishes(id);
         // An ended sink's files are published once; later checkpoints keep
         // only its state.
         for node in from_ended {
@@ -570,6 +658,7 @@ mod tests {
             NodeState::Sink(SinkState {
                 state: serde_json::json!({ "next_part": 1 }),
                 pending: vec![a.clone()],
+                ..SinkState::default()
             }),
         );
         // The sink ends before the source answers: its last file belongs
@@ -580,6 +669,7 @@ mod tests {
             NodeState::Sink(SinkState {
                 state: serde_json::json!({ "next_part": 2 }),
                 pending: vec![b.clone()],
+                ..SinkState::default()
             }),
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -621,5 +711,71 @@ mod tests {
                 watermark: None
             })
         );
+    }
+
+    /// A publish that records when it ran into `log`.
+    fn logging(log: &Arc<Mutex<Vec<String>>>, what: &str) -> Publish {
+        let (log, what) = (log.clone(), what.to_string());
+        Publish::new(move || {
+            log.lock().unwrap().push(what.clone());
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_publish_runs_once_after_its_checkpoint_is_on_disk_and_a_declined_ones_with_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = CheckpointConfig {
+            dir: dir.path().join("ckpt"),
+            interval_ms: 10,
+            keep: 3,
+            max_failed_snapshots: 3,
+        };
+        let nodes = vec!["src".to_string(), "sink".to_string()];
+        let c = Coordinator::start(&config, config.dir.clone(), nodes, 0).unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let source = |p: i64| NodeState::Source {
+            position: Some(serde_json::json!(p)),
+            watermark: None,
+        };
+        let sink = |what: &str, data: &[u8]| {
+            NodeState::Sink(SinkState {
+                data: Some(data.to_vec()),
+                publish: Some(logging(&log, what)),
+                ..SinkState::default()
+            })
+        };
+
+        wait_for("a checkpoint request", || c.requested() >= 1);
+        let first = c.requested();
+        c.on_durable(first, "src", logging(&log, "offsets 1"));
+        c.ack(first, "src", source(1));
+        c.decline(first, "plugin", "snapshot failed".into());
+        // The sink's answer comes after the checkpoint was abandoned.
+        c.ack(first, "sink", sink("commit 1", b"records 1"));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(log.lock().unwrap().is_empty(), "ran for a declined checkpoint");
+
+        wait_for("the next request", || c.requested() > first);
+        let second = c.requested();
+        c.on_durable(second, "src", logging(&log, "offsets 2"));
+        c.ack(second, "src", source(2));
+        c.ack(second, "sink", sink("commit 2", b"records 1 and 2"));
+        wait_for("checkpoint complete", || c.status().completed() == 1);
+        wait_for("the publishes", || log.lock().unwrap().len() == 4);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["offsets 1", "commit 1", "offsets 2", "commit 2"]
+        );
+        let loaded = latest(&config.dir).unwrap().unwrap();
+        match &loaded.nodes["sink"] {
+            NodeState::Sink(s) => {
+                assert_eq!(s.data.as_deref(), Some(&b"records 1 and 2"[..]));
+                assert!(s.publish.is_none());
+            }
+            other => panic!("not a sink: {other:?}"),
+        }
+        drop(c);
+        assert_eq!(log.lock().unwrap().len(), 4, "a publish ran twice");
     }
 }

@@ -27,7 +27,13 @@ enum StoredNode {
         state_file: Option<String>,
         next_batch: u64,
     },
-    Sink(SinkState),
+    Sink {
+        #[serde(flatten)]
+        sink: SinkState,
+        /// `<n>.data`: the sink's `data`, when it has any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_file: Option<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -112,7 +118,22 @@ pub(super) fn write(
                     next_batch: *next_batch,
                 }
             }
-            NodeState::Sink(sink) => StoredNode::Sink(sink.clone()),
+            NodeState::Sink(sink) => StoredNode::Sink {
+                sink: SinkState {
+                    data: None,
+                    publish: None,
+                    ..sink.clone()
+                },
+                data_file: match &sink.data {
+                    Some(bytes) => {
+                        let file = format!("{index}.data");
+                        write_synced(&temp.join(&file), bytes)?;
+                        written += bytes.len() as u64;
+                        Some(file)
+                    }
+                    None => None,
+                },
+            },
         };
         nodes.insert(node.clone(), stored);
     }
@@ -166,6 +187,20 @@ fn is_plain_name(file: &str) -> bool {
     )
 }
 
+/// A file the checkpoint's metadata names: written by `write` as
+/// `<n>.state` or `<n>.data`, so anything else (a path out of the
+/// checkpoint) is damage.
+fn read_own_file(path: &Path, meta_path: &Path, node: &str, file: &str) -> Result<Vec<u8>> {
+    if !is_plain_name(file) {
+        return Err(damaged(
+            meta_path,
+            format!("node {node:?}: file {file:?} is not a file name in the checkpoint"),
+        ));
+    }
+    let file = path.join(file);
+    std::fs::read(&file).map_err(|e| fail(&file, e))
+}
+
 fn read(path: &Path, id: u64) -> Result<Loaded> {
     let meta_path = path.join("meta.json");
     let bytes = std::fs::read(&meta_path).map_err(|e| fail(&meta_path, e))?;
@@ -193,24 +228,20 @@ fn read(path: &Path, id: u64) -> Result<Loaded> {
                 state_file,
                 next_batch,
             } => {
-                let state = match state_file {
-                    Some(file) => {
-                        // Written by `write` as `<n>.state`: anything else
-                        // (a path out of the checkpoint) is damage.
-                        if !is_plain_name(&file) {
-                            return Err(damaged(
-                                &meta_path,
-                                format!("node {node:?}: state file {file:?} is not a file name in the checkpoint"),
-                            ));
-                        }
-                        let file = path.join(file);
-                        Some(std::fs::read(&file).map_err(|e| fail(&file, e))?)
-                    }
-                    None => None,
-                };
+                let state = state_file
+                    .map(|file| read_own_file(path, &meta_path, &node, &file))
+                    .transpose()?;
                 NodeState::Transform { state, next_batch }
             }
-            StoredNode::Sink(sink) => NodeState::Sink(sink),
+            StoredNode::Sink {
+                mut sink,
+                data_file,
+            } => {
+                sink.data = data_file
+                    .map(|file| read_own_file(path, &meta_path, &node, &file))
+                    .transpose()?;
+                NodeState::Sink(sink)
+            }
         };
         nodes.insert(node, state);
     }

@@ -196,6 +196,7 @@ impl<F: Format> Sink for FileSink<F> {
         Ok(SinkState {
             state: serde_json::json!({ "next_part": next }),
             pending,
+            ..SinkState::default()
         })
     }
 

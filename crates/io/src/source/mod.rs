@@ -152,6 +152,23 @@ pub trait Source: Send {
         true
     }
 
+    /// The event time every split of this source has passed, when it reads
+    /// several that advance independently (Kafka partitions): the least of
+    /// each split's newest `column` value, in microseconds since the
+    /// epoch, splits idle past their timeout aside. `batch` is the one
+    /// just returned. `None`: one split; the batch's newest time counts.
+    fn split_event_time(&mut self, column: &str, batch: &RecordBatch) -> Result<Option<i64>> {
+        let _ = (column, batch);
+        Ok(None)
+    }
+
+    /// Work to do once the checkpoint holding the current
+    /// [`Source::position`] is durable (Kafka: commit the offsets to the
+    /// consumer group). Asked at every barrier and at the end.
+    fn publish(&mut self) -> Option<weir_core::checkpoint::Publish> {
+        None
+    }
+
     /// What a restart from a checkpoint does with this source's rows.
     fn delivery(&self) -> Delivery {
         if self.position().is_some() {

@@ -46,8 +46,21 @@ impl SourceClock {
         self.newest = watermark.map(|w| w.saturating_add(self.delay_us()));
     }
 
-    /// Counts `batch`'s event times; the watermark after it.
-    pub(crate) fn observe(&mut self, node: &str, batch: &RecordBatch) -> Result<Option<i64>> {
+    /// The watermark's column, if the source has a watermark.
+    pub(crate) fn column(&self) -> Option<&str> {
+        self.config.as_ref().map(|c| c.column.as_str())
+    }
+
+    /// Counts `batch`'s event times; the watermark after it. `splits`:
+    /// the time every split of the source has passed, when it reads
+    /// several (Kafka partitions); then that, not the batch's newest,
+    /// moves the clock.
+    pub(crate) fn observe(
+        &mut self,
+        node: &str,
+        batch: &RecordBatch,
+        splits: Option<i64>,
+    ) -> Result<Option<i64>> {
         let Some(config) = &self.config else {
             return Ok(None);
         };
@@ -76,7 +89,7 @@ impl SourceClock {
         let Some(micros) = micros.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
             return Ok(self.watermark());
         };
-        if let Some(newest) = max(micros) {
+        if let Some(newest) = splits.or_else(|| max(micros)) {
             self.newest = Some(self.newest.map_or(newest, |n| n.max(newest)));
         }
         Ok(self.watermark())

@@ -55,7 +55,7 @@ pub(in crate::exec) fn run_source(
         // An unbounded source that found nothing (a poll with no new
         // records) returns an empty batch, so stop, pause and checkpoints
         // are seen.
-        if batch.num_rows() > 0 && !run.emit(&batch, started)? {
+        if batch.num_rows() > 0 && !run.emit(source, &batch, started)? {
             break;
         }
         run.complete(source);
@@ -126,6 +126,9 @@ impl SourceRun<'_> {
         };
         if id > clock.last_barrier {
             clock.last_barrier = id;
+            if let Some(publish) = source.publish() {
+                checkpoints.on_durable(id, &self.cx.name, publish);
+            }
             checkpoints.ack(
                 id,
                 &self.cx.name,
@@ -140,9 +143,20 @@ impl SourceRun<'_> {
 
     /// Stamps event time and sends `batch` on; `false` once every consumer
     /// is gone.
-    fn emit(&self, batch: &RecordBatch, started: Instant) -> Result<bool> {
+    fn emit(
+        &self,
+        source: &mut dyn Source,
+        batch: &RecordBatch,
+        started: Instant,
+    ) -> Result<bool> {
         let watermark = match self.clock.lock() {
-            Ok(mut clock) => clock.observe(&self.cx.name, batch)?,
+            Ok(mut clock) => {
+                let splits = match clock.column() {
+                    Some(column) => source.split_event_time(column, batch)?,
+                    None => None,
+                };
+                clock.observe(&self.cx.name, batch, splits)?
+            }
             Err(_) => None,
         };
         if let Some(w) = watermark {
@@ -167,7 +181,7 @@ impl SourceRun<'_> {
     fn drain(&self, source: &mut dyn Source) -> Result<()> {
         let started = Instant::now();
         for batch in source.drain()? {
-            if batch.num_rows() > 0 && !self.emit(&batch, started)? {
+            if batch.num_rows() > 0 && !self.emit(source, &batch, started)? {
                 break;
             }
         }
@@ -181,6 +195,9 @@ impl SourceRun<'_> {
     fn end(&self, source: &mut dyn Source, ended: bool) {
         if let (Some(checkpoints), Ok(clock)) = (self.cx.checkpoints.as_deref(), self.clock.lock())
         {
+            if let Some(publish) = source.publish() {
+                checkpoints.on_durable(0, &self.cx.name, publish);
+            }
             checkpoints.ended(
                 &self.cx.name,
                 NodeState::Source {
