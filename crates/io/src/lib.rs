@@ -5,9 +5,11 @@
 //! Each kind owns its config type (the `[sources.NAME]` / `[sinks.NAME]`
 //! table) and resolves relative paths through the context it is built
 //! with. The kinds that pull in a client library are cargo features, on by
-//! default: `postgres`, `sqlite`, `http`. Without one, its `type` is not a
+//! default: `postgres`, `sqlite`, `http`, `kafka`. Without one, its `type` is not a
 //! known kind.
 
+#[cfg(feature = "kafka")]
+mod kafka;
 pub mod sink;
 pub mod source;
 

@@ -401,20 +401,23 @@ impl Worker {
             match reports.recv_timeout(wait) {
                 Ok(Report::Ack(id, node, mut state)) => match self.flight.as_mut() {
                     Some(flight) if flight.id == id => {
-                        self.publishes.extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
+                        self.publishes
+                            .extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
                         flight.acks.insert(node, state);
                     }
                     // A barrier of an abandoned checkpoint: files its sink
                     // prepared still must be published, with the next one.
                     _ => {
-                        self.publishes.extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
+                        self.publishes
+                            .extend(take_publish(&mut state).map(|p| (id, node.clone(), p)));
                         self.carry(node, state)
                     }
                 },
                 Ok(Report::Ended(node, mut state)) => {
                     // Covered by whichever checkpoint is written next: it
                     // holds every ended node's state.
-                    self.publishes.extend(take_publish(&mut state).map(|p| (0, node.clone(), p)));
+                    self.publishes
+                        .extend(take_publish(&mut state).map(|p| (0, node.clone(), p)));
                     self.ended.insert(node, state);
                 }
                 Ok(Report::Publish(id, node, publish)) => self.publishes.push((id, node, publish)),
@@ -754,7 +757,10 @@ mod tests {
         // The sink's answer comes after the checkpoint was abandoned.
         c.ack(first, "sink", sink("commit 1", b"records 1"));
         std::thread::sleep(Duration::from_millis(50));
-        assert!(log.lock().unwrap().is_empty(), "ran for a declined checkpoint");
+        assert!(
+            log.lock().unwrap().is_empty(),
+            "ran for a declined checkpoint"
+        );
 
         wait_for("the next request", || c.requested() > first);
         let second = c.requested();

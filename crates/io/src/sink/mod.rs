@@ -10,6 +10,8 @@ mod csv;
 mod file;
 mod ipc;
 mod json_text;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod ndjson;
 mod parquet;
 #[cfg(feature = "postgres")]
@@ -32,6 +34,8 @@ use weir_core::checkpoint::SinkState;
 pub use self::blackhole::BlackholeSinkConfig;
 pub use self::csv::CsvSinkConfig;
 pub use self::ipc::IpcSinkConfig;
+#[cfg(feature = "kafka")]
+pub use self::kafka::KafkaSinkConfig;
 pub use self::ndjson::NdjsonSinkConfig;
 pub use self::parquet::{Compression, ParquetSinkConfig};
 #[cfg(feature = "postgres")]
@@ -64,6 +68,9 @@ pub enum SinkConfig {
     Sqlite(SqliteSinkConfig),
     /// `type = "blackhole"`: drops rows, optionally at a limited rate.
     Blackhole(BlackholeSinkConfig),
+    /// `type = "kafka"`: records to Kafka topics.
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaSinkConfig>),
 }
 
 /// What a sink is built with.
@@ -126,6 +133,8 @@ impl SinkConfig {
             #[cfg(feature = "sqlite")]
             SinkConfig::Sqlite(_) => "sqlite",
             SinkConfig::Blackhole(_) => "blackhole",
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -205,6 +214,8 @@ impl SinkConfig {
             #[cfg(feature = "sqlite")]
             SinkConfig::Sqlite(c) => c.build(ctx),
             SinkConfig::Blackhole(c) => c.build(ctx),
+            #[cfg(feature = "kafka")]
+            SinkConfig::Kafka(c) => c.build(ctx),
         }
     }
 }

@@ -11,6 +11,8 @@ mod http;
 #[cfg(feature = "http")]
 mod http_poll;
 mod ipc;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lines;
 mod ndjson;
 mod parquet;
@@ -43,6 +45,8 @@ pub use self::http::HttpConfig;
 #[cfg(feature = "http")]
 pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
 pub use self::ipc::IpcConfig;
+#[cfg(feature = "kafka")]
+pub use self::kafka::{KafkaSourceConfig, Metadata as KafkaMetadata};
 pub use self::lines::LineFormat;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;
@@ -85,6 +89,10 @@ pub enum SourceConfig {
     /// `type = "http"`: an ingest endpoint clients POST rows to (unbounded).
     #[cfg(feature = "http")]
     Http(HttpConfig),
+    /// `type = "kafka"`: records from Kafka topics (unbounded unless
+    /// `until = "end"`).
+    #[cfg(feature = "kafka")]
+    Kafka(Box<KafkaSourceConfig>),
 }
 
 /// What a source is built with.
@@ -155,9 +163,15 @@ pub trait Source: Send {
     /// The event time every split of this source has passed, when it reads
     /// several that advance independently (Kafka partitions): the least of
     /// each split's newest `column` value, in microseconds since the
-    /// epoch, splits idle past their timeout aside. `batch` is the one
-    /// just returned. `None`: one split; the batch's newest time counts.
-    fn split_event_time(&mut self, column: &str, batch: &RecordBatch) -> Result<Option<i64>> {
+    /// epoch, splits idle past their timeout aside (`Some(None)`: a live
+    /// split has shown no time yet, so the watermark holds). `batch` is
+    /// the one just returned. `None`: one split; the batch's newest time
+    /// counts.
+    fn split_event_time(
+        &mut self,
+        column: &str,
+        batch: &RecordBatch,
+    ) -> Result<Option<Option<i64>>> {
         let _ = (column, batch);
         Ok(None)
     }
@@ -238,6 +252,8 @@ impl SourceConfig {
             SourceConfig::Tail(_) => "tail",
             #[cfg(feature = "http")]
             SourceConfig::Http(_) => "http",
+            #[cfg(feature = "kafka")]
+            SourceConfig::Kafka(_) => "kafka",
         }
     }
 
@@ -250,6 +266,8 @@ impl SourceConfig {
             SourceConfig::Ipc(c) => c.on_bad_record,
             SourceConfig::Stdin(c) => c.on_bad_record,
             SourceConfig::Directory(c) => c.on_bad_record,
+            #[cfg(feature = "kafka")]
+            SourceConfig::Kafka(c) => c.on_bad_record,
             _ => bad::OnBadRecord::Fail,
         }
     }
@@ -305,6 +323,28 @@ impl SourceConfig {
             SourceConfig::Tail(c) => c.build(ctx),
             #[cfg(feature = "http")]
             SourceConfig::Http(c) => c.build(ctx),
+            #[cfg(feature = "kafka")]
+            SourceConfig::Kafka(c) => c.build(ctx),
         }
     }
+}
+
+/// Each row's `column` (a timestamp column) in microseconds since the
+/// epoch.
+pub(crate) fn event_micros(
+    column: &str,
+    batch: &RecordBatch,
+) -> std::result::Result<Vec<Option<i64>>, String> {
+    use arrow::array::{Array, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, TimeUnit};
+    let values = batch
+        .column_by_name(column)
+        .ok_or_else(|| format!("watermark.column {column:?} is not a column of this source"))?;
+    let micros = arrow::compute::cast(values, &DataType::Timestamp(TimeUnit::Microsecond, None))
+        .map_err(|e| format!("watermark.column {column:?}: {e}"))?;
+    let micros = micros
+        .as_any()
+        .downcast_ref::<TimestampMicrosecondArray>()
+        .ok_or_else(|| format!("watermark.column {column:?} is not a timestamp"))?;
+    Ok(micros.iter().collect())
 }

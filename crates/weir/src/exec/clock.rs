@@ -59,7 +59,7 @@ impl SourceClock {
         &mut self,
         node: &str,
         batch: &RecordBatch,
-        splits: Option<i64>,
+        splits: Option<Option<i64>>,
     ) -> Result<Option<i64>> {
         let Some(config) = &self.config else {
             return Ok(None);
@@ -89,7 +89,11 @@ impl SourceClock {
         let Some(micros) = micros.as_any().downcast_ref::<TimestampMicrosecondArray>() else {
             return Ok(self.watermark());
         };
-        if let Some(newest) = splits.or_else(|| max(micros)) {
+        let newest = match splits {
+            Some(splits) => splits,
+            None => max(micros),
+        };
+        if let Some(newest) = newest {
             self.newest = Some(self.newest.map_or(newest, |n| n.max(newest)));
         }
         Ok(self.watermark())

@@ -143,12 +143,7 @@ impl SourceRun<'_> {
 
     /// Stamps event time and sends `batch` on; `false` once every consumer
     /// is gone.
-    fn emit(
-        &self,
-        source: &mut dyn Source,
-        batch: &RecordBatch,
-        started: Instant,
-    ) -> Result<bool> {
+    fn emit(&self, source: &mut dyn Source, batch: &RecordBatch, started: Instant) -> Result<bool> {
         let watermark = match self.clock.lock() {
             Ok(mut clock) => {
                 let splits = match clock.column() {
