@@ -31,6 +31,10 @@ fn decode(text: &str) -> String {
 /// A request as the handler sees it.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The body (`Content-Length` bytes), as text.
+    pub body: String,
     /// The path, without the query.
     pub path: String,
     /// Query parameters, percent-decoded.
@@ -68,6 +72,12 @@ impl Response {
         }
     }
 
+    /// With another status.
+    pub fn with_status(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+
     /// With an extra header.
     pub fn header(mut self, name: &str, value: &str) -> Response {
         self.headers.push((name.into(), value.into()));
@@ -100,6 +110,7 @@ pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> 
                 if reader.read_line(&mut line).is_err() {
                     return;
                 }
+                let method = line.split_whitespace().next().unwrap_or("GET").to_string();
                 let target = line.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let mut headers = HashMap::new();
                 loop {
@@ -111,6 +122,14 @@ pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> 
                         headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
                     }
                 }
+                let length: usize = headers
+                    .get("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                if std::io::Read::read_exact(&mut reader, &mut body).is_err() {
+                    return;
+                }
                 let (path, query) = target.split_once('?').unwrap_or((&target, ""));
                 let query = query
                     .split('&')
@@ -118,6 +137,8 @@ pub fn serve(handler: impl Fn(&Request) -> Response + Send + Sync + 'static) -> 
                     .map(|(k, v)| (decode(k), decode(v)))
                     .collect();
                 let request = Request {
+                    method,
+                    body: String::from_utf8_lossy(&body).into_owned(),
                     path: path.to_string(),
                     query,
                     headers,

@@ -13,6 +13,7 @@ use arrow::datatypes::SchemaRef;
 use weir::plugin::{EngineConfig, PluginHost};
 
 pub mod api;
+pub mod kafka;
 
 /// Component files of every plugin, built from source.
 pub mod plugins {

@@ -15,6 +15,7 @@ mod first_hour;
 mod formats;
 mod fuzz_seeds;
 mod http_poll;
+mod kafka;
 mod languages;
 mod malformed;
 mod manifest_errors;

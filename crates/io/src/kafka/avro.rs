@@ -137,12 +137,25 @@ impl AvroDecoder {
                         .into(),
                 ));
             }
-            let used = self.decoder.decode(value).map_err(|e| (i, e.to_string()))?;
-            if used != value.len() {
-                return Err((
-                    i,
-                    format!("{} bytes after the Avro record", value.len() - used),
-                ));
+            let mut at = 0;
+            let mut stalled = false;
+            while at < value.len() {
+                let used = self
+                    .decoder
+                    .decode(&value[at..])
+                    .map_err(|e| (i, e.to_string()))?;
+                at += used;
+                if at < value.len() {
+                    // A full batch, or a record of another writer schema
+                    // after rows of the last one: the decoder switches
+                    // only between batches.
+                    if used == 0 && stalled {
+                        let left = value.len() - at;
+                        return Err((i, format!("{left} bytes after the Avro record")));
+                    }
+                    stalled = used == 0;
+                    batches.extend(self.decoder.flush().map_err(|e| (i, e.to_string()))?);
+                }
             }
             if self.decoder.batch_is_full() {
                 batches.extend(self.decoder.flush().map_err(|e| (i, e.to_string()))?);

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BinaryBuilder, Int32Array, Int64Array, MapBuilder, StringArray, StringBuilder,
-    TimestampMillisecondArray,
+    ArrayRef, BinaryBuilder, Int32Array, Int64Array, MapBuilder, MapFieldNames, StringArray,
+    StringBuilder, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -84,8 +84,14 @@ impl Metadata {
                     .with_timezone("UTC"),
             ),
             Metadata::Headers => {
-                let mut b = MapBuilder::new(None, StringBuilder::new(), BinaryBuilder::new())
-                    .with_values_field(Arc::new(Field::new("values", DataType::Binary, true)));
+                let names = MapFieldNames {
+                    entry: "entries".into(),
+                    key: "keys".into(),
+                    value: "values".into(),
+                };
+                let mut b =
+                    MapBuilder::new(Some(names), StringBuilder::new(), BinaryBuilder::new())
+                        .with_values_field(Arc::new(Field::new("values", DataType::Binary, true)));
                 for r in rows {
                     for (k, v) in &r.headers {
                         b.keys().append_value(k);

@@ -261,8 +261,8 @@ impl KafkaSource {
                     return Err(Error::source(
                         &self.node,
                         format!(
-                            "topic {topic:?}: {:?} (does it exist?)",
-                            rdkafka::types::RDKafkaRespErr::from(e)
+                            "topic {topic:?}: {} (does it exist?)",
+                            rdkafka::types::RDKafkaErrorCode::from(e)
                         ),
                     ));
                 }
