@@ -1,10 +1,11 @@
-"""The kafka tests' outside client: librdkafka's Python binding
-(confluent-kafka) and fastavro, doing what a team's other services would —
+"""The kafka tests' outside clients: librdkafka's Python binding
+(confluent-kafka), kafka-python and fastavro, doing what a team's other services would —
 create topics, produce JSON and Confluent-framed Avro, read what weir wrote
 as a read_committed consumer.
 
     kafka_client.py create BROKERS TOPIC PARTITIONS
     kafka_client.py produce-json BROKERS TOPIC N [BAD_EVERY [RATE]]
+    kafka_client.py produce-events BROKERS TOPIC N RATE KEYS
     kafka_client.py produce-avro BROKERS TOPIC REGISTRY N VERSION
     kafka_client.py read BROKERS TOPIC            -> JSON summary
     kafka_client.py read-avro BROKERS TOPIC REGISTRY -> JSON records
@@ -47,6 +48,27 @@ def produce_json(brokers, topic, n, bad_every=0, rate=0):
         p.produce(topic, value, key=f"k{i % 7}".encode(), headers=[("source", b"python")])
         if i % 1000 == 0:
             p.poll(0)
+    p.flush(30)
+
+
+def produce_events(brokers, topic, n, rate, keys):
+    """Event `i`: key `k{i % keys}`, time 2024-01-01 + 10 ms × i, keyed by
+    its key (so a key's events are in one partition, in time order); then
+    one event per key an hour later, which closes every window before it."""
+    p = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc).timestamp()
+    began = time.time()
+    n, rate, keys = int(n), float(rate), int(keys)
+    for i in list(range(n)) + [n + 360_000 + k for k in range(keys)]:
+        if i < n and i % 100 == 0:
+            ahead = began + i / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+            p.poll(0)
+        at = datetime.fromtimestamp(start + i / 100, tz=timezone.utc)
+        key = f"k{i % keys}"
+        value = {"key": key, "n": i, "ts": at.strftime("%Y-%m-%dT%H:%M:%S.%f")}
+        p.produce(topic, json.dumps(value).encode(), key=key.encode())
     p.flush(30)
 
 
@@ -121,47 +143,82 @@ def produce_avro(brokers, topic, registry, n, version):
     p.flush(30)
 
 
-def records(brokers, topic, isolation="read_committed"):
-    """Every record now in `topic`: read until each partition reports its
-    end (librdkafka's partition EOF, which steps over transaction markers)."""
-    from confluent_kafka import KafkaError
-    c = Consumer({"bootstrap.servers": brokers, "group.id": f"reader-{time.time()}",
-                  "isolation.level": isolation, "enable.auto.commit": False,
-                  "enable.partition.eof": True})
-    meta = c.list_topics(topic, timeout=10).topics[topic]
-    c.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-    at_end = set()
+def committed_records(brokers, topic):
+    """Every record of `topic` in a committed transaction (or in none), in
+    offset order per partition — what a read_committed consumer must see.
+
+    librdkafka's read_committed relies on the aborted-transaction list a
+    Kafka broker sends with each fetch; tansu sends none, so its aborted
+    records would show. This reader (kafka-python's fetcher, reading
+    uncommitted) holds each producer's transactional records back until
+    that transaction's control marker says commit, and drops them on
+    abort: read_committed from the log itself.
+    """
+    from kafka import KafkaConsumer, TopicPartition as TP
+    from kafka.consumer import fetcher
+    from kafka.consumer.fetcher import ConsumerRecord
+
+    pending = {}
+
+    def unpack(self, tp, records, key_deserializer, value_deserializer):
+        batch = records.next_batch()
+        while batch is not None:
+            if batch.magic == 2 and batch.is_transactional:
+                # A fenced producer's open transaction is aborted by its
+                # successor (same id, next epoch): markers close only their
+                # own epoch's records.
+                key = (tp, batch.producer_id, batch.producer_epoch)
+                if batch.is_control_batch:
+                    marker = next(batch)
+                    held = pending.pop(key, [])
+                    if marker is not None and not marker.abort:
+                        yield from held
+                else:
+                    pending.setdefault(key, []).extend(
+                        ConsumerRecord(tp.topic, tp.partition, batch.leader_epoch, r.offset,
+                                       r.timestamp, r.timestamp_type, r.key, r.value, r.headers,
+                                       None, -1, -1, -1)
+                        for r in batch)
+            elif not batch.is_control_batch:
+                for r in batch:
+                    yield ConsumerRecord(tp.topic, tp.partition, -1, r.offset, r.timestamp,
+                                         r.timestamp_type, r.key, r.value, r.headers, None, -1, -1, -1)
+            self.next_fetch_offset = batch.next_offset
+            batch = records.next_batch()
+        self.drain()
+
+    fetcher.Fetcher.PartitionRecords._unpack_records = unpack
+    c = KafkaConsumer(bootstrap_servers=brokers, enable_auto_commit=False,
+                      isolation_level="read_uncommitted", group_id=None)
+    tps = [TP(topic, p) for p in sorted(c.partitions_for_topic(topic) or [])]
+    c.assign(tps)
+    c.seek_to_beginning(*tps)
+    ends = c.end_offsets(tps)
     out = []
     deadline = time.time() + 60
-    while len(at_end) < len(meta.partitions) and time.time() < deadline:
-        m = c.poll(0.2)
-        if m is None:
-            continue
-        if m.error():
-            if m.error().code() == KafkaError._PARTITION_EOF:
-                at_end.add(m.partition())
-            continue
-        at_end.discard(m.partition())
-        out.append(m)
+    while time.time() < deadline and any(c.position(tp) < ends[tp] for tp in tps):
+        for batch in c.poll(timeout_ms=200).values():
+            out.extend(batch)
     c.close()
     return out
 
 
 def read(brokers, topic):
-    ms = records(brokers, topic)
-    values = [m.value() for m in ms]
+    ms = committed_records(brokers, topic)
+    values = [m.value for m in ms]
     counts = {}
     for v in values:
         counts[v] = counts.get(v, 0) + 1
+    text = lambda b: None if b is None else b.decode("utf-8", "replace")
     print(json.dumps({
         "count": len(values),
         "distinct": len(counts),
         "duplicated": sum(1 for c in counts.values() if c > 1),
         "records": [{
-            "key": None if m.key() is None else m.key().decode("utf-8", "replace"),
-            "value": None if m.value() is None else m.value().decode("utf-8", "replace"),
-            "partition": m.partition(),
-            "headers": {k: v.decode("utf-8", "replace") for k, v in (m.headers() or [])},
+            "key": text(m.key),
+            "value": text(m.value),
+            "partition": m.partition,
+            "headers": {k: text(v) for k, v in (m.headers or [])},
         } for m in ms] if len(ms) <= 5000 else [],
     }))
 
@@ -170,18 +227,18 @@ def read_avro(brokers, topic, registry):
     import fastavro
     out = []
     cache = {}
-    for m in records(brokers, topic):
-        magic, schema_id = struct.unpack(">bI", m.value()[:5])
+    for m in committed_records(brokers, topic):
+        magic, schema_id = struct.unpack(">bI", m.value[:5])
         assert magic == 0, "not Confluent-framed"
         if schema_id not in cache:
             body = json.load(urllib.request.urlopen(f"{registry}/schemas/ids/{schema_id}"))
             cache[schema_id] = fastavro.parse_schema(json.loads(body["schema"]))
-        r = fastavro.schemaless_reader(io.BytesIO(m.value()[5:]), cache[schema_id])
+        r = fastavro.schemaless_reader(io.BytesIO(m.value[5:]), cache[schema_id])
         out.append(r)
     print(json.dumps(out, default=str))
 
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
-    {"create": create, "produce-json": produce_json, "produce-avro": produce_avro,
+    {"create": create, "produce-json": produce_json, "produce-events": produce_events, "produce-avro": produce_avro,
      "read": read, "read-avro": read_avro}[command](*args)

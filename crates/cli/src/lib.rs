@@ -6,6 +6,8 @@ mod lineage;
 mod metrics;
 mod progress;
 mod run;
+#[cfg(feature = "kafka")]
+mod slots;
 mod summary;
 mod ui;
 

@@ -137,6 +137,14 @@ fn run_graph(
     let _progress = (every > 0.0 && every.is_finite()).then(|| {
         progress::Progress::start(control.clone(), std::time::Duration::from_secs_f64(every))
     });
+    #[cfg(feature = "kafka")]
+    if crate::slots::scaled_source(&graph.manifest).is_some() {
+        // Each partition's pipeline is prepared by its slot.
+        drop(prepared);
+        let mut summary = crate::slots::run(graph, &host, control, runtime)?;
+        summary.load = Some(load);
+        return Ok(summary);
+    }
     let mut summary = runtime.block_on(exec::run(graph, prepared, control.clone()))?;
     summary.load = Some(load);
     Ok(summary)

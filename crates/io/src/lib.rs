@@ -10,6 +10,8 @@
 
 #[cfg(feature = "kafka")]
 mod kafka;
+#[cfg(feature = "kafka")]
+pub use kafka::membership::{Assignment, Membership};
 pub mod sink;
 pub mod source;
 

@@ -41,6 +41,11 @@ pub(crate) use weir_core::paths;
 pub use weir_core::{checkpoint, defaults, error};
 pub use weir_core::{BatchRef, Cause, Detail, Error, FailureKind, Result};
 pub use weir_io::{sink, source};
+/// Kafka consumer-group membership, for `scale_out = "partitions"`.
+#[cfg(feature = "kafka")]
+pub mod kafka {
+    pub use weir_io::{Assignment, Membership};
+}
 pub use weir_plugin_host as plugin;
 pub use weir_plugin_host::bindings;
 

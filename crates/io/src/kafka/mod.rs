@@ -3,6 +3,7 @@
 //! registry client.
 
 pub(crate) mod avro;
+pub mod membership;
 pub(crate) mod registry;
 
 use std::collections::BTreeMap;

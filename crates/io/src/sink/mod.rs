@@ -150,6 +150,17 @@ impl SinkConfig {
         }
     }
 
+    /// The file this sink writes, to change it.
+    pub fn path_mut(&mut self) -> Option<&mut std::path::PathBuf> {
+        match self {
+            SinkConfig::Parquet(c) => Some(&mut c.path),
+            SinkConfig::Csv(c) => Some(&mut c.path),
+            SinkConfig::Ndjson(c) => Some(&mut c.path),
+            SinkConfig::Ipc(c) => Some(&mut c.path),
+            _ => None,
+        }
+    }
+
     /// Whether this sink can hold every column of `schema`; the error
     /// names the first column it can't and says where such data can go.
     /// `weir check` asks before any data moves.

@@ -46,7 +46,7 @@ pub use self::http::HttpConfig;
 pub use self::http_poll::{BodyFormat, HttpPollConfig, Incremental, Pagination};
 pub use self::ipc::IpcConfig;
 #[cfg(feature = "kafka")]
-pub use self::kafka::{KafkaSourceConfig, Metadata as KafkaMetadata};
+pub use self::kafka::{KafkaSourceConfig, Metadata as KafkaMetadata, ScaleOut};
 pub use self::lines::LineFormat;
 pub use self::ndjson::NdjsonConfig;
 pub use self::parquet::ParquetConfig;

@@ -44,7 +44,7 @@ use message::EdgeMeter;
 use node::LiveTransform;
 pub use run::run;
 pub use stats::{
-    CallLatency, CheckpointSummary, NodeStats, NodeSummary, RunSummary, Versions,
+    peak_rss, CallLatency, CheckpointSummary, NodeStats, NodeSummary, RunSummary, Versions,
     CALL_SECONDS_BUCKETS,
 };
 
@@ -192,7 +192,8 @@ impl Control {
         self.failed.load(Ordering::SeqCst)
     }
 
-    fn stopping(&self) -> bool {
+    /// Whether a stop was asked for (or the run failed).
+    pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
 

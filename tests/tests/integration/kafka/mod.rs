@@ -5,6 +5,7 @@
 
 mod exactly_once;
 mod formats;
+mod scale_out;
 
 use std::path::PathBuf;
 

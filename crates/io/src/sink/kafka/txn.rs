@@ -93,19 +93,40 @@ impl Marker {
         Ok(tpl)
     }
 
-    /// The sequence number the last committed transaction covered.
+    /// The sequence number the last committed transaction covered (0:
+    /// none yet). A partition-level error is retried, then returned: read
+    /// as 0 it would send committed records again.
     fn committed(&self) -> Result<u64, KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(&self.topic, 0);
-        let found = self.consumer.committed_offsets(tpl, TXN_TIMEOUT)?;
-        Ok(found
-            .elements()
-            .first()
-            .and_then(|e| match e.offset() {
-                Offset::Offset(o) if o >= 0 => Some(o as u64),
-                _ => None,
-            })
-            .unwrap_or(0))
+        let mut last = None;
+        for attempt in 0..20 {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&self.topic, 0);
+            let found = match self.consumer.committed_offsets(tpl, TXN_TIMEOUT) {
+                Ok(found) => found,
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let Some(e) = found.elements().into_iter().next() else {
+                continue;
+            };
+            if let Err(e) = e.error() {
+                tracing::warn!(error = %e, attempt, "reading the transaction marker; retrying");
+                last = Some(e);
+                continue;
+            }
+            return Ok(match e.offset() {
+                Offset::Offset(o) if o >= 0 => o as u64,
+                _ => 0,
+            });
+        }
+        Err(last.unwrap_or(KafkaError::OffsetFetch(
+            rdkafka::types::RDKafkaErrorCode::Fail,
+        )))
     }
 }
 
@@ -241,8 +262,9 @@ impl Transactional {
                 .filter(|(seq, _)| *seq >= committed && *seq < upto)
                 .map(|(seq, r)| (seq, Arc::new(r)))
                 .collect();
-            tracing::info!(node = %self.node, committed, upto, replay = pending.records.len(),
-                "resuming the Kafka sink: records of the checkpoint not yet committed go out again");
+            tracing::info!(node = %self.node, run = %self.run, committed, upto,
+                replay = pending.records.len(), "resuming the Kafka sink: records of the \
+                checkpoint not yet committed go out again");
         }
         if committed < upto {
             commit_upto(

@@ -52,6 +52,15 @@ pub struct KafkaSourceConfig {
     /// `until`: `"end"` reads up to the partitions' ends as they were at
     /// start, then ends (a bounded job over a topic). Absent: unbounded.
     pub until: Option<Until>,
+    /// `partitions`: read only these partitions of each topic, assigned
+    /// to this source alone (no group rebalancing). Absent: the group
+    /// shares the topics' partitions among its members.
+    pub partitions: Option<Vec<i32>>,
+    /// `scale_out`: `"partitions"` makes `weir run` run one pipeline per
+    /// partition — its own state, checkpoint and transactions — and share
+    /// them among every process started with this manifest, through the
+    /// consumer group (see `docs/kafka.md`).
+    pub scale_out: Option<ScaleOut>,
     /// `format`: how values are encoded — `"json"`, `"avro"`, `"string"`,
     /// `"bytes"`.
     pub format: Format,
@@ -135,6 +144,14 @@ pub enum Until {
     End,
 }
 
+/// `scale_out`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleOut {
+    /// A pipeline per partition.
+    Partitions,
+}
+
 /// `isolation`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -198,7 +215,8 @@ impl KafkaSourceConfig {
             consumer,
             plan,
             topics: self.topics.clone(),
-            bounded: self.until.map(|_| BTreeMap::new()),
+            manual: None,
+            bounded: self.until.is_some(),
             subscribed: false,
             schema,
             decoder,
@@ -209,8 +227,8 @@ impl KafkaSourceConfig {
             bad: BadRecords::default(),
             last_partitions: Vec::new(),
         };
-        if self.until.is_some() {
-            source.assign_bounded()?;
+        if self.until.is_some() || self.partitions.is_some() {
+            source.assign_manual(self.partitions.as_deref())?;
         }
         Ok(Box::new(source))
     }
@@ -222,8 +240,10 @@ struct KafkaSource {
     consumer: Arc<BaseConsumer<Weir>>,
     plan: Arc<std::sync::Mutex<Plan>>,
     topics: Vec<String>,
-    /// `until = "end"`: each partition's end offset at start.
-    bounded: Option<BTreeMap<(String, i32), i64>>,
+    /// Partitions assigned by `until` or `partitions`, not by the group:
+    /// with their end offsets at start under `until = "end"`.
+    manual: Option<BTreeMap<(String, i32), i64>>,
+    bounded: bool,
     subscribed: bool,
     schema: SchemaRef,
     decoder: ValueDecoder,
@@ -241,15 +261,16 @@ impl KafkaSource {
         Error::source_from(&self.node, what.to_string(), e)
     }
 
-    /// `until = "end"`: every partition of the named topics, assigned
-    /// without joining the group, read up to its end at start.
-    fn assign_bounded(&mut self) -> Result<()> {
+    /// `until` or `partitions`: the partitions of the named topics (those
+    /// `only` lists, else all), assigned without joining the group; under
+    /// `until = "end"` each with its end at start.
+    fn assign_manual(&mut self, only: Option<&[i32]>) -> Result<()> {
         let mut ends = BTreeMap::new();
         for topic in &self.topics {
             if topic.starts_with('^') {
                 return Err(Error::source(
                     &self.node,
-                    format!("`until = \"end\"` reads named topics; {topic:?} is a pattern"),
+                    format!("`until` and `partitions` read named topics; {topic:?} is a pattern"),
                 ));
             }
             let metadata = self
@@ -266,7 +287,23 @@ impl KafkaSource {
                         ),
                     ));
                 }
+                let ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                for wanted in only.unwrap_or_default() {
+                    if !ids.contains(wanted) {
+                        return Err(Error::source(
+                            &self.node,
+                            format!("topic {topic:?} has no partition {wanted} (it has {ids:?})"),
+                        ));
+                    }
+                }
                 for p in t.partitions() {
+                    if only.is_some_and(|o| !o.contains(&p.id())) {
+                        continue;
+                    }
+                    if !self.bounded {
+                        ends.insert((topic.clone(), p.id()), i64::MAX);
+                        continue;
+                    }
                     let (_, high) = self
                         .consumer
                         .fetch_watermarks(topic, p.id(), BROKER_TIMEOUT)
@@ -277,7 +314,7 @@ impl KafkaSource {
                 }
             }
         }
-        self.bounded = Some(ends);
+        self.manual = Some(ends);
         Ok(())
     }
 
@@ -288,7 +325,7 @@ impl KafkaSource {
             return Ok(());
         }
         self.subscribed = true;
-        match &self.bounded {
+        match &self.manual {
             Some(ends) => {
                 let mut tpl = TopicPartitionList::new();
                 let plan = self
@@ -319,7 +356,7 @@ impl KafkaSource {
 
     /// Whether a bounded source has read every partition to its end.
     fn at_end(&self) -> bool {
-        let Some(ends) = &self.bounded else {
+        let (true, Some(ends)) = (self.bounded, &self.manual) else {
             return false;
         };
         let Ok(positions) = self.consumer.position() else {
