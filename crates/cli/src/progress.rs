@@ -35,6 +35,11 @@ impl Progress {
                     }
                     next += every;
                     let now = control.snapshot();
+                    // Nothing runs under this control (a scaled-out run's
+                    // slots report in their own summaries).
+                    if now.nodes.is_empty() {
+                        continue;
+                    }
                     eprintln!("{}", line(&last.1, &now, last.0.elapsed()));
                     last = (Instant::now(), now);
                 }
