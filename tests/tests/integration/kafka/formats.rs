@@ -240,6 +240,11 @@ fn avro_records_of_every_type_read_as_the_arrow_types_they_map_to() {
         "{}",
         t("customer")
     );
+    assert!(
+        matches!(t("status"), DataType::Dictionary(..)),
+        "{}",
+        t("status")
+    );
 
     let id = rows
         .column_by_name("id")
@@ -353,4 +358,74 @@ fn rows_weir_writes_as_avro_are_registered_and_read_back_by_fastavro() {
             .any(|r| r.method == "POST" && r.path == format!("/subjects/{topic}-value/versions")),
         "the schema was not registered under the topic's subject"
     );
+}
+
+#[test]
+fn every_compression_codec_round_trips_through_a_topic() {
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        let topic = topic(&format!("codec_{codec}"), 1);
+        let scratch = Scratch::new();
+        run(
+            &scratch,
+            &format!(
+                r#"
+                [sources.gen]
+                type = "generate"
+                rows = 500
+
+                [sinks.out]
+                type = "kafka"
+                inputs = ["gen"]
+                brokers = "{}"
+                topic = "{topic}"
+                compression = "{codec}"
+                "#,
+                brokers()
+            ),
+        );
+        let read = kafka::read(&topic);
+        assert_eq!(read["count"], 500, "{codec}");
+        let first: serde_json::Value =
+            serde_json::from_str(read["records"][0]["value"].as_str().unwrap()).unwrap();
+        assert!(first["seq"].is_i64(), "{codec}: {first}");
+    }
+}
+
+#[test]
+fn a_topic_column_routes_each_row_and_a_string_value_is_the_column_s_text() {
+    let even = topic("route_even", 1);
+    let odd = topic("route_odd", 1);
+    let scratch = Scratch::new();
+    scratch.write(
+        "rows.csv",
+        format!("dest,text\n{even},zero\n{odd},one\n{even},two\n"),
+    );
+    run(
+        &scratch,
+        &format!(
+            r#"
+            [sources.rows]
+            type = "csv"
+            path = "rows.csv"
+
+            [sinks.out]
+            type = "kafka"
+            inputs = ["rows"]
+            brokers = "{}"
+            topic_column = "dest"
+            format = "string"
+            "#,
+            brokers()
+        ),
+    );
+    let values = |t: &str| -> Vec<String> {
+        kafka::read(t)["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["value"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(values(&even), ["zero", "two"]);
+    assert_eq!(values(&odd), ["one"]);
 }

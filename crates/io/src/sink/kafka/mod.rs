@@ -172,11 +172,13 @@ impl KafkaSinkConfig {
                     Compression::Zstd => "zstd",
                 },
             );
-        if !self.options.contains_key("linger.ms") {
-            client.set("linger.ms", "5");
-        }
+        client.set("linger.ms", "5");
         if let Some(p) = &self.partitioner {
             client.set("partitioner", p);
+        }
+        // `options` win over these defaults.
+        for (key, value) in &self.options {
+            client.set(key, value);
         }
         let transactional_id = self.transactional_id.clone().unwrap_or_else(|| {
             format!(

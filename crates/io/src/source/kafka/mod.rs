@@ -204,7 +204,20 @@ impl KafkaSourceConfig {
                     _ => "earliest",
                 },
             )
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // An idle partition's fetch waits this long for data before
+            // the broker answers: librdkafka's 500 ms default shows as
+            // latency, and as stalls at a partition's end (`until`).
+            .set("fetch.wait.max.ms", "50")
+            // A partition whose prefetch queue is full waits this long
+            // before fetching again; librdkafka's 1 s default stalls a
+            // source that takes records in batches (measured: 0.6 s of
+            // 1.5 s on 200,000 records).
+            .set("fetch.queue.backoff.ms", "20");
+        // `options` still win.
+        for (key, value) in &self.options {
+            client.set(key, value);
+        }
         let plan = Plan::new(self.start, self.idle_timeout_ms.map(Duration::from_millis));
         let consumer: BaseConsumer<Weir> = client
             .create_with_context(Weir::new(node, plan.clone()))
