@@ -188,28 +188,7 @@ fn avro_records_of_every_type_read_as_the_arrow_types_they_map_to() {
     let topic = topic("avro_in", 2);
     kafka::client("produce-avro", &[&topic, &registry.url, "60", "1"]);
     let scratch = Scratch::new();
-    run(
-        &scratch,
-        &format!(
-            r#"
-            [sources.orders]
-            type = "kafka"
-            brokers = "{}"
-            topics = ["{topic}"]
-            group = "{topic}-weir"
-            until = "end"
-            format = "avro"
-            registry = {{ url = "{}" }}
-
-            [sinks.out]
-            type = "parquet"
-            inputs = ["orders"]
-            path = "out/orders.parquet"
-            "#,
-            brokers(),
-            registry.url
-        ),
-    );
+    avro_to_parquet(&scratch, &topic, &registry.url, r#"[]"#);
     let rows = parquet_rows(&scratch.path("out"));
     assert_eq!(rows.num_rows(), 60);
     let schema = rows.schema();
@@ -280,29 +259,7 @@ fn old_avro_records_read_with_the_evolved_schema_get_its_new_field_s_default() {
     kafka::client("produce-avro", &[&topic, &registry.url, "20", "1"]);
     kafka::client("produce-avro", &[&topic, &registry.url, "20", "2"]);
     let scratch = Scratch::new();
-    run(
-        &scratch,
-        &format!(
-            r#"
-            [sources.orders]
-            type = "kafka"
-            brokers = "{}"
-            topics = ["{topic}"]
-            group = "{topic}-weir"
-            until = "end"
-            format = "avro"
-            registry = {{ url = "{}" }}
-            metadata = ["offset"]
-
-            [sinks.out]
-            type = "parquet"
-            inputs = ["orders"]
-            path = "out/orders.parquet"
-            "#,
-            brokers(),
-            registry.url
-        ),
-    );
+    avro_to_parquet(&scratch, &topic, &registry.url, r#"["offset"]"#);
     let rows = parquet_rows(&scratch.path("out"));
     let offset = rows
         .column_by_name("kafka_offset")
@@ -428,4 +385,31 @@ fn a_topic_column_routes_each_row_and_a_string_value_is_the_column_s_text() {
     };
     assert_eq!(values(&even), ["zero", "two"]);
     assert_eq!(values(&odd), ["one"]);
+}
+
+/// Reads every Avro record of `topic` (schemas from the registry at
+/// `url`) into `out/orders.parquet`, with the `metadata` columns given.
+fn avro_to_parquet(scratch: &Scratch, topic: &str, url: &str, metadata: &str) {
+    run(
+        scratch,
+        &format!(
+            r#"
+            [sources.orders]
+            type = "kafka"
+            brokers = "{}"
+            topics = ["{topic}"]
+            group = "{topic}-weir"
+            until = "end"
+            format = "avro"
+            registry = {{ url = "{url}" }}
+            metadata = {metadata}
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["orders"]
+            path = "out/orders.parquet"
+            "#,
+            brokers()
+        ),
+    );
 }

@@ -7,10 +7,13 @@ mod exactly_once;
 mod formats;
 mod scale_out;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
-use weir_tests::{read_parquet, Scratch};
+use weir_tests::kafka::{self, brokers};
+use weir_tests::{plugins, read_parquet, toml_path, Scratch};
 
 /// The rows of every Parquet file under `dir`, in one batch (sorted by
 /// nothing: callers sort).
@@ -31,4 +34,101 @@ fn run(scratch: &Scratch, manifest: &str) {
     if let Err(e) = scratch.run(manifest) {
         panic!("{}", weir::error::report(weir::error::chain(&e)));
     }
+}
+
+/// `weir run --quiet MANIFEST` as a process of its own.
+fn worker(manifest: &Path) -> Child {
+    crate::process::weir()
+        .args(["run", "--quiet"])
+        .arg(manifest)
+        .spawn()
+        .unwrap()
+}
+
+/// xorshift64*: reproducible pauses and victims from a printed seed.
+fn next(state: &mut u64) -> u64 {
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+}
+
+/// A seed from the clock, printed so a failure can be replayed.
+fn seed() -> u64 {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("seed {seed}");
+    seed
+}
+
+/// Starts `kafka_client.py ARGS…` (a producer) in the background.
+fn produce(args: &[&str]) -> Child {
+    std::process::Command::new(weir_tests::repo().join(".venv/bin/python"))
+        .arg(weir_tests::repo().join("tests/reference/kafka_client.py"))
+        .args(args)
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until `topic` holds `count` committed records (or 90 s passed),
+/// then stops every worker with Ctrl-C; each must end cleanly.
+fn stop_when(topic: &str, count: u64, workers: Vec<Child>) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while kafka::read(topic)["count"].as_u64() < Some(count) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    for w in &workers {
+        crate::process::interrupt(w);
+    }
+    for mut w in workers {
+        assert!(w.wait().unwrap().success());
+    }
+}
+
+/// The campaigns' pipeline: the JSON orders of `input` through `dedupe`
+/// by id to `output`, checkpointed every 200 ms; `scale_out` adds the
+/// source's key of that name.
+fn dedupe_pipeline(scratch: &Scratch, input: &str, output: &str, scale_out: bool) -> PathBuf {
+    scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            checkpoint = {{ dir = "checkpoints", interval_ms = 200 }}
+
+            [sources.orders]
+            type = "kafka"
+            brokers = "{brokers}"
+            topics = ["{input}"]
+            group = "{input}-weir"
+            {scale_out}
+            session_timeout_ms = 6000
+            format = "json"
+            schema = [{{ name = "id", type = "int64" }}, {{ name = "name", type = "utf8" }},
+                {{ name = "amount", type = "float64" }}, {{ name = "ts", type = "timestamp" }}]
+
+            [transforms.unique]
+            plugin = {dedupe}
+            inputs = ["orders"]
+            config = {{ key = ["id"] }}
+
+            [sinks.out]
+            type = "kafka"
+            inputs = ["unique"]
+            brokers = "{brokers}"
+            topic = "{output}"
+            key = ["id"]
+            "#,
+            brokers = brokers(),
+            scale_out = if scale_out {
+                r#"scale_out = "partitions""#
+            } else {
+                ""
+            },
+            dedupe = toml_path(plugins::DEDUPE.as_ref()),
+        ),
+    )
 }

@@ -4,62 +4,13 @@
 //! partitions move to the others and resume from its last checkpoint.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use weir_tests::kafka::{self, brokers, topic};
 use weir_tests::{plugins, toml_path, Scratch};
 
-fn worker(manifest: &Path) -> Child {
-    crate::process::weir()
-        .args(["run", "--quiet"])
-        .arg(manifest)
-        .spawn()
-        .unwrap()
-}
-
-/// xorshift64*: reproducible choices from a printed seed.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state >> 12;
-    *state ^= *state << 25;
-    *state ^= *state >> 27;
-    state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
-fn seed() -> u64 {
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as u64
-        | 1;
-    eprintln!("seed {seed}");
-    seed
-}
-
-/// Starts `python kafka_client.py ARGS…` in the background.
-fn produce(args: &[&str]) -> Child {
-    std::process::Command::new(weir_tests::repo().join(".venv/bin/python"))
-        .arg(weir_tests::repo().join("tests/reference/kafka_client.py"))
-        .args(args)
-        .spawn()
-        .unwrap()
-}
-
-/// Waits until `topic` holds `count` committed records (or a minute
-/// passed), then stops every worker with Ctrl-C.
-fn stop_when(topic: &str, count: u64, workers: Vec<Child>) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while kafka::read(topic)["count"].as_u64() < Some(count) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    for w in &workers {
-        crate::process::interrupt(w);
-    }
-    for mut w in workers {
-        assert!(w.wait().unwrap().success());
-    }
-}
+use super::{dedupe_pipeline, next, produce, seed, stop_when, worker};
 
 #[test]
 fn three_workers_share_six_partitions_and_ten_kills_deliver_every_record_once() {
@@ -67,40 +18,7 @@ fn three_workers_share_six_partitions_and_ten_kills_deliver_every_record_once() 
     let input = topic("so_in", 6);
     let output = topic("so_out", 6);
     let scratch = Scratch::new();
-    let manifest = scratch.write(
-        "pipeline.toml",
-        format!(
-            r#"
-            [pipeline]
-            checkpoint = {{ dir = "checkpoints", interval_ms = 200 }}
-
-            [sources.orders]
-            type = "kafka"
-            brokers = "{brokers}"
-            topics = ["{input}"]
-            group = "{input}-weir"
-            scale_out = "partitions"
-            session_timeout_ms = 6000
-            format = "json"
-            schema = [{{ name = "id", type = "int64" }}, {{ name = "name", type = "utf8" }},
-                {{ name = "amount", type = "float64" }}, {{ name = "ts", type = "timestamp" }}]
-
-            [transforms.unique]
-            plugin = {dedupe}
-            inputs = ["orders"]
-            config = {{ key = ["id"] }}
-
-            [sinks.out]
-            type = "kafka"
-            inputs = ["unique"]
-            brokers = "{brokers}"
-            topic = "{output}"
-            key = ["id"]
-            "#,
-            brokers = brokers(),
-            dedupe = toml_path(plugins::DEDUPE.as_ref()),
-        ),
-    );
+    let manifest = dedupe_pipeline(&scratch, &input, &output, true);
     let mut producer = produce(&[
         "produce-json",
         brokers(),
