@@ -413,3 +413,61 @@ fn avro_to_parquet(scratch: &Scratch, topic: &str, url: &str, metadata: &str) {
         ),
     );
 }
+
+#[test]
+fn text_and_bytes_values_read_as_one_column_and_latest_skips_what_was_there() {
+    let topic = topic("text_in", 1);
+    kafka::client("produce-json", &[&topic, "50"]);
+    let scratch = Scratch::new();
+    let manifest = |format: &str, start: &str| {
+        format!(
+            r#"
+            [sources.lines]
+            type = "kafka"
+            brokers = "{}"
+            topics = ["{topic}"]
+            group = "{topic}-{format}-{start}"
+            until = "end"
+            start = "{start}"
+            format = "{format}"
+            metadata = ["timestamp"]
+
+            [sinks.out]
+            type = "parquet"
+            inputs = ["lines"]
+            path = "out-{format}-{start}/lines.parquet"
+            "#,
+            brokers()
+        )
+    };
+    run(&scratch, &manifest("string", "earliest"));
+    let text = parquet_rows(&scratch.path("out-string-earliest"));
+    assert_eq!(text.num_rows(), 50);
+    assert_eq!(text.schema().field(0).data_type(), &DataType::Utf8);
+    let first: serde_json::Value =
+        serde_json::from_str(text.column(0).as_string::<i32>().value(0)).unwrap();
+    assert!(first["id"].is_i64(), "{first}");
+    assert!(
+        matches!(text.schema().field(1).data_type(), DataType::Timestamp(TimeUnit::Millisecond, Some(_))),
+        "kafka_timestamp is {}",
+        text.schema().field(1).data_type()
+    );
+    assert_eq!(text.column(1).null_count(), 0, "records without their time");
+
+    run(&scratch, &manifest("bytes", "earliest"));
+    let bytes = parquet_rows(&scratch.path("out-bytes-earliest"));
+    assert_eq!(bytes.schema().field(0).data_type(), &DataType::Binary);
+    assert_eq!(bytes.num_rows(), 50);
+
+    // `latest` on a partition with no checkpoint starts after its end.
+    run(&scratch, &manifest("string", "latest"));
+    let none = std::fs::read_dir(scratch.path("out-string-latest"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let rows = if none == 0 {
+        0
+    } else {
+        parquet_rows(&scratch.path("out-string-latest")).num_rows()
+    };
+    assert_eq!(rows, 0);
+}
