@@ -355,6 +355,11 @@ registry = {{ url = "{url}" }}
     results["confluent-kafka + fastavro Avro → Avro, 1 core"] = run(
         ["taskset", "-c", "0"] + python_in("python_avro_job", brokers, avro_in, py_out, url))
 
+    import pyarrow.parquet as pq
+    ours, theirs = (pq.ParquetFile(folder / f).metadata.num_rows for f in ("weir.parquet", "py.parquet"))
+    if ours != theirs:
+        sys.exit(f"the JSON job kept {ours:,} rows in weir and {theirs:,} in the Python peer")
+    print(f"both JSON jobs kept {ours:,} of {n:,} rows")
     print("| run | seconds | records/s |")
     print("|---|---|---|")
     for label, secs in results.items():
