@@ -331,6 +331,7 @@ impl SourceConfig {
 
 /// Each row's `column` (a timestamp column) in microseconds since the
 /// epoch.
+#[cfg(feature = "kafka")]
 pub(crate) fn event_micros(
     column: &str,
     batch: &RecordBatch,
