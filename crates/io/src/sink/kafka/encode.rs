@@ -202,8 +202,17 @@ impl RecordEncoder {
         let topics = self.topic_column.map(|i| batch.column(i).clone());
         let partitions = match self.partition_column {
             Some(i) => Some(
-                arrow::compute::cast(batch.column(i), &DataType::Int32)
-                    .map_err(|e| fail("partition_column", &e))?,
+                // Not `safe`: a partition out of int32's range is an
+                // error, never a null the partitioner would overrule.
+                arrow::compute::cast_with_options(
+                    batch.column(i),
+                    &DataType::Int32,
+                    &arrow::compute::CastOptions {
+                        safe: false,
+                        ..Default::default()
+                    },
+                )
+                .map_err(|e| fail("partition_column", &e))?,
             ),
             None => None,
         };
@@ -224,13 +233,26 @@ impl RecordEncoder {
             .collect::<Result<Vec<_>>>()?;
         let _ = text;
         let mut out = Vec::with_capacity(rows);
+        if encoded.len() != rows {
+            // A value per row, or the rows would go out misaligned.
+            return Err(fail(
+                "encoding values",
+                &format!("{} values for {rows} rows", encoded.len()),
+            ));
+        }
         for (row, value) in encoded.into_iter().enumerate() {
             let topic = match (&topics, &self.topic) {
                 (Some(t), _) => {
                     let t = raw_or_text_at(t.as_ref(), row).ok_or_else(|| {
                         fail("topic_column", &format!("row {row} has no topic (null)"))
                     })?;
-                    Arc::from(String::from_utf8_lossy(&t).as_ref())
+                    let name = String::from_utf8(t).map_err(|_| {
+                        fail(
+                            "topic_column",
+                            &format!("row {row}'s topic is not UTF-8 text"),
+                        )
+                    })?;
+                    Arc::from(name.as_str())
                 }
                 (None, Some(t)) => t.clone(),
                 (None, None) => {

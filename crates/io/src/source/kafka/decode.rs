@@ -72,7 +72,8 @@ impl Metadata {
             Metadata::Key => Arc::new(StringArray::from_iter(rows.map(|r| {
                 r.key
                     .as_deref()
-                    .map(|k| String::from_utf8_lossy(k).into_owned())
+                    // Checked by `batch`: a key that is not text is a bad record.
+                    .and_then(|k| std::str::from_utf8(k).ok().map(str::to_string))
             }))),
             Metadata::Topic => Arc::new(StringArray::from_iter_values(rows.map(|r| &r.topic))),
             Metadata::Partition => {
@@ -235,9 +236,11 @@ pub(super) fn batch(
             kept: all,
         });
     }
+    let text_keys = metadata.contains(&Metadata::Key);
+    let keys_ok = !text_keys || raws.iter().all(|r| key_error(r).is_none());
     let (values, kept) = match decoder.decode_rows(raws, &all) {
-        Ok(values) => (values, all),
-        Err(_) => salvage(node, decoder, raws, policy, bad)?,
+        Ok(values) if keys_ok => (values, all),
+        _ => salvage(node, decoder, raws, text_keys, policy, bad)?,
     };
     let mut columns = values.columns().to_vec();
     columns.extend(metadata.iter().map(|m| m.column(raws, &kept)));
@@ -252,12 +255,17 @@ fn salvage(
     node: &str,
     decoder: &mut ValueDecoder,
     raws: &[Raw],
+    text_keys: bool,
     policy: OnBadRecord,
     bad: &BadRecords,
 ) -> Result<(RecordBatch, Vec<usize>)> {
     let mut good = Vec::with_capacity(raws.len());
     for (i, raw) in raws.iter().enumerate() {
-        if let Err((_, why)) = decoder.decode_rows(raws, &[i]) {
+        let checked = match key_error(raw).filter(|_| text_keys) {
+            Some(why) => Err((i, why)),
+            None => decoder.decode_rows(raws, &[i]).map(|_| ()),
+        };
+        if let Err((_, why)) = checked {
             let record = BadRecord::new(
                 std::path::Path::new(&raw.topic),
                 raw.location(),
@@ -276,4 +284,78 @@ fn salvage(
         .decode_rows(raws, &good)
         .map_err(|(i, why)| Error::source(node, format!("{}: {why}", raws[i].location())))?;
     Ok((values, good))
+}
+
+/// Why `raw`'s key can't be the `kafka_key` text column, if it can't.
+fn key_error(raw: &Raw) -> Option<String> {
+    let key = raw.key.as_deref()?;
+    std::str::from_utf8(key)
+        .err()
+        .map(|e| format!("the key is not UTF-8 text ({e}); leave \"key\" out of `metadata`, or read it from a header"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(offset: i64, key: &[u8], value: &str) -> Raw {
+        Raw {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            timestamp_ms: None,
+            key: Some(key.to_vec()),
+            value: Some(value.as_bytes().to_vec()),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_key_that_is_not_text_is_a_bad_record_not_a_replaced_character() {
+        let value = Arc::new(Schema::new(vec![Field::new("value", DataType::Utf8, true)]));
+        let mut decoder = ValueDecoder::Text(value.clone());
+        let metadata = [Metadata::Key];
+        let schema = super::schema(value, &metadata);
+        let raws = [
+            raw(0, b"k0", "a"),
+            raw(1, b"\xff\xfe", "b"),
+            raw(2, b"k2", "c"),
+        ];
+        let bad = BadRecords::default();
+        let out = batch(
+            "n",
+            &schema,
+            &mut decoder,
+            &metadata,
+            &raws,
+            OnBadRecord::Skip,
+            &bad,
+        )
+        .unwrap();
+        assert_eq!(out.kept, [0, 2]);
+        let keys = out
+            .batch
+            .column(1)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!((keys.value(0), keys.value(1)), ("k0", "k2"));
+        let reported = crate::source::bad::drain(&bad);
+        assert_eq!(reported.len(), 1);
+        assert!(
+            reported[0].location.contains("offset 1"),
+            "{:?}",
+            reported[0]
+        );
+        let failed = batch(
+            "n",
+            &schema,
+            &mut decoder,
+            &metadata,
+            &raws,
+            OnBadRecord::Fail,
+            &bad,
+        );
+        assert!(failed.is_err(), "a bad key passed under fail");
+    }
 }
