@@ -9,7 +9,8 @@ use std::time::Instant;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
-use super::engine::{new_engine, EngineConfig, EpochTicker};
+use super::cache::DiskCache;
+use super::engine::{background_engine, baseline_engine, new_engine, EngineConfig, EpochTicker};
 use super::instance::PluginInstance;
 use super::state::HostState;
 use super::{Confinement, Grants, Limits};
@@ -38,7 +39,22 @@ pub struct LoadedPlugin {
     pub path: PathBuf,
     /// BLAKE3 of the file: the version's identity in logs and caches.
     pub hash: blake3::Hash,
+    /// How its code was compiled.
+    pub tier: Tier,
+    /// The engine it was compiled for, which its instances run in.
+    pub(crate) engine: Engine,
     pub(crate) pre: Pre,
+}
+
+/// How a component's code was compiled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Cranelift, optimizing: what every version runs in the end.
+    Optimized,
+    /// Winch, quick to compile and slower to run: a hot-reloaded version
+    /// runs on it until its optimized build is ready
+    /// ([`PluginHost::load_quick`], [`PluginHost::optimize`]).
+    Baseline,
 }
 
 /// A component linked against the contract version it was built for.
@@ -72,84 +88,29 @@ impl LoadedPlugin {
 /// clone).
 #[derive(Clone)]
 pub struct PluginHost {
-    engine: Engine,
-    linker: Linker<HostState>,
-    cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    /// The quick tier for hot reload, and the engine that builds the
+    /// optimized code behind it (`None`: every version waits for
+    /// Cranelift).
+    pub(crate) tiers: Option<Arc<Tiers>>,
+    pub(crate) cache: Arc<Mutex<HashMap<blake3::Hash, Arc<LoadedPlugin>>>>,
     /// One gate per component being compiled: a second load of the same
     /// bytes waits for the first compile instead of repeating it (the sql
     /// plugin compiles for minutes; two test threads did it twice).
     compiling: Arc<Mutex<HashMap<blake3::Hash, Arc<Mutex<()>>>>>,
-    disk: Option<DiskCache>,
+    pub(crate) disk: Option<DiskCache>,
     _ticker: Arc<EpochTicker>,
 }
 
-/// Compiled components on disk, keyed by the component's bytes and the
-/// engine's compatibility hash (wasmtime version, target, settings): a
-/// restart, or swapping back to an earlier version, doesn't recompile.
-#[derive(Clone)]
-struct DiskCache {
-    dir: PathBuf,
-    engine_key: String,
+/// The engines of tiered compilation (see [`Tier`]).
+pub(crate) struct Tiers {
+    pub(crate) baseline: Engine,
+    pub(crate) baseline_linker: Linker<HostState>,
+    pub(crate) background: Engine,
 }
 
-impl DiskCache {
-    fn new(engine: &Engine, dir: PathBuf) -> Self {
-        use std::hash::{Hash, Hasher};
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        engine.precompile_compatibility_hash().hash(&mut hasher);
-        DiskCache {
-            dir,
-            engine_key: format!("{:016x}", hasher.finish()),
-        }
-    }
-
-    fn path(&self, hash: &blake3::Hash) -> PathBuf {
-        self.dir.join(format!(
-            "{}-{}.cwasm",
-            &hash.to_hex()[..32],
-            self.engine_key
-        ))
-    }
-
-    fn load(&self, engine: &Engine, hash: &blake3::Hash) -> Option<Component> {
-        let path = self.path(hash);
-        if !path.is_file() {
-            return None;
-        }
-        // SAFETY: `deserialize_file` trusts the file to be wasmtime's own
-        // output. Only this cache writes here (atomically, under a name
-        // keyed by the source's hash and the engine's compatibility hash);
-        // wasmtime still checks the header, and anything it rejects is
-        // recompiled. The cache directory must not be writable by others.
-        #[allow(unsafe_code)]
-        let loaded = unsafe { Component::deserialize_file(engine, &path) };
-        match loaded {
-            Ok(component) => Some(component),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cache entry");
-                None
-            }
-        }
-    }
-
-    fn store(&self, hash: &blake3::Hash, component: &Component) {
-        let write = || -> std::io::Result<()> {
-            let bytes = component
-                .serialize()
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            std::fs::create_dir_all(&self.dir)?;
-            let path = self.path(hash);
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, &path)
-        };
-        if let Err(e) = write() {
-            tracing::warn!(dir = %self.dir.display(), error = %e, "can't write the compiled-component cache");
-        }
-    }
-}
-
-fn wasm_error(e: wasmtime::Error) -> String {
+pub(crate) fn wasm_error(e: wasmtime::Error) -> String {
     format!("{e:?}")
 }
 
@@ -210,14 +171,19 @@ impl PluginHost {
     /// by the per-store context).
     pub fn new(config: &EngineConfig) -> Result<PluginHost> {
         let engine = new_engine(config)?;
-        let mut linker = Linker::new(&engine);
-        let fail = |e: wasmtime::Error| Error::build_from("can't link host interfaces", e);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
-        Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
-        v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
-            .map_err(fail)?;
-        crate::lend::link(&mut linker).map_err(fail)?;
-        let ticker = EpochTicker::start(&engine);
+        let linker = link(&engine)?;
+        let tiers = match baseline_engine(config) {
+            Some(baseline) => Some(Arc::new(Tiers {
+                baseline_linker: link(&baseline)?,
+                baseline,
+                background: background_engine(config)?,
+            })),
+            None => None,
+        };
+        let ticker = match &tiers {
+            Some(t) => EpochTicker::start(&[&engine, &t.baseline]),
+            None => EpochTicker::start(&[&engine]),
+        };
         let disk = config
             .cache_dir
             .clone()
@@ -225,6 +191,7 @@ impl PluginHost {
         Ok(PluginHost {
             engine,
             linker,
+            tiers,
             cache: Arc::default(),
             compiling: Arc::default(),
             disk,
@@ -240,27 +207,21 @@ impl PluginHost {
     /// Loads the component at `path`, compiling it unless a component with
     /// the same bytes was loaded before.
     pub fn load(&self, path: &Path) -> Result<Arc<LoadedPlugin>> {
-        let reject = |message: String| Error::PluginLoad {
-            path: path.to_path_buf(),
-            message,
-            // wasmtime's error is rendered whole, its causes included
-            // (`{e:?}`), as the message.
-            cause: None,
-        };
-        if path.is_dir() {
-            return Err(reject(not_a_component(path)));
-        }
-        let bytes = std::fs::read(path).map_err(|e| {
-            reject(match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    "no such file; build it with `weir plugin build` or fix `plugin`".to_string()
-                }
-                _ => e.to_string(),
-            })
-        })?;
+        let bytes = read_plugin(path)?;
         let hash = blake3::hash(&bytes);
-        let cached = || self.cache.lock().ok().and_then(|c| c.get(&hash).cloned());
-        if let Some(hit) = cached() {
+        self.cached_or(hash, || self.compile(path, &bytes, hash))
+            .map_err(|message| rejected(path, message))
+    }
+
+    /// The optimized build of `hash` from memory, else `make`'s, kept for
+    /// the next load. One `make` at a time per hash: a second caller waits
+    /// for the first and takes its result.
+    pub(crate) fn cached_or(
+        &self,
+        hash: blake3::Hash,
+        make: impl FnOnce() -> Result<LoadedPlugin, String>,
+    ) -> Result<Arc<LoadedPlugin>, String> {
+        if let Some(hit) = self.cached(&hash) {
             return Ok(hit);
         }
         let gate = self
@@ -270,10 +231,10 @@ impl PluginHost {
             .map(|mut gates| gates.entry(hash).or_default().clone());
         let _compiling = gate.as_ref().map(|g| g.lock());
         // Whoever held the gate before may have compiled it meanwhile.
-        if let Some(hit) = cached() {
+        if let Some(hit) = self.cached(&hash) {
             return Ok(hit);
         }
-        let compiled = self.compile(path, &bytes, hash).map(Arc::new);
+        let compiled = make().map(Arc::new);
         if let Ok(loaded) = &compiled {
             if let Ok(mut cache) = self.cache.lock() {
                 cache.insert(hash, loaded.clone());
@@ -282,7 +243,12 @@ impl PluginHost {
         if let Ok(mut gates) = self.compiling.lock() {
             gates.remove(&hash);
         }
-        compiled.map_err(reject)
+        compiled
+    }
+
+    /// The optimized build of `hash`, if one was loaded.
+    pub(crate) fn cached(&self, hash: &blake3::Hash) -> Option<Arc<LoadedPlugin>> {
+        self.cache.lock().ok().and_then(|c| c.get(hash).cloned())
     }
 
     fn compile(
@@ -291,14 +257,7 @@ impl PluginHost {
         bytes: &[u8],
         hash: blake3::Hash,
     ) -> Result<LoadedPlugin, String> {
-        if wasmparser::Parser::is_core_wasm(bytes) {
-            return Err(
-                "a core wasm module, not a component; `weir plugin build` componentizes it".into(),
-            );
-        }
-        if !wasmparser::Parser::is_component(bytes) {
-            return Err(not_a_component(path));
-        }
+        check_component(path, bytes)?;
         let started = Instant::now();
         let cached = self.disk.as_ref().and_then(|d| d.load(&self.engine, &hash));
         let from_disk = cached.is_some();
@@ -312,9 +271,27 @@ impl PluginHost {
                 component
             }
         };
+        let loaded = self.link_loaded(path, hash, component, Tier::Optimized)?;
+        tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
+            ms = started.elapsed().as_millis() as u64, from_disk, "loaded");
+        Ok(loaded)
+    }
+
+    /// Checks what `component` imports and links it for its tier's engine.
+    pub(crate) fn link_loaded(
+        &self,
+        path: &Path,
+        hash: blake3::Hash,
+        component: Component,
+        tier: Tier,
+    ) -> Result<LoadedPlugin, String> {
+        let (engine, linker) = match (tier, &self.tiers) {
+            (Tier::Baseline, Some(t)) => (&t.baseline, &t.baseline_linker),
+            _ => (&self.engine, &self.linker),
+        };
         let denied: Vec<String> = component
             .component_type()
-            .imports(&self.engine)
+            .imports(engine)
             .map(|(name, _)| name.to_string())
             .filter(|name| !GRANTABLE.iter().any(|prefix| name.starts_with(prefix)))
             .collect();
@@ -326,19 +303,19 @@ impl PluginHost {
                 denied.join(", ")
             ));
         }
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| {
+        let pre = linker.instantiate_pre(&component).map_err(|e| {
             format!(
                 "imports something the host does not provide (weir grants weir:plugin/log and \
                  deny-by-default WASI 0.2): {}",
                 wasm_error(e)
             )
         })?;
-        let pre = link_contract(&self.engine, &component, pre)?;
-        tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
-            ms = started.elapsed().as_millis() as u64, from_disk, "loaded");
+        let pre = link_contract(engine, &component, pre)?;
         Ok(LoadedPlugin {
             path: path.to_path_buf(),
             hash,
+            tier,
+            engine: engine.clone(),
             pre,
         })
     }
@@ -363,8 +340,64 @@ impl PluginHost {
             limits: confinement.limits.clone(),
             grants,
         });
-        PluginInstance::start(&self.engine, plugin.clone(), sandbox)
+        PluginInstance::start(plugin.clone(), sandbox)
     }
+}
+
+/// A linker with every host interface: `weir:plugin` (both contract
+/// versions), the `batch` resource, and WASI preview 2 (every capability
+/// denied by the per-store context).
+fn link(engine: &Engine) -> Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    let fail = |e: wasmtime::Error| Error::build_from("can't link host interfaces", e);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(fail)?;
+    Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state).map_err(fail)?;
+    v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
+        .map_err(fail)?;
+    crate::lend::link(&mut linker).map_err(fail)?;
+    Ok(linker)
+}
+
+/// A load of `path` refused for `message`.
+pub(crate) fn rejected(path: &Path, message: String) -> Error {
+    Error::PluginLoad {
+        path: path.to_path_buf(),
+        message,
+        // wasmtime's error is rendered whole, its causes included
+        // (`{e:?}`), as the message.
+        cause: None,
+    }
+}
+
+/// The bytes of the plugin file at `path`.
+pub(crate) fn read_plugin(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(rejected(path, not_a_component(path)));
+    }
+    std::fs::read(path).map_err(|e| {
+        rejected(
+            path,
+            match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    "no such file; build it with `weir plugin build` or fix `plugin`".to_string()
+                }
+                _ => e.to_string(),
+            },
+        )
+    })
+}
+
+/// Refuses what is not a component, saying what it is instead.
+pub(crate) fn check_component(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        return Err(
+            "a core wasm module, not a component; `weir plugin build` componentizes it".into(),
+        );
+    }
+    if !wasmparser::Parser::is_component(bytes) {
+        return Err(not_a_component(path));
+    }
+    Ok(())
 }
 
 /// The contract version `component` exports `transform` for, linked.

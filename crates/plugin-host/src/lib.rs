@@ -4,7 +4,8 @@
 //! - [`engine`]: one engine builder (component model, epoch interruption
 //!   with a ticker thread, pooling allocator with fallback).
 //! - [`host`]: loads and compiles components (cached by content hash),
-//!   checks them against the WIT, instantiates them per node.
+//!   checks them against the WIT, instantiates them per node; `tier`
+//!   gives hot reload a quick baseline build first (see [`Tier`]).
 //! - [`instance`]: one long-lived, sandboxed instance of a transform node.
 //! - [`state`]: what a store holds — limits, the deny-by-default WASI
 //!   context, the host side of `batch` and `log` (`host_v0_2`: the same
@@ -16,6 +17,7 @@
 //! instance and its limits.
 
 pub mod bindings;
+mod cache;
 pub mod convert;
 pub mod engine;
 pub mod host;
@@ -27,12 +29,13 @@ mod lend;
 pub mod output;
 pub mod state;
 pub mod stdio;
+mod tier;
 
 mod confine;
 
 pub use confine::{Confinement, Grants, Limits};
 pub use engine::EngineConfig;
-pub use host::{LoadedPlugin, PluginHost};
+pub use host::{LoadedPlugin, PluginHost, Tier};
 pub use instance::{Emitted, PluginInstance, Ports};
 pub use state::BatchRep;
 pub use weir_core::{BatchRef, Error, FailureKind, Result};

@@ -38,3 +38,4 @@ mod sdk_types;
 mod sql;
 mod sqlite;
 mod streaming;
+mod tiers;

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use wasmtime::{Engine, Store};
+use wasmtime::Store;
 
 use crate::bindings::{types, v0_2, Plugin};
 use crate::engine::{ticks, EPOCH_TICK};
@@ -39,7 +39,6 @@ type Call<T> = wasmtime::Result<std::result::Result<T, String>>;
 /// caller's thread, each with the node's wall-clock budget. After a trap
 /// the instance is unusable; [`PluginInstance::recover`] replaces it.
 pub struct PluginInstance {
-    engine: Engine,
     sandbox: Arc<Sandbox>,
     plugin: Arc<LoadedPlugin>,
     store: Store<HostState>,
@@ -65,12 +64,8 @@ pub struct PluginInstance {
 }
 
 impl PluginInstance {
-    pub(crate) fn start(
-        engine: &Engine,
-        plugin: Arc<LoadedPlugin>,
-        sandbox: Arc<Sandbox>,
-    ) -> Result<Self> {
-        let mut store = sandbox.store(engine)?;
+    pub(crate) fn start(plugin: Arc<LoadedPlugin>, sandbox: Arc<Sandbox>) -> Result<Self> {
+        let mut store = sandbox.store(&plugin.engine)?;
         let bindings = match &plugin.pre {
             Pre::V0_1(pre) => pre.instantiate(&mut store).map(Bindings::V0_1),
             Pre::V0_2(pre) => pre.instantiate(&mut store).map(Bindings::V0_2),
@@ -82,7 +77,6 @@ impl PluginInstance {
             message: format!("{e:?}"),
         })?;
         Ok(PluginInstance {
-            engine: engine.clone(),
             budget: ticks(Duration::from_millis(sandbox.limits.timeout_ms)),
             sandbox,
             plugin,
@@ -115,8 +109,7 @@ impl PluginInstance {
         if !self.trapped {
             return Ok(());
         }
-        let mut fresh =
-            PluginInstance::start(&self.engine, self.plugin.clone(), self.sandbox.clone())?;
+        let mut fresh = PluginInstance::start(self.plugin.clone(), self.sandbox.clone())?;
         fresh.ports = self.ports.clone();
         fresh.wired = self.wired.clone();
         fresh.declared = self.declared.clone();

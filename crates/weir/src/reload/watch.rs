@@ -3,21 +3,22 @@
 //! reload plans off the data path.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use arrow::datatypes::SchemaRef;
 use notify::{RecursiveMode, Watcher as _};
 
 use super::dev;
+use super::node::{canonical, Node};
+use super::optimize::{Event, Optimizer};
 use super::plan::{plan, Schemas};
-use crate::exec::{Control, Diff, Ready, Reporter, Slots};
-use crate::graph::{same_shape, Graph, Prepared, PreparedTransform};
-use crate::manifest::{Manifest, TransformConfig};
-use crate::plugin::{LoadedPlugin, PluginHost, Ports};
+use crate::exec::{Control, Reporter};
+use crate::graph::{Graph, Prepared, PreparedTransform};
+use crate::manifest::Manifest;
+use crate::plugin::{LoadedPlugin, PluginHost, Tier};
 use crate::{Error, Result};
 
 /// A change is over once its files have been quiet this long (editors and
@@ -53,168 +54,6 @@ impl Default for Options {
     }
 }
 
-/// What the controller knows of one transform node.
-struct Node {
-    name: String,
-    path: PathBuf,
-    /// The local crate the plugin is built from (`build` in the manifest).
-    crate_dir: Option<PathBuf>,
-    config: TransformConfig,
-    config_json: String,
-    /// The running version's ports, and each one's schema.
-    ports: Ports,
-    inputs: Vec<Option<SchemaRef>>,
-    outputs: Vec<Option<SchemaRef>>,
-    /// The node's hand-over slots in the running pipeline.
-    control: Arc<Control>,
-    /// The version the node runs (or was last offered).
-    current: Arc<LoadedPlugin>,
-    /// The last version rejected, so one bad file is reported once.
-    rejected: Option<blake3::Hash>,
-}
-
-fn canonical(path: PathBuf) -> PathBuf {
-    path.canonicalize().unwrap_or(path)
-}
-
-impl Node {
-    fn slots(&self) -> Slots {
-        self.control.slots(&self.name)
-    }
-
-    fn new(graph: &Graph, name: &str, t: &PreparedTransform, control: &Arc<Control>) -> Node {
-        let config = graph.manifest.transforms[name].clone();
-        Node {
-            name: name.to_string(),
-            path: canonical(graph.manifest.resolve(&config.plugin)),
-            crate_dir: config
-                .build
-                .as_ref()
-                .map(|dir| canonical(graph.manifest.resolve(dir))),
-            config,
-            config_json: t.config_json.clone(),
-            ports: t.ports.clone(),
-            inputs: t.inputs.clone(),
-            outputs: t.outputs.clone(),
-            control: control.clone(),
-            current: t.plugin.clone(),
-            rejected: None,
-        }
-    }
-
-    /// Builds and checks the version now in the file; `Ok(None)` when the
-    /// content is unchanged.
-    fn successor(
-        &self,
-        host: &PluginHost,
-        base_dir: &Path,
-        options: &Options,
-    ) -> Result<Option<Ready>> {
-        let plugin = host.load(&self.path)?;
-        if plugin.hash == self.current.hash {
-            return Ok(None);
-        }
-        let mut instance = host.instantiate(&plugin, &self.name, &self.config, base_dir)?;
-        let ports = instance.ports(&self.config_json)?;
-        if *ports != self.ports {
-            return Err(Error::Schema {
-                node: self.name.clone(),
-                message: format!(
-                    "the new version declares other ports ({:?} in, {:?} out) than the running \
-                     one ({:?} in, {:?} out); rewire the manifest to match and it is rebuilt",
-                    ports.inputs, ports.outputs, self.ports.inputs, self.ports.outputs
-                ),
-            });
-        }
-        if self.inputs.iter().any(Option::is_some) {
-            let outputs = instance.describe_ports(&self.inputs, &self.config_json)?;
-            for (port, (new, old)) in outputs.iter().zip(&self.outputs).enumerate() {
-                let (Some(new), Some(old)) = (new, old) else {
-                    continue;
-                };
-                if !same_shape(new, old) {
-                    let on = match port {
-                        0 => String::new(),
-                        p => format!(" of port {:?}", self.ports.outputs[p]),
-                    };
-                    return Err(Error::Schema {
-                        node: self.name.clone(),
-                        message: format!(
-                            "the new version changes the output schema{on} from [{old}] to \
-                             [{new}]; restart the pipeline to apply such a change"
-                        ),
-                    });
-                }
-            }
-        }
-        instance.init(&self.config_json)?;
-        let siblings = crate::graph::siblings(
-            host,
-            &plugin,
-            &self.name,
-            &self.config,
-            base_dir,
-            &self.config_json,
-        )?;
-        Ok(Some(Ready {
-            plugin,
-            instance,
-            siblings,
-            canary: options.canary,
-            report: options.report.clone(),
-        }))
-    }
-
-    /// Runs the kept input batches through fresh instances of the old and
-    /// the new version and reports the difference (`weir dev`).
-    fn replay(
-        &self,
-        host: &PluginHost,
-        base_dir: &Path,
-        new: &Arc<LoadedPlugin>,
-    ) -> Result<String> {
-        let batches = self.slots().recent.batches();
-        let mut diff = Diff::default();
-        // The new version failing is what the replay is for: an error
-        // here rejects it. The running one failing (it may be the bad
-        // version being fixed) only means there is nothing to compare.
-        let mut next = host.instantiate(new, &self.name, &self.config, base_dir)?;
-        next.init(&self.config_json)?;
-        let mut old = host
-            .instantiate(&self.current, &self.name, &self.config, base_dir)
-            .and_then(|mut old| old.init(&self.config_json).map(|()| old))
-            .ok();
-        let mut old_failed = None;
-        for (i, batch) in batches.iter().enumerate() {
-            let after = next.process(batch, i as u64)?;
-            let before = match old.as_mut().map(|o| o.process(batch, i as u64)) {
-                Some(Ok(before)) => before,
-                Some(Err(e)) => {
-                    old_failed.get_or_insert(e.to_string());
-                    old = None;
-                    Vec::new()
-                }
-                None => Vec::new(),
-            };
-            diff.add(batch.num_rows(), &before, &after);
-        }
-        let mut report = format!(
-            "replayed the last {} batches of {} through {} (was {}):\n{diff}",
-            diff.batches(),
-            self.name,
-            new.version(),
-            self.current.version()
-        );
-        if let Some(e) = old_failed {
-            report.push_str(&format!(
-                "\n(the version it replaces, {}, failed on them: {e})",
-                self.current.version()
-            ));
-        }
-        Ok(report)
-    }
-}
-
 /// Watches the files of a running pipeline and prepares successors and
 /// reload plans. Dropping it stops watching.
 pub struct Controller {
@@ -235,6 +74,7 @@ struct State {
     nodes: Vec<Node>,
     watcher: notify::RecommendedWatcher,
     watched: HashSet<PathBuf>,
+    optimizer: Optimizer,
 }
 
 impl Controller {
@@ -251,6 +91,7 @@ impl Controller {
             control.keep_recent_batches();
         }
         let (tx, rx) = mpsc::channel();
+        let optimizer = Optimizer::start(host.clone(), tx.clone())?;
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             // Reads (a compiler opening sources, weir loading a plugin)
             // are not changes; reacting to them would rebuild forever.
@@ -258,7 +99,7 @@ impl Controller {
                 if event.kind.is_access() {
                     return;
                 }
-                let _ = tx.send(event.paths);
+                let _ = tx.send(Event::Files(event.paths));
             }
         })
         .map_err(|e| Error::build_from("can't watch files", e))?;
@@ -276,6 +117,7 @@ impl Controller {
             nodes: Vec::new(),
             watcher,
             watched: HashSet::new(),
+            optimizer,
         };
         state.sync_nodes(&prepared.transforms.iter().collect())?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -335,16 +177,21 @@ impl State {
         Ok(())
     }
 
-    fn run(mut self, rx: mpsc::Receiver<Vec<PathBuf>>, stop: Arc<AtomicBool>) {
+    fn run(mut self, rx: mpsc::Receiver<Event>, stop: Arc<AtomicBool>) {
         while !stop.load(Ordering::Relaxed) {
-            let Ok(first) = rx.recv_timeout(Duration::from_millis(100)) else {
-                continue;
+            let mut changed: Vec<PathBuf> = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(Event::Files(paths)) => paths,
+                Ok(Event::Optimized { node, plugin }) => {
+                    self.optimized(&node, plugin);
+                    continue;
+                }
+                Err(_) => continue,
             };
-            let mut changed: Vec<PathBuf> = first;
             let settling = std::time::Instant::now();
             while settling.elapsed() < SETTLE_AT_MOST {
                 match rx.recv_timeout(QUIET) {
-                    Ok(more) => changed.extend(more),
+                    Ok(Event::Files(more)) => changed.extend(more),
+                    Ok(Event::Optimized { node, plugin }) => self.optimized(&node, plugin),
                     Err(_) => break,
                 }
             }
@@ -430,7 +277,10 @@ impl State {
                 }
                 node.current = ready.plugin.clone();
                 tracing::info!(node = %node.name, version = %ready.plugin.version(),
-                    "new version ready; it takes over at the next batch");
+                    tier = ?ready.plugin.tier, "new version ready; it takes over at the next batch");
+                if ready.plugin.tier == Tier::Baseline {
+                    self.optimizer.request(&node.name, &ready.plugin);
+                }
                 node.slots().successor.offer(ready);
             }
             Ok(None) => {}
@@ -440,6 +290,30 @@ impl State {
                 tracing::error!(node = %node.name, file = %node.path.display(), error = %e,
                     "rejected the new version; the running one stays");
             }
+        }
+    }
+
+    /// The optimized build of a version running on the baseline tier is
+    /// ready: it takes over at a later batch boundary, state handed over
+    /// as for any new version (and through the canary, if one is set).
+    fn optimized(&mut self, name: &str, plugin: Arc<LoadedPlugin>) {
+        let base_dir = self.graph.manifest.base_dir.clone();
+        let Some(node) = self.nodes.iter_mut().find(|n| n.name == name) else {
+            return;
+        };
+        // A newer version may have come meanwhile.
+        if node.current.hash != plugin.hash || node.current.tier != Tier::Baseline {
+            return;
+        }
+        match node.ready(&self.host, &base_dir, &self.options, plugin.clone()) {
+            Ok(ready) => {
+                node.current = plugin;
+                tracing::info!(node = %node.name, version = %node.current.version(),
+                    "optimized build ready; it takes over at the next batch");
+                node.slots().successor.offer(ready);
+            }
+            Err(e) => tracing::warn!(node = %node.name, error = %e,
+                "the optimized build doesn't start; the baseline build keeps running"),
         }
     }
 
