@@ -13,6 +13,7 @@ import random
 import re
 import resource
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -260,6 +261,9 @@ def main() -> None:
     ap.add_argument("--weir", required=True)
     ap.add_argument("--plugins", required=True, type=Path)
     ap.add_argument("--smoke", action="store_true")
+    # Held out: the plugins and sinks were tuned on seeds 7 and 11; the
+    # figures are measured on data none of that work saw.
+    ap.add_argument("--seed", type=int, default=2026)
     args = ap.parse_args()
     rows = 20_000 if args.smoke else 2_000_000
     plugins = args.plugins.resolve()
@@ -267,36 +271,41 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         csv = d / "orders.csv"
-        generate_orders(csv, rows)
+        generate_orders(csv, rows, args.seed)
         size_mb = csv.stat().st_size / 1e6
-        print(f"\nseed job: {rows:,} orders ({size_mb:.0f} MB CSV), best of 3\n")
+        print(f"\nseed job: {rows:,} orders ({size_mb:.0f} MB CSV, generator seed {args.seed}), best of 3\n")
 
         manifest = d / "seed.toml"
         manifest.write_text(weir_manifest(csv, d / "weir.parquet", plugins, True, 1_048_576))
         run_weir(args.weir, manifest, None)  # warm the compiled-plugin cache
-        results = {}
-        results["weir, 2 cores"] = min(run_weir(args.weir, manifest, None)[0] for _ in range(3))
-        results["weir, 1 core (taskset)"] = min(run_weir(args.weir, manifest, "0")[0] for _ in range(3))
-        counts = {"weir": pq.read_metadata(d / "weir.parquet").num_rows}
-        peers = [
+        jobs = [
+            ("weir, 2 cores", lambda o: run_weir(args.weir, manifest, None)),
+            ("weir, 1 core (taskset)", lambda o: run_weir(args.weir, manifest, "0")),
             ("DuckDB, threads = 1", lambda o: run_duckdb(csv, o, 1)),
             ("DuckDB, threads = 2", lambda o: run_duckdb(csv, o, 2)),
             ("Polars", lambda o: run_polars(csv, o)),
             ("pandas", lambda o: run_pandas(csv, o)),
         ]
-        for label, job in peers:
-            out = d / (normalize(label) + ".parquet")
-            results[label] = min(timed(job, out) for _ in range(3))
-            counts[label] = pq.read_metadata(out).num_rows
+        # Rounds, each tool once per round: this VM's speed drifts by
+        # ±15 % over minutes, and a drift then hits every tool alike.
+        times: dict[str, list[float]] = {label: [] for label, _ in jobs}
+        counts = {}
+        for _ in range(5):
+            for label, job in jobs:
+                out = d / "weir.parquet" if label.startswith("weir") else d / (normalize(label) + ".parquet")
+                times[label].append(timed(job, out))
+                counts[label] = pq.read_metadata(out).num_rows
         if len(set(counts.values())) != 1:
             sys.exit(f"row counts differ: {counts}")
-        print(f"every tool wrote {counts['weir']:,} rows\n")
-        print("| tool | seconds | rows/s | weir (same cores) is faster by |")
+        print(f"every tool wrote {counts['weir, 2 cores']:,} rows; 5 rounds\n")
+        print("| tool | seconds, best (median) | rows/s by median | weir (same cores) is faster by, best (median) |")
         print("|---|---|---|---|")
-        for label, secs in results.items():
-            mine = results["weir, 1 core (taskset)"] if ("threads = 1" in label or "1 core" in label) \
-                else results["weir, 2 cores"]
-            print(f"| {label} | {secs:.3f} | {rows / secs:,.0f} | {secs / mine:.2f}× |")
+        for label, secs in times.items():
+            mine = times["weir, 1 core (taskset)"] if ("threads = 1" in label or "1 core" in label) \
+                else times["weir, 2 cores"]
+            best, median = min(secs), statistics.median(secs)
+            print(f"| {label} | {best:.3f} ({median:.3f}) | {rows / median:,.0f} | "
+                  f"{best / min(mine):.2f}× ({median / statistics.median(mine):.2f}×) |")
 
         metrics_cost(args.weir, manifest, rows, 3 if args.smoke else 15)
         if len(os.sched_getaffinity(0)) >= 2:

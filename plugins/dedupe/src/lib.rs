@@ -20,7 +20,6 @@ use arrow_row::{RowConverter, SortField};
 use rustc_hash::FxHashSet as HashSet;
 use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::Int64Type;
-use weir_plugin_sdk::arrow_buffer::BooleanBuffer;
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde_json;
 
@@ -33,8 +32,12 @@ pub struct Config {
 }
 
 /// Seen keys: a fast path for one int64 column, row-encoded bytes otherwise.
+mod ints;
+
+use ints::IntSet;
+
 enum Seen {
-    Int(HashSet<Option<i64>>),
+    Int(IntSet),
     Rows(HashSet<Box<[u8]>>),
 }
 
@@ -63,17 +66,7 @@ impl Dedupe {
         if let ([column], Seen::Int(seen)) = (columns.as_slice(), &mut self.seen) {
             if column.data_type() == &DataType::Int64 {
                 let values = column.as_primitive::<Int64Type>();
-                seen.reserve(values.len());
-                // A bitmap straight from the set's answers: no per-row
-                // Option to build the mask from.
-                let keep = match values.nulls() {
-                    None => BooleanBuffer::collect_bool(values.len(), |i| {
-                        seen.insert(Some(values.value(i)))
-                    }),
-                    Some(nulls) => BooleanBuffer::collect_bool(values.len(), |i| {
-                        seen.insert(nulls.is_valid(i).then(|| values.value(i)))
-                    }),
-                };
+                let keep = seen.insert_all(values.values(), values.nulls());
                 return Ok(BooleanArray::new(keep, None));
             }
         }
@@ -113,7 +106,7 @@ impl Transform for Dedupe {
         }
         Ok(Dedupe {
             key: config.key,
-            seen: Seen::Int(HashSet::default()),
+            seen: Seen::Int(IntSet::default()),
             converter: None,
             dropped: 0,
         })
@@ -160,10 +153,10 @@ fn encode(seen: &Seen) -> Vec<u8> {
     match seen {
         Seen::Int(set) => {
             out.push(0);
-            out.push(u8::from(set.contains(&None)));
+            out.push(u8::from(set.has_null()));
             out.extend_from_slice(&(set.len() as u64).to_le_bytes());
             out.reserve(set.len() * 8);
-            for v in set.iter().flatten() {
+            for v in set.values() {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -203,16 +196,11 @@ fn decode(state: &[u8]) -> Result<Seen> {
             if rest.len() % 8 != 0 {
                 return Err(bad());
             }
-            let mut set: HashSet<Option<i64>> = HashSet::default();
-            set.reserve(rest.len() / 8 + usize::from(has_null));
-            for chunk in rest.chunks_exact(8) {
-                let bytes: [u8; 8] = chunk.try_into().map_err(|_| bad())?;
-                set.insert(Some(i64::from_le_bytes(bytes)));
-            }
-            if has_null {
-                set.insert(None);
-            }
-            Ok(Seen::Int(set))
+            let values = rest
+                .chunks_exact(8)
+                .map(|chunk| chunk.try_into().map(i64::from_le_bytes).map_err(|_| bad()))
+                .collect::<Result<Vec<i64>>>()?;
+            Ok(Seen::Int(IntSet::from_values(&values, has_null)))
         }
         1 => {
             let count = u64::from_le_bytes(take(&mut rest, 8)?.try_into().map_err(|_| bad())?);
@@ -237,7 +225,10 @@ fn decode_json(state: &[u8]) -> Result<Seen> {
         Rows(Vec<Vec<u8>>),
     }
     Ok(match serde_json::from_slice::<State>(state)? {
-        State::Int(v) => Seen::Int(v.into_iter().collect()),
+        State::Int(v) => {
+            let values: Vec<i64> = v.iter().flatten().copied().collect();
+            Seen::Int(IntSet::from_values(&values, v.contains(&None)))
+        }
         State::Rows(v) => Seen::Rows(v.into_iter().map(Vec::into_boxed_slice).collect()),
     })
 }
@@ -248,11 +239,17 @@ mod tests {
 
     #[test]
     fn packed_state_round_trips_int_and_row_keys_and_reads_the_old_json() {
-        let ints: HashSet<Option<i64>> = [Some(-3), None, Some(i64::MAX)].into_iter().collect();
-        let Seen::Int(back) = decode(&encode(&Seen::Int(ints.clone()))).unwrap() else {
+        let mut ints = IntSet::default();
+        for k in [Some(-3), None, Some(i64::MAX)] {
+            ints.insert(k);
+        }
+        let Seen::Int(back) = decode(&encode(&Seen::Int(ints))).unwrap() else {
             panic!("not ints")
         };
-        assert_eq!(back, ints);
+        let mut values: Vec<i64> = back.values().collect();
+        values.sort_unstable();
+        assert_eq!(values, [-3, i64::MAX]);
+        assert!(back.has_null() && back.len() == 3);
         let rows: HashSet<Box<[u8]>> = [b"a".to_vec(), Vec::new()]
             .into_iter()
             .map(Vec::into_boxed_slice)
@@ -264,7 +261,8 @@ mod tests {
         let Seen::Int(old) = decode(br#"{"int": [1, null]}"#).unwrap() else {
             panic!("not ints")
         };
-        assert_eq!(old, [Some(1), None].into_iter().collect());
+        assert_eq!(old.values().collect::<Vec<_>>(), [1]);
+        assert!(old.has_null());
         assert!(decode(b"WDD1\x00\x00\x01").is_err());
     }
 }

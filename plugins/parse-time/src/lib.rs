@@ -99,7 +99,7 @@ struct ParseTime {
     config: Config,
     /// The zone of wall-clock values (`None`: UTC, nothing to convert).
     zone: Option<Tz>,
-    formats: Vec<String>,
+    formats: Vec<Format>,
     /// The default formats are in use: the ISO 8601 fast path applies.
     iso: bool,
 }
@@ -198,21 +198,40 @@ fn iso8601(s: &[u8]) -> Option<(i64, bool)> {
     }
 }
 
+/// A chrono pattern and what it says of offsets, read once: values that
+/// miss the fast path try every pattern in turn.
+#[derive(Debug)]
+struct Format {
+    text: String,
+    /// It reads a numeric offset (`%z`, `%:z`, `%#z`).
+    has_offset: bool,
+    /// It ends in a literal `Z` (Zulu) after the time: an offset too, UTC.
+    zulu: bool,
+}
+
+impl Format {
+    fn new(text: &str) -> Format {
+        Format {
+            has_offset: text.contains("%z") || text.contains("%:z") || text.contains("%#z"),
+            zulu: text.ends_with('Z'),
+            text: text.to_string(),
+        }
+    }
+}
+
 /// Parses `s` with one pattern: µs since the epoch, and whether the value
 /// carried its offset (else it is wall-clock time, read here as UTC).
-fn parse_with(s: &str, format: &str) -> Option<(i64, bool)> {
-    let has_offset = format.contains("%z") || format.contains("%:z") || format.contains("%#z");
-    if has_offset {
-        return DateTime::parse_from_str(s, format)
+fn parse_with(s: &str, format: &Format) -> Option<(i64, bool)> {
+    let (text, zulu) = (format.text.as_str(), format.zulu);
+    if format.has_offset {
+        return DateTime::parse_from_str(s, text)
             .ok()
             .map(|t| (t.timestamp_micros(), true));
     }
-    // A literal `Z` (Zulu) after the time is an offset too: UTC.
-    let zulu = format.ends_with('Z');
-    if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, text) {
         return Some((t.and_utc().timestamp_micros(), zulu));
     }
-    NaiveDate::parse_from_str(s, format)
+    NaiveDate::parse_from_str(s, text)
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|t| (t.and_utc().timestamp_micros(), false))
@@ -286,7 +305,7 @@ impl ParseTime {
                         if !raw.trim().is_empty() {
                             return Err(Error::msg(format!(
                                 "parse-time: column {name:?}: can't parse {raw:?} with any of {:?}",
-                                self.formats
+                                self.formats.iter().map(|f| &f.text).collect::<Vec<_>>()
                             )));
                         }
                     }
@@ -352,9 +371,9 @@ impl Transform for ParseTime {
         }
         let iso = config.formats.is_empty();
         let formats = if iso {
-            DEFAULT_FORMATS.iter().map(|f| f.to_string()).collect()
+            DEFAULT_FORMATS.iter().map(|f| Format::new(f)).collect()
         } else {
-            config.formats.clone()
+            config.formats.iter().map(|f| Format::new(f)).collect()
         };
         let zone = match config.timezone.as_str() {
             "" | "UTC" => None,
@@ -407,7 +426,11 @@ mod tests {
     /// The fast path agrees with chrono on every shape the defaults take.
     #[test]
     fn iso_fast_path_matches_the_chrono_patterns() {
-        let chrono = |s: &str| DEFAULT_FORMATS.iter().find_map(|f| parse_with(s, f));
+        let chrono = |s: &str| {
+            DEFAULT_FORMATS
+                .iter()
+                .find_map(|f| parse_with(s, &Format::new(f)))
+        };
         for s in [
             "2024-01-21",
             "2024-02-29 23:59:59",
