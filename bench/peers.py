@@ -273,7 +273,7 @@ def main() -> None:
         csv = d / "orders.csv"
         generate_orders(csv, rows, args.seed)
         size_mb = csv.stat().st_size / 1e6
-        print(f"\nseed job: {rows:,} orders ({size_mb:.0f} MB CSV, generator seed {args.seed}), best of 3\n")
+        print(f"\nseed job: {rows:,} orders ({size_mb:.0f} MB CSV, generator seed {args.seed})\n")
 
         manifest = d / "seed.toml"
         manifest.write_text(weir_manifest(csv, d / "weir.parquet", plugins, True, 1_048_576))
