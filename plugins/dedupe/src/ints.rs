@@ -50,6 +50,7 @@ fn set(bitmap: &mut [u64], bit: usize) -> bool {
 
 impl IntSet {
     /// Keys in the set, null included.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
@@ -60,6 +61,7 @@ impl IntSet {
     }
 
     /// Whether null was inserted.
+    #[cfg(test)]
     pub(crate) fn has_null(&self) -> bool {
         self.null
     }
@@ -186,6 +188,7 @@ impl IntSet {
     }
 
     /// Every non-null key, in no particular order.
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = i64> + '_ {
         let dense = self.chunks.iter().flat_map(move |(&id, &i)| {
             let base = id << CHUNK_SHIFT;
@@ -199,6 +202,74 @@ impl IntSet {
                 })
         });
         dense.chain(self.sparse.iter().copied())
+    }
+
+    /// The set as bytes: the null flag, each bitmap whole (8 KiB, at most
+    /// a byte a key by construction), then the scattered keys, 8 bytes
+    /// each. 7.2 M sequential ids take 0.9 MB, not 58.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.push(u8::from(self.null));
+        out.extend_from_slice(&(self.chunks.len() as u64).to_le_bytes());
+        out.reserve(self.chunks.len() * (8 + WORDS * 8) + 8 + self.sparse.len() * 8);
+        for (&id, &i) in &self.chunks {
+            out.extend_from_slice(&id.to_le_bytes());
+            for word in self.bitmaps[i].iter() {
+                out.extend_from_slice(&word.to_le_bytes());
+            }
+        }
+        out.extend_from_slice(&(self.sparse.len() as u64).to_le_bytes());
+        for k in &self.sparse {
+            out.extend_from_slice(&k.to_le_bytes());
+        }
+    }
+
+    /// A set from [`encode`](Self::encode)'s bytes; `None` when they are
+    /// damaged (the counts are recomputed, not trusted).
+    pub(crate) fn decode(bytes: &[u8]) -> Option<IntSet> {
+        fn take<'a>(rest: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let head = rest.get(..n)?;
+            *rest = &rest[n..];
+            Some(head)
+        }
+        fn word(bytes: &[u8]) -> Option<u64> {
+            bytes.try_into().ok().map(u64::from_le_bytes)
+        }
+        let mut rest = bytes;
+        let null = match take(&mut rest, 1)?[0] {
+            0 => false,
+            1 => true,
+            _ => return None,
+        };
+        let mut set = IntSet::default();
+        for _ in 0..word(take(&mut rest, 8)?)? {
+            let id = word(take(&mut rest, 8)?)? as i64;
+            // Ids outside this range don't come from a key.
+            if id < chunk(i64::MIN) || id > chunk(i64::MAX) || set.chunks.contains_key(&id) {
+                return None;
+            }
+            let bitmap = take(&mut rest, WORDS * 8)?
+                .chunks_exact(8)
+                .map(word)
+                .collect::<Option<Box<[u64]>>>()?;
+            set.len += bitmap
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>();
+            set.bitmaps.push(bitmap);
+            set.chunks.insert(id, set.bitmaps.len() - 1);
+        }
+        let scattered = word(take(&mut rest, 8)?)?;
+        if rest.len() as u64 != scattered.checked_mul(8)? {
+            return None;
+        }
+        set.sparse.reserve(rest.len() / 8);
+        for k in rest.chunks_exact(8) {
+            set.insert(Some(word(k)? as i64));
+        }
+        if null {
+            set.insert(None);
+        }
+        Some(set)
     }
 
     /// A set holding `values` (and null if `null`): chunks with at least
@@ -348,6 +419,36 @@ mod tests {
                 .collect();
             assert_eq!(got, reference(&mut seen, keys));
         }
+    }
+
+    #[test]
+    fn encoded_sets_decode_to_the_same_keys_and_damage_is_refused() {
+        let mut set = IntSet::default();
+        for keys in batches() {
+            let (values, nulls) = column(&keys);
+            set.insert_all(&values, nulls.as_ref());
+        }
+        let mut bytes = Vec::new();
+        set.encode(&mut bytes);
+        assert!(
+            bytes.len() < set.len() * 8 / 2,
+            "bitmaps pack the dense keys"
+        );
+        let back = IntSet::decode(&bytes).unwrap();
+        assert_eq!(back.len(), set.len());
+        assert_eq!(back.has_null(), set.has_null());
+        let sorted = |s: &IntSet| {
+            let mut v: Vec<i64> = s.values().collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(sorted(&back), sorted(&set));
+        for cut in [0, 1, 9, 100, bytes.len() - 1] {
+            assert!(IntSet::decode(&bytes[..cut]).is_none(), "cut at {cut}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(IntSet::decode(&longer).is_none());
     }
 
     #[test]

@@ -147,18 +147,16 @@ impl Transform for Dedupe {
 /// interval, so it is packed (8 bytes an int key, length + bytes a row
 /// key) rather than JSON — several times smaller and faster both ways.
 const MAGIC: &[u8; 4] = b"WDD1";
+/// An int key set with its bitmaps (`ints::IntSet::encode`); versions
+/// before it restore from `WDD1` and JSON still.
+const MAGIC_INTS: &[u8; 4] = b"WDD2";
 
 fn encode(seen: &Seen) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     match seen {
         Seen::Int(set) => {
-            out.push(0);
-            out.push(u8::from(set.has_null()));
-            out.extend_from_slice(&(set.len() as u64).to_le_bytes());
-            out.reserve(set.len() * 8);
-            for v in set.values() {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
+            out = MAGIC_INTS.to_vec();
+            set.encode(&mut out);
         }
         // Row bytes depend only on the key types, which a successor with
         // the same config shares.
@@ -176,6 +174,9 @@ fn encode(seen: &Seen) -> Vec<u8> {
 
 fn decode(state: &[u8]) -> Result<Seen> {
     let bad = || Error::msg("dedupe: the state to restore is damaged");
+    if let Some(ints) = state.strip_prefix(MAGIC_INTS) {
+        return IntSet::decode(ints).map(Seen::Int).ok_or_else(bad);
+    }
     let Some(rest) = state.strip_prefix(MAGIC) else {
         return decode_json(state);
     };
@@ -264,6 +265,21 @@ mod tests {
         assert_eq!(old.values().collect::<Vec<_>>(), [1]);
         assert!(old.has_null());
         assert!(decode(b"WDD1\x00\x00\x01").is_err());
+        // The packed form of the version before the bitmaps: null flag,
+        // count, then 8 bytes a key.
+        let mut wdd1 = b"WDD1\x00\x01".to_vec();
+        wdd1.extend_from_slice(&3u64.to_le_bytes());
+        for k in [7i64, -2] {
+            wdd1.extend_from_slice(&k.to_le_bytes());
+        }
+        let Seen::Int(older) = decode(&wdd1).unwrap() else {
+            panic!("not ints")
+        };
+        let mut values: Vec<i64> = older.values().collect();
+        values.sort_unstable();
+        assert_eq!(values, [-2, 7]);
+        assert!(older.has_null() && older.len() == 3);
+        assert!(decode(b"WDD2\x02").is_err());
     }
 }
 
