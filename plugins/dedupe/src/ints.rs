@@ -50,20 +50,24 @@ fn set(bitmap: &mut [u64], bit: usize) -> bool {
 
 impl IntSet {
     /// Keys in the set, null included.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    /// Whether nothing was inserted.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Whether null was inserted.
-    #[cfg(test)]
     pub(crate) fn has_null(&self) -> bool {
         self.null
+    }
+
+    /// Whether `key` was inserted.
+    pub(crate) fn contains(&self, key: Option<i64>) -> bool {
+        match key {
+            None => self.null,
+            Some(k) => match self.chunks.get(&chunk(k)) {
+                Some(&i) => self.bitmaps[i][bit(k) >> 6] & (1u64 << (bit(k) & 63)) != 0,
+                None => self.sparse.contains(&k),
+            },
+        }
     }
 
     /// Inserts one key; whether it was new.
@@ -80,11 +84,14 @@ impl IntSet {
     }
 
     /// Inserts a column's keys in order; bit `i` says whether row `i`'s key
-    /// was new (the first of its value, in the set or in the batch).
+    /// was new (the first of its value, in the set or in the batch). A key
+    /// `elsewhere` says was seen (in an older generation, with `ttl_ms`)
+    /// is not new and not inserted.
     pub(crate) fn insert_all(
         &mut self,
         values: &[i64],
         nulls: Option<&NullBuffer>,
+        elsewhere: impl Fn(Option<i64>) -> bool,
     ) -> BooleanBuffer {
         if !self.make_dense(values, nulls) {
             self.sparse.reserve(values.len());
@@ -95,9 +102,9 @@ impl IntSet {
             // Scattered keys only (no bitmap yet): no chunk to look up.
             let keep = BooleanBuffer::collect_bool(values.len(), |i| {
                 let new = if nulls.is_some_and(|n| n.is_null(i)) {
-                    !std::mem::replace(&mut null, true)
+                    !elsewhere(None) && !std::mem::replace(&mut null, true)
                 } else {
-                    sparse.insert(values[i])
+                    !elsewhere(Some(values[i])) && sparse.insert(values[i])
                 };
                 added += usize::from(new);
                 new
@@ -110,11 +117,14 @@ impl IntSet {
         let mut current: Option<(i64, Option<usize>)> = None;
         let keep = BooleanBuffer::collect_bool(values.len(), |i| {
             if nulls.is_some_and(|n| n.is_null(i)) {
-                let new = !std::mem::replace(&mut null, true);
+                let new = !elsewhere(None) && !std::mem::replace(&mut null, true);
                 added += usize::from(new);
                 return new;
             }
             let k = values[i];
+            if elsewhere(Some(k)) {
+                return false;
+            }
             let id = chunk(k);
             let at = match current {
                 Some((c, at)) if c == id => at,
@@ -188,7 +198,6 @@ impl IntSet {
     }
 
     /// Every non-null key, in no particular order.
-    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = i64> + '_ {
         let dense = self.chunks.iter().flat_map(move |(&id, &i)| {
             let base = id << CHUNK_SHIFT;
@@ -370,7 +379,10 @@ mod tests {
         let mut seen = HashSet::new();
         for keys in batches() {
             let (values, nulls) = column(&keys);
-            let got: Vec<bool> = set.insert_all(&values, nulls.as_ref()).iter().collect();
+            let got: Vec<bool> = set
+                .insert_all(&values, nulls.as_ref(), |_| false)
+                .iter()
+                .collect();
             assert_eq!(got, reference(&mut seen, &keys));
             assert_eq!(set.len(), seen.len());
         }
@@ -390,7 +402,10 @@ mod tests {
         let mut seen = HashSet::new();
         for keys in batches().iter().skip(3).step_by(4) {
             let (values, nulls) = column(keys);
-            let got: Vec<bool> = set.insert_all(&values, nulls.as_ref()).iter().collect();
+            let got: Vec<bool> = set
+                .insert_all(&values, nulls.as_ref(), |_| false)
+                .iter()
+                .collect();
             assert_eq!(got, reference(&mut seen, keys));
         }
         assert!(set.bitmaps.is_empty());
@@ -405,7 +420,7 @@ mod tests {
         let (first, rest) = all.split_at(30);
         for keys in first {
             let (values, nulls) = column(keys);
-            set.insert_all(&values, nulls.as_ref());
+            set.insert_all(&values, nulls.as_ref(), |_| false);
             reference(&mut seen, keys);
         }
         let values: Vec<i64> = set.values().collect();
@@ -414,7 +429,7 @@ mod tests {
         for keys in rest {
             let (values, nulls) = column(keys);
             let got: Vec<bool> = restored
-                .insert_all(&values, nulls.as_ref())
+                .insert_all(&values, nulls.as_ref(), |_| false)
                 .iter()
                 .collect();
             assert_eq!(got, reference(&mut seen, keys));
@@ -426,7 +441,7 @@ mod tests {
         let mut set = IntSet::default();
         for keys in batches() {
             let (values, nulls) = column(&keys);
-            set.insert_all(&values, nulls.as_ref());
+            set.insert_all(&values, nulls.as_ref(), |_| false);
         }
         let mut bytes = Vec::new();
         set.encode(&mut bytes);
@@ -458,7 +473,7 @@ mod tests {
             assert!(set.insert(Some(k)));
         }
         let values: Vec<i64> = (0..4096).collect();
-        let keep = set.insert_all(&values, None);
+        let keep = set.insert_all(&values, None, |_| false);
         assert!(!keep.value(5) && !keep.value(9) && keep.value(6));
         assert_eq!(set.len(), 4097);
         assert_eq!(set.sparse.len(), 1, "70,000 is in another chunk");

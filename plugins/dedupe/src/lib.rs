@@ -7,6 +7,10 @@
 //! config = { key = ["id"] }   # one or more columns; nulls compare equal
 //! ```
 //!
+//! `ttl_ms = 86400000` (optional): forget a key that long after its first
+//! row, in event time (the watermark), so an endless stream's key set
+//! stays bounded; see `ttl.rs` for the exact rule.
+//!
 //! A key may be any type — decimals, dictionaries (by value), structs,
 //! lists — and a struct's field by path (`key = ["customer.id"]`).
 //!
@@ -29,21 +33,84 @@ use weir_plugin_sdk::serde_json;
 pub struct Config {
     /// `key`: the columns that identify a row.
     key: Vec<String>,
+    /// `ttl_ms`: forget a key this long (event time) after its first row.
+    #[serde(default)]
+    ttl_ms: Option<u64>,
 }
 
 /// Seen keys: a fast path for one int64 column, row-encoded bytes otherwise.
 mod ints;
+mod ttl;
 
 use ints::IntSet;
+use ttl::{Generation, Generations};
 
 enum Seen {
     Int(IntSet),
     Rows(HashSet<Box<[u8]>>),
 }
 
+impl Seen {
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Seen::Int(s) => s.len(),
+            Seen::Rows(s) => s.len(),
+        }
+    }
+
+    /// An empty set of the same kind of key.
+    fn empty_like(&self) -> Seen {
+        match self {
+            Seen::Int(_) => Seen::Int(IntSet::default()),
+            Seen::Rows(_) => Seen::Rows(HashSet::default()),
+        }
+    }
+
+    /// Adds every key of `other` (of the same kind).
+    fn absorb(&mut self, other: Seen) -> Result<()> {
+        match (self, other) {
+            (Seen::Int(all), Seen::Int(some)) => {
+                for k in some.values() {
+                    all.insert(Some(k));
+                }
+                if some.has_null() {
+                    all.insert(None);
+                }
+            }
+            (Seen::Rows(all), Seen::Rows(some)) => all.extend(some),
+            (all, some) if some.is_empty() || all.is_empty() => {
+                if all.is_empty() {
+                    *all = some;
+                }
+            }
+            _ => return Err(Error::msg("dedupe: the state mixes key types")),
+        }
+        Ok(())
+    }
+}
+
+/// Whether an older generation holds int key `k`.
+fn in_older_int(older: &[Generation], k: Option<i64>) -> bool {
+    older
+        .iter()
+        .any(|g| matches!(&g.seen, Seen::Int(s) if s.contains(k)))
+}
+
+/// Whether an older generation holds row key `row`.
+fn in_older_row(older: &[Generation], row: &[u8]) -> bool {
+    older
+        .iter()
+        .any(|g| matches!(&g.seen, Seen::Rows(s) if s.contains(row)))
+}
+
 struct Dedupe {
     key: Vec<String>,
-    seen: Seen,
+    ttl_ms: Option<u64>,
+    seen: Generations,
     converter: Option<RowConverter>,
     dropped: u64,
 }
@@ -63,19 +130,23 @@ impl Dedupe {
             .iter()
             .map(|k| input.array_by_path(k))
             .collect::<Result<Vec<_>>>()?;
-        if let ([column], Seen::Int(seen)) = (columns.as_slice(), &mut self.seen) {
+        if let ([column], (Seen::Int(seen), older)) = (columns.as_slice(), self.seen.split()) {
             if column.data_type() == &DataType::Int64 {
                 let values = column.as_primitive::<Int64Type>();
-                let keep = seen.insert_all(values.values(), values.nulls());
+                let keep = if older.is_empty() {
+                    seen.insert_all(values.values(), values.nulls(), |_| false)
+                } else {
+                    seen.insert_all(values.values(), values.nulls(), |k| in_older_int(older, k))
+                };
                 return Ok(BooleanArray::new(keep, None));
             }
         }
         // General case: switch (once) to row-encoded keys.
-        if let Seen::Int(ints) = &self.seen {
-            if !ints.is_empty() {
+        if let (Seen::Int(_), _) = self.seen.split() {
+            if !self.seen.is_empty() {
                 return Err(Error::msg("dedupe: the key column changed type mid-stream"));
             }
-            self.seen = Seen::Rows(HashSet::default());
+            self.seen.reset(Seen::Rows(HashSet::default()));
         }
         let converter = match &mut self.converter {
             Some(c) => c,
@@ -87,12 +158,12 @@ impl Dedupe {
             )?),
         };
         let rows = converter.convert_columns(&columns)?;
-        let Seen::Rows(seen) = &mut self.seen else {
+        let (Seen::Rows(seen), older) = self.seen.split() else {
             return Err(Error::msg("dedupe: internal state mismatch"));
         };
         Ok(rows
             .iter()
-            .map(|r| Some(seen.insert(r.as_ref().into())))
+            .map(|r| Some(!in_older_row(older, r.as_ref()) && seen.insert(r.as_ref().into())))
             .collect())
     }
 }
@@ -104,9 +175,15 @@ impl Transform for Dedupe {
         if config.key.is_empty() {
             return Err(Error::msg("dedupe: `key` must name at least one column"));
         }
+        if config.ttl_ms == Some(0) {
+            return Err(Error::msg(
+                "dedupe: `ttl_ms` must be above 0 (leave it out to keep keys forever)",
+            ));
+        }
         Ok(Dedupe {
             key: config.key,
-            seen: Seen::Int(IntSet::default()),
+            ttl_ms: config.ttl_ms,
+            seen: Generations::new(config.ttl_ms),
             converter: None,
             dropped: 0,
         })
@@ -119,6 +196,10 @@ impl Transform for Dedupe {
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
         check_keys(&input.schema(), &self.key)?;
+        let forgotten = self.seen.advance(input.watermark());
+        if forgotten > 0 {
+            debug!(count = forgotten; "forgot keys past their ttl_ms");
+        }
         let keep = self.keep_mask(input)?;
         let kept = keep.true_count();
         self.dropped += (keep.len() - kept) as u64;
@@ -134,11 +215,22 @@ impl Transform for Dedupe {
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
-        Ok(Some(encode(&self.seen)))
+        // Without `ttl_ms`, the one generation in the format of the
+        // versions before generations, which they restore.
+        if let (None, Some(seen)) = (self.ttl_ms, self.seen.only()) {
+            return Ok(Some(encode(seen)));
+        }
+        let mut out = MAGIC_GENERATIONS.to_vec();
+        self.seen
+            .encode(&mut out, |seen, out| out.extend_from_slice(&encode(seen)));
+        Ok(Some(out))
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
-        self.seen = decode(state)?;
+        self.seen = match state.strip_prefix(MAGIC_GENERATIONS) {
+            Some(rest) => Generations::decode(rest, self.ttl_ms, decode)?,
+            None => Generations::from_seen(decode(state)?, self.ttl_ms),
+        };
         Ok(())
     }
 }
@@ -150,6 +242,9 @@ const MAGIC: &[u8; 4] = b"WDD1";
 /// An int key set with its bitmaps (`ints::IntSet::encode`); versions
 /// before it restore from `WDD1` and JSON still.
 const MAGIC_INTS: &[u8; 4] = b"WDD2";
+/// Generations of keys with their watermarks (`ttl_ms`), each set as
+/// `encode` writes it.
+const MAGIC_GENERATIONS: &[u8; 4] = b"WDG1";
 
 fn encode(seen: &Seen) -> Vec<u8> {
     let mut out = MAGIC.to_vec();

@@ -10,6 +10,7 @@ mod contract_v0_2;
 mod corrupt_files;
 mod csv_options;
 mod dag;
+mod dedupe_ttl;
 mod dev;
 mod first_hour;
 mod formats;
