@@ -144,18 +144,13 @@ pub fn baseline_engine(cfg: &EngineConfig) -> Option<Engine> {
 /// compilation runs on a shared thread pool, which a lowered thread
 /// priority wouldn't reach; the background optimizer compiles here, at its
 /// own low priority, and deserializes into the pipeline's engine.
+/// It instantiates nothing, so it allocates on demand: a pool would
+/// reserve the pipeline's address space a second time, and the allocator
+/// is not part of the compiled code's compatibility.
 pub fn background_engine(cfg: &EngineConfig) -> Result<Engine> {
     let mut c = base_config(cfg);
     c.parallel_compilation(false);
-    if cfg.pooling {
-        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling()));
-    }
-    Engine::new(&c)
-        .or_else(|_| {
-            c.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-            Engine::new(&c)
-        })
-        .map_err(|e| Error::build_from("can't create the background compiler", e))
+    Engine::new(&c).map_err(|e| Error::build_from("can't create the background compiler", e))
 }
 
 /// Lowers the calling thread's scheduling priority to the lowest, so the
@@ -219,4 +214,29 @@ impl Drop for EpochTicker {
 /// Epoch ticks for a wall-clock budget (at least one).
 pub fn ticks(timeout: Duration) -> u64 {
     (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_background_engines_code_loads_into_the_pipelines_engine() {
+        for pooling in [true, false] {
+            let cfg = EngineConfig {
+                pooling,
+                cache_dir: None,
+                ..EngineConfig::default()
+            };
+            let pipeline = new_engine(&cfg).unwrap();
+            let background = background_engine(&cfg).unwrap();
+            let key = |engine: &Engine| {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                engine.precompile_compatibility_hash().hash(&mut h);
+                h.finish()
+            };
+            assert_eq!(key(&pipeline), key(&background), "pooling = {pooling}");
+        }
+    }
 }
