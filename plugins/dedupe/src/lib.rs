@@ -38,13 +38,13 @@ pub struct Config {
     ttl_ms: Option<u64>,
 }
 
-/// Seen keys: a fast path for one int64 column, row-encoded bytes otherwise.
 mod ints;
 mod ttl;
 
 use ints::IntSet;
 use ttl::{Generation, Generations};
 
+/// Seen keys: a fast path for one int64 column, row-encoded bytes otherwise.
 enum Seen {
     Int(IntSet),
     Rows(HashSet<Box<[u8]>>),
