@@ -8,6 +8,8 @@ as a read_committed consumer.
     kafka_client.py produce-events BROKERS TOPIC N RATE KEYS
     kafka_client.py produce-avro BROKERS TOPIC REGISTRY N VERSION
     kafka_client.py read BROKERS TOPIC            -> JSON summary
+    kafka_client.py check-ids BROKERS TOPIC N     -> JSON: orders 0..N repeated, missing
+    kafka_client.py offset-deferral BROKERS TOPIC -> JSON: the group offset after each of two commits
     kafka_client.py read-avro BROKERS TOPIC REGISTRY -> JSON records
 """
 import io
@@ -226,6 +228,24 @@ def read(brokers, topic):
     }))
 
 
+def check_ids(brokers, topic, n):
+    """Which of the JSON orders 0..N the topic holds other than once, as
+    a read_committed consumer sees it: counts and the first ten ids."""
+    seen = {}
+    for m in committed_records(brokers, topic):
+        i = json.loads(m.value)["id"]
+        seen[i] = seen.get(i, 0) + 1
+    repeated = sorted(i for i, c in seen.items() if c > 1)
+    missing = [i for i in range(int(n)) if i not in seen]
+    unknown = sorted(i for i in seen if not 0 <= i < int(n))
+    print(json.dumps({
+        "records": sum(seen.values()),
+        "repeated": len(repeated), "first_repeated": repeated[:10],
+        "missing": len(missing), "first_missing": missing[:10],
+        "unknown": len(unknown), "first_unknown": unknown[:10],
+    }))
+
+
 def read_avro(brokers, topic, registry):
     import fastavro
     out = []
@@ -241,7 +261,40 @@ def read_avro(brokers, topic, registry):
     print(json.dumps(out, default=str))
 
 
+def offset_deferral(brokers, topic):
+    """Whether the broker holds a transaction's offset commit back while
+    another producer's transaction on the same partition is open (tansu
+    does; Kafka applies it with the commit): the group's committed offset
+    after the first commit, and after the second."""
+    group = f"{topic}-deferral"
+    reader = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+
+    def producer(name):
+        p = Producer({"bootstrap.servers": brokers, "transactional.id": f"{topic}-{name}"})
+        p.init_transactions(30)
+        return p
+
+    def committed():
+        offset = reader.committed([TopicPartition(topic, 0)], timeout=30)[0].offset
+        return offset if offset >= 0 else None
+
+    first, second = producer("first"), producer("second")
+    second.begin_transaction()
+    second.produce(topic, b"second")
+    second.flush(30)
+    first.begin_transaction()
+    first.produce(topic, b"first")
+    first.flush(30)
+    first.send_offsets_to_transaction([TopicPartition(topic, 0, 5)], reader.consumer_group_metadata(), 30)
+    first.commit_transaction(30)
+    after_first = committed()
+    second.commit_transaction(30)
+    print(json.dumps({"after_first_commit": after_first, "after_second_commit": committed()}))
+    reader.close()
+
+
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
     {"create": create, "produce-json": produce_json, "produce-events": produce_events, "produce-avro": produce_avro,
-     "read": read, "read-avro": read_avro}[command](*args)
+     "read": read, "read-avro": read_avro, "offset-deferral": offset_deferral,
+     "check-ids": check_ids}[command](*args)

@@ -6,7 +6,11 @@ use std::process::{Child, Command};
 /// The `weir` CLI built from this checkout, logging warnings and errors.
 pub fn weir() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_weir-under-test"));
-    cmd.env("RUST_LOG", "warn");
+    // `WEIR_TEST_LOG=info cargo test …` shows what the child did.
+    cmd.env(
+        "RUST_LOG",
+        std::env::var("WEIR_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+    );
     cmd
 }
 
