@@ -198,6 +198,12 @@ fn iso8601(s: &[u8]) -> Option<(i64, bool)> {
     }
 }
 
+/// Whether a trimmed value can match a default pattern at all: each
+/// starts with `%Y`, which chrono reads as an optional sign, then digits.
+fn may_start_a_year(s: &[u8]) -> bool {
+    matches!(s.first(), Some(b'0'..=b'9' | b'+' | b'-'))
+}
+
 /// A chrono pattern and what it says of offsets, read once: values that
 /// miss the fast path try every pattern in turn.
 #[derive(Debug)]
@@ -266,11 +272,16 @@ impl ParseTime {
         if s.is_empty() {
             return None;
         }
-        let parsed = self
-            .iso
-            .then(|| iso8601(s.as_bytes()))
-            .flatten()
-            .or_else(|| self.formats.iter().find_map(|f| parse_with(s, f)))?;
+        let parsed = if self.iso {
+            match iso8601(s.as_bytes()) {
+                Some(parsed) => Some(parsed),
+                // Junk ("n/a", "not a date") costs chrono eight patterns.
+                None if !may_start_a_year(s.as_bytes()) => None,
+                None => self.formats.iter().find_map(|f| parse_with(s, f)),
+            }
+        } else {
+            self.formats.iter().find_map(|f| parse_with(s, f))
+        }?;
         match (parsed, self.zone) {
             ((micros, false), Some(zone)) => localize(zone, micros),
             ((micros, _), _) => Some(micros),
@@ -456,6 +467,27 @@ mod tests {
             "2024-01-21X",
         ] {
             assert_eq!(iso8601(s.as_bytes()), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_value_that_cannot_start_a_year_matches_no_default_pattern() {
+        for s in [
+            "not a date",
+            "n/a",
+            "Dec 24, 2024",
+            "T2024-01-01",
+            "?",
+            "é2024-01-01",
+        ] {
+            assert!(!may_start_a_year(s.as_bytes()), "{s}");
+            let chrono = DEFAULT_FORMATS
+                .iter()
+                .find_map(|f| parse_with(s, &Format::new(f)));
+            assert_eq!(chrono, None, "{s}");
+        }
+        for s in ["2024-01-01", "+2024-01-01", "-0044-03-15"] {
+            assert!(may_start_a_year(s.as_bytes()), "{s}");
         }
     }
 

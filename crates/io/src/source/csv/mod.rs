@@ -6,6 +6,7 @@
 //! with their columns in another order still land in the right columns.
 //! Without a header, a declared schema is positional.
 
+mod chunked;
 mod dialect;
 
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ use super::robust::salvaging_csv;
 use super::schema::ColumnDecl;
 use super::{Source, SourceContext};
 use crate::{Error, Result};
+use chunked::Chunked;
 pub use dialect::Encoding;
 pub(crate) use dialect::{Dialect, DialectKeys};
 
@@ -305,16 +307,32 @@ impl Reading {
                 bad.clone(),
             )));
         }
-        let reader = ReaderBuilder::new(columns.file_schema.clone())
-            .with_format(self.dialect.format(self.dialect.header))
-            .with_projection(columns.projection.clone())
-            .with_batch_size(self.batch_size)
-            .build(input)
-            .map_err(|e| Error::source_from(&self.node, path.display(), e))?;
+        let decoders = chunked::decoders(&self.dialect);
+        let large = std::fs::metadata(path).is_ok_and(|m| m.len() >= chunked::MIN_BYTES);
+        let batches: Box<dyn Iterator<Item = _> + Send> = if decoders > 0 && large {
+            Box::new(Chunked::start(
+                input,
+                &self.dialect,
+                self.dialect.header,
+                columns.file_schema.clone(),
+                columns.projection.clone(),
+                self.batch_size,
+                decoders,
+            ))
+        } else {
+            Box::new(
+                ReaderBuilder::new(columns.file_schema.clone())
+                    .with_format(self.dialect.format(self.dialect.header))
+                    .with_projection(columns.projection.clone())
+                    .with_batch_size(self.batch_size)
+                    .build(input)
+                    .map_err(|e| Error::source_from(&self.node, path.display(), e))?,
+            )
+        };
         let (node, path) = (self.node.clone(), path.to_path_buf());
         // Full speed until an error; then find the first bad record to
         // report it by its physical line and column name.
-        Ok(Box::new(reader.map(move |item| {
+        Ok(Box::new(batches.map(move |item| {
             item.and_then(|b| finish(b, &schema, &dialect))
                 .map_err(|e| locate_bad_record(&node, &path, &dialect, &columns).unwrap_or(e))
         })))
