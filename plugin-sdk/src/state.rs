@@ -3,6 +3,12 @@
 //! it with the node and hands it to the next version on hot reload, so a
 //! plugin keeping its state here needs no `snapshot` / `restore` at all.
 //! It is bounded by the node's `limits.memory_mb`.
+//!
+//! A call that fails (returns an error, traps, or returns outputs the host
+//! refuses) leaves the store as it found it: its writes are undone. A
+//! failed batch that `on_error` skips, or bisects and retries in halves,
+//! is then counted once, like its rows in the output. State kept in the
+//! plugin's own memory has no such guarantee.
 
 use std::time::Duration;
 

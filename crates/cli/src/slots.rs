@@ -112,6 +112,14 @@ impl Slots {
         host: &PluginHost,
         runtime: &tokio::runtime::Handle,
     ) {
+        if self.running.contains_key(&partition) {
+            // Assigned again without a revocation between: the slot runs
+            // on. A second pipeline on the partition would resume from the
+            // checkpoint the first is still writing after, and fence its
+            // producer mid-transaction.
+            tracing::info!(partition, "slot already running here");
+            return;
+        }
         let control = Arc::new(Control::default());
         let (m, source, host, runtime, c) = (
             m.clone(),
@@ -262,6 +270,43 @@ fn merge(summaries: Vec<RunSummary>) -> RunSummary {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_assigned_twice_keeps_its_running_slot() {
+        // A slot that runs until told to stop, as a pipeline on a stream.
+        let control = Arc::new(Control::default());
+        let c = control.clone();
+        let thread = std::thread::spawn(move || {
+            while !c.stopping() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Ok(merge(Vec::new()))
+        });
+        let mut slots = Slots::default();
+        slots.running.insert(
+            3,
+            Slot {
+                control: control.clone(),
+                thread,
+            },
+        );
+        let m = Manifest::parse(
+            "[sources.s]\ntype = \"generate\"\n\n[sinks.out]\ntype = \"blackhole\"\ninputs = [\"s\"]\n",
+            Path::new("pipeline.toml"),
+        )
+        .unwrap();
+        let host = PluginHost::new(&weir::plugin::EngineConfig::default()).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        slots.start(&m, "s", 3, &host, runtime.handle());
+        assert_eq!(slots.running.len(), 1);
+        assert!(Arc::ptr_eq(&control, &slots.running[&3].control));
+        assert!(!control.stopping(), "the running slot was stopped");
+        slots.stop(3);
+        assert!(slots.failed.is_none(), "{:?}", slots.failed);
+        assert_eq!(slots.finished.len(), 1);
+    }
+
     #[test]
     fn a_slot_s_file_gets_its_partition_before_the_extension() {
         let p = super::with_slot(std::path::Path::new("out/orders.parquet"), 3);

@@ -33,6 +33,9 @@ pub struct KvStore {
     bytes: usize,
     budget: usize,
     watermark: Option<i64>,
+    /// While a plugin call runs: what each of its writes replaced, so a
+    /// failed call leaves the store as it found it.
+    undo: Option<Vec<(Vec<u8>, Option<Entry>)>>,
 }
 
 impl KvStore {
@@ -100,7 +103,16 @@ impl KvStore {
             ));
         }
         self.bytes = after;
-        self.map.insert(key, Entry { value, expiry });
+        let entry = Entry { value, expiry };
+        match &mut self.undo {
+            Some(undo) => {
+                let replaced = self.map.insert(key.clone(), entry);
+                undo.push((key, replaced));
+            }
+            None => {
+                self.map.insert(key, entry);
+            }
+        }
         Ok(())
     }
 
@@ -108,7 +120,40 @@ impl KvStore {
     pub fn delete(&mut self, key: &[u8]) {
         if let Some(e) = self.map.remove(key) {
             self.bytes -= charge(key, &e.value);
+            if let Some(undo) = &mut self.undo {
+                undo.push((key.to_vec(), Some(e)));
+            }
         }
+    }
+
+    /// A plugin call starts: its writes can be undone until
+    /// [`commit`](Self::commit).
+    pub fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// The call succeeded: its writes stay.
+    pub fn commit(&mut self) {
+        self.undo = None;
+    }
+
+    /// The call failed (an error, a trap, outputs the host refused): its
+    /// writes are undone, newest first. How many there were.
+    pub fn rollback(&mut self) -> usize {
+        let Some(undo) = self.undo.take() else {
+            return 0;
+        };
+        let writes = undo.len();
+        for (key, before) in undo.into_iter().rev() {
+            if let Some(now) = self.map.remove(&key) {
+                self.bytes -= charge(&key, &now.value);
+            }
+            if let Some(before) = before {
+                self.bytes += charge(&key, &before.value);
+                self.map.insert(key, before);
+            }
+        }
+        writes
     }
 
     /// Up to `limit` live entries with keys `>= start`, in byte order.
@@ -296,6 +341,28 @@ mod tests {
         kv.delete(b"a");
         assert_eq!(kv.get(b"a"), None);
         assert_eq!(kv.bytes(), charge(b"b", b"2") + charge(b"c", b"3"));
+    }
+
+    #[test]
+    fn a_failed_calls_writes_are_undone_and_a_successful_calls_kept() {
+        let mut kv = KvStore::new(1 << 20);
+        kv.put(b"kept".to_vec(), b"1".to_vec()).unwrap();
+        kv.put(b"gone".to_vec(), b"2".to_vec()).unwrap();
+        let (before, bytes) = (kv.clone(), kv.bytes());
+        kv.begin();
+        kv.put(b"kept".to_vec(), b"changed".to_vec()).unwrap();
+        kv.put(b"kept".to_vec(), b"changed again".to_vec()).unwrap();
+        kv.delete(b"gone");
+        kv.put(b"new".to_vec(), b"3".to_vec()).unwrap();
+        kv.put_with_ttl(b"ttl".to_vec(), b"4".to_vec(), 10).unwrap();
+        assert_eq!(kv.rollback(), 5);
+        assert_eq!(kv, before);
+        assert_eq!(kv.bytes(), bytes);
+        kv.begin();
+        kv.put(b"new".to_vec(), b"3".to_vec()).unwrap();
+        kv.commit();
+        assert_eq!(kv.rollback(), 0, "nothing left to undo after a commit");
+        assert_eq!(kv.get(b"new"), Some(b"3".to_vec()));
     }
 
     #[test]

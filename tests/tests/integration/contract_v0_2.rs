@@ -273,6 +273,71 @@ fn a_0_2_plugins_state_store_is_checkpointed_and_restored_on_resume() {
     assert_eq!(largest, rows, "the running total carried across the resume");
 }
 
+/// Runs 1,000 generated rows in batches of 100 through `count-or-fail`
+/// (every third call counts its rows in the host state store, then fails)
+/// under `policy`; the rows written, the largest running total, and the
+/// node's failed batches.
+fn count_or_fail(policy: &str) -> (usize, i64, u64) {
+    let scratch = Scratch::new();
+    let summary = scratch
+        .run(&format!(
+            r#"
+            [pipeline]
+            batch_size = 100
+
+            [sources.gen]
+            type = "generate"
+            rows = 1000
+
+            [transforms.count]
+            plugin = {}
+            inputs = ["gen"]
+            config = {{ mode = "count-or-fail" }}
+            on_error = "{policy}"
+
+            [sinks.out]
+            type = "ipc"
+            inputs = ["count"]
+            path = "out.arrow"
+            {dead}
+            "#,
+            toml_path(plugins::CONTRACT_V2.as_ref()),
+            dead = if policy == "dead_letter" {
+                "[sinks.dead]\ntype = \"ipc\"\ninputs = [\"count.dead_letter\"]\npath = \"dead.arrow\""
+            } else {
+                ""
+            },
+        ))
+        .unwrap();
+    let out = read_ipc(&scratch.path("out.arrow")).unwrap();
+    let totals = out
+        .column_by_name("total")
+        .unwrap()
+        .as_primitive::<Int64Type>();
+    let largest = totals.values().iter().copied().max().unwrap_or(0);
+    let count = summary.nodes.iter().find(|n| n.name == "count").unwrap();
+    (out.num_rows(), largest, count.failed_batches)
+}
+
+/// A skipped batch's writes to the host state store are undone: calls 3, 6
+/// and 9 count their rows, fail, and are dropped, and the running total
+/// counts only the 700 rows written.
+#[test]
+fn a_skipped_batchs_state_store_writes_are_undone() {
+    assert_eq!(count_or_fail("skip"), (700, 700, 3));
+}
+
+/// Bisection re-runs a failed batch in halves: the failed call's writes are
+/// undone, so the halves count each row once, and the total is the 1,000
+/// rows written (every failing call had more than one row, so its halves
+/// went through).
+#[test]
+fn a_bisected_batchs_rows_are_counted_once_in_the_state_store() {
+    let (rows, largest, failed) = count_or_fail("dead_letter");
+    assert_eq!((rows, largest), (1000, 1000));
+    assert!(failed > 0, "no call failed");
+}
+
 /// `tests/fixtures/passthrough-0.1.0.wasm`, built by the SDK when it still
 /// targeted 0.1 and committed as built: it runs, copying every column it
 /// can carry across the boundary and back, and adds its tag.

@@ -239,6 +239,30 @@ impl PluginInstance {
     }
 
     fn lend_to_process(&mut self, input: usize, rep: BatchRep, index: u64) -> Result<Vec<Emitted>> {
+        self.store.data_mut().kv.begin();
+        let result = self.call_process(input, rep, index);
+        self.settle_state(&result);
+        result
+    }
+
+    /// A call's writes to the host state store stay only when the call
+    /// succeeded: a failed batch (skipped, dead-lettered, bisected and
+    /// retried) leaves no trace in the state, as it leaves none in the
+    /// output.
+    fn settle_state<T>(&mut self, result: &Result<T>) {
+        let kv = &mut self.store.data_mut().kv;
+        if result.is_ok() {
+            kv.commit();
+            return;
+        }
+        let undone = kv.rollback();
+        if undone > 0 {
+            tracing::debug!(node = %self.sandbox.node, writes = undone,
+                "undid the failed call's state store writes");
+        }
+    }
+
+    fn call_process(&mut self, input: usize, rep: BatchRep, index: u64) -> Result<Vec<Emitted>> {
         let batch = &rep.batch().clone();
         let label = BatchRef::Batch(index);
         if input >= self.ports.inputs.len() {
@@ -365,6 +389,13 @@ impl PluginInstance {
 
     /// End of input: whatever the plugin held back.
     pub fn finish(&mut self) -> Result<Vec<Emitted>> {
+        self.store.data_mut().kv.begin();
+        let result = self.call_finish();
+        self.settle_state(&result);
+        result
+    }
+
+    fn call_finish(&mut self) -> Result<Vec<Emitted>> {
         self.store.set_epoch_deadline(self.budget);
         let result: Call<Outputs> = match &self.bindings {
             Bindings::V0_1(b) => b

@@ -12,6 +12,8 @@
 //! - `pass`: returns the input untouched (a derived output reading nothing).
 //! - `count`: keeps a running row count in the host's `state` store and
 //!   appends it as an int64 column `total`.
+//! - `count-or-fail`: `count`, but every third call fails after its
+//!   write to the store (the host must undo the write).
 //! - `two-outputs`: declares output ports `a` and `b`, and sends every
 //!   batch through both (`b` after `a`), with describe naming both.
 //! - `child-length`, `offsets-past-child`, `dictionary-key`,
@@ -35,6 +37,7 @@ weir_wit_arrow::bind!(mod map = crate::weir::plugin::types);
 struct ContractV2;
 
 static MODE: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn mode_of(config: &str) -> Result<String, String> {
     let value: serde_json::Value = serde_json::from_str(config).map_err(|e| e.to_string())?;
@@ -203,6 +206,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
             "ipc-copy",
             "pass",
             "count",
+            "count-or-fail",
             "two-outputs",
             "child-length",
             "offsets-past-child",
@@ -234,7 +238,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
         let schema = match mode.as_str() {
             "copy" | "ipc-copy" | "child-length" | "offsets-past-child" | "dictionary-key"
             | "decimal-precision" => Some(input),
-            "count" => {
+            "count" | "count-or-fail" => {
                 let input = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(input))
                     .map_err(|e| e.to_string())?;
                 let mut fields: Vec<Field> =
@@ -262,6 +266,13 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
             "pass" => pass(),
             "ipc-copy" => ipc_copy(batch)?,
             "count" => count(batch)?,
+            "count-or-fail" => {
+                let counted = count(batch)?;
+                if CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 3 == 2 {
+                    return Err("every third batch fails after counting it".into());
+                }
+                counted
+            }
             _ => copy(batch)?,
         }])
     }
