@@ -2,16 +2,17 @@
 //!
 //! Tokenizing and parsing a CSV file is most of a CSV-to-Parquet job, and
 //! arrow's reader does both on the thread that asks for the next batch.
-//! Here one thread cuts the text into chunks of whole records — a newline
-//! ends a record unless an odd number of quotes came before it, which a
-//! `memchr` scan finds far faster than tokenizing — and decoder threads
-//! turn the chunks into batches, handed out in file order. A chunk holds
+//! Here one thread cuts the text into chunks of whole records and decoder
+//! threads turn the chunks into batches, handed out in file order. The cut
+//! finds record ends with a `memchr` scan over quotes, delimiters and
+//! newlines only, by the reader's own rules: a quote opens a quoted value
+//! only as a field's first byte (`5" screen` is text), `""` inside quotes
+//! is a quote, and a newline outside quotes ends a record. A chunk holds
 //! `batch_size` records, so the batches are the ones the sequential reader
 //! makes, row for row.
 //!
-//! Quote parity only tells records apart when a quote inside a quoted
-//! value is written doubled: dialects with an `escape` character or
-//! comment lines stay on the sequential reader.
+//! Dialects with an `escape` character or comment lines stay on the
+//! sequential reader: the scan does not follow them.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -29,16 +30,22 @@ use super::dialect::Dialect;
 /// threads costs more than it saves.
 pub(crate) const MIN_BYTES: u64 = 8 << 20;
 
+/// Batches larger than this decode on one thread: the chunks in flight
+/// (up to `2 × decoders + 2`, a batch each) would multiply the memory a
+/// run with huge batches already spends on one.
+const MAX_BATCH: usize = 65_536;
+
 /// How many decoder threads a file gets: none (read sequentially) for a
-/// dialect quote parity can't split, or on fewer than three cores.
+/// dialect the scan can't follow, for batches over 65,536 rows, or on
+/// fewer than three cores.
 ///
 /// On two cores a pipeline's other stages already keep the second core
 /// busy: the seed job (CSV → four plugins → Parquet) used 1.7 cores and
 /// took 10 % longer with two decoders, while CSV → blackhole took 1.4×
 /// less time. From three cores on, the cores beyond the pipeline's stages
 /// decode.
-pub(crate) fn decoders(dialect: &Dialect) -> usize {
-    if dialect.escape.is_some() || dialect.comment.is_some() {
+pub(crate) fn decoders(dialect: &Dialect, batch_size: usize) -> usize {
+    if dialect.escape.is_some() || dialect.comment.is_some() || batch_size > MAX_BATCH {
         return 0;
     }
     match std::thread::available_parallelism().map_or(1, usize::from) {
@@ -116,6 +123,29 @@ impl Chunked {
         batch_size: usize,
         decoders: usize,
     ) -> Chunked {
+        let columns = (file_schema, projection);
+        Self::reading_blocks(
+            input,
+            dialect,
+            header,
+            columns,
+            batch_size,
+            decoders,
+            1 << 20,
+        )
+    }
+
+    /// [`start`](Self::start), reading `block` bytes at a time (tests cut
+    /// tiny blocks to land on every boundary).
+    fn reading_blocks(
+        input: Box<dyn Read + Send>,
+        dialect: &Dialect,
+        header: bool,
+        (file_schema, projection): (SchemaRef, Vec<usize>),
+        batch_size: usize,
+        decoders: usize,
+        block: usize,
+    ) -> Chunked {
         let decoding = Arc::new(Decoding {
             file_schema,
             projection,
@@ -135,12 +165,13 @@ impl Chunked {
         }
         let cut = Cut {
             quote: dialect.quote,
+            delimiter: dialect.delimiter,
             header,
             batch_size: batch_size.max(1),
         };
         let failure = failed.clone();
         spawn("weir-csv-split", move || {
-            if let Err(e) = cut.run(input, &chunk_tx, &ticket_tx) {
+            if let Err(e) = cut.run(input, &chunk_tx, &ticket_tx, block) {
                 if let Ok(mut f) = failure.lock() {
                     *f = Some(e);
                 }
@@ -218,6 +249,7 @@ impl Iterator for Chunked {
 /// Cuts text into chunks of `batch_size` records.
 struct Cut {
     quote: u8,
+    delimiter: u8,
     header: bool,
     batch_size: usize,
 }
@@ -229,6 +261,8 @@ struct Scan {
     at: usize,
     /// Where the record being scanned starts.
     record_start: usize,
+    /// Where the field being scanned starts.
+    field_start: usize,
     in_quotes: bool,
     records: usize,
 }
@@ -239,8 +273,9 @@ impl Cut {
         mut input: Box<dyn Read + Send>,
         chunks: &SyncSender<Chunk>,
         tickets: &SyncSender<()>,
+        block: usize,
     ) -> std::io::Result<()> {
-        let mut block = vec![0u8; 1 << 20];
+        let mut block = vec![0u8; block.max(1)];
         let mut chunk: Vec<u8> = Vec::with_capacity(2 << 20);
         let mut scan = Scan::default();
         let mut header = self.header;
@@ -286,14 +321,40 @@ impl Cut {
     /// past the newline ending its last record) once it holds
     /// `batch_size` records. A header is dropped from the chunk as found.
     fn scan(&self, chunk: &mut Vec<u8>, scan: &mut Scan, header: &mut bool) -> Option<usize> {
-        while let Some(found) = memchr::memchr2(b'\n', self.quote, &chunk[scan.at..]) {
+        while let Some(found) =
+            memchr::memchr3(b'\n', self.quote, self.delimiter, &chunk[scan.at..])
+        {
             let at = scan.at + found;
-            scan.at = at + 1;
-            if chunk[at] == self.quote {
-                scan.in_quotes = !scan.in_quotes;
+            let byte = chunk[at];
+            if scan.in_quotes {
+                if byte == self.quote {
+                    match chunk.get(at + 1) {
+                        // `""` inside quotes: a quote in the value.
+                        Some(&next) if next == self.quote => scan.at = at + 2,
+                        Some(_) => {
+                            scan.in_quotes = false;
+                            scan.at = at + 1;
+                        }
+                        // Which of the two it is shows with the next block.
+                        None => {
+                            scan.at = at;
+                            return None;
+                        }
+                    }
+                } else {
+                    scan.at = at + 1;
+                }
                 continue;
             }
-            if scan.in_quotes {
+            scan.at = at + 1;
+            if byte == self.quote {
+                // As the reader: a quote opens a quoted value only as a
+                // field's first byte; elsewhere (`5" screen`) it is text.
+                scan.in_quotes = at == scan.field_start;
+                continue;
+            }
+            scan.field_start = at + 1;
+            if byte == self.delimiter {
                 continue;
             }
             let line = &chunk[scan.record_start..at];
@@ -324,19 +385,24 @@ mod tests {
     use arrow::datatypes::{DataType, Field, Schema};
 
     fn read(text: &str, header: bool, batch_size: usize) -> Vec<RecordBatch> {
+        read_blocks(text, header, batch_size, 1 << 20)
+    }
+
+    /// `text` decoded in chunks, read `block` bytes at a time.
+    fn read_blocks(text: &str, header: bool, batch_size: usize, block: usize) -> Vec<RecordBatch> {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
         ]));
         let dialect = Dialect::plain(b',', header);
-        Chunked::start(
+        Chunked::reading_blocks(
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
             &dialect,
             header,
-            schema,
-            vec![0, 1],
+            (schema, vec![0, 1]),
             batch_size,
             2,
+            block,
         )
         .collect::<Result<_, _>>()
         .unwrap()
@@ -373,6 +439,31 @@ mod tests {
                 read(&text, true, batch_size),
                 sequential(&text, true, batch_size),
                 "batch size {batch_size}"
+            );
+        }
+    }
+
+    #[test]
+    fn quotes_inside_unquoted_values_and_after_closing_quotes_are_text_as_the_reader_reads_them() {
+        let mut text = String::from("id,name\n");
+        for i in 0..300 {
+            match i % 5 {
+                0 => text.push_str(&format!("{i},5\" screen\n")),
+                1 => text.push_str(&format!("{i},\"quoted\"then text\n")),
+                2 => text.push_str(&format!("{i},\"\"\"\"\n")),
+                3 => text.push_str(&format!("{i},\"line\none\"\"\nline two\"\n")),
+                _ => text.push_str(&format!("{i},a \"quoted\" word\n")),
+            }
+        }
+        let expected = sequential(&text, true, 7);
+        assert_eq!(expected.iter().map(|b| b.num_rows()).sum::<usize>(), 300);
+        // Every block size from 1 byte: quotes, doubled quotes and line
+        // ends fall on every block boundary.
+        for block in (1..40).chain([4096]) {
+            assert_eq!(
+                read_blocks(&text, true, 7, block),
+                expected,
+                "blocks of {block}"
             );
         }
     }

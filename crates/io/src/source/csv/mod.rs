@@ -307,7 +307,7 @@ impl Reading {
                 bad.clone(),
             )));
         }
-        let decoders = chunked::decoders(&self.dialect);
+        let decoders = chunked::decoders(&self.dialect, self.batch_size);
         let large = std::fs::metadata(path).is_ok_and(|m| m.len() >= chunked::MIN_BYTES);
         let batches: Box<dyn Iterator<Item = _> + Send> = if decoders > 0 && large {
             Box::new(Chunked::start(
