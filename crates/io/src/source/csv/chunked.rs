@@ -383,18 +383,22 @@ mod tests {
         read_blocks(text, header, batch_size, 1 << 20)
     }
 
-    /// `text` decoded in chunks, read `block` bytes at a time.
-    fn read_blocks(text: &str, header: bool, batch_size: usize, block: usize) -> Vec<RecordBatch> {
-        let schema = Arc::new(Schema::new(vec![
+    /// The columns of the tests' files: `id`, `name`.
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
-        ]));
+        ]))
+    }
+
+    /// `text` decoded in chunks, read `block` bytes at a time.
+    fn read_blocks(text: &str, header: bool, batch_size: usize, block: usize) -> Vec<RecordBatch> {
         let dialect = Dialect::plain(b',', header);
         Chunked::reading_blocks(
             Box::new(std::io::Cursor::new(text.as_bytes().to_vec())),
             &dialect,
             header,
-            (schema, vec![0, 1]),
+            (schema(), vec![0, 1]),
             batch_size,
             2,
             block,
@@ -404,11 +408,7 @@ mod tests {
     }
 
     fn sequential(text: &str, header: bool, batch_size: usize) -> Vec<RecordBatch> {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, true),
-            Field::new("name", DataType::Utf8, true),
-        ]));
-        ReaderBuilder::new(schema)
+        ReaderBuilder::new(schema())
             .with_format(Dialect::plain(b',', header).format(header))
             .with_batch_size(batch_size)
             .build(std::io::Cursor::new(text.as_bytes().to_vec()))
