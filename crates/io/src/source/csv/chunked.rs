@@ -110,7 +110,9 @@ pub(crate) struct Chunked {
     next: u64,
     /// One ticket per chunk not yet handed out: bounds the memory ahead.
     tickets: Receiver<()>,
-    failed: Arc<Mutex<Option<std::io::Error>>>,
+    /// How the cut ended: the number of chunks, or why it stopped. Unset
+    /// while it runs, and if its thread never ran or died.
+    cut: Arc<Mutex<Option<std::io::Result<u64>>>>,
 }
 
 impl Chunked {
@@ -154,7 +156,7 @@ impl Chunked {
         let (chunk_tx, chunk_rx) = mpsc::sync_channel::<Chunk>(decoders);
         let (result_tx, results) = mpsc::channel();
         let (ticket_tx, tickets) = mpsc::sync_channel(2 * decoders + 2);
-        let failed = Arc::new(Mutex::new(None));
+        let cut_end = Arc::new(Mutex::new(None));
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         for _ in 0..decoders {
             let (chunks, results, decoding) =
@@ -169,12 +171,11 @@ impl Chunked {
             header,
             batch_size: batch_size.max(1),
         };
-        let failure = failed.clone();
+        let end = cut_end.clone();
         spawn("weir-csv-split", move || {
-            if let Err(e) = cut.run(input, &chunk_tx, &ticket_tx, block) {
-                if let Ok(mut f) = failure.lock() {
-                    *f = Some(e);
-                }
+            let outcome = cut.run(input, &chunk_tx, &ticket_tx, block);
+            if let Ok(mut end) = end.lock() {
+                *end = Some(outcome);
             }
         });
         Chunked {
@@ -182,14 +183,14 @@ impl Chunked {
             early: BTreeMap::new(),
             next: 0,
             tickets,
-            failed,
+            cut: cut_end,
         }
     }
 }
 
 fn spawn(name: &str, work: impl FnOnce() + Send + 'static) {
-    // Without a thread the file can't be read this way; the splitter's
-    // channels then close and the reader reports the end of its input.
+    // Without its threads the file is not read this way: the channels
+    // close early and the reader reports the chunks it never got.
     if let Err(e) = std::thread::Builder::new().name(name.into()).spawn(work) {
         tracing::warn!(error = %e, "can't start a CSV decoder thread");
     }
@@ -208,10 +209,17 @@ fn decode_chunks(
         let Ok((seq, bytes, records)) = next else {
             return;
         };
-        if results
-            .send((seq, decoding.decode(&bytes, records)))
-            .is_err()
-        {
+        // A panic in the decoder on some input fails that batch; it must
+        // not take the batch's rows away unnoticed.
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decoding.decode(&bytes, records)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ArrowError::CsvError(
+                "the CSV decoder panicked on this chunk".into(),
+            ))
+        });
+        if results.send((seq, decoded)).is_err() {
             return;
         }
     }
@@ -237,11 +245,29 @@ impl Iterator for Chunked {
                     self.early.insert(seq, decoded);
                 }
                 // Every decoder ended: the file is read, or reading failed.
-                Err(_) => {
-                    let failed = self.failed.lock().ok()?.take()?;
-                    return Some(Err(ArrowError::IoError(failed.to_string(), failed)));
-                }
+                Err(_) => return self.ended(),
             }
+        }
+    }
+}
+
+impl Chunked {
+    /// The end once no decoder is left: the end of the file when every
+    /// chunk cut was handed out, else an error — never fewer rows quietly.
+    fn ended(&mut self) -> Option<Result<RecordBatch, ArrowError>> {
+        if self.next == u64::MAX {
+            return None;
+        }
+        let end = self.cut.lock().ok().and_then(|mut c| c.take());
+        let handed_out = std::mem::replace(&mut self.next, u64::MAX);
+        let lost = |why: String| Some(Err(ArrowError::CsvError(why)));
+        match end {
+            Some(Ok(chunks)) if handed_out >= chunks => None,
+            Some(Ok(chunks)) => lost(format!(
+                "the CSV decoder threads stopped at chunk {handed_out} of {chunks}"
+            )),
+            Some(Err(e)) => Some(Err(ArrowError::IoError(e.to_string(), e))),
+            None => lost("the CSV reading thread stopped before the end of the file".into()),
         }
     }
 }
@@ -272,7 +298,7 @@ impl Cut {
         chunks: &SyncSender<Chunk>,
         tickets: &SyncSender<()>,
         block: usize,
-    ) -> std::io::Result<()> {
+    ) -> std::io::Result<u64> {
         let mut block = vec![0u8; block.max(1)];
         let mut chunk: Vec<u8> = Vec::with_capacity(2 << 20);
         let mut scan = Scan::default();
@@ -300,19 +326,17 @@ impl Cut {
                 let records = scan.records;
                 scan = Scan::default();
                 if !send(std::mem::replace(&mut chunk, rest), records) {
-                    return Ok(());
+                    // The reader is gone: nobody counts the chunks.
+                    return Ok(u64::MAX);
                 }
             }
         }
-        if header {
-            // A file of a header alone (or nothing).
-            return Ok(());
-        }
-        let records = scan.records + usize::from(scan.record_start < chunk.len());
-        if !chunk.is_empty() {
+        // Not a file of a header alone (or nothing): the last records.
+        if !header && !chunk.is_empty() {
+            let records = scan.records + usize::from(scan.record_start < chunk.len());
             send(chunk, records);
         }
-        Ok(())
+        Ok(seq)
     }
 
     /// Scans `chunk` on from `scan.at`; the end of the chunk to cut (just
@@ -461,6 +485,34 @@ mod tests {
                 "blocks of {block}"
             );
         }
+    }
+
+    /// A reader whose threads are gone, having handed out `next` chunks,
+    /// the cut having ended as `cut` says.
+    fn orphaned(next: u64, cut: Option<std::io::Result<u64>>) -> Chunked {
+        let (_, results) = mpsc::channel();
+        let (_, tickets) = mpsc::sync_channel(1);
+        Chunked {
+            results,
+            early: BTreeMap::new(),
+            next,
+            tickets,
+            cut: Arc::new(Mutex::new(cut)),
+        }
+    }
+
+    #[test]
+    fn threads_gone_before_every_chunk_was_handed_out_are_an_error_never_a_short_file() {
+        assert!(orphaned(3, Some(Ok(3))).next().is_none());
+        let mut short = orphaned(1, Some(Ok(3)));
+        assert!(matches!(short.next(), Some(Err(_))));
+        assert!(short.next().is_none(), "reported once");
+        assert!(matches!(orphaned(0, None).next(), Some(Err(_))));
+        let broken = std::io::Error::other("disk gone");
+        assert!(matches!(
+            orphaned(0, Some(Err(broken))).next(),
+            Some(Err(_))
+        ));
     }
 
     #[test]
