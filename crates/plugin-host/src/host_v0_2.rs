@@ -2,7 +2,7 @@
 //! (every Arrow type, through the shared `weir-wit-arrow` mapping), `log`
 //! (the same budget as 0.1's) and the `state` store.
 
-use arrow::record_batch::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use wasmtime::component::Resource;
 
 use crate::bindings::log as log_v0_1;
@@ -10,19 +10,19 @@ use crate::bindings::v0_2::{log, map, state, types};
 use crate::state::{BatchRep, HostState};
 
 /// The schema of `batch` as the 0.2 bindings carry it.
-pub(crate) fn schema_of(batch: &RecordBatch) -> types::Schema {
-    map::schema_to_wit(weir_wit_arrow::schema_to_wit(&batch.schema()))
+pub(crate) fn schema_of(schema: &SchemaRef) -> types::Schema {
+    map::schema_to_wit(weir_wit_arrow::schema_to_wit(schema))
 }
 
 impl types::Host for HostState {}
 
 impl types::HostBatch for HostState {
     fn schema(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<types::Schema> {
-        Ok(schema_of(self.batch(&handle)?.batch()))
+        Ok(schema_of(&self.batch(&handle)?.rows().schema()))
     }
 
     fn num_rows(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<u32> {
-        Ok(u32::try_from(self.batch(&handle)?.batch().num_rows()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(self.batch(&handle)?.rows().num_rows()).unwrap_or(u32::MAX))
     }
 
     /// Not reached: [`crate::lend`] serves `column` in one copy instead;
@@ -32,12 +32,12 @@ impl types::HostBatch for HostState {
         handle: Resource<BatchRep>,
         index: u32,
     ) -> wasmtime::Result<Result<types::ColumnData, String>> {
-        let batch = self.batch(&handle)?.batch();
-        Ok(crate::lend::column_data(batch, index).map(map::column_to_wit))
+        let rep = self.batch(&handle)?;
+        Ok(crate::lend::column_data(rep, index).map(map::column_to_wit))
     }
 
     fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {
-        crate::state::ipc_bytes(self.batch(&handle)?.batch())
+        crate::state::ipc_bytes(&self.batch(&handle)?.whole()?)
     }
 
     fn watermark(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Option<i64>> {

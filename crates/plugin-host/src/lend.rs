@@ -10,7 +10,6 @@
 //! when a component is linked, so a drift from `wit/0.2` fails every
 //! 0.2 plugin's instantiation, loudly, in the tests.
 
-use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use wasmtime::component::{ComponentType, Linker, Lower, Resource};
 use wasmtime::StoreContextMut;
@@ -48,7 +47,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 "[method]batch.column",
                 |store: StoreContextMut<'_, HostState>,
                  (handle, index): (Resource<BatchRep>, u32)| {
-                    Ok((column(store.data().batch(&handle)?.batch(), index),))
+                    Ok((column(store.data().batch(&handle)?, index),))
                 },
             )
         });
@@ -56,8 +55,8 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     result
 }
 
-fn column(batch: &RecordBatch, index: u32) -> Result<ColumnData, String> {
-    let data = column_data(batch, index)?;
+fn column(rep: &BatchRep, index: u32) -> Result<ColumnData, String> {
+    let data = column_data(rep, index)?;
     Ok(ColumnData {
         nodes: data
             .nodes
@@ -74,17 +73,13 @@ fn column(batch: &RecordBatch, index: u32) -> Result<ColumnData, String> {
     })
 }
 
-/// Column `index` of `batch` as array nodes sharing its buffers, or the
-/// error the plugin is told.
+/// Column `index` of the lent rows as array nodes sharing its buffers
+/// (filtered first when a selection is pending: only the columns a plugin
+/// fetches pay for it), or the error the plugin is told.
 pub(crate) fn column_data(
-    batch: &RecordBatch,
+    rep: &BatchRep,
     index: u32,
 ) -> Result<weir_wit_arrow::ColumnData, String> {
-    match batch.columns().get(index as usize) {
-        Some(array) => weir_wit_arrow::array_to_wit(&array.to_data()).map_err(|e| e.to_string()),
-        None => Err(format!(
-            "column index {index} out of range: the batch has {} columns",
-            batch.num_columns()
-        )),
-    }
+    let array = rep.column(index)?;
+    weir_wit_arrow::array_to_wit(&array.to_data()).map_err(|e| e.to_string())
 }

@@ -12,6 +12,8 @@
 //!   for weir:plugin@0.2.0, and its `state` import over [`kv`]).
 //! - [`convert`] / [`output`]: typed columns across the boundary, and the
 //!   validation and assembly of everything a plugin returns.
+//! - [`rows`]: what a node emits — a batch with the plugin's selection
+//!   still pending, applied only to the columns someone reads.
 //!
 //! It knows nothing of graphs, sources or sinks: a node is a name, an
 //! instance and its limits.
@@ -27,6 +29,7 @@ pub mod instance;
 pub mod kv;
 mod lend;
 pub mod output;
+pub mod rows;
 pub mod state;
 pub mod stdio;
 mod tier;
@@ -37,5 +40,6 @@ pub use confine::{Confinement, Grants, Limits};
 pub use engine::EngineConfig;
 pub use host::{LoadedPlugin, PluginHost, Tier};
 pub use instance::{Emitted, PluginInstance, Ports};
+pub use rows::Rows;
 pub use state::BatchRep;
 pub use weir_core::{BatchRef, Error, FailureKind, Result};

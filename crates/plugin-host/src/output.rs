@@ -4,9 +4,8 @@
 use std::io::Cursor;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatchOptions, UInt32Array};
+use arrow::array::{Array, ArrayRef, BooleanBufferBuilder, RecordBatchOptions};
 use arrow::buffer::{BooleanBuffer, Buffer};
-use arrow::compute::{filter_record_batch, take_record_batch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::reader::StreamReader;
 use arrow::record_batch::RecordBatch;
@@ -14,13 +13,11 @@ use arrow::record_batch::RecordBatch;
 use super::convert::column_from_wit;
 use crate::bindings::types as wit;
 use crate::bindings::v0_2::{map, types as wit2};
+use crate::rows::Rows;
 
 /// Assembles one weir:plugin@0.1.0 output. `input` is `None` for
 /// `finish`, where derived outputs are not allowed.
-pub fn assemble(
-    input: Option<&RecordBatch>,
-    output: wit::Output,
-) -> Result<Vec<RecordBatch>, String> {
+pub fn assemble(input: Option<&Rows>, output: wit::Output) -> Result<Vec<Rows>, String> {
     match output {
         wit::Output::Derived(d) => {
             let input = input.ok_or(FINISH_DERIVED)?;
@@ -48,18 +45,15 @@ pub fn assemble(
                 .into_iter()
                 .map(|named| lift_v0_1(named, rows))
                 .collect::<Result<_, _>>()?;
-            new_batch(rows, columns).map(|b| vec![b])
+            new_batch(rows, columns).map(|b| vec![Rows::from(b)])
         }
-        wit::Output::Ipc(bytes) => ipc(bytes),
+        wit::Output::Ipc(bytes) => ipc(bytes).map(|b| b.into_iter().map(Rows::from).collect()),
     }
 }
 
 /// Assembles one weir:plugin@0.2.0 output's data (the caller checked its
 /// port).
-pub fn assemble_v0_2(
-    input: Option<&RecordBatch>,
-    data: wit2::OutputData,
-) -> Result<Vec<RecordBatch>, String> {
+pub fn assemble_v0_2(input: Option<&Rows>, data: wit2::OutputData) -> Result<Vec<Rows>, String> {
     match data {
         wit2::OutputData::Derived(d) => {
             let input = input.ok_or(FINISH_DERIVED)?;
@@ -87,9 +81,9 @@ pub fn assemble_v0_2(
                 .into_iter()
                 .map(|c| lift_v0_2(c, rows))
                 .collect::<Result<_, _>>()?;
-            new_batch(rows, columns).map(|b| vec![b])
+            new_batch(rows, columns).map(|b| vec![Rows::from(b)])
         }
-        wit2::OutputData::Ipc(bytes) => ipc(bytes),
+        wit2::OutputData::Ipc(bytes) => ipc(bytes).map(|b| b.into_iter().map(Rows::from).collect()),
     }
 }
 
@@ -153,11 +147,24 @@ fn lift_v0_2(column: wit2::Column, rows: usize) -> Result<(Field, ArrayRef), Str
     Ok((field, array))
 }
 
-fn derived(input: &RecordBatch, d: Derivation) -> Result<RecordBatch, String> {
-    let rows = input.num_rows();
+/// Where a derived output's column comes from.
+enum Source {
+    /// The input's column at this index (under the input's pending
+    /// selection, if any).
+    Input(usize),
+    /// A column the plugin returned, one value per input row.
+    Returned(ArrayRef),
+}
+
+/// Assembles a derived output. Untouched columns are the input's, shared;
+/// the plugin's selection stays pending (composed with the input's), so
+/// only the columns someone downstream reads get filtered — unless the
+/// plugin returned columns, which have one value per kept input row: then
+/// the input's surviving columns are filtered now (only those).
+fn derived(input: &Rows, d: Derivation) -> Result<Rows, String> {
     let schema = input.schema();
     let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-    let mut columns: Vec<ArrayRef> = input.columns().to_vec();
+    let mut columns: Vec<Source> = (0..fields.len()).map(Source::Input).collect();
 
     for name in &d.drop {
         let i = fields
@@ -183,11 +190,11 @@ fn derived(input: &RecordBatch, d: Derivation) -> Result<RecordBatch, String> {
         match fields.iter().position(|f| f.name() == field.name()) {
             Some(i) => {
                 fields[i] = field;
-                columns[i] = array;
+                columns[i] = Source::Returned(array);
             }
             None => {
                 fields.push(field);
-                columns.push(array);
+                columns.push(Source::Returned(array));
             }
         }
     }
@@ -200,7 +207,10 @@ fn derived(input: &RecordBatch, d: Derivation) -> Result<RecordBatch, String> {
                 .position(|f| f.name() == name)
                 .ok_or_else(|| format!("asked to project column {name:?}, which doesn't exist"))?;
             picked_fields.push(fields[i].clone());
-            picked.push(columns[i].clone());
+            picked.push(match &columns[i] {
+                Source::Input(at) => Source::Input(*at),
+                Source::Returned(array) => Source::Returned(array.clone()),
+            });
         }
         fields = picked_fields;
         columns = picked;
@@ -212,19 +222,43 @@ fn derived(input: &RecordBatch, d: Derivation) -> Result<RecordBatch, String> {
             dup.name()
         ));
     }
+    // With no returned column, the output keeps the input's rows as they
+    // are: its base batch and pending selection.
+    let over_base =
+        input.is_deferred() && !columns.iter().any(|c| matches!(c, Source::Returned(_)));
+    let arrays = columns
+        .into_iter()
+        .map(|c| match c {
+            Source::Returned(array) => Ok(array),
+            Source::Input(i) if over_base => Ok(input.base().column(i).clone()),
+            Source::Input(i) => input
+                .column(i)
+                .unwrap_or_else(|| Ok(input.base().column(i).clone()))
+                .map_err(|e| e.to_string()),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let rows = match over_base {
+        true => input.base().num_rows(),
+        false => input.num_rows(),
+    };
     let batch = RecordBatch::try_new_with_options(
         Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())),
-        columns,
+        arrays,
         &RecordBatchOptions::new().with_row_count(Some(rows)),
     )
     .map_err(|e| e.to_string())?;
-    select(batch, d.selection)
+    let assembled = match over_base {
+        true => input.with_base(batch),
+        false => Rows::from(batch),
+    };
+    select(assembled, d.selection)
 }
 
-fn select(batch: RecordBatch, selection: Option<Selection>) -> Result<RecordBatch, String> {
-    let rows = batch.num_rows();
-    match selection {
-        None => Ok(batch),
+/// Keeps the rows `selection` names, as a pending selection.
+fn select(rows: Rows, selection: Option<Selection>) -> Result<Rows, String> {
+    let count = rows.num_rows();
+    let mask = match selection {
+        None => return Ok(rows),
         Some(Selection::Indices(indices)) => {
             if let Some(w) = indices.windows(2).find(|w| w[0] >= w[1]) {
                 return Err(format!(
@@ -232,31 +266,30 @@ fn select(batch: RecordBatch, selection: Option<Selection>) -> Result<RecordBatc
                     w[0], w[1]
                 ));
             }
-            if let Some(&bad) = indices.iter().find(|&&i| i as usize >= rows) {
+            if let Some(&bad) = indices.iter().find(|&&i| i as usize >= count) {
                 return Err(format!(
-                    "selection index {bad} out of range: the batch has {rows} rows"
+                    "selection index {bad} out of range: the batch has {count} rows"
                 ));
             }
-            if indices.len() == rows {
-                return Ok(batch);
+            let mut mask = BooleanBufferBuilder::new(count);
+            mask.append_n(count, false);
+            for i in indices {
+                mask.set_bit(i as usize, true);
             }
-            take_record_batch(&batch, &UInt32Array::from(indices)).map_err(|e| e.to_string())
+            mask.finish()
         }
         Some(Selection::Mask(bits)) => {
-            if bits.len() < rows.div_ceil(8) {
+            if bits.len() < count.div_ceil(8) {
                 return Err(format!(
-                    "selection mask has {} bytes, {rows} rows need {}",
+                    "selection mask has {} bytes, {count} rows need {}",
                     bits.len(),
-                    rows.div_ceil(8)
+                    count.div_ceil(8)
                 ));
             }
-            let mask = BooleanArray::new(BooleanBuffer::new(Buffer::from_vec(bits), 0, rows), None);
-            if mask.true_count() == rows {
-                return Ok(batch);
-            }
-            filter_record_batch(&batch, &mask).map_err(|e| e.to_string())
+            BooleanBuffer::new(Buffer::from_vec(bits), 0, count)
         }
-    }
+    };
+    Ok(rows.keep(mask))
 }
 
 fn new_batch(rows: usize, columns: Vec<(Field, ArrayRef)>) -> Result<RecordBatch, String> {
@@ -308,11 +341,11 @@ pub const MAX_NAME_BYTES: usize = 1024;
 /// that a bad batch is the plugin's failure (under its `on_error`), not a
 /// sink's: rows need columns; names are non-empty, unique and at most
 /// [`MAX_NAME_BYTES`]; a timestamp's zone is one readers know.
-pub fn sound(batch: &RecordBatch) -> Result<(), String> {
-    if batch.num_columns() == 0 && batch.num_rows() > 0 {
-        return Err(format!("{} rows but no columns", batch.num_rows()));
+pub fn sound(rows: &Rows) -> Result<(), String> {
+    if rows.num_columns() == 0 && rows.num_rows() > 0 {
+        return Err(format!("{} rows but no columns", rows.num_rows()));
     }
-    let schema = batch.schema();
+    let schema = rows.schema();
     for (i, field) in schema.fields().iter().enumerate() {
         let name = field.name();
         if name.is_empty() {
@@ -341,8 +374,8 @@ pub fn sound(batch: &RecordBatch) -> Result<(), String> {
 
 /// Checks `batch` against the schema the plugin declared in `describe`:
 /// same names and types in order, and no nulls in a non-nullable column.
-pub fn conforms(batch: &RecordBatch, declared: &SchemaRef) -> Result<(), String> {
-    let got = batch.schema();
+pub fn conforms(rows: &Rows, declared: &SchemaRef) -> Result<(), String> {
+    let got = rows.schema();
     let names = |s: &Schema| {
         s.fields()
             .iter()
@@ -363,27 +396,39 @@ pub fn conforms(batch: &RecordBatch, declared: &SchemaRef) -> Result<(), String>
             names(declared)
         ));
     }
-    for (field, column) in declared.fields().iter().zip(batch.columns()) {
-        if !field.is_nullable() && column.null_count() > 0 {
+    for (i, field) in declared.fields().iter().enumerate() {
+        let nulls = rows.null_count(i);
+        if !field.is_nullable() && nulls > 0 {
             return Err(format!(
-                "column {:?} was declared non-nullable but has {} nulls",
+                "column {:?} was declared non-nullable but has {nulls} nulls",
                 field.name(),
-                column.null_count()
             ));
         }
     }
     Ok(())
 }
 
-/// Re-stamps a conforming batch with the declared schema, so nullability
-/// and metadata downstream are exactly what `weir check` saw.
-pub fn with_schema(batch: RecordBatch, declared: &SchemaRef) -> Result<RecordBatch, String> {
-    RecordBatch::try_new_with_options(
-        declared.clone(),
-        batch.columns().to_vec(),
-        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
-    )
-    .map_err(|e| e.to_string())
+/// Re-stamps conforming rows with the declared schema, so nullability and
+/// metadata downstream are exactly what `weir check` saw.
+pub fn with_schema(rows: Rows, declared: &SchemaRef) -> Result<Rows, String> {
+    let stamp = |batch: &RecordBatch| {
+        RecordBatch::try_new_with_options(
+            declared.clone(),
+            batch.columns().to_vec(),
+            &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+        )
+    };
+    match stamp(rows.base()) {
+        Ok(base) => Ok(rows.with_base(base)),
+        // A column declared non-nullable may have nulls in rows the
+        // selection drops (`conforms` counted only the kept ones): those
+        // rows go now.
+        Err(_) if rows.is_deferred() => {
+            let whole = rows.to_batch().map_err(|e| e.to_string())?;
+            stamp(&whole).map(Rows::from).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -403,7 +448,8 @@ mod tests {
     }
 
     fn derive(d: wit::Derived) -> Result<RecordBatch, String> {
-        assemble(Some(&input()), wit::Output::Derived(d)).map(|mut v| v.remove(0))
+        assemble(Some(&Rows::from(input())), wit::Output::Derived(d))
+            .map(|mut v| v.remove(0).to_batch().unwrap())
     }
 
     fn empty() -> wit::Derived {
@@ -419,9 +465,14 @@ mod tests {
     #[test]
     fn untouched_columns_are_shared_not_copied() {
         let input = input();
-        let out = assemble(Some(&input), wit::Output::Derived(empty()))
-            .unwrap()
-            .remove(0);
+        let out = assemble(
+            Some(&Rows::from(input.clone())),
+            wit::Output::Derived(empty()),
+        )
+        .unwrap()
+        .remove(0)
+        .to_batch()
+        .unwrap();
         assert!(Arc::ptr_eq(input.column(0), out.column(0)));
     }
 
@@ -463,10 +514,13 @@ mod tests {
             &RecordBatchOptions::new().with_row_count(Some(3)),
         )
         .unwrap();
-        assert_eq!(sound(&no_columns).unwrap_err(), "3 rows but no columns");
+        assert_eq!(
+            sound(&Rows::from(no_columns)).unwrap_err(),
+            "3 rows but no columns"
+        );
         let stamped = |zone: &str, name: &str| {
             let t = arrow::array::TimestampMicrosecondArray::from(vec![0]).with_timezone(zone);
-            RecordBatch::try_from_iter([(name, Arc::new(t) as ArrayRef)]).unwrap()
+            Rows::from(RecordBatch::try_from_iter([(name, Arc::new(t) as ArrayRef)]).unwrap())
         };
         assert!(sound(&stamped("Europe/Paris", "t")).is_ok());
         assert!(sound(&stamped("+01:00", "t")).is_ok());
@@ -489,6 +543,89 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.contains("appears twice"), "{err}");
+    }
+
+    /// The input as it arrives behind a filter that kept its first and
+    /// last rows (a=1, a=3).
+    fn filtered_input() -> Rows {
+        Rows::selected(input(), BooleanBuffer::from_iter([true, false, true]))
+    }
+
+    #[test]
+    fn a_selection_on_filtered_input_stays_pending_over_the_same_batch() {
+        let input = filtered_input();
+        let out = assemble(
+            Some(&input),
+            wit::Output::Derived(wit::Derived {
+                selection: Some(wit::Selection::Indices(vec![1])),
+                ..empty()
+            }),
+        )
+        .unwrap()
+        .remove(0);
+        assert!(out.is_deferred());
+        assert!(Arc::ptr_eq(out.base().column(1), input.base().column(1)));
+        let batch = out.to_batch().unwrap();
+        assert_eq!(
+            batch.column(0).as_ref(),
+            &Int64Array::from(vec![3]) as &dyn Array
+        );
+        assert_eq!(
+            batch.column(1).as_ref(),
+            &StringArray::from(vec!["z"]) as &dyn Array
+        );
+    }
+
+    #[test]
+    fn returned_columns_on_filtered_input_line_up_with_its_kept_rows() {
+        let out = assemble(
+            Some(&filtered_input()),
+            wit::Output::Derived(wit::Derived {
+                columns: vec![wit::NamedColumn {
+                    name: "c".into(),
+                    column: wit::Column {
+                        data_type: wit::DataType::Int64,
+                        values: wit::Values::S64(vec![10, 30]),
+                        validity: None,
+                    },
+                }],
+                drop: vec!["b".into()],
+                ..empty()
+            }),
+        )
+        .unwrap()
+        .remove(0);
+        let batch = out.to_batch().unwrap();
+        assert_eq!(
+            batch.column(0).as_ref(),
+            &Int64Array::from(vec![1, 3]) as &dyn Array
+        );
+        assert_eq!(
+            batch.column(1).as_ref(),
+            &Int64Array::from(vec![10, 30]) as &dyn Array
+        );
+    }
+
+    #[test]
+    fn nulls_only_in_dropped_rows_do_not_break_a_non_nullable_declaration() {
+        let base = RecordBatch::try_from_iter([(
+            "a",
+            Arc::new(Int64Array::from(vec![Some(1), None, Some(3)])) as ArrayRef,
+        )])
+        .unwrap();
+        let declared = Arc::new(Schema::new(vec![Field::new(
+            "a",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]));
+        let kept = Rows::selected(base.clone(), BooleanBuffer::from_iter([true, false, true]));
+        conforms(&kept, &declared).unwrap();
+        let stamped = with_schema(kept, &declared).unwrap().to_batch().unwrap();
+        assert_eq!(stamped.schema(), declared);
+        assert_eq!(stamped.num_rows(), 2);
+        let all = Rows::from(base);
+        let err = conforms(&all, &declared).unwrap_err();
+        assert!(err.contains("has 1 nulls"), "{err}");
     }
 
     #[test]

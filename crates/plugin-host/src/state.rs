@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use arrow::array::ArrayRef;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use wasmtime::component::{Resource, ResourceTable};
@@ -12,20 +13,21 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::convert::{column_to_wit, schema_to_wit};
 use super::{Grants, Limits};
 use crate::bindings::{log, types};
+use crate::rows::Rows;
 use crate::{Error, Result};
 
 /// The host's representation of a `batch` resource lent to a plugin.
 pub struct BatchRep {
-    batch: RecordBatch,
+    rows: Rows,
     watermark: Option<i64>,
     port_ended: bool,
 }
 
 impl BatchRep {
-    /// Wraps a batch (and its watermark) to lend it to a plugin.
-    pub fn new(batch: RecordBatch, watermark: Option<i64>) -> Self {
+    /// Wraps rows (and their watermark) to lend them to a plugin.
+    pub fn new(rows: Rows, watermark: Option<i64>) -> Self {
         BatchRep {
-            batch,
+            rows,
             watermark,
             port_ended: false,
         }
@@ -34,7 +36,7 @@ impl BatchRep {
     /// An empty batch of `schema` marking the end of its input port.
     pub fn port_end(schema: arrow::datatypes::SchemaRef, watermark: Option<i64>) -> Self {
         BatchRep {
-            batch: RecordBatch::new_empty(schema),
+            rows: Rows::from(RecordBatch::new_empty(schema)),
             watermark,
             port_ended: true,
         }
@@ -44,8 +46,25 @@ impl BatchRep {
         self.port_ended
     }
 
-    pub(crate) fn batch(&self) -> &RecordBatch {
-        &self.batch
+    pub(crate) fn rows(&self) -> &Rows {
+        &self.rows
+    }
+
+    /// Column `index` of the lent rows (filtered, when a selection is
+    /// pending), or the error the plugin is told.
+    pub(crate) fn column(&self, index: u32) -> Result<ArrayRef, String> {
+        match self.rows.column(index as usize) {
+            Some(column) => column.map_err(|e| e.to_string()),
+            None => Err(format!(
+                "column index {index} out of range: the batch has {} columns",
+                self.rows.num_columns()
+            )),
+        }
+    }
+
+    /// The lent rows as one batch (for `to-ipc`).
+    pub(crate) fn whole(&self) -> wasmtime::Result<RecordBatch> {
+        Ok(self.rows.to_batch()?)
     }
 
     pub(crate) fn watermark(&self) -> Option<i64> {
@@ -274,11 +293,11 @@ impl types::HostBatch for HostState {
     fn schema(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<types::Schema> {
         let rep = self.batch(&handle)?;
         // Inputs were checked against the WIT types before the call.
-        schema_to_wit(&rep.batch.schema()).map_err(wasmtime::Error::msg)
+        schema_to_wit(&rep.rows.schema()).map_err(wasmtime::Error::msg)
     }
 
     fn num_rows(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<u32> {
-        Ok(u32::try_from(self.batch(&handle)?.batch.num_rows()).unwrap_or(u32::MAX))
+        Ok(u32::try_from(self.batch(&handle)?.rows.num_rows()).unwrap_or(u32::MAX))
     }
 
     fn column(
@@ -287,17 +306,13 @@ impl types::HostBatch for HostState {
         index: u32,
     ) -> wasmtime::Result<Result<types::Column, String>> {
         let rep = self.batch(&handle)?;
-        Ok(match rep.batch.columns().get(index as usize) {
-            Some(array) => column_to_wit(array.as_ref()),
-            None => Err(format!(
-                "column index {index} out of range: the batch has {} columns",
-                rep.batch.num_columns()
-            )),
-        })
+        Ok(rep
+            .column(index)
+            .and_then(|array| column_to_wit(array.as_ref())))
     }
 
     fn to_ipc(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Vec<u8>> {
-        ipc_bytes(&self.batch(&handle)?.batch)
+        ipc_bytes(&self.batch(&handle)?.whole()?)
     }
 
     fn watermark(&mut self, handle: Resource<BatchRep>) -> wasmtime::Result<Option<i64>> {

@@ -18,6 +18,7 @@ mod fuzz_seeds;
 mod http_poll;
 mod kafka;
 mod languages;
+mod late_selection;
 mod malformed;
 mod manifest_errors;
 mod manifest_reload;

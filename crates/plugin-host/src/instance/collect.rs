@@ -2,10 +2,10 @@
 //! by output port.
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 
 use super::{Emitted, Outputs, PluginInstance};
 use crate::output::{assemble, assemble_v0_2, conforms, sound, with_schema};
+use crate::rows::Rows;
 use crate::{BatchRef, FailureKind, Result};
 
 /// An output port's schema as its first batch fixed it, for a plugin
@@ -39,7 +39,7 @@ impl PluginInstance {
     /// batch and the input port it came in on; `None` for `finish`).
     pub(super) fn collect(
         &mut self,
-        input: Option<(usize, &RecordBatch)>,
+        input: Option<(usize, &Rows)>,
         outputs: Outputs,
         label: BatchRef,
     ) -> Result<Vec<Emitted>> {
@@ -62,7 +62,7 @@ impl PluginInstance {
                     .filter(|o| o.holds_for(input_schema.as_ref().map(|(port, s)| (*port, s))))
             })
             .collect();
-        let assembled: Vec<(usize, Vec<RecordBatch>)> = match outputs {
+        let assembled: Vec<(usize, Vec<Rows>)> = match outputs {
             Outputs::V0_1(outputs) => outputs
                 .into_iter()
                 .map(|o| assemble(rows, o).map(|b| (0, b)))

@@ -10,6 +10,7 @@ use wasmtime::Store;
 use crate::bindings::{types, v0_2, Plugin};
 use crate::engine::{ticks, EPOCH_TICK};
 use crate::host::{LoadedPlugin, Pre, Sandbox};
+use crate::rows::Rows;
 use crate::state::{BatchRep, HostState};
 use crate::{BatchRef, Error, FailureKind, Result};
 use collect::Observed;
@@ -207,18 +208,13 @@ impl PluginInstance {
     /// Runs one batch through the plugin on its first input port; `index`
     /// names it in errors.
     pub fn process(&mut self, batch: &RecordBatch, index: u64) -> Result<Vec<Emitted>> {
-        self.process_port(0, batch, index)
+        self.process_port(0, &Rows::from(batch.clone()), index)
     }
 
     /// Runs one batch that came in on input port `input` through the
     /// plugin; `index` names it in errors.
-    pub fn process_port(
-        &mut self,
-        input: usize,
-        batch: &RecordBatch,
-        index: u64,
-    ) -> Result<Vec<Emitted>> {
-        let rep = BatchRep::new(batch.clone(), self.watermark);
+    pub fn process_port(&mut self, input: usize, rows: &Rows, index: u64) -> Result<Vec<Emitted>> {
+        let rep = BatchRep::new(rows.clone(), self.watermark);
         self.lend_to_process(input, rep, index)
     }
 
@@ -263,7 +259,7 @@ impl PluginInstance {
     }
 
     fn call_process(&mut self, input: usize, rep: BatchRep, index: u64) -> Result<Vec<Emitted>> {
-        let batch = &rep.batch().clone();
+        let rows = &rep.rows().clone();
         let label = BatchRef::Batch(index);
         if input >= self.ports.inputs.len() {
             return Err(self.fail(
@@ -306,7 +302,7 @@ impl PluginInstance {
             Ok(Err(message)) => return Err(self.fail(label, FailureKind::Error, message)),
             Err(e) => return Err(self.trap(label, e)),
         };
-        self.collect(Some((input, batch)), outputs, label)
+        self.collect(Some((input, rows)), outputs, label)
     }
 
     /// How long the last [`process`](Self::process) spent inside the

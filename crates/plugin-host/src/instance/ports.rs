@@ -9,6 +9,7 @@ use arrow::record_batch::RecordBatch;
 use super::{Bindings, PluginInstance};
 use crate::bindings::v0_2;
 use crate::convert::{schema_from_wit, schema_to_wit};
+use crate::rows::Rows;
 use crate::{BatchRef, FailureKind, Result};
 
 /// A node's declared ports, in order. `process` is told the index of the
@@ -83,14 +84,17 @@ impl Ports {
 pub struct Emitted {
     /// An index into [`Ports::outputs`].
     pub port: usize,
-    /// The rows.
-    pub batch: RecordBatch,
+    /// The rows (a plugin's selection may still be pending on them).
+    pub batch: Rows,
 }
 
 impl Emitted {
     /// A batch on the first (main) output port.
     pub fn main(batch: RecordBatch) -> Self {
-        Emitted { port: 0, batch }
+        Emitted {
+            port: 0,
+            batch: Rows::from(batch),
+        }
     }
 }
 

@@ -37,6 +37,13 @@ fn rows(batches: &[Emitted]) -> Vec<String> {
             0 => String::new(),
             p => format!("[port {p}] "),
         };
+        let batch = match batch.to_batch() {
+            Ok(batch) => batch,
+            Err(e) => {
+                out.push(format!("{prefix}(rows unreadable: {e})"));
+                continue;
+            }
+        };
         let schema = batch.schema();
         let formatters: Vec<_> = batch
             .columns()

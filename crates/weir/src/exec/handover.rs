@@ -14,7 +14,7 @@ use super::diff::Diff;
 use super::node::LiveTransform;
 use super::policy::At;
 use super::NodeStats;
-use crate::plugin::{Emitted, LoadedPlugin, PluginInstance};
+use crate::plugin::{Emitted, LoadedPlugin, PluginInstance, Rows};
 
 /// Where reports meant for the person at the terminal go (canary results,
 /// `weir dev` replays and build errors).
@@ -81,12 +81,16 @@ impl Recent {
         self.0.get_or_insert_with(Default::default);
     }
 
-    pub(crate) fn push(&self, batch: &RecordBatch) {
+    pub(crate) fn push(&self, rows: &Rows) {
         if let Some(Ok(mut recent)) = self.0.as_ref().map(|r| r.lock()) {
+            // Only kept batches pay for a pending selection.
+            let Ok(batch) = rows.to_batch() else {
+                return;
+            };
             if recent.len() == Self::KEEP {
                 recent.pop_front();
             }
-            recent.push_back(batch.clone());
+            recent.push_back(batch);
         }
     }
 
@@ -138,7 +142,7 @@ pub fn hand_over(node: &str, old: &mut PluginInstance, new: &mut PluginInstance)
 pub fn take_over(
     node: &str,
     transform: &mut LiveTransform,
-    batch: &RecordBatch,
+    batch: &Rows,
     at: At,
     stats: &NodeStats,
 ) -> Option<Vec<Emitted>> {
@@ -212,7 +216,7 @@ pub fn take_over(
 pub fn shadow(
     node: &str,
     transform: &mut LiveTransform,
-    batch: &RecordBatch,
+    batch: &Rows,
     at: At,
     outputs: &[Emitted],
     stats: &NodeStats,

@@ -20,15 +20,17 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::record_batch::RecordBatch;
+use crate::plugin::Rows;
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::mpsc::{Receiver, Sender};
 
 /// One message on an edge.
 #[derive(Debug, Clone)]
 pub(crate) enum Msg {
-    /// Rows, with the producer's watermark after them.
-    Batch(RecordBatch, Option<i64>),
+    /// Rows, with the producer's watermark after them. A plugin's
+    /// selection may still be pending on them: each consumer applies it to
+    /// the columns it reads.
+    Batch(Rows, Option<i64>),
     /// The producer's watermark advanced without rows to carry it.
     Watermark(i64),
     /// Checkpoint barrier `n`: everything before it belongs to checkpoint `n`.
@@ -118,7 +120,7 @@ pub(crate) fn send(edges: &[Edge], msg: &Msg) -> bool {
 pub(crate) enum Event {
     /// Rows; the node's watermark once they are counted; the input slot
     /// they came in on.
-    Batch(RecordBatch, Option<i64>, usize),
+    Batch(Rows, Option<i64>, usize),
     /// The node's watermark advanced without rows.
     Watermark(i64),
     /// Barrier `n` has arrived on every open input.
@@ -343,8 +345,14 @@ mod tests {
     use arrow::array::Int64Array;
     use std::sync::Arc;
 
-    fn batch(v: i64) -> RecordBatch {
-        RecordBatch::try_from_iter([("x", Arc::new(Int64Array::from(vec![v])) as _)]).unwrap()
+    fn batch(v: i64) -> Rows {
+        Rows::from(
+            arrow::record_batch::RecordBatch::try_from_iter([(
+                "x",
+                Arc::new(Int64Array::from(vec![v])) as _,
+            )])
+            .unwrap(),
+        )
     }
 
     fn events(inputs: &mut Inputs, msgs: Vec<(usize, Msg)>) -> Vec<String> {
@@ -355,7 +363,12 @@ mod tests {
         while let Some(e) = inputs.ready.pop_front() {
             out.push(match e {
                 Event::Batch(b, w, _) => {
-                    let v = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                    let v = b
+                        .base()
+                        .column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap();
                     format!("b{}@{w:?}", v.value(0))
                 }
                 Event::Watermark(w) => format!("w{w}"),

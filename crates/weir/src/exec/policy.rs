@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray, TimestampMicrosecondArray
 
 use super::node::LiveTransform;
 use crate::graph::dead_letter_schema;
-use crate::plugin::Emitted;
+use crate::plugin::{Emitted, Rows};
 use crate::{Error, FailureKind, Result};
 
 /// `rows` with the error, node and time appended.
@@ -71,16 +71,24 @@ pub struct At {
 /// bisects to find the failing rows: every other row is processed and
 /// kept, in order.
 pub fn process(
+    name: &str,
     node: &mut LiveTransform,
-    batch: &RecordBatch,
+    rows: &Rows,
     at: At,
     isolate: bool,
 ) -> Result<Outcome> {
     let mut outcome = Outcome::default();
-    match node.t.instance.process_port(at.port, batch, at.index) {
+    match node.t.instance.process_port(at.port, rows, at.index) {
         Ok(outputs) => outcome.outputs = outputs,
         Err(e) => {
             node.t.instance.recover()?;
+            // Halves and dead letters are batches of their own.
+            let batch = &rows.to_batch().map_err(|cause| Error::Plugin {
+                node: name.to_string(),
+                batch: crate::BatchRef::Batch(at.index),
+                kind: FailureKind::Malformed,
+                message: format!("applying the upstream selection to a failed batch: {cause}"),
+            })?;
             if isolate && isolable(&e) && batch.num_rows() > 1 {
                 let mid = batch.num_rows() / 2;
                 bisect(node, &batch.slice(0, mid), at, &mut outcome)?;
@@ -105,7 +113,11 @@ fn bisect(
     at: At,
     outcome: &mut Outcome,
 ) -> Result<()> {
-    match node.t.instance.process_port(at.port, batch, at.index) {
+    match node
+        .t
+        .instance
+        .process_port(at.port, &Rows::from(batch.clone()), at.index)
+    {
         Ok(outputs) => outcome.outputs.extend(outputs),
         Err(e) => {
             node.t.instance.recover()?;

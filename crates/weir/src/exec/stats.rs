@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrow::record_batch::RecordBatch;
 
+use crate::plugin::Rows;
+
 use crate::graph::NodeKind;
 
 /// Upper bounds (seconds) of the plugin call latency histogram's buckets:
@@ -106,8 +108,15 @@ pub struct Versions {
 
 /// A batch's size as the metrics count it: its Arrow buffers' memory
 /// (a slice counts the buffers it shares in full, as arrow-rs reports).
-fn bytes(batch: &RecordBatch) -> u64 {
-    batch.get_array_memory_size() as u64
+/// The memory `rows` take; for rows under a pending selection, their share
+/// of the batch the selection applies to.
+fn bytes(rows: &Rows) -> u64 {
+    let base = rows.base();
+    let size = base.get_array_memory_size() as u64;
+    match rows.is_deferred() {
+        false => size,
+        true => size * rows.num_rows() as u64 / base.num_rows().max(1) as u64,
+    }
 }
 
 impl NodeStats {
@@ -140,14 +149,14 @@ impl NodeStats {
         self.watermark_us.fetch_max(us, Ordering::Relaxed);
     }
 
-    pub(crate) fn consumed(&self, batch: &RecordBatch) {
+    pub(crate) fn consumed(&self, batch: &Rows) {
         self.rows_in
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.batches_in.fetch_add(1, Ordering::Relaxed);
         self.bytes_in.fetch_add(bytes(batch), Ordering::Relaxed);
     }
 
-    pub(crate) fn emitted(&self, batch: &RecordBatch) {
+    pub(crate) fn emitted(&self, batch: &Rows) {
         self.rows_out
             .fetch_add(batch.num_rows() as u64, Ordering::Relaxed);
         self.batches_out.fetch_add(1, Ordering::Relaxed);
@@ -167,7 +176,7 @@ impl NodeStats {
         self.rejected_versions.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn produced(&self, batch: &RecordBatch, took: Duration) {
+    pub(crate) fn produced(&self, batch: &Rows, took: Duration) {
         self.emitted(batch);
         self.busy(took);
     }

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use arrow::record_batch::RecordBatch;
+use crate::plugin::Rows;
 use tokio::sync::Notify;
 
 use crate::plugin::{Emitted, PluginInstance};
@@ -20,7 +20,7 @@ pub(crate) type Done = (PluginInstance, Result<Vec<Emitted>>);
 
 struct Job {
     instance: PluginInstance,
-    batch: RecordBatch,
+    batch: Rows,
     index: u64,
     reply: mpsc::Sender<Done>,
     finished: Arc<Notify>,
@@ -44,7 +44,7 @@ impl Workers {
                 .spawn(move || {
                     let _entered = span.enter();
                     while let Ok(mut job) = rx.recv() {
-                        let result = job.instance.process(&job.batch, job.index);
+                        let result = job.instance.process_port(0, &job.batch, job.index);
                         // Reply first: whoever wakes on `finished` finds it.
                         let _ = job.reply.send((job.instance, result));
                         job.finished.notify_one();
@@ -68,7 +68,7 @@ impl Workers {
         &self,
         slot: usize,
         instance: PluginInstance,
-        batch: RecordBatch,
+        batch: Rows,
         index: u64,
         finished: &Arc<Notify>,
     ) -> std::result::Result<mpsc::Receiver<Done>, PluginInstance> {

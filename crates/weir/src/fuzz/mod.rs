@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use arbitrary::{Arbitrary, Unstructured};
 use arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use arrow::buffer::BooleanBuffer;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::bindings::types as wit;
+use crate::plugin::Rows;
 
 mod wit_arrow;
 use crate::source::{SourceConfig, SourceContext};
@@ -196,6 +198,15 @@ pub fn plugin_output(data: &[u8]) {
     };
     let mut fixed: Option<SchemaRef> = None;
     let from_process = u.arbitrary::<bool>().unwrap_or(true);
+    // Half the time the input carries an upstream plugin's pending
+    // selection, as it does behind a filter.
+    let input = match u.arbitrary::<u64>() {
+        Ok(bits) if bits % 2 == 1 => Rows::selected(
+            input,
+            BooleanBuffer::from_iter((0..rows).map(|i| bits >> (1 + i % 63) & 1 == 1)),
+        ),
+        _ => Rows::from(input),
+    };
     for output in outputs {
         let given = from_process.then_some(&input);
         let Ok(batches) = crate::plugin::output::assemble(given, output.0) else {
@@ -209,11 +220,14 @@ pub fn plugin_output(data: &[u8]) {
                 None => fixed = Some(batch.schema()),
                 Some(schema) => {
                     if crate::plugin::output::conforms(&batch, schema).is_ok() {
-                        crate::plugin::output::with_schema(batch, schema)
-                            .expect("a conforming batch takes its schema");
+                        let stamped = crate::plugin::output::with_schema(batch.clone(), schema)
+                            .expect("conforming rows take their schema");
+                        stamped.to_batch().expect("stamped rows materialize");
                     }
                 }
             }
+            let whole = batch.to_batch().expect("sound rows materialize");
+            assert_eq!(whole.num_rows(), batch.num_rows());
         }
     }
 }

@@ -9,7 +9,7 @@ mod transform;
 
 use std::sync::Arc;
 
-use arrow::record_batch::RecordBatch;
+use crate::plugin::Rows;
 
 use super::message::{send, Edge, Msg};
 use super::{Control, Generation, NodeStats};
@@ -21,7 +21,7 @@ pub(crate) use transform::LiveTransform;
 pub(super) use transform::{run_transform, TransformOutputs};
 
 /// Sends rows with their watermark; `false` once no consumer is listening.
-fn send_batch(outputs: &[Edge], batch: &RecordBatch, watermark: Option<i64>) -> bool {
+fn send_batch(outputs: &[Edge], batch: &Rows, watermark: Option<i64>) -> bool {
     send(outputs, &Msg::Batch(batch.clone(), watermark))
 }
 

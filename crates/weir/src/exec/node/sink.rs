@@ -7,7 +7,7 @@ use super::{Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::message::{Event, Inputs};
 use crate::sink::Sink;
-use crate::Result;
+use crate::{Error, Result};
 
 /// Writes batches until the input closes; `Paused` when it paused (no
 /// commit: the sink continues in the next generation). At a barrier the
@@ -22,10 +22,15 @@ pub(in crate::exec) fn run_sink(
             return Ok(TaskEnd::Done);
         }
         match event {
-            Event::Batch(batch, w, _) => {
+            Event::Batch(rows, w, _) => {
                 let started = Instant::now();
+                // A selection an upstream plugin left pending is applied
+                // here, once, as the sink needs every column.
+                let batch = rows.to_batch().map_err(|e| {
+                    Error::sink_from(&cx.name, "applying the upstream plugin's selection", e)
+                })?;
                 sink.write(&batch)?;
-                cx.stats.consumed(&batch);
+                cx.stats.consumed(&rows);
                 cx.stats.busy(started.elapsed());
                 if let Some(w) = w {
                     cx.stats.watermark(w);

@@ -11,6 +11,7 @@ use super::{send_batch, Context, TaskEnd};
 use crate::checkpoint::NodeState;
 use crate::exec::clock::SourceClock;
 use crate::exec::message::{send, Edge, Msg};
+use crate::plugin::Rows;
 use crate::source::Source;
 use crate::Result;
 
@@ -108,7 +109,7 @@ impl SourceRun<'_> {
         }
         send_batch(
             self.dead_letter,
-            &crate::source::bad::source_dead_letter_batch(&self.cx.name, &bad)?,
+            &crate::source::bad::source_dead_letter_batch(&self.cx.name, &bad)?.into(),
             None,
         );
         Ok(())
@@ -157,11 +158,12 @@ impl SourceRun<'_> {
         if let Some(w) = watermark {
             self.cx.stats.watermark(w);
         }
-        self.cx.stats.produced(batch, started.elapsed());
+        let rows = Rows::from(batch.clone());
+        self.cx.stats.produced(&rows, started.elapsed());
         // Every consumer gone means the pipeline is failing. No consumer
         // at all is a node nobody reads yet (mid-way through a manifest
         // edit): its batches are discarded, as the manifest says.
-        Ok(send_batch(self.outputs, batch, watermark) || self.outputs.is_empty())
+        Ok(send_batch(self.outputs, &rows, watermark) || self.outputs.is_empty())
     }
 
     /// After a refreshed table's last batch of a version: the mark that

@@ -17,7 +17,7 @@ use crate::exec::workers::Workers;
 use crate::exec::{policy, NodeStats};
 use crate::graph::PreparedTransform;
 use crate::manifest::{OnError, TransformConfig};
-use crate::plugin::Emitted;
+use crate::plugin::{Emitted, Rows};
 use crate::{Error, Result};
 use parallel::process_group;
 
@@ -93,7 +93,7 @@ impl LiveTransform {
 
     /// Records `batch` for replay (a no-op unless `weir dev` asked; only
     /// the first input port's batches are replayed).
-    fn observe(&self, batch: &RecordBatch, port: usize) {
+    fn observe(&self, batch: &Rows, port: usize) {
         if port == 0 {
             self.slots.recent.push(batch);
         }
@@ -256,7 +256,7 @@ impl TransformRun<'_> {
         let (name, stats) = (self.cx.name.as_str(), &*self.cx.stats);
         let mut sent = false;
         if let Some(schema) = &self.schema {
-            let empty = RecordBatch::new_empty(schema.clone());
+            let empty = Rows::from(RecordBatch::new_empty(schema.clone()));
             node.set_watermark(Some(w));
             let at = At {
                 port: 0,
@@ -285,7 +285,7 @@ impl TransformRun<'_> {
     fn deliver(
         &mut self,
         node: &mut LiveTransform,
-        group: &[(RecordBatch, Option<i64>, usize)],
+        group: &[(Rows, Option<i64>, usize)],
         outcomes: Vec<policy::Outcome>,
     ) -> Result<bool> {
         let (name, stats, outputs) = (self.cx.name.as_str(), &*self.cx.stats, self.outputs);
@@ -297,7 +297,7 @@ impl TransformRun<'_> {
             for (rows, error) in &outcome.dead {
                 send_batch(
                     &outputs.dead_letter,
-                    &policy::dead_letter_batch(name, rows, error)?,
+                    &policy::dead_letter_batch(name, rows, error)?.into(),
                     *w,
                 );
             }
@@ -462,7 +462,7 @@ pub(super) fn process_one(
     name: &str,
     config: &TransformConfig,
     node: &mut LiveTransform,
-    batch: &RecordBatch,
+    batch: &Rows,
     at: At,
     stats: &NodeStats,
 ) -> Result<policy::Outcome> {
@@ -484,7 +484,7 @@ pub(super) fn process_one(
             outputs: node.t.instance.process_port(at.port, batch, at.index)?,
             ..Default::default()
         },
-        (None, _) => policy::process(node, batch, at, isolate)?,
+        (None, _) => policy::process(name, node, batch, at, isolate)?,
     };
     stats.called(&node.t.instance);
     node.observe(batch, at.port);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use arrow::record_batch::RecordBatch;
+use crate::plugin::Rows;
 use tokio::sync::Notify;
 
 use super::{process_one, LiveTransform};
@@ -18,7 +18,7 @@ use crate::{Error, Result};
 
 /// Batches taken from the input together, each with its watermark and
 /// the input port it came in on.
-pub(super) type Group = Vec<(RecordBatch, Option<i64>, usize)>;
+pub(super) type Group = Vec<(Rows, Option<i64>, usize)>;
 
 /// Processes `first` and, under `parallelism`, the batches that arrive
 /// while it runs: each on its own instance at once, numbered from
@@ -27,7 +27,7 @@ pub(super) fn process_group(
     name: &str,
     config: &TransformConfig,
     node: &mut LiveTransform,
-    first: (RecordBatch, Option<i64>, usize),
+    first: (Rows, Option<i64>, usize),
     input: &mut Inputs,
     stats: &NodeStats,
 ) -> Result<(Group, Vec<policy::Outcome>)> {
@@ -84,7 +84,7 @@ fn dispatch(
     config: &TransformConfig,
     node: &mut LiveTransform,
     siblings: &mut Vec<PluginInstance>,
-    first: (RecordBatch, Option<i64>, usize),
+    first: (Rows, Option<i64>, usize),
     input: &mut Inputs,
     stats: &NodeStats,
 ) -> Dispatched {
