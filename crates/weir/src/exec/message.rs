@@ -76,12 +76,19 @@ impl EdgeMeter {
     }
 }
 
-/// One outgoing edge: a consumer's channel, our slot in it, and its meter.
+/// One outgoing edge: a consumer's channel, our slot in it, its meter,
+/// and whether the consumer reads whole batches.
 #[derive(Clone)]
 pub(crate) struct Edge {
     pub tx: Sender<Envelope>,
     pub slot: usize,
     pub meter: Arc<EdgeMeter>,
+    /// The consumer is a sink, which reads every column: rows sent on this
+    /// edge leave with their pending selection applied — by the sender, on
+    /// its own thread, overlapping the sink's write of the batch before
+    /// (the sink is most often the pipeline's slowest stage). A plugin
+    /// consumer takes the rows as they are and filters what it reads.
+    pub whole: bool,
 }
 
 /// Sends `msg` on every edge; `false` once no consumer is listening.
@@ -440,6 +447,7 @@ mod tests {
             tx,
             slot: 0,
             meter: meter.clone(),
+            whole: false,
         };
         let mut inputs = Inputs::new(rx, vec![meter.clone()]);
         assert!(send(

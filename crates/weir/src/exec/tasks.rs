@@ -78,7 +78,16 @@ impl Wiring {
                 let slot = graph.inputs(c).iter().position(|i| i == name)?;
                 let tx = self.senders.get(c)?.clone();
                 let meter = self.meters.get(c)?.get(slot)?.clone();
-                Some(Edge { tx, slot, meter })
+                let whole = graph
+                    .order
+                    .iter()
+                    .any(|(n, kind)| n == c && matches!(kind, NodeKind::Sink));
+                Some(Edge {
+                    tx,
+                    slot,
+                    meter,
+                    whole,
+                })
             })
             .collect()
     }

@@ -8,6 +8,7 @@ mod source;
 mod transform;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::plugin::Rows;
 
@@ -21,7 +22,16 @@ pub(crate) use transform::LiveTransform;
 pub(super) use transform::{run_transform, TransformOutputs};
 
 /// Sends rows with their watermark; `false` once no consumer is listening.
-fn send_batch(outputs: &[Edge], batch: &Rows, watermark: Option<i64>) -> bool {
+/// Rows for a sink leave with their pending selection applied (see
+/// [`Edge::whole`]), counted as the sender's busy time.
+fn send_batch(outputs: &[Edge], batch: &Rows, watermark: Option<i64>, stats: &NodeStats) -> bool {
+    if batch.is_deferred() && outputs.iter().any(|e| e.whole) {
+        let started = Instant::now();
+        // Applied once, shared by every clone of the rows; an error here
+        // is the sink's to report when it asks again.
+        let _ = batch.to_batch();
+        stats.busy(started.elapsed());
+    }
     send(outputs, &Msg::Batch(batch.clone(), watermark))
 }
 

@@ -24,8 +24,8 @@ pub(in crate::exec) fn run_sink(
         match event {
             Event::Batch(rows, w, _) => {
                 let started = Instant::now();
-                // A selection an upstream plugin left pending is applied
-                // here, once, as the sink needs every column.
+                // The sender applied any pending selection already (an
+                // edge into a sink is `whole`); this takes its result.
                 let batch = rows.to_batch().map_err(|e| {
                     Error::sink_from(&cx.name, "applying the upstream plugin's selection", e)
                 })?;

@@ -111,6 +111,7 @@ impl SourceRun<'_> {
             self.dead_letter,
             &crate::source::bad::source_dead_letter_batch(&self.cx.name, &bad)?.into(),
             None,
+            &self.cx.stats,
         );
         Ok(())
     }
@@ -163,7 +164,7 @@ impl SourceRun<'_> {
         // Every consumer gone means the pipeline is failing. No consumer
         // at all is a node nobody reads yet (mid-way through a manifest
         // edit): its batches are discarded, as the manifest says.
-        Ok(send_batch(self.outputs, &rows, watermark) || self.outputs.is_empty())
+        Ok(send_batch(self.outputs, &rows, watermark, &self.cx.stats) || self.outputs.is_empty())
     }
 
     /// After a refreshed table's last batch of a version: the mark that

@@ -269,7 +269,7 @@ impl TransformRun<'_> {
             for e in &outcome.outputs {
                 stats.emitted(&e.batch);
                 sent |= e.batch.num_rows() > 0;
-                send_batch(self.outputs.port(e.port), &e.batch, Some(w));
+                send_batch(self.outputs.port(e.port), &e.batch, Some(w), stats);
             }
         }
         if !sent {
@@ -299,6 +299,7 @@ impl TransformRun<'_> {
                     &outputs.dead_letter,
                     &policy::dead_letter_batch(name, rows, error)?.into(),
                     *w,
+                    stats,
                 );
             }
             let mut sent = false;
@@ -306,7 +307,7 @@ impl TransformRun<'_> {
                 stats.emitted(&e.batch);
                 sent = true;
                 let edges = outputs.port(e.port);
-                if !send_batch(edges, &e.batch, *w) && !edges.is_empty() {
+                if !send_batch(edges, &e.batch, *w, stats) && !edges.is_empty() {
                     self.gone.insert(e.port);
                     // Every reader gone: stop reading.
                     let read = |(p, edges): (usize, &Vec<Edge>)| {
@@ -389,7 +390,12 @@ impl TransformRun<'_> {
         tracing::debug!(node = %self.cx.name, port = %node.t.ports.inputs[port], "input port ended");
         for e in &out {
             self.cx.stats.emitted(&e.batch);
-            send_batch(self.outputs.port(e.port), &e.batch, self.watermark);
+            send_batch(
+                self.outputs.port(e.port),
+                &e.batch,
+                self.watermark,
+                &self.cx.stats,
+            );
         }
         Ok(())
     }
@@ -435,7 +441,7 @@ impl TransformRun<'_> {
             stats.busy(started.elapsed());
             for e in &out {
                 stats.emitted(&e.batch);
-                send_batch(self.outputs.port(e.port), &e.batch, self.watermark);
+                send_batch(self.outputs.port(e.port), &e.batch, self.watermark, stats);
             }
         }
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
