@@ -12,6 +12,7 @@
 
 import { log as hostLog } from "weir:plugin/log@0.2.0";
 import * as hostState from "weir:plugin/state@0.2.0";
+import * as hostCompute from "weir:plugin/compute@0.2.0";
 import * as arrow from "./weir_arrow.js";
 
 export { Decimal } from "./weir_arrow.js";
@@ -100,6 +101,7 @@ export class Column {
       ? Array.from({ length: rows }, (_, i) => ((root.buffers[1][i >> 3] >> (i & 7)) & 1) === 1)
       : fixed === undefined ? null : arrow.view(root.buffers[1], fixed[0], fixed[1], rows);
     this._raw = raw;
+    this._field = field;
     this._array = null;
   }
 
@@ -166,6 +168,27 @@ export class Batch {
     return new Column(field._field, this._handle.column(index), this.numRows);
   }
 
+  /**
+   * The rows where `predicate` holds, as a keep mask for
+   * `output.keepOnly(mask)`: evaluated by the host over whole columns, at
+   * native speed (a loop over rows in JavaScript runs interpreted). The
+   * language is SQL's expressions: `amount > 0 and status != 'refunded'`,
+   * `qty * price >= 100`, `note is null` (wit/README.md, "compute").
+   */
+  where(predicate) {
+    return hostCall(() => hostCompute.matches(this._handle, predicate));
+  }
+
+  /**
+   * `expression` over every row, evaluated by the host, as a Column named
+   * `name`: read it, or add it to the output with `output.addColumn`.
+   * `batch.evaluate("amount_cents", "round(amount * 100)::int64")`.
+   */
+  evaluate(name, expression) {
+    const raw = hostCall(() => hostCompute.evaluate(this._handle, name, expression));
+    return new Column(arrow.schemaFields(raw.field)[0], raw.data, this.numRows);
+  }
+
   /** The event-time watermark (microseconds since the epoch), or undefined. */
   get watermark() {
     return this._handle.watermark();
@@ -218,6 +241,14 @@ export class Output {
   keepMask() {
     if (this._mask === null) this._mask = new Uint8Array((this.rows + 7) >> 3);
     return this._mask;
+  }
+
+  /** Keeps the rows whose bit is set in `mask` (one bit per input row, as `batch.where` returns). */
+  keepOnly(mask) {
+    if (mask?.length !== (this.rows + 7) >> 3) {
+      throw new WeirError(`keepOnly: a mask of ${(this.rows + 7) >> 3} bytes for ${this.rows} rows, not ${mask?.length}`);
+    }
+    this._mask = mask instanceof Uint8Array ? mask : Uint8Array.from(mask);
   }
 
   /** Keeps row `i` (call for each row to keep). */
@@ -279,6 +310,17 @@ export class Output {
     this._columns.push(() => column);
   }
 
+  /**
+   * Adds (or replaces) a column as it is — one from `batch.evaluate` or
+   * `batch.column` — under `name` (default: its own), without touching
+   * its values in JavaScript.
+   */
+  addColumn(column, name = column.name) {
+    if (column.length !== this.rows) throw new WeirError(`column \`${name}\`: ${column.length} values for ${this.rows} rows`);
+    const field = schemaToWitField(name, column._field);
+    this._columns.push(() => ({ field, data: column._raw }));
+  }
+
   /** Drops column `name` from the output. */
   drop(name) {
     this._drop.push(name);
@@ -299,6 +341,21 @@ export class Output {
       },
     };
   }
+}
+
+// A host import's error result, thrown as a WeirError with its message.
+function hostCall(f) {
+  try {
+    return f();
+  } catch (e) {
+    throw new WeirError(e?.payload ?? (e instanceof Error ? e.message : String(e)));
+  }
+}
+
+// `field` (an arrow.Field) named `name`, as a one-column WIT schema (its
+// own type tree copied when the name stays).
+function schemaToWitField(name, field) {
+  return arrow.schemaToWit([name === field.name ? field : new arrow.Field(name, field.type, true)]);
 }
 
 // A thrown value becomes the call's error string.

@@ -18,6 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import weir_arrow as _arrow
 from componentize_py_types import Err
 from wit_world import exports
+from wit_world.imports import compute as _compute
 from wit_world.imports import log as _log
 from wit_world.imports import state as _state
 from wit_world.imports import types as _t
@@ -98,8 +99,10 @@ def _field_dict(field: "_arrow.Field") -> Dict[str, Any]:
 class Column:
     """One input column: ``to_list()`` / ``get(i)`` decode it (decimals
     exact as ``Decimal``, lists, structs as dicts, dictionaries to their
-    values). For numeric and boolean columns ``values`` is the raw list
-    (slots behind a null hold anything: test ``is_valid``). ``type`` is its spelling
+    values). For numeric columns ``values`` is a memoryview of the
+    column's buffer (indexable and iterable, nothing converted ahead), for
+    boolean ones a list (slots behind a null hold anything: test
+    ``is_valid``). ``type`` is its spelling
     (``decimal(12, 2)``, ``list<utf8>``); ``arrow_type`` its parts
     (``precision``, ``scale``, ``unit``, ``tz``, ``fields``)."""
 
@@ -113,12 +116,17 @@ class Column:
         self.validity: Optional[bytes] = buffers[0] if buffers and buffers[0] else None
         self._raw = raw
         self._list: Optional[List[Any]] = None
+        self._field = field
         fixed = _arrow._FIXED.get(field.type.kind)
         self.values: Any = None
         if field.type.kind == "boolean":
             self.values = _arrow._bits(buffers[1], rows)
         elif fixed is not None:
-            self.values = buffers[1] if field.type.kind == "uint8" else _arrow._ints(buffers[1], *fixed, rows)
+            # A view of the column's buffer: no value converted until read.
+            code, size = fixed
+            if rows * size > len(buffers[1]):
+                raise WeirError(f"column `{field.name}`: {len(buffers[1])} bytes for {rows} values")
+            self.values = memoryview(buffers[1])[: rows * size].cast(code)
 
     def is_valid(self, i: int) -> bool:
         """Whether row ``i`` holds a value."""
@@ -178,10 +186,34 @@ class Batch:
                 return Column(field["_field"], self._handle.column(index), self.num_rows)
         raise WeirError(f"no column named `{name}`")
 
+    def where(self, predicate: str) -> bytes:
+        """The rows where ``predicate`` holds, as a keep mask for
+        ``output.keep_only(mask)``: evaluated by the host over whole
+        columns, at native speed (a loop over rows in Python runs
+        interpreted). The language is SQL's expressions: ``amount > 0 and
+        status != 'refunded'``, ``qty * price >= 100``, ``note is null``
+        (wit/README.md, "compute")."""
+        return _host_call(lambda: _compute.matches(self._handle, predicate))
+
+    def evaluate(self, name: str, expression: str) -> Column:
+        """``expression`` over every row, evaluated by the host, as a Column
+        named ``name``: read it, or add it with ``output.add_column``.
+        ``batch.evaluate("amount_cents", "round(amount * 100)::int64")``."""
+        raw = _host_call(lambda: _compute.evaluate(self._handle, name, expression))
+        return Column(_arrow.schema_fields(raw.field)[0], raw.data, self.num_rows)
+
     @property
     def watermark(self) -> Optional[int]:
         """The event-time watermark (microseconds since the epoch), or None."""
         return self._handle.watermark()
+
+
+def _host_call(f: Callable[[], Any]) -> Any:
+    """A host import's result; its error raised as a WeirError."""
+    try:
+        return f()
+    except Err as e:
+        raise WeirError(str(e.value)) from None
 
 
 class Output:
@@ -221,6 +253,23 @@ class Output:
         if len(rows) != self.rows:
             raise WeirError(f"keep: {len(rows)} entries for {self.rows} rows")
         self._mask = _arrow._bitmap(rows)
+
+    def keep_only(self, mask: bytes) -> None:
+        """Keeps the rows whose bit is set in ``mask`` (one bit per input
+        row, as ``batch.where`` returns)."""
+        if len(mask) != (self.rows + 7) >> 3:
+            raise WeirError(f"keep_only: a mask of {(self.rows + 7) >> 3} bytes for {self.rows} rows")
+        self._mask = bytes(mask)
+
+    def add_column(self, column: Column, name: Optional[str] = None) -> None:
+        """Adds (or replaces) a column as it is — one from ``batch.evaluate``
+        or ``batch.column`` — under ``name`` (default: its own), without
+        touching its values in Python."""
+        name = column.name if name is None else name
+        if column.length != self.rows:
+            raise WeirError(f"column `{name}`: {column.length} values for {self.rows} rows")
+        field = column._field if name == column.name else _arrow.Field(name, column.arrow_type)
+        self._columns.append(_t.Column(_arrow.schema_to_wit([field]), column._raw))
 
     def add(self, name: str, type: str, values: List[Any]) -> None:
         """Adds (or replaces) column ``name`` of ``type`` from one value per

@@ -1,12 +1,12 @@
 //! The host side of `weir:plugin@0.2.0`'s imports: the `batch` resource
 //! (every Arrow type, through the shared `weir-wit-arrow` mapping), `log`
-//! (the same budget as 0.1's) and the `state` store.
+//! (the same budget as 0.1's), the `state` store and `compute`.
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Field, Schema, SchemaRef};
 use wasmtime::component::Resource;
 
 use crate::bindings::log as log_v0_1;
-use crate::bindings::v0_2::{log, map, state, types};
+use crate::bindings::v0_2::{compute, log, map, state, types};
 use crate::state::{BatchRep, HostState};
 
 /// The schema of `batch` as the 0.2 bindings carry it.
@@ -98,5 +98,38 @@ impl state::Host for HostState {
 
     fn scan(&mut self, start: Vec<u8>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         Ok(self.kv.scan(&start, limit))
+    }
+}
+
+impl compute::Host for HostState {
+    fn matches(
+        &mut self,
+        handle: Resource<BatchRep>,
+        predicate: String,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        let rep = self.batch(&handle)?;
+        Ok(crate::compute::matches(rep.rows(), &predicate))
+    }
+
+    fn evaluate(
+        &mut self,
+        handle: Resource<BatchRep>,
+        name: String,
+        expression: String,
+    ) -> wasmtime::Result<Result<types::Column, String>> {
+        let rep = self.batch(&handle)?;
+        Ok(
+            crate::compute::evaluate(rep.rows(), &expression).and_then(|array| {
+                let field = Field::new(name, array.data_type().clone(), true);
+                let data =
+                    weir_wit_arrow::array_to_wit(&array.to_data()).map_err(|e| e.to_string())?;
+                Ok(types::Column {
+                    field: map::schema_to_wit(weir_wit_arrow::schema_to_wit(&Schema::new(vec![
+                        field,
+                    ]))),
+                    data: map::column_to_wit(data),
+                })
+            }),
+        )
     }
 }

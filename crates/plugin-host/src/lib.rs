@@ -12,6 +12,8 @@
 //!   for weir:plugin@0.2.0, and its `state` import over [`kv`]).
 //! - [`convert`] / [`output`]: typed columns across the boundary, and the
 //!   validation and assembly of everything a plugin returns.
+//! - [`compute`]: the `compute` import — whole-column expressions a
+//!   guest asks the host to evaluate with Arrow kernels.
 //! - [`rows`]: what a node emits — a batch with the plugin's selection
 //!   still pending, applied only to the columns someone reads.
 //!
@@ -20,6 +22,7 @@
 
 pub mod bindings;
 mod cache;
+pub mod compute;
 pub mod convert;
 pub mod engine;
 pub mod host;

@@ -8,13 +8,8 @@ import * as weir from "./weir.js";
 let column = "amount";
 let rowsSeen = 0;
 
-// amount * 100 rounded half away from zero (Math.round rounds halves up).
-function cents(amount) {
-  const x = amount * 100;
-  let rounded = Math.trunc(x);
-  if (Math.abs(x - rounded) >= 0.5) rounded += Math.sign(x);
-  return Math.abs(rounded) < 2 ** 63 ? BigInt(rounded) : null;
-}
+// A column name as the expression language quotes it.
+const quoted = (name) => `"${name.replaceAll('"', '""')}"`;
 
 export const transform = weir.transform({
   // The output schema before any data: the input's columns plus the cents
@@ -28,21 +23,14 @@ export const transform = weir.transform({
     ({ column } = weir.config(raw, { column: "amount" }));
   },
 
+  // Whole columns at once, evaluated by the host with Arrow kernels: a
+  // JavaScript loop over the rows runs interpreted (~2 µs a row). `round`
+  // rounds half away from zero; `::int64` gives null where the value is
+  // null, NaN or out of range.
   process(batch, output) {
-    const amounts = batch.column(column, "float64");
     rowsSeen += batch.numRows;
-    const keep = output.keepMask();
-    const added = output.add(`${column}_cents`, "int64");
-    for (let row = 0; row < batch.numRows; row++) {
-      if (!amounts.isValid(row)) continue;
-      const amount = amounts.values[row];
-      if (amount > 0) keep[row >> 3] |= 1 << (row & 7);
-      const value = cents(amount);
-      if (value !== null) {
-        added.values[row] = value;
-        added.setValid(row);
-      }
-    }
+    output.keepOnly(batch.where(`${quoted(column)} > 0`));
+    output.addColumn(batch.evaluate(`${column}_cents`, `round(${quoted(column)} * 100)::int64`));
   },
 
   finish() {

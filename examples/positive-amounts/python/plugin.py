@@ -4,23 +4,12 @@ half away from zero; null when the amount is null or out of range), and
 counts the rows it saw, logging the count at the end. The count is the
 state a new version takes over on hot reload."""
 
-import math
-
 import weir
 
-LIMIT = 2**63
 
-
-def cents(amount):
-    """amount * 100 rounded half away from zero (Python's round() rounds
-    halves to even), or None when it doesn't fit an int64."""
-    x = amount * 100
-    if not math.isfinite(x):
-        return None
-    rounded = math.trunc(x)
-    if abs(x - rounded) >= 0.5:
-        rounded += 1 if x > 0 else -1
-    return rounded if -LIMIT < rounded < LIMIT else None
+def quoted(name):
+    """A column name as the expression language quotes it."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 @weir.export
@@ -37,10 +26,14 @@ class PositiveAmounts:
         return schema + [{"name": f"{column}_cents", "type": "int64", "nullable": True}]
 
     def process(self, batch, output):
-        amounts = batch.column(self.column, "float64").to_list()
+        # Whole columns at once, evaluated by the host with Arrow kernels: a
+        # Python loop over the rows runs interpreted (~2 µs a row). `round`
+        # rounds half away from zero; `::int64` gives null where the value
+        # is null, NaN or out of range.
         self.rows_seen += batch.num_rows
-        output.keep([a is not None and a > 0 for a in amounts])
-        output.add(f"{self.column}_cents", "int64", [None if a is None else cents(a) for a in amounts])
+        column = quoted(self.column)
+        output.keep_only(batch.where(f"{column} > 0"))
+        output.add_column(batch.evaluate(f"{self.column}_cents", f"round({column} * 100)::int64"))
 
     def finish(self):
         weir.log.info(f"saw {self.rows_seen} rows")
