@@ -248,7 +248,9 @@ export class Output {
     if (mask?.length !== (this.rows + 7) >> 3) {
       throw new WeirError(`keepOnly: a mask of ${(this.rows + 7) >> 3} bytes for ${this.rows} rows, not ${mask?.length}`);
     }
-    this._mask = mask instanceof Uint8Array ? mask : Uint8Array.from(mask);
+    // The host's bytes come as a typed array of the bindings' own realm, where
+    // `instanceof Uint8Array` is false: copying them would cost a loop.
+    this._mask = ArrayBuffer.isView(mask) ? mask : Uint8Array.from(mask);
   }
 
   /** Keeps row `i` (call for each row to keep). */

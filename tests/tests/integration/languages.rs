@@ -135,6 +135,22 @@ fn pipeline(plugin: &Path, config: &str) -> String {
 }
 
 #[test]
+fn a_mistyped_column_in_a_host_evaluated_predicate_is_named_in_js_and_python() {
+    for lang in ["js", "python"] {
+        let scratch = Scratch::new();
+        scratch.write("orders.csv", orders_csv());
+        let err = scratch
+            .run(&pipeline(&example(lang), r#"{ column = "amout" }"#))
+            .expect_err(lang)
+            .to_string();
+        assert!(
+            err.contains(r#"no column named "amout" (the batch has id, amount)"#),
+            "{lang}: {err}"
+        );
+    }
+}
+
+#[test]
 fn positive_amounts_writes_byte_identical_parquet_in_rust_c_js_and_python() {
     let mut outputs = Vec::new();
     for (lang, _) in LANGUAGES {
