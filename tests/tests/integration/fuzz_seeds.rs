@@ -137,6 +137,7 @@ mod seeds_and_mutations_never_panic {
         parquet,
         ipc,
         plugin_output,
+        compute,
         checkpoint,
         wit_arrow
     );
@@ -151,6 +152,7 @@ fn every_fuzz_target_has_a_test_and_seeds() {
         "parquet",
         "ipc",
         "plugin_output",
+        "compute",
         "checkpoint",
         "wit_arrow",
     ];

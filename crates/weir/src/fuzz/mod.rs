@@ -232,6 +232,47 @@ pub fn plugin_output(data: &[u8]) {
     }
 }
 
+/// An expression a guest hands the `compute` import (untrusted text, up to
+/// its length limit): parsed and evaluated over a batch of ints, floats
+/// with NaN and nulls, strings and timestamps, filtered half the time, as
+/// both a predicate and a column. Errors are fine; a panic is not, and an
+/// answer must have a bit or a value per row.
+pub fn compute(data: &[u8]) {
+    let Some((&flags, text)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(text);
+    let rows = (flags % 41) as usize;
+    let mut batch = input(rows);
+    let floats: ArrayRef =
+        Arc::new(arrow::array::Float64Array::from_iter((0..rows).map(|i| {
+            [Some(1.5), None, Some(f64::NAN), Some(-0.0), Some(1e300)][i % 5]
+        })));
+    let mut columns = batch.columns().to_vec();
+    columns.push(floats);
+    let mut fields: Vec<arrow::datatypes::FieldRef> = batch.schema().fields().to_vec();
+    fields.push(Arc::new(arrow::datatypes::Field::new(
+        "x",
+        arrow::datatypes::DataType::Float64,
+        true,
+    )));
+    batch = RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+        .expect("a fixed, valid batch");
+    let rows_in = match flags & 0x80 {
+        0 => Rows::from(batch),
+        _ => Rows::selected(
+            batch,
+            BooleanBuffer::from_iter((0..rows).map(|i| i % 3 != 1)),
+        ),
+    };
+    if let Ok(mask) = crate::plugin::compute::matches(&rows_in, &text) {
+        assert_eq!(mask.len(), rows_in.num_rows().div_ceil(8));
+    }
+    if let Ok(column) = crate::plugin::compute::evaluate(&rows_in, &text) {
+        assert_eq!(column.len(), rows_in.num_rows());
+    }
+}
+
 /// A checkpoint directory's `meta.json` (and a state file): read back as a
 /// resume does, then each source position is handed to a file source's
 /// `seek` and each sink state to a file sink's `resume`.
@@ -436,6 +477,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("parquet", parquet),
     ("ipc", ipc),
     ("plugin_output", plugin_output),
+    ("compute", compute),
     ("checkpoint", checkpoint),
     ("wit_arrow", wit_arrow),
 ];
