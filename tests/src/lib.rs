@@ -124,6 +124,19 @@ pub fn read_parquet(path: &Path) -> anyhow::Result<RecordBatch> {
     one(schema, reader.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// The values of int64 column `name` of `batch` (panics naming the column
+/// when it is missing or of another type: a test's expectation).
+pub fn int64_values(batch: &RecordBatch, name: &str) -> Vec<i64> {
+    use arrow::array::AsArray;
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name:?}"))
+        .as_primitive_opt::<arrow::datatypes::Int64Type>()
+        .unwrap_or_else(|| panic!("column {name:?} is not int64"))
+        .values()
+        .to_vec()
+}
+
 /// Everything in an Arrow IPC file, as one batch.
 pub fn read_ipc(path: &Path) -> anyhow::Result<RecordBatch> {
     let file = File::open(path).with_context(|| path.display().to_string())?;

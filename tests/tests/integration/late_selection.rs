@@ -4,9 +4,9 @@
 //! Whatever path the rows take, they must be exactly the rows each node's
 //! predicate keeps, in order.
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
-use weir_tests::{plugins, read_ipc, toml_path, Scratch};
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use weir_tests::{int64_values, plugins, read_ipc, toml_path, Scratch};
 
 /// `id,amount,name,created_at`: amounts from -5 to 5, every fifth
 /// timestamp unparseable.
@@ -24,15 +24,6 @@ fn orders() -> String {
 
 fn amount(i: i64) -> i64 {
     i * 37 % 11 - 5
-}
-
-fn column_i64(batch: &RecordBatch, name: &str) -> Vec<i64> {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec()
 }
 
 #[test]
@@ -106,9 +97,9 @@ fn rows_behind_a_filter_are_the_rows_its_predicate_keeps_on_every_path() {
     let ids = |keep: &dyn Fn(i64) -> bool| (0..1000).filter(|&i| keep(i)).collect::<Vec<i64>>();
 
     let positive = read_ipc(&scratch.path("positive.arrow")).unwrap();
-    assert_eq!(column_i64(&positive, "id"), ids(&|i| amount(i) > 0));
+    assert_eq!(int64_values(&positive, "id"), ids(&|i| amount(i) > 0));
     assert_eq!(
-        column_i64(&positive, "amount"),
+        int64_values(&positive, "amount"),
         ids(&|i| amount(i) > 0)
             .into_iter()
             .map(amount)
@@ -122,15 +113,15 @@ fn rows_behind_a_filter_are_the_rows_its_predicate_keeps_on_every_path() {
     assert_eq!(names.iter().flatten().collect::<Vec<_>>(), expected);
 
     let rejected = read_ipc(&scratch.path("rejected.arrow")).unwrap();
-    assert_eq!(column_i64(&rejected, "id"), ids(&|i| amount(i) <= 0));
+    assert_eq!(int64_values(&rejected, "id"), ids(&|i| amount(i) <= 0));
 
     let large = read_ipc(&scratch.path("large.arrow")).unwrap();
-    assert_eq!(column_i64(&large, "id"), ids(&|i| amount(i) > 3));
+    assert_eq!(int64_values(&large, "id"), ids(&|i| amount(i) > 3));
     assert_eq!(large.num_columns(), 4);
 
     let picked = read_ipc(&scratch.path("picked.arrow")).unwrap();
     let kept = ids(&|i| amount(i) > 0 && i > 200);
-    assert_eq!(column_i64(&picked, "id"), kept);
+    assert_eq!(int64_values(&picked, "id"), kept);
     let times = picked
         .column_by_name("created_at")
         .unwrap()

@@ -3,18 +3,8 @@
 //! use them — filter's `rejected`, aggregate's `late`, and `join`, checked
 //! against DuckDB.
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::Int64Type;
-use weir_tests::{plugins, read_ipc, reference, toml_path, Scratch};
-
-fn ids(batch: &RecordBatch, column: &str) -> Vec<i64> {
-    batch
-        .column_by_name(column)
-        .unwrap()
-        .as_primitive::<Int64Type>()
-        .values()
-        .to_vec()
-}
+use arrow::array::AsArray;
+use weir_tests::{int64_values, plugins, read_ipc, reference, toml_path, Scratch};
 
 #[test]
 fn filter_sends_the_rows_it_does_not_keep_to_its_rejected_port() {
@@ -55,8 +45,8 @@ fn filter_sends_the_rows_it_does_not_keep_to_its_rejected_port() {
             toml_path(plugins::FILTER.as_ref())
         ))
         .unwrap();
-    let kept = ids(&read_ipc(&scratch.path("kept.arrow")).unwrap(), "id");
-    let rejected = ids(&read_ipc(&scratch.path("rejected.arrow")).unwrap(), "id");
+    let kept = int64_values(&read_ipc(&scratch.path("kept.arrow")).unwrap(), "id");
+    let rejected = int64_values(&read_ipc(&scratch.path("rejected.arrow")).unwrap(), "id");
     let expected_kept: Vec<i64> = (0..1000).filter(|i| i % 3 != 0 && i % 7 > 3).collect();
     let expected_rejected: Vec<i64> = (0..1000).filter(|i| !expected_kept.contains(i)).collect();
     assert_eq!(kept, expected_kept);
@@ -291,8 +281,8 @@ fn joined(dir: &std::path::Path) -> Vec<(i64, String, i64, String)> {
             continue;
         }
         let b = weir_tests::read_parquet(&entry.path()).unwrap();
-        let seq = ids(&b, "seq");
-        let rank = ids(&b, "rank");
+        let seq = int64_values(&b, "seq");
+        let rank = int64_values(&b, "rank");
         let key = b.column_by_name("key").unwrap().as_string::<i32>();
         let tier = b.column_by_name("tier").unwrap().as_string::<i32>();
         for i in 0..b.num_rows() {
@@ -378,7 +368,11 @@ fn pairs(dir: &std::path::Path) -> Vec<(i64, i64)> {
             continue;
         }
         let b = weir_tests::read_parquet(&entry.path()).unwrap();
-        rows.extend(ids(&b, "seq").into_iter().zip(ids(&b, "r_seq")));
+        rows.extend(
+            int64_values(&b, "seq")
+                .into_iter()
+                .zip(int64_values(&b, "r_seq")),
+        );
     }
     rows.sort();
     rows
