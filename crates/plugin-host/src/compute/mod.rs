@@ -222,22 +222,21 @@ impl Eval<'_> {
     }
 
     fn call(&self, name: &str, args: &[Expr]) -> Result<Value, String> {
-        let values = args
-            .iter()
-            .map(|a| self.eval(a))
-            .collect::<Result<Vec<_>, _>>()?;
-        let one = |values: Vec<Value>| -> Result<Value, String> {
-            match <[Value; 1]>::try_from(values) {
-                Ok([v]) => numeric_value(v),
-                Err(v) => Err(format!("{name} takes one argument, not {}", v.len())),
+        let one = || -> Result<Value, String> {
+            match args {
+                [arg] => numeric_value(self.eval(arg)?),
+                _ => Err(format!("{name} takes one argument, not {}", args.len())),
             }
         };
         match name {
-            "round" => one(values)?.map(|a| float_unary(a, f64::round)),
-            "floor" => one(values)?.map(|a| float_unary(a, f64::floor)),
-            "ceil" => one(values)?.map(|a| float_unary(a, f64::ceil)),
-            "abs" => one(values)?.map(abs),
-            "coalesce" => coalesce(values),
+            "round" => one()?.map(|a| float_unary(a, f64::round)),
+            "floor" => one()?.map(|a| float_unary(a, f64::floor)),
+            "ceil" => one()?.map(|a| float_unary(a, f64::ceil)),
+            "abs" => one()?.map(abs),
+            // Argument by argument: a hostile `coalesce(x, x, …)` of a
+            // thousand arguments holds two columns at a time, not a
+            // thousand (the host's memory is not the plugin's budget).
+            "coalesce" => coalesce(args.iter().map(|a| self.eval(a))),
             other => Err(format!(
                 "no function {other:?} (there are round, floor, ceil, abs, coalesce)"
             )),
@@ -393,12 +392,13 @@ fn abs(a: &ArrayRef) -> Result<ArrayRef, String> {
     }
 }
 
-fn coalesce(values: Vec<Value>) -> Result<Value, String> {
-    let mut values = values.into_iter();
-    let Some(mut out) = values.next() else {
+fn coalesce(mut values: impl Iterator<Item = Result<Value, String>>) -> Result<Value, String> {
+    let Some(first) = values.next() else {
         return Err("coalesce takes at least one argument".into());
     };
+    let mut out = first?;
     for next in values {
+        let next = next?;
         let (a, b) = match (out.data_type(), next.data_type()) {
             (x, y) if x == y => (out, next),
             (x, y)

@@ -155,13 +155,45 @@ pub fn parse(text: &str) -> Result<Expr, String> {
         depth: 0,
     };
     let expr = p.or()?;
-    match p.tokens.get(p.at) {
-        None => Ok(expr),
-        Some(t) => Err(format!(
+    if let Some(t) = p.tokens.get(p.at) {
+        return Err(format!(
             "unexpected {} after a complete expression",
             show(t)
-        )),
+        ));
     }
+    // A chain `a + b + c …` nests to the left without parentheses; the
+    // evaluator recurses on the tree, so its depth is bounded too.
+    if depth(&expr) > MAX_TREE_DEPTH {
+        return Err(format!(
+            "the expression has more than {MAX_TREE_DEPTH} operations in a chain"
+        ));
+    }
+    Ok(expr)
+}
+
+/// Deepest chain of operations the evaluator may recurse through.
+pub const MAX_TREE_DEPTH: usize = 256;
+
+/// The tree's depth, without recursion (the tree may be as deep as the
+/// text is long).
+fn depth(root: &Expr) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(root, 1)];
+    while let Some((e, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match e {
+            Expr::Neg(x) | Expr::Not(x) | Expr::IsNull(x, _) | Expr::Cast(x, _) => {
+                stack.push((x, d + 1))
+            }
+            Expr::Binary(l, _, r) => {
+                stack.push((l, d + 1));
+                stack.push((r, d + 1));
+            }
+            Expr::Call(_, args) => stack.extend(args.iter().map(|a| (a, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn show(t: &Token) -> String {
@@ -420,6 +452,9 @@ mod tests {
         let negs = format!("{}1", "-".repeat(3_000));
         assert!(parse(&negs).unwrap_err().contains("nests deeper"));
         let nots = format!("{}true", "not ".repeat(1_000));
-        assert!(parse(&nots).unwrap_err().contains("at most") || parse(&nots).is_err());
+        assert!(parse(&nots).is_err());
+        let chain = format!("a{}", " + a".repeat(1_000));
+        assert!(parse(&chain).unwrap_err().contains("operations in a chain"));
+        assert!(parse(&format!("a{}", " + a".repeat(200))).is_ok());
     }
 }
