@@ -326,15 +326,7 @@ fn compare(l: Value, op: Op, r: Value) -> Result<Value, String> {
             l.map(|a| cast(a, &DataType::Utf8))?,
             r.map(|a| cast(a, &DataType::Utf8))?,
         ),
-        (DataType::Null, t) => {
-            let t = t.clone();
-            (l.map(|a| cast(a, &t))?, r)
-        }
-        (t, DataType::Null) => {
-            let t = t.clone();
-            (l, r.map(|a| cast(a, &t))?)
-        }
-        (a, b) if a == b => (l, r),
+        (a, b) if a == b || a == &DataType::Null || b == &DataType::Null => untyped_null(l, r)?,
         (a, b) => return Err(format!("can't compare {a} with {b}")),
     };
     let (ld, rd) = (l.datum(), r.datum());
@@ -392,6 +384,21 @@ fn abs(a: &ArrayRef) -> Result<ArrayRef, String> {
     }
 }
 
+/// Two values of one type: a bare `null` takes the other side's.
+fn untyped_null(l: Value, r: Value) -> Result<(Value, Value), String> {
+    match (l.data_type(), r.data_type()) {
+        (DataType::Null, t) if t != &DataType::Null => {
+            let t = t.clone();
+            Ok((l.map(|a| cast(a, &t))?, r))
+        }
+        (t, DataType::Null) if t != &DataType::Null => {
+            let t = t.clone();
+            Ok((l, r.map(|a| cast(a, &t))?))
+        }
+        _ => Ok((l, r)),
+    }
+}
+
 fn coalesce(mut values: impl Iterator<Item = Result<Value, String>>) -> Result<Value, String> {
     let Some(first) = values.next() else {
         return Err("coalesce takes at least one argument".into());
@@ -407,14 +414,7 @@ fn coalesce(mut values: impl Iterator<Item = Result<Value, String>>) -> Result<V
             {
                 numeric_pair(out, next)?
             }
-            (DataType::Null, t) => {
-                let t = t.clone();
-                (out.map(|a| cast(a, &t))?, next)
-            }
-            (t, DataType::Null) => {
-                let t = t.clone();
-                (out, next.map(|a| cast(a, &t))?)
-            }
+            (x, y) if x == &DataType::Null || y == &DataType::Null => untyped_null(out, next)?,
             (x, y) => return Err(format!("coalesce of {x} and {y}")),
         };
         out = match &a {

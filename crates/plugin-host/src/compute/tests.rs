@@ -112,6 +112,13 @@ fn coalesce_abs_and_literals_fill_every_row() {
     assert_eq!(ints(&filled)[3], Some(-1));
     let a = evaluate(&rows(), "abs(qty - 4)").unwrap();
     assert_eq!(ints(&a)[..3], [Some(1), Some(4), Some(2)]);
+    let text = evaluate(&rows(), "coalesce(null, status)").unwrap();
+    assert_eq!(text.as_string::<i32>().value(1), "refunded");
+    assert_eq!(
+        matches(&rows(), "status = null").unwrap(),
+        vec![0],
+        "null is never equal"
+    );
     let one = evaluate(&rows(), "1").unwrap();
     assert_eq!(one.len(), 7);
     assert_eq!(matches(&rows(), "true").unwrap(), vec![0b0111_1111]);
