@@ -84,8 +84,12 @@ impl Recent {
     pub(crate) fn push(&self, rows: &Rows) {
         if let Some(Ok(mut recent)) = self.0.as_ref().map(|r| r.lock()) {
             // Only kept batches pay for a pending selection.
-            let Ok(batch) = rows.to_batch() else {
-                return;
+            let batch = match rows.to_batch() {
+                Ok(batch) => batch,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a batch not kept for replay");
+                    return;
+                }
             };
             if recent.len() == Self::KEEP {
                 recent.pop_front();
