@@ -73,9 +73,15 @@ impl log::Host for HostState {
     }
 }
 
+/// A run of the state store that can't be read (a disk error, a damaged
+/// file): the call traps, naming it; the batch's failure policy applies.
+fn state_unreadable(e: String) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("the node's state store can't be read: {e}"))
+}
+
 impl state::Host for HostState {
     fn get(&mut self, key: Vec<u8>) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.kv.get(&key))
+        self.kv.get(&key).map_err(state_unreadable)
     }
 
     fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
@@ -97,7 +103,7 @@ impl state::Host for HostState {
     }
 
     fn scan(&mut self, start: Vec<u8>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
-        Ok(self.kv.scan(&start, limit))
+        self.kv.scan(&start, limit).map_err(state_unreadable)
     }
 }
 

@@ -248,7 +248,13 @@ impl PluginInstance {
     fn settle_state<T>(&mut self, result: &Result<T>) {
         let kv = &mut self.store.data_mut().kv;
         if result.is_ok() {
-            kv.commit();
+            // The table may go to disk here. A disk that can't take it
+            // leaves the writes in memory (the next call tries again; a
+            // call that would pass the whole budget is refused).
+            if let Err(e) = kv.commit() {
+                tracing::error!(node = %self.sandbox.node, error = %e,
+                    "can't spill the state store to disk; it stays in memory");
+            }
             return;
         }
         let undone = kv.rollback();
@@ -326,7 +332,12 @@ impl PluginInstance {
             Bindings::V0_2(b) => b
                 .weir_plugin_transform()
                 .call_snapshot(&mut self.store)
-                .map(|r| r.map(|state| crate::kv::wrap(state, &self.store.data().kv))),
+                .map(|r| {
+                    r.and_then(|state| {
+                        crate::kv::wrap(state, &mut self.store.data_mut().kv)
+                            .map_err(|e| format!("can't write the state store: {e}"))
+                    })
+                }),
         };
         match result {
             Ok(Ok(state)) => Ok(state),
@@ -337,8 +348,7 @@ impl PluginInstance {
 
     /// Takes over a predecessor's state (after `init`).
     pub fn restore(&mut self, state: &[u8]) -> Result<()> {
-        let budget = self.store.data().kv.budget();
-        let (own, kv) = crate::kv::unwrap(state, budget).map_err(|e| {
+        let (own, kv) = crate::kv::unwrap(state, &self.store.data().kv).map_err(|e| {
             self.fail(
                 BatchRef::Restore,
                 FailureKind::Error,

@@ -1,0 +1,391 @@
+//! The host side of `weir:plugin/state@0.2.0`: a key-value store per
+//! instance with event-time expiry, carried in the node's snapshot (so
+//! checkpoints and hot reload keep it), larger than memory.
+//!
+//! It is a small log-structured store. Writes land in an in-memory table;
+//! when that table passes its share of the node's memory budget, or a
+//! snapshot is taken, it is written out as an immutable sorted [`run`] on
+//! disk. A snapshot is then only the list of runs (a checkpoint writes
+//! what changed since the one before, nothing else), and restoring one
+//! opens the runs' indexes and filters without reading their entries.
+//! Runs are merged in the background of each flush, two at a time, so
+//! there are few of them (size-tiered, like LevelDB's tiers).
+//!
+//! A store with no directory and a small state stays in memory, and its
+//! snapshot is the whole state as before (`weirkv02`).
+
+mod run;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use run::{Run, SpillDir};
+pub use snapshot::{collect_garbage, unwrap, wrap};
+
+/// When an entry stops being visible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Never,
+    /// `ttl` ms after the first watermark (none had arrived at the put).
+    AfterFirstWatermark(u64),
+    /// Once the watermark passes this event time (µs since the epoch).
+    At(i64),
+}
+
+/// A value, or a tombstone (`None`) hiding the key in older runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    value: Option<Vec<u8>>,
+    expiry: Expiry,
+}
+
+/// Bytes an entry is charged in memory: its key and value, plus what the
+/// table spends on it (allocations, tree nodes), so a million empty keys
+/// still count.
+fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
+    key.len() + value.map_or(0, <[u8]>::len) + 80
+}
+
+/// Runs merged at once at most; past it the two newest merge whatever
+/// their sizes.
+const MAX_RUNS: usize = 16;
+
+/// One node instance's state store.
+#[derive(Debug, Default, Clone)]
+pub struct KvStore {
+    /// Writes since the last flush, tombstones included.
+    map: BTreeMap<Vec<u8>, Entry>,
+    bytes: usize,
+    budget: usize,
+    watermark: Option<i64>,
+    first_watermark: Option<i64>,
+    /// While a plugin call runs: what each of its writes replaced in the
+    /// table, so a failed call leaves the store as it found it. (The
+    /// table is flushed only between calls.)
+    undo: Option<Vec<(Vec<u8>, Option<Entry>)>>,
+    /// On disk, oldest first.
+    runs: Vec<Arc<Run>>,
+    /// Where new runs go (`None`: nowhere yet; a temporary directory is
+    /// made when the table first outgrows its share).
+    dir: Option<Arc<SpillDir>>,
+}
+
+impl PartialEq for KvStore {
+    fn eq(&self, other: &Self) -> bool {
+        let names = |s: &KvStore| s.runs.iter().map(|r| r.name().to_string()).collect::<Vec<_>>();
+        self.map == other.map
+            && self.bytes == other.bytes
+            && self.watermark == other.watermark
+            && self.first_watermark == other.first_watermark
+            && names(self) == names(other)
+    }
+}
+
+impl KvStore {
+    /// An empty store whose memory is bounded by `budget` bytes.
+    pub fn new(budget: usize) -> Self {
+        KvStore {
+            budget,
+            ..KvStore::default()
+        }
+    }
+
+    /// Keeps this store's runs in `dir` (a checkpointed node's state
+    /// directory) rather than a temporary one.
+    pub fn set_dir(&mut self, dir: &Path) {
+        self.dir = Some(SpillDir::durable(dir));
+    }
+
+    /// Whether nothing is stored (nor ever spilled).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty() && self.runs.is_empty()
+    }
+
+    /// The memory bound.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Bytes the in-memory table holds.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Memory held for the runs on disk: their indexes and filters.
+    pub fn resident(&self) -> usize {
+        self.runs.iter().map(|r| r.resident()).sum()
+    }
+
+    /// Runs on disk, and the entries they hold (shadowed ones included).
+    pub fn runs(&self) -> (usize, u64) {
+        (
+            self.runs.len(),
+            self.runs.iter().map(|r| r.entries()).sum(),
+        )
+    }
+
+    /// The table's share of the budget: past it, it is flushed to disk.
+    fn spill_at(&self) -> usize {
+        self.budget / 4
+    }
+
+    /// The value under `key`, unless absent or expired; an error when a
+    /// run can't be read.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        Ok(self
+            .entry(key)?
+            .filter(|e| self.live(e))
+            .and_then(|e| e.value))
+    }
+
+    fn entry(&self, key: &[u8]) -> Result<Option<Entry>, String> {
+        if let Some(e) = self.map.get(key) {
+            return Ok(Some(e.clone()));
+        }
+        for run in self.runs.iter().rev() {
+            if let Some(e) = run.get(key)? {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Stores `value` under `key`; an error when one call has written
+    /// more than the whole budget (the store is unchanged then).
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.insert(key, Some(value), Expiry::Never)
+    }
+
+    /// Like [`put`](Self::put); the entry expires once the watermark has
+    /// moved `ttl_ms` of event time past where it was at the put.
+    pub fn put_with_ttl(
+        &mut self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl_ms: u64,
+    ) -> Result<(), String> {
+        let expiry = match self.watermark {
+            Some(w) => Expiry::At(w.saturating_add(ttl_micros(ttl_ms))),
+            None => Expiry::AfterFirstWatermark(ttl_ms),
+        };
+        self.insert(key, Some(value), expiry)
+    }
+
+    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, expiry: Expiry) -> Result<(), String> {
+        let old = self
+            .map
+            .get(&key)
+            .map_or(0, |e| charge(&key, e.value.as_deref()));
+        let new = charge(&key, value.as_deref());
+        let after = self.bytes - old + new;
+        if after > self.budget {
+            return Err(format!(
+                "the node's state store is full: {after} bytes written since the last flush \
+                 would exceed its {} bytes (limits.memory_mb); the store spills to disk between \
+                 calls, so write less in one call",
+                self.budget
+            ));
+        }
+        self.bytes = after;
+        let entry = Entry { value, expiry };
+        let replaced = self.map.insert(key.clone(), entry);
+        if let Some(undo) = &mut self.undo {
+            undo.push((key, replaced));
+        }
+        Ok(())
+    }
+
+    /// Removes `key` (a no-op when absent).
+    pub fn delete(&mut self, key: &[u8]) {
+        if !self.runs.is_empty() {
+            // Older runs may hold it: a tombstone hides it there. Never
+            // over budget in practice (a key's size); if so, it waits.
+            let _ = self.insert(key.to_vec(), None, Expiry::Never);
+            return;
+        }
+        if let Some(e) = self.map.remove(key) {
+            self.bytes -= charge(key, e.value.as_deref());
+            if let Some(undo) = &mut self.undo {
+                undo.push((key.to_vec(), Some(e)));
+            }
+        }
+    }
+
+    /// A plugin call starts: its writes can be undone until
+    /// [`commit`](Self::commit).
+    pub fn begin(&mut self) {
+        self.undo = Some(Vec::new());
+    }
+
+    /// The call succeeded: its writes stay, and the table goes to disk
+    /// when it has outgrown its share of memory. An error when that
+    /// fails (the writes are kept in memory).
+    pub fn commit(&mut self) -> Result<(), String> {
+        self.undo = None;
+        if self.bytes > self.spill_at() {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The call failed (an error, a trap, outputs the host refused): its
+    /// writes are undone, newest first. How many there were.
+    pub fn rollback(&mut self) -> usize {
+        let Some(undo) = self.undo.take() else {
+            return 0;
+        };
+        let writes = undo.len();
+        for (key, before) in undo.into_iter().rev() {
+            if let Some(now) = self.map.remove(&key) {
+                self.bytes -= charge(&key, now.value.as_deref());
+            }
+            if let Some(before) = before {
+                self.bytes += charge(&key, before.value.as_deref());
+                self.map.insert(key, before);
+            }
+        }
+        writes
+    }
+
+    /// Up to `limit` live entries with keys `>= start`, in byte order; an
+    /// error when a run can't be read.
+    pub fn scan(&self, start: &[u8], limit: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        let mut table = self.map.range(start.to_vec()..);
+        let mut runs: Vec<_> = self.runs.iter().rev().map(|r| r.iter_from(start)).collect();
+        // heads[0]: the table; then runs, newest first. On equal keys the
+        // lowest index is the newest write.
+        let mut heads = vec![table.next().map(|(k, e)| (k.clone(), e.clone()))];
+        for run in &mut runs {
+            heads.push(run.next_entry()?);
+        }
+        let mut out = Vec::new();
+        while out.len() < limit as usize {
+            let Some(key) = heads.iter().flatten().map(|(k, _)| k).min().cloned() else {
+                break;
+            };
+            let mut newest = None;
+            for (i, head) in heads.iter_mut().enumerate() {
+                if head.as_ref().is_some_and(|(k, _)| *k == key) {
+                    if let Some((_, e)) = head.take() {
+                        newest.get_or_insert(e);
+                    }
+                    *head = match i {
+                        0 => table.next().map(|(k, e)| (k.clone(), e.clone())),
+                        _ => runs[i - 1].next_entry()?,
+                    };
+                }
+            }
+            if let Some(Entry {
+                value: Some(value),
+                expiry,
+            }) = newest
+            {
+                if self.live(&Entry {
+                    value: None,
+                    expiry,
+                }) {
+                    out.push((key, value));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The event-time watermark moved: entries it passed are dropped from
+    /// memory (on disk, reads skip them and merges drop them).
+    pub fn advance(&mut self, watermark: i64) {
+        if self.watermark.is_some_and(|w| w >= watermark) {
+            return;
+        }
+        self.watermark = Some(watermark);
+        self.first_watermark.get_or_insert(watermark);
+        let (first, runs) = (self.first_watermark, !self.runs.is_empty());
+        let mut freed = 0;
+        self.map.retain(|key, e| {
+            if !expired(e, first, Some(watermark)) {
+                return true;
+            }
+            freed += charge(key, e.value.as_deref());
+            if runs {
+                // Shadow what an older run may hold.
+                *e = Entry {
+                    value: None,
+                    expiry: Expiry::Never,
+                };
+                freed -= charge(key, None);
+            }
+            runs
+        });
+        self.bytes -= freed;
+    }
+
+    fn live(&self, e: &Entry) -> bool {
+        !expired(e, self.first_watermark, self.watermark)
+    }
+
+    /// Writes the table out as a new run (nothing when it is empty), then
+    /// merges runs while the newest is at least half the size of the one
+    /// before it.
+    pub fn flush(&mut self) -> Result<(), String> {
+        if self.map.is_empty() {
+            return Ok(());
+        }
+        let dir = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => self.dir.insert(SpillDir::temporary()?).clone(),
+        };
+        let (first, wm, bottom) = (self.first_watermark, self.watermark, self.runs.is_empty());
+        let mut out = run::RunWriter::create(&dir, self.map.len() as u64)?;
+        for (key, e) in &self.map {
+            // Into the first run, what no reader would see is left out.
+            if bottom && (e.value.is_none() || expired(e, first, wm)) {
+                continue;
+            }
+            out.push(key, e)?;
+        }
+        self.runs.push(out.finish()?);
+        self.map.clear();
+        self.bytes = 0;
+        self.compact(&dir)
+    }
+
+    fn compact(&mut self, dir: &Arc<SpillDir>) -> Result<(), String> {
+        while self.runs.len() >= 2 {
+            let n = self.runs.len();
+            let (older, newer) = (&self.runs[n - 2], &self.runs[n - 1]);
+            if older.bytes() > 2 * newer.bytes() && n <= MAX_RUNS {
+                break;
+            }
+            let bottom = n == 2;
+            let (first, wm) = (self.first_watermark, self.watermark);
+            let keep = |e: &Entry| !bottom || (e.value.is_some() && !expired(e, first, wm));
+            let merged = run::merge(&self.runs[n - 2..], dir, &keep)?;
+            for old in self.runs.drain(n - 2..) {
+                old.retire();
+            }
+            self.runs.push(merged);
+        }
+        Ok(())
+    }
+}
+
+fn expired(e: &Entry, first: Option<i64>, watermark: Option<i64>) -> bool {
+    let Some(w) = watermark else {
+        return false;
+    };
+    match e.expiry {
+        Expiry::Never => false,
+        Expiry::At(t) => t <= w,
+        Expiry::AfterFirstWatermark(ttl) => {
+            first.is_some_and(|f| f.saturating_add(ttl_micros(ttl)) <= w)
+        }
+    }
+}
+
+fn ttl_micros(ttl_ms: u64) -> i64 {
+    i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+}

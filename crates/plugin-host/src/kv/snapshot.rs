@@ -1,0 +1,288 @@
+//! A store in a node's snapshot (a checkpoint's state file, or what a
+//! successor version takes over), and pruning runs no checkpoint needs.
+//!
+//! Two forms, told apart by their first 8 bytes:
+//! - `weirkv03`: the store's runs by name, in their directory, with the
+//!   watermarks. Its entries stay on disk: a checkpoint writes only the
+//!   run of what changed since the one before.
+//! - `weirkv02`: the whole store inline, for a small store that never
+//!   needed a directory (and as every earlier checkpoint has it).
+//!
+//! Bytes with neither mark are a plugin's own snapshot (a 0.1 plugin's, or
+//! a 0.2 one's with an empty store).
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use super::run::{Run, SpillDir, EXTENSION};
+use super::{charge, Entry, Expiry, KvStore};
+
+const INLINE: &[u8; 8] = b"weirkv02";
+const RUNS: &[u8; 8] = b"weirkv03";
+
+/// A 0.2 node's state for a checkpoint or a successor: the plugin's own
+/// `snapshot` and its store, or `None` when both are empty. A store with
+/// a directory first writes its table out as a run (what changed since
+/// the last snapshot); an error when that fails.
+pub fn wrap(plugin: Option<Vec<u8>>, store: &mut KvStore) -> Result<Option<Vec<u8>>, String> {
+    if store.dir.is_none() && store.runs.is_empty() {
+        if store.map.is_empty() {
+            // Nothing of the host's: the plugin's bytes as they are, which
+            // a 0.1 successor can take over too.
+            return Ok(plugin);
+        }
+        let mut out = INLINE.to_vec();
+        put_plugin(&mut out, plugin.as_deref());
+        encode_inline(store, &mut out);
+        return Ok(Some(out));
+    }
+    store.flush()?;
+    let mut out = RUNS.to_vec();
+    put_plugin(&mut out, plugin.as_deref());
+    put_opt(&mut out, store.watermark);
+    put_opt(&mut out, store.first_watermark);
+    let dir = store.dir.as_ref().map_or(PathBuf::new(), |d| d.path().to_path_buf());
+    put_bytes(&mut out, dir.as_os_str().as_encoded_bytes());
+    out.push(u8::from(store.dir.as_ref().is_some_and(|d| d.is_temporary())));
+    put_u64(&mut out, store.runs.len() as u64);
+    for run in &store.runs {
+        put_bytes(&mut out, run.dir().path().as_os_str().as_encoded_bytes());
+        put_bytes(&mut out, run.name().as_bytes());
+    }
+    Ok(Some(out))
+}
+
+fn put_plugin(out: &mut Vec<u8>, plugin: Option<&[u8]>) {
+    match plugin {
+        Some(bytes) => {
+            out.push(1);
+            put_bytes(out, bytes);
+        }
+        None => out.push(0),
+    }
+}
+
+fn encode_inline(store: &KvStore, out: &mut Vec<u8>) {
+    put_u64(out, store.watermark.map_or(u64::MAX, |w| w as u64));
+    out.push(u8::from(store.watermark.is_some()));
+    put_u64(out, store.map.len() as u64);
+    for (key, e) in &store.map {
+        put_bytes(out, key);
+        put_bytes(out, e.value.as_deref().unwrap_or_default());
+        let (tag, n) = match e.expiry {
+            Expiry::Never => (0u8, 0u64),
+            Expiry::AfterFirstWatermark(ttl) => (1, ttl),
+            Expiry::At(t) => (2, t as u64),
+        };
+        out.push(tag);
+        put_u64(out, n);
+    }
+}
+
+/// Splits what [`wrap`] made into the plugin's snapshot and the store,
+/// which keeps `like`'s budget and directory (the restoring instance's).
+/// Runs are opened, not read: their entries are read when asked for.
+pub fn unwrap(state: &[u8], like: &KvStore) -> Result<(Option<Vec<u8>>, KvStore), String> {
+    let mut store = KvStore::new(like.budget);
+    store.dir = like.dir.clone();
+    if let Some(rest) = state.strip_prefix(INLINE) {
+        let mut r = Reader(rest);
+        let plugin = r.plugin()?;
+        decode_inline(&mut r, &mut store).map_err(|e| format!("the state store: {e}"))?;
+        // An old checkpoint of a store larger than its share now goes to
+        // disk (it was refused before).
+        if store.bytes > store.spill_at() {
+            store.flush()?;
+        }
+        return Ok((plugin, store));
+    }
+    let Some(rest) = state.strip_prefix(RUNS) else {
+        return Ok((Some(state.to_vec()), store));
+    };
+    let mut r = Reader(rest);
+    let plugin = r.plugin()?;
+    let damaged = |e: String| format!("the state store: {e}");
+    store.watermark = r.opt().map_err(damaged)?;
+    store.first_watermark = r.opt().map_err(damaged)?;
+    let dir = r.path().map_err(damaged)?;
+    let temporary = r.u8().map_err(damaged)? == 1;
+    if store.dir.is_none() && !dir.as_os_str().is_empty() {
+        store.dir = Some(open_dir(&dir, temporary)?);
+    }
+    for _ in 0..r.u64().map_err(damaged)? {
+        let dir = r.path().map_err(damaged)?;
+        let name = String::from_utf8(r.bytes().map_err(damaged)?.to_vec())
+            .map_err(|_| damaged("a run name that is not UTF-8".into()))?;
+        let dir = open_dir(&dir, temporary)?;
+        store.runs.push(Run::open(&dir, &name)?);
+    }
+    if !r.0.is_empty() {
+        return Err(damaged(format!("{} bytes after the last run", r.0.len())));
+    }
+    Ok((plugin, store))
+}
+
+fn open_dir(path: &Path, temporary: bool) -> Result<std::sync::Arc<SpillDir>, String> {
+    if !path.is_dir() {
+        return Err(format!(
+            "its runs' directory {} is gone{}",
+            path.display(),
+            if temporary {
+                " (a temporary one: spilled state survives a hot reload, not a restart \
+                 without checkpoints)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(SpillDir::durable(path))
+}
+
+fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> {
+    let watermark = r.u64()?;
+    let has_watermark = r.u8()? == 1;
+    let count = r.u64()?;
+    store.watermark = has_watermark.then_some(watermark as i64);
+    store.first_watermark = store.watermark;
+    let mut map = BTreeMap::new();
+    let mut bytes = 0;
+    for _ in 0..count {
+        let key = r.bytes()?.to_vec();
+        let value = r.bytes()?.to_vec();
+        let expiry = match (r.u8()?, r.u64()?) {
+            (0, _) => Expiry::Never,
+            (1, ttl) => Expiry::AfterFirstWatermark(ttl),
+            (2, t) => Expiry::At(t as i64),
+            (tag, _) => return Err(format!("unknown expiry tag {tag}")),
+        };
+        bytes += charge(&key, Some(&value));
+        map.insert(
+            key,
+            Entry {
+                value: Some(value),
+                expiry,
+            },
+        );
+    }
+    if !r.0.is_empty() {
+        return Err(format!("{} bytes after the last entry", r.0.len()));
+    }
+    store.map = map;
+    store.bytes = bytes;
+    Ok(())
+}
+
+/// Deletes the runs in `dir` that none of `states` (the snapshots in the
+/// checkpoints still kept) names and that are older than `before` (so a
+/// run written since, which a live store holds but no checkpoint names
+/// yet, stays). How many it deleted.
+pub fn collect_garbage(dir: &Path, states: &[Vec<u8>], before: SystemTime) -> usize {
+    let mut named = HashSet::new();
+    for state in states {
+        if let Some(names) = run_names(state) {
+            named.extend(names);
+        }
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut deleted = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t < before);
+        if name.ends_with(&format!(".{EXTENSION}"))
+            && old
+            && !named.contains(&name)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            deleted += 1;
+        }
+    }
+    deleted
+}
+
+/// The runs a `weirkv03` snapshot names (`None` for other bytes).
+fn run_names(state: &[u8]) -> Option<Vec<String>> {
+    let mut r = Reader(state.strip_prefix(RUNS)?);
+    r.plugin().ok()?;
+    r.opt().ok()?;
+    r.opt().ok()?;
+    r.bytes().ok()?;
+    r.u8().ok()?;
+    let mut names = Vec::new();
+    for _ in 0..r.u64().ok()? {
+        r.bytes().ok()?;
+        names.push(String::from_utf8(r.bytes().ok()?.to_vec()).ok()?);
+    }
+    Some(names)
+}
+
+fn put_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(&n.to_le_bytes());
+}
+
+fn put_opt(out: &mut Vec<u8>, n: Option<i64>) {
+    out.push(u8::from(n.is_some()));
+    put_u64(out, n.unwrap_or(0) as u64);
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+/// Reads what [`wrap`] wrote, never past the end.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        if self.0.len() < n {
+            return Err(format!(
+                "cut short: {n} bytes wanted, {} left",
+                self.0.len()
+            ));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, String> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u64(&mut self) -> Result<u64, String> {
+        let bytes = self.take(8)?;
+        Ok(u64::from_le_bytes(
+            bytes.try_into().map_err(|_| "cut short")?,
+        ))
+    }
+
+    fn opt(&mut self) -> Result<Option<i64>, String> {
+        let some = self.u8()? == 1;
+        let n = self.u64()? as i64;
+        Ok(some.then_some(n))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], String> {
+        let n = usize::try_from(self.u64()?).map_err(|_| "a length past the address space")?;
+        self.take(n)
+    }
+
+    fn path(&mut self) -> Result<PathBuf, String> {
+        let bytes = self.bytes()?;
+        let text = std::str::from_utf8(bytes).map_err(|_| "a directory name that is not UTF-8")?;
+        Ok(PathBuf::from(text))
+    }
+
+    fn plugin(&mut self) -> Result<Option<Vec<u8>>, String> {
+        Ok(match self.u8()? {
+            0 => None,
+            _ => Some(self.bytes()?.to_vec()),
+        })
+    }
+}

@@ -1,0 +1,296 @@
+use super::*;
+
+fn got(kv: &KvStore, key: &[u8]) -> Option<Vec<u8>> {
+    kv.get(key).unwrap()
+}
+
+/// A store whose runs go to a fresh directory under the system's
+/// temporary one (removed with the returned guard).
+fn on_disk(budget: usize) -> (KvStore, TempDir) {
+    let dir = TempDir::new();
+    let mut kv = KvStore::new(budget);
+    kv.set_dir(&dir.0);
+    (kv, dir)
+}
+
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new() -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "weir-kv-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        TempDir(path)
+    }
+
+    fn runs(&self) -> usize {
+        std::fs::read_dir(&self.0).map_or(0, |d| d.count())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn a_put_is_read_back_scanned_in_key_order_and_deleted() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    kv.put(b"c".to_vec(), b"3".to_vec()).unwrap();
+    assert_eq!(got(&kv, b"a"), Some(b"1".to_vec()));
+    let keys: Vec<_> = kv.scan(b"b", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
+    assert_eq!(kv.scan(b"", 1).unwrap().len(), 1);
+    kv.delete(b"a");
+    assert_eq!(got(&kv, b"a"), None);
+    assert_eq!(kv.bytes(), charge(b"b", Some(b"2")) + charge(b"c", Some(b"3")));
+}
+
+#[test]
+fn a_failed_calls_writes_are_undone_and_a_successful_calls_kept() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put(b"kept".to_vec(), b"1".to_vec()).unwrap();
+    kv.put(b"gone".to_vec(), b"2".to_vec()).unwrap();
+    let (before, bytes) = (kv.clone(), kv.bytes());
+    kv.begin();
+    kv.put(b"kept".to_vec(), b"changed".to_vec()).unwrap();
+    kv.put(b"kept".to_vec(), b"changed again".to_vec()).unwrap();
+    kv.delete(b"gone");
+    kv.put(b"new".to_vec(), b"3".to_vec()).unwrap();
+    kv.put_with_ttl(b"ttl".to_vec(), b"4".to_vec(), 10).unwrap();
+    assert_eq!(kv.rollback(), 5);
+    assert_eq!(kv, before);
+    assert_eq!(kv.bytes(), bytes);
+    kv.begin();
+    kv.put(b"new".to_vec(), b"3".to_vec()).unwrap();
+    kv.commit().unwrap();
+    assert_eq!(kv.rollback(), 0, "nothing left to undo after a commit");
+    assert_eq!(got(&kv, b"new"), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_failed_calls_delete_of_a_key_on_disk_is_undone() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.put(b"k".to_vec(), b"1".to_vec()).unwrap();
+    kv.flush().unwrap();
+    kv.begin();
+    kv.delete(b"k");
+    assert_eq!(got(&kv, b"k"), None);
+    kv.rollback();
+    assert_eq!(got(&kv, b"k"), Some(b"1".to_vec()));
+}
+
+#[test]
+fn one_call_writing_past_the_budget_is_refused_and_changes_nothing() {
+    let mut kv = KvStore::new(400);
+    kv.begin();
+    kv.put(b"k".to_vec(), vec![0; 150]).unwrap();
+    let err = kv.put(b"l".to_vec(), vec![0; 150]).unwrap_err();
+    assert!(err.contains("state store is full"), "{err}");
+    assert_eq!(got(&kv, b"l"), None);
+    // Replacing a value is charged the difference.
+    kv.put(b"k".to_vec(), vec![0; 160]).unwrap();
+    assert_eq!(kv.bytes(), charge(b"k", Some(&[0; 160])));
+}
+
+#[test]
+fn a_table_past_its_share_of_the_budget_goes_to_disk_between_calls() {
+    let mut kv = KvStore::new(64 << 10);
+    for i in 0u32..2000 {
+        kv.begin();
+        kv.put(i.to_be_bytes().to_vec(), vec![7; 8]).unwrap();
+        kv.commit().unwrap();
+        assert!(kv.bytes() <= kv.budget() / 4 + 200, "the table stays in its share");
+    }
+    let (runs, entries) = kv.runs();
+    assert!(runs >= 1 && entries >= 1500, "{runs} runs, {entries} entries");
+    for i in (0u32..2000).step_by(37) {
+        assert_eq!(got(&kv, &i.to_be_bytes()), Some(vec![7; 8]), "key {i}");
+    }
+    assert_eq!(got(&kv, &5000u32.to_be_bytes()), None);
+    let all = kv.scan(&[], u32::MAX).unwrap();
+    assert_eq!(all.len(), 2000);
+    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "scan is in key order");
+}
+
+#[test]
+fn the_newest_write_wins_across_runs_and_tombstones_hide_older_ones() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    for round in 0u8..5 {
+        for i in 0u8..50 {
+            if (i + round) % 3 == 0 {
+                kv.delete(&[i]);
+            } else {
+                kv.put(vec![i], vec![round]).unwrap();
+            }
+        }
+        kv.flush().unwrap();
+    }
+    let mut model = BTreeMap::new();
+    for round in 0u8..5 {
+        for i in 0u8..50 {
+            if (i + round) % 3 == 0 {
+                model.remove(&vec![i]);
+            } else {
+                model.insert(vec![i], vec![round]);
+            }
+        }
+    }
+    for i in 0u8..50 {
+        assert_eq!(got(&kv, &[i]), model.get(&vec![i]).cloned(), "key {i}");
+    }
+    let scanned: BTreeMap<_, _> = kv.scan(&[], 1000).unwrap().into_iter().collect();
+    assert_eq!(scanned, model);
+    assert!(kv.runs().0 <= 3, "runs merge: {:?}", kv.runs());
+}
+
+#[test]
+fn a_ttl_counts_event_time_from_the_watermark_at_the_put() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put_with_ttl(b"early".to_vec(), vec![1], 10).unwrap();
+    kv.advance(1_000_000);
+    kv.put_with_ttl(b"late".to_vec(), vec![2], 10).unwrap();
+    kv.put(b"kept".to_vec(), vec![3]).unwrap();
+    kv.advance(1_009_999);
+    assert!(got(&kv, b"early").is_some() && got(&kv, b"late").is_some());
+    kv.advance(1_010_000);
+    assert_eq!((got(&kv, b"early"), got(&kv, b"late")), (None, None));
+    assert_eq!(got(&kv, b"kept"), Some(vec![3]));
+    assert_eq!(kv.bytes(), charge(b"kept", Some(&[3])));
+}
+
+#[test]
+fn entries_on_disk_expire_like_entries_in_memory() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.put_with_ttl(b"before".to_vec(), vec![1], 10).unwrap();
+    kv.flush().unwrap();
+    kv.advance(1_000_000);
+    kv.put_with_ttl(b"after".to_vec(), vec![2], 20).unwrap();
+    kv.flush().unwrap();
+    kv.advance(1_010_000);
+    assert_eq!(got(&kv, b"before"), None);
+    assert_eq!(got(&kv, b"after"), Some(vec![2]));
+    assert_eq!(kv.scan(&[], 10).unwrap().len(), 1);
+    kv.advance(1_020_000);
+    assert!(kv.scan(&[], 10).unwrap().is_empty());
+}
+
+#[test]
+fn a_store_crosses_a_snapshot_with_the_plugins_own_state_bit_for_bit() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    kv.put_with_ttl(b"t".to_vec(), b"x".to_vec(), 5).unwrap();
+    let state = wrap(Some(b"plugin".to_vec()), &mut kv).unwrap().unwrap();
+    let (plugin, back) = unwrap(&state, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(plugin.as_deref(), Some(&b"plugin"[..]));
+    assert_eq!(back, kv);
+    // An empty store leaves the plugin's bytes as they are.
+    let mut empty = KvStore::new(1 << 20);
+    assert_eq!(wrap(Some(b"p".to_vec()), &mut empty).unwrap(), Some(b"p".to_vec()));
+    assert_eq!(unwrap(b"p", &empty).unwrap().0, Some(b"p".to_vec()));
+}
+
+#[test]
+fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
+    let (mut kv, dir) = on_disk(1 << 20);
+    for i in 0u32..1000 {
+        kv.put(i.to_be_bytes().to_vec(), i.to_le_bytes().to_vec()).unwrap();
+    }
+    let first = wrap(None, &mut kv).unwrap().unwrap();
+    assert!(first.len() < 300, "a list of runs, not the entries: {} bytes", first.len());
+    kv.put(b"new".to_vec(), b"v".to_vec()).unwrap();
+    kv.delete(&7u32.to_be_bytes());
+    let second = wrap(None, &mut kv).unwrap().unwrap();
+    let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(got(&back, b"new"), Some(b"v".to_vec()));
+    assert_eq!(got(&back, &7u32.to_be_bytes()), None);
+    assert_eq!(got(&back, &8u32.to_be_bytes()), Some(8u32.to_le_bytes().to_vec()));
+    // The first snapshot still reads as it was: runs are never changed.
+    let (_, old) = unwrap(&first, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(got(&old, &7u32.to_be_bytes()), Some(7u32.to_le_bytes().to_vec()));
+    assert_eq!(got(&old, b"new"), None);
+    assert!(dir.runs() >= 2);
+}
+
+#[test]
+fn runs_no_kept_snapshot_names_are_collected_once_old_enough() {
+    let (mut kv, dir) = on_disk(1 << 20);
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    let first = wrap(None, &mut kv).unwrap().unwrap();
+    kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
+    let second = wrap(None, &mut kv).unwrap().unwrap();
+    let files = dir.runs();
+    assert!(files >= 2, "{files}");
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    assert_eq!(collect_garbage(&dir.0, &[], past), 0, "newer runs stay");
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
+    let deleted = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
+    assert_eq!(dir.runs(), files - deleted);
+    let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(got(&back, b"a"), Some(b"1".to_vec()));
+    drop(first);
+}
+
+#[test]
+fn an_old_inline_snapshot_still_restores_and_one_over_budget_spills() {
+    let mut kv = KvStore::new(1 << 20);
+    for i in 0u32..100 {
+        kv.put(i.to_be_bytes().to_vec(), vec![1; 100]).unwrap();
+    }
+    let state = wrap(None, &mut kv).unwrap().unwrap();
+    assert!(state.starts_with(b"weirkv02"));
+    let (_, small) = unwrap(&state, &KvStore::new(1 << 10)).unwrap();
+    assert!(small.runs().0 == 1, "over its share: spilled");
+    assert_eq!(got(&small, &42u32.to_be_bytes()), Some(vec![1; 100]));
+}
+
+#[test]
+fn damaged_snapshots_are_errors_never_panics() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put(b"key".to_vec(), b"value".to_vec()).unwrap();
+    let state = wrap(None, &mut kv).unwrap().unwrap();
+    for cut in 0..state.len() {
+        let _ = unwrap(&state[..cut], &KvStore::new(1 << 20));
+    }
+    let mut lying = state.clone();
+    let at = 8 + 1 + 17;
+    lying[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(unwrap(&lying, &KvStore::new(1 << 20)).is_err());
+    let (mut disk, _dir) = on_disk(1 << 20);
+    disk.put(b"key".to_vec(), b"value".to_vec()).unwrap();
+    let state = wrap(None, &mut disk).unwrap().unwrap();
+    for cut in 0..state.len() {
+        let _ = unwrap(&state[..cut], &KvStore::new(1 << 20));
+    }
+}
+
+#[test]
+fn a_damaged_run_file_is_an_error_never_a_panic() {
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let spill = run::SpillDir::durable(&dir.0);
+    let mut w = run::RunWriter::create(&spill, 10).unwrap();
+    w.push(
+        b"k",
+        &Entry {
+            value: Some(b"v".to_vec()),
+            expiry: Expiry::Never,
+        },
+    )
+    .unwrap();
+    let name = w.finish().unwrap().name().to_string();
+    let path = dir.0.join(&name);
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 5, bytes.len() - 1] {
+        let copy = format!("cut{cut}.run");
+        std::fs::write(dir.0.join(&copy), &bytes[..cut]).unwrap();
+        assert!(run::Run::open(&spill, &copy).is_err(), "cut at {cut}");
+    }
+}
