@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
-pub use store::{latest, Loaded};
+pub use store::{latest, transform_states, Loaded};
 
 /// The `[pipeline.checkpoint]` table.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -266,6 +266,33 @@ pub fn latest(dir: &Path) -> Result<Option<Loaded>> {
     Ok(None)
 }
 
+/// Transform `node`'s state in every checkpoint kept in `dir` (those
+/// that read; a damaged one is left out), newest last: what a state store
+/// must keep on disk for any of them to restore.
+pub fn transform_states(dir: &Path, node: &str) -> Vec<Vec<u8>> {
+    let mut states = Vec::new();
+    for id in ids(dir) {
+        let path = dir.join(name(id));
+        let meta_path = path.join("meta.json");
+        let Ok(bytes) = std::fs::read(&meta_path) else {
+            continue;
+        };
+        let Ok(meta) = serde_json::from_slice::<Meta>(&bytes) else {
+            continue;
+        };
+        if let Some(StoredNode::Transform {
+            state_file: Some(file),
+            ..
+        }) = meta.nodes.get(node)
+        {
+            if let Ok(state) = read_own_file(&path, &meta_path, node, file) {
+                states.push(state);
+            }
+        }
+    }
+    states
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -324,6 +324,21 @@ impl PluginInstance {
         self.store.data().limits.memory_bytes as u64
     }
 
+    /// Keeps the host state store's runs in `dir` (a checkpointed node's
+    /// state directory, which its checkpoints name) instead of a
+    /// temporary directory.
+    pub fn set_state_dir(&mut self, dir: &std::path::Path) {
+        self.store.data_mut().kv.set_dir(dir);
+    }
+
+    /// The host state store's size: bytes in memory (its table, and the
+    /// runs' indexes and filters), runs on disk and the entries they hold.
+    pub fn state_size(&self) -> (usize, usize, u64) {
+        let kv = &self.store.data().kv;
+        let (runs, entries) = kv.runs();
+        (kv.bytes() + kv.resident(), runs, entries)
+    }
+
     /// The plugin's state for a successor (`None`: stateless).
     pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
         self.store.set_epoch_deadline(self.budget);

@@ -134,6 +134,14 @@ fn open_runs() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Weak<Run>>> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether the run at `path` is open in this process (a store, a
+/// canary's or a successor's, still reads it).
+pub(super) fn is_open(path: &Path) -> bool {
+    open_runs()
+        .get(path)
+        .is_some_and(|w| w.strong_count() > 0)
+}
+
 impl Run {
     pub(super) fn name(&self) -> &str {
         &self.name

@@ -174,9 +174,9 @@ fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> 
 }
 
 /// Deletes the runs in `dir` that none of `states` (the snapshots in the
-/// checkpoints still kept) names and that are older than `before` (so a
-/// run written since, which a live store holds but no checkpoint names
-/// yet, stays). How many it deleted.
+/// checkpoints still kept) names, that no store of this process has open
+/// (a canary's, say) and that are older than `before` (a run being
+/// written, which no checkpoint names yet, stays). How many it deleted.
 pub fn collect_garbage(dir: &Path, states: &[Vec<u8>], before: SystemTime) -> usize {
     let mut named = HashSet::new();
     for state in states {
@@ -197,6 +197,7 @@ pub fn collect_garbage(dir: &Path, states: &[Vec<u8>], before: SystemTime) -> us
         if name.ends_with(&format!(".{EXTENSION}"))
             && old
             && !named.contains(&name)
+            && !super::run::is_open(&entry.path())
             && std::fs::remove_file(entry.path()).is_ok()
         {
             deleted += 1;

@@ -220,22 +220,31 @@ fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
 }
 
 #[test]
-fn runs_no_kept_snapshot_names_are_collected_once_old_enough() {
+fn runs_no_kept_snapshot_names_are_collected_once_old_and_closed() {
     let (mut kv, dir) = on_disk(1 << 20);
     kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
     let first = wrap(None, &mut kv).unwrap().unwrap();
     kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
     let second = wrap(None, &mut kv).unwrap().unwrap();
+    drop(kv);
     let files = dir.runs();
-    assert!(files >= 2, "{files}");
+    assert!(files >= 2, "the merged-away run is still on disk: {files}");
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    assert_eq!(collect_garbage(&dir.0, &[], past), 0, "newer runs stay");
+    assert_eq!(collect_garbage(&dir.0, &[], past), 0, "runs newer than the snapshot stay");
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
-    let deleted = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
-    assert_eq!(dir.runs(), files - deleted);
+    // A store that reads the first snapshot holds its run open: it stays.
+    let (_, reader) = unwrap(&first, &KvStore::new(1 << 20)).unwrap();
+    let some = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
+    assert!(some < files - 1, "{some} of {files}");
+    assert!(unwrap(&first, &KvStore::new(1 << 20)).is_ok(), "its run stays while open");
+    drop(reader);
+    let rest = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
+    assert!(rest >= 1);
+    assert_eq!(dir.runs(), files - some - rest);
     let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"a"), Some(b"1".to_vec()));
-    drop(first);
+    assert_eq!(got(&back, b"b"), Some(b"2".to_vec()));
+    assert!(unwrap(&first, &KvStore::new(1 << 20)).is_err(), "its run is gone");
 }
 
 #[test]

@@ -15,10 +15,9 @@ pub(super) fn resume(
     live: &mut Prepared,
 ) -> Result<(Option<Arc<Coordinator>>, Option<Loaded>)> {
     let m = &graph.manifest;
-    let Some(config) = &m.pipeline.checkpoint else {
+    let (Some(config), Some(dir)) = (&m.pipeline.checkpoint, m.checkpoint_dir()) else {
         return Ok((None, None));
     };
-    let dir = m.resolve(&config.dir);
     let loaded = checkpoint::latest(&dir)?;
     let fail =
         |node: &str, e: &dyn std::fmt::Display| {

@@ -156,6 +156,8 @@ pub(super) fn spawn(
             control: shared.control.clone(),
             generation: shared.generation.clone(),
             checkpoints: shared.checkpoints.cloned(),
+            checkpoint_dir: graph.manifest.checkpoint_dir(),
+            state_dir: graph.manifest.state_dir(name),
         };
         let outputs = wiring.outputs_of(graph, name);
         let dead_letter = wiring.outputs_of(graph, &format!("{name}{DEAD_LETTER}"));

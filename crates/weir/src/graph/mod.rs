@@ -326,6 +326,9 @@ impl Graph {
         let config_json = serde_json::to_string(&config.config)
             .map_err(|e| loc.error("transforms", Some(name), Some("config"), e.to_string()))?;
         let mut instance = host.instantiate(&plugin, name, config, &self.manifest.base_dir)?;
+        if let Some(dir) = self.manifest.state_dir(name) {
+            instance.set_state_dir(&dir);
+        }
         // A config the plugin can't read is a manifest error at the key.
         let config_error = |e: &Error| {
             let message = plain(e);

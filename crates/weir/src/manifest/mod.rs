@@ -370,6 +370,19 @@ impl Manifest {
     pub fn resolve(&self, path: &Path) -> PathBuf {
         resolve(&self.base_dir, path)
     }
+
+    /// Where checkpoints are kept, when the pipeline takes them.
+    pub fn checkpoint_dir(&self) -> Option<PathBuf> {
+        let config = self.pipeline.checkpoint.as_ref()?;
+        Some(self.resolve(&config.dir))
+    }
+
+    /// Where transform `node` keeps its host state store's runs, which
+    /// its checkpoints name: beside the checkpoints, so moving that
+    /// directory away starts over.
+    pub fn state_dir(&self, node: &str) -> Option<PathBuf> {
+        Some(self.checkpoint_dir()?.join("state").join(node))
+    }
 }
 
 impl Located {

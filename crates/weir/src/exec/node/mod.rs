@@ -43,6 +43,10 @@ pub(in crate::exec) struct Context {
     pub control: Arc<Control>,
     pub generation: Arc<Generation>,
     pub checkpoints: Option<Arc<Coordinator>>,
+    /// Where the checkpoints are kept, and this node's state-store runs
+    /// (with `checkpoints`).
+    pub checkpoint_dir: Option<std::path::PathBuf>,
+    pub state_dir: Option<std::path::PathBuf>,
 }
 
 /// How a node's task ended.

@@ -220,9 +220,16 @@ impl TransformRun<'_> {
     fn barrier(&mut self, node: &mut LiveTransform, id: u64) -> Result<()> {
         let name = self.cx.name.as_str();
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
+            let taken = std::time::SystemTime::now();
             match node.t.instance.snapshot() {
                 Ok(state) => {
                     self.failed_snapshots = 0;
+                    if let (Some(checkpoint_dir), Some(state_dir)) =
+                        (&self.cx.checkpoint_dir, &self.cx.state_dir)
+                    {
+                        let gc = collect_state_garbage(checkpoint_dir, state_dir, name, taken);
+                        checkpoints.on_durable(id, name, gc);
+                    }
                     checkpoints.ack(
                         id,
                         name,
@@ -496,4 +503,26 @@ pub(super) fn process_one(
     node.observe(batch, at.port);
     handover::shadow(name, node, batch, at, &outcome.outputs, stats);
     Ok(outcome)
+}
+
+/// Once a checkpoint is durable: deletes the node's state-store runs that
+/// no kept checkpoint names, written before its snapshot was `taken` (a
+/// run written since may be in the next one), and open nowhere in the
+/// process (a canary's, say). On the checkpoint thread, off the data path.
+fn collect_state_garbage(
+    checkpoint_dir: &std::path::Path,
+    state_dir: &std::path::Path,
+    node: &str,
+    taken: std::time::SystemTime,
+) -> crate::checkpoint::Publish {
+    let (checkpoint_dir, state_dir) = (checkpoint_dir.to_path_buf(), state_dir.to_path_buf());
+    let node = node.to_string();
+    crate::checkpoint::Publish::new(move || {
+        let states = crate::checkpoint::transform_states(&checkpoint_dir, &node);
+        let deleted = weir_plugin_host::kv::collect_garbage(&state_dir, &states, taken);
+        if deleted > 0 {
+            tracing::debug!(node = %node, runs = deleted, "deleted state-store runs no checkpoint needs");
+        }
+        Ok(())
+    })
 }
