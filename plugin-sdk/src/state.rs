@@ -12,6 +12,9 @@
 
 use std::time::Duration;
 
+use arrow_array::BooleanArray;
+use arrow_buffer::{BooleanBuffer, Buffer};
+
 use crate::wit::weir::plugin::state as host;
 use crate::{Error, Result};
 
@@ -40,4 +43,64 @@ pub fn delete(key: &[u8]) {
 /// Up to `limit` entries with keys `>= start`, in byte order.
 pub fn scan(start: &[u8], limit: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
     host::scan(start, limit)
+}
+
+/// A batch of keys for [`insert_new`], laid out like an Arrow binary
+/// column: the bytes of every key back to back, and where each ends.
+#[derive(Debug, Default, Clone)]
+pub struct Keys {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl Keys {
+    /// Room for `keys` keys of about `width` bytes.
+    pub fn with_capacity(keys: usize, width: usize) -> Keys {
+        Keys {
+            bytes: Vec::with_capacity(keys * width),
+            ends: Vec::with_capacity(keys),
+        }
+    }
+
+    /// Appends a key; an error past 4 GiB of keys in one batch.
+    pub fn push(&mut self, key: &[u8]) -> Result<()> {
+        self.bytes.extend_from_slice(key);
+        let end = u32::try_from(self.bytes.len())
+            .map_err(|_| Error::msg("more than 4 GiB of keys in one insert_new"))?;
+        self.ends.push(end);
+        Ok(())
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Empties it, keeping its memory.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+}
+
+/// Stores every key of `keys` that is not stored yet (or has expired),
+/// with an empty value, in one call for the whole batch: which ones were
+/// new, in order (a key repeated in the batch is new the first time
+/// only) — a set of seen keys, as `dedupe` keeps, ready for
+/// [`Output::keep`](crate::Output::keep). With `ttl`, each stored key
+/// expires like [`put_with_ttl`]'s. An error, storing nothing, when the
+/// node's budget is spent.
+pub fn insert_new(keys: &Keys, ttl: Option<Duration>) -> Result<BooleanArray> {
+    let ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+    let bits = host::insert_new(&keys.bytes, &keys.ends, ms).map_err(Error::msg)?;
+    if bits.len() * 8 < keys.len() {
+        return Err(Error::msg("the host answered insert_new for fewer keys than asked"));
+    }
+    let new = BooleanBuffer::new(Buffer::from_vec(bits), 0, keys.len());
+    Ok(BooleanArray::new(new, None))
 }

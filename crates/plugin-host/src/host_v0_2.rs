@@ -105,6 +105,15 @@ impl state::Host for HostState {
     fn scan(&mut self, start: Vec<u8>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.kv.scan(&start, limit).map_err(state_unreadable)
     }
+
+    fn insert_new(
+        &mut self,
+        keys: Vec<u8>,
+        ends: Vec<u32>,
+        ttl_ms: Option<u64>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        Ok(self.kv.insert_new(&keys, &ends, ttl_ms))
+    }
 }
 
 impl compute::Host for HostState {

@@ -11,6 +11,13 @@
 //! row, in event time (the watermark), so an endless stream's key set
 //! stays bounded; see `ttl.rs` for the exact rule.
 //!
+//! `store = "host"` (optional): keep the seen keys in the host's state
+//! store instead of the plugin's memory — for key sets larger than memory
+//! and cheap checkpoints (only new keys are written); see `host.rs`. The
+//! default, `"memory"`, is the fastest while the keys fit. Switching a
+//! running node to `"host"` moves its keys over; back to `"memory"` is
+//! refused (it would forget them).
+//!
 //! A key may be any type — decimals, dictionaries (by value), structs,
 //! lists — and a struct's field by path (`key = ["customer.id"]`).
 //!
@@ -36,10 +43,27 @@ pub struct Config {
     /// `ttl_ms`: forget a key this long (event time) after its first row.
     #[serde(default)]
     ttl_ms: Option<u64>,
+    /// `store`: where the seen keys are kept.
+    #[serde(default)]
+    store: Store,
 }
 
+/// Where the seen keys are kept.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq)]
+#[serde(rename_all = "lowercase")]
+pub enum Store {
+    /// The plugin's own memory, snapshotted whole.
+    #[default]
+    Memory,
+    /// The host's state store (bounded memory, incremental checkpoints).
+    Host,
+}
+
+mod host;
 mod ints;
 mod ttl;
+
+use host::HostSeen;
 
 use ints::IntSet;
 use ttl::{Generation, Generations};
@@ -113,6 +137,11 @@ struct Dedupe {
     seen: Generations,
     converter: Option<RowConverter>,
     dropped: u64,
+    /// `store = "host"`.
+    host: Option<HostSeen>,
+    /// Memory store: whether the host store was checked for keys a
+    /// `store = "host"` version left there.
+    checked: bool,
 }
 
 fn check_keys(input: &Schema, key: &[String]) -> Result<()> {
@@ -186,6 +215,8 @@ impl Transform for Dedupe {
             seen: Generations::new(config.ttl_ms),
             converter: None,
             dropped: 0,
+            host: (config.store == Store::Host).then(|| HostSeen::new(config.ttl_ms)),
+            checked: false,
         })
     }
 
@@ -196,11 +227,33 @@ impl Transform for Dedupe {
 
     fn process(&mut self, input: &Batch<'_>) -> Result<Vec<Output>> {
         check_keys(&input.schema(), &self.key)?;
-        let forgotten = self.seen.advance(input.watermark());
-        if forgotten > 0 {
-            debug!(count = forgotten; "forgot keys past their ttl_ms");
-        }
-        let keep = self.keep_mask(input)?;
+        let keep = match &mut self.host {
+            Some(host) => {
+                let columns = self
+                    .key
+                    .iter()
+                    .map(|k| input.array_by_path(k))
+                    .collect::<Result<Vec<_>>>()?;
+                host.keep_mask(&columns)?
+            }
+            None => {
+                if !self.checked {
+                    self.checked = true;
+                    if host::store_has_keys()? {
+                        return Err(Error::msg(
+                            "dedupe: the seen keys are in the host state store (a version with \
+                             store = \"host\" ran before); keep store = \"host\", or this \
+                             version would let their duplicates through",
+                        ));
+                    }
+                }
+                let forgotten = self.seen.advance(input.watermark());
+                if forgotten > 0 {
+                    debug!(count = forgotten; "forgot keys past their ttl_ms");
+                }
+                self.keep_mask(input)?
+            }
+        };
         let kept = keep.true_count();
         self.dropped += (keep.len() - kept) as u64;
         if kept == keep.len() {
@@ -215,6 +268,10 @@ impl Transform for Dedupe {
     }
 
     fn snapshot(&self) -> Result<Option<Vec<u8>>> {
+        if self.host.is_some() {
+            // The host store is the state; it is in the snapshot anyway.
+            return Ok(None);
+        }
         // Without `ttl_ms`, the one generation in the format of the
         // versions before generations, which they restore.
         if let (None, Some(seen)) = (self.ttl_ms, self.seen.only()) {
@@ -227,10 +284,17 @@ impl Transform for Dedupe {
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
-        self.seen = match state.strip_prefix(MAGIC_GENERATIONS) {
+        let seen = match state.strip_prefix(MAGIC_GENERATIONS) {
             Some(rest) => Generations::decode(rest, self.ttl_ms, decode)?,
             None => Generations::from_seen(decode(state)?, self.ttl_ms),
         };
+        match &mut self.host {
+            Some(host) => {
+                let moved = host.take_in(&seen)?;
+                info!(count = moved; "moved the seen keys into the host state store");
+            }
+            None => self.seen = seen,
+        }
         Ok(())
     }
 }

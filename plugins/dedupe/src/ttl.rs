@@ -51,6 +51,11 @@ impl Generations {
         }
     }
 
+    /// Every generation's keys.
+    pub(crate) fn sets(&self) -> impl Iterator<Item = &Seen> {
+        self.gens.iter().map(|g| &g.seen)
+    }
+
     /// Whether no key was seen (in any generation).
     pub(crate) fn is_empty(&self) -> bool {
         self.gens.iter().all(|g| g.seen.is_empty())

@@ -39,5 +39,6 @@ mod sdk_ports;
 mod sdk_types;
 mod sql;
 mod sqlite;
+mod state_store;
 mod streaming;
 mod tiers;

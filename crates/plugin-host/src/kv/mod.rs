@@ -50,6 +50,9 @@ fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
     key.len() + value.map_or(0, <[u8]>::len) + 80
 }
 
+/// A key and its value, as `scan` returns them.
+pub type KeyValue = (Vec<u8>, Vec<u8>);
+
 /// Runs merged at once at most; past it the two newest merge whatever
 /// their sizes.
 const MAX_RUNS: usize = 16;
@@ -199,6 +202,79 @@ impl KvStore {
         Ok(())
     }
 
+    /// Stores each key of `keys` (key `i` ends at `ends[i]`) that is
+    /// absent or expired, with an empty value; the answer has bit `i` set
+    /// for each one stored. An error, with nothing stored, when the keys
+    /// are out of order or the call's writes pass the budget.
+    pub fn insert_new(
+        &mut self,
+        keys: &[u8],
+        ends: &[u32],
+        ttl_ms: Option<u64>,
+    ) -> Result<Vec<u8>, String> {
+        let mut bits = vec![0u8; ends.len().div_ceil(8)];
+        let expiry = match (ttl_ms, self.watermark) {
+            (None, _) => Expiry::Never,
+            (Some(ttl), Some(w)) => Expiry::At(w.saturating_add(ttl_micros(ttl))),
+            (Some(ttl), None) => Expiry::AfterFirstWatermark(ttl),
+        };
+        let writes = self.undo.as_ref().map_or(0, Vec::len);
+        let mut start = 0usize;
+        for (i, &end) in ends.iter().enumerate() {
+            let end = end as usize;
+            let Some(key) = keys.get(start..end) else {
+                self.undo_last(writes);
+                return Err(format!(
+                    "key {i} ends at byte {end}, before its start ({start}) or past the {} \
+                     bytes given",
+                    keys.len()
+                ));
+            };
+            start = end;
+            let seen = match self.map.get(key) {
+                Some(e) => e.value.is_some() && self.live(e),
+                None => self.in_runs(key)?,
+            };
+            if seen {
+                continue;
+            }
+            if let Err(e) = self.insert(key.to_vec(), Some(Vec::new()), expiry) {
+                self.undo_last(writes);
+                return Err(e);
+            }
+            bits[i / 8] |= 1 << (i % 8);
+        }
+        Ok(bits)
+    }
+
+    /// Whether a run holds a live value under `key` (the table doesn't).
+    fn in_runs(&self, key: &[u8]) -> Result<bool, String> {
+        for run in self.runs.iter().rev() {
+            if let Some(e) = run.get(key)? {
+                return Ok(e.value.is_some() && self.live(&e));
+            }
+        }
+        Ok(false)
+    }
+
+    /// Undoes this call's writes after the first `keep` (a failed
+    /// `insert_new` stores nothing).
+    fn undo_last(&mut self, keep: usize) {
+        let Some(undo) = self.undo.as_mut() else {
+            return;
+        };
+        let tail = undo.split_off(keep.min(undo.len()));
+        for (key, before) in tail.into_iter().rev() {
+            if let Some(now) = self.map.remove(&key) {
+                self.bytes -= charge(&key, now.value.as_deref());
+            }
+            if let Some(before) = before {
+                self.bytes += charge(&key, before.value.as_deref());
+                self.map.insert(key, before);
+            }
+        }
+    }
+
     /// Removes `key` (a no-op when absent).
     pub fn delete(&mut self, key: &[u8]) {
         if !self.runs.is_empty() {
@@ -235,25 +311,15 @@ impl KvStore {
     /// The call failed (an error, a trap, outputs the host refused): its
     /// writes are undone, newest first. How many there were.
     pub fn rollback(&mut self) -> usize {
-        let Some(undo) = self.undo.take() else {
-            return 0;
-        };
-        let writes = undo.len();
-        for (key, before) in undo.into_iter().rev() {
-            if let Some(now) = self.map.remove(&key) {
-                self.bytes -= charge(&key, now.value.as_deref());
-            }
-            if let Some(before) = before {
-                self.bytes += charge(&key, before.value.as_deref());
-                self.map.insert(key, before);
-            }
-        }
+        let writes = self.undo.as_ref().map_or(0, Vec::len);
+        self.undo_last(0);
+        self.undo = None;
         writes
     }
 
     /// Up to `limit` live entries with keys `>= start`, in byte order; an
     /// error when a run can't be read.
-    pub fn scan(&self, start: &[u8], limit: u32) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    pub fn scan(&self, start: &[u8], limit: u32) -> Result<Vec<KeyValue>, String> {
         let mut table = self.map.range(start.to_vec()..);
         let mut runs: Vec<_> = self.runs.iter().rev().map(|r| r.iter_from(start)).collect();
         // heads[0]: the table; then runs, newest first. On equal keys the

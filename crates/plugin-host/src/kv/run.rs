@@ -488,7 +488,7 @@ impl Bloom {
     }
 
     fn parse(bytes: &[u8]) -> Result<Bloom, String> {
-        if bytes.is_empty() || bytes.len() % 8 != 0 {
+        if bytes.is_empty() || !bytes.len().is_multiple_of(8) {
             return Err(format!("{} bytes, not whole words", bytes.len()));
         }
         Ok(Bloom {

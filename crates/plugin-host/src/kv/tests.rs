@@ -303,3 +303,46 @@ fn a_damaged_run_file_is_an_error_never_a_panic() {
         assert!(run::Run::open(&spill, &copy).is_err(), "cut at {cut}");
     }
 }
+
+#[test]
+fn insert_new_answers_which_keys_were_new_across_memory_and_disk() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.begin();
+    // "a", "b", "a", "" : the repeat is not new; the empty key is a key.
+    let bits = kv.insert_new(b"aba", &[1, 2, 3, 3], None).unwrap();
+    assert_eq!(bits, [0b1011]);
+    kv.commit().unwrap();
+    kv.flush().unwrap();
+    kv.begin();
+    let bits = kv.insert_new(b"bc", &[1, 2], None).unwrap();
+    assert_eq!(bits, [0b10], "b is on disk, c is new");
+    kv.commit().unwrap();
+    assert_eq!(got(&kv, b"c"), Some(Vec::new()));
+}
+
+#[test]
+fn insert_new_with_bad_ends_or_past_the_budget_stores_nothing() {
+    let mut kv = KvStore::new(200);
+    kv.begin();
+    let err = kv.insert_new(b"abc", &[1, 5], None).unwrap_err();
+    assert!(err.contains("key 1 ends at byte 5"), "{err}");
+    let err = kv.insert_new(b"abc", &[1, 2, 3], None).unwrap_err();
+    assert!(err.contains("full"), "{err}");
+    assert_eq!(got(&kv, b"a"), None, "the batch is all or nothing");
+    assert_eq!(kv.bytes(), 0);
+}
+
+#[test]
+fn a_key_inserted_with_a_ttl_is_new_again_once_it_expired() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.advance(1_000_000);
+    kv.begin();
+    assert_eq!(kv.insert_new(b"k", &[1], Some(10)).unwrap(), [1]);
+    kv.commit().unwrap();
+    kv.flush().unwrap();
+    kv.advance(1_005_000);
+    kv.begin();
+    assert_eq!(kv.insert_new(b"k", &[1], Some(10)).unwrap(), [0]);
+    kv.advance(1_010_000);
+    assert_eq!(kv.insert_new(b"k", &[1], Some(10)).unwrap(), [1]);
+}

@@ -452,7 +452,15 @@ impl TransformRun<'_> {
             }
         }
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
+            let taken = std::time::SystemTime::now();
             let state = node.t.instance.snapshot()?;
+            if let (Some(checkpoint_dir), Some(state_dir)) =
+                (&self.cx.checkpoint_dir, &self.cx.state_dir)
+            {
+                // 0: whichever checkpoint is written next, which holds it.
+                let gc = collect_state_garbage(checkpoint_dir, state_dir, name, taken);
+                checkpoints.on_durable(0, name, gc);
+            }
             checkpoints.ended(
                 name,
                 NodeState::Transform {
