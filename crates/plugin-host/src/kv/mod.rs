@@ -8,20 +8,22 @@
 //! disk. A snapshot is then only the list of runs (a checkpoint writes
 //! what changed since the one before, nothing else), and restoring one
 //! opens the runs' indexes and filters without reading their entries.
-//! Runs are merged in the background of each flush, two at a time, so
-//! there are few of them (size-tiered, like LevelDB's tiers).
+//! After a flush, runs of a size are merged four at a time, so there are
+//! few of them (size-tiered, as Cassandra's and RocksDB's universal style).
 //!
 //! A store with no directory and a small state stays in memory, and its
 //! snapshot is the whole state as before (`weirkv02`).
 
+mod compact;
 mod run;
 mod snapshot;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use run::{Run, SpillDir};
 pub use snapshot::{collect_garbage, unwrap, wrap};
@@ -53,15 +55,15 @@ fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
 /// A key and its value, as `scan` returns them.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
-/// Runs merged at once at most; past it the two newest merge whatever
-/// their sizes.
-const MAX_RUNS: usize = 16;
-
 /// One node instance's state store.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct KvStore {
-    /// Writes since the last flush, tombstones included.
-    map: BTreeMap<Vec<u8>, Entry>,
+    /// Writes since the last flush, tombstones included. Hashed: point
+    /// reads and writes are the hot path (a dedupe's every key); order is
+    /// made when needed, by sorting.
+    map: HashMap<Vec<u8>, Entry, BuildHasherDefault<KeyHasher>>,
+    /// The table's keys in order, for `scan`, until the next write.
+    sorted: OnceLock<Vec<Vec<u8>>>,
     bytes: usize,
     budget: usize,
     watermark: Option<i64>,
@@ -75,6 +77,26 @@ pub struct KvStore {
     /// Where new runs go (`None`: nowhere yet; a temporary directory is
     /// made when the table first outgrows its share).
     dir: Option<Arc<SpillDir>>,
+    /// A merge running on its own thread, if any.
+    merging: Option<compact::Merging>,
+}
+
+impl Clone for KvStore {
+    /// The same entries and runs; a merge in flight stays the original's.
+    fn clone(&self) -> Self {
+        KvStore {
+            map: self.map.clone(),
+            sorted: OnceLock::new(),
+            bytes: self.bytes,
+            budget: self.budget,
+            watermark: self.watermark,
+            first_watermark: self.first_watermark,
+            undo: self.undo.clone(),
+            runs: self.runs.clone(),
+            dir: self.dir.clone(),
+            merging: None,
+        }
+    }
 }
 
 impl PartialEq for KvStore {
@@ -149,8 +171,9 @@ impl KvStore {
         if let Some(e) = self.map.get(key) {
             return Ok(Some(e.clone()));
         }
+        let hash = run::hash(key);
         for run in self.runs.iter().rev() {
-            if let Some(e) = run.get(key)? {
+            if let Some(e) = run.get(key, hash)? {
                 return Ok(Some(e));
             }
         }
@@ -194,6 +217,7 @@ impl KvStore {
             ));
         }
         self.bytes = after;
+        self.sorted.take();
         let entry = Entry { value, expiry };
         let replaced = self.map.insert(key.clone(), entry);
         if let Some(undo) = &mut self.undo {
@@ -249,8 +273,12 @@ impl KvStore {
 
     /// Whether a run holds a live value under `key` (the table doesn't).
     fn in_runs(&self, key: &[u8]) -> Result<bool, String> {
+        if self.runs.is_empty() {
+            return Ok(false);
+        }
+        let hash = run::hash(key);
         for run in self.runs.iter().rev() {
-            if let Some(e) = run.get(key)? {
+            if let Some(e) = run.get(key, hash)? {
                 return Ok(e.value.is_some() && self.live(&e));
             }
         }
@@ -264,6 +292,7 @@ impl KvStore {
             return;
         };
         let tail = undo.split_off(keep.min(undo.len()));
+        self.sorted.take();
         for (key, before) in tail.into_iter().rev() {
             if let Some(now) = self.map.remove(&key) {
                 self.bytes -= charge(&key, now.value.as_deref());
@@ -284,6 +313,7 @@ impl KvStore {
             return;
         }
         if let Some(e) = self.map.remove(key) {
+            self.sorted.take();
             self.bytes -= charge(key, e.value.as_deref());
             if let Some(undo) = &mut self.undo {
                 undo.push((key.to_vec(), Some(e)));
@@ -320,7 +350,15 @@ impl KvStore {
     /// Up to `limit` live entries with keys `>= start`, in byte order; an
     /// error when a run can't be read.
     pub fn scan(&self, start: &[u8], limit: u32) -> Result<Vec<KeyValue>, String> {
-        let mut table = self.map.range(start.to_vec()..);
+        let sorted = self.sorted.get_or_init(|| {
+            let mut keys: Vec<Vec<u8>> = self.map.keys().cloned().collect();
+            keys.sort_unstable();
+            keys
+        });
+        let from = sorted.partition_point(|k| k.as_slice() < start);
+        let mut table = sorted[from..]
+            .iter()
+            .filter_map(|k| self.map.get(k).map(|e| (k, e)));
         let mut runs: Vec<_> = self.runs.iter().rev().map(|r| r.iter_from(start)).collect();
         // heads[0]: the table; then runs, newest first. On equal keys the
         // lowest index is the newest write.
@@ -371,6 +409,7 @@ impl KvStore {
         self.first_watermark.get_or_insert(watermark);
         let (first, runs) = (self.first_watermark, !self.runs.is_empty());
         let mut freed = 0;
+        self.sorted.take();
         self.map.retain(|key, e| {
             if !expired(e, first, Some(watermark)) {
                 return true;
@@ -405,8 +444,8 @@ impl KvStore {
             None => self.dir.insert(SpillDir::temporary()?).clone(),
         };
         let (first, wm, bottom) = (self.first_watermark, self.watermark, self.runs.is_empty());
-        let mut out = run::RunWriter::create(&dir, self.map.len() as u64)?;
-        for (key, e) in &self.map {
+        let mut out = run::RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
+        for (key, e) in sorted_entries(&self.map) {
             // Into the first run, what no reader would see is left out.
             if bottom && (e.value.is_none() || expired(e, first, wm)) {
                 continue;
@@ -415,28 +454,35 @@ impl KvStore {
         }
         self.runs.push(out.finish()?);
         self.map.clear();
+        self.sorted.take();
         self.bytes = 0;
-        self.compact(&dir)
-    }
-
-    fn compact(&mut self, dir: &Arc<SpillDir>) -> Result<(), String> {
-        while self.runs.len() >= 2 {
-            let n = self.runs.len();
-            let (older, newer) = (&self.runs[n - 2], &self.runs[n - 1]);
-            if older.bytes() > 2 * newer.bytes() && n <= MAX_RUNS {
-                break;
-            }
-            let bottom = n == 2;
-            let (first, wm) = (self.first_watermark, self.watermark);
-            let keep = |e: &Entry| !bottom || (e.value.is_some() && !expired(e, first, wm));
-            let merged = run::merge(&self.runs[n - 2..], dir, &keep)?;
-            for old in self.runs.drain(n - 2..) {
-                old.retire();
-            }
-            self.runs.push(merged);
-        }
+        self.compact(&dir);
         Ok(())
     }
+
+    /// Filter bits a key for a new run: the most (10) while the filters
+    /// of every key on disk fit in half the budget, fewer past it (more
+    /// lookups then read a block they need not), at least 2.
+    fn filter_bits(&self) -> u64 {
+        let keys = self.runs().1 + self.map.len() as u64;
+        let room = (self.budget / 2) as u64 * 8;
+        (room / keys.max(1)).clamp(2, run::BITS_PER_KEY)
+    }
+}
+
+/// The table's entries in key order. Sorted on the keys' first 8 bytes
+/// as a number first: one integer compare settles most pairs, where a
+/// byte-slice compare costs a call.
+fn sorted_entries<S>(map: &HashMap<Vec<u8>, Entry, S>) -> Vec<(&Vec<u8>, &Entry)> {
+    let prefix = |k: &[u8]| {
+        let mut word = [0u8; 8];
+        let n = k.len().min(8);
+        word[..n].copy_from_slice(&k[..n]);
+        u64::from_be_bytes(word)
+    };
+    let mut entries: Vec<_> = map.iter().map(|(k, e)| (prefix(k), k, e)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+    entries.into_iter().map(|(_, k, e)| (k, e)).collect()
 }
 
 fn expired(e: &Entry, first: Option<i64>, watermark: Option<i64>) -> bool {
@@ -454,4 +500,28 @@ fn expired(e: &Entry, first: Option<i64>, watermark: Option<i64>) -> bool {
 
 fn ttl_micros(ttl_ms: u64) -> i64 {
     i64::try_from(ttl_ms.saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// FxHash's step over 8 bytes at a time: the table's keys are the
+/// plugin's, bounded by its budget; SipHash's defence against flooding
+/// would cost several times more per key on the hot path.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }

@@ -22,8 +22,9 @@ use super::{Entry, Expiry};
 const MAGIC: &[u8; 8] = b"weirrun1";
 const FOOTER: usize = 32;
 const BLOCK: usize = 4096;
-/// Filter bits per key: about 1 % false positives with 7 probes.
-const BITS_PER_KEY: u64 = 10;
+/// Filter bits per key at most: about 1 % false positives with 7 probes
+/// (fewer when the store's memory budget can't hold that many).
+pub(super) const BITS_PER_KEY: u64 = 10;
 const PROBES: u32 = 7;
 /// Runs are files with this extension, in their store's directory.
 pub(super) const EXTENSION: &str = "run";
@@ -134,12 +135,23 @@ fn open_runs() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Weak<Run>>> {
         .unwrap_or_else(|e| e.into_inner())
 }
 
-/// Whether the run at `path` is open in this process (a store, a
-/// canary's or a successor's, still reads it).
+/// Runs being written in this process (a merge on its own thread): no
+/// snapshot names them yet, and none may delete them.
+fn writing() -> std::sync::MutexGuard<'static, std::collections::HashSet<PathBuf>> {
+    static WRITING: OnceLock<Mutex<std::collections::HashSet<PathBuf>>> = OnceLock::new();
+    WRITING
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether the run at `path` is in use in this process: open (a store, a
+/// canary's or a successor's, reads it) or being written.
 pub(super) fn is_open(path: &Path) -> bool {
-    open_runs()
-        .get(path)
-        .is_some_and(|w| w.strong_count() > 0)
+    writing().contains(path)
+        || open_runs()
+            .get(path)
+            .is_some_and(|w| w.strong_count() > 0)
 }
 
 impl Run {
@@ -228,8 +240,9 @@ impl Run {
     }
 
     /// The entry under `key`, if this run has one (a tombstone included).
-    pub(super) fn get(&self, key: &[u8]) -> Result<Option<Entry>, String> {
-        if !self.bloom.may_contain(hash(key)) {
+    /// `hash` is [`hash`]`(key)`, computed once for every run asked.
+    pub(super) fn get(&self, key: &[u8], hash: u64) -> Result<Option<Entry>, String> {
+        if !self.bloom.may_contain(hash) {
             return Ok(None);
         }
         let at = self.index.partition_point(|b| &*b.first <= key);
@@ -314,6 +327,7 @@ impl RunIter {
 
 /// Writes a new run, entries in strictly increasing key order.
 pub(super) struct RunWriter {
+    _writing: Writing,
     dir: Arc<SpillDir>,
     name: String,
     out: BufWriter<File>,
@@ -326,8 +340,13 @@ pub(super) struct RunWriter {
 }
 
 impl RunWriter {
-    /// A run in `dir` for at most `expected` entries (sizes its filter).
-    pub(super) fn create(dir: &Arc<SpillDir>, expected: u64) -> Result<RunWriter, String> {
+    /// A run in `dir` for at most `expected` entries, with a filter of
+    /// `bits` bits a key.
+    pub(super) fn create(
+        dir: &Arc<SpillDir>,
+        expected: u64,
+        bits: u64,
+    ) -> Result<RunWriter, String> {
         let name = format!("{}.{EXTENSION}", unique());
         std::fs::create_dir_all(dir.path())
             .map_err(|e| format!("can't create {}: {e}", dir.path().display()))?;
@@ -339,7 +358,9 @@ impl RunWriter {
             .create_new(true)
             .open(&path)
             .map_err(|e| format!("can't create {}: {e}", path.display()))?;
+        writing().insert(path.clone());
         Ok(RunWriter {
+            _writing: Writing(path),
             dir: dir.clone(),
             name,
             out: BufWriter::with_capacity(1 << 16, file),
@@ -347,7 +368,7 @@ impl RunWriter {
             block: Vec::with_capacity(BLOCK + 256),
             first: None,
             index: Vec::new(),
-            bloom: Bloom::with_keys(expected),
+            bloom: Bloom::with_bits(expected.max(1).saturating_mul(bits.max(1))),
             entries: 0,
         })
     }
@@ -427,6 +448,16 @@ impl RunWriter {
     }
 }
 
+/// Marks a run as being written while it lives.
+struct Writing(PathBuf);
+
+impl Drop for Writing {
+    /// Finished (the run is open by then) or abandoned.
+    fn drop(&mut self) {
+        writing().remove(&self.0);
+    }
+}
+
 fn parse_index(bytes: &[u8], data_end: u64) -> Result<Vec<BlockRef>, String> {
     let mut r = Decoder(bytes);
     let count = r.varint()?;
@@ -448,37 +479,42 @@ fn parse_index(bytes: &[u8], data_end: u64) -> Result<Vec<BlockRef>, String> {
 }
 
 /// Bits set for each key a run holds; a clear bit proves a key absent.
+/// Blocked: a key's probes all fall in one 512-bit block (a cache line),
+/// so a lookup in a run costs one memory access, not seven.
 #[derive(Debug)]
 struct Bloom {
     words: Vec<u64>,
 }
 
+/// Words in a block.
+const BLOCK_WORDS: usize = 8;
+
 impl Bloom {
-    fn with_keys(keys: u64) -> Bloom {
-        let bits = (keys.max(1) * BITS_PER_KEY).next_multiple_of(64);
+    fn with_bits(bits: u64) -> Bloom {
+        let bits = bits.max(512).next_multiple_of(512);
         Bloom {
             words: vec![0; (bits / 64) as usize],
         }
     }
 
-    fn probes(&self, h: u64) -> impl Iterator<Item = u64> {
-        let bits = self.words.len() as u64 * 64;
-        let step = h.rotate_left(32) | 1;
-        (0..u64::from(PROBES)).map(move |i| h.wrapping_add(i.wrapping_mul(step)) % bits)
+    /// The key's block (its first word) and the 7 bits in it.
+    fn probes(&self, h: u64) -> (usize, impl Iterator<Item = usize>) {
+        let blocks = (self.words.len() / BLOCK_WORDS) as u64;
+        let block = (h % blocks) as usize * BLOCK_WORDS;
+        let bits = h.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (block, (0..PROBES).map(move |i| ((bits >> (9 * i)) & 511) as usize))
     }
 
     fn insert(&mut self, h: u64) {
-        let bits = self.words.len() as u64 * 64;
-        let step = h.rotate_left(32) | 1;
-        for i in 0..u64::from(PROBES) {
-            let bit = h.wrapping_add(i.wrapping_mul(step)) % bits;
-            self.words[(bit / 64) as usize] |= 1 << (bit % 64);
+        let (block, bits) = self.probes(h);
+        for bit in bits {
+            self.words[block + bit / 64] |= 1 << (bit % 64);
         }
     }
 
     fn may_contain(&self, h: u64) -> bool {
-        self.probes(h)
-            .all(|bit| self.words[(bit / 64) as usize] & (1 << (bit % 64)) != 0)
+        let (block, mut bits) = self.probes(h);
+        bits.all(|bit| self.words[block + bit / 64] & (1 << (bit % 64)) != 0)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -488,8 +524,8 @@ impl Bloom {
     }
 
     fn parse(bytes: &[u8]) -> Result<Bloom, String> {
-        if bytes.is_empty() || !bytes.len().is_multiple_of(8) {
-            return Err(format!("{} bytes, not whole words", bytes.len()));
+        if bytes.is_empty() || !bytes.len().is_multiple_of(8 * BLOCK_WORDS) {
+            return Err(format!("{} bytes, not whole 64-byte blocks", bytes.len()));
         }
         Ok(Bloom {
             words: bytes
@@ -502,7 +538,7 @@ impl Bloom {
 
 /// A stable 64-bit hash of a key (it is stored, in the filters: never
 /// change it).
-fn hash(key: &[u8]) -> u64 {
+pub(super) fn hash(key: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (key.len() as u64).wrapping_mul(K);
     let mut chunks = key.chunks_exact(8);
@@ -604,10 +640,11 @@ impl<'a> Decoder<'a> {
 pub(super) fn merge(
     runs: &[Arc<Run>],
     dir: &Arc<SpillDir>,
+    bits: u64,
     keep: &dyn Fn(&Entry) -> bool,
 ) -> Result<Arc<Run>, String> {
     let expected = runs.iter().map(|r| r.entries).sum();
-    let mut out = RunWriter::create(dir, expected)?;
+    let mut out = RunWriter::create(dir, expected, bits)?;
     let mut iters: Vec<RunIter> = runs.iter().map(|r| r.iter_from(&[])).collect();
     let mut heads: Vec<Option<(Vec<u8>, Entry)>> = Vec::with_capacity(iters.len());
     for it in &mut iters {
@@ -641,4 +678,22 @@ pub(super) fn merge(
         }
     }
     out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_filter_says_no_to_almost_every_absent_key() {
+        let mut bloom = Bloom::with_bits(100_000 * BITS_PER_KEY);
+        for i in 0u64..100_000 {
+            bloom.insert(hash(format!("k{}", i * 7919).as_bytes()));
+        }
+        assert!((0u64..100_000).all(|i| bloom.may_contain(hash(format!("k{}", i * 7919).as_bytes()))));
+        let false_positives = (0u64..100_000)
+            .filter(|i| bloom.may_contain(hash(format!("absent{i}").as_bytes())))
+            .count();
+        assert!(false_positives < 2_000, "{false_positives} false positives in 100 000");
+    }
 }

@@ -11,7 +11,7 @@
 //! Bytes with neither mark are a plugin's own snapshot (a 0.1 plugin's, or
 //! a 0.2 one's with an empty store).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -67,7 +67,8 @@ fn encode_inline(store: &KvStore, out: &mut Vec<u8>) {
     put_u64(out, store.watermark.map_or(u64::MAX, |w| w as u64));
     out.push(u8::from(store.watermark.is_some()));
     put_u64(out, store.map.len() as u64);
-    for (key, e) in &store.map {
+    // In key order: the same store gives the same bytes.
+    for (key, e) in super::sorted_entries(&store.map) {
         put_bytes(out, key);
         put_bytes(out, e.value.as_deref().unwrap_or_default());
         let (tag, n) = match e.expiry {
@@ -145,7 +146,7 @@ fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> 
     let count = r.u64()?;
     store.watermark = has_watermark.then_some(watermark as i64);
     store.first_watermark = store.watermark;
-    let mut map = BTreeMap::new();
+    let mut map = std::mem::take(&mut store.map);
     let mut bytes = 0;
     for _ in 0..count {
         let key = r.bytes()?.to_vec();

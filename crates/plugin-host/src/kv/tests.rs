@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 
 fn got(kv: &KvStore, key: &[u8]) -> Option<Vec<u8>> {
@@ -148,7 +150,13 @@ fn the_newest_write_wins_across_runs_and_tombstones_hide_older_ones() {
     }
     let scanned: BTreeMap<_, _> = kv.scan(&[], 1000).unwrap().into_iter().collect();
     assert_eq!(scanned, model);
-    assert!(kv.runs().0 <= 3, "runs merge: {:?}", kv.runs());
+    kv.settle();
+    assert!(kv.runs().0 <= 2, "runs merge: {:?}", kv.runs());
+    for i in 0u8..50 {
+        assert_eq!(got(&kv, &[i]), model.get(&vec![i]).cloned(), "key {i}, merged");
+    }
+    let scanned: BTreeMap<_, _> = kv.scan(&[], 1000).unwrap().into_iter().collect();
+    assert_eq!(scanned, model);
 }
 
 #[test]
@@ -222,29 +230,33 @@ fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
 #[test]
 fn runs_no_kept_snapshot_names_are_collected_once_old_and_closed() {
     let (mut kv, dir) = on_disk(1 << 20);
-    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
-    let first = wrap(None, &mut kv).unwrap().unwrap();
-    kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
-    let second = wrap(None, &mut kv).unwrap().unwrap();
+    let mut states = Vec::new();
+    // Four snapshots of a key each: four runs of a size, merged into one.
+    for key in [b"a", b"b", b"c", b"d"] {
+        kv.put(key.to_vec(), b"1".to_vec()).unwrap();
+        states.push(wrap(None, &mut kv).unwrap().unwrap());
+    }
+    kv.settle();
+    assert_eq!(kv.runs().0, 1);
+    states.push(wrap(None, &mut kv).unwrap().unwrap());
     drop(kv);
+    let (first, last) = (&states[0], &states[4]);
     let files = dir.runs();
-    assert!(files >= 2, "the merged-away run is still on disk: {files}");
+    assert_eq!(files, 5, "the four merged-away runs are still on disk");
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
     assert_eq!(collect_garbage(&dir.0, &[], past), 0, "runs newer than the snapshot stay");
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
     // A store that reads the first snapshot holds its run open: it stays.
-    let (_, reader) = unwrap(&first, &KvStore::new(1 << 20)).unwrap();
-    let some = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
-    assert!(some < files - 1, "{some} of {files}");
-    assert!(unwrap(&first, &KvStore::new(1 << 20)).is_ok(), "its run stays while open");
+    let (_, reader) = unwrap(first, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(collect_garbage(&dir.0, std::slice::from_ref(last), later), 3);
+    assert!(unwrap(first, &KvStore::new(1 << 20)).is_ok(), "its run stays while open");
     drop(reader);
-    let rest = collect_garbage(&dir.0, std::slice::from_ref(&second), later);
-    assert!(rest >= 1);
-    assert_eq!(dir.runs(), files - some - rest);
-    let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(collect_garbage(&dir.0, std::slice::from_ref(last), later), 1);
+    assert_eq!(dir.runs(), 1);
+    let (_, back) = unwrap(last, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"a"), Some(b"1".to_vec()));
-    assert_eq!(got(&back, b"b"), Some(b"2".to_vec()));
-    assert!(unwrap(&first, &KvStore::new(1 << 20)).is_err(), "its run is gone");
+    assert_eq!(got(&back, b"d"), Some(b"1".to_vec()));
+    assert!(unwrap(first, &KvStore::new(1 << 20)).is_err(), "its run is gone");
 }
 
 #[test]
@@ -285,7 +297,7 @@ fn a_damaged_run_file_is_an_error_never_a_panic() {
     let dir = TempDir::new();
     std::fs::create_dir_all(&dir.0).unwrap();
     let spill = run::SpillDir::durable(&dir.0);
-    let mut w = run::RunWriter::create(&spill, 10).unwrap();
+    let mut w = run::RunWriter::create(&spill, 10, 10).unwrap();
     w.push(
         b"k",
         &Entry {
