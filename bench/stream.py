@@ -7,6 +7,11 @@
    - `csv → dedupe → aggregate → parquet`, the crash test's shape (state
      grows with every distinct id: the dedupe set is snapshotted whole at
      every checkpoint).
+   And the host state store: `generate → dedupe → blackhole` on
+   scattered string keys (each row a new key), the seen keys in the
+   plugin's memory (`store = "memory"`, snapshotted whole) or in the host
+   store (`store = "host"`, checkpoints write only new keys); and peak
+   memory with 100 M keys in the host store under a 256 MiB budget.
 2. End-to-end latency of the `http` source at a moderate rate: a client
    POSTs rows stamped with their send time; weir passes them through a
    filter plugin to an NDJSON stdout sink; a reader stamps their arrival.
@@ -150,6 +155,82 @@ format = "ndjson"
           f"{len(ms):,} rows, p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {ms[-1]:.1f} ms")
 
 
+def timed(weir: str, manifest: Path) -> tuple[float, float, str]:
+    """Runs a bounded pipeline: wall s, peak RSS MiB (this child's own,
+    from wait4), and its error ("" when it succeeded)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([weir, "run", "--quiet", "--progress", "0", str(manifest)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "RUST_LOG": "error"})
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    failed = "" if proc.returncode == 0 else (err.strip().splitlines() or ["failed"])[-1]
+    return wall, usage.ru_maxrss / 1024, failed
+
+
+def state_store(weir: str, plugins: Path, work: Path, rows: int, big: int, repeat: int) -> None:
+    """Dedupe on scattered keys, its seen set in the plugin's memory or the
+    host store, with checkpoints every 1 s or none; then 100 M keys."""
+    def manifest(name: str, store: str, checkpoint: bool, n: int, memory_mb: int) -> Path:
+        case = work / name
+        case.mkdir()
+        path = case / "pipeline.toml"
+        ckpt = 'checkpoint = { dir = "ckpt", interval_ms = 1000 }' if checkpoint else ""
+        path.write_text(f"""[pipeline]
+{ckpt}
+[sources.gen]
+type = "generate"
+rows = {n}
+keys = 1000000000000000
+
+[transforms.unique]
+plugin = "{plugins}/dedupe.wasm"
+inputs = ["gen"]
+config = {{ key = ["key"], store = "{store}" }}
+limits = {{ memory_mb = {memory_mb} }}
+
+[sinks.out]
+type = "blackhole"
+inputs = ["unique"]
+""")
+        return path
+
+    results = {}
+    for i in range(repeat):
+        for store in ("memory", "host"):
+            for checkpoint in (False, True):
+                wall, rss, failed = timed(weir, manifest(f"state-{store}-{checkpoint}-{i}", store,
+                                                         checkpoint, rows, 2048))
+                results.setdefault((store, checkpoint), []).append((wall, rss, failed))
+    print(f"  dedupe on {rows:,} scattered string keys (generate -> dedupe -> blackhole, "
+          f"memory_mb = 2048), median of {repeat}:")
+    for store in ("memory", "host"):
+        line = []
+        for checkpoint in (False, True):
+            runs = results[(store, checkpoint)]
+            failed = [f for _, _, f in runs if f]
+            label = "checkpoint every 1 s" if checkpoint else "no checkpoints"
+            if failed:
+                line.append(f"{label}: FAILED ({failed[0][:160]})")
+                continue
+            wall = statistics.median(w for w, _, _ in runs)
+            rss = max(r for _, r, _ in runs)
+            line.append(f"{label} {rows / wall / 1e6:.2f} M rows/s ({wall:.2f} s, peak RSS {rss:.0f} MiB)")
+        ratio = ""
+        if all(not f for runs in (results[(store, False)], results[(store, True)]) for _, _, f in runs):
+            a = statistics.median(w for w, _, _ in results[(store, False)])
+            b = statistics.median(w for w, _, _ in results[(store, True)])
+            ratio = f" -> {a / b * 100:.1f}% (target >= 90%)"
+        print(f"    store = \"{store}\": " + "; ".join(line) + ratio)
+    wall, rss, failed = timed(weir, manifest("state-big", "host", True, big, 256))
+    outcome = f"FAILED ({failed[:160]})" if failed else (
+        f"{big / wall / 1e6:.2f} M rows/s ({wall:.1f} s), peak RSS {rss:.0f} MiB")
+    print(f"  {big:,} distinct keys in the host store, memory_mb = 256, checkpoint every 1 s: "
+          f"{outcome} (target: memory bounded by the budget)")
+
+
 def rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -269,6 +350,9 @@ type = "parquet"
 inputs = ["per_second"]
 path = "out/agg.parquet"
 """, files * per_file, repeat, "orders")
+
+        state_store(args.weir, plugins, work, 200_000 if smoke else 10_000_000,
+                    1_000_000 if smoke else 100_000_000, repeat)
 
         seconds = 1.0 if smoke else 10.0
         for delay in (10, 100):
