@@ -99,7 +99,9 @@ pub fn insert_new(keys: &Keys, ttl: Option<Duration>) -> Result<BooleanArray> {
     let ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
     let bits = host::insert_new(&keys.bytes, &keys.ends, ms).map_err(Error::msg)?;
     if bits.len() * 8 < keys.len() {
-        return Err(Error::msg("the host answered insert_new for fewer keys than asked"));
+        return Err(Error::msg(
+            "the host answered insert_new for fewer keys than asked",
+        ));
     }
     let new = BooleanBuffer::new(Buffer::from_vec(bits), 0, keys.len());
     Ok(BooleanArray::new(new, None))

@@ -123,7 +123,13 @@ fn files_done(checkpoints: &Path) -> usize {
         .into_iter()
         .flatten()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_prefix("chk-")?.parse::<u64>().ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_prefix("chk-")?
+                .parse::<u64>()
+                .ok()
+        })
         .max();
     let Some(id) = newest else { return 0 };
     let meta = checkpoints.join(format!("chk-{id:010}/meta.json"));
@@ -172,7 +178,9 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
         rng ^= rng >> 27;
         rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
     };
-    let mut targets: Vec<usize> = (0..10).map(|_| 1 + next(FILES as u64 - 2) as usize).collect();
+    let mut targets: Vec<usize> = (0..10)
+        .map(|_| 1 + next(FILES as u64 - 2) as usize)
+        .collect();
     targets.sort_unstable();
     let mut points = Vec::new();
     for target in targets {
@@ -197,8 +205,14 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
 
     let got = output(&scratch.path("out"));
     if got != expected {
-        let missing = expected.iter().filter(|r| got.binary_search(r).is_err()).count();
-        let extra = got.iter().filter(|r| expected.binary_search(r).is_err()).count();
+        let missing = expected
+            .iter()
+            .filter(|r| got.binary_search(r).is_err())
+            .count();
+        let extra = got
+            .iter()
+            .filter(|r| expected.binary_search(r).is_err())
+            .count();
         panic!(
             "after 10 kills: {} rows, expected {}; {missing} missing, {extra} extra",
             got.len(),

@@ -64,7 +64,9 @@ impl KvStore {
                     done,
                 })
             }
-            Err(e) => tracing::warn!(error = %e, "can't start a state-store merge; runs stay unmerged"),
+            Err(e) => {
+                tracing::warn!(error = %e, "can't start a state-store merge; runs stay unmerged")
+            }
         }
     }
 
@@ -93,7 +95,9 @@ impl KvStore {
                     old.retire();
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "a state-store merge failed; its runs stay as they are"),
+            Err(e) => {
+                tracing::warn!(error = %e, "a state-store merge failed; its runs stay as they are")
+            }
         }
     }
 

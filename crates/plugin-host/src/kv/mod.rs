@@ -101,7 +101,12 @@ impl Clone for KvStore {
 
 impl PartialEq for KvStore {
     fn eq(&self, other: &Self) -> bool {
-        let names = |s: &KvStore| s.runs.iter().map(|r| r.name().to_string()).collect::<Vec<_>>();
+        let names = |s: &KvStore| {
+            s.runs
+                .iter()
+                .map(|r| r.name().to_string())
+                .collect::<Vec<_>>()
+        };
         self.map == other.map
             && self.bytes == other.bytes
             && self.watermark == other.watermark
@@ -147,10 +152,7 @@ impl KvStore {
 
     /// Runs on disk, and the entries they hold (shadowed ones included).
     pub fn runs(&self) -> (usize, u64) {
-        (
-            self.runs.len(),
-            self.runs.iter().map(|r| r.entries()).sum(),
-        )
+        (self.runs.len(), self.runs.iter().map(|r| r.entries()).sum())
     }
 
     /// The table's share of the budget: past it, it is flushed to disk.
@@ -201,7 +203,12 @@ impl KvStore {
         self.insert(key, Some(value), expiry)
     }
 
-    fn insert(&mut self, key: Vec<u8>, value: Option<Vec<u8>>, expiry: Expiry) -> Result<(), String> {
+    fn insert(
+        &mut self,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+        expiry: Expiry,
+    ) -> Result<(), String> {
         let old = self
             .map
             .get(&key)

@@ -148,10 +148,7 @@ fn writing() -> std::sync::MutexGuard<'static, std::collections::HashSet<PathBuf
 /// Whether the run at `path` is in use in this process: open (a store, a
 /// canary's or a successor's, reads it) or being written.
 pub(super) fn is_open(path: &Path) -> bool {
-    writing().contains(path)
-        || open_runs()
-            .get(path)
-            .is_some_and(|w| w.strong_count() > 0)
+    writing().contains(path) || open_runs().get(path).is_some_and(|w| w.strong_count() > 0)
 }
 
 impl Run {
@@ -173,12 +170,7 @@ impl Run {
 
     /// Memory the open run holds: its index and filter.
     pub(super) fn resident(&self) -> usize {
-        self.bloom.words.len() * 8
-            + self
-                .index
-                .iter()
-                .map(|b| b.first.len() + 40)
-                .sum::<usize>()
+        self.bloom.words.len() * 8 + self.index.iter().map(|b| b.first.len() + 40).sum::<usize>()
     }
 
     pub(super) fn retire(&self) {
@@ -211,7 +203,8 @@ impl Run {
         if &footer[24..] != MAGIC {
             return Err(damaged("not a weir state run (no mark at its end)"));
         }
-        let word = |i: usize| u64::from_le_bytes(footer[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+        let word =
+            |i: usize| u64::from_le_bytes(footer[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
         let (index_at, bloom_at, entries) = (word(0), word(1), word(2));
         let end = bytes - FOOTER as u64;
         if !(index_at <= bloom_at && bloom_at <= end) {
@@ -273,7 +266,10 @@ impl Run {
 
     /// Entries with keys `>= start`, in key order.
     pub(super) fn iter_from(self: &Arc<Self>, start: &[u8]) -> RunIter {
-        let block = self.index.partition_point(|b| &*b.first <= start).saturating_sub(1);
+        let block = self
+            .index
+            .partition_point(|b| &*b.first <= start)
+            .saturating_sub(1);
         RunIter {
             run: self.clone(),
             block,
@@ -374,7 +370,10 @@ impl RunWriter {
     }
 
     fn fail(&self, e: std::io::Error) -> String {
-        format!("can't write {}: {e}", self.dir.path().join(&self.name).display())
+        format!(
+            "can't write {}: {e}",
+            self.dir.path().join(&self.name).display()
+        )
     }
 
     pub(super) fn push(&mut self, key: &[u8], entry: &Entry) -> Result<(), String> {
@@ -502,7 +501,10 @@ impl Bloom {
         let blocks = (self.words.len() / BLOCK_WORDS) as u64;
         let block = (h % blocks) as usize * BLOCK_WORDS;
         let bits = h.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (block, (0..PROBES).map(move |i| ((bits >> (9 * i)) & 511) as usize))
+        (
+            block,
+            (0..PROBES).map(move |i| ((bits >> (9 * i)) & 511) as usize),
+        )
     }
 
     fn insert(&mut self, h: u64) {
@@ -690,10 +692,15 @@ mod tests {
         for i in 0u64..100_000 {
             bloom.insert(hash(format!("k{}", i * 7919).as_bytes()));
         }
-        assert!((0u64..100_000).all(|i| bloom.may_contain(hash(format!("k{}", i * 7919).as_bytes()))));
+        assert!(
+            (0u64..100_000).all(|i| bloom.may_contain(hash(format!("k{}", i * 7919).as_bytes())))
+        );
         let false_positives = (0u64..100_000)
             .filter(|i| bloom.may_contain(hash(format!("absent{i}").as_bytes())))
             .count();
-        assert!(false_positives < 2_000, "{false_positives} false positives in 100 000");
+        assert!(
+            false_positives < 2_000,
+            "{false_positives} false positives in 100 000"
+        );
     }
 }

@@ -42,9 +42,14 @@ pub fn wrap(plugin: Option<Vec<u8>>, store: &mut KvStore) -> Result<Option<Vec<u
     put_plugin(&mut out, plugin.as_deref());
     put_opt(&mut out, store.watermark);
     put_opt(&mut out, store.first_watermark);
-    let dir = store.dir.as_ref().map_or(PathBuf::new(), |d| d.path().to_path_buf());
+    let dir = store
+        .dir
+        .as_ref()
+        .map_or(PathBuf::new(), |d| d.path().to_path_buf());
     put_bytes(&mut out, dir.as_os_str().as_encoded_bytes());
-    out.push(u8::from(store.dir.as_ref().is_some_and(|d| d.is_temporary())));
+    out.push(u8::from(
+        store.dir.as_ref().is_some_and(|d| d.is_temporary()),
+    ));
     put_u64(&mut out, store.runs.len() as u64);
     for run in &store.runs {
         put_bytes(&mut out, run.dir().path().as_os_str().as_encoded_bytes());

@@ -47,12 +47,20 @@ fn a_put_is_read_back_scanned_in_key_order_and_deleted() {
     kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
     kv.put(b"c".to_vec(), b"3".to_vec()).unwrap();
     assert_eq!(got(&kv, b"a"), Some(b"1".to_vec()));
-    let keys: Vec<_> = kv.scan(b"b", 10).unwrap().into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<_> = kv
+        .scan(b"b", 10)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
     assert_eq!(kv.scan(b"", 1).unwrap().len(), 1);
     kv.delete(b"a");
     assert_eq!(got(&kv, b"a"), None);
-    assert_eq!(kv.bytes(), charge(b"b", Some(b"2")) + charge(b"c", Some(b"3")));
+    assert_eq!(
+        kv.bytes(),
+        charge(b"b", Some(b"2")) + charge(b"c", Some(b"3"))
+    );
 }
 
 #[test]
@@ -109,17 +117,26 @@ fn a_table_past_its_share_of_the_budget_goes_to_disk_between_calls() {
         kv.begin();
         kv.put(i.to_be_bytes().to_vec(), vec![7; 8]).unwrap();
         kv.commit().unwrap();
-        assert!(kv.bytes() <= kv.budget() / 4 + 200, "the table stays in its share");
+        assert!(
+            kv.bytes() <= kv.budget() / 4 + 200,
+            "the table stays in its share"
+        );
     }
     let (runs, entries) = kv.runs();
-    assert!(runs >= 1 && entries >= 1500, "{runs} runs, {entries} entries");
+    assert!(
+        runs >= 1 && entries >= 1500,
+        "{runs} runs, {entries} entries"
+    );
     for i in (0u32..2000).step_by(37) {
         assert_eq!(got(&kv, &i.to_be_bytes()), Some(vec![7; 8]), "key {i}");
     }
     assert_eq!(got(&kv, &5000u32.to_be_bytes()), None);
     let all = kv.scan(&[], u32::MAX).unwrap();
     assert_eq!(all.len(), 2000);
-    assert!(all.windows(2).all(|w| w[0].0 < w[1].0), "scan is in key order");
+    assert!(
+        all.windows(2).all(|w| w[0].0 < w[1].0),
+        "scan is in key order"
+    );
 }
 
 #[test]
@@ -153,7 +170,11 @@ fn the_newest_write_wins_across_runs_and_tombstones_hide_older_ones() {
     kv.settle();
     assert!(kv.runs().0 <= 2, "runs merge: {:?}", kv.runs());
     for i in 0u8..50 {
-        assert_eq!(got(&kv, &[i]), model.get(&vec![i]).cloned(), "key {i}, merged");
+        assert_eq!(
+            got(&kv, &[i]),
+            model.get(&vec![i]).cloned(),
+            "key {i}, merged"
+        );
     }
     let scanned: BTreeMap<_, _> = kv.scan(&[], 1000).unwrap().into_iter().collect();
     assert_eq!(scanned, model);
@@ -201,7 +222,10 @@ fn a_store_crosses_a_snapshot_with_the_plugins_own_state_bit_for_bit() {
     assert_eq!(back, kv);
     // An empty store leaves the plugin's bytes as they are.
     let mut empty = KvStore::new(1 << 20);
-    assert_eq!(wrap(Some(b"p".to_vec()), &mut empty).unwrap(), Some(b"p".to_vec()));
+    assert_eq!(
+        wrap(Some(b"p".to_vec()), &mut empty).unwrap(),
+        Some(b"p".to_vec())
+    );
     assert_eq!(unwrap(b"p", &empty).unwrap().0, Some(b"p".to_vec()));
 }
 
@@ -209,20 +233,31 @@ fn a_store_crosses_a_snapshot_with_the_plugins_own_state_bit_for_bit() {
 fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
     let (mut kv, dir) = on_disk(1 << 20);
     for i in 0u32..1000 {
-        kv.put(i.to_be_bytes().to_vec(), i.to_le_bytes().to_vec()).unwrap();
+        kv.put(i.to_be_bytes().to_vec(), i.to_le_bytes().to_vec())
+            .unwrap();
     }
     let first = wrap(None, &mut kv).unwrap().unwrap();
-    assert!(first.len() < 300, "a list of runs, not the entries: {} bytes", first.len());
+    assert!(
+        first.len() < 300,
+        "a list of runs, not the entries: {} bytes",
+        first.len()
+    );
     kv.put(b"new".to_vec(), b"v".to_vec()).unwrap();
     kv.delete(&7u32.to_be_bytes());
     let second = wrap(None, &mut kv).unwrap().unwrap();
     let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"new"), Some(b"v".to_vec()));
     assert_eq!(got(&back, &7u32.to_be_bytes()), None);
-    assert_eq!(got(&back, &8u32.to_be_bytes()), Some(8u32.to_le_bytes().to_vec()));
+    assert_eq!(
+        got(&back, &8u32.to_be_bytes()),
+        Some(8u32.to_le_bytes().to_vec())
+    );
     // The first snapshot still reads as it was: runs are never changed.
     let (_, old) = unwrap(&first, &KvStore::new(1 << 20)).unwrap();
-    assert_eq!(got(&old, &7u32.to_be_bytes()), Some(7u32.to_le_bytes().to_vec()));
+    assert_eq!(
+        got(&old, &7u32.to_be_bytes()),
+        Some(7u32.to_le_bytes().to_vec())
+    );
     assert_eq!(got(&old, b"new"), None);
     assert!(dir.runs() >= 2);
 }
@@ -244,19 +279,35 @@ fn runs_no_kept_snapshot_names_are_collected_once_old_and_closed() {
     let files = dir.runs();
     assert_eq!(files, 5, "the four merged-away runs are still on disk");
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    assert_eq!(collect_garbage(&dir.0, &[], past), 0, "runs newer than the snapshot stay");
+    assert_eq!(
+        collect_garbage(&dir.0, &[], past),
+        0,
+        "runs newer than the snapshot stay"
+    );
     let later = std::time::SystemTime::now() + std::time::Duration::from_secs(60);
     // A store that reads the first snapshot holds its run open: it stays.
     let (_, reader) = unwrap(first, &KvStore::new(1 << 20)).unwrap();
-    assert_eq!(collect_garbage(&dir.0, std::slice::from_ref(last), later), 3);
-    assert!(unwrap(first, &KvStore::new(1 << 20)).is_ok(), "its run stays while open");
+    assert_eq!(
+        collect_garbage(&dir.0, std::slice::from_ref(last), later),
+        3
+    );
+    assert!(
+        unwrap(first, &KvStore::new(1 << 20)).is_ok(),
+        "its run stays while open"
+    );
     drop(reader);
-    assert_eq!(collect_garbage(&dir.0, std::slice::from_ref(last), later), 1);
+    assert_eq!(
+        collect_garbage(&dir.0, std::slice::from_ref(last), later),
+        1
+    );
     assert_eq!(dir.runs(), 1);
     let (_, back) = unwrap(last, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"a"), Some(b"1".to_vec()));
     assert_eq!(got(&back, b"d"), Some(b"1".to_vec()));
-    assert!(unwrap(first, &KvStore::new(1 << 20)).is_err(), "its run is gone");
+    assert!(
+        unwrap(first, &KvStore::new(1 << 20)).is_err(),
+        "its run is gone"
+    );
 }
 
 #[test]
