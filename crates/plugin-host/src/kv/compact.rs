@@ -1,7 +1,8 @@
-//! Merging runs, off the data path: size-tiered, four runs at a time. The
-//! newest four merge once they are within 2× of each other (runs only
-//! grow toward the oldest), so a key is rewritten about log4(keys /
-//! flushed) times and a lookup reads at most three runs a tier.
+//! Merging runs, off the data path: size-tiered, four runs at a time.
+//! Four consecutive runs merge once they are within 2× of each other
+//! (runs grow toward the oldest), so a key is rewritten about log4(keys /
+//! flushed) times and a lookup reads a few runs a tier; when merges fall
+//! behind, the cheapest four merge whatever their sizes.
 //!
 //! A merge runs on a thread of its own (the node's thread goes on with
 //! its batches, on the other core) and is installed at the next flush or
@@ -19,7 +20,8 @@ use super::{expired, Entry, KvStore};
 /// Runs merged into one at a time.
 const FAN_IN: usize = 4;
 
-/// Runs kept at most: past it the store waits for the merge in flight.
+/// Runs kept at most: past it the store waits for the merge in flight
+/// (past half of it, runs merge whatever their sizes).
 const MAX_RUNS: usize = 24;
 
 /// A merge in flight: of the runs at `from..from + count`.
@@ -33,17 +35,17 @@ pub(super) struct Merging {
 impl KvStore {
     /// Installs a finished merge, and starts the next one due.
     pub(super) fn compact(&mut self, dir: &Arc<SpillDir>) {
+        // Too many runs (merges fell behind the flushes): wait for the one
+        // in flight rather than make every lookup read more of them.
         let wait = self.runs.len() > MAX_RUNS;
         self.install(wait);
         if self.merging.is_some() {
             return;
         }
-        let n = self.runs.len();
-        if n < FAN_IN || self.runs[n - FAN_IN].bytes() > 2 * self.runs[n - 1].bytes() {
+        let Some(from) = self.pick() else {
             return;
-        }
-        let from = n - FAN_IN;
-        let inputs: Vec<Arc<Run>> = self.runs[from..].to_vec();
+        };
+        let inputs: Vec<Arc<Run>> = self.runs[from..from + FAN_IN].to_vec();
         // Into the bottom run, what no reader can see is dropped: the
         // watermark can only have moved on by the time it is installed.
         let (bottom, first, wm) = (from == 0, self.first_watermark, self.watermark);
@@ -68,6 +70,29 @@ impl KvStore {
                 tracing::warn!(error = %e, "can't start a state-store merge; runs stay unmerged")
             }
         }
+    }
+
+    /// Where the next merge starts: the newest four consecutive runs
+    /// within 2× of each other (runs are ordered oldest first, and an
+    /// older run is the larger), or, past half of [`MAX_RUNS`], the four
+    /// consecutive runs smallest together — so the count comes down
+    /// whatever the flushes' sizes.
+    fn pick(&self) -> Option<usize> {
+        let n = self.runs.len();
+        if n < FAN_IN {
+            return None;
+        }
+        let bytes = |i: usize| self.runs[i].bytes();
+        if let Some(i) = (0..=n - FAN_IN)
+            .rev()
+            .find(|&i| bytes(i) <= 2 * bytes(i + FAN_IN - 1))
+        {
+            return Some(i);
+        }
+        if n <= MAX_RUNS / 2 {
+            return None;
+        }
+        (0..=n - FAN_IN).min_by_key(|&i| (i..i + FAN_IN).map(bytes).sum::<u64>())
     }
 
     /// Installs the merge in flight if it finished (waiting for it when

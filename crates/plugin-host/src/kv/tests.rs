@@ -409,3 +409,22 @@ fn a_key_inserted_with_a_ttl_is_new_again_once_it_expired() {
     kv.advance(1_010_000);
     assert_eq!(kv.insert_new(b"k", &[1], Some(10)).unwrap(), [1]);
 }
+
+#[test]
+fn flushes_of_shrinking_size_still_merge_and_every_key_stays_readable() {
+    let (mut kv, _dir) = on_disk(1 << 30);
+    let mut key = 0u32;
+    // Each flush smaller than the one before: no four newest runs are
+    // ever within 2× of each other.
+    for round in 0..60u32 {
+        for _ in 0..(2000 / (round + 1)).max(1) {
+            kv.put(key.to_be_bytes().to_vec(), vec![1]).unwrap();
+            key += 1;
+        }
+        kv.flush().unwrap();
+    }
+    kv.settle();
+    assert!(kv.runs().0 <= 12, "{:?}", kv.runs());
+    assert!((0..key).step_by(7).all(|k| got(&kv, &k.to_be_bytes()) == Some(vec![1])));
+    assert_eq!(kv.scan(&[], u32::MAX).unwrap().len(), key as usize);
+}
