@@ -468,11 +468,12 @@ impl KvStore {
     }
 
     /// Filter bits a key for a new run: the most (10) while the filters
-    /// of every key on disk fit in half the budget, fewer past it (more
-    /// lookups then read a block they need not), at least 2.
+    /// of every key on disk fit in a quarter of the budget (a merge holds
+    /// its inputs' and its output's at once), fewer past it (more lookups
+    /// then read a block they need not), at least 2.
     fn filter_bits(&self) -> u64 {
         let keys = self.runs().1 + self.map.len() as u64;
-        let room = (self.budget / 2) as u64 * 8;
+        let room = (self.budget / 4) as u64 * 8;
         (room / keys.max(1)).clamp(2, run::BITS_PER_KEY)
     }
 }

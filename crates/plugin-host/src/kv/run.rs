@@ -23,9 +23,10 @@ const MAGIC: &[u8; 8] = b"weirrun1";
 const FOOTER: usize = 32;
 const BLOCK: usize = 4096;
 /// Filter bits per key at most: about 1 % false positives with 7 probes
-/// (fewer when the store's memory budget can't hold that many).
+/// (fewer bits and probes when the store's memory budget can't hold
+/// that many).
 pub(super) const BITS_PER_KEY: u64 = 10;
-const PROBES: u32 = 7;
+const MAX_PROBES: u64 = 7;
 /// Runs are files with this extension, in their store's directory.
 pub(super) const EXTENSION: &str = "run";
 
@@ -364,7 +365,7 @@ impl RunWriter {
             block: Vec::with_capacity(BLOCK + 256),
             first: None,
             index: Vec::new(),
-            bloom: Bloom::with_bits(expected.max(1).saturating_mul(bits.max(1))),
+            bloom: Bloom::with_bits(expected.max(1).saturating_mul(bits.max(1)), bits),
             entries: 0,
         })
     }
@@ -483,27 +484,30 @@ fn parse_index(bytes: &[u8], data_end: u64) -> Result<Vec<BlockRef>, String> {
 #[derive(Debug)]
 struct Bloom {
     words: Vec<u64>,
+    /// Bits set a key: about 0.69 × bits a key, the optimum.
+    probes: u64,
 }
 
 /// Words in a block.
 const BLOCK_WORDS: usize = 8;
 
 impl Bloom {
-    fn with_bits(bits: u64) -> Bloom {
+    fn with_bits(bits: u64, per_key: u64) -> Bloom {
         let bits = bits.max(512).next_multiple_of(512);
         Bloom {
             words: vec![0; (bits / 64) as usize],
+            probes: (per_key * 69 / 100).clamp(1, MAX_PROBES),
         }
     }
 
-    /// The key's block (its first word) and the 7 bits in it.
+    /// The key's block (its first word) and its bits in it.
     fn probes(&self, h: u64) -> (usize, impl Iterator<Item = usize>) {
         let blocks = (self.words.len() / BLOCK_WORDS) as u64;
         let block = (h % blocks) as usize * BLOCK_WORDS;
         let bits = h.rotate_left(32).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         (
             block,
-            (0..PROBES).map(move |i| ((bits >> (9 * i)) & 511) as usize),
+            (0..self.probes).map(move |i| ((bits >> (9 * i)) & 511) as usize),
         )
     }
 
@@ -520,16 +524,23 @@ impl Bloom {
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.probes.to_le_bytes());
         for w in &self.words {
             out.extend_from_slice(&w.to_le_bytes());
         }
     }
 
     fn parse(bytes: &[u8]) -> Result<Bloom, String> {
+        let (probes, bytes) = bytes.split_at_checked(8).ok_or("cut short")?;
+        let probes = u64::from_le_bytes(probes.try_into().map_err(|_| "cut short")?);
+        if !(1..=MAX_PROBES).contains(&probes) {
+            return Err(format!("{probes} probes a key"));
+        }
         if bytes.is_empty() || !bytes.len().is_multiple_of(8 * BLOCK_WORDS) {
             return Err(format!("{} bytes, not whole 64-byte blocks", bytes.len()));
         }
         Ok(Bloom {
+            probes,
             words: bytes
                 .chunks_exact(8)
                 .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
@@ -688,7 +699,7 @@ mod tests {
 
     #[test]
     fn the_filter_says_no_to_almost_every_absent_key() {
-        let mut bloom = Bloom::with_bits(100_000 * BITS_PER_KEY);
+        let mut bloom = Bloom::with_bits(100_000 * BITS_PER_KEY, BITS_PER_KEY);
         for i in 0u64..100_000 {
             bloom.insert(hash(format!("k{}", i * 7919).as_bytes()));
         }
