@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use arrow_row::{RowConverter, SortField};
+use arrow_row::RowConverter;
 use weir_plugin_sdk::arrow_array::types::Int64Type;
 use weir_plugin_sdk::arrow_array::ArrayRef;
 use weir_plugin_sdk::prelude::*;
@@ -52,16 +52,7 @@ impl HostSeen {
                 }
             }
             _ => {
-                let converter = match &mut self.converter {
-                    Some(c) => c,
-                    None => self.converter.insert(RowConverter::new(
-                        columns
-                            .iter()
-                            .map(|c| SortField::new(c.data_type().clone()))
-                            .collect(),
-                    )?),
-                };
-                for row in converter.convert_columns(columns)?.iter() {
+                for row in crate::row_keys(&mut self.converter, columns)?.iter() {
                     self.keys.push(row.as_ref())?;
                 }
             }

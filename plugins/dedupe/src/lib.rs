@@ -144,6 +144,24 @@ struct Dedupe {
     checked: bool,
 }
 
+/// The key columns' rows in Arrow's row encoding (one byte string a
+/// row, comparable and hashable as bytes), with the converter made once.
+fn row_keys(
+    converter: &mut Option<RowConverter>,
+    columns: &[weir_plugin_sdk::arrow_array::ArrayRef],
+) -> Result<arrow_row::Rows> {
+    let converter = match converter {
+        Some(c) => c,
+        None => converter.insert(RowConverter::new(
+            columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        )?),
+    };
+    Ok(converter.convert_columns(columns)?)
+}
+
 fn check_keys(input: &Schema, key: &[String]) -> Result<()> {
     for k in key {
         weir_plugin_sdk::path::field(input, k)
@@ -177,16 +195,7 @@ impl Dedupe {
             }
             self.seen.reset(Seen::Rows(HashSet::default()));
         }
-        let converter = match &mut self.converter {
-            Some(c) => c,
-            None => self.converter.insert(RowConverter::new(
-                columns
-                    .iter()
-                    .map(|c| SortField::new(c.data_type().clone()))
-                    .collect(),
-            )?),
-        };
-        let rows = converter.convert_columns(&columns)?;
+        let rows = row_keys(&mut self.converter, &columns)?;
         let (Seen::Rows(seen), older) = self.seen.split() else {
             return Err(Error::msg("dedupe: internal state mismatch"));
         };

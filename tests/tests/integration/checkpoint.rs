@@ -113,7 +113,7 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
     )
 }
 
-fn start(manifest: &Path) -> Child {
+pub(crate) fn start(manifest: &Path) -> Child {
     weir()
         .args(["run", "--quiet", "--progress", "0"])
         .arg(manifest)
@@ -123,7 +123,7 @@ fn start(manifest: &Path) -> Child {
         .expect("start weir")
 }
 
-fn wait_ok(mut child: Child) {
+pub(crate) fn wait_ok(mut child: Child) {
     let status = child.wait().expect("wait");
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
@@ -197,9 +197,9 @@ fn files_done(dir: &Path) -> usize {
 }
 
 /// xorshift64*: reproducible "random" kill points from a printed seed.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;

@@ -6,12 +6,11 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weir_tests::{int64_values, plugins, read_parquet, toml_path, Scratch};
 
-use crate::process::weir;
+use crate::checkpoint::{start, wait_ok, Rng};
 
 const FILES: usize = 20;
 const ROWS_PER_FILE: usize = 60_000;
@@ -70,25 +69,6 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
             dedupe = toml_path(plugins::DEDUPE.as_ref()),
         ),
     )
-}
-
-fn start(manifest: &Path) -> Child {
-    weir()
-        .args(["run", "--quiet", "--progress", "0"])
-        .arg(manifest)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start weir")
-}
-
-fn wait_ok(mut child: Child) {
-    let status = child.wait().expect("wait");
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        std::io::Read::read_to_string(&mut e, &mut err).ok();
-    }
-    assert!(status.success(), "weir failed: {err}");
 }
 
 /// Every output row as (seq, id), sorted.
@@ -171,13 +151,8 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
                 | 1
         });
     eprintln!("kill points from WEIR_CRASH_SEED={seed}");
-    let mut rng = seed;
-    let mut next = |n: u64| {
-        rng ^= rng >> 12;
-        rng ^= rng << 25;
-        rng ^= rng >> 27;
-        rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    };
+    let mut rng = Rng(seed);
+    let mut next = |n: u64| rng.below(n);
     let mut targets: Vec<usize> = (0..10)
         .map(|_| 1 + next(FILES as u64 - 2) as usize)
         .collect();

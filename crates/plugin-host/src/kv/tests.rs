@@ -425,6 +425,8 @@ fn flushes_of_shrinking_size_still_merge_and_every_key_stays_readable() {
     }
     kv.settle();
     assert!(kv.runs().0 <= 12, "{:?}", kv.runs());
-    assert!((0..key).step_by(7).all(|k| got(&kv, &k.to_be_bytes()) == Some(vec![1])));
+    assert!((0..key)
+        .step_by(7)
+        .all(|k| got(&kv, &k.to_be_bytes()) == Some(vec![1])));
     assert_eq!(kv.scan(&[], u32::MAX).unwrap().len(), key as usize);
 }
