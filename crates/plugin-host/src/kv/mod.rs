@@ -529,7 +529,14 @@ impl Hasher for KeyHasher {
         }
     }
 
+    /// Mixed, so that every input bit reaches the low bits the table
+    /// indexes by: a product alone leaves them to the input's low bits,
+    /// and big-endian integer keys vary in their high ones (every key in
+    /// one bucket).
     fn finish(&self) -> u64 {
-        self.0
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^ (h >> 33)
     }
 }

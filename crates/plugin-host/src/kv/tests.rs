@@ -430,3 +430,14 @@ fn flushes_of_shrinking_size_still_merge_and_every_key_stays_readable() {
         .all(|k| got(&kv, &k.to_be_bytes()) == Some(vec![1])));
     assert_eq!(kv.scan(&[], u32::MAX).unwrap().len(), key as usize);
 }
+
+#[test]
+fn big_endian_integer_keys_spread_over_the_table() {
+    use std::hash::BuildHasher;
+    let hasher = BuildHasherDefault::<KeyHasher>::default();
+    // The low 12 bits index a 4096-bucket table: they must vary.
+    let buckets: std::collections::HashSet<u64> = (0u64..4096)
+        .map(|i| hasher.hash_one(i.to_be_bytes().to_vec()) & 4095)
+        .collect();
+    assert!(buckets.len() > 2000, "{} of 4096 buckets used", buckets.len());
+}
