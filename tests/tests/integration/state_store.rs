@@ -173,7 +173,10 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
             if let Some(mut e) = child.stderr.take() {
                 std::io::Read::read_to_string(&mut e, &mut err).ok();
             }
-            panic!("the run ended ({status}) before kill {}: {err}", points.len() + 1);
+            panic!(
+                "the run ended ({status}) before kill {}: {err}",
+                points.len() + 1
+            );
         }
         child.kill().unwrap();
         child.wait().unwrap();

@@ -439,5 +439,9 @@ fn big_endian_integer_keys_spread_over_the_table() {
     let buckets: std::collections::HashSet<u64> = (0u64..4096)
         .map(|i| hasher.hash_one(i.to_be_bytes().to_vec()) & 4095)
         .collect();
-    assert!(buckets.len() > 2000, "{} of 4096 buckets used", buckets.len());
+    assert!(
+        buckets.len() > 2000,
+        "{} of 4096 buckets used",
+        buckets.len()
+    );
 }
