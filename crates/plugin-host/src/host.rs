@@ -450,6 +450,12 @@ impl Sandbox {
         let state = HostState::new(self.node.clone(), &self.limits, &self.grants)?;
         let mut store = Store::new(engine, state);
         store.limiter(|s| &mut s.limits);
+        // What one call may hand the host (a snapshot, an output): as much
+        // as the plugin may hold, rather than wasmtime's 128 MiB, so a
+        // plugin within its memory limit never fails for the size of its
+        // state. The limit it guards against (a guest making the host
+        // allocate without bound) is the memory limit already.
+        store.set_hostcall_fuel(usize::try_from(self.limits.memory_mb << 20).unwrap_or(usize::MAX));
         store.epoch_deadline_trap();
         store.set_epoch_deadline(super::engine::ticks(std::time::Duration::from_millis(
             self.limits.timeout_ms,

@@ -796,3 +796,43 @@ fn a_failed_snapshot_declines_that_checkpoint_not_the_run_up_to_max_failed_snaps
         "the fourth failure in a row fails the run, naming the node: {stderr}"
     );
 }
+
+#[test]
+fn a_snapshot_larger_than_128_mib_is_checkpointed_when_the_memory_limit_allows_it() {
+    // wasmtime lets one call hand the host 128 MiB by default; a plugin
+    // allowed 512 MiB of memory may hold (and snapshot) more than that.
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        format!(
+            r#"
+            [pipeline]
+            checkpoint = {{ dir = "checkpoints", interval_ms = 100000 }}
+
+            [sources.gen]
+            type = "generate"
+            rows = 1000
+
+            [transforms.counter]
+            plugin = {hostile}
+            inputs = ["gen"]
+            config = {{ mode = "stateful", snapshot_mib = 160 }}
+            limits = {{ memory_mb = 512, timeout_ms = 10000 }}
+
+            [sinks.out]
+            type = "blackhole"
+            inputs = ["counter"]
+            "#,
+            hostile = toml_path(plugins::HOSTILE.as_ref()),
+        ),
+    );
+    wait_ok(start(&manifest));
+    let id = newest_checkpoint(&scratch.path("checkpoints"));
+    let dir = scratch.path(&format!("checkpoints/chk-{id:010}"));
+    let state = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".state"))
+        .expect("the plugin's state file");
+    assert!(state.metadata().unwrap().len() >= 160 << 20);
+}

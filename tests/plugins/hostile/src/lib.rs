@@ -41,6 +41,9 @@ struct Config {
     /// `stateful`: this many snapshots fail (return an error) first.
     #[serde(default)]
     fail_snapshots: u64,
+    /// `stateful`: a snapshot this many MiB long (zeros after the count).
+    #[serde(default)]
+    snapshot_mib: usize,
     /// Where the mode strikes.
     #[serde(default = "process_phase")]
     phase: String,
@@ -212,7 +215,11 @@ impl Transform for Hostile {
         }
         let keeps_state = matches!(self.config.mode.as_str(), "stateful" | "bad-restore")
             || self.config.phase != "process";
-        Ok(keeps_state.then(|| self.rows.to_le_bytes().to_vec()))
+        Ok(keeps_state.then(|| {
+            let mut state = self.rows.to_le_bytes().to_vec();
+            state.resize(state.len().max(self.config.snapshot_mib << 20), 0);
+            state
+        }))
     }
 
     fn restore(&mut self, state: &[u8]) -> Result<()> {
@@ -225,7 +232,10 @@ impl Transform for Hostile {
             eprintln!("restoring {} bytes of state", state.len());
             panic!("hostile plugin panicked in restore on purpose");
         }
-        let bytes: [u8; 8] = state.try_into().map_err(|_| Error::msg("bad state"))?;
+        let bytes: [u8; 8] = state
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::msg("bad state"))?;
         self.rows = u64::from_le_bytes(bytes);
         Ok(())
     }
