@@ -18,6 +18,20 @@ use arrow_buffer::{BooleanBuffer, Buffer};
 use crate::wit::weir::plugin::state as host;
 use crate::{Error, Result};
 
+/// Where a plugin keeps its large keyed state: the `store` key of the
+/// config of plugins that offer both (`dedupe`, `aggregate`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Store {
+    /// The plugin's own memory, snapshotted whole at every checkpoint:
+    /// the fastest while the state fits.
+    #[default]
+    Memory,
+    /// This store: bounded memory (it spills to disk), and a checkpoint
+    /// writes only what changed since the one before.
+    Host,
+}
+
 /// The value under `key`, if any (and not expired).
 pub fn get(key: &[u8]) -> Option<Vec<u8>> {
     host::get(key)
@@ -85,6 +99,14 @@ impl Keys {
     pub fn clear(&mut self) {
         self.bytes.clear();
         self.ends.clear();
+    }
+
+    /// The keys, in the order pushed.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(&self.ends)
+            .map(|(start, &end)| &self.bytes[start as usize..end as usize])
     }
 }
 

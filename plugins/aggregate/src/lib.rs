@@ -30,12 +30,21 @@
 //!   windows, a row late for any of its windows goes there (it still
 //!   counts in those of its windows still open).
 //!
+//! - `store` (optional): where the open windows are kept. `"memory"`
+//!   (default) is the plugin's own memory, snapshotted whole at every
+//!   checkpoint: the fastest while they fit. `"host"` is the host's state
+//!   store: memory bounded by `limits.memory_mb` however many groups are
+//!   open, and a checkpoint writes only the groups touched since the one
+//!   before (see `host.rs`). Switching a running node either way moves its
+//!   open windows over.
+//!
 //! The watermark is the one weir hands over with every batch (sources
 //! declare `watermark = { column, delay_ms }`). Without one, windows are
 //! emitted at end of input. Output rows come in (window start, key) order.
 //! Open windows, the watermark and the late count are the plugin's state:
 //! they survive hot reload and checkpoints.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
 /// The output port of rows later than `allowed_lateness_ms`.
@@ -52,9 +61,12 @@ use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde::{Deserialize as De, Serialize};
 use weir_plugin_sdk::serde_json;
 
+mod host;
 mod keys;
 
+use host::{Group, HostWindows};
 use keys::{keys_of, Key, KeyKind};
+use weir_plugin_sdk::state::Store;
 
 /// An aggregate function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -103,6 +115,9 @@ pub struct Config {
     /// `allowed_lateness_ms`: how long past its end a window waits.
     #[serde(default)]
     allowed_lateness_ms: u64,
+    /// `store`: where the open windows are kept.
+    #[serde(default)]
+    store: Store,
 }
 
 /// An f64 kept bit-exact through a snapshot.
@@ -204,6 +219,14 @@ impl Agg {
     }
 }
 
+/// A batch's columns, as the windows read them.
+struct Rows<'a> {
+    times: &'a [Option<i64>],
+    keys: &'a [Vec<Key>],
+    values: &'a [Values],
+    aggs: &'a [Agg],
+}
+
 /// A value column read for one batch.
 enum Values {
     Rows,
@@ -223,6 +246,10 @@ struct State {
     /// before it must emit its windows).
     aggs: Option<Vec<Agg>>,
     keys: Option<Vec<KeyKind>>,
+    /// `store = "host"`: starts of the windows whose groups are in the
+    /// host store (`windows` is then empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    in_store: Vec<i64>,
 }
 
 struct Aggregate {
@@ -234,7 +261,10 @@ struct Aggregate {
     aggs: Option<Vec<Agg>>,
     keys: Option<Vec<KeyKind>>,
     schema: Option<SchemaRef>,
+    /// The open windows (`store = "memory"`).
     open: BTreeMap<(i64, Vec<Key>), Vec<Acc>>,
+    /// `store = "host"`: the open windows are in the host store.
+    host: Option<HostWindows>,
     watermark: Option<i64>,
     late_rows: u64,
     untimed_rows: u64,
@@ -554,17 +584,67 @@ impl Aggregate {
             .filter(move |s| ts < s + size)
     }
 
-    /// Emits, in order, every window the watermark has closed (all of them
-    /// at end of input).
+    /// Adds a batch's rows to the groups of their windows in `open`
+    /// (loading a group the host store has, the first time). The rows
+    /// late for a window already emitted, and how many had no time.
+    fn fold(
+        &self,
+        rows: &Rows<'_>,
+        before: Option<i64>,
+        open: &mut BTreeMap<(i64, Vec<Key>), Vec<Acc>>,
+    ) -> Result<(Vec<u32>, u64)> {
+        let (mut late, mut untimed) = (Vec::new(), 0);
+        for (row, ts) in rows.times.iter().enumerate() {
+            let Some(ts) = *ts else {
+                untimed += 1;
+                continue;
+            };
+            let key: Vec<Key> = rows.keys.iter().map(|k| k[row].clone()).collect();
+            let mut missed = false;
+            for start in self.windows(ts) {
+                if before.is_some_and(|w| start + self.window_us + self.lateness_us <= w) {
+                    missed = true;
+                    continue;
+                }
+                let accs = match open.entry((start, key.clone())) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => {
+                        let stored = match &self.host {
+                            Some(host) => host.load(start, &key)?,
+                            None => None,
+                        };
+                        e.insert(stored.unwrap_or_else(|| rows.aggs.iter().map(Agg::empty).collect()))
+                    }
+                };
+                for (acc, v) in accs.iter_mut().zip(rows.values) {
+                    acc.add(v, row)?;
+                }
+            }
+            if missed {
+                late.push(row as u32);
+            }
+        }
+        Ok((late, untimed))
+    }
+
+    /// Emits, in (start, key) order, every window the watermark has
+    /// closed (all of them at end of input).
     fn fire(&mut self, until: Option<i64>) -> Result<Vec<RecordBatch>> {
+        let span = self.window_us + self.lateness_us;
+        let done = |start: i64| until.is_none_or(|w| start + span <= w);
+        if let Some(mut host) = self.host.take() {
+            let mut batches = Vec::new();
+            let taken = host.take(done, |groups| {
+                batches.push(self.emit(groups)?);
+                Ok(())
+            });
+            self.host = Some(host);
+            taken?;
+            return Ok(batches);
+        }
         let mut closed = Vec::new();
         while let Some(entry) = self.open.first_entry() {
-            let start = entry.key().0;
-            let done = match until {
-                Some(w) => start + self.window_us + self.lateness_us <= w,
-                None => true,
-            };
-            if !done {
+            if !done(entry.key().0) {
                 break;
             }
             let ((start, key), accs) = entry.remove_entry();
@@ -573,6 +653,11 @@ impl Aggregate {
         if closed.is_empty() {
             return Ok(Vec::new());
         }
+        Ok(vec![self.emit(closed)?])
+    }
+
+    /// One output batch of closed groups.
+    fn emit(&self, closed: Vec<Group>) -> Result<RecordBatch> {
         let (Some(schema), Some(aggs), Some(kinds)) = (&self.schema, &self.aggs, &self.keys) else {
             return Err(Error::msg(
                 "aggregate: windows to emit but no input seen (internal error)",
@@ -621,7 +706,7 @@ impl Aggregate {
             };
             columns.push(column);
         }
-        Ok(vec![RecordBatch::try_new(schema.clone(), columns)?])
+        Ok(RecordBatch::try_new(schema.clone(), columns)?)
     }
 }
 
@@ -644,6 +729,7 @@ impl Transform for Aggregate {
             ));
         }
         let ms = |v: u64| (v as i64).saturating_mul(1000);
+        let host = (config.store == Store::Host).then(HostWindows::default);
         Ok(Aggregate {
             window_us: ms(config.window_ms),
             slide_us: ms(slide),
@@ -653,6 +739,7 @@ impl Transform for Aggregate {
             keys: None,
             schema: None,
             open: BTreeMap::new(),
+            host,
             watermark: None,
             late_rows: 0,
             untimed_rows: 0,
@@ -711,31 +798,28 @@ impl Transform for Aggregate {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let mut late: Vec<u32> = Vec::new();
-            for row in 0..n {
-                let Some(ts) = times[row] else {
-                    self.untimed_rows += 1;
-                    continue;
-                };
-                let key: Vec<Key> = keys.iter().map(|k| k[row].clone()).collect();
-                let mut missed = false;
-                for start in self.windows(ts).collect::<Vec<_>>() {
-                    if before.is_some_and(|w| start + self.window_us + self.lateness_us <= w) {
-                        missed = true;
-                        continue;
-                    }
-                    let accs = self
-                        .open
-                        .entry((start, key.clone()))
-                        .or_insert_with(|| aggs.iter().map(Agg::empty).collect());
-                    for (acc, v) in accs.iter_mut().zip(&values) {
-                        acc.add(v, row)?;
-                    }
-                }
-                if missed {
-                    late.push(row as u32);
-                }
+            let rows = Rows {
+                times: &times,
+                keys: &keys,
+                values: &values,
+                aggs: &aggs,
+            };
+            // Memory: into the open windows. Host: into the groups this
+            // batch touches, read from the store once, written back once.
+            let mut open = match self.host {
+                Some(_) => BTreeMap::new(),
+                None => std::mem::take(&mut self.open),
+            };
+            let folded = self.fold(&rows, before, &mut open);
+            match &mut self.host {
+                // A failed batch writes nothing (and the host undoes a
+                // failed call's writes anyway).
+                Some(host) if folded.is_ok() => host.save(open)?,
+                Some(_) => {}
+                None => self.open = open,
             }
+            let (late, untimed) = folded?;
+            self.untimed_rows += untimed;
             if !late.is_empty() {
                 self.late_rows += late.len() as u64;
                 warn!(rows = late.len(), total = self.late_rows; "late rows sent to the `late` port");
@@ -768,6 +852,7 @@ impl Transform for Aggregate {
                 .collect(),
             aggs: self.aggs.clone(),
             keys: self.keys.clone(),
+            in_store: self.host.as_ref().map_or_else(Vec::new, HostWindows::starts),
         };
         Ok(Some(serde_json::to_vec(&state)?))
     }
@@ -776,11 +861,29 @@ impl Transform for Aggregate {
         let state: State = serde_json::from_slice(state)?;
         self.watermark = state.watermark;
         self.late_rows = state.late_rows;
-        self.open = state
-            .windows
-            .into_iter()
-            .map(|(s, k, a)| ((s, k), a))
-            .collect();
+        let mut stored = HostWindows::new(state.in_store);
+        match &mut self.host {
+            Some(host) => {
+                *host = stored;
+                if !state.windows.is_empty() {
+                    let moved = host.take_in(state.windows)?;
+                    info!(groups = moved; "moved the open windows into the host state store");
+                }
+            }
+            None => {
+                // A `store = "host"` version ran before: its windows come
+                // back into memory.
+                let mut windows = state.windows;
+                stored.take(
+                    |_| true,
+                    |groups| {
+                        windows.extend(groups);
+                        Ok(())
+                    },
+                )?;
+                self.open = windows.into_iter().map(|(s, k, a)| ((s, k), a)).collect();
+            }
+        }
         if let (Some(aggs), Some(keys)) = (state.aggs, state.keys) {
             self.schema = Some(Arc::new(output_schema(&self.config, &aggs, &keys)));
             self.aggs = Some(aggs);
@@ -808,6 +911,7 @@ mod tests {
                 name: None,
             }],
             allowed_lateness_ms: 0,
+            store: Store::Memory,
         })
         .unwrap()
     }
@@ -849,6 +953,7 @@ mod tests {
             )],
             aggs: None,
             keys: None,
+            in_store: vec![],
         };
         let back: State = serde_json::from_slice(&serde_json::to_vec(&state).unwrap()).unwrap();
         let Acc::SumFloat(Some(v)) = &back.windows[0].2[0] else {

@@ -33,6 +33,7 @@ use weir_plugin_sdk::arrow_array::cast::AsArray;
 use weir_plugin_sdk::arrow_array::types::Int64Type;
 use weir_plugin_sdk::prelude::*;
 use weir_plugin_sdk::serde_json;
+use weir_plugin_sdk::state::Store;
 
 /// The `config` table.
 #[derive(Deserialize)]
@@ -48,16 +49,6 @@ pub struct Config {
     store: Store,
 }
 
-/// Where the seen keys are kept.
-#[derive(Deserialize, Default, Clone, Copy, PartialEq)]
-#[serde(rename_all = "lowercase")]
-pub enum Store {
-    /// The plugin's own memory, snapshotted whole.
-    #[default]
-    Memory,
-    /// The host's state store (bounded memory, incremental checkpoints).
-    Host,
-}
 
 mod host;
 mod ints;

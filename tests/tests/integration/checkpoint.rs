@@ -40,7 +40,7 @@ fn write_orders(scratch: &Scratch) {
 
 /// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SS.ffffff` (days from the
 /// civil-from-days algorithm; no date library in the tests).
-fn chrono_free_iso(secs: i64, micros: i64) -> String {
+pub(crate) fn chrono_free_iso(secs: i64, micros: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let z = days + 719_468;
@@ -95,11 +95,12 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
             inputs = ["per_second"]
             path = "out/agg.parquet"
 
-            # Before dedupe: a row the source read twice shows here.
+            # Before dedupe: a row the source read twice shows here. Its
+            # windows are in the host state store, checkpointed with it.
             [transforms.raw_per_second]
             plugin = {aggregate}
             inputs = ["orders"]
-            config = {{ time = "ts", window_ms = 1000, group_by = ["customer"],
+            config = {{ time = "ts", window_ms = 1000, group_by = ["customer"], store = "host",
                         aggregates = [{{ op = "count" }}, {{ op = "sum", column = "amount" }}] }}
 
             [sinks.raw]

@@ -42,3 +42,4 @@ mod sqlite;
 mod state_store;
 mod streaming;
 mod tiers;
+mod windows_store;
