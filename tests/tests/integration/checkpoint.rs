@@ -276,7 +276,11 @@ fn stopped_ten_times_by_sigint_sigterm_or_sigkill_the_output_equals_one_uninterr
             std::thread::sleep(Duration::from_millis(200).saturating_sub(spawned.elapsed()));
         }
         if let Some(status) = child.try_wait().unwrap() {
-            panic!("the run ended ({status}) before stop {}", kills + 1);
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                std::io::Read::read_to_string(&mut e, &mut err).ok();
+            }
+            panic!("the run ended ({status}) before stop {}: {err}", kills + 1);
         }
         if kind == "KILL" {
             child.kill().unwrap();

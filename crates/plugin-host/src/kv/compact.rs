@@ -116,6 +116,7 @@ impl KvStore {
         };
         match merged {
             Ok(run) => {
+                run.touch();
                 for old in self.runs.splice(from..from + count, [run]) {
                     old.retire();
                 }

@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use run::{Run, SpillDir};
-pub use snapshot::{collect_garbage, unwrap, wrap};
+pub use snapshot::{collect_garbage, snapshot_runs, unwrap, wrap};
 
 /// When an entry stops being visible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -174,6 +174,16 @@ impl Run {
         self.bloom.words.len() * 8 + self.index.iter().map(|b| b.first.len() + 40).sum::<usize>()
     }
 
+    /// Stamps the file's modification time with now: a merged run, once
+    /// installed, is as new as the snapshot that first names it, for
+    /// [`collect_garbage`](super::collect_garbage) (which spares runs
+    /// newer than the snapshot it was asked for).
+    pub(super) fn touch(&self) {
+        if let Err(e) = self.file.set_modified(std::time::SystemTime::now()) {
+            tracing::warn!(run = %self.name, error = %e, "can't stamp a merged state-store run");
+        }
+    }
+
     pub(super) fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
     }
@@ -431,6 +441,11 @@ impl RunWriter {
             .out
             .into_inner()
             .map_err(|e| format!("can't write a run: {e}"))?;
+        // Stamped with the clock snapshots are timed by: the file
+        // system's own may be a tick (ms) behind, and a run written just
+        // after a snapshot must not look older than it.
+        file.set_modified(std::time::SystemTime::now())
+            .map_err(|e| format!("can't stamp {}: {e}", self.name))?;
         file.sync_all()
             .map_err(|e| format!("can't sync {}: {e}", self.name))?;
         let run = Arc::new(Run {

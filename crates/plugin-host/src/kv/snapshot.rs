@@ -180,11 +180,18 @@ fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> 
 }
 
 /// Deletes the runs in `dir` that none of `states` (the snapshots in the
-/// checkpoints still kept) names, that no store of this process has open
-/// (a canary's, say) and that are older than `before` (a run being
-/// written, which no checkpoint names yet, stays). How many it deleted.
-pub fn collect_garbage(dir: &Path, states: &[Vec<u8>], before: SystemTime) -> usize {
-    let mut named = HashSet::new();
+/// checkpoints still kept) names, nor `keep` (the runs of the snapshot
+/// the caller took, which a checkpoint not yet written may hold), that no
+/// store of this process has open (a canary's, say) and that were written
+/// or merged in before `before` (a run written since may be in a snapshot
+/// taken since). How many it deleted.
+pub fn collect_garbage(
+    dir: &Path,
+    states: &[Vec<u8>],
+    keep: &[String],
+    before: SystemTime,
+) -> usize {
+    let mut named: HashSet<String> = keep.iter().cloned().collect();
     for state in states {
         if let Some(names) = run_names(state) {
             named.extend(names);
@@ -210,6 +217,12 @@ pub fn collect_garbage(dir: &Path, states: &[Vec<u8>], before: SystemTime) -> us
         }
     }
     deleted
+}
+
+/// The runs a node's snapshot (what [`wrap`] made) names: none for a
+/// snapshot without runs.
+pub fn snapshot_runs(state: &[u8]) -> Vec<String> {
+    run_names(state).unwrap_or_default()
 }
 
 /// The runs a `weirkv03` snapshot names (`None` for other bytes).

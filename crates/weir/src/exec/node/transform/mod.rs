@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use arrow::record_batch::RecordBatch;
 use tracing::debug_span;
+use weir_plugin_host::kv;
 
 use super::{send_batch, Context, TaskEnd};
 use crate::checkpoint::NodeState;
@@ -227,7 +228,9 @@ impl TransformRun<'_> {
                     if let (Some(checkpoint_dir), Some(state_dir)) =
                         (&self.cx.checkpoint_dir, &self.cx.state_dir)
                     {
-                        let gc = collect_state_garbage(checkpoint_dir, state_dir, name, taken);
+                        let keep = state.as_deref().map(kv::snapshot_runs);
+                        let gc =
+                            collect_state_garbage(checkpoint_dir, state_dir, name, keep, taken);
                         checkpoints.on_durable(id, name, gc);
                     }
                     checkpoints.ack(
@@ -457,8 +460,11 @@ impl TransformRun<'_> {
             if let (Some(checkpoint_dir), Some(state_dir)) =
                 (&self.cx.checkpoint_dir, &self.cx.state_dir)
             {
-                // 0: whichever checkpoint is written next, which holds it.
-                let gc = collect_state_garbage(checkpoint_dir, state_dir, name, taken);
+                // 0: whichever checkpoint is written next — which may hold
+                // this node as it was at an earlier barrier; the runs of
+                // this snapshot are spared all the same.
+                let keep = state.as_deref().map(kv::snapshot_runs);
+                let gc = collect_state_garbage(checkpoint_dir, state_dir, name, keep, taken);
                 checkpoints.on_durable(0, name, gc);
             }
             checkpoints.ended(
@@ -514,20 +520,24 @@ pub(super) fn process_one(
 }
 
 /// Once a checkpoint is durable: deletes the node's state-store runs that
-/// no kept checkpoint names, written before its snapshot was `taken` (a
-/// run written since may be in the next one), and open nowhere in the
-/// process (a canary's, say). On the checkpoint thread, off the data path.
+/// no kept checkpoint names nor this snapshot (`keep`: the checkpoint that
+/// holds it may not be written yet), written before the snapshot was
+/// `taken` (a run written since may be in the next one), and open nowhere
+/// in the process (a canary's, say). On the checkpoint thread, off the
+/// data path.
 fn collect_state_garbage(
     checkpoint_dir: &std::path::Path,
     state_dir: &std::path::Path,
     node: &str,
+    keep: Option<Vec<String>>,
     taken: std::time::SystemTime,
 ) -> crate::checkpoint::Publish {
     let (checkpoint_dir, state_dir) = (checkpoint_dir.to_path_buf(), state_dir.to_path_buf());
     let node = node.to_string();
+    let keep = keep.unwrap_or_default();
     crate::checkpoint::Publish::new(move || {
         let states = crate::checkpoint::transform_states(&checkpoint_dir, &node);
-        let deleted = weir_plugin_host::kv::collect_garbage(&state_dir, &states, taken);
+        let deleted = kv::collect_garbage(&state_dir, &states, &keep, taken);
         if deleted > 0 {
             tracing::debug!(node = %node, runs = deleted, "deleted state-store runs no checkpoint needs");
         }
