@@ -66,6 +66,9 @@ pub struct KvStore {
     sorted: OnceLock<Vec<Vec<u8>>>,
     bytes: usize,
     budget: usize,
+    /// The table may hold entries that expire (else a moving watermark
+    /// has nothing to drop there: no pass over it per batch).
+    expiring: bool,
     watermark: Option<i64>,
     first_watermark: Option<i64>,
     /// While a plugin call runs: what each of its writes replaced in the
@@ -89,6 +92,7 @@ impl Clone for KvStore {
             sorted: OnceLock::new(),
             bytes: self.bytes,
             budget: self.budget,
+            expiring: self.expiring,
             watermark: self.watermark,
             first_watermark: self.first_watermark,
             undo: self.undo.clone(),
@@ -223,14 +227,22 @@ impl KvStore {
                 self.budget
             ));
         }
-        self.bytes = after;
+        self.store_entry(key, Entry { value, expiry });
+        Ok(())
+    }
+
+    /// Puts `entry` in the table, whatever the budget.
+    fn store_entry(&mut self, key: Vec<u8>, entry: Entry) {
+        self.expiring |= entry.expiry != Expiry::Never;
+        self.bytes += charge(&key, entry.value.as_deref());
         self.sorted.take();
-        let entry = Entry { value, expiry };
         let replaced = self.map.insert(key.clone(), entry);
+        if let Some(old) = &replaced {
+            self.bytes -= charge(&key, old.value.as_deref());
+        }
         if let Some(undo) = &mut self.undo {
             undo.push((key, replaced));
         }
-        Ok(())
     }
 
     /// Stores each key of `keys` (key `i` ends at `ends[i]`) that is
@@ -306,6 +318,7 @@ impl KvStore {
             }
             if let Some(before) = before {
                 self.bytes += charge(&key, before.value.as_deref());
+                self.expiring |= before.expiry != Expiry::Never;
                 self.map.insert(key, before);
             }
         }
@@ -314,9 +327,15 @@ impl KvStore {
     /// Removes `key` (a no-op when absent).
     pub fn delete(&mut self, key: &[u8]) {
         if !self.runs.is_empty() {
-            // Older runs may hold it: a tombstone hides it there. Never
-            // over budget in practice (a key's size); if so, it waits.
-            let _ = self.insert(key.to_vec(), None, Expiry::Never);
+            // Older runs may hold it: a tombstone hides it there. Stored
+            // even past the budget (by a key's size each: the plugin's
+            // memory bounds how many it deletes in one call) — dropping
+            // it would bring the key back.
+            let tombstone = Entry {
+                value: None,
+                expiry: Expiry::Never,
+            };
+            self.store_entry(key.to_vec(), tombstone);
             return;
         }
         if let Some(e) = self.map.remove(key) {
@@ -414,11 +433,15 @@ impl KvStore {
         }
         self.watermark = Some(watermark);
         self.first_watermark.get_or_insert(watermark);
+        if !self.expiring {
+            return;
+        }
         let (first, runs) = (self.first_watermark, !self.runs.is_empty());
-        let mut freed = 0;
+        let (mut freed, mut still) = (0, false);
         self.sorted.take();
         self.map.retain(|key, e| {
             if !expired(e, first, Some(watermark)) {
+                still |= e.expiry != Expiry::Never;
                 return true;
             }
             freed += charge(key, e.value.as_deref());
@@ -433,6 +456,7 @@ impl KvStore {
             runs
         });
         self.bytes -= freed;
+        self.expiring = still;
     }
 
     fn live(&self, e: &Entry) -> bool {
@@ -463,6 +487,7 @@ impl KvStore {
         self.map.clear();
         self.sorted.take();
         self.bytes = 0;
+        self.expiring = false;
         self.compact(&dir);
         Ok(())
     }

@@ -174,6 +174,7 @@ fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> 
     if !r.0.is_empty() {
         return Err(format!("{} bytes after the last entry", r.0.len()));
     }
+    store.expiring = map.values().any(|e| e.expiry != Expiry::Never);
     store.map = map;
     store.bytes = bytes;
     Ok(())

@@ -473,3 +473,45 @@ fn a_merge_installed_after_a_snapshot_was_taken_outlives_that_snapshots_collecti
     assert_eq!(collect_garbage(&dir.0, &states, &[], taken), 0);
     assert!(unwrap(&next, &KvStore::new(1 << 20)).is_ok());
 }
+
+#[test]
+fn one_call_deleting_more_than_the_budget_still_hides_every_key() {
+    let (mut kv, _dir) = on_disk(20_000);
+    for batch in 0..4 {
+        kv.begin();
+        for i in 0..100 {
+            kv.put(format!("k{batch}-{i}").into_bytes(), b"v".to_vec())
+                .unwrap();
+        }
+        kv.commit().unwrap();
+        kv.flush().unwrap();
+    }
+    // 400 tombstones take twice the budget: all of them are kept.
+    kv.begin();
+    for batch in 0..4 {
+        for i in 0..100 {
+            kv.delete(format!("k{batch}-{i}").as_bytes());
+        }
+    }
+    kv.commit().unwrap();
+    let visible = (0..4)
+        .flat_map(|b| (0..100).map(move |i| format!("k{b}-{i}")))
+        .filter(|k| got(&kv, k.as_bytes()).is_some())
+        .count();
+    assert_eq!(visible, 0);
+    assert!(kv.scan(b"", 1000).unwrap().is_empty());
+}
+
+#[test]
+fn a_watermark_over_a_table_without_expiring_entries_keeps_them() {
+    let mut kv = KvStore::new(1 << 20);
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    kv.put_with_ttl(b"b".to_vec(), b"2".to_vec(), 10).unwrap();
+    kv.advance(0);
+    kv.advance(20_000);
+    assert_eq!(got(&kv, b"a"), Some(b"1".to_vec()));
+    assert_eq!(got(&kv, b"b"), None);
+    kv.put_with_ttl(b"c".to_vec(), b"3".to_vec(), 10).unwrap();
+    kv.advance(40_000);
+    assert_eq!(got(&kv, b"c"), None, "a later TTL entry still expires");
+}
