@@ -231,6 +231,49 @@ inputs = ["unique"]
           f"{outcome} (target: memory bounded by the budget)")
 
 
+def aggregate_store(weir: str, plugins: Path, work: Path, rows: int) -> None:
+    """aggregate with ~1 M groups open (1 h windows over 1 M keys, a row a
+    ms), its windows in the plugin's memory or the host store, with
+    checkpoints every 1 s or none."""
+    line = []
+    for store in ("memory", "host"):
+        walls = []
+        for checkpoint in (False, True):
+            case = work / f"aggregate-{store}-{checkpoint}"
+            case.mkdir()
+            ckpt = 'checkpoint = { dir = "ckpt", interval_ms = 1000 }' if checkpoint else ""
+            path = case / "pipeline.toml"
+            path.write_text(f"""[pipeline]
+{ckpt}
+[sources.gen]
+type = "generate"
+rows = {rows}
+keys = 1000000
+watermark = {{ column = "ts", delay_ms = 1000 }}
+
+[transforms.agg]
+plugin = "{plugins}/aggregate.wasm"
+inputs = ["gen"]
+config = {{ time = "ts", window_ms = 3600000, group_by = ["key"], store = "{store}",
+            aggregates = [{{ op = "count" }}, {{ op = "sum", column = "value" }}] }}
+limits = {{ memory_mb = 1024, timeout_ms = 60000 }}
+
+[sinks.out]
+type = "blackhole"
+inputs = ["agg"]
+""")
+            wall, rss, failed = timed(weir, path)
+            label = "checkpoint every 1 s" if checkpoint else "no checkpoints"
+            walls.append(None if failed else wall)
+            line.append(f"    store = \"{store}\", {label}: " + (
+                f"FAILED ({failed[:160]})" if failed else
+                f"{rows / wall / 1e6:.2f} M rows/s ({wall:.2f} s, peak RSS {rss:.0f} MiB)"))
+        if all(walls):
+            line[-1] += f" -> {walls[0] / walls[1] * 100:.1f}% of no checkpoints"
+    print(f"  aggregate, {rows:,} rows, 1 h windows over 1 M keys (generate -> aggregate -> blackhole):")
+    print("\n".join(line))
+
+
 def rss_mib(pid: int) -> float:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -353,6 +396,7 @@ path = "out/agg.parquet"
 
         state_store(args.weir, plugins, work, 200_000 if smoke else 10_000_000,
                     1_000_000 if smoke else 100_000_000, repeat)
+        aggregate_store(args.weir, plugins, work, 200_000 if smoke else 5_000_000)
 
         seconds = 1.0 if smoke else 10.0
         for delay in (10, 100):
