@@ -139,6 +139,37 @@ impl PartialEq for Publish {
     }
 }
 
+/// What a checkpoint waits for before it is written: part of a node's
+/// state still being written off the node's thread (the host state
+/// store's newest run). `Err`: it can't be, and the checkpoint fails.
+#[derive(Clone)]
+pub struct Pending(Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
+
+impl Pending {
+    /// Wraps `wait`, which blocks until the write is done (and may be
+    /// called more than once: a node's last state is in every checkpoint
+    /// after it ended).
+    pub fn new(wait: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static) -> Self {
+        Pending(Arc::new(wait))
+    }
+
+    fn wait(&self) -> std::result::Result<(), String> {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
 /// One node's part of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeState {
@@ -155,6 +186,8 @@ pub enum NodeState {
         state: Option<Vec<u8>>,
         /// Index of the next input batch.
         next_batch: u64,
+        /// What `state` names that is still being written.
+        pending: Option<Pending>,
     },
     /// A sink's state and the files it prepared.
     Sink(SinkState),
@@ -576,6 +609,18 @@ impl Worker {
                 let mut all = carried.clone();
                 all.append(&mut sink.pending);
                 sink.pending = all;
+            }
+        }
+        // A state naming files still being written is durable once they are.
+        for (node, state) in states.iter() {
+            if let NodeState::Transform {
+                pending: Some(pending),
+                ..
+            } = state
+            {
+                pending.wait().map_err(|e| {
+                    Error::checkpoint(format!("checkpoint {id}: node {node:?}: {e}"))
+                })?;
             }
         }
         let bytes = store::write(&self.dir, id, states, finished)?;

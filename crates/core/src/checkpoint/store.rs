@@ -103,7 +103,9 @@ pub(super) fn write(
                 position: position.clone(),
                 watermark: *watermark,
             },
-            NodeState::Transform { state, next_batch } => {
+            NodeState::Transform {
+                state, next_batch, ..
+            } => {
                 let state_file = match state {
                     Some(bytes) => {
                         let file = format!("{index}.state");
@@ -231,7 +233,11 @@ fn read(path: &Path, id: u64) -> Result<Loaded> {
                 let state = state_file
                     .map(|file| read_own_file(path, &meta_path, &node, &file))
                     .transpose()?;
-                NodeState::Transform { state, next_batch }
+                NodeState::Transform {
+                    state,
+                    next_batch,
+                    pending: None,
+                }
             }
             StoredNode::Sink {
                 mut sink,
@@ -317,7 +323,8 @@ mod tests {
             loaded.nodes["t"],
             NodeState::Transform {
                 state: None,
-                next_batch: 3
+                next_batch: 3,
+                pending: None,
             }
         );
     }

@@ -339,17 +339,35 @@ impl PluginInstance {
         (kv.bytes() + kv.resident(), runs, entries)
     }
 
-    /// The plugin's state for a successor (`None`: stateless).
+    /// The plugin's state for a successor (`None`: stateless): everything
+    /// it names is on disk.
     pub fn snapshot(&mut self) -> Result<Option<Vec<u8>>> {
+        self.snapshot_with(false).map(|(state, _)| state)
+    }
+
+    /// The plugin's state for a checkpoint, and what it names that is
+    /// still being written (the host state store's newest run, written
+    /// off the node's thread): the checkpoint is durable once that is.
+    pub fn checkpoint_snapshot(&mut self) -> Result<(Option<Vec<u8>>, Option<crate::kv::Written>)> {
+        self.snapshot_with(true)
+    }
+
+    fn snapshot_with(
+        &mut self,
+        background: bool,
+    ) -> Result<(Option<Vec<u8>>, Option<crate::kv::Written>)> {
         self.store.set_epoch_deadline(self.budget);
         let result = match &self.bindings {
-            Bindings::V0_1(b) => b.weir_plugin_transform().call_snapshot(&mut self.store),
+            Bindings::V0_1(b) => b
+                .weir_plugin_transform()
+                .call_snapshot(&mut self.store)
+                .map(|r| r.map(|state| (state, None))),
             Bindings::V0_2(b) => b
                 .weir_plugin_transform()
                 .call_snapshot(&mut self.store)
                 .map(|r| {
                     r.and_then(|state| {
-                        crate::kv::wrap(state, &mut self.store.data_mut().kv)
+                        crate::kv::wrap(state, &mut self.store.data_mut().kv, background)
                             .map_err(|e| format!("can't write the state store: {e}"))
                     })
                 }),

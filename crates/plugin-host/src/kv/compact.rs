@@ -130,6 +130,9 @@ impl KvStore {
     /// Waits for the merge in flight, and any it makes due (tests, and a
     /// caller that wants the fewest runs).
     pub fn settle(&mut self) {
+        if let Err(e) = self.install_frozen(true) {
+            tracing::warn!(error = %e, "a state-store run could not be written; its entries stay in memory");
+        }
         while self.merging.is_some() {
             self.install(true);
             if let Some(dir) = self.dir.clone() {

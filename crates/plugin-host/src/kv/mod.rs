@@ -15,6 +15,7 @@
 //! snapshot is the whole state as before (`weirkv02`).
 
 mod compact;
+mod frozen;
 mod run;
 mod snapshot;
 #[cfg(test)]
@@ -25,6 +26,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
+pub use frozen::Written;
 use run::{Run, SpillDir};
 pub use snapshot::{collect_garbage, snapshot_runs, unwrap, wrap};
 
@@ -52,16 +54,18 @@ fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
     key.len() + value.map_or(0, <[u8]>::len) + 80
 }
 
+/// The in-memory table: hashed, since point reads and writes are the hot
+/// path (a dedupe's every key); order is made when needed, by sorting.
+type Table = HashMap<Vec<u8>, Entry, BuildHasherDefault<KeyHasher>>;
+
 /// A key and its value, as `scan` returns them.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
 
 /// One node instance's state store.
 #[derive(Debug, Default)]
 pub struct KvStore {
-    /// Writes since the last flush, tombstones included. Hashed: point
-    /// reads and writes are the hot path (a dedupe's every key); order is
-    /// made when needed, by sorting.
-    map: HashMap<Vec<u8>, Entry, BuildHasherDefault<KeyHasher>>,
+    /// Writes since the last flush, tombstones included.
+    map: Table,
     /// The table's keys in order, for `scan`, until the next write.
     sorted: OnceLock<Vec<Vec<u8>>>,
     bytes: usize,
@@ -82,6 +86,9 @@ pub struct KvStore {
     dir: Option<Arc<SpillDir>>,
     /// A merge running on its own thread, if any.
     merging: Option<compact::Merging>,
+    /// The table as the last snapshot froze it, being written out as a
+    /// run on its own thread: newer than the runs, older than the table.
+    frozen: Option<frozen::Frozen>,
 }
 
 impl Clone for KvStore {
@@ -99,6 +106,7 @@ impl Clone for KvStore {
             runs: self.runs.clone(),
             dir: self.dir.clone(),
             merging: None,
+            frozen: self.frozen.clone(),
         }
     }
 }
@@ -136,7 +144,7 @@ impl KvStore {
 
     /// Whether nothing is stored (nor ever spilled).
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty() && self.runs.is_empty()
+        self.map.is_empty() && self.runs.is_empty() && self.frozen.is_none()
     }
 
     /// The memory bound.
@@ -175,6 +183,9 @@ impl KvStore {
 
     fn entry(&self, key: &[u8]) -> Result<Option<Entry>, String> {
         if let Some(e) = self.map.get(key) {
+            return Ok(Some(e.clone()));
+        }
+        if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(key)) {
             return Ok(Some(e.clone()));
         }
         let hash = run::hash(key);
@@ -290,8 +301,12 @@ impl KvStore {
         Ok(bits)
     }
 
-    /// Whether a run holds a live value under `key` (the table doesn't).
+    /// Whether a run (or the frozen table) holds a live value under
+    /// `key` (the table doesn't).
     fn in_runs(&self, key: &[u8]) -> Result<bool, String> {
+        if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(key)) {
+            return Ok(e.value.is_some() && self.live(e));
+        }
         if self.runs.is_empty() {
             return Ok(false);
         }
@@ -326,7 +341,7 @@ impl KvStore {
 
     /// Removes `key` (a no-op when absent).
     pub fn delete(&mut self, key: &[u8]) {
-        if !self.runs.is_empty() {
+        if !self.runs.is_empty() || self.frozen.is_some() {
             // Older runs may hold it: a tombstone hides it there. Stored
             // even past the budget (by a key's size each: the plugin's
             // memory bounds how many it deletes in one call) — dropping
@@ -374,8 +389,10 @@ impl KvStore {
     }
 
     /// Up to `limit` live entries with keys `>= start`, in byte order; an
-    /// error when a run can't be read.
-    pub fn scan(&self, start: &[u8], limit: u32) -> Result<Vec<KeyValue>, String> {
+    /// error when a run can't be read (or written: a frozen table's run is
+    /// waited for).
+    pub fn scan(&mut self, start: &[u8], limit: u32) -> Result<Vec<KeyValue>, String> {
+        self.install_frozen(true)?;
         let sorted = self.sorted.get_or_init(|| {
             let mut keys: Vec<Vec<u8>> = self.map.keys().cloned().collect();
             keys.sort_unstable();
@@ -436,7 +453,10 @@ impl KvStore {
         if !self.expiring {
             return;
         }
-        let (first, runs) = (self.first_watermark, !self.runs.is_empty());
+        let (first, runs) = (
+            self.first_watermark,
+            !self.runs.is_empty() || self.frozen.is_some(),
+        );
         let (mut freed, mut still) = (0, false);
         self.sorted.take();
         self.map.retain(|key, e| {
@@ -467,29 +487,35 @@ impl KvStore {
     /// merges runs while the newest is at least half the size of the one
     /// before it.
     pub fn flush(&mut self) -> Result<(), String> {
+        self.install_frozen(true)?;
         if self.map.is_empty() {
             return Ok(());
         }
-        let dir = match &self.dir {
-            Some(dir) => dir.clone(),
-            None => self.dir.insert(SpillDir::temporary()?).clone(),
-        };
-        let (first, wm, bottom) = (self.first_watermark, self.watermark, self.runs.is_empty());
-        let mut out = run::RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
-        for (key, e) in sorted_entries(&self.map) {
-            // Into the first run, what no reader would see is left out.
-            if bottom && (e.value.is_none() || expired(e, first, wm)) {
-                continue;
-            }
-            out.push(key, e)?;
-        }
-        self.runs.push(out.finish()?);
+        let dir = self.spill_dir()?;
+        let out = run::RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
+        let bottom = self.bottom();
+        self.runs.push(write_table(out, &self.map, bottom)?);
         self.map.clear();
         self.sorted.take();
         self.bytes = 0;
         self.expiring = false;
         self.compact(&dir);
         Ok(())
+    }
+
+    /// Where runs go: the store's directory, or a temporary one made now.
+    fn spill_dir(&mut self) -> Result<Arc<SpillDir>, String> {
+        Ok(match &self.dir {
+            Some(dir) => dir.clone(),
+            None => self.dir.insert(SpillDir::temporary()?).clone(),
+        })
+    }
+
+    /// For a first run (nothing older on disk): the watermarks by which
+    /// entries no reader would see are left out of it.
+    fn bottom(&self) -> Option<(Option<i64>, Option<i64>)> {
+        (self.runs.is_empty() && self.frozen.is_none())
+            .then_some((self.first_watermark, self.watermark))
     }
 
     /// Filter bits a key for a new run: the most (10) while the filters
@@ -501,6 +527,24 @@ impl KvStore {
         let room = (self.budget / 4) as u64 * 8;
         (room / keys.max(1)).clamp(2, run::BITS_PER_KEY)
     }
+}
+
+/// Writes `table` out as run `out`. Into a `bottom` run, what no reader
+/// would see (tombstones, expired entries) is left out.
+fn write_table(
+    mut out: run::RunWriter,
+    table: &Table,
+    bottom: Option<(Option<i64>, Option<i64>)>,
+) -> Result<Arc<Run>, String> {
+    for (key, e) in sorted_entries(table) {
+        if let Some((first, wm)) = bottom {
+            if e.value.is_none() || expired(e, first, wm) {
+                continue;
+            }
+        }
+        out.push(key, e)?;
+    }
+    out.finish()
 }
 
 /// The table's entries in key order. Sorted on the keys' first 8 bytes

@@ -380,6 +380,11 @@ impl RunWriter {
         })
     }
 
+    /// The run's file name in its directory.
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
     fn fail(&self, e: std::io::Error) -> String {
         format!(
             "can't write {}: {e}",

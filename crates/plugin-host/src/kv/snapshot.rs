@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::run::{Run, SpillDir, EXTENSION};
-use super::{charge, Entry, Expiry, KvStore};
+use super::{charge, Entry, Expiry, KvStore, Written};
 
 const INLINE: &[u8; 8] = b"weirkv02";
 const RUNS: &[u8; 8] = b"weirkv03";
@@ -24,20 +24,33 @@ const RUNS: &[u8; 8] = b"weirkv03";
 /// A 0.2 node's state for a checkpoint or a successor: the plugin's own
 /// `snapshot` and its store, or `None` when both are empty. A store with
 /// a directory first writes its table out as a run (what changed since
-/// the last snapshot); an error when that fails.
-pub fn wrap(plugin: Option<Vec<u8>>, store: &mut KvStore) -> Result<Option<Vec<u8>>, String> {
-    if store.dir.is_none() && store.runs.is_empty() {
+/// the last snapshot); an error when that fails. With `background`, that
+/// run is written on a thread of its own and the state names it at once:
+/// it is durable once the [`Written`] answered is (a checkpoint waits for
+/// it; a successor, which opens the runs now, can't).
+pub fn wrap(
+    plugin: Option<Vec<u8>>,
+    store: &mut KvStore,
+    background: bool,
+) -> Result<(Option<Vec<u8>>, Option<Written>), String> {
+    if store.dir.is_none() && store.runs.is_empty() && store.frozen.is_none() {
         if store.map.is_empty() {
             // Nothing of the host's: the plugin's bytes as they are, which
             // a 0.1 successor can take over too.
-            return Ok(plugin);
+            return Ok((plugin, None));
         }
         let mut out = INLINE.to_vec();
         put_plugin(&mut out, plugin.as_deref());
         encode_inline(store, &mut out);
-        return Ok(Some(out));
+        return Ok((Some(out), None));
     }
-    store.flush()?;
+    let written = match background {
+        true => store.freeze()?,
+        false => {
+            store.flush()?;
+            None
+        }
+    };
     let mut out = RUNS.to_vec();
     put_plugin(&mut out, plugin.as_deref());
     put_opt(&mut out, store.watermark);
@@ -50,12 +63,17 @@ pub fn wrap(plugin: Option<Vec<u8>>, store: &mut KvStore) -> Result<Option<Vec<u
     out.push(u8::from(
         store.dir.as_ref().is_some_and(|d| d.is_temporary()),
     ));
-    put_u64(&mut out, store.runs.len() as u64);
-    for run in &store.runs {
-        put_bytes(&mut out, run.dir().path().as_os_str().as_encoded_bytes());
-        put_bytes(&mut out, run.name().as_bytes());
+    let frozen = store.frozen.as_ref().map(|f| (&dir, f.name()));
+    let runs = store.runs.iter().map(|r| (r.dir().path(), r.name()));
+    put_u64(
+        &mut out,
+        (store.runs.len() + usize::from(frozen.is_some())) as u64,
+    );
+    for (at, name) in runs.chain(frozen.map(|(d, n)| (d.as_path(), n))) {
+        put_bytes(&mut out, at.as_os_str().as_encoded_bytes());
+        put_bytes(&mut out, name.as_bytes());
     }
-    Ok(Some(out))
+    Ok((Some(out), written))
 }
 
 fn put_plugin(out: &mut Vec<u8>, plugin: Option<&[u8]>) {

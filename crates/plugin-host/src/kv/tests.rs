@@ -8,6 +8,11 @@ fn got(kv: &KvStore, key: &[u8]) -> Option<Vec<u8>> {
 
 /// A store whose runs go to a fresh directory under the system's
 /// temporary one (removed with the returned guard).
+/// A snapshot whose runs are all written (a successor's).
+fn snap(plugin: Option<Vec<u8>>, kv: &mut KvStore) -> Result<Option<Vec<u8>>, String> {
+    wrap(plugin, kv, false).map(|(state, _)| state)
+}
+
 fn on_disk(budget: usize) -> (KvStore, TempDir) {
     let dir = TempDir::new();
     let mut kv = KvStore::new(budget);
@@ -216,14 +221,14 @@ fn a_store_crosses_a_snapshot_with_the_plugins_own_state_bit_for_bit() {
     let mut kv = KvStore::new(1 << 20);
     kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
     kv.put_with_ttl(b"t".to_vec(), b"x".to_vec(), 5).unwrap();
-    let state = wrap(Some(b"plugin".to_vec()), &mut kv).unwrap().unwrap();
+    let state = snap(Some(b"plugin".to_vec()), &mut kv).unwrap().unwrap();
     let (plugin, back) = unwrap(&state, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(plugin.as_deref(), Some(&b"plugin"[..]));
     assert_eq!(back, kv);
     // An empty store leaves the plugin's bytes as they are.
     let mut empty = KvStore::new(1 << 20);
     assert_eq!(
-        wrap(Some(b"p".to_vec()), &mut empty).unwrap(),
+        snap(Some(b"p".to_vec()), &mut empty).unwrap(),
         Some(b"p".to_vec())
     );
     assert_eq!(unwrap(b"p", &empty).unwrap().0, Some(b"p".to_vec()));
@@ -236,7 +241,7 @@ fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
         kv.put(i.to_be_bytes().to_vec(), i.to_le_bytes().to_vec())
             .unwrap();
     }
-    let first = wrap(None, &mut kv).unwrap().unwrap();
+    let first = snap(None, &mut kv).unwrap().unwrap();
     assert!(
         first.len() < 300,
         "a list of runs, not the entries: {} bytes",
@@ -244,7 +249,7 @@ fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
     );
     kv.put(b"new".to_vec(), b"v".to_vec()).unwrap();
     kv.delete(&7u32.to_be_bytes());
-    let second = wrap(None, &mut kv).unwrap().unwrap();
+    let second = snap(None, &mut kv).unwrap().unwrap();
     let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"new"), Some(b"v".to_vec()));
     assert_eq!(got(&back, &7u32.to_be_bytes()), None);
@@ -269,11 +274,11 @@ fn runs_no_kept_snapshot_names_are_collected_once_old_and_closed() {
     // Four snapshots of a key each: four runs of a size, merged into one.
     for key in [b"a", b"b", b"c", b"d"] {
         kv.put(key.to_vec(), b"1".to_vec()).unwrap();
-        states.push(wrap(None, &mut kv).unwrap().unwrap());
+        states.push(snap(None, &mut kv).unwrap().unwrap());
     }
     kv.settle();
     assert_eq!(kv.runs().0, 1);
-    states.push(wrap(None, &mut kv).unwrap().unwrap());
+    states.push(snap(None, &mut kv).unwrap().unwrap());
     drop(kv);
     let (first, last) = (&states[0], &states[4]);
     let files = dir.runs();
@@ -316,7 +321,7 @@ fn an_old_inline_snapshot_still_restores_and_one_over_budget_spills() {
     for i in 0u32..100 {
         kv.put(i.to_be_bytes().to_vec(), vec![1; 100]).unwrap();
     }
-    let state = wrap(None, &mut kv).unwrap().unwrap();
+    let state = snap(None, &mut kv).unwrap().unwrap();
     assert!(state.starts_with(b"weirkv02"));
     let (_, small) = unwrap(&state, &KvStore::new(1 << 10)).unwrap();
     assert!(small.runs().0 == 1, "over its share: spilled");
@@ -327,7 +332,7 @@ fn an_old_inline_snapshot_still_restores_and_one_over_budget_spills() {
 fn damaged_snapshots_are_errors_never_panics() {
     let mut kv = KvStore::new(1 << 20);
     kv.put(b"key".to_vec(), b"value".to_vec()).unwrap();
-    let state = wrap(None, &mut kv).unwrap().unwrap();
+    let state = snap(None, &mut kv).unwrap().unwrap();
     for cut in 0..state.len() {
         let _ = unwrap(&state[..cut], &KvStore::new(1 << 20));
     }
@@ -337,7 +342,7 @@ fn damaged_snapshots_are_errors_never_panics() {
     assert!(unwrap(&lying, &KvStore::new(1 << 20)).is_err());
     let (mut disk, _dir) = on_disk(1 << 20);
     disk.put(b"key".to_vec(), b"value".to_vec()).unwrap();
-    let state = wrap(None, &mut disk).unwrap().unwrap();
+    let state = snap(None, &mut disk).unwrap().unwrap();
     for cut in 0..state.len() {
         let _ = unwrap(&state[..cut], &KvStore::new(1 << 20));
     }
@@ -452,7 +457,7 @@ fn a_merge_installed_after_a_snapshot_was_taken_outlives_that_snapshots_collecti
     let mut states = Vec::new();
     for key in [b"a", b"b", b"c", b"d"] {
         kv.put(key.to_vec(), b"1".to_vec()).unwrap();
-        states.push(wrap(None, &mut kv).unwrap().unwrap());
+        states.push(snap(None, &mut kv).unwrap().unwrap());
     }
     // The merge of the four runs is written, not yet installed.
     std::thread::sleep(std::time::Duration::from_millis(300));
@@ -463,7 +468,7 @@ fn a_merge_installed_after_a_snapshot_was_taken_outlives_that_snapshots_collecti
     // the earlier one's collection runs (the node ended). (The file
     // system's own clock may stamp a file written now a few ms earlier.)
     kv.put(b"e".to_vec(), b"1".to_vec()).unwrap();
-    let next = wrap(None, &mut kv).unwrap().unwrap();
+    let next = snap(None, &mut kv).unwrap().unwrap();
     assert!(
         snapshot_runs(&next).len() == 2,
         "{:?}",
@@ -514,4 +519,37 @@ fn a_watermark_over_a_table_without_expiring_entries_keeps_them() {
     kv.put_with_ttl(b"c".to_vec(), b"3".to_vec(), 10).unwrap();
     kv.advance(40_000);
     assert_eq!(got(&kv, b"c"), None, "a later TTL entry still expires");
+}
+
+#[test]
+fn a_checkpoint_snapshot_names_its_run_before_it_is_written_and_reads_see_the_frozen_table() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    kv.flush().unwrap();
+    kv.put(b"a".to_vec(), b"2".to_vec()).unwrap();
+    kv.put(b"b".to_vec(), b"1".to_vec()).unwrap();
+    let (state, written) = wrap(None, &mut kv, true).unwrap();
+    let (state, written) = (state.unwrap(), written.expect("a run being written"));
+    assert_eq!(snapshot_runs(&state).len(), 2);
+    // The frozen table answers before the older run, the live table
+    // before it.
+    assert_eq!(got(&kv, b"a"), Some(b"2".to_vec()));
+    kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
+    assert_eq!(got(&kv, b"b"), Some(b"2".to_vec()));
+    kv.delete(b"a");
+    assert_eq!(got(&kv, b"a"), None);
+    // "a" is deleted (new again), "b" is frozen (seen).
+    assert_eq!(kv.insert_new(b"ab", &[1, 2], None).unwrap(), vec![0b01]);
+    written.wait().unwrap();
+    // Once written, the snapshot restores as it was taken.
+    let (_, back) = unwrap(&state, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(got(&back, b"a"), Some(b"2".to_vec()));
+    assert_eq!(got(&back, b"b"), Some(b"1".to_vec()));
+    // And the next snapshot installs the run and writes what came since.
+    let next = snap(None, &mut kv).unwrap().unwrap();
+    let (_, mut back) = unwrap(&next, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(
+        back.scan(b"", 10).unwrap(),
+        vec![(b"a".to_vec(), vec![]), (b"b".to_vec(), b"2".to_vec())]
+    );
 }

@@ -44,7 +44,9 @@ pub(super) fn resume(
                             "this source can't resume mid-way; it starts over"),
                     }
                 }
-                NodeState::Transform { state, next_batch } => {
+                NodeState::Transform {
+                    state, next_batch, ..
+                } => {
                     let Some(node) = live.transforms.get_mut(name) else {
                         tracing::warn!(node = %name, "the checkpoint has a transform the manifest no longer has");
                         continue;

@@ -222,8 +222,8 @@ impl TransformRun<'_> {
         let name = self.cx.name.as_str();
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
             let taken = std::time::SystemTime::now();
-            match node.t.instance.snapshot() {
-                Ok(state) => {
+            match node.t.instance.checkpoint_snapshot() {
+                Ok((state, written)) => {
                     self.failed_snapshots = 0;
                     if let (Some(checkpoint_dir), Some(state_dir)) =
                         (&self.cx.checkpoint_dir, &self.cx.state_dir)
@@ -239,6 +239,7 @@ impl TransformRun<'_> {
                         NodeState::Transform {
                             state,
                             next_batch: node.t.next_batch,
+                            pending: written.map(pending),
                         },
                     );
                 }
@@ -456,7 +457,7 @@ impl TransformRun<'_> {
         }
         if let Some(checkpoints) = self.cx.checkpoints.as_deref() {
             let taken = std::time::SystemTime::now();
-            let state = node.t.instance.snapshot()?;
+            let (state, written) = node.t.instance.checkpoint_snapshot()?;
             if let (Some(checkpoint_dir), Some(state_dir)) =
                 (&self.cx.checkpoint_dir, &self.cx.state_dir)
             {
@@ -472,6 +473,7 @@ impl TransformRun<'_> {
                 NodeState::Transform {
                     state,
                     next_batch: node.t.next_batch,
+                    pending: written.map(pending),
                 },
             );
         }
@@ -517,6 +519,12 @@ pub(super) fn process_one(
     node.observe(batch, at.port);
     handover::shadow(name, node, batch, at, &outcome.outputs, stats);
     Ok(outcome)
+}
+
+/// What a checkpoint waits for: the state store's run a snapshot names,
+/// written on a thread of its own.
+fn pending(written: kv::Written) -> crate::checkpoint::Pending {
+    crate::checkpoint::Pending::new(move || written.wait())
 }
 
 /// Once a checkpoint is durable: deletes the node's state-store runs that

@@ -1,0 +1,153 @@
+//! A checkpoint's run, written off the node's thread. A snapshot freezes
+//! the table (it becomes immutable and the node starts a fresh one) and a
+//! thread of its own sorts it and writes it out as a run, while the node
+//! goes on with its batches (RocksDB's immutable memtable). Until the run
+//! is installed, reads look in the frozen table after the live one.
+//!
+//! The snapshot names the run before it is written: the checkpoint that
+//! holds the snapshot waits for it ([`Written`]) before it is durable. A
+//! successor on hot reload, which opens the runs at once, gets a snapshot
+//! whose runs are all written ([`wrap`](super::wrap) with `background`
+//! false).
+
+use std::sync::{Arc, Condvar, Mutex};
+
+use super::run::{Run, RunWriter};
+use super::{write_table, Entry, KvStore, Table};
+
+/// The table a snapshot froze, and its run being written.
+#[derive(Debug, Clone)]
+pub(super) struct Frozen {
+    table: Arc<Table>,
+    name: String,
+    done: Arc<Done>,
+}
+
+impl Frozen {
+    pub(super) fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.table.get(key)
+    }
+
+    /// The run's file name (in the store's directory).
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// The run, once written (or why it couldn't be).
+#[derive(Debug, Default)]
+struct Done {
+    result: Mutex<Option<Result<Arc<Run>, String>>>,
+    ready: Condvar,
+}
+
+impl Done {
+    fn set(&self, result: Result<Arc<Run>, String>) {
+        let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        *slot = Some(result);
+        self.ready.notify_all();
+    }
+
+    fn wait(&self) -> Result<Arc<Run>, String> {
+        let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(result) = slot.as_ref() {
+                return result.clone();
+            }
+            slot = self.ready.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn try_get(&self) -> Option<Result<Arc<Run>, String>> {
+        self.result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// A snapshot's run still being written: what its checkpoint waits for.
+#[derive(Debug, Clone)]
+pub struct Written(Arc<Done>);
+
+impl Written {
+    /// Blocks until the run is on disk (synced); an error when it can't be.
+    pub fn wait(&self) -> Result<(), String> {
+        self.0.wait().map(|_| ())
+    }
+}
+
+impl KvStore {
+    /// Freezes the table and starts writing it out as a run on a thread of
+    /// its own (after the run frozen before is installed). `None` when
+    /// the table is empty.
+    pub(super) fn freeze(&mut self) -> Result<Option<Written>, String> {
+        self.install_frozen(true)?;
+        if self.map.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.spill_dir()?;
+        let out = RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
+        let name = out.name().to_string();
+        let bottom = self.bottom();
+        let table = Arc::new(std::mem::take(&mut self.map));
+        self.sorted.take();
+        self.bytes = 0;
+        self.expiring = false;
+        let done = Arc::new(Done::default());
+        let (writing, finished) = (table.clone(), done.clone());
+        let spawned = std::thread::Builder::new()
+            .name("weir-state-write".into())
+            .spawn(move || finished.set(write_table(out, &writing, bottom)));
+        if let Err(e) = spawned {
+            done.set(Err(format!("can't start writing a run: {e}")));
+        }
+        self.frozen = Some(Frozen {
+            table,
+            name,
+            done: done.clone(),
+        });
+        Ok(Some(Written(done)))
+    }
+
+    /// Installs the frozen table's run once it is written (waiting for it
+    /// when `wait`). A run that couldn't be written puts the frozen
+    /// entries back in the table (its newer ones win), to be written
+    /// again, and is the error.
+    pub(super) fn install_frozen(&mut self, wait: bool) -> Result<(), String> {
+        let Some(frozen) = &self.frozen else {
+            return Ok(());
+        };
+        let result = match wait {
+            true => frozen.done.wait(),
+            false => match frozen.done.try_get() {
+                Some(result) => result,
+                None => return Ok(()),
+            },
+        };
+        let Some(frozen) = self.frozen.take() else {
+            return Ok(());
+        };
+        match result {
+            Ok(run) => {
+                self.runs.push(run);
+                if let Some(dir) = self.dir.clone() {
+                    self.compact(&dir);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let table = Arc::try_unwrap(frozen.table).unwrap_or_else(|t| (*t).clone());
+                self.sorted.take();
+                for (key, entry) in table {
+                    if !self.map.contains_key(&key) {
+                        self.bytes += super::charge(&key, entry.value.as_deref());
+                        self.expiring |= entry.expiry != super::Expiry::Never;
+                        self.map.insert(key, entry);
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+}
