@@ -829,4 +829,44 @@ mod tests {
         drop(c);
         assert_eq!(log.lock().unwrap().len(), 4, "a publish ran twice");
     }
+
+    #[test]
+    fn a_checkpoint_is_written_once_the_state_it_names_is_and_not_when_that_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = CheckpointConfig {
+            dir: dir.path().join("ckpt"),
+            interval_ms: 10,
+            keep: 3,
+            max_failed_snapshots: 3,
+        };
+        let c = Coordinator::start(&config, config.dir.clone(), vec!["t".into()], 0).unwrap();
+        let written = Arc::new(Mutex::new(None::<std::result::Result<(), String>>));
+        let transform = |w: &Arc<Mutex<Option<std::result::Result<(), String>>>>| {
+            let w = w.clone();
+            NodeState::Transform {
+                state: Some(b"names a run".to_vec()),
+                next_batch: 1,
+                pending: Some(Pending::new(move || loop {
+                    if let Some(result) = w.lock().unwrap().clone() {
+                        return result;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                })),
+            }
+        };
+        wait_for("a checkpoint request", || c.requested() >= 1);
+        c.ack(c.requested(), "t", transform(&written));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(c.status().completed(), 0, "written before its run");
+        *written.lock().unwrap() = Some(Err("disk full".into()));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(c.status().completed(), 0, "written though its run failed");
+        assert!(latest(&config.dir).unwrap().is_none());
+
+        let next = Arc::new(Mutex::new(Some(Ok(()))));
+        wait_for("the next request", || c.requested() >= 2);
+        c.ack(c.requested(), "t", transform(&next));
+        wait_for("checkpoint complete", || c.status().completed() == 1);
+        assert!(latest(&config.dir).unwrap().is_some());
+    }
 }

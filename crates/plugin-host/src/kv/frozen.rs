@@ -19,6 +19,8 @@ use super::{write_table, Entry, KvStore, Table};
 #[derive(Debug, Clone)]
 pub(super) struct Frozen {
     table: Arc<Table>,
+    /// Bytes the table is charged (as it was in the store).
+    bytes: usize,
     name: String,
     done: Arc<Done>,
 }
@@ -26,6 +28,10 @@ pub(super) struct Frozen {
 impl Frozen {
     pub(super) fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.table.get(key)
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The run's file name (in the store's directory).
@@ -91,8 +97,8 @@ impl KvStore {
         let name = out.name().to_string();
         let bottom = self.bottom();
         let table = Arc::new(std::mem::take(&mut self.map));
+        let bytes = std::mem::take(&mut self.bytes);
         self.sorted.take();
-        self.bytes = 0;
         self.expiring = false;
         let done = Arc::new(Done::default());
         let (writing, finished) = (table.clone(), done.clone());
@@ -104,6 +110,7 @@ impl KvStore {
         }
         self.frozen = Some(Frozen {
             table,
+            bytes,
             name,
             done: done.clone(),
         });

@@ -373,7 +373,10 @@ impl KvStore {
     /// fails (the writes are kept in memory).
     pub fn commit(&mut self) -> Result<(), String> {
         self.undo = None;
-        if self.bytes > self.spill_at() {
+        // A frozen table being written counts: the two share the table's
+        // part of the budget.
+        let frozen = self.frozen.as_ref().map_or(0, frozen::Frozen::bytes);
+        if self.bytes + frozen > self.spill_at() {
             self.flush()?;
         }
         Ok(())
