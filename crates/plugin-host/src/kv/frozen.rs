@@ -104,7 +104,12 @@ impl KvStore {
         let (writing, finished) = (table.clone(), done.clone());
         let spawned = std::thread::Builder::new()
             .name("weir-state-write".into())
-            .spawn(move || finished.set(write_table(out, &writing, bottom)));
+            .spawn(move || {
+                let written = write_table(out, &writing, bottom);
+                // The node's thread frees the table, where it was made.
+                drop(writing);
+                finished.set(written);
+            });
         if let Err(e) = spawned {
             done.set(Err(format!("can't start writing a run: {e}")));
         }

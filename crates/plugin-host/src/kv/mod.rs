@@ -373,8 +373,12 @@ impl KvStore {
     /// fails (the writes are kept in memory).
     pub fn commit(&mut self) -> Result<(), String> {
         self.undo = None;
-        // A frozen table being written counts: the two share the table's
-        // part of the budget.
+        // A frozen table goes once its run is written (its memory with
+        // it); until then it counts: the two share the table's part of
+        // the budget.
+        if let Err(e) = self.install_frozen(false) {
+            tracing::warn!(error = %e, "a state-store run could not be written; its entries stay in memory");
+        }
         let frozen = self.frozen.as_ref().map_or(0, frozen::Frozen::bytes);
         if self.bytes + frozen > self.spill_at() {
             self.flush()?;
