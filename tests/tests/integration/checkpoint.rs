@@ -184,15 +184,15 @@ fn newest_checkpoint(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Files the source had read to the end at the newest checkpoint.
-fn files_done(dir: &Path) -> usize {
+/// Files source `source` had read to the end at the newest checkpoint.
+pub(crate) fn files_done(dir: &Path, source: &str) -> usize {
     let id = newest_checkpoint(dir);
     let meta = dir.join(format!("chk-{id:010}/meta.json"));
     let Ok(text) = std::fs::read_to_string(meta) else {
         return 0;
     };
     let meta: serde_json::Value = serde_json::from_str(&text).unwrap();
-    meta["nodes"]["orders"]["source"]["position"]["done"]
+    meta["nodes"][source]["source"]["position"]["done"]
         .as_array()
         .map_or(0, Vec::len)
 }
@@ -263,7 +263,7 @@ fn stopped_ten_times_by_sigint_sigterm_or_sigkill_the_output_equals_one_uninterr
         let spawned = Instant::now();
         let extra = Duration::from_millis(rng.below(30));
         let deadline = Instant::now() + Duration::from_secs(120);
-        while files_done(&checkpoints) < target && Instant::now() < deadline {
+        while files_done(&checkpoints, "orders") < target && Instant::now() < deadline {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
@@ -290,7 +290,7 @@ fn stopped_ten_times_by_sigint_sigterm_or_sigkill_the_output_equals_one_uninterr
             wait_ok(child);
         }
         kills += 1;
-        points.push((kind, target, files_done(&checkpoints)));
+        points.push((kind, target, files_done(&checkpoints, "orders")));
     }
     eprintln!("stopped at (signal, target, files read at the last checkpoint): {points:?}");
     assert!(
@@ -472,7 +472,7 @@ fn ctrl_c_then_restart_emits_each_window_once() {
     // Ctrl-C while the 00:19 window is open (the watermark is at 00:19:49).
     let mut first = start(&manifest);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while files_done(&scratch.path("checkpoints")) < 1 {
+    while files_done(&scratch.path("checkpoints"), "orders") < 1 {
         assert!(
             Instant::now() < deadline,
             "the first file was never checkpointed"

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use weir_tests::{int64_values, plugins, read_parquet, toml_path, Scratch};
 
-use crate::checkpoint::{start, wait_ok, Rng};
+use crate::checkpoint::{files_done, start, wait_ok, Rng};
 
 const FILES: usize = 20;
 const ROWS_PER_FILE: usize = 60_000;
@@ -98,30 +98,6 @@ fn expected() -> Vec<(i64, i64)> {
     rows
 }
 
-fn files_done(checkpoints: &Path) -> usize {
-    let newest = std::fs::read_dir(checkpoints)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("chk-")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max();
-    let Some(id) = newest else { return 0 };
-    let meta = checkpoints.join(format!("chk-{id:010}/meta.json"));
-    let Ok(text) = std::fs::read_to_string(meta) else {
-        return 0;
-    };
-    let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    meta["nodes"]["rows"]["source"]["position"]["done"]
-        .as_array()
-        .map_or(0, Vec::len)
-}
-
 fn runs_on_disk(checkpoints: &Path) -> usize {
     std::fs::read_dir(checkpoints.join("state/unique"))
         .into_iter()
@@ -161,7 +137,7 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
     for target in targets {
         let mut child = start(&manifest);
         let deadline = Instant::now() + Duration::from_secs(120);
-        while files_done(&checkpoints) < target && Instant::now() < deadline {
+        while files_done(&checkpoints, "rows") < target && Instant::now() < deadline {
             if child.try_wait().unwrap().is_some() {
                 break;
             }
@@ -180,7 +156,7 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        points.push((target, files_done(&checkpoints)));
+        points.push((target, files_done(&checkpoints, "rows")));
     }
     eprintln!("killed at (target, files read at the last checkpoint): {points:?}");
     wait_ok(start(&manifest));

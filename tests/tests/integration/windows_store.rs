@@ -11,7 +11,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 use weir_tests::{plugins, read_parquet, toml_path, Scratch};
 
-use crate::checkpoint::{chrono_free_iso, start, wait_ok};
+use crate::checkpoint::{chrono_free_iso, files_done, start, wait_ok};
 use crate::process::interrupt;
 
 const FILES: usize = 12;
@@ -144,36 +144,13 @@ fn late_rows(dir: &Path) -> usize {
         .sum()
 }
 
-/// Files the newest checkpoint says the source has read.
-fn files_done(checkpoints: &Path) -> usize {
-    let newest = std::fs::read_dir(checkpoints)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_prefix("chk-")?
-                .parse::<u64>()
-                .ok()
-        })
-        .max();
-    let Some(id) = newest else { return 0 };
-    let meta = checkpoints.join(format!("chk-{id:010}/meta.json"));
-    let text = std::fs::read_to_string(meta).unwrap_or_default();
-    let meta: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-    meta["nodes"]["events"]["source"]["position"]["done"]
-        .as_array()
-        .map_or(0, Vec::len)
-}
-
 /// Runs `store` over what is in `in/` until a checkpoint has read
 /// `files`, then stops it with Ctrl-C (open windows are saved, not
 /// emitted).
 fn run_then_interrupt(scratch: &Scratch, store: &str, files: usize) {
     let mut child = start(&manifest(scratch, store, ROOMY, false));
     let deadline = Instant::now() + Duration::from_secs(120);
-    while files_done(&scratch.path("checkpoints")) < files {
+    while files_done(&scratch.path("checkpoints"), "events") < files {
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             if let Some(mut e) = child.stderr.take() {

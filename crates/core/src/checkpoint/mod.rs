@@ -141,34 +141,11 @@ impl PartialEq for Publish {
 
 /// What a checkpoint waits for before it is written: part of a node's
 /// state still being written off the node's thread (the host state
-/// store's newest run). `Err`: it can't be, and the checkpoint fails.
-#[derive(Clone)]
-pub struct Pending(Arc<dyn Fn() -> std::result::Result<(), String> + Send + Sync>);
-
-impl Pending {
-    /// Wraps `wait`, which blocks until the write is done (and may be
-    /// called more than once: a node's last state is in every checkpoint
-    /// after it ended).
-    pub fn new(wait: impl Fn() -> std::result::Result<(), String> + Send + Sync + 'static) -> Self {
-        Pending(Arc::new(wait))
-    }
-
-    fn wait(&self) -> std::result::Result<(), String> {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Pending")
-    }
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
+/// store's newest run). The same shape as a [`Publish`], run before the
+/// checkpoint is written instead of after, and called again for every
+/// checkpoint that holds the state (a node's last state is in each one
+/// after it ended). `Err`: it can't be written, nor the checkpoint.
+pub type Pending = Publish;
 
 /// One node's part of a checkpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -618,7 +595,7 @@ impl Worker {
                 ..
             } = state
             {
-                pending.wait().map_err(|e| {
+                pending.run().map_err(|e| {
                     Error::checkpoint(format!("checkpoint {id}: node {node:?}: {e}"))
                 })?;
             }
