@@ -72,6 +72,18 @@ impl Done {
     }
 }
 
+/// The writer's side of [`Done`]: a writer that stops without answering
+/// (a panic) answers with an error, so nobody waits forever.
+struct Answer(Arc<Done>);
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if self.0.try_get().is_none() {
+            self.0.set(Err("the thread writing a run stopped".into()));
+        }
+    }
+}
+
 /// A snapshot's run still being written: what its checkpoint waits for.
 #[derive(Debug, Clone)]
 pub struct Written(Arc<Done>);
@@ -105,10 +117,11 @@ impl KvStore {
         let spawned = std::thread::Builder::new()
             .name("weir-state-write".into())
             .spawn(move || {
+                let finished = Answer(finished);
                 let written = write_table(out, &writing, bottom);
                 // The node's thread frees the table, where it was made.
                 drop(writing);
-                finished.set(written);
+                finished.0.set(written);
             });
         if let Err(e) = spawned {
             done.set(Err(format!("can't start writing a run: {e}")));
