@@ -663,15 +663,20 @@ mod tests {
         }
     }
 
-    #[test]
-    fn prepared_files_are_published_only_once_their_checkpoint_is_on_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let config = CheckpointConfig {
-            dir: dir.path().join("ckpt"),
+    /// Checkpoints into `<dir>/ckpt` every 10 ms.
+    fn every_10_ms(dir: &std::path::Path) -> CheckpointConfig {
+        CheckpointConfig {
+            dir: dir.join("ckpt"),
             interval_ms: 10,
             keep: 3,
             max_failed_snapshots: 3,
-        };
+        }
+    }
+
+    #[test]
+    fn prepared_files_are_published_only_once_their_checkpoint_is_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = every_10_ms(dir.path());
         let nodes = vec!["src".to_string(), "sink".to_string()];
         let c = Coordinator::start(&config, config.dir.clone(), nodes, 0).unwrap();
         wait_for("a checkpoint request", || c.requested() >= 1);
@@ -750,12 +755,7 @@ mod tests {
     #[test]
     fn a_publish_runs_once_after_its_checkpoint_is_on_disk_and_a_declined_ones_with_the_next() {
         let dir = tempfile::tempdir().unwrap();
-        let config = CheckpointConfig {
-            dir: dir.path().join("ckpt"),
-            interval_ms: 10,
-            keep: 3,
-            max_failed_snapshots: 3,
-        };
+        let config = every_10_ms(dir.path());
         let nodes = vec!["src".to_string(), "sink".to_string()];
         let c = Coordinator::start(&config, config.dir.clone(), nodes, 0).unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -810,12 +810,7 @@ mod tests {
     #[test]
     fn a_checkpoint_is_written_once_the_state_it_names_is_and_not_when_that_fails() {
         let dir = tempfile::tempdir().unwrap();
-        let config = CheckpointConfig {
-            dir: dir.path().join("ckpt"),
-            interval_ms: 10,
-            keep: 3,
-            max_failed_snapshots: 3,
-        };
+        let config = every_10_ms(dir.path());
         let c = Coordinator::start(&config, config.dir.clone(), vec!["t".into()], 0).unwrap();
         let written = Arc::new(Mutex::new(None::<std::result::Result<(), String>>));
         let transform = |w: &Arc<Mutex<Option<std::result::Result<(), String>>>>| {
