@@ -98,8 +98,7 @@ impl state::Host for HostState {
     }
 
     fn delete(&mut self, key: Vec<u8>) -> wasmtime::Result<()> {
-        self.kv.delete(&key);
-        Ok(())
+        self.kv.delete(&key).map_err(wasmtime::Error::msg)
     }
 
     fn scan(&mut self, start: Vec<u8>, limit: u32) -> wasmtime::Result<Vec<(Vec<u8>, Vec<u8>)>> {

@@ -55,7 +55,8 @@ impl KvStore {
         let spawned = std::thread::Builder::new()
             .name("weir-state-merge".into())
             .spawn(move || {
-                let keep = |e: &Entry| !bottom || (e.value.is_some() && !expired(e, first, wm));
+                let keep =
+                    |e: &Entry| !bottom || (e.value.is_some() && !expired(e.expiry, first, wm));
                 let _ = tx.send(run::merge(&inputs, &dir, bits, &keep));
             });
         match spawned {

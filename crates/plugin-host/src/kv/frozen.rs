@@ -13,25 +13,24 @@
 use std::sync::{Arc, Condvar, Mutex};
 
 use super::run::{Run, RunWriter};
-use super::{write_table, Entry, KvStore, Table};
+use super::table::{EntryRef, Table};
+use super::{write_table, KvStore};
 
 /// The table a snapshot froze, and its run being written.
 #[derive(Debug, Clone)]
 pub(super) struct Frozen {
     table: Arc<Table>,
-    /// Bytes the table is charged (as it was in the store).
-    bytes: usize,
     name: String,
     done: Arc<Done>,
 }
 
 impl Frozen {
-    pub(super) fn get(&self, key: &[u8]) -> Option<&Entry> {
+    pub(super) fn get(&self, key: &[u8]) -> Option<EntryRef<'_>> {
         self.table.get(key)
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.bytes
+        self.table.bytes()
     }
 
     /// The run's file name (in the store's directory).
@@ -108,8 +107,8 @@ impl KvStore {
         let out = RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
         let name = out.name().to_string();
         let bottom = self.bottom();
-        let table = Arc::new(std::mem::take(&mut self.map));
-        let bytes = std::mem::take(&mut self.bytes);
+        let fresh = self.map.fresh();
+        let table = Arc::new(std::mem::replace(&mut self.map, fresh));
         self.sorted.take();
         self.expiring = false;
         let done = Arc::new(Done::default());
@@ -128,7 +127,6 @@ impl KvStore {
         }
         self.frozen = Some(Frozen {
             table,
-            bytes,
             name,
             done: done.clone(),
         });
@@ -162,14 +160,17 @@ impl KvStore {
                 Ok(())
             }
             Err(e) => {
-                let table = Arc::try_unwrap(frozen.table).unwrap_or_else(|t| (*t).clone());
                 self.sorted.take();
-                for (key, entry) in table {
-                    if !self.map.contains_key(&key) {
-                        self.bytes += super::charge(&key, entry.value.as_deref());
-                        self.expiring |= entry.expiry != super::Expiry::Never;
-                        self.map.insert(key, entry);
+                for (key, entry) in frozen.table.iter() {
+                    if self.map.contains_key(key) {
+                        continue;
                     }
+                    if self.map.put(key, entry.value, entry.expiry).is_none() {
+                        return Err(format!(
+                            "{e}; and the entries it held can't go back in memory (over 4 GiB)"
+                        ));
+                    }
+                    self.expiring |= entry.expiry != super::Expiry::Never;
                 }
                 Err(e)
             }

@@ -18,17 +18,18 @@ mod compact;
 mod frozen;
 mod run;
 mod snapshot;
+mod table;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 pub use frozen::Written;
 use run::{Run, SpillDir};
 pub use snapshot::{collect_garbage, snapshot_runs, unwrap, wrap};
+use table::Table;
 
 /// When an entry stops being visible.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,16 +48,14 @@ struct Entry {
     expiry: Expiry,
 }
 
-/// Bytes an entry is charged in memory: its key and value, plus what the
-/// table spends on it (allocations, tree nodes), so a million empty keys
-/// still count.
-fn charge(key: &[u8], value: Option<&[u8]>) -> usize {
-    key.len() + value.map_or(0, <[u8]>::len) + 80
+/// A write of the current plugin call, to undo if the call fails.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// An entry appended at `at`, replacing the one at `replaced`.
+    Put { at: u32, replaced: Option<u32> },
+    /// The entry at this place removed.
+    Removed(u32),
 }
-
-/// The in-memory table: hashed, since point reads and writes are the hot
-/// path (a dedupe's every key); order is made when needed, by sorting.
-type Table = HashMap<Vec<u8>, Entry, BuildHasherDefault<KeyHasher>>;
 
 /// A key and its value, as `scan` returns them.
 pub type KeyValue = (Vec<u8>, Vec<u8>);
@@ -64,21 +63,21 @@ pub type KeyValue = (Vec<u8>, Vec<u8>);
 /// One node instance's state store.
 #[derive(Debug, Default)]
 pub struct KvStore {
-    /// Writes since the last flush, tombstones included.
+    /// Writes since the last flush, tombstones included: hashed, since
+    /// point reads and writes are the hot path (a dedupe's every key);
+    /// order is made when needed, by sorting.
     map: Table,
-    /// The table's keys in order, for `scan`, until the next write.
-    sorted: OnceLock<Vec<Vec<u8>>>,
-    bytes: usize,
+    /// The table's entries in key order, for `scan`, until the next write.
+    sorted: OnceLock<Vec<u32>>,
     budget: usize,
     /// The table may hold entries that expire (else a moving watermark
     /// has nothing to drop there: no pass over it per batch).
     expiring: bool,
     watermark: Option<i64>,
     first_watermark: Option<i64>,
-    /// While a plugin call runs: what each of its writes replaced in the
-    /// table, so a failed call leaves the store as it found it. (The
-    /// table is flushed only between calls.)
-    undo: Option<Vec<(Vec<u8>, Option<Entry>)>>,
+    /// While a plugin call runs: its writes, so a failed call leaves the
+    /// store as it found it. (The table is flushed only between calls.)
+    undo: Option<Vec<Write>>,
     /// On disk, oldest first.
     runs: Vec<Arc<Run>>,
     /// Where new runs go (`None`: nowhere yet; a temporary directory is
@@ -97,7 +96,6 @@ impl Clone for KvStore {
         KvStore {
             map: self.map.clone(),
             sorted: OnceLock::new(),
-            bytes: self.bytes,
             budget: self.budget,
             expiring: self.expiring,
             watermark: self.watermark,
@@ -120,7 +118,6 @@ impl PartialEq for KvStore {
                 .collect::<Vec<_>>()
         };
         self.map == other.map
-            && self.bytes == other.bytes
             && self.watermark == other.watermark
             && self.first_watermark == other.first_watermark
             && names(self) == names(other)
@@ -131,6 +128,7 @@ impl KvStore {
     /// An empty store whose memory is bounded by `budget` bytes.
     pub fn new(budget: usize) -> Self {
         KvStore {
+            map: Table::new(Table::chunk_for(budget / 4)),
             budget,
             ..KvStore::default()
         }
@@ -152,9 +150,9 @@ impl KvStore {
         self.budget
     }
 
-    /// Bytes the in-memory table holds.
+    /// Bytes the in-memory table holds (allocated: its arena and index).
     pub fn bytes(&self) -> usize {
-        self.bytes
+        self.map.bytes()
     }
 
     /// Memory held for the runs on disk: their indexes and filters.
@@ -177,16 +175,16 @@ impl KvStore {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         Ok(self
             .entry(key)?
-            .filter(|e| self.live(e))
+            .filter(|e| self.live(e.expiry))
             .and_then(|e| e.value))
     }
 
     fn entry(&self, key: &[u8]) -> Result<Option<Entry>, String> {
         if let Some(e) = self.map.get(key) {
-            return Ok(Some(e.clone()));
+            return Ok(Some(e.to_entry()));
         }
         if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(key)) {
-            return Ok(Some(e.clone()));
+            return Ok(Some(e.to_entry()));
         }
         let hash = run::hash(key);
         for run in self.runs.iter().rev() {
@@ -200,7 +198,7 @@ impl KvStore {
     /// Stores `value` under `key`; an error when one call has written
     /// more than the whole budget (the store is unchanged then).
     pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
-        self.insert(key, Some(value), Expiry::Never)
+        self.insert(&key, Some(&value), Expiry::Never)
     }
 
     /// Like [`put`](Self::put); the entry expires once the watermark has
@@ -215,45 +213,43 @@ impl KvStore {
             Some(w) => Expiry::At(w.saturating_add(ttl_micros(ttl_ms))),
             None => Expiry::AfterFirstWatermark(ttl_ms),
         };
-        self.insert(key, Some(value), expiry)
+        self.insert(&key, Some(&value), expiry)
     }
 
-    fn insert(
+    fn insert(&mut self, key: &[u8], value: Option<&[u8]>, expiry: Expiry) -> Result<(), String> {
+        let after = self.map.bytes_after(key, value, expiry);
+        if after > self.budget {
+            return Err(self.full(after));
+        }
+        self.store_entry(key, value, expiry)
+    }
+
+    fn full(&self, after: usize) -> String {
+        format!(
+            "the node's state store is full: {after} bytes written since the last flush \
+             would exceed its {} bytes (limits.memory_mb); the store spills to disk between \
+             calls, so write less in one call",
+            self.budget
+        )
+    }
+
+    /// Puts an entry in the table, whatever the budget; an error only
+    /// when the table can't address it (4 GiB written in one call).
+    fn store_entry(
         &mut self,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        key: &[u8],
+        value: Option<&[u8]>,
         expiry: Expiry,
     ) -> Result<(), String> {
-        let old = self
-            .map
-            .get(&key)
-            .map_or(0, |e| charge(&key, e.value.as_deref()));
-        let new = charge(&key, value.as_deref());
-        let after = self.bytes - old + new;
-        if after > self.budget {
-            return Err(format!(
-                "the node's state store is full: {after} bytes written since the last flush \
-                 would exceed its {} bytes (limits.memory_mb); the store spills to disk between \
-                 calls, so write less in one call",
-                self.budget
-            ));
-        }
-        self.store_entry(key, Entry { value, expiry });
-        Ok(())
-    }
-
-    /// Puts `entry` in the table, whatever the budget.
-    fn store_entry(&mut self, key: Vec<u8>, entry: Entry) {
-        self.expiring |= entry.expiry != Expiry::Never;
-        self.bytes += charge(&key, entry.value.as_deref());
+        let Some((at, replaced)) = self.map.put(key, value, expiry) else {
+            return Err(self.full(self.map.bytes_after(key, value, expiry)));
+        };
+        self.expiring |= expiry != Expiry::Never;
         self.sorted.take();
-        let replaced = self.map.insert(key.clone(), entry);
-        if let Some(old) = &replaced {
-            self.bytes -= charge(&key, old.value.as_deref());
-        }
         if let Some(undo) = &mut self.undo {
-            undo.push((key, replaced));
+            undo.push(Write::Put { at, replaced });
         }
+        Ok(())
     }
 
     /// Stores each key of `keys` (key `i` ends at `ends[i]`) that is
@@ -286,13 +282,13 @@ impl KvStore {
             };
             start = end;
             let seen = match self.map.get(key) {
-                Some(e) => e.value.is_some() && self.live(e),
+                Some(e) => e.value.is_some() && self.live(e.expiry),
                 None => self.in_runs(key)?,
             };
             if seen {
                 continue;
             }
-            if let Err(e) = self.insert(key.to_vec(), Some(Vec::new()), expiry) {
+            if let Err(e) = self.insert(key, Some(&[]), expiry) {
                 self.undo_last(writes);
                 return Err(e);
             }
@@ -305,7 +301,7 @@ impl KvStore {
     /// `key` (the table doesn't).
     fn in_runs(&self, key: &[u8]) -> Result<bool, String> {
         if let Some(e) = self.frozen.as_ref().and_then(|f| f.get(key)) {
-            return Ok(e.value.is_some() && self.live(e));
+            return Ok(e.value.is_some() && self.live(e.expiry));
         }
         if self.runs.is_empty() {
             return Ok(false);
@@ -313,7 +309,7 @@ impl KvStore {
         let hash = run::hash(key);
         for run in self.runs.iter().rev() {
             if let Some(e) = run.get(key, hash)? {
-                return Ok(e.value.is_some() && self.live(&e));
+                return Ok(e.value.is_some() && self.live(e.expiry));
             }
         }
         Ok(false)
@@ -327,39 +323,43 @@ impl KvStore {
         };
         let tail = undo.split_off(keep.min(undo.len()));
         self.sorted.take();
-        for (key, before) in tail.into_iter().rev() {
-            if let Some(now) = self.map.remove(&key) {
-                self.bytes -= charge(&key, now.value.as_deref());
+        // Newest first; then the arena is cut back to the oldest undone
+        // entry (appends are in call order).
+        let mut oldest = None;
+        for write in tail.into_iter().rev() {
+            match write {
+                Write::Put { at, replaced } => {
+                    self.map.restore(at, replaced);
+                    oldest = Some(at);
+                }
+                Write::Removed(at) => self.map.restore(at, Some(at)),
             }
-            if let Some(before) = before {
-                self.bytes += charge(&key, before.value.as_deref());
-                self.expiring |= before.expiry != Expiry::Never;
-                self.map.insert(key, before);
-            }
+        }
+        if let Some(at) = oldest {
+            self.map.cut(at);
         }
     }
 
-    /// Removes `key` (a no-op when absent).
-    pub fn delete(&mut self, key: &[u8]) {
+    /// Removes `key` (a no-op when absent). An error only when the table
+    /// can't address the tombstone (4 GiB written in one call).
+    pub fn delete(&mut self, key: &[u8]) -> Result<(), String> {
         if !self.runs.is_empty() || self.frozen.is_some() {
+            if self.map.get(key).is_some_and(|e| e.value.is_none()) {
+                return Ok(());
+            }
             // Older runs may hold it: a tombstone hides it there. Stored
-            // even past the budget (by a key's size each: the plugin's
-            // memory bounds how many it deletes in one call) — dropping
-            // it would bring the key back.
-            let tombstone = Entry {
-                value: None,
-                expiry: Expiry::Never,
-            };
-            self.store_entry(key.to_vec(), tombstone);
-            return;
+            // even past the budget (by a key's size each: the call's time
+            // budget bounds how many it deletes) — dropping it would bring
+            // the key back.
+            return self.store_entry(key, None, Expiry::Never);
         }
-        if let Some(e) = self.map.remove(key) {
+        if let Some(at) = self.map.remove(key) {
             self.sorted.take();
-            self.bytes -= charge(key, e.value.as_deref());
             if let Some(undo) = &mut self.undo {
-                undo.push((key.to_vec(), Some(e)));
+                undo.push(Write::Removed(at));
             }
         }
+        Ok(())
     }
 
     /// A plugin call starts: its writes can be undone until
@@ -379,8 +379,9 @@ impl KvStore {
         if let Err(e) = self.install_frozen(false) {
             tracing::warn!(error = %e, "a state-store run could not be written; its entries stay in memory");
         }
+        self.map.compact();
         let frozen = self.frozen.as_ref().map_or(0, frozen::Frozen::bytes);
-        if self.bytes + frozen > self.spill_at() {
+        if self.map.bytes() + frozen > self.spill_at() {
             self.flush()?;
         }
         Ok(())
@@ -400,19 +401,14 @@ impl KvStore {
     /// waited for).
     pub fn scan(&mut self, start: &[u8], limit: u32) -> Result<Vec<KeyValue>, String> {
         self.install_frozen(true)?;
-        let sorted = self.sorted.get_or_init(|| {
-            let mut keys: Vec<Vec<u8>> = self.map.keys().cloned().collect();
-            keys.sort_unstable();
-            keys
-        });
-        let from = sorted.partition_point(|k| k.as_slice() < start);
-        let mut table = sorted[from..]
-            .iter()
-            .filter_map(|k| self.map.get(k).map(|e| (k, e)));
+        let map = &self.map;
+        let sorted = self.sorted.get_or_init(|| map.sorted());
+        let from = sorted.partition_point(|&at| map.at(at).0 < start);
+        let mut table = sorted[from..].iter().map(|&at| map.at(at));
         let mut runs: Vec<_> = self.runs.iter().rev().map(|r| r.iter_from(start)).collect();
         // heads[0]: the table; then runs, newest first. On equal keys the
         // lowest index is the newest write.
-        let mut heads = vec![table.next().map(|(k, e)| (k.clone(), e.clone()))];
+        let mut heads = vec![table.next().map(|(k, e)| (k.to_vec(), e.to_entry()))];
         for run in &mut runs {
             heads.push(run.next_entry()?);
         }
@@ -428,7 +424,7 @@ impl KvStore {
                         newest.get_or_insert(e);
                     }
                     *head = match i {
-                        0 => table.next().map(|(k, e)| (k.clone(), e.clone())),
+                        0 => table.next().map(|(k, e)| (k.to_vec(), e.to_entry())),
                         _ => runs[i - 1].next_entry()?,
                     };
                 }
@@ -438,10 +434,7 @@ impl KvStore {
                 expiry,
             }) = newest
             {
-                if self.live(&Entry {
-                    value: None,
-                    expiry,
-                }) {
+                if self.live(expiry) {
                     out.push((key, value));
                 }
             }
@@ -457,37 +450,20 @@ impl KvStore {
         }
         self.watermark = Some(watermark);
         self.first_watermark.get_or_insert(watermark);
-        if !self.expiring {
+        // With runs on disk an expired entry stays in the table: it hides
+        // what an older run holds under its key, and reads skip it.
+        if !self.expiring || !self.runs.is_empty() || self.frozen.is_some() {
             return;
         }
-        let (first, runs) = (
-            self.first_watermark,
-            !self.runs.is_empty() || self.frozen.is_some(),
-        );
-        let (mut freed, mut still) = (0, false);
+        let first = self.first_watermark;
         self.sorted.take();
-        self.map.retain(|key, e| {
-            if !expired(e, first, Some(watermark)) {
-                still |= e.expiry != Expiry::Never;
-                return true;
-            }
-            freed += charge(key, e.value.as_deref());
-            if runs {
-                // Shadow what an older run may hold.
-                *e = Entry {
-                    value: None,
-                    expiry: Expiry::Never,
-                };
-                freed -= charge(key, None);
-            }
-            runs
-        });
-        self.bytes -= freed;
-        self.expiring = still;
+        self.expiring = self
+            .map
+            .remove_where(|e| expired(e.expiry, first, Some(watermark)));
     }
 
-    fn live(&self, e: &Entry) -> bool {
-        !expired(e, self.first_watermark, self.watermark)
+    fn live(&self, expiry: Expiry) -> bool {
+        !expired(expiry, self.first_watermark, self.watermark)
     }
 
     /// Writes the table out as a new run (nothing when it is empty), then
@@ -502,9 +478,8 @@ impl KvStore {
         let out = run::RunWriter::create(&dir, self.map.len() as u64, self.filter_bits())?;
         let bottom = self.bottom();
         self.runs.push(write_table(out, &self.map, bottom)?);
-        self.map.clear();
+        self.map = self.map.fresh();
         self.sorted.take();
-        self.bytes = 0;
         self.expiring = false;
         self.compact(&dir);
         Ok(())
@@ -543,9 +518,10 @@ fn write_table(
     table: &Table,
     bottom: Option<(Option<i64>, Option<i64>)>,
 ) -> Result<Arc<Run>, String> {
-    for (key, e) in sorted_entries(table) {
+    for at in table.sorted() {
+        let (key, e) = table.at(at);
         if let Some((first, wm)) = bottom {
-            if e.value.is_none() || expired(e, first, wm) {
+            if e.value.is_none() || expired(e.expiry, first, wm) {
                 continue;
             }
         }
@@ -554,26 +530,11 @@ fn write_table(
     out.finish()
 }
 
-/// The table's entries in key order. Sorted on the keys' first 8 bytes
-/// as a number first: one integer compare settles most pairs, where a
-/// byte-slice compare costs a call.
-fn sorted_entries<S>(map: &HashMap<Vec<u8>, Entry, S>) -> Vec<(&Vec<u8>, &Entry)> {
-    let prefix = |k: &[u8]| {
-        let mut word = [0u8; 8];
-        let n = k.len().min(8);
-        word[..n].copy_from_slice(&k[..n]);
-        u64::from_be_bytes(word)
-    };
-    let mut entries: Vec<_> = map.iter().map(|(k, e)| (prefix(k), k, e)).collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-    entries.into_iter().map(|(_, k, e)| (k, e)).collect()
-}
-
-fn expired(e: &Entry, first: Option<i64>, watermark: Option<i64>) -> bool {
+fn expired(expiry: Expiry, first: Option<i64>, watermark: Option<i64>) -> bool {
     let Some(w) = watermark else {
         return false;
     };
-    match e.expiry {
+    match expiry {
         Expiry::Never => false,
         Expiry::At(t) => t <= w,
         Expiry::AfterFirstWatermark(ttl) => {

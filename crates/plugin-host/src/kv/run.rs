@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use super::table::EntryRef;
 use super::{Entry, Expiry};
 
 const MAGIC: &[u8; 8] = b"weirrun1";
@@ -392,7 +393,7 @@ impl RunWriter {
         )
     }
 
-    pub(super) fn push(&mut self, key: &[u8], entry: &Entry) -> Result<(), String> {
+    pub(super) fn push(&mut self, key: &[u8], entry: EntryRef<'_>) -> Result<(), String> {
         if self.first.is_none() {
             self.first = Some(key.into());
         }
@@ -600,7 +601,7 @@ fn put_varint(out: &mut Vec<u8>, mut n: u64) {
 
 /// An entry: key length and key, a flags byte (bit 0: tombstone; bits
 /// 1–2: expiry kind), the expiry's u64 if any, value length and value.
-fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
+fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: EntryRef<'_>) {
     put_varint(out, key.len() as u64);
     out.extend_from_slice(key);
     let (kind, n) = match entry.expiry {
@@ -612,7 +613,7 @@ fn encode_entry(out: &mut Vec<u8>, key: &[u8], entry: &Entry) {
     if kind != 0 {
         out.extend_from_slice(&n.to_le_bytes());
     }
-    if let Some(v) = &entry.value {
+    if let Some(v) = entry.value {
         put_varint(out, v.len() as u64);
         out.extend_from_slice(v);
     }
@@ -707,7 +708,7 @@ pub(super) fn merge(
             }
         }
         if keep(&entry) {
-            out.push(&key, &entry)?;
+            out.push(&key, entry.as_ref())?;
         }
     }
     out.finish()

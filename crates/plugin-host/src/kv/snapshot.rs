@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::run::{Run, SpillDir, EXTENSION};
-use super::{charge, Entry, Expiry, KvStore, Written};
+use super::{Expiry, KvStore, Written};
 
 const INLINE: &[u8; 8] = b"weirkv02";
 const RUNS: &[u8; 8] = b"weirkv03";
@@ -91,9 +91,10 @@ fn encode_inline(store: &KvStore, out: &mut Vec<u8>) {
     out.push(u8::from(store.watermark.is_some()));
     put_u64(out, store.map.len() as u64);
     // In key order: the same store gives the same bytes.
-    for (key, e) in super::sorted_entries(&store.map) {
+    for at in store.map.sorted() {
+        let (key, e) = store.map.at(at);
         put_bytes(out, key);
-        put_bytes(out, e.value.as_deref().unwrap_or_default());
+        put_bytes(out, e.value.unwrap_or_default());
         let (tag, n) = match e.expiry {
             Expiry::Never => (0u8, 0u64),
             Expiry::AfterFirstWatermark(ttl) => (1, ttl),
@@ -116,7 +117,7 @@ pub fn unwrap(state: &[u8], like: &KvStore) -> Result<(Option<Vec<u8>>, KvStore)
         decode_inline(&mut r, &mut store).map_err(|e| format!("the state store: {e}"))?;
         // An old checkpoint of a store larger than its share now goes to
         // disk (it was refused before).
-        if store.bytes > store.spill_at() {
+        if store.bytes() > store.spill_at() {
             store.flush()?;
         }
         return Ok((plugin, store));
@@ -169,32 +170,24 @@ fn decode_inline(r: &mut Reader<'_>, store: &mut KvStore) -> Result<(), String> 
     let count = r.u64()?;
     store.watermark = has_watermark.then_some(watermark as i64);
     store.first_watermark = store.watermark;
-    let mut map = std::mem::take(&mut store.map);
-    let mut bytes = 0;
     for _ in 0..count {
-        let key = r.bytes()?.to_vec();
-        let value = r.bytes()?.to_vec();
+        let key = r.bytes()?;
+        let value = r.bytes()?;
         let expiry = match (r.u8()?, r.u64()?) {
             (0, _) => Expiry::Never,
             (1, ttl) => Expiry::AfterFirstWatermark(ttl),
             (2, t) => Expiry::At(t as i64),
             (tag, _) => return Err(format!("unknown expiry tag {tag}")),
         };
-        bytes += charge(&key, Some(&value));
-        map.insert(
-            key,
-            Entry {
-                value: Some(value),
-                expiry,
-            },
-        );
+        store
+            .map
+            .put(key, Some(value), expiry)
+            .ok_or("over 4 GiB of entries")?;
+        store.expiring |= expiry != Expiry::Never;
     }
     if !r.0.is_empty() {
         return Err(format!("{} bytes after the last entry", r.0.len()));
     }
-    store.expiring = map.values().any(|e| e.expiry != Expiry::Never);
-    store.map = map;
-    store.bytes = bytes;
     Ok(())
 }
 

@@ -60,12 +60,15 @@ fn a_put_is_read_back_scanned_in_key_order_and_deleted() {
         .collect();
     assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
     assert_eq!(kv.scan(b"", 1).unwrap().len(), 1);
-    kv.delete(b"a");
+    kv.delete(b"a").unwrap();
     assert_eq!(got(&kv, b"a"), None);
-    assert_eq!(
-        kv.bytes(),
-        charge(b"b", Some(b"2")) + charge(b"c", Some(b"3"))
-    );
+    let keys: Vec<_> = kv
+        .scan(b"", 10)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, [b"b".to_vec(), b"c".to_vec()]);
 }
 
 #[test]
@@ -73,11 +76,15 @@ fn a_failed_calls_writes_are_undone_and_a_successful_calls_kept() {
     let mut kv = KvStore::new(1 << 20);
     kv.put(b"kept".to_vec(), b"1".to_vec()).unwrap();
     kv.put(b"gone".to_vec(), b"2".to_vec()).unwrap();
+    // Room in the index for the call's keys: its size is then the arena's.
+    for i in 0u8..6 {
+        kv.put(vec![i], vec![i]).unwrap();
+    }
     let (before, bytes) = (kv.clone(), kv.bytes());
     kv.begin();
     kv.put(b"kept".to_vec(), b"changed".to_vec()).unwrap();
     kv.put(b"kept".to_vec(), b"changed again".to_vec()).unwrap();
-    kv.delete(b"gone");
+    kv.delete(b"gone").unwrap();
     kv.put(b"new".to_vec(), b"3".to_vec()).unwrap();
     kv.put_with_ttl(b"ttl".to_vec(), b"4".to_vec(), 10).unwrap();
     assert_eq!(kv.rollback(), 5);
@@ -96,7 +103,7 @@ fn a_failed_calls_delete_of_a_key_on_disk_is_undone() {
     kv.put(b"k".to_vec(), b"1".to_vec()).unwrap();
     kv.flush().unwrap();
     kv.begin();
-    kv.delete(b"k");
+    kv.delete(b"k").unwrap();
     assert_eq!(got(&kv, b"k"), None);
     kv.rollback();
     assert_eq!(got(&kv, b"k"), Some(b"1".to_vec()));
@@ -104,15 +111,21 @@ fn a_failed_calls_delete_of_a_key_on_disk_is_undone() {
 
 #[test]
 fn one_call_writing_past_the_budget_is_refused_and_changes_nothing() {
-    let mut kv = KvStore::new(400);
+    let mut kv = KvStore::new(8 << 10);
     kv.begin();
-    kv.put(b"k".to_vec(), vec![0; 150]).unwrap();
-    let err = kv.put(b"l".to_vec(), vec![0; 150]).unwrap_err();
+    let mut refused = None;
+    for i in 0u8..20 {
+        if let Err(e) = kv.put(vec![i], vec![i; 1000]) {
+            refused = Some((i, e));
+            break;
+        }
+    }
+    let (last, err) = refused.expect("20 kB don't go in 8 kB");
     assert!(err.contains("state store is full"), "{err}");
-    assert_eq!(got(&kv, b"l"), None);
-    // Replacing a value is charged the difference.
-    kv.put(b"k".to_vec(), vec![0; 160]).unwrap();
-    assert_eq!(kv.bytes(), charge(b"k", Some(&[0; 160])));
+    assert!(last >= 5, "{last} values of 1 kB went in 8 kB");
+    assert_eq!(got(&kv, &[last]), None);
+    assert!((0..last).all(|i| got(&kv, &[i]) == Some(vec![i; 1000])));
+    assert!(kv.bytes() <= kv.budget(), "{} bytes held", kv.bytes());
 }
 
 #[test]
@@ -150,7 +163,7 @@ fn the_newest_write_wins_across_runs_and_tombstones_hide_older_ones() {
     for round in 0u8..5 {
         for i in 0u8..50 {
             if (i + round) % 3 == 0 {
-                kv.delete(&[i]);
+                kv.delete(&[i]).unwrap();
             } else {
                 kv.put(vec![i], vec![round]).unwrap();
             }
@@ -197,7 +210,7 @@ fn a_ttl_counts_event_time_from_the_watermark_at_the_put() {
     kv.advance(1_010_000);
     assert_eq!((got(&kv, b"early"), got(&kv, b"late")), (None, None));
     assert_eq!(got(&kv, b"kept"), Some(vec![3]));
-    assert_eq!(kv.bytes(), charge(b"kept", Some(&[3])));
+    assert_eq!(kv.scan(&[], 10).unwrap(), [(b"kept".to_vec(), vec![3])]);
 }
 
 #[test]
@@ -248,7 +261,7 @@ fn a_snapshot_of_a_store_on_disk_writes_only_what_changed_and_restores_it() {
         first.len()
     );
     kv.put(b"new".to_vec(), b"v".to_vec()).unwrap();
-    kv.delete(&7u32.to_be_bytes());
+    kv.delete(&7u32.to_be_bytes()).unwrap();
     let second = snap(None, &mut kv).unwrap().unwrap();
     let (_, back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(got(&back, b"new"), Some(b"v".to_vec()));
@@ -356,10 +369,11 @@ fn a_damaged_run_file_is_an_error_never_a_panic() {
     let mut w = run::RunWriter::create(&spill, 10, 10).unwrap();
     w.push(
         b"k",
-        &Entry {
+        Entry {
             value: Some(b"v".to_vec()),
             expiry: Expiry::Never,
-        },
+        }
+        .as_ref(),
     )
     .unwrap();
     let name = w.finish().unwrap().name().to_string();
@@ -390,14 +404,18 @@ fn insert_new_answers_which_keys_were_new_across_memory_and_disk() {
 
 #[test]
 fn insert_new_with_bad_ends_or_past_the_budget_stores_nothing() {
-    let mut kv = KvStore::new(200);
+    let mut kv = KvStore::new(4 << 10);
     kv.begin();
     let err = kv.insert_new(b"abc", &[1, 5], None).unwrap_err();
     assert!(err.contains("key 1 ends at byte 5"), "{err}");
-    let err = kv.insert_new(b"abc", &[1, 2, 3], None).unwrap_err();
-    assert!(err.contains("full"), "{err}");
     assert_eq!(got(&kv, b"a"), None, "the batch is all or nothing");
-    assert_eq!(kv.bytes(), 0);
+    // 100 keys of 100 bytes: 10 kB for a 4 kB budget.
+    let keys: Vec<u8> = (0..100u8).flat_map(|i| [i; 100]).collect();
+    let ends: Vec<u32> = (1..=100).map(|i| i * 100).collect();
+    let err = kv.insert_new(&keys, &ends, None).unwrap_err();
+    assert!(err.contains("full"), "{err}");
+    assert_eq!(got(&kv, &[0; 100]), None, "the batch is all or nothing");
+    assert_eq!(kv.scan(&[], 10).unwrap(), []);
 }
 
 #[test]
@@ -438,7 +456,7 @@ fn flushes_of_shrinking_size_still_merge_and_every_key_stays_readable() {
 
 #[test]
 fn big_endian_integer_keys_spread_over_the_table() {
-    use std::hash::BuildHasher;
+    use std::hash::{BuildHasher, BuildHasherDefault};
     let hasher = BuildHasherDefault::<KeyHasher>::default();
     // The low 12 bits index a 4096-bucket table: they must vary.
     let buckets: std::collections::HashSet<u64> = (0u64..4096)
@@ -495,7 +513,7 @@ fn one_call_deleting_more_than_the_budget_still_hides_every_key() {
     kv.begin();
     for batch in 0..4 {
         for i in 0..100 {
-            kv.delete(format!("k{batch}-{i}").as_bytes());
+            kv.delete(format!("k{batch}-{i}").as_bytes()).unwrap();
         }
     }
     kv.commit().unwrap();
@@ -536,7 +554,7 @@ fn a_checkpoint_snapshot_names_its_run_before_it_is_written_and_reads_see_the_fr
     assert_eq!(got(&kv, b"a"), Some(b"2".to_vec()));
     kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
     assert_eq!(got(&kv, b"b"), Some(b"2".to_vec()));
-    kv.delete(b"a");
+    kv.delete(b"a").unwrap();
     assert_eq!(got(&kv, b"a"), None);
     // "a" is deleted (new again), "b" is frozen (seen).
     assert_eq!(kv.insert_new(b"ab", &[1, 2], None).unwrap(), vec![0b01]);
@@ -552,4 +570,70 @@ fn a_checkpoint_snapshot_names_its_run_before_it_is_written_and_reads_see_the_fr
         back.scan(b"", 10).unwrap(),
         vec![(b"a".to_vec(), vec![]), (b"b".to_vec(), b"2".to_vec())]
     );
+}
+
+#[test]
+fn rewriting_the_same_keys_call_after_call_keeps_the_table_in_memory_and_small() {
+    // 100 keys rewritten 5,000 times each: 10 MB appended to the arena,
+    // which compaction keeps to the live entries.
+    let mut kv = KvStore::new(1 << 20);
+    for round in 0u32..5_000 {
+        kv.begin();
+        for k in 0u8..100 {
+            kv.put(vec![k], round.to_le_bytes().to_vec()).unwrap();
+        }
+        kv.commit().unwrap();
+    }
+    assert_eq!(kv.runs(), (0, 0), "nothing spilled");
+    assert!(
+        kv.bytes() < 64 << 10,
+        "{} bytes for 100 live keys",
+        kv.bytes()
+    );
+    assert!((0u8..100).all(|k| got(&kv, &[k]) == Some(4_999u32.to_le_bytes().to_vec())));
+}
+
+#[test]
+fn a_failed_call_that_filled_new_chunks_leaves_the_table_as_it_found_it() {
+    let mut kv = KvStore::new(1 << 20);
+    for k in 0u16..2_000 {
+        kv.put(k.to_be_bytes().to_vec(), vec![1; 10]).unwrap();
+    }
+    let (before, bytes) = (kv.clone(), kv.bytes());
+    kv.begin();
+    // Overwrites, deletes and new keys: several new chunks.
+    for k in 0u16..1_000 {
+        kv.put(k.to_be_bytes().to_vec(), vec![2; 100]).unwrap();
+        kv.delete(&(k + 1_000).to_be_bytes()).unwrap();
+    }
+    kv.put(b"new".to_vec(), vec![3; 100]).unwrap();
+    kv.rollback();
+    assert_eq!(kv, before);
+    // The call appended ~220 kB: cut back, all but the list of chunks
+    // (24 bytes a chunk it had grown to).
+    assert!(
+        kv.bytes() < bytes + 1024,
+        "{} bytes, {bytes} before",
+        kv.bytes()
+    );
+    // The arena takes writes where the call's were.
+    kv.put(b"after".to_vec(), vec![4]).unwrap();
+    assert_eq!(got(&kv, b"after"), Some(vec![4]));
+    assert!((0u16..2_000).all(|k| got(&kv, &k.to_be_bytes()) == Some(vec![1; 10])));
+}
+
+#[test]
+fn deleting_one_key_on_disk_again_and_again_stores_one_tombstone() {
+    let (mut kv, _dir) = on_disk(1 << 20);
+    kv.put(b"k".to_vec(), b"1".to_vec()).unwrap();
+    kv.flush().unwrap();
+    kv.begin();
+    kv.delete(b"k").unwrap();
+    let once = kv.bytes();
+    for _ in 0..100_000 {
+        kv.delete(b"k").unwrap();
+    }
+    assert_eq!(kv.bytes(), once);
+    kv.commit().unwrap();
+    assert_eq!(got(&kv, b"k"), None);
 }
