@@ -33,6 +33,10 @@ impl Frozen {
         self.table.bytes()
     }
 
+    pub(super) fn len(&self) -> usize {
+        self.table.len()
+    }
+
     /// The run's file name (in the store's directory).
     pub(super) fn name(&self) -> &str {
         &self.name

@@ -16,6 +16,7 @@
 
 mod compact;
 mod frozen;
+mod index;
 mod run;
 mod snapshot;
 mod table;
@@ -155,9 +156,11 @@ impl KvStore {
         self.map.bytes()
     }
 
-    /// Memory held for the runs on disk: their indexes and filters.
+    /// Memory held besides the table: a frozen table being written out,
+    /// and the runs' indexes and filters.
     pub fn resident(&self) -> usize {
-        self.runs.iter().map(|r| r.resident()).sum()
+        self.frozen.as_ref().map_or(0, frozen::Frozen::bytes)
+            + self.runs.iter().map(|r| r.resident()).sum::<usize>()
     }
 
     /// Runs on disk, and the entries they hold (shadowed ones included).
@@ -165,7 +168,11 @@ impl KvStore {
         (self.runs.len(), self.runs.iter().map(|r| r.entries()).sum())
     }
 
-    /// The table's share of the budget: past it, it is flushed to disk.
+    /// The table's share of the budget (with a frozen one, and what each
+    /// takes to sort): past it, it is flushed to disk. The runs' indexes
+    /// and filters take at most half (see `filter_bits`); the last quarter
+    /// is room for the rest (a merge's and a write's buffers, a compaction
+    /// of the table, the allocator's own).
     fn spill_at(&self) -> usize {
         self.budget / 4
     }
@@ -500,14 +507,16 @@ impl KvStore {
             .then_some((self.first_watermark, self.watermark))
     }
 
-    /// Filter bits a key for a new run: the most (10) while the filters
-    /// of every key on disk fit in a quarter of the budget (a merge holds
-    /// its inputs' and its output's at once), fewer past it (more lookups
-    /// then read a block they need not), at least 2.
+    /// Filter bits a key for a new run: the most (10) while the runs'
+    /// indexes and the filters of every key twice over (a merge holds its
+    /// inputs' and its output's at once) fit in half the budget, fewer
+    /// past it (more lookups then read a block they need not), at least 2.
     fn filter_bits(&self) -> u64 {
-        let keys = self.runs().1 + self.map.len() as u64;
-        let room = (self.budget / 4) as u64 * 8;
-        (room / keys.max(1)).clamp(2, run::BITS_PER_KEY)
+        let frozen = self.frozen.as_ref().map_or(0, frozen::Frozen::len);
+        let keys = self.runs().1 + (self.map.len() + frozen) as u64;
+        let indexes: usize = self.runs.iter().map(|r| r.index_bytes()).sum();
+        let room = (self.budget / 2).saturating_sub(indexes) as u64 * 8;
+        (room / (2 * keys.max(1))).clamp(2, run::BITS_PER_KEY)
     }
 }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
+use super::index::BlockIndex;
 use super::table::EntryRef;
 use super::{Entry, Expiry};
 
@@ -110,7 +111,7 @@ fn unique() -> String {
 pub(super) struct Run {
     name: String,
     file: File,
-    index: Vec<BlockRef>,
+    index: BlockIndex,
     bloom: Bloom,
     entries: u64,
     bytes: u64,
@@ -118,13 +119,6 @@ pub(super) struct Run {
     /// Merged into another run: in a temporary directory, its file goes
     /// when the last reader lets go.
     retired: AtomicBool,
-}
-
-#[derive(Debug)]
-struct BlockRef {
-    first: Box<[u8]>,
-    offset: u64,
-    len: u32,
 }
 
 /// Runs open in this process, by path: a successor version (or a canary
@@ -170,9 +164,14 @@ impl Run {
         &self.dir
     }
 
+    /// Memory the open run's index holds.
+    pub(super) fn index_bytes(&self) -> usize {
+        self.index.bytes()
+    }
+
     /// Memory the open run holds: its index and filter.
     pub(super) fn resident(&self) -> usize {
-        self.bloom.words.len() * 8 + self.index.iter().map(|b| b.first.len() + 40).sum::<usize>()
+        self.bloom.words.capacity() * 8 + self.index.bytes()
     }
 
     /// Stamps the file's modification time with now: a merged run, once
@@ -250,7 +249,7 @@ impl Run {
         if !self.bloom.may_contain(hash) {
             return Ok(None);
         }
-        let at = self.index.partition_point(|b| &*b.first <= key);
+        let at = self.index.partition_point(key);
         if at == 0 {
             return Ok(None);
         }
@@ -268,10 +267,10 @@ impl Run {
     }
 
     fn block(&self, i: usize) -> Result<Vec<u8>, String> {
-        let b = &self.index[i];
-        let mut buf = vec![0; b.len as usize];
+        let (offset, len) = self.index.place(i);
+        let mut buf = vec![0; len as usize];
         self.file
-            .read_exact_at(&mut buf, b.offset)
+            .read_exact_at(&mut buf, offset)
             .map_err(|e| format!("{}: {e}", self.dir.path().join(&self.name).display()))?;
         Ok(buf)
     }
@@ -280,7 +279,7 @@ impl Run {
     pub(super) fn iter_from(self: &Arc<Self>, start: &[u8]) -> RunIter {
         let block = self
             .index
-            .partition_point(|b| &*b.first <= start)
+            .partition_point(start)
             .saturating_sub(1);
         RunIter {
             run: self.clone(),
@@ -342,7 +341,7 @@ pub(super) struct RunWriter {
     offset: u64,
     block: Vec<u8>,
     first: Option<Box<[u8]>>,
-    index: Vec<BlockRef>,
+    index: BlockIndex,
     bloom: Bloom,
     entries: u64,
 }
@@ -375,7 +374,7 @@ impl RunWriter {
             offset: 0,
             block: Vec::with_capacity(BLOCK + 256),
             first: None,
-            index: Vec::new(),
+            index: BlockIndex::default(),
             bloom: Bloom::with_bits(expected.max(1).saturating_mul(bits.max(1)), bits),
             entries: 0,
         })
@@ -411,11 +410,9 @@ impl RunWriter {
             return Ok(());
         };
         self.out.write_all(&self.block).map_err(|e| self.fail(e))?;
-        self.index.push(BlockRef {
-            first,
-            offset: self.offset,
-            len: self.block.len() as u32,
-        });
+        self.index
+            .push(&first, self.offset, self.block.len() as u64)
+            .map_err(|e| format!("can't write {}: {e}", self.name))?;
         self.offset += self.block.len() as u64;
         self.block.clear();
         Ok(())
@@ -427,12 +424,14 @@ impl RunWriter {
         self.end_block()?;
         let mut tail = Vec::new();
         put_varint(&mut tail, self.index.len() as u64);
-        for b in &self.index {
-            put_varint(&mut tail, b.first.len() as u64);
-            tail.extend_from_slice(&b.first);
-            put_varint(&mut tail, b.offset);
-            put_varint(&mut tail, u64::from(b.len));
+        for i in 0..self.index.len() {
+            let (first, (offset, len)) = (self.index.first(i), self.index.place(i));
+            put_varint(&mut tail, first.len() as u64);
+            tail.extend_from_slice(first);
+            put_varint(&mut tail, offset);
+            put_varint(&mut tail, len);
         }
+        self.index.shrink();
         let index_at = self.offset;
         let bloom_at = index_at + tail.len() as u64;
         self.bloom.encode(&mut tail);
@@ -479,23 +478,20 @@ impl Drop for Writing {
     }
 }
 
-fn parse_index(bytes: &[u8], data_end: u64) -> Result<Vec<BlockRef>, String> {
+fn parse_index(bytes: &[u8], data_end: u64) -> Result<BlockIndex, String> {
     let mut r = Decoder(bytes);
     let count = r.varint()?;
-    let mut index = Vec::with_capacity(count.min(1 << 20) as usize);
+    let mut index = BlockIndex::default();
     for _ in 0..count {
         let len = r.varint()? as usize;
-        let first = r.take(len)?.into();
+        let first = r.take(len)?;
         let (offset, len) = (r.varint()?, r.varint()?);
         if offset.saturating_add(len) > data_end || len > u64::from(u32::MAX) {
             return Err("a block past the data".into());
         }
-        index.push(BlockRef {
-            first,
-            offset,
-            len: len as u32,
-        });
+        index.push(first, offset, len)?;
     }
+    index.shrink();
     Ok(index)
 }
 

@@ -31,6 +31,8 @@ const MAX_CHUNKS: usize = 1 << (32 - POS_BITS);
 /// kind (u8), then the expiry's 8 bytes unless it is `Never`.
 const HEAD: usize = 9;
 const TOMBSTONE: u32 = u32::MAX;
+/// What sorting costs an entry: [`Table::sorted`]'s prefix and place.
+const SORT_BYTES: usize = std::mem::size_of::<(u64, At)>();
 
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -132,17 +134,19 @@ impl Table {
         self.index.is_empty()
     }
 
-    /// Memory the table holds: its chunks and its index, allocated.
+    /// Memory the table holds — its chunks and its index, allocated —
+    /// and what [`sorted`](Self::sorted) will take to write it out.
     pub(super) fn bytes(&self) -> usize {
         self.chunks.iter().map(Vec::capacity).sum::<usize>()
             + self.chunks.capacity() * std::mem::size_of::<Vec<u8>>()
             + self.index.allocation_size()
+            + self.len() * SORT_BYTES
     }
 
     /// What [`bytes`](Self::bytes) would be after putting this entry: a
     /// chunk started for it and the index grown for it count.
     pub(super) fn bytes_after(&self, key: &[u8], value: Option<&[u8]>, expiry: Expiry) -> usize {
-        let len = Table::entry_bytes(key, value, expiry);
+        let len = Table::entry_bytes(key, value, expiry) + SORT_BYTES;
         let chunk = match self.fits(len) {
             true => 0,
             false => len.max(self.chunk) + std::mem::size_of::<Vec<u8>>(),
