@@ -376,8 +376,9 @@ impl KvStore {
     }
 
     /// The call succeeded: its writes stay, and the table goes to disk
-    /// when it has outgrown its share of memory. An error when that
-    /// fails (the writes are kept in memory).
+    /// when it has outgrown its half of the table's share of memory. An
+    /// error when an earlier table couldn't be written (its entries are
+    /// kept in memory).
     pub fn commit(&mut self) -> Result<(), String> {
         self.undo = None;
         // A frozen table goes once its run is written (its memory with
@@ -386,10 +387,16 @@ impl KvStore {
         if let Err(e) = self.install_frozen(false) {
             tracing::warn!(error = %e, "a state-store run could not be written; its entries stay in memory");
         }
-        self.map.compact();
-        let frozen = self.frozen.as_ref().map_or(0, frozen::Frozen::bytes);
-        if self.map.bytes() + frozen > self.spill_at() {
-            self.flush()?;
+        if self.map.compact() {
+            self.sorted.take();
+        }
+        // Each of the two tables (live, frozen) gets half the share: a full
+        // one is written out on a thread of its own while the node fills
+        // the other (it waits only when that one is full before the first
+        // is written) — no stall of a whole table's sort and write on the
+        // node's thread.
+        if self.map.bytes() > self.spill_at() / 2 {
+            self.freeze()?;
         }
         Ok(())
     }
