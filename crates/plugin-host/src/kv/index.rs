@@ -55,7 +55,9 @@ impl BlockIndex {
     /// first keys pass 4 GiB.
     pub(super) fn push(&mut self, first: &[u8], offset: u64, len: u64) -> Result<(), String> {
         if self.offsets.last().is_some_and(|&end| end != offset) {
-            return Err(format!("a block at {offset} that doesn't follow the one before"));
+            return Err(format!(
+                "a block at {offset} that doesn't follow the one before"
+            ));
         }
         let end = u32::try_from(self.keys.len() + first.len())
             .map_err(|_| "over 4 GiB of block keys".to_string())?;
@@ -98,7 +100,10 @@ mod tests {
         assert_eq!((index.first(1), index.place(1)), (&b"d"[..], (10, 5)));
         assert_eq!(index.place(2), (15, 7));
         let at = |k: &[u8]| index.partition_point(k);
-        assert_eq!([at(b"a"), at(b"b"), at(b"c"), at(b"d"), at(b"z")], [0, 1, 1, 2, 3]);
+        assert_eq!(
+            [at(b"a"), at(b"b"), at(b"c"), at(b"d"), at(b"z")],
+            [0, 1, 1, 2, 3]
+        );
         assert!(index.push(b"g", 30, 1).is_err(), "a gap");
     }
 }

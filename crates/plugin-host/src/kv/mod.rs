@@ -2,10 +2,13 @@
 //! instance with event-time expiry, carried in the node's snapshot (so
 //! checkpoints and hot reload keep it), larger than memory.
 //!
-//! It is a small log-structured store. Writes land in an in-memory table;
-//! when that table passes its share of the node's memory budget, or a
-//! snapshot is taken, it is written out as an immutable sorted [`run`] on
-//! disk. A snapshot is then only the list of runs (a checkpoint writes
+//! It is a small log-structured store. Writes land in an in-memory
+//! [`table`] (an arena with a hash index); when that table passes its share
+//! of the node's memory budget, or a snapshot is taken, it is frozen and
+//! written out as an immutable sorted [`run`] on disk, on a thread of its
+//! own ([`frozen`]). The budget bounds what the store allocates: the tables
+//! a quarter, the runs' indexes and filters half, the rest is room for
+//! buffers. A snapshot is then only the list of runs (a checkpoint writes
 //! what changed since the one before, nothing else), and restoring one
 //! opens the runs' indexes and filters without reading their entries.
 //! After a flush, runs of a size are merged four at a time, so there are

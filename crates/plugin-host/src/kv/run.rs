@@ -277,10 +277,7 @@ impl Run {
 
     /// Entries with keys `>= start`, in key order.
     pub(super) fn iter_from(self: &Arc<Self>, start: &[u8]) -> RunIter {
-        let block = self
-            .index
-            .partition_point(start)
-            .saturating_sub(1);
+        let block = self.index.partition_point(start).saturating_sub(1);
         RunIter {
             run: self.clone(),
             block,

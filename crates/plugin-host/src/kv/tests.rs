@@ -642,3 +642,89 @@ fn deleting_one_key_on_disk_again_and_again_stores_one_tombstone() {
     kv.commit().unwrap();
     assert_eq!(got(&kv, b"k"), None);
 }
+
+/// A small xorshift: the same operations on every run of a seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn random_calls_committed_or_undone_read_as_a_map_would_across_spills_and_snapshots() {
+    for seed in [1u64, 7, 2026] {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        // 64 KiB: a table of a few hundred entries, so calls spill, freeze,
+        // compact and merge all along.
+        let (mut kv, dir) = on_disk(64 << 10);
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        for call in 0..3_000 {
+            kv.begin();
+            let mut after = model.clone();
+            for _ in 0..rng.below(20) {
+                // Few keys (rewrites, deletes of present keys), sizes that
+                // vary (chunks fill at different places).
+                let key = format!("k{}", rng.below(300)).into_bytes();
+                match rng.below(10) {
+                    0..=4 => {
+                        let value = vec![rng.below(256) as u8; rng.below(40) as usize];
+                        kv.put(key.clone(), value.clone()).unwrap();
+                        after.insert(key, value);
+                    }
+                    5..=6 => {
+                        kv.delete(&key).unwrap();
+                        after.remove(&key);
+                    }
+                    _ => {
+                        let new = kv.insert_new(&key, &[key.len() as u32], None).unwrap();
+                        assert_eq!(
+                            new[0] == 1,
+                            !after.contains_key(&key),
+                            "seed {seed} call {call}"
+                        );
+                        after.entry(key).or_default();
+                    }
+                }
+            }
+            match rng.below(4) {
+                0 => {
+                    kv.rollback();
+                }
+                _ => {
+                    kv.commit().unwrap();
+                    model = after;
+                }
+            }
+            if rng.below(50) == 0 {
+                // A checkpoint (its run written on the side) or a
+                // successor's snapshot, restored into a fresh store.
+                let (state, written) = wrap(None, &mut kv, rng.below(2) == 0).unwrap();
+                if let Some(w) = written {
+                    w.wait().unwrap();
+                }
+                let (_, back) = unwrap(&state.unwrap(), &kv).unwrap();
+                let scanned: BTreeMap<_, _> = back
+                    .clone()
+                    .scan(&[], u32::MAX)
+                    .unwrap()
+                    .into_iter()
+                    .collect();
+                assert_eq!(scanned, model, "seed {seed}, restored at call {call}");
+            }
+            let key = format!("k{}", rng.below(300)).into_bytes();
+            assert_eq!(
+                got(&kv, &key),
+                model.get(&key).cloned(),
+                "seed {seed} call {call}"
+            );
+        }
+        let scanned: BTreeMap<_, _> = kv.scan(&[], u32::MAX).unwrap().into_iter().collect();
+        assert_eq!(scanned, model, "seed {seed}");
+        assert!(dir.runs() > 0, "it spilled");
+    }
+}
