@@ -21,7 +21,7 @@ use super::{write_table, KvStore};
 pub(super) struct Frozen {
     table: Arc<Table>,
     name: String,
-    done: Arc<Done>,
+    done: Arc<Done<Arc<Run>>>,
 }
 
 impl Frozen {
@@ -41,23 +41,37 @@ impl Frozen {
     pub(super) fn name(&self) -> &str {
         &self.name
     }
+
+    /// What a snapshot naming the run waits for.
+    pub(super) fn written(&self) -> Written {
+        Written(vec![Writing::Run(self.done.clone())])
+    }
 }
 
-/// The run, once written (or why it couldn't be).
-#[derive(Debug, Default)]
-struct Done {
-    result: Mutex<Option<Result<Arc<Run>, String>>>,
+/// What a thread writes, once written (or why it couldn't be).
+#[derive(Debug)]
+pub(super) struct Done<T> {
+    result: Mutex<Option<Result<T, String>>>,
     ready: Condvar,
 }
 
-impl Done {
-    fn set(&self, result: Result<Arc<Run>, String>) {
+impl<T> Default for Done<T> {
+    fn default() -> Self {
+        Done {
+            result: Mutex::new(None),
+            ready: Condvar::new(),
+        }
+    }
+}
+
+impl<T: Clone> Done<T> {
+    pub(super) fn set(&self, result: Result<T, String>) {
         let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
         *slot = Some(result);
         self.ready.notify_all();
     }
 
-    fn wait(&self) -> Result<Arc<Run>, String> {
+    pub(super) fn wait(&self) -> Result<T, String> {
         let mut slot = self.result.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(result) = slot.as_ref() {
@@ -67,7 +81,7 @@ impl Done {
         }
     }
 
-    fn try_get(&self) -> Option<Result<Arc<Run>, String>> {
+    pub(super) fn try_get(&self) -> Option<Result<T, String>> {
         self.result
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -77,9 +91,9 @@ impl Done {
 
 /// The writer's side of [`Done`]: a writer that stops without answering
 /// (a panic) answers with an error, so nobody waits forever.
-struct Answer(Arc<Done>);
+pub(super) struct Answer<T: Clone>(pub(super) Arc<Done<T>>);
 
-impl Drop for Answer {
+impl<T: Clone> Drop for Answer<T> {
     fn drop(&mut self) {
         if self.0.try_get().is_none() {
             self.0.set(Err("the thread writing a run stopped".into()));
@@ -87,14 +101,38 @@ impl Drop for Answer {
     }
 }
 
-/// A snapshot's run still being written: what its checkpoint waits for.
+/// A snapshot's files still being written (runs, logs of the table):
+/// what its checkpoint waits for.
 #[derive(Debug, Clone)]
-pub struct Written(Arc<Done>);
+pub struct Written(Vec<Writing>);
+
+#[derive(Debug, Clone)]
+enum Writing {
+    Run(Arc<Done<Arc<Run>>>),
+    Log(Arc<Done<()>>),
+}
 
 impl Written {
-    /// Blocks until the run is on disk (synced); an error when it can't be.
+    pub(super) fn log(done: Arc<Done<()>>) -> Written {
+        Written(vec![Writing::Log(done)])
+    }
+
+    /// All of `parts` (`None` when there are none).
+    pub(super) fn join(parts: impl IntoIterator<Item = Written>) -> Option<Written> {
+        let all: Vec<Writing> = parts.into_iter().flat_map(|w| w.0).collect();
+        (!all.is_empty()).then_some(Written(all))
+    }
+
+    /// Blocks until the files are on disk (synced); an error when one
+    /// can't be.
     pub fn wait(&self) -> Result<(), String> {
-        self.0.wait().map(|_| ())
+        for writing in &self.0 {
+            match writing {
+                Writing::Run(done) => done.wait().map(|_| ())?,
+                Writing::Log(done) => done.wait()?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -114,6 +152,8 @@ impl KvStore {
         let fresh = self.map.fresh();
         let table = Arc::new(std::mem::replace(&mut self.map, fresh));
         self.sorted.take();
+        // The frozen table's run takes the place of its logs.
+        self.log = None;
         self.expiring = false;
         let done = Arc::new(Done::default());
         let (writing, finished) = (table.clone(), done.clone());
@@ -134,7 +174,7 @@ impl KvStore {
             name,
             done: done.clone(),
         });
-        Ok(Some(Written(done)))
+        Ok(Some(Written(vec![Writing::Run(done)])))
     }
 
     /// Installs the frozen table's run once it is written (waiting for it
@@ -165,6 +205,8 @@ impl KvStore {
             }
             Err(e) => {
                 self.sorted.take();
+                // The table now holds entries its log doesn't.
+                self.log = None;
                 for (key, entry) in frozen.table.iter() {
                     if self.map.contains_key(key) {
                         continue;

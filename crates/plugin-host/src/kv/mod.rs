@@ -20,6 +20,7 @@
 mod compact;
 mod frozen;
 mod index;
+mod log;
 mod run;
 mod snapshot;
 mod table;
@@ -92,6 +93,8 @@ pub struct KvStore {
     /// The table as the last snapshot froze it, being written out as a
     /// run on its own thread: newer than the runs, older than the table.
     frozen: Option<frozen::Frozen>,
+    /// The table's logs, when checkpoints log it (see [`log`]).
+    log: Option<log::Log>,
 }
 
 impl Clone for KvStore {
@@ -109,6 +112,7 @@ impl Clone for KvStore {
             dir: self.dir.clone(),
             merging: None,
             frozen: self.frozen.clone(),
+            log: self.log.clone(),
         }
     }
 }
@@ -353,11 +357,12 @@ impl KvStore {
     /// Removes `key` (a no-op when absent). An error only when the table
     /// can't address the tombstone (4 GiB written in one call).
     pub fn delete(&mut self, key: &[u8]) -> Result<(), String> {
-        if !self.runs.is_empty() || self.frozen.is_some() {
+        if self.dir.is_some() || !self.runs.is_empty() || self.frozen.is_some() {
             if self.map.get(key).is_some_and(|e| e.value.is_none()) {
                 return Ok(());
             }
-            // Older runs may hold it: a tombstone hides it there. Stored
+            // Older runs may hold it (or a log of the table, which a
+            // restore replays): a tombstone hides it there. Stored
             // even past the budget (by a key's size each: the call's time
             // budget bounds how many it deletes) — dropping it would bring
             // the key back.
@@ -392,6 +397,8 @@ impl KvStore {
         }
         if self.map.compact() {
             self.sorted.take();
+            // Its entries moved: the next log is of the whole table.
+            self.log = None;
         }
         // Each of the two tables (live, frozen) gets half the share: a full
         // one is written out on a thread of its own while the node fills
@@ -497,6 +504,7 @@ impl KvStore {
         self.runs.push(write_table(out, &self.map, bottom)?);
         self.map = self.map.fresh();
         self.sorted.take();
+        self.log = None;
         self.expiring = false;
         self.compact(&dir);
         Ok(())

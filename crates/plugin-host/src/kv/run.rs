@@ -94,7 +94,7 @@ impl Drop for SpillDir {
 }
 
 /// A name no other run of any process has: time, process and a counter.
-fn unique() -> String {
+pub(super) fn unique() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

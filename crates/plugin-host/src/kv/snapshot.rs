@@ -2,9 +2,10 @@
 //! successor version takes over), and pruning runs no checkpoint needs.
 //!
 //! Two forms, told apart by their first 8 bytes:
-//! - `weirkv03`: the store's runs by name, in their directory, with the
-//!   watermarks. Its entries stay on disk: a checkpoint writes only the
-//!   run of what changed since the one before.
+//! - `weirkv04`: the store's runs by name, in their directory, with the
+//!   watermarks, then the table's logs (a checkpoint's: see [`super::log`]).
+//!   Its entries stay on disk: a checkpoint writes only what changed since
+//!   the one before. (`weirkv03`, from before logs, restores alike.)
 //! - `weirkv02`: the whole store inline, for a small store that never
 //!   needed a directory (and as every earlier checkpoint has it).
 //!
@@ -15,19 +16,23 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::log::{Log, EXTENSION as LOG};
 use super::run::{Run, SpillDir, EXTENSION};
 use super::{Expiry, KvStore, Written};
 
 const INLINE: &[u8; 8] = b"weirkv02";
-const RUNS: &[u8; 8] = b"weirkv03";
+const RUNS: &[u8; 8] = b"weirkv04";
+/// Runs without logs: what checkpoints held before logs.
+const RUNS_03: &[u8; 8] = b"weirkv03";
 
 /// A 0.2 node's state for a checkpoint or a successor: the plugin's own
 /// `snapshot` and its store, or `None` when both are empty. A store with
-/// a directory first writes its table out as a run (what changed since
-/// the last snapshot); an error when that fails. With `background`, that
-/// run is written on a thread of its own and the state names it at once:
-/// it is durable once the [`Written`] answered is (a checkpoint waits for
-/// it; a successor, which opens the runs now, can't).
+/// a directory first writes out what its table took since the last
+/// snapshot; an error when that fails. With `background` (a checkpoint),
+/// that is a log of the table written on a thread of its own, which the
+/// state names at once: it is durable once the [`Written`] answered is (a
+/// checkpoint waits for it). Without (a successor, which opens the store
+/// now), the table is written out as a run first.
 pub fn wrap(
     plugin: Option<Vec<u8>>,
     store: &mut KvStore,
@@ -45,7 +50,15 @@ pub fn wrap(
         return Ok((Some(out), None));
     }
     let written = match background {
-        true => store.freeze()?,
+        true => {
+            if let Err(e) = store.install_frozen(false) {
+                tracing::warn!(error = %e, "a state-store run could not be written; its entries stay in memory");
+            }
+            store.log_table()?;
+            let frozen = store.frozen.as_ref().map(super::frozen::Frozen::written);
+            let logs = store.log.iter().flat_map(Log::writes);
+            Written::join(frozen.into_iter().chain(logs))
+        }
         false => {
             store.flush()?;
             None
@@ -63,13 +76,17 @@ pub fn wrap(
     out.push(u8::from(
         store.dir.as_ref().is_some_and(|d| d.is_temporary()),
     ));
-    let frozen = store.frozen.as_ref().map(|f| (&dir, f.name()));
+    let frozen = store.frozen.as_ref().map(|f| (dir.as_path(), f.name()));
     let runs = store.runs.iter().map(|r| (r.dir().path(), r.name()));
-    put_u64(
-        &mut out,
-        (store.runs.len() + usize::from(frozen.is_some())) as u64,
-    );
-    for (at, name) in runs.chain(frozen.map(|(d, n)| (d.as_path(), n))) {
+    // The logs are the table's: newest, replayed last.
+    let logs = store
+        .log
+        .iter()
+        .flat_map(Log::names)
+        .map(|n| (dir.as_path(), n));
+    let files: Vec<(&Path, &str)> = runs.chain(frozen).chain(logs).collect();
+    put_u64(&mut out, files.len() as u64);
+    for (at, name) in files {
         put_bytes(&mut out, at.as_os_str().as_encoded_bytes());
         put_bytes(&mut out, name.as_bytes());
     }
@@ -122,7 +139,10 @@ pub fn unwrap(state: &[u8], like: &KvStore) -> Result<(Option<Vec<u8>>, KvStore)
         }
         return Ok((plugin, store));
     }
-    let Some(rest) = state.strip_prefix(RUNS) else {
+    let Some(rest) = state
+        .strip_prefix(RUNS)
+        .or_else(|| state.strip_prefix(RUNS_03))
+    else {
         return Ok((Some(state.to_vec()), store));
     };
     let mut r = Reader(rest);
@@ -135,17 +155,39 @@ pub fn unwrap(state: &[u8], like: &KvStore) -> Result<(Option<Vec<u8>>, KvStore)
     if store.dir.is_none() && !dir.as_os_str().is_empty() {
         store.dir = Some(open_dir(&dir, temporary)?);
     }
+    let mut logs = Vec::new();
     for _ in 0..r.u64().map_err(damaged)? {
         let dir = r.path().map_err(damaged)?;
         let name = String::from_utf8(r.bytes().map_err(damaged)?.to_vec())
             .map_err(|_| damaged("a run name that is not UTF-8".into()))?;
         let dir = open_dir(&dir, temporary)?;
-        store.runs.push(Run::open(&dir, &name)?);
+        match name.ends_with(&format!(".{LOG}")) {
+            true => logs.push(replay(&mut store, &dir, name)?),
+            false if logs.is_empty() => store.runs.push(Run::open(&dir, &name)?),
+            false => return Err(damaged(format!("run {name} named after the table's logs"))),
+        }
     }
     if !r.0.is_empty() {
         return Err(damaged(format!("{} bytes after the last run", r.0.len())));
     }
+    if !logs.is_empty() {
+        store.log = Some(Log::restored(store.map.end(), logs));
+    }
     Ok((plugin, store))
+}
+
+/// Replays log `name` of `dir` into the store's table; its name.
+fn replay(
+    store: &mut KvStore,
+    dir: &std::sync::Arc<SpillDir>,
+    name: String,
+) -> Result<String, String> {
+    let path = dir.path().join(&name);
+    let damaged = |e: String| format!("{}: {e}", path.display());
+    let bytes = std::fs::read(&path).map_err(|e| damaged(e.to_string()))?;
+    let entries = super::log::entries(&bytes).map_err(damaged)?;
+    store.expiring |= store.map.replay(entries).map_err(damaged)?;
+    Ok(name)
 }
 
 fn open_dir(path: &Path, temporary: bool) -> Result<std::sync::Arc<SpillDir>, String> {
@@ -219,7 +261,7 @@ pub fn collect_garbage(
             .metadata()
             .and_then(|m| m.modified())
             .is_ok_and(|t| t < before);
-        if name.ends_with(&format!(".{EXTENSION}"))
+        if (name.ends_with(&format!(".{EXTENSION}")) || name.ends_with(&format!(".{LOG}")))
             && old
             && !named.contains(&name)
             && !super::run::is_open(&entry.path())
@@ -237,9 +279,14 @@ pub fn snapshot_runs(state: &[u8]) -> Vec<String> {
     run_names(state).unwrap_or_default()
 }
 
-/// The runs a `weirkv03` snapshot names (`None` for other bytes).
+/// The files (runs and logs) a `weirkv04` or `weirkv03` snapshot names
+/// (`None` for other bytes).
 fn run_names(state: &[u8]) -> Option<Vec<String>> {
-    let mut r = Reader(state.strip_prefix(RUNS)?);
+    let mut r = Reader(
+        state
+            .strip_prefix(RUNS)
+            .or_else(|| state.strip_prefix(RUNS_03))?,
+    );
     r.plugin().ok()?;
     r.opt().ok()?;
     r.opt().ok()?;

@@ -71,6 +71,10 @@ impl Entry {
     }
 }
 
+/// Where the arena ended: its chunks, and the last one's length.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct End(usize, usize);
+
 /// The table. See the module's documentation.
 #[derive(Clone)]
 pub(super) struct Table {
@@ -259,6 +263,63 @@ impl Table {
             }
             (Slot2::Vacant(_), None) => {}
         }
+    }
+
+    /// Where the arena ends now.
+    pub(super) fn end(&self) -> End {
+        End(self.chunks.len(), self.chunks.last().map_or(0, Vec::len))
+    }
+
+    /// The entries appended since `from` (an [`end`](Self::end) of this
+    /// table taken between calls, before no compaction), as they are in
+    /// the arena: what [`replay`](Self::replay) takes back.
+    pub(super) fn tail(&self, from: End) -> Vec<u8> {
+        let End(chunks, len) = from;
+        let mut out = Vec::new();
+        if let Some(last) = chunks.checked_sub(1).and_then(|i| self.chunks.get(i)) {
+            out.extend_from_slice(last.get(len..).unwrap_or_default());
+        }
+        for chunk in self.chunks.iter().skip(chunks) {
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
+
+    /// Puts the entries of a [`tail`](Self::tail), in order; whether one
+    /// may expire. The bytes come from a file: anything that isn't a whole
+    /// entry is an error.
+    pub(super) fn replay(&mut self, mut bytes: &[u8]) -> Result<bool, String> {
+        let mut expiring = false;
+        while !bytes.is_empty() {
+            let cut = || "an entry cut short".to_string();
+            let head = bytes.get(..HEAD).ok_or_else(cut)?;
+            let (key_len, value_len) = (word(head, 0) as usize, word(head, 4));
+            let number = |at: usize| -> Result<u64, String> {
+                let b = bytes.get(at..at + 8).ok_or_else(cut)?;
+                let mut w = [0u8; 8];
+                w.copy_from_slice(b);
+                Ok(u64::from_le_bytes(w))
+            };
+            let (expiry, start) = match head[8] {
+                0 => (Expiry::Never, HEAD),
+                1 => (Expiry::AfterFirstWatermark(number(HEAD)?), HEAD + 8),
+                2 => (Expiry::At(number(HEAD)? as i64), HEAD + 8),
+                k => return Err(format!("an entry of unknown expiry kind {k}")),
+            };
+            let key = bytes.get(start..start + key_len).ok_or_else(cut)?;
+            let (value, end) = match value_len {
+                TOMBSTONE => (None, start + key_len),
+                n => {
+                    let end = start + key_len + n as usize;
+                    (Some(bytes.get(start + key_len..end).ok_or_else(cut)?), end)
+                }
+            };
+            self.put(key, value, expiry)
+                .ok_or_else(|| "over 4 GiB of entries".to_string())?;
+            expiring |= expiry != Expiry::Never;
+            bytes = &bytes[end..];
+        }
+        Ok(expiring)
     }
 
     /// Drops the entry at `at` and every one appended after it (once

@@ -540,15 +540,66 @@ fn a_watermark_over_a_table_without_expiring_entries_keeps_them() {
 }
 
 #[test]
-fn a_checkpoint_snapshot_names_its_run_before_it_is_written_and_reads_see_the_frozen_table() {
+fn a_checkpoint_logs_what_the_table_took_since_the_last_and_restores_from_the_logs() {
+    let (mut kv, dir) = on_disk(1 << 20);
+    kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
+    kv.flush().unwrap();
+    kv.put(b"a".to_vec(), b"2".to_vec()).unwrap();
+    kv.put(b"b".to_vec(), b"1".to_vec()).unwrap();
+    let (first, written) = wrap(None, &mut kv, true).unwrap();
+    written.expect("a log being written").wait().unwrap();
+    let first = first.unwrap();
+    let names = snapshot_runs(&first);
+    assert_eq!(names.len(), 2, "the run and the table's log: {names:?}");
+    assert!(names[1].ends_with(".log"), "{names:?}");
+    // The table stays in memory: the next checkpoint logs only what came
+    // since (a write and a delete).
+    kv.put(b"b".to_vec(), b"2".to_vec()).unwrap();
+    kv.delete(b"a").unwrap();
+    let (second, written) = wrap(None, &mut kv, true).unwrap();
+    written.unwrap().wait().unwrap();
+    let second = second.unwrap();
+    let log = |name: &str| std::fs::metadata(dir.0.join(name)).unwrap().len();
+    let names2 = snapshot_runs(&second);
+    assert_eq!(&names2[..2], &names[..], "{names2:?}");
+    assert!(
+        log(&names2[2]) < log(&names[1]),
+        "the second log holds only the new entries"
+    );
+    // Each checkpoint restores as it was taken.
+    let (_, back) = unwrap(&first, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(
+        (got(&back, b"a"), got(&back, b"b")),
+        (Some(b"2".to_vec()), Some(b"1".to_vec()))
+    );
+    let (_, mut back) = unwrap(&second, &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(
+        back.scan(b"", 10).unwrap(),
+        vec![(b"b".to_vec(), b"2".to_vec())]
+    );
+    // A restored store logs on from where its logs ended.
+    back.set_dir(&dir.0);
+    back.put(b"c".to_vec(), b"1".to_vec()).unwrap();
+    let (third, written) = wrap(None, &mut back, true).unwrap();
+    written.unwrap().wait().unwrap();
+    let (_, again) = unwrap(&third.unwrap(), &KvStore::new(1 << 20)).unwrap();
+    assert_eq!(
+        again.clone().scan(b"", 10).unwrap(),
+        vec![
+            (b"b".to_vec(), b"2".to_vec()),
+            (b"c".to_vec(), b"1".to_vec())
+        ]
+    );
+}
+
+#[test]
+fn a_frozen_table_answers_reads_and_a_checkpoint_waits_for_its_run() {
     let (mut kv, _dir) = on_disk(1 << 20);
     kv.put(b"a".to_vec(), b"1".to_vec()).unwrap();
     kv.flush().unwrap();
     kv.put(b"a".to_vec(), b"2".to_vec()).unwrap();
     kv.put(b"b".to_vec(), b"1".to_vec()).unwrap();
-    let (state, written) = wrap(None, &mut kv, true).unwrap();
-    let (state, written) = (state.unwrap(), written.expect("a run being written"));
-    assert_eq!(snapshot_runs(&state).len(), 2);
+    kv.freeze().unwrap().expect("a run being written");
     // The frozen table answers before the older run, the live table
     // before it.
     assert_eq!(got(&kv, b"a"), Some(b"2".to_vec()));
@@ -556,16 +607,13 @@ fn a_checkpoint_snapshot_names_its_run_before_it_is_written_and_reads_see_the_fr
     assert_eq!(got(&kv, b"b"), Some(b"2".to_vec()));
     kv.delete(b"a").unwrap();
     assert_eq!(got(&kv, b"a"), None);
-    // "a" is deleted (new again), "b" is frozen (seen).
+    // "a" is deleted (new again), "b" is in the table (seen).
     assert_eq!(kv.insert_new(b"ab", &[1, 2], None).unwrap(), vec![0b01]);
-    written.wait().unwrap();
-    // Once written, the snapshot restores as it was taken.
-    let (_, back) = unwrap(&state, &KvStore::new(1 << 20)).unwrap();
-    assert_eq!(got(&back, b"a"), Some(b"2".to_vec()));
-    assert_eq!(got(&back, b"b"), Some(b"1".to_vec()));
-    // And the next snapshot installs the run and writes what came since.
-    let next = snap(None, &mut kv).unwrap().unwrap();
-    let (_, mut back) = unwrap(&next, &KvStore::new(1 << 20)).unwrap();
+    // A checkpoint names the frozen run (maybe still being written) and
+    // the table's log, and is durable once both are.
+    let (state, written) = wrap(None, &mut kv, true).unwrap();
+    written.unwrap().wait().unwrap();
+    let (_, mut back) = unwrap(&state.unwrap(), &KvStore::new(1 << 20)).unwrap();
     assert_eq!(
         back.scan(b"", 10).unwrap(),
         vec![(b"a".to_vec(), vec![]), (b"b".to_vec(), b"2".to_vec())]
@@ -727,4 +775,39 @@ fn random_calls_committed_or_undone_read_as_a_map_would_across_spills_and_snapsh
         assert_eq!(scanned, model, "seed {seed}");
         assert!(dir.runs() > 0, "it spilled");
     }
+}
+
+#[test]
+fn a_damaged_log_is_an_error_never_a_panic() {
+    let (mut kv, dir) = on_disk(1 << 20);
+    kv.put(b"key".to_vec(), b"value".to_vec()).unwrap();
+    kv.put_with_ttl(b"ttl".to_vec(), b"v".to_vec(), 10).unwrap();
+    let (state, written) = wrap(None, &mut kv, true).unwrap();
+    written.unwrap().wait().unwrap();
+    let state = state.unwrap();
+    let log = dir.0.join(&snapshot_runs(&state)[0]);
+    let bytes = std::fs::read(&log).unwrap();
+    for cut in 0..bytes.len() {
+        std::fs::write(&log, &bytes[..cut]).unwrap();
+        let err = unwrap(&state, &KvStore::new(1 << 20))
+            .map(|_| ())
+            .unwrap_err();
+        assert!(err.contains("no mark at its end"), "cut at {cut}: {err}");
+    }
+    // Entries cut short inside a whole file (its length says so).
+    let mut short = bytes[..5].to_vec();
+    short.extend_from_slice(&5u64.to_le_bytes());
+    short.extend_from_slice(b"weirlog1");
+    std::fs::write(&log, &short).unwrap();
+    let err = unwrap(&state, &KvStore::new(1 << 20))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.contains("cut short"), "{err}");
+    let mut flipped = bytes.clone();
+    flipped[8] = 9;
+    std::fs::write(&log, &flipped).unwrap();
+    let err = unwrap(&state, &KvStore::new(1 << 20))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(err.contains("expiry kind"), "{err}");
 }
