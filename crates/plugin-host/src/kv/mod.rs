@@ -4,15 +4,18 @@
 //!
 //! It is a small log-structured store. Writes land in an in-memory
 //! [`table`] (an arena with a hash index); when that table passes its share
-//! of the node's memory budget, or a snapshot is taken, it is frozen and
-//! written out as an immutable sorted [`run`] on disk, on a thread of its
-//! own ([`frozen`]). The budget bounds what the store allocates: the tables
-//! a quarter, the runs' indexes and filters half, the rest is room for
-//! buffers. A snapshot is then only the list of runs (a checkpoint writes
-//! what changed since the one before, nothing else), and restoring one
-//! opens the runs' indexes and filters without reading their entries.
-//! After a flush, runs of a size are merged four at a time, so there are
-//! few of them (size-tiered, as Cassandra's and RocksDB's universal style).
+//! of the node's memory budget it is frozen and written out as an immutable
+//! sorted [`run`] on disk, on a thread of its own ([`frozen`]). The budget
+//! bounds what the store allocates: the tables a quarter, the runs'
+//! indexes and filters half, the rest is room for buffers.
+//!
+//! A snapshot is the list of runs, then the table's [`log`]s: a checkpoint
+//! writes a log of what the table took since the one before, nothing else,
+//! and restoring one opens the runs' indexes and filters without reading
+//! their entries, and replays the logs. (A successor's snapshot writes the
+//! table out as a run first.) After a flush, runs of a size are merged four
+//! at a time, so there are few of them (size-tiered, as Cassandra's and
+//! RocksDB's universal style).
 //!
 //! A store with no directory and a small state stays in memory, and its
 //! snapshot is the whole state as before (`weirkv02`).
