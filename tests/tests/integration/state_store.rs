@@ -57,8 +57,8 @@ fn manifest(scratch: &Scratch) -> std::path::PathBuf {
             plugin = {dedupe}
             inputs = ["rows"]
             config = {{ key = ["id"], store = "host" }}
-            # 16 MiB: the store's table spills at 4 MiB (about 45 000
-            # keys); a million keys live on disk.
+            # 16 MiB: the store's table spills at 2 MiB (an eighth:
+            # some 35 000 keys); a million keys live on disk.
             limits = {{ memory_mb = 16 }}
 
             [sinks.out]
@@ -177,7 +177,7 @@ fn a_dedupe_on_the_host_store_killed_ten_times_with_a_million_keys_equals_the_pu
             expected.len()
         );
     }
-    // The keys went to disk (the budget holds ~45 000 of them), and the
+    // The keys went to disk (the table holds some 35 000 of them), and the
     // checkpoints kept only the runs they name, not every one written.
     let runs = runs_on_disk(&checkpoints);
     assert!(

@@ -11,7 +11,8 @@
 //!
 //! A snapshot names the table's logs after its runs; a restore replays them
 //! into the table, in order. A freeze, a flush or a compaction of the table
-//! starts its log over: the next checkpoint logs the whole table.
+//! starts its log over, and so does a restore: the next checkpoint logs the
+//! whole table.
 
 use std::sync::Arc;
 
@@ -55,19 +56,6 @@ pub(super) struct Log {
 }
 
 impl Log {
-    /// A table restored from `files` (already on disk), ending at `end`.
-    pub(super) fn restored(end: End, files: Vec<String>) -> Log {
-        let written = |name: String| {
-            let done = Arc::new(Done::default());
-            done.set(Ok(()));
-            (name, done)
-        };
-        Log {
-            end,
-            files: files.into_iter().map(written).collect(),
-        }
-    }
-
     pub(super) fn names(&self) -> impl Iterator<Item = &str> {
         self.files.iter().map(|(name, _)| name.as_str())
     }

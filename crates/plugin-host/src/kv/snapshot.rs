@@ -155,39 +155,39 @@ pub fn unwrap(state: &[u8], like: &KvStore) -> Result<(Option<Vec<u8>>, KvStore)
     if store.dir.is_none() && !dir.as_os_str().is_empty() {
         store.dir = Some(open_dir(&dir, temporary)?);
     }
-    let mut logs = Vec::new();
+    // The logs are replayed into the table; its next log is then of all
+    // of it, so this store names no log file it didn't write (another
+    // store of the process — the pipeline's, when this is a canary's —
+    // may prune those).
+    let mut replayed = false;
     for _ in 0..r.u64().map_err(damaged)? {
         let dir = r.path().map_err(damaged)?;
         let name = String::from_utf8(r.bytes().map_err(damaged)?.to_vec())
             .map_err(|_| damaged("a run name that is not UTF-8".into()))?;
         let dir = open_dir(&dir, temporary)?;
         match name.ends_with(&format!(".{LOG}")) {
-            true => logs.push(replay(&mut store, &dir, name)?),
-            false if logs.is_empty() => store.runs.push(Run::open(&dir, &name)?),
+            true => {
+                replay(&mut store, &dir, &name)?;
+                replayed = true;
+            }
+            false if !replayed => store.runs.push(Run::open(&dir, &name)?),
             false => return Err(damaged(format!("run {name} named after the table's logs"))),
         }
     }
     if !r.0.is_empty() {
         return Err(damaged(format!("{} bytes after the last run", r.0.len())));
     }
-    if !logs.is_empty() {
-        store.log = Some(Log::restored(store.map.end(), logs));
-    }
     Ok((plugin, store))
 }
 
-/// Replays log `name` of `dir` into the store's table; its name.
-fn replay(
-    store: &mut KvStore,
-    dir: &std::sync::Arc<SpillDir>,
-    name: String,
-) -> Result<String, String> {
-    let path = dir.path().join(&name);
+/// Replays log `name` of `dir` into the store's table.
+fn replay(store: &mut KvStore, dir: &std::sync::Arc<SpillDir>, name: &str) -> Result<(), String> {
+    let path = dir.path().join(name);
     let damaged = |e: String| format!("{}: {e}", path.display());
     let bytes = std::fs::read(&path).map_err(|e| damaged(e.to_string()))?;
     let entries = super::log::entries(&bytes).map_err(damaged)?;
     store.expiring |= store.map.replay(entries).map_err(damaged)?;
-    Ok(name)
+    Ok(())
 }
 
 fn open_dir(path: &Path, temporary: bool) -> Result<std::sync::Arc<SpillDir>, String> {

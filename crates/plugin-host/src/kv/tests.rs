@@ -577,11 +577,17 @@ fn a_checkpoint_logs_what_the_table_took_since_the_last_and_restores_from_the_lo
         back.scan(b"", 10).unwrap(),
         vec![(b"b".to_vec(), b"2".to_vec())]
     );
-    // A restored store logs on from where its logs ended.
+    // A restored store's next checkpoint logs its whole table: it names
+    // no log it didn't write.
     back.set_dir(&dir.0);
     back.put(b"c".to_vec(), b"1".to_vec()).unwrap();
     let (third, written) = wrap(None, &mut back, true).unwrap();
     written.unwrap().wait().unwrap();
+    let third = third.unwrap();
+    let names3 = snapshot_runs(&third);
+    assert_eq!(names3.len(), 2, "the run and one new log: {names3:?}");
+    assert!(!names2.contains(&names3[1]), "{names3:?}");
+    let third = Some(third);
     let (_, again) = unwrap(&third.unwrap(), &KvStore::new(1 << 20)).unwrap();
     assert_eq!(
         again.clone().scan(b"", 10).unwrap(),
