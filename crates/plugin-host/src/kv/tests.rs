@@ -587,8 +587,7 @@ fn a_checkpoint_logs_what_the_table_took_since_the_last_and_restores_from_the_lo
     let names3 = snapshot_runs(&third);
     assert_eq!(names3.len(), 2, "the run and one new log: {names3:?}");
     assert!(!names2.contains(&names3[1]), "{names3:?}");
-    let third = Some(third);
-    let (_, again) = unwrap(&third.unwrap(), &KvStore::new(1 << 20)).unwrap();
+    let (_, again) = unwrap(&third, &KvStore::new(1 << 20)).unwrap();
     assert_eq!(
         again.clone().scan(b"", 10).unwrap(),
         vec![
