@@ -2,8 +2,10 @@
 //! `weir:plugin@0.2.0` (`weir-wit-arrow`, the same code the host runs),
 //! moved to and from this crate's generated bindings.
 //!
-//! Received buffers become the arrays' buffers without a copy; sent ones
-//! are copied once, into the lists the bindings lower.
+//! Received buffers become the arrays' buffers without a copy. Sent ones
+//! of any size are staged: the host copies them out of this plugin's
+//! memory as they lie (`stage.column`), the one copy of the way out;
+//! small ones are copied into the lists the bindings lower.
 
 use std::sync::Arc;
 
@@ -28,8 +30,15 @@ pub(crate) fn schema_to_wit(schema: &Schema) -> wit::Schema {
 
 /// A column's arrays from the host, as an arrow-rs array of `data_type`.
 pub(crate) fn array_from_wit(column: wit::ColumnData, data_type: &DataType) -> Result<ArrayRef> {
-    let data = weir_wit_arrow::array_from_wit(map::column_from_wit(column), data_type)
-        .map_err(|e| Error::msg(e.to_string()))?;
+    // SAFETY: the host lends only valid Arrow arrays — its readers' and
+    // its own, and plugins' outputs, which it validated in full — and
+    // `data_type` is the field the host declared for them. Validating
+    // their values again here (UTF-8, offsets) cost as much as the copy
+    // that brought them; their structure is still checked.
+    let data = unsafe {
+        weir_wit_arrow::array_from_wit_unchecked(map::column_from_wit(column), data_type)
+    }
+    .map_err(|e| Error::msg(e.to_string()))?;
     Ok(make_array(data))
 }
 
@@ -45,9 +54,58 @@ pub(crate) fn column_to_wit(field: &Field, array: &dyn Array) -> Result<wit::Col
     }
     let data = weir_wit_arrow::array_to_wit(&array.to_data())
         .map_err(|e| Error::msg(format!("column {:?}: {e}", field.name())))?;
+    let data = if buffer_bytes(&data) >= STAGE_FROM {
+        stage(&data).map_err(|e| Error::msg(format!("column {:?}: {e}", field.name())))?
+    } else {
+        map::column_to_wit(data)
+    };
     Ok(wit::Column {
         field: map::schema_to_wit(weir_wit_arrow::field_to_wit(field)),
-        data: map::column_to_wit(data),
+        data,
+    })
+}
+
+/// Columns with at least this many bytes of buffers are staged (one copy,
+/// by the host) rather than copied into the returned lists (two copies):
+/// below it the extra call costs more than the copy it saves.
+const STAGE_FROM: usize = 1024;
+
+fn buffer_bytes(data: &weir_wit_arrow::ColumnData) -> usize {
+    data.nodes
+        .iter()
+        .flat_map(|n| &n.buffers)
+        .map(|b| b.len())
+        .sum()
+}
+
+/// Hands `data`'s buffers to the host where they lie (`stage.column`),
+/// and returns the column data that names them in an output.
+fn stage(data: &weir_wit_arrow::ColumnData) -> std::result::Result<wit::ColumnData, String> {
+    use crate::staging::{stage, types as b};
+    let buffers: Vec<Vec<&[u8]>> = data
+        .nodes
+        .iter()
+        .map(|n| n.buffers.iter().map(|b| b.as_slice()).collect())
+        .collect();
+    let nodes: Vec<b::ArrayNodeParam<'_>> = data
+        .nodes
+        .iter()
+        .zip(&buffers)
+        .map(|(n, buffers)| b::ArrayNodeParam {
+            length: n.length,
+            null_count: n.null_count,
+            buffers,
+            children: &n.children,
+            dictionary: n.dictionary,
+        })
+        .collect();
+    let number = stage::column(b::ColumnDataParam {
+        nodes: &nodes,
+        root: data.root,
+    })?;
+    Ok(wit::ColumnData {
+        nodes: Vec::new(),
+        root: number,
     })
 }
 

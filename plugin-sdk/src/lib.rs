@@ -77,6 +77,21 @@ pub mod wit {
     });
 }
 
+/// `stage.column` bound a second time, with borrowed parameters: a
+/// column's Arrow buffers are handed to the host as they lie in memory,
+/// where the bindings above would first copy them into owned lists.
+mod staging {
+    wit_bindgen::generate!({
+        path: "../wit/0.2",
+        inline: "package weir:sdk; world staging { import weir:plugin/stage@0.2.0; }",
+        world: "weir:sdk/staging",
+        ownership: Borrowing { duplicate_if_necessary: true },
+        generate_all,
+    });
+
+    pub(crate) use self::weir::plugin::{stage, types};
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::export::*;

@@ -28,7 +28,7 @@ pub mod v0_2 {
     });
 
     pub use self::exports::weir::plugin::transform;
-    pub use self::weir::plugin::{compute, log, state, types};
+    pub use self::weir::plugin::{compute, log, stage, state, types};
 
     weir_wit_arrow::bind!(pub mod map = crate::bindings::v0_2::types);
 }

@@ -355,6 +355,7 @@ fn link(engine: &Engine) -> Result<Linker<HostState>> {
     v0_2::Plugin::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |state| state)
         .map_err(fail)?;
     crate::lend::link(&mut linker).map_err(fail)?;
+    crate::stage::link(&mut linker).map_err(fail)?;
     Ok(linker)
 }
 

@@ -33,6 +33,7 @@ pub mod kv;
 mod lend;
 pub mod output;
 pub mod rows;
+pub mod stage;
 pub mod state;
 pub mod stdio;
 mod tier;

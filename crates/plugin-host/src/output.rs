@@ -14,6 +14,7 @@ use super::convert::column_from_wit;
 use crate::bindings::types as wit;
 use crate::bindings::v0_2::{map, types as wit2};
 use crate::rows::Rows;
+use crate::stage::StagedColumns;
 
 /// Assembles one weir:plugin@0.1.0 output. `input` is `None` for
 /// `finish`, where derived outputs are not allowed.
@@ -52,8 +53,13 @@ pub fn assemble(input: Option<&Rows>, output: wit::Output) -> Result<Vec<Rows>, 
 }
 
 /// Assembles one weir:plugin@0.2.0 output's data (the caller checked its
-/// port).
-pub fn assemble_v0_2(input: Option<&Rows>, data: wit2::OutputData) -> Result<Vec<Rows>, String> {
+/// port); `staged` are the columns the call staged, which its returned
+/// columns may name.
+pub fn assemble_v0_2(
+    input: Option<&Rows>,
+    data: wit2::OutputData,
+    staged: &StagedColumns,
+) -> Result<Vec<Rows>, String> {
     match data {
         wit2::OutputData::Derived(d) => {
             let input = input.ok_or(FINISH_DERIVED)?;
@@ -66,7 +72,7 @@ pub fn assemble_v0_2(input: Option<&Rows>, data: wit2::OutputData) -> Result<Vec
                 columns: d
                     .columns
                     .into_iter()
-                    .map(|c| lift_v0_2(c, rows))
+                    .map(|c| lift_v0_2(c, rows, staged))
                     .collect::<Result<_, _>>()?,
                 drop: d.drop,
                 rename: d.rename,
@@ -79,7 +85,7 @@ pub fn assemble_v0_2(input: Option<&Rows>, data: wit2::OutputData) -> Result<Vec
             let columns = b
                 .columns
                 .into_iter()
-                .map(|c| lift_v0_2(c, rows))
+                .map(|c| lift_v0_2(c, rows, staged))
                 .collect::<Result<_, _>>()?;
             new_batch(rows, columns).map(|b| vec![Rows::from(b)])
         }
@@ -115,9 +121,14 @@ fn lift_v0_1(named: wit::NamedColumn, rows: usize) -> Result<(Field, ArrayRef), 
     ))
 }
 
-/// A 0.2 column: its field (one root of a type tree) and its array nodes,
-/// validated in full against that field's type.
-fn lift_v0_2(column: wit2::Column, rows: usize) -> Result<(Field, ArrayRef), String> {
+/// A 0.2 column: its field (one root of a type tree) and its array nodes
+/// (or, with no nodes, the staged column `root` names), validated in full
+/// against that field's type.
+fn lift_v0_2(
+    column: wit2::Column,
+    rows: usize,
+    staged: &StagedColumns,
+) -> Result<(Field, ArrayRef), String> {
     let schema = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(column.field))
         .map_err(|e| format!("a returned column's field: {e}"))?;
     let [field] = schema.fields().iter().collect::<Vec<_>>()[..] else {
@@ -127,7 +138,12 @@ fn lift_v0_2(column: wit2::Column, rows: usize) -> Result<(Field, ArrayRef), Str
         ));
     };
     let field = field.as_ref().clone();
-    let data = weir_wit_arrow::array_from_wit(map::column_from_wit(column.data), field.data_type())
+    let nodes = match column.data {
+        wit2::ColumnData { nodes, root } if nodes.is_empty() => staged.get(root),
+        data => Ok(map::column_from_wit(data)),
+    }
+    .map_err(|e| format!("column {:?}: {e}", field.name()))?;
+    let data = weir_wit_arrow::array_from_wit(nodes, field.data_type())
         .map_err(|e| format!("column {:?}: {e}", field.name()))?;
     let array = arrow::array::make_array(data);
     if array.len() != rows {

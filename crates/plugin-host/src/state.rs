@@ -94,6 +94,8 @@ pub struct HostState {
     log_budget: LogBudget,
     /// The `state` store of a 0.2 plugin (empty for 0.1 ones).
     pub(crate) kv: super::kv::KvStore,
+    /// The columns a 0.2 plugin staged during the current call.
+    pub(crate) staged: super::stage::Staged,
 }
 
 /// The store's limits, and the linear memory its instance holds: every
@@ -248,6 +250,7 @@ impl HostState {
             table: ResourceTable::new(),
             log_budget: LogBudget::new(),
             kv: super::kv::KvStore::new(memory),
+            staged: super::stage::Staged::new(memory),
             limits: Metered {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(memory)

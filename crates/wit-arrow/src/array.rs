@@ -19,6 +19,7 @@ use arrow_data::transform::MutableArrayData;
 use arrow_data::{ArrayData, ArrayDataBuilder, BufferSpec};
 use arrow_schema::{DataType as A, Field};
 
+use crate::offsets;
 use crate::schema::MAX_DEPTH;
 use crate::tree;
 use crate::types::{ArrayNode, ColumnData};
@@ -34,6 +35,37 @@ pub fn array_to_wit(data: &ArrayData) -> Result<ColumnData> {
 
 /// Array nodes as an array of `data_type`, validated in full.
 pub fn array_from_wit(column: ColumnData, data_type: &A) -> Result<ArrayData> {
+    decode(column, data_type, Checks::All)
+}
+
+/// Array nodes as an array of `data_type`, with the tree's shape, the
+/// lengths and the validity bitmaps checked but not the values (offsets,
+/// UTF-8, dictionary keys, decimal precision): for a side that sends only
+/// valid Arrow — a plugin reading the host's batches, which the host
+/// validated or built itself. Checking them again in the guest cost as
+/// much as the copy that brought them.
+///
+/// # Safety
+///
+/// The nodes must hold a valid Arrow array of `data_type` (as
+/// [`array_to_wit`] makes them from one), or the array's readers have
+/// undefined behaviour.
+#[allow(unsafe_code)]
+pub unsafe fn array_from_wit_unchecked(column: ColumnData, data_type: &A) -> Result<ArrayData> {
+    decode(column, data_type, Checks::Structure)
+}
+
+/// What decoding checks.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Checks {
+    /// Everything Arrow's readers assume: the other side is untrusted.
+    All,
+    /// The tree and the buffers' presence, not the values: the other
+    /// side made the array from valid Arrow.
+    Structure,
+}
+
+fn decode(column: ColumnData, data_type: &A, checks: Checks) -> Result<ArrayData> {
     tree::check(
         column.nodes.len(),
         &[column.root],
@@ -43,7 +75,7 @@ pub fn array_from_wit(column: ColumnData, data_type: &A) -> Result<ArrayData> {
             .map(|n| n.children.iter().copied().chain(n.dictionary).collect()),
     )?;
     let mut slots: Vec<Option<ArrayNode>> = column.nodes.into_iter().map(Some).collect();
-    build(&mut slots, column.root, data_type, 1)
+    build(&mut slots, column.root, data_type, 1, checks)
 }
 
 fn push_array(nodes: &mut Vec<ArrayNode>, data: &ArrayData) -> Result<u32> {
@@ -124,11 +156,14 @@ fn child_fields(data_type: &A) -> Vec<Field> {
     }
 }
 
+// `skip_validation` is unsafe: each use says why the data is valid.
+#[allow(unsafe_code)]
 fn build(
     slots: &mut [Option<ArrayNode>],
     index: u32,
     data_type: &A,
     depth: usize,
+    checks: Checks,
 ) -> Result<ArrayData> {
     if depth > MAX_DEPTH {
         return Err(Error::new(format!(
@@ -152,10 +187,14 @@ fn build(
         .children
         .iter()
         .zip(&fields)
-        .map(|(&c, f)| build(slots, c, f.data_type(), depth + 1).map_err(|e| e.within(f.name())))
+        .map(|(&c, f)| {
+            build(slots, c, f.data_type(), depth + 1, checks).map_err(|e| e.within(f.name()))
+        })
         .collect::<Result<Vec<_>>>()?;
     match (data_type, node.dictionary) {
-        (A::Dictionary(_, value), Some(d)) => child_data.push(build(slots, d, value, depth + 1)?),
+        (A::Dictionary(_, value), Some(d)) => {
+            child_data.push(build(slots, d, value, depth + 1, checks)?)
+        }
         (A::Dictionary(..), None) => {
             return Err(Error::new("a dictionary array without its values"))
         }
@@ -168,16 +207,44 @@ fn build(
     }
     let (nulls, buffers) = validity(node.buffers, node.length, node.null_count, data_type)?;
     let buffers = first_offset(data_type, node.length, whole_values(data_type, buffers));
-    let data = ArrayDataBuilder::new(data_type.clone())
+    let builder = ArrayDataBuilder::new(data_type.clone())
         .len(node.length as usize)
         .nulls(nulls)
         .buffers(buffers)
         .child_data(child_data)
-        .align_buffers(true)
-        .build()
-        .map_err(|e| Error::new(e.to_string()))?;
-    check_precision(&data)?;
-    Ok(data)
+        .align_buffers(true);
+    let arrow = |e: arrow_schema::ArrowError| Error::new(e.to_string());
+    match checks {
+        Checks::Structure => {
+            // SAFETY: the caller of `array_from_wit_unchecked` vouches for
+            // the values; `validate` still checks buffer counts and sizes.
+            let data = unsafe { builder.skip_validation(true) }
+                .build()
+                .map_err(arrow)?;
+            data.validate().map_err(arrow)?;
+            Ok(data)
+        }
+        Checks::All if offsets::checks(data_type) => {
+            // Arrow's structural checks, then its value checks done by
+            // `offsets` at memory speed; arrow-rs's own value checks
+            // decide (and name the first bad value) when those say no.
+            // SAFETY: validated in full below before it is returned.
+            let data = unsafe { builder.skip_validation(true) }
+                .build()
+                .map_err(arrow)?;
+            data.validate().map_err(arrow)?;
+            data.validate_nulls().map_err(arrow)?;
+            if !offsets::valid(&data) {
+                data.validate_values().map_err(arrow)?;
+            }
+            Ok(data)
+        }
+        Checks::All => {
+            let data = builder.build().map_err(arrow)?;
+            check_precision(&data)?;
+            Ok(data)
+        }
+    }
 }
 
 /// Each fixed-width buffer cut to a whole number of values. Bytes past the

@@ -16,11 +16,12 @@
 
 mod array;
 mod bind;
+mod offsets;
 mod schema;
 mod tree;
 pub mod types;
 
-pub use array::{array_from_wit, array_to_wit};
+pub use array::{array_from_wit, array_from_wit_unchecked, array_to_wit};
 pub use schema::{field_to_wit, schema_from_wit, schema_to_wit, MAX_DEPTH};
 pub use types::*;
 

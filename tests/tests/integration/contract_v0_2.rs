@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use weir_tests::{plugins, read_ipc, read_parquet, repo, toml_path, Scratch};
+use weir_tests::{plugins, read_ipc, read_parquet, repo, toml_path, write_ipc, Scratch};
 
 use crate::process::{interrupt, weir};
 
@@ -53,7 +53,8 @@ pub(crate) fn node(file: &Path) -> String {
 }
 
 /// One run with a pipeline per file: source → (`plugin` in `mode`, or
-/// nothing) → IPC sink `out/NODE.arrow`.
+/// nothing) → IPC sink `out/NODE.arrow`. A `mode` in braces is the whole
+/// config table instead.
 pub(crate) fn run_each(scratch: &Scratch, files: &[PathBuf], plugin: Option<(&Path, &str)>) {
     let mut manifest = String::new();
     for file in files {
@@ -69,9 +70,13 @@ pub(crate) fn run_each(scratch: &Scratch, files: &[PathBuf], plugin: Option<(&Pa
         ));
         let upstream = match plugin {
             Some((plugin, mode)) => {
+                let config = match mode.starts_with('{') {
+                    true => mode.to_string(),
+                    false => format!("{{ mode = \"{mode}\" }}"),
+                };
                 manifest.push_str(&format!(
                     "[transforms.t_{name}]\nplugin = {}\ninputs = [\"s_{name}\"]\n\
-                     config = {{ mode = \"{mode}\" }}\n\n",
+                     config = {config}\n\n",
                     toml_path(plugin)
                 ));
                 format!("t_{name}")
@@ -103,7 +108,7 @@ fn crosses_unchanged(suffix: &str) {
     let files = files(suffix);
     let direct = Scratch::new();
     run_each(&direct, &files, None);
-    for mode in ["copy", "pass"] {
+    for mode in ["copy", "pass", "stage"] {
         let through = Scratch::new();
         run_each(
             &through,
@@ -127,6 +132,60 @@ fn every_type_in_pyarrows_ipc_files_crosses_a_0_2_plugin_both_ways_unchanged() {
 #[test]
 fn every_type_in_pyarrows_parquet_files_crosses_a_0_2_plugin_both_ways_unchanged() {
     crosses_unchanged(".zstd.parquet");
+}
+
+/// Every pyarrow IPC file grown to 10,000 rows or more, through the Rust
+/// SDK's passthrough returning every column it fetched: each column with
+/// buffers now holds more than the 1 KiB from which the SDK stages it
+/// (`stage.column`, the host copying its buffers out of the plugin's
+/// memory) rather than copying it into the returned lists. Equal to the
+/// file without a plugin.
+#[test]
+fn every_type_crosses_an_sdk_plugin_in_staged_columns_unchanged() {
+    let grown = Scratch::new();
+    let files: Vec<PathBuf> = files(".arrow")
+        .iter()
+        .map(|file| {
+            let batch = read_ipc(file).unwrap();
+            let copies = 10_000usize.div_ceil(batch.num_rows().max(1));
+            let many = vec![batch.clone(); copies];
+            let batch = arrow::compute::concat_batches(&batch.schema(), &many).unwrap();
+            let path = grown.path(&format!("{}.arrow", node(file)));
+            write_ipc(&path, &batch);
+            path
+        })
+        .collect();
+    let direct = Scratch::new();
+    run_each(&direct, &files, None);
+    let through = Scratch::new();
+    let plugin = plugins::PASSTHROUGH.as_ref();
+    run_each(&through, &files, Some((plugin, "{ copy = true }")));
+    for file in &files {
+        let name = format!("out/{}.arrow", node(file));
+        let (want, got) = (batches(&direct.path(&name)), batches(&through.path(&name)));
+        assert!(want.iter().map(RecordBatch::num_rows).sum::<usize>() >= 10_000);
+        assert_eq!(got, want, "{name}");
+    }
+}
+
+/// A 0.2 plugin returning a column that names a staged number the call
+/// never staged fails as a malformed batch naming node, column and number;
+/// one staging past the node's memory limit fails with the host's refusal.
+#[test]
+fn a_column_naming_a_number_never_staged_or_staged_past_the_limit_fails_the_batch() {
+    for (mode, cause) in [
+        (
+            "stage-unknown",
+            "names staged column 7, but the call staged 1",
+        ),
+        (
+            "stage-flood",
+            "passes the node's memory limit of 16777216 bytes",
+        ),
+    ] {
+        let text = refused(mode, "utf8.arrow", "limits = { memory_mb = 16 }");
+        assert!(text.contains(cause), "{mode}: {text}");
+    }
 }
 
 /// A 0.1 plugin (`raw`, on the 0.1 bindings) fed a decimal column: the
@@ -400,36 +459,45 @@ fn malformed_nested_output_from_a_0_2_plugin_is_refused_naming_node_and_column()
         ("dictionary-key", "dictionary.arrow", "out of bounds"),
         ("decimal-precision", "decimal128.arrow", "precision"),
     ] {
-        let scratch = Scratch::new();
-        let err = scratch
-            .run(&format!(
-                r#"
-                [sources.s]
-                type = "ipc"
-                path = {}
-
-                [transforms.t]
-                plugin = {}
-                inputs = ["s"]
-                config = {{ mode = "{mode}" }}
-
-                [sinks.o]
-                type = "ipc"
-                inputs = ["t"]
-                path = "out.arrow"
-                "#,
-                toml_path(&every_type().join(file)),
-                toml_path(plugins::CONTRACT_V2.as_ref())
-            ))
-            .expect_err(mode);
-        let text = err.to_string();
+        let text = refused(mode, file, "");
         assert!(
-            text.contains("node \"t\"")
-                && text.contains("malformed")
+            text.contains("malformed")
                 && text.contains("column \"v\"")
                 && text.to_lowercase().contains(cause),
             "{mode}: {text}"
         );
-        assert!(!scratch.path("out.arrow").exists(), "{mode}");
     }
+}
+
+/// The error of a run of `file` through `contract-v2` in `mode` (node
+/// `t`, with `extra` lines in its table), checked to name the node and to
+/// have written nothing.
+fn refused(mode: &str, file: &str, extra: &str) -> String {
+    let scratch = Scratch::new();
+    let err = scratch
+        .run(&format!(
+            r#"
+            [sources.s]
+            type = "ipc"
+            path = {}
+
+            [transforms.t]
+            plugin = {}
+            inputs = ["s"]
+            config = {{ mode = "{mode}" }}
+            {extra}
+
+            [sinks.o]
+            type = "ipc"
+            inputs = ["t"]
+            path = "out.arrow"
+            "#,
+            toml_path(&every_type().join(file)),
+            toml_path(plugins::CONTRACT_V2.as_ref())
+        ))
+        .expect_err(mode);
+    let text = err.to_string();
+    assert!(text.contains("node \"t\""), "{mode}: {text}");
+    assert!(!scratch.path("out.arrow").exists(), "{mode}");
+    text
 }

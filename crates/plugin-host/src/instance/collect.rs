@@ -43,6 +43,7 @@ impl PluginInstance {
         outputs: Outputs,
         label: BatchRef,
     ) -> Result<Vec<Emitted>> {
+        let staged = self.store.data_mut().staged.take();
         let malformed = |e: String| {
             self.fail(
                 label,
@@ -71,7 +72,7 @@ impl PluginInstance {
                 .into_iter()
                 .filter(|o| self.is_wired(o.port as usize))
                 .map(|o| match o.port as usize {
-                    port if port < ports => assemble_v0_2(rows, o.data).map(|b| (port, b)),
+                    port if port < ports => assemble_v0_2(rows, o.data, &staged).map(|b| (port, b)),
                     port => Err(format!(
                         "an output for port {port}; the node declares {ports} output port(s): {}",
                         self.ports.outputs.join(", ")

@@ -235,10 +235,19 @@ impl PluginInstance {
     }
 
     fn lend_to_process(&mut self, input: usize, rep: BatchRep, index: u64) -> Result<Vec<Emitted>> {
-        self.store.data_mut().kv.begin();
+        self.begin_call();
         let result = self.call_process(input, rep, index);
         self.settle_state(&result);
         result
+    }
+
+    /// Starts a `process` or `finish` call: the state store opens a
+    /// transaction, and columns staged by an earlier call (`init` may
+    /// stage; nothing can name them) are dropped, so numbers count from 0.
+    fn begin_call(&mut self) {
+        let data = self.store.data_mut();
+        data.kv.begin();
+        data.staged.clear();
     }
 
     /// A call's writes to the host state store stay only when the call
@@ -246,6 +255,8 @@ impl PluginInstance {
     /// retried) leaves no trace in the state, as it leaves none in the
     /// output.
     fn settle_state<T>(&mut self, result: &Result<T>) {
+        // A failed call's staged columns are never assembled.
+        self.store.data_mut().staged.clear();
         let kv = &mut self.store.data_mut().kv;
         if result.is_ok() {
             // The table may go to disk here. A disk that can't take it
@@ -428,7 +439,7 @@ impl PluginInstance {
 
     /// End of input: whatever the plugin held back.
     pub fn finish(&mut self) -> Result<Vec<Emitted>> {
-        self.store.data_mut().kv.begin();
+        self.begin_call();
         let result = self.call_finish();
         self.settle_state(&result);
         result

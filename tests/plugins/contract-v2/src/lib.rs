@@ -19,9 +19,15 @@
 //! - `child-length`, `offsets-past-child`, `dictionary-key`,
 //!   `decimal-precision`: `copy`, then the first column is damaged that
 //!   way before it is returned (a buggy guest's nested output).
+//! - `stage`: `copy`, each column handed over by `stage.column` and
+//!   returned by its number.
+//! - `stage-unknown`: `stage`, but the first column names a number the
+//!   call never staged.
+//! - `stage-flood`: stages the first column over and over until the host
+//!   refuses, and fails with the host's message.
 
 use arrow_schema::{DataType, Field, Schema};
-use weir::plugin::state;
+use weir::plugin::{stage, state};
 use weir::plugin::types::{
     Batch, Column, ColumnData, Derived, NewBatch, Output, OutputData, PortNames, PortSchema,
 };
@@ -110,6 +116,9 @@ fn copy(batch: &Batch) -> Result<Output, String> {
         if i == 0 {
             damage(&mut data, &mode());
         }
+        if mode().starts_with("stage") {
+            data = staged(data, i == 0)?;
+        }
         columns.push(Column {
             field: field_tree(field),
             data,
@@ -121,6 +130,26 @@ fn copy(batch: &Batch) -> Result<Output, String> {
             num_rows: batch.num_rows(),
             columns,
         }),
+    })
+}
+
+/// `data` staged, as the column data that names it, as `stage*` modes
+/// want it (`first`: the batch's first column).
+fn staged(data: ColumnData, first: bool) -> Result<ColumnData, String> {
+    let mode = mode();
+    if first && mode == "stage-flood" {
+        loop {
+            stage::column(&data)?;
+        }
+    }
+    let number = stage::column(&data)?;
+    let root = match (first, mode.as_str()) {
+        (true, "stage-unknown") => number + 7,
+        _ => number,
+    };
+    Ok(ColumnData {
+        nodes: Vec::new(),
+        root,
     })
 }
 
@@ -212,6 +241,9 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
             "offsets-past-child",
             "dictionary-key",
             "decimal-precision",
+            "stage",
+            "stage-unknown",
+            "stage-flood",
         ];
         if !modes.contains(&mode.as_str()) {
             return Err(format!("unknown mode {mode:?}"));
@@ -237,7 +269,7 @@ impl exports::weir::plugin::transform::Guest for ContractV2 {
         }
         let schema = match mode.as_str() {
             "copy" | "ipc-copy" | "child-length" | "offsets-past-child" | "dictionary-key"
-            | "decimal-precision" => Some(input),
+            | "decimal-precision" | "stage" | "stage-unknown" | "stage-flood" => Some(input),
             "count" | "count-or-fail" => {
                 let input = weir_wit_arrow::schema_from_wit(&map::schema_from_wit(input))
                     .map_err(|e| e.to_string())?;
