@@ -46,9 +46,11 @@ struct ArrayNode {
 pub(crate) struct Staged {
     columns: Vec<weir_wit_arrow::ColumnData>,
     bytes: usize,
-    /// The most one call may stage: the node's memory limit (a plugin
-    /// staging the same buffer over and over must not grow the host
-    /// without bound).
+    /// The most one call may stage: four times the node's memory limit.
+    /// A plugin's outputs all live in its memory when it returns them,
+    /// but one array sent to several ports is staged once per port; a
+    /// plugin staging the same buffer over and over must still not grow
+    /// the host without bound.
     limit: usize,
 }
 
@@ -74,8 +76,8 @@ impl Staged {
     fn admit(&self, bytes: usize) -> Result<(), String> {
         if self.bytes.saturating_add(bytes) > self.limit {
             return Err(format!(
-                "staging {bytes} more bytes passes the node's memory limit of {} bytes for \
-                 one call ({} staged already)",
+                "staging {bytes} more bytes passes the {} bytes one call may stage (four \
+                 times the node's memory limit; {} staged already)",
                 self.limit, self.bytes
             ));
         }

@@ -250,7 +250,7 @@ impl HostState {
             table: ResourceTable::new(),
             log_budget: LogBudget::new(),
             kv: super::kv::KvStore::new(memory),
-            staged: super::stage::Staged::new(memory),
+            staged: super::stage::Staged::new(memory.saturating_mul(4)),
             limits: Metered {
                 limits: StoreLimitsBuilder::new()
                     .memory_size(memory)

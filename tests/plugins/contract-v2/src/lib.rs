@@ -27,10 +27,10 @@
 //!   refuses, and fails with the host's message.
 
 use arrow_schema::{DataType, Field, Schema};
-use weir::plugin::{stage, state};
 use weir::plugin::types::{
     Batch, Column, ColumnData, Derived, NewBatch, Output, OutputData, PortNames, PortSchema,
 };
+use weir::plugin::{stage, state};
 
 wit_bindgen::generate!({
     path: "../../../wit/0.2",
