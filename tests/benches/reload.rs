@@ -11,7 +11,9 @@
 //! a probe sink timestamps each batch. After a steady phase, the plugin
 //! file is replaced 20 times by a fresh build (new content each time, so
 //! each swap compiles), then 20 times by a version seen before (served by
-//! the compiled-component cache).
+//! the compiled-component cache), swaps 150 ms apart after each takes
+//! over; then 6 more fresh builds 2 s apart, a developer's pace (a
+//! `cargo build` of a plugin alone takes longer).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -27,6 +29,8 @@ use weir::sink::Sink;
 use weir_tests::{new_version, plugins, replace, Scratch};
 
 const SWAPS: usize = 20;
+/// Fresh builds at a developer's pace.
+const PACED_SWAPS: usize = 6;
 const BATCH: usize = 1024;
 
 /// When each batch reached the sink, its rows, and the version stamped in.
@@ -76,15 +80,17 @@ struct Series {
     gaps: Vec<Duration>,
 }
 
-/// Swaps `SWAPS` times, each to `next(i)`, waiting for its first batch.
+/// Swaps `count` times, each to `next(i)`, waiting for its first batch,
+/// then `pause`.
 fn swap_series(
     plugin: &Path,
     arrivals: &Arrivals,
+    (count, pause): (usize, Duration),
     next: impl Fn(usize) -> (Vec<u8>, &'static str),
 ) -> Series {
     let mut latencies_ms = Vec::new();
     let mut gaps = Vec::new();
-    for i in 0..SWAPS {
+    for i in 0..count {
         let (bytes, version) = next(i);
         let seen_before = arrivals.lock().expect("probe").len();
         let written = Instant::now();
@@ -110,7 +116,7 @@ fn swap_series(
             gaps.push(seen[first].0 - seen[first - 1].0);
         }
         drop(seen);
-        std::thread::sleep(Duration::from_millis(150));
+        std::thread::sleep(pause);
     }
     Series { latencies_ms, gaps }
 }
@@ -198,17 +204,22 @@ fn scenario(rate: Option<f64>) {
     std::thread::sleep(Duration::from_secs(3));
     let steady_to = Instant::now();
 
-    let fresh = swap_series(&plugin, &arrivals, |i| {
-        let (base, version) = if i % 2 == 0 {
-            (&b, "stamp-b")
-        } else {
-            (&a, "stamp-a")
-        };
-        (new_version(base, &format!("build-{i}")), version)
-    });
+    let fresh_build = |tag: &'static str| {
+        let (a, b) = (&a, &b);
+        move |i: usize| {
+            let (base, version) = if i % 2 == 0 {
+                (b, "stamp-b")
+            } else {
+                (a, "stamp-a")
+            };
+            (new_version(base, &format!("{tag}-{i}")), version)
+        }
+    };
+    let rapid = (SWAPS, Duration::from_millis(150));
+    let fresh = swap_series(&plugin, &arrivals, rapid, fresh_build("build"));
     let fresh_to = Instant::now();
     host.load(Path::new(plugins::STAMP_B)).expect("stamp-b");
-    let cached = swap_series(&plugin, &arrivals, |i| {
+    let cached = swap_series(&plugin, &arrivals, rapid, |i| {
         if i % 2 == 0 {
             (b.clone(), "stamp-b")
         } else {
@@ -216,6 +227,9 @@ fn scenario(rate: Option<f64>) {
         }
     });
     let cached_to = Instant::now();
+    let paced = (PACED_SWAPS, Duration::from_secs(2));
+    let developer = swap_series(&plugin, &arrivals, paced, fresh_build("edit"));
+    let developer_to = Instant::now();
     control.request_stop();
     let summary = runner.join().expect("runner").expect("run");
     drop(controller);
@@ -224,6 +238,7 @@ fn scenario(rate: Option<f64>) {
     let (steady_rate, steady_gap) = window(&seen, steady_from, steady_to);
     let (fresh_rate, _) = window(&seen, steady_to, fresh_to);
     let (cached_rate, _) = window(&seen, fresh_to, cached_to);
+    let (developer_rate, _) = window(&seen, cached_to, developer_to);
     println!(
         "steady state: {:.0} rows/s, longest gap between batches {:.2} ms",
         steady_rate,
@@ -231,6 +246,7 @@ fn scenario(rate: Option<f64>) {
     );
     report("fresh build each swap (compiles)", &fresh, steady_gap);
     report("swap to a cached version", &cached, steady_gap);
+    report("fresh build every 2 s", &developer, steady_gap);
     let stamp = summary.node("stamp").expect("stamp");
     println!(
         "switch at the batch boundary (snapshot + restore + swap): longest {:.3} ms over {} swaps",
@@ -240,12 +256,17 @@ fn scenario(rate: Option<f64>) {
     // Each fresh build swaps in twice when its optimized build lands
     // before the next version: baseline first, then optimized.
     println!(
-        "fresh builds whose optimized build took over before the next version: {} of {SWAPS}",
-        stamp.swaps.saturating_sub(2 * SWAPS as u64)
+        "fresh builds whose optimized build took over before the next version: {} of {}",
+        stamp
+            .swaps
+            .saturating_sub(2 * SWAPS as u64 + PACED_SWAPS as u64),
+        SWAPS + PACED_SWAPS
     );
     println!(
-        "throughput during swaps vs steady: fresh builds {:.0}% , cached versions {:.0}%",
+        "throughput during swaps vs steady: fresh builds {:.0}% , cached versions {:.0}%, \
+         fresh builds every 2 s {:.0}%",
         fresh_rate / steady_rate * 100.0,
-        cached_rate / steady_rate * 100.0
+        cached_rate / steady_rate * 100.0,
+        developer_rate / steady_rate * 100.0
     );
 }
