@@ -207,7 +207,7 @@ fn scenario(rate: Option<f64>) {
     let fresh_build = |tag: &'static str| {
         let (a, b) = (&a, &b);
         move |i: usize| {
-            let (base, version) = if i % 2 == 0 {
+            let (base, version) = if i.is_multiple_of(2) {
                 (b, "stamp-b")
             } else {
                 (a, "stamp-a")
@@ -220,7 +220,7 @@ fn scenario(rate: Option<f64>) {
     let fresh_to = Instant::now();
     host.load(Path::new(plugins::STAMP_B)).expect("stamp-b");
     let cached = swap_series(&plugin, &arrivals, rapid, |i| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             (b.clone(), "stamp-b")
         } else {
             (a.clone(), "stamp-a")
