@@ -2,10 +2,11 @@
 //! `weir:plugin@0.2.0` (`weir-wit-arrow`, the same code the host runs),
 //! moved to and from this crate's generated bindings.
 //!
-//! Received buffers become the arrays' buffers without a copy. Sent ones
-//! of any size are staged: the host copies them out of this plugin's
-//! memory as they lie (`stage.column`), the one copy of the way out;
-//! small ones are copied into the lists the bindings lower.
+//! Received buffers become the arrays' buffers without a copy. A sent
+//! column of [`STAGE_FROM`] bytes or more is staged: the host copies its
+//! buffers out of this plugin's memory as they lie (`stage.column`), the
+//! one copy of the way out; a smaller one is copied into the lists the
+//! bindings lower.
 
 use std::sync::Arc;
 
