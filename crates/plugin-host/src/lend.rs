@@ -39,18 +39,25 @@ struct ArrayNode {
 /// Replaces the generated `[method]batch.column` of `weir:plugin@0.2.0`
 /// in `linker` with the one-copy version.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    shadowing(linker, |linker| {
+        linker.instance("weir:plugin/types@0.2.0")?.func_wrap(
+            "[method]batch.column",
+            |store: StoreContextMut<'_, HostState>, (handle, index): (Resource<BatchRep>, u32)| {
+                Ok((column(store.data().batch(&handle)?, index),))
+            },
+        )
+    })
+}
+
+/// Runs `define` with `linker` allowed to replace what the generated
+/// bindings defined (and only then: elsewhere a name defined twice is a
+/// mistake).
+pub(crate) fn shadowing(
+    linker: &mut Linker<HostState>,
+    define: impl FnOnce(&mut Linker<HostState>) -> wasmtime::Result<()>,
+) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let result = linker
-        .instance("weir:plugin/types@0.2.0")
-        .and_then(|mut types| {
-            types.func_wrap(
-                "[method]batch.column",
-                |store: StoreContextMut<'_, HostState>,
-                 (handle, index): (Resource<BatchRep>, u32)| {
-                    Ok((column(store.data().batch(&handle)?, index),))
-                },
-            )
-        });
+    let result = define(linker);
     linker.allow_shadowing(false);
     result
 }

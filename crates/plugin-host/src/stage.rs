@@ -63,8 +63,14 @@ impl Staged {
         }
     }
 
-    /// Adds a column whose buffers hold `bytes` bytes, or says why not.
-    fn push(&mut self, column: weir_wit_arrow::ColumnData, bytes: usize) -> Result<u32, String> {
+    /// Adds `column`, or says why not.
+    fn push(&mut self, column: weir_wit_arrow::ColumnData) -> Result<u32, String> {
+        let bytes = column
+            .nodes
+            .iter()
+            .flat_map(|n| &n.buffers)
+            .map(Buffer::len)
+            .sum();
         self.admit(bytes)?;
         let number = u32::try_from(self.columns.len())
             .map_err(|_| "more than 2^32 columns staged in one call".to_string())?;
@@ -116,30 +122,23 @@ impl StagedColumns {
 /// Replaces the generated `stage.column` of `weir:plugin@0.2.0` in
 /// `linker` with the one-copy version.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    linker.allow_shadowing(true);
-    let result = linker
-        .instance("weir:plugin/stage@0.2.0")
-        .and_then(|mut stage| {
-            stage.func_wrap(
-                "column",
-                |mut store: StoreContextMut<'_, HostState>, (data,): (ColumnData,)| {
-                    let copied = copy_out(&mut store, data);
-                    Ok((copied
-                        .and_then(|(column, bytes)| store.data_mut().staged.push(column, bytes)),))
-                },
-            )
-        });
-    linker.allow_shadowing(false);
-    result
+    crate::lend::shadowing(linker, |linker| {
+        linker.instance("weir:plugin/stage@0.2.0")?.func_wrap(
+            "column",
+            |mut store: StoreContextMut<'_, HostState>, (data,): (ColumnData,)| {
+                let copied = copy_out(&mut store, data);
+                Ok((copied.and_then(|column| store.data_mut().staged.push(column)),))
+            },
+        )
+    })
 }
 
-/// `data`'s buffers copied out of the guest's memory into Arrow buffers,
-/// and their size. Refused before copying when they would pass the
-/// call's limit.
+/// `data`'s buffers copied out of the guest's memory into Arrow buffers;
+/// refused before copying when they would pass the call's limit.
 fn copy_out(
     store: &mut StoreContextMut<'_, HostState>,
     data: ColumnData,
-) -> Result<(weir_wit_arrow::ColumnData, usize), String> {
+) -> Result<weir_wit_arrow::ColumnData, String> {
     let bytes: usize = data
         .nodes
         .iter()
@@ -162,13 +161,10 @@ fn copy_out(
             dictionary: n.dictionary,
         })
         .collect();
-    Ok((
-        weir_wit_arrow::ColumnData {
-            nodes,
-            root: data.root,
-        },
-        bytes,
-    ))
+    Ok(weir_wit_arrow::ColumnData {
+        nodes,
+        root: data.root,
+    })
 }
 
 /// One copy into a fresh Arrow buffer, aligned for any value type.
@@ -182,13 +178,6 @@ fn aligned_copy(bytes: &[u8]) -> Buffer {
 /// same way from lists the bindings already copied.
 impl stage::Host for HostState {
     fn column(&mut self, data: types::ColumnData) -> wasmtime::Result<Result<u32, String>> {
-        let column = map::column_from_wit(data);
-        let bytes = column
-            .nodes
-            .iter()
-            .flat_map(|n| &n.buffers)
-            .map(Buffer::len)
-            .sum();
-        Ok(self.staged.push(column, bytes))
+        Ok(self.staged.push(map::column_from_wit(data)))
     }
 }
