@@ -11,6 +11,9 @@ pub const MAX_STACK_KB: usize = 1024;
 pub const MEMORY_MB: u64 = 512;
 /// Wall-clock budget of one plugin call.
 pub const TIMEOUT_MS: u64 = 2_000;
+/// Compiled components kept on disk, in MiB (`WEIR_CACHE_MAX_MB`): past
+/// it, the least recently used go.
+pub const CACHE_MAX_MB: u64 = 2048;
 /// Consecutive failed batches after which a node stops, under the
 /// `skip` and `dead_letter` policies.
 pub const MAX_FAILURES: u32 = 10;

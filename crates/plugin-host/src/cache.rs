@@ -1,7 +1,10 @@
 //! Compiled components on disk, so a restart or a swap back to an earlier
-//! version doesn't recompile.
+//! version doesn't recompile. Bounded: every hot-reloaded version is a
+//! new entry (the 2.8 MB filter plugin compiles to ~10 MB), so past the
+//! budget the least recently used entries go, like wasmtime's own cache.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -13,16 +16,22 @@ use wasmtime::Engine;
 pub(crate) struct DiskCache {
     dir: PathBuf,
     engine_key: String,
+    max_bytes: u64,
 }
 
+/// A temporary file older than this was left by a process that died
+/// mid-write.
+const STALE_TMP: Duration = Duration::from_secs(3600);
+
 impl DiskCache {
-    pub(crate) fn new(engine: &Engine, dir: PathBuf) -> Self {
+    pub(crate) fn new(engine: &Engine, dir: PathBuf, max_bytes: u64) -> Self {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         DiskCache {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
+            max_bytes,
         }
     }
 
@@ -47,7 +56,10 @@ impl DiskCache {
         #[allow(unsafe_code)]
         let loaded = unsafe { Component::deserialize_file(engine, &path) };
         match loaded {
-            Ok(component) => Some(component),
+            Ok(component) => {
+                touch(&path);
+                Some(component)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring an unusable cache entry");
                 None
@@ -69,11 +81,70 @@ impl DiskCache {
             std::fs::create_dir_all(&self.dir)?;
             let path = self.path(hash);
             let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, &path)
+            let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path));
+            if written.is_err() {
+                // A full disk must not keep the partial file too.
+                let _ = std::fs::remove_file(&tmp);
+            }
+            written
         };
         if let Err(e) = write() {
             tracing::warn!(dir = %self.dir.display(), error = %e, "can't write the compiled-component cache");
         }
+        self.trim();
+    }
+
+    /// Deletes the least recently used entries (any engine's) until the
+    /// cache holds at most three quarters of its budget, once it holds
+    /// more than the budget; and temporary files a dead process left.
+    /// The newest entry stays, whatever its size.
+    fn trim(&self) {
+        let Ok(listing) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut entries = Vec::new();
+        for item in listing.flatten() {
+            let path = item.path();
+            let Ok(meta) = item.metadata() else { continue };
+            let used = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("cwasm") => entries.push((used, meta.len(), path)),
+                Some(ext)
+                    if ext.starts_with("tmp")
+                        && now.duration_since(used).is_ok_and(|age| age > STALE_TMP) =>
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ => {}
+            }
+        }
+        let mut total: u64 = entries.iter().map(|(_, len, _)| len).sum();
+        if total <= self.max_bytes {
+            return;
+        }
+        entries.sort();
+        entries.pop(); // the newest
+        let target = self.max_bytes / 4 * 3;
+        for (_, len, path) in entries {
+            if total <= target {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+                tracing::debug!(path = %path.display(), bytes = len, "evicted a compiled component");
+            }
+        }
+    }
+}
+
+/// Marks `path` used now, so [`DiskCache::trim`] keeps it longest.
+fn touch(path: &Path) {
+    let touched = std::fs::File::options()
+        .append(true)
+        .open(path)
+        .and_then(|f| f.set_modified(SystemTime::now()));
+    if let Err(e) = touched {
+        tracing::debug!(path = %path.display(), error = %e, "can't mark a cache entry used");
     }
 }

@@ -9,6 +9,7 @@ use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig, Strategy,
 };
 
+use crate::code_cache::CodeCache;
 use crate::{Error, Result};
 
 /// How often the epoch advances: the granularity of call timeouts.
@@ -26,6 +27,25 @@ pub struct EngineConfig {
     /// every run). Default: `$WEIR_CACHE_DIR`, else `$XDG_CACHE_HOME/weir`,
     /// else `~/.cache/weir`; `WEIR_CACHE_DIR=off` disables it.
     pub cache_dir: Option<std::path::PathBuf>,
+    /// Bytes of compiled components `cache_dir` keeps; past it, the least
+    /// recently used are deleted. Default: `$WEIR_CACHE_MAX_MB` MiB, else
+    /// [`weir_core::defaults::CACHE_MAX_MB`].
+    pub cache_max_bytes: u64,
+}
+
+/// The default compiled-component cache bound (see
+/// [`EngineConfig::cache_max_bytes`]). A value that is not a number is
+/// ignored, with a warning.
+pub fn default_cache_max_bytes() -> u64 {
+    let mb = match std::env::var("WEIR_CACHE_MAX_MB") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().unwrap_or_else(|_| {
+            tracing::warn!(value = %v, "WEIR_CACHE_MAX_MB is not a number of MiB; using {}",
+                weir_core::defaults::CACHE_MAX_MB);
+            weir_core::defaults::CACHE_MAX_MB
+        }),
+        _ => weir_core::defaults::CACHE_MAX_MB,
+    };
+    mb.saturating_mul(1 << 20)
 }
 
 /// The default compiled-component cache directory (see
@@ -51,6 +71,7 @@ impl Default for EngineConfig {
             pooling: true,
             max_wasm_stack: weir_core::defaults::MAX_STACK_KB << 10,
             cache_dir: default_cache_dir(),
+            cache_max_bytes: default_cache_max_bytes(),
         }
     }
 }
@@ -147,10 +168,14 @@ pub fn baseline_engine(cfg: &EngineConfig) -> Option<Engine> {
 /// It instantiates nothing, so it allocates on demand: a pool would
 /// reserve the pipeline's address space a second time, and the allocator
 /// is not part of the compiled code's compatibility.
-pub fn background_engine(cfg: &EngineConfig) -> Result<Engine> {
+/// Its compiles share `code`, Cranelift's incremental cache: a version
+/// after a small edit compiles only the functions that changed.
+pub fn background_engine(cfg: &EngineConfig, code: Arc<CodeCache>) -> Result<Engine> {
+    let fail = |e: wasmtime::Error| Error::build_from("can't create the background compiler", e);
     let mut c = base_config(cfg);
     c.parallel_compilation(false);
-    Engine::new(&c).map_err(|e| Error::build_from("can't create the background compiler", e))
+    c.enable_incremental_compilation(code).map_err(fail)?;
+    Engine::new(&c).map_err(fail)
 }
 
 /// Lowers the calling thread's scheduling priority to the lowest, so the
@@ -229,7 +254,8 @@ mod tests {
                 ..EngineConfig::default()
             };
             let pipeline = new_engine(&cfg).unwrap();
-            let background = background_engine(&cfg).unwrap();
+            let code = Arc::new(CodeCache::new(1 << 20));
+            let background = background_engine(&cfg, code).unwrap();
             let key = |engine: &Engine| {
                 use std::hash::{Hash, Hasher};
                 let mut h = std::collections::hash_map::DefaultHasher::new();

@@ -10,6 +10,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store};
 
 use super::cache::DiskCache;
+use super::code_cache::{CodeCache, CODE_CACHE_BYTES};
 use super::engine::{background_engine, baseline_engine, new_engine, EngineConfig, EpochTicker};
 use super::instance::PluginInstance;
 use super::state::HostState;
@@ -108,6 +109,8 @@ pub(crate) struct Tiers {
     pub(crate) baseline: Engine,
     pub(crate) baseline_linker: Linker<HostState>,
     pub(crate) background: Engine,
+    /// The background engine's incremental cache.
+    pub(crate) code: Arc<CodeCache>,
 }
 
 pub(crate) fn wasm_error(e: wasmtime::Error) -> String {
@@ -173,11 +176,15 @@ impl PluginHost {
         let engine = new_engine(config)?;
         let linker = link(&engine)?;
         let tiers = match baseline_engine(config) {
-            Some(baseline) => Some(Arc::new(Tiers {
-                baseline_linker: link(&baseline)?,
-                baseline,
-                background: background_engine(config)?,
-            })),
+            Some(baseline) => {
+                let code = Arc::new(CodeCache::new(CODE_CACHE_BYTES));
+                Some(Arc::new(Tiers {
+                    baseline_linker: link(&baseline)?,
+                    baseline,
+                    background: background_engine(config, code.clone())?,
+                    code,
+                }))
+            }
             None => None,
         };
         let ticker = match &tiers {
@@ -187,7 +194,7 @@ impl PluginHost {
         let disk = config
             .cache_dir
             .clone()
-            .map(|dir| DiskCache::new(&engine, dir));
+            .map(|dir| DiskCache::new(&engine, dir, config.cache_max_bytes));
         Ok(PluginHost {
             engine,
             linker,

@@ -22,6 +22,7 @@
 
 pub mod bindings;
 mod cache;
+pub mod code_cache;
 pub mod compute;
 pub mod convert;
 pub mod engine;

@@ -3,7 +3,9 @@
 //! a few tens of milliseconds even while the pipeline keeps every core
 //! busy; Cranelift's optimized build follows from a thread of the lowest
 //! priority, and replaces it at a later batch boundary like any new
-//! version (the reload controller drives both steps).
+//! version (the reload controller drives both steps). The optimizer keeps
+//! each function's code in an incremental cache ([`crate::code_cache`]),
+//! so after the first version it compiles only what an edit changed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Instant;
 
 use wasmtime::component::Component;
 
+use crate::code_cache::Reuse;
 use crate::host::{check_component, read_plugin, rejected, wasm_error, LoadedPlugin, Tier};
 use crate::{PluginHost, Result};
 
@@ -61,6 +64,7 @@ impl PluginHost {
             return Ok(None);
         }
         let started = Instant::now();
+        let before = tiers.code.reuse();
         let compile = || -> std::result::Result<LoadedPlugin, String> {
             let serialized = tiers
                 .background
@@ -75,9 +79,19 @@ impl PluginHost {
         let loaded = self
             .cached_or(hash, compile)
             .map_err(|message| rejected(path, message))?;
+        // Counted across the process: a build on another node at the same
+        // moment adds to these.
+        let reuse = tiers.code.reuse().since(before);
         tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
-            ms = started.elapsed().as_millis() as u64, "optimized build ready");
+            ms = started.elapsed().as_millis() as u64, functions_reused = reuse.reused,
+            functions_compiled = reuse.compiled, "optimized build ready");
         Ok(Some(loaded))
+    }
+
+    /// Functions the background optimizer took from its incremental cache
+    /// and compiled, since this host was made (`None` without tiers).
+    pub fn code_reuse(&self) -> Option<Reuse> {
+        self.tiers.as_ref().map(|t| t.code.reuse())
     }
 
     /// `serialized` (the background engine's output) loaded into the
