@@ -1,5 +1,6 @@
 //! The `weir` command line.
 
+mod alloc;
 mod check;
 mod graph;
 mod lineage;
@@ -10,6 +11,8 @@ mod run;
 mod slots;
 mod summary;
 mod ui;
+
+pub use alloc::map_large_allocations;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -33,6 +33,7 @@ pub mod instance;
 pub mod kv;
 mod lend;
 pub mod output;
+pub mod pool;
 pub mod rows;
 pub mod stage;
 pub mod state;

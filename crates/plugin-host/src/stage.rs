@@ -6,7 +6,8 @@
 //! generated lifting copies them out again (byte by byte into a `Vec`).
 //! Here the records are declared by hand with each buffer as a
 //! [`WasmList`] — a place in the guest's memory, bounds-checked but not
-//! read — and each is copied once into a 64-byte aligned Arrow buffer.
+//! read — and each is copied once into a 64-byte aligned Arrow buffer
+//! (recycled memory from a megabyte on: [`crate::pool`]).
 //! The linker's entry for `column` is replaced by this one, as
 //! [`crate::lend`] does for the other direction; wasmtime type-checks the
 //! records against `wit/0.2` when a component links.
@@ -15,7 +16,7 @@
 //! outputs it returns name them by number (a `column-data` with no
 //! nodes), and [`Staged::take`] hands them to the output's assembly.
 
-use arrow::buffer::{Buffer, MutableBuffer};
+use arrow::buffer::Buffer;
 use wasmtime::component::{ComponentType, Lift, Linker, WasmList};
 use wasmtime::StoreContextMut;
 
@@ -155,7 +156,7 @@ fn copy_out(
             buffers: n
                 .buffers
                 .iter()
-                .map(|b| aligned_copy(b.as_le_slice(&*store)))
+                .map(|b| crate::pool::copy(b.as_le_slice(&*store)))
                 .collect(),
             children: n.children,
             dictionary: n.dictionary,
@@ -165,13 +166,6 @@ fn copy_out(
         nodes,
         root: data.root,
     })
-}
-
-/// One copy into a fresh Arrow buffer, aligned for any value type.
-fn aligned_copy(bytes: &[u8]) -> Buffer {
-    let mut buffer = MutableBuffer::new(bytes.len());
-    buffer.extend_from_slice(bytes);
-    buffer.into()
 }
 
 /// The generated trait's entry, shadowed by [`link`]'s; it stages the
