@@ -1,6 +1,6 @@
 //! Compiled components on disk, so a restart or a swap back to an earlier
 //! version doesn't recompile. Bounded: every hot-reloaded version is a
-//! new entry (the 2.8 MB filter plugin compiles to ~10 MB), so past the
+//! new entry (the 2.8 MB filter plugin compiles to ~8 MB), so past the
 //! budget the least recently used entries go, like wasmtime's own cache.
 
 use std::path::{Path, PathBuf};
