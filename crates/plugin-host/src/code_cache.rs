@@ -74,7 +74,8 @@ impl CodeCache {
     }
 
     /// Bytes held now (keys and values, both generations).
-    pub fn bytes(&self) -> usize {
+    #[cfg(test)]
+    fn bytes(&self) -> usize {
         let Ok(maps) = self.maps.lock() else {
             return 0;
         };

@@ -151,8 +151,9 @@ pub fn copy(bytes: &[u8]) -> Buffer {
     buffer.into()
 }
 
-/// Bytes of idle blocks now (for tests).
-pub fn idle_bytes() -> usize {
+/// Bytes of idle blocks now.
+#[cfg(test)]
+fn idle_bytes() -> usize {
     POOL.lock().map(|p| p.idle_bytes).unwrap_or(0)
 }
 
