@@ -28,11 +28,15 @@ impl DiskCache {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        DiskCache {
+        let cache = DiskCache {
             dir,
             engine_key: format!("{:016x}", hasher.finish()),
             max_bytes,
-        }
+        };
+        // A bound lowered since the last run holds from this start, not
+        // from the next compile (one directory listing).
+        cache.trim();
+        cache
     }
 
     pub(crate) fn path(&self, hash: &blake3::Hash) -> PathBuf {
