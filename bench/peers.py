@@ -168,10 +168,18 @@ def run_pandas(csv: Path, out: Path) -> None:
     df.to_parquet(out)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(n: int) -> list[int]:
+    """n distinct free ports on loopback. The sockets are held until all n
+    are bound: a port released at once can be handed out again by the very
+    next bind, and CI once got the same port for `--metrics` and `--ui`."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def run_weir_watched(weir: str, manifest: Path, watched: bool,
@@ -182,7 +190,7 @@ def run_weir_watched(weir: str, manifest: Path, watched: bool,
     seconds (user + system)."""
     extra, threads, done = [], [], threading.Event()
     if watched:
-        metrics, ui = free_port(), free_port()
+        metrics, ui = free_ports(2)
         extra = ["--metrics", f"127.0.0.1:{metrics}", "--ui", f"127.0.0.1:{ui}"]
 
         def scrape() -> None:

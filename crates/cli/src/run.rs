@@ -50,7 +50,9 @@ pub(crate) fn run(
     let control = Arc::new(Control::default());
     runtime.spawn(stop_on_signal(control.clone()));
     let graph = load_graph(manifest)?;
-    let _metrics = match reporting.metrics.or(graph.manifest.pipeline.metrics) {
+    let metrics_addr = reporting.metrics.or(graph.manifest.pipeline.metrics);
+    same_address_check(metrics_addr, reporting.ui)?;
+    let _metrics = match metrics_addr {
         Some(addr) => {
             let server = metrics::MetricsServer::start(addr, control.clone())?;
             eprintln!("metrics: http://{}/metrics", server.addr);
@@ -77,6 +79,23 @@ pub(crate) fn run(
         }
     }
     outcome
+}
+
+/// Metrics and the live view are two servers: one address for both would
+/// fail as "address in use" after the plugins compiled, blaming another
+/// process. Port 0 (any free port) is two different ports.
+fn same_address_check(
+    metrics: Option<std::net::SocketAddr>,
+    ui: Option<std::net::SocketAddr>,
+) -> anyhow::Result<()> {
+    match (metrics, ui) {
+        (Some(m), Some(u)) if m == u && m.port() != 0 => anyhow::bail!(
+            "--ui and metrics both ask for {m}: the live view and the metrics endpoint \
+             each need a port of their own (e.g. --ui {})",
+            std::net::SocketAddr::new(m.ip(), m.port().wrapping_add(1))
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Prepares and runs `graph` (the part of [`run`] a lineage run covers).

@@ -474,6 +474,38 @@ fn a_metrics_address_that_is_not_one_is_a_manifest_error_naming_the_key() {
     );
 }
 
+#[test]
+fn one_address_for_metrics_and_the_live_view_is_refused_before_the_run_starts() {
+    let scratch = Scratch::new();
+    let manifest = scratch.write(
+        "pipeline.toml",
+        r#"
+        [sources.gen]
+        type = "generate"
+        rows = 10
+
+        [sinks.out]
+        type = "csv"
+        path = "out.csv"
+        inputs = ["gen"]
+        "#,
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = weir()
+        .arg("run")
+        .arg(&manifest)
+        .args(["--metrics", &addr, "--ui", &addr])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&addr) && err.contains("a port of their own") && !err.contains("in use"),
+        "{err}"
+    );
+    assert!(!scratch.path("out.csv").exists(), "the run started: {err}");
+}
+
 /// `weir graph PIPELINE --format FORMAT`'s output.
 fn graph(manifest: &Path, format: &str) -> String {
     let out = weir()
