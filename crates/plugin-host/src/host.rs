@@ -111,6 +111,8 @@ pub(crate) struct Tiers {
     pub(crate) background: Engine,
     /// The background engine's incremental cache.
     pub(crate) code: Arc<CodeCache>,
+    /// The function bodies `code` holds the code of.
+    pub(crate) known: crate::known::KnownBodies,
 }
 
 pub(crate) fn wasm_error(e: wasmtime::Error) -> String {
@@ -183,6 +185,7 @@ impl PluginHost {
                     baseline,
                     background: background_engine(config, code.clone())?,
                     code,
+                    known: Default::default(),
                 }))
             }
             None => None,

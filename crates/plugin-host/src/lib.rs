@@ -30,6 +30,7 @@ pub mod host;
 mod host_v0_2;
 pub mod inspect;
 pub mod instance;
+pub mod known;
 pub mod kv;
 mod lend;
 pub mod output;

@@ -5,7 +5,9 @@
 //! priority, and replaces it at a later batch boundary like any new
 //! version (the reload controller drives both steps). The optimizer keeps
 //! each function's code in an incremental cache ([`crate::code_cache`]),
-//! so after the first version it compiles only what an edit changed.
+//! so after the first version it compiles only what an edit changed; a
+//! version whose code it has nearly all compiled before skips the baseline
+//! tier and builds optimized at once ([`crate::known`]).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,11 +17,13 @@ use wasmtime::component::Component;
 
 use crate::code_cache::Reuse;
 use crate::host::{check_component, read_plugin, rejected, wasm_error, LoadedPlugin, Tier};
+use crate::known::{Bodies, Coverage};
 use crate::{PluginHost, Result};
 
 impl PluginHost {
     /// Loads the component at `path` for a hot reload: its optimized build
-    /// when one is at hand (loaded before, or in the disk cache), else a
+    /// when one is at hand (loaded before, or in the disk cache) or quick
+    /// to make (its code nearly all in the incremental cache), else a
     /// [`Tier::Baseline`] build; [`optimize`](Self::optimize) makes the
     /// optimized one. Without a baseline compiler, [`load`](Self::load).
     pub fn load_quick(&self, path: &Path) -> Result<Arc<LoadedPlugin>> {
@@ -35,6 +39,16 @@ impl PluginHost {
             return self.load(path);
         }
         let started = Instant::now();
+        let known = tiers.known.knows_file(path).then(|| Bodies::of(&bytes));
+        let coverage = known.as_ref().and_then(|b| tiers.known.coverage(path, b));
+        if let (Some(coverage), Some(bodies)) = (coverage.filter(Coverage::warm), &known) {
+            let loaded = self.build_optimized(path, hash, &bytes, bodies)?;
+            tracing::info!(plugin = %path.display(), version = &hash.to_hex()[..12],
+                ms = started.elapsed().as_millis() as u64,
+                new_functions = coverage.bodies - coverage.known_bodies,
+                "loaded an optimized build at once: its code was nearly all compiled before");
+            return Ok(loaded);
+        }
         let baseline = || -> std::result::Result<LoadedPlugin, String> {
             check_component(path, &bytes)?;
             let component = Component::new(&tiers.baseline, &bytes).map_err(wasm_error)?;
@@ -65,20 +79,7 @@ impl PluginHost {
         }
         let started = Instant::now();
         let before = tiers.code.reuse();
-        let compile = || -> std::result::Result<LoadedPlugin, String> {
-            let serialized = tiers
-                .background
-                .precompile_component(&bytes)
-                .map_err(wasm_error)?;
-            let component = self.deserialize_or_compile(path, &bytes, &serialized)?;
-            if let Some(disk) = &self.disk {
-                disk.store_bytes(&hash, &serialized);
-            }
-            self.link_loaded(path, hash, component, Tier::Optimized)
-        };
-        let loaded = self
-            .cached_or(hash, compile)
-            .map_err(|message| rejected(path, message))?;
+        let loaded = self.build_optimized(path, hash, &bytes, &Bodies::of(&bytes))?;
         // Counted across the process: a build on another node at the same
         // moment adds to these.
         let reuse = tiers.code.reuse().since(before);
@@ -86,6 +87,36 @@ impl PluginHost {
             ms = started.elapsed().as_millis() as u64, functions_reused = reuse.reused,
             functions_compiled = reuse.compiled, "optimized build ready");
         Ok(Some(loaded))
+    }
+
+    /// `bytes` compiled by the background engine (through the incremental
+    /// cache, on the calling thread), cached in memory and on disk, its
+    /// `bodies` noted as compiled.
+    fn build_optimized(
+        &self,
+        path: &Path,
+        hash: blake3::Hash,
+        bytes: &[u8],
+        bodies: &Bodies,
+    ) -> Result<Arc<LoadedPlugin>> {
+        let Some(tiers) = &self.tiers else {
+            return self.load(path);
+        };
+        let compile = || -> std::result::Result<LoadedPlugin, String> {
+            check_component(path, bytes)?;
+            let serialized = tiers
+                .background
+                .precompile_component(bytes)
+                .map_err(wasm_error)?;
+            let component = self.deserialize_or_compile(path, bytes, &serialized)?;
+            tiers.known.record(path, bodies);
+            if let Some(disk) = &self.disk {
+                disk.store_bytes(&hash, &serialized);
+            }
+            self.link_loaded(path, hash, component, Tier::Optimized)
+        };
+        self.cached_or(hash, compile)
+            .map_err(|message| rejected(path, message))
     }
 
     /// Functions the background optimizer took from its incremental cache

@@ -121,7 +121,7 @@ fn a_fresh_version_starts_on_the_baseline_and_its_optimized_build_takes_over_wit
 }
 
 #[test]
-fn an_edited_versions_optimized_build_reuses_the_code_of_the_version_before() {
+fn an_edited_version_loads_optimized_at_once_reusing_the_code_of_the_version_before() {
     // A host of its own: the reuse counters are the process's, and other
     // tests compile on the shared host meanwhile.
     let host = PluginHost::new(&EngineConfig {
@@ -130,18 +130,27 @@ fn an_edited_versions_optimized_build_reuses_the_code_of_the_version_before() {
     })
     .unwrap();
     let scratch = Scratch::new();
-    let optimize = |plugin: &str| {
-        let path = scratch.write("stamp.wasm", never_compiled(plugin));
-        let baseline = host.load_quick(&path).unwrap();
-        assert_eq!(baseline.tier, Tier::Baseline);
-        let before = host.code_reuse().unwrap();
-        let optimized = host.optimize(&baseline).unwrap().unwrap();
-        assert_eq!(optimized.tier, Tier::Optimized);
-        host.code_reuse().unwrap().since(before)
-    };
-    let first = optimize(plugins::STAMP_A);
+    let path = scratch.path("stamp.wasm");
+    let write = |plugin: &str| std::fs::write(&path, never_compiled(plugin)).unwrap();
+
+    write(plugins::STAMP_A);
+    let baseline = host.load_quick(&path).unwrap();
+    assert_eq!(baseline.tier, Tier::Baseline, "the file's first version");
+    let before = host.code_reuse().unwrap();
+    let optimized = host.optimize(&baseline).unwrap().unwrap();
+    assert_eq!(optimized.tier, Tier::Optimized);
+    let first = host.code_reuse().unwrap().since(before);
+
     // stamp-b is stamp-a's source with another version string: an edit.
-    let edited = optimize(plugins::STAMP_B);
+    write(plugins::STAMP_B);
+    let before = host.code_reuse().unwrap();
+    let edited = host.load_quick(&path).unwrap();
+    assert_eq!(
+        edited.tier,
+        Tier::Optimized,
+        "an edit's code was nearly all compiled before: no baseline build"
+    );
+    let edited = host.code_reuse().unwrap().since(before);
     // The first build already reuses functions whose code is identical
     // (~400 of ~1,050); the edited one recompiles the few whose IR the
     // edit changed (~66: moved data addresses), a tenth of the first.
@@ -151,4 +160,8 @@ fn an_edited_versions_optimized_build_reuses_the_code_of_the_version_before() {
             && edited.reused * 10 >= (edited.reused + edited.compiled) * 9,
         "first {first:?}, edited {edited:?}"
     );
+
+    // Another plugin in the same file is mostly new code: baseline first.
+    write(plugins::HOSTILE);
+    assert_eq!(host.load_quick(&path).unwrap().tier, Tier::Baseline);
 }
