@@ -13,7 +13,9 @@
 //! each swap compiles), then 20 times by a version seen before (served by
 //! the compiled-component cache), swaps 150 ms apart after each takes
 //! over; then 6 more fresh builds 2 s apart, a developer's pace (a
-//! `cargo build` of a plugin alone takes longer).
+//! `cargo build` of a plugin alone takes longer). A 2 s steady window
+//! precedes and follows each series; a series' throughput is compared
+//! with the mean of the two around it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -288,10 +290,13 @@ fn scenario(rate: Option<f64>) {
         stamp.longest_switch.as_secs_f64() * 1e3,
         stamp.swaps
     );
-    // Each fresh build swaps in twice when its optimized build lands
-    // before the next version: baseline first, then optimized.
+    // A fresh build swaps in twice when it starts on the baseline and its
+    // optimized build lands before the next version; once when it lands
+    // later, or when the edit's code was compiled before and it starts
+    // optimized.
     println!(
-        "fresh builds whose optimized build took over before the next version: {} of {}",
+        "fresh builds that swapped from their baseline build to their optimized one: {} of {} \
+         (the others started optimized, or were superseded first)",
         stamp
             .swaps
             .saturating_sub(2 * SWAPS as u64 + PACED_SWAPS as u64),
