@@ -140,7 +140,7 @@ fn body_hash(body: &wasmparser::FunctionBody<'_>) -> Option<u64> {
     let mut ops = body.get_operators_reader().ok()?;
     let mut at = ops.original_position() - base;
     let mut hasher = blake3::Hasher::new();
-    hasher.update(&bytes[..at]);
+    hasher.update(bytes.get(..at)?);
     while !ops.eof() {
         let op = ops.read().ok()?;
         let end = ops.original_position() - base;
