@@ -57,7 +57,13 @@ impl KvStore {
             .spawn(move || {
                 let keep =
                     |e: &Entry| !bottom || (e.value.is_some() && !expired(e.expiry, first, wm));
-                let _ = tx.send(run::merge(&inputs, &dir, bits, &keep));
+                let merged = run::merge(&inputs, &dir, bits, &keep);
+                // Let go of the inputs before the result is seen: garbage
+                // collected after the install must find the merged-away
+                // runs closed (the send let the test's collection race
+                // this thread's drop, and find all four still open).
+                drop(inputs);
+                let _ = tx.send(merged);
             });
         match spawned {
             Ok(_) => {
